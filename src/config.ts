@@ -1,0 +1,206 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { HmacKeyring } from './identity/hmac-keyring.js';
+import { PiiEnvelope } from './identity/pii-envelope.js';
+
+/**
+ * The only reader of process.env. Every variable is validated here; a bad value
+ * stops start-up with one line per problem, each naming the variable.
+ * In production every secret and URL is required; in development and test the
+ * dev launcher fills what is missing (local services, generated dev keys).
+ */
+export type RuntimeEnv = 'production' | 'development' | 'test';
+
+export interface AppConfig {
+  env: RuntimeEnv;
+  port: number;
+  host: string;
+  mongodbUrl: string | null;
+  mongodbDb: string;
+  redisUrl: string | null;
+  redisKeyPrefix: string;
+  authJwksUrl: string | null;
+  authJwksFile: string | null;
+  authIssuer: string | null;
+  authAudience: string | null;
+  authClockToleranceSeconds: number;
+  identityHmacKeys: string | null;
+  piiMasterKey: string | null;
+  dataDir: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  snapshotTtlSeconds: number;
+  sessionTtlSeconds: number;
+  sessionMaxTtlSeconds: number;
+  grantTtlSeconds: number;
+  grantMaxTtlSeconds: number;
+  rateLimitWindowSeconds: number;
+  rateLimitSensitiveMax: number;
+  maxBodyBytes: number;
+  maxDepth: number;
+  maxAliases: number;
+  maxTokens: number;
+  maxCost: number;
+  introspection: boolean;
+  /** Bench-only: serve without the field policy. Refused in production. */
+  policyDisabled: boolean;
+}
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? null : v))
+  .nullable()
+  .default(null);
+
+const int = (min: number, max: number, fallback: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+const boolFlag = z
+  .enum(['true', 'false', '1', '0', ''])
+  .transform((v) => v === 'true' || v === '1')
+  .optional();
+
+const urlWithScheme = (schemes: string[]) =>
+  optionalString.refine(
+    (v) => v === null || schemes.some((s) => v.startsWith(`${s}://`)),
+    `must be a URL starting with ${schemes.map((s) => `${s}://`).join(' or ')}`,
+  );
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
+  PORT: int(0, 65535, 4001),
+  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  MONGODB_URL: urlWithScheme(['mongodb', 'mongodb+srv']),
+  MONGODB_DB: z.string().trim().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be 1-63 letters, digits, _ or -').default('veil'),
+  REDIS_URL: urlWithScheme(['redis', 'rediss']),
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('veil:'),
+  AUTH_JWKS_URL: urlWithScheme(['https', 'http']),
+  AUTH_JWKS_FILE: optionalString,
+  AUTH_ISSUER: optionalString,
+  AUTH_AUDIENCE: optionalString,
+  AUTH_CLOCK_TOLERANCE_SECONDS: int(0, 300, 30),
+  IDENTITY_HMAC_KEYS: optionalString,
+  PII_MASTER_KEY: optionalString,
+  VEIL_DATA_DIR: z.string().trim().min(1).default('.data'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  SNAPSHOT_TTL_SECONDS: int(5, 86_400, 900),
+  SESSION_TTL_SECONDS: int(5, 86_400, 1800),
+  SESSION_MAX_TTL_SECONDS: int(5, 86_400, 4 * 3600),
+  PII_GRANT_TTL_SECONDS: int(5, 86_400, 900),
+  PII_GRANT_MAX_TTL_SECONDS: int(5, 86_400, 3600),
+  RATE_LIMIT_WINDOW_SECONDS: int(1, 3600, 60),
+  RATE_LIMIT_SENSITIVE_MAX: int(1, 1_000_000, 120),
+  MAX_BODY_BYTES: int(1024, 10 * 1024 * 1024, 100 * 1024),
+  MAX_QUERY_DEPTH: int(2, 64, 12),
+  MAX_ALIASES: int(1, 1000, 30),
+  MAX_TOKENS: int(100, 100_000, 5000),
+  MAX_QUERY_COST: int(100, 10_000_000, 50_000),
+  INTROSPECTION: boolFlag,
+  VEIL_BENCH_DISABLE_POLICY: boolFlag,
+});
+
+type Env = Record<string, string | undefined>;
+
+/** Parses the environment. Throws ConfigError with one line per problem. */
+export function loadConfig(env: Env): AppConfig {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `${String(issue.path[0] ?? 'environment')}: ${issue.message}`);
+    throw new ConfigError(lines.join('\n'));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const isProduction = e.NODE_ENV === 'production';
+
+  if (isProduction) {
+    const required: Array<[string, string | null]> = [
+      ['MONGODB_URL', e.MONGODB_URL],
+      ['REDIS_URL', e.REDIS_URL],
+      ['AUTH_ISSUER', e.AUTH_ISSUER],
+      ['AUTH_AUDIENCE', e.AUTH_AUDIENCE],
+      ['IDENTITY_HMAC_KEYS', e.IDENTITY_HMAC_KEYS],
+      ['PII_MASTER_KEY', e.PII_MASTER_KEY],
+    ];
+    for (const [name, value] of required) {
+      if (value === null) problems.push(`${name}: is required when NODE_ENV=production`);
+    }
+    if (e.AUTH_JWKS_URL === null && e.AUTH_JWKS_FILE === null) {
+      problems.push('AUTH_JWKS_URL: one of AUTH_JWKS_URL or AUTH_JWKS_FILE is required when NODE_ENV=production');
+    }
+    if (e.AUTH_JWKS_URL !== null && e.AUTH_JWKS_URL.startsWith('http://')) {
+      problems.push('AUTH_JWKS_URL: must use https:// when NODE_ENV=production');
+    }
+    if (e.VEIL_BENCH_DISABLE_POLICY === true) {
+      problems.push('VEIL_BENCH_DISABLE_POLICY: the field policy cannot be switched off in production');
+    }
+  }
+  if (e.AUTH_JWKS_URL !== null && e.AUTH_JWKS_FILE !== null) {
+    problems.push('AUTH_JWKS_FILE: give AUTH_JWKS_URL or AUTH_JWKS_FILE, not both');
+  }
+  if (e.IDENTITY_HMAC_KEYS !== null) collectProblem(problems, () => HmacKeyring.parse(e.IDENTITY_HMAC_KEYS as string));
+  if (e.PII_MASTER_KEY !== null) collectProblem(problems, () => PiiEnvelope.fromBase64(e.PII_MASTER_KEY as string));
+  if (e.SESSION_TTL_SECONDS > e.SESSION_MAX_TTL_SECONDS) {
+    problems.push('SESSION_TTL_SECONDS: must not exceed SESSION_MAX_TTL_SECONDS');
+  }
+  if (e.PII_GRANT_TTL_SECONDS > e.PII_GRANT_MAX_TTL_SECONDS) {
+    problems.push('PII_GRANT_TTL_SECONDS: must not exceed PII_GRANT_MAX_TTL_SECONDS');
+  }
+  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
+
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    mongodbUrl: e.MONGODB_URL,
+    mongodbDb: e.MONGODB_DB,
+    redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    authJwksUrl: e.AUTH_JWKS_URL,
+    authJwksFile: e.AUTH_JWKS_FILE,
+    authIssuer: e.AUTH_ISSUER,
+    authAudience: e.AUTH_AUDIENCE,
+    authClockToleranceSeconds: e.AUTH_CLOCK_TOLERANCE_SECONDS,
+    identityHmacKeys: e.IDENTITY_HMAC_KEYS,
+    piiMasterKey: e.PII_MASTER_KEY,
+    dataDir: e.VEIL_DATA_DIR,
+    logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
+    snapshotTtlSeconds: e.SNAPSHOT_TTL_SECONDS,
+    sessionTtlSeconds: e.SESSION_TTL_SECONDS,
+    sessionMaxTtlSeconds: e.SESSION_MAX_TTL_SECONDS,
+    grantTtlSeconds: e.PII_GRANT_TTL_SECONDS,
+    grantMaxTtlSeconds: e.PII_GRANT_MAX_TTL_SECONDS,
+    rateLimitWindowSeconds: e.RATE_LIMIT_WINDOW_SECONDS,
+    rateLimitSensitiveMax: e.RATE_LIMIT_SENSITIVE_MAX,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    maxDepth: e.MAX_QUERY_DEPTH,
+    maxAliases: e.MAX_ALIASES,
+    maxTokens: e.MAX_TOKENS,
+    maxCost: e.MAX_QUERY_COST,
+    introspection: e.INTROSPECTION ?? !isProduction,
+    policyDisabled: e.VEIL_BENCH_DISABLE_POLICY ?? false,
+  };
+}
+
+function collectProblem(problems: string[], check: () => unknown): void {
+  try {
+    check();
+  } catch (error) {
+    if (error instanceof ConfigError) problems.push(error.message);
+    else throw error;
+  }
+}
+
+/** A config whose every connection and secret is known: production as given, development after the dev launcher. */
+export interface ResolvedConfig extends AppConfig {
+  mongodbUrl: string;
+  redisUrl: string;
+  authIssuer: string;
+  authAudience: string;
+  identityHmacKeys: string;
+  piiMasterKey: string;
+}
+
+/** The one place that touches process.env. */
+export function loadConfigFromProcess(): AppConfig {
+  return loadConfig(process.env);
+}

@@ -1,0 +1,118 @@
+import type { AuditLog } from '../audit/audit-log.js';
+import { actorOf, assertCustomerId, type Actor, type CustomerService } from '../customers/customer-service.js';
+import { BadUserInputError } from '../errors.js';
+import { newPrefixedId } from '../identity/customer-id.js';
+import { isDuplicateKeyError } from '../storage/mongo.js';
+import type { ConsentRepository } from './consent-repository.js';
+import { CONSENT_SCOPES, type ConsentReceipt, type ConsentScope, type ConsentStateRecord } from './consent-types.js';
+
+export interface RecordConsentInput {
+  customerId: string;
+  scopes: string[];
+  source: string;
+  expiresAt?: Date | null;
+}
+
+const MAX_ATTEMPTS = 50;
+const MAX_SOURCE_LENGTH = 64;
+
+/** Fired after a receipt is written, with the scopes it withdrew. Context snapshots listen to purge. */
+export type ConsentChangeListener = (customerId: string, withdrawn: ConsentScope[]) => Promise<void>;
+
+export class ConsentService {
+  private readonly listeners: ConsentChangeListener[] = [];
+
+  constructor(
+    private readonly repository: ConsentRepository,
+    private readonly customers: CustomerService,
+    private readonly audit: AuditLog,
+  ) {}
+
+  onChange(listener: ConsentChangeListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Writes receipt version n + 1. A concurrent writer that takes n + 1 first makes us retry on top of it. */
+  async record(input: RecordConsentInput, actor: Actor): Promise<ConsentReceipt> {
+    assertCustomerId(input.customerId);
+    const scopes = validateScopes(input.scopes);
+    const source = validateSource(input.source);
+    const now = new Date();
+    if (input.expiresAt && input.expiresAt.getTime() <= now.getTime()) {
+      throw new BadUserInputError('expiresAt must be in the future', { field: 'expiresAt' });
+    }
+    await this.customers.loadActive(input.customerId);
+
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const previous = await this.repository.findLatest(input.customerId);
+      const receipt: ConsentReceipt = {
+        id: newPrefixedId('con'),
+        customerId: input.customerId,
+        version: (previous?.version ?? 0) + 1,
+        scopes,
+        grantedAt: new Date(),
+        expiresAt: input.expiresAt ?? null,
+        source,
+        supersedes: previous?.id ?? null,
+        recordedBy: actor.caller.id,
+      };
+      try {
+        await this.repository.insert(receipt);
+      } catch (error) {
+        if (isDuplicateKeyError(error)) continue;
+        throw error;
+      }
+      const before = previous ? effectiveScopes(previous, now) : [];
+      const withdrawn = before.filter((s) => !scopes.includes(s));
+      await Promise.all(this.listeners.map((listener) => listener(input.customerId, withdrawn)));
+      await this.audit.append({
+        type: 'CONSENT_RECORDED',
+        customerId: input.customerId,
+        actor: actorOf(actor),
+        requestId: actor.requestId,
+        details: { receiptId: receipt.id, version: receipt.version, scopes: scopes.join(' '), withdrawn: withdrawn.join(' ') },
+      });
+      return receipt;
+    }
+    throw new Error('consent receipts for this customer are too contended');
+  }
+
+  async historyOf(ids: readonly string[]): Promise<ConsentReceipt[][]> {
+    return this.repository.findByCustomerIds(ids);
+  }
+
+  async statesOf(ids: readonly string[], now = new Date()): Promise<ConsentStateRecord[]> {
+    const histories = await this.repository.findByCustomerIds(ids);
+    return ids.map((customerId, i) => {
+      const latest = histories[i]?.at(-1) ?? null;
+      return { customerId, receipt: latest, scopes: latest ? effectiveScopes(latest, now) : [] };
+    });
+  }
+
+  findByIds(ids: readonly string[]): Promise<Array<ConsentReceipt | null>> {
+    return this.repository.findByIds(ids);
+  }
+}
+
+/** The latest receipt rules; once it has expired, nothing is consented until a new receipt is recorded. */
+export function effectiveScopes(latest: ConsentReceipt, now: Date): ConsentScope[] {
+  return latest.expiresAt && latest.expiresAt.getTime() <= now.getTime() ? [] : latest.scopes;
+}
+
+function validateScopes(scopes: readonly string[]): ConsentScope[] {
+  const known = new Set<string>(CONSENT_SCOPES);
+  for (const scope of scopes) {
+    if (!known.has(scope)) {
+      throw new BadUserInputError(`Unknown consent scope; accepted: ${CONSENT_SCOPES.join(', ')}`, { field: 'scopes' });
+    }
+  }
+  return [...new Set(scopes)].sort() as ConsentScope[];
+}
+
+function validateSource(source: string): string {
+  const trimmed = source.trim();
+  if (trimmed.length === 0 || trimmed.length > MAX_SOURCE_LENGTH || !/^[A-Za-z0-9 ._:/-]+$/.test(trimmed)) {
+    throw new BadUserInputError(`source must be 1-${MAX_SOURCE_LENGTH} characters of letters, digits, space, . _ : / -`, { field: 'source' });
+  }
+  return trimmed;
+}

@@ -1,0 +1,308 @@
+import type { Caller } from '../auth/caller.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Channel } from '../context-snapshots/snapshot-types.js';
+import { BadUserInputError, ConflictError, NotFoundError } from '../errors.js';
+import { isCustomerId, newCustomerId } from '../identity/customer-id.js';
+import type { HmacKeyring } from '../identity/hmac-keyring.js';
+import { normaliseIdentifier, type IdentifierKind } from '../identity/normalise-identifier.js';
+import type { PiiEnvelope } from '../identity/pii-envelope.js';
+import { maskDisplayName, maskEmail, maskPhone } from '../policy/masks.js';
+import type { CustomerRepository } from './customer-repository.js';
+import type { CustomerRecord, EncryptedAttributes, IdentifierRecord, MaskedAttributes, PiiField } from './customer-types.js';
+
+export interface Actor {
+  caller: Caller;
+  requestId: string;
+}
+
+export interface IdentifierInput {
+  kind: IdentifierKind;
+  value: string;
+}
+
+export interface RegisterInput {
+  identifiers: IdentifierInput[];
+  displayName?: string | null;
+  country?: string | null;
+  preferredLanguage?: string | null;
+  channel?: Channel | null;
+}
+
+export interface ResolveInput {
+  identifier: IdentifierInput;
+  channel?: Channel | null;
+  interactionId?: string | null;
+}
+
+export interface Resolution {
+  customer: CustomerRecord | null;
+  matchedBy: IdentifierKind | null;
+  auditEventId: string;
+}
+
+interface HashedIdentifier {
+  kind: IdentifierKind;
+  normalised: string;
+  /** Current key version first, then older ones. */
+  hashes: string[];
+}
+
+const MAX_IDENTIFIERS_PER_REGISTRATION = 10;
+const MAX_DISPLAY_NAME_LENGTH = 200;
+const MAX_INTERACTION_ID_LENGTH = 128;
+
+/** Registration, cross-channel linking and identity resolution. Raw identifiers stop here: only hashes go further. */
+export class CustomerService {
+  constructor(
+    private readonly repository: CustomerRepository,
+    private readonly keyring: HmacKeyring,
+    private readonly envelope: PiiEnvelope,
+    private readonly audit: AuditLog,
+  ) {}
+
+  findByIds(ids: readonly string[]): Promise<Array<CustomerRecord | null>> {
+    return this.repository.findByIds(ids);
+  }
+
+  identifiersOf(ids: readonly string[]): Promise<IdentifierRecord[][]> {
+    return this.repository.findIdentifiersByCustomerIds(ids);
+  }
+
+  async register(input: RegisterInput, actor: Actor): Promise<CustomerRecord> {
+    const identifiers = this.hashIdentifiers(input.identifiers);
+    const attributes = validateAttributes(input);
+
+    const existing = await this.findOwner(identifiers);
+    if (existing) return this.linkMissing(existing, identifiers, actor, input.channel ?? null);
+
+    const customerId = newCustomerId();
+    const { dataKey, wrapped } = this.envelope.createDataKey(customerId);
+    const email = identifiers.find((i) => i.kind === 'EMAIL')?.normalised ?? null;
+    const phone = identifiers.find((i) => i.kind === 'PHONE')?.normalised ?? null;
+    const clear: Record<PiiField, string | null> = { DISPLAY_NAME: attributes.displayName, EMAIL: email, PHONE: phone };
+    const encrypted: EncryptedAttributes = {};
+    for (const field of Object.keys(clear) as PiiField[]) {
+      const value = clear[field];
+      if (value !== null) encrypted[field] = this.envelope.encryptField(dataKey, customerId, field, value);
+    }
+    const customer: CustomerRecord = {
+      id: customerId,
+      status: 'ACTIVE',
+      country: attributes.country,
+      preferredLanguage: attributes.preferredLanguage,
+      createdAt: new Date(),
+      erasedAt: null,
+      masked: maskAll(clear),
+      encrypted,
+    };
+    await this.repository.insertCustomer(customer, wrapped);
+
+    // The first identifier decides who wins a registration race: its hash is a unique _id.
+    const [primary, ...others] = identifiers as [HashedIdentifier, ...HashedIdentifier[]];
+    const claim = await this.repository.claimIdentifier(this.toRecord(primary, customerId));
+    if (!claim.claimed) {
+      await this.repository.deleteUnclaimedCustomer(customerId);
+      const winner = await this.loadActive(claim.ownerId);
+      return this.linkMissing(winner, others, actor, input.channel ?? null);
+    }
+    for (const other of others) await this.repository.claimIdentifier(this.toRecord(other, customerId));
+
+    await this.audit.append({
+      type: 'CUSTOMER_REGISTERED',
+      customerId,
+      actor: actorOf(actor),
+      channel: input.channel ?? null,
+      identifierHash: primary.hashes[0] ?? null,
+      requestId: actor.requestId,
+      details: { identifierCount: identifiers.length },
+    });
+    return customer;
+  }
+
+  async linkIdentifier(customerId: string, identifier: IdentifierInput, actor: Actor): Promise<CustomerRecord> {
+    assertCustomerId(customerId);
+    const customer = await this.loadActive(customerId);
+    const [hashed] = this.hashIdentifiers([identifier]) as [HashedIdentifier];
+    return this.linkMissing(customer, [hashed], actor, null);
+  }
+
+  async resolve(input: ResolveInput, actor: Actor): Promise<Resolution> {
+    const interactionId = validateInteractionId(input.interactionId);
+    const [hashed] = this.hashIdentifiers([input.identifier]) as [HashedIdentifier];
+    const found = await this.repository.findIdentifierByHashes(hashed.hashes);
+    const customer = found ? ((await this.repository.findByIds([found.customerId]))[0] ?? null) : null;
+    const isMatch = customer !== null && customer.status === 'ACTIVE';
+    if (isMatch && found && found.keyVersion !== this.keyring.currentVersion) {
+      // Matched under an older key: also file the hash under the current key, so the next lookup needs one query.
+      await this.repository.claimIdentifier(this.toRecord(hashed, customer.id));
+    }
+    const event = await this.audit.append({
+      type: 'IDENTITY_RESOLUTION',
+      customerId: isMatch ? customer.id : null,
+      actor: actorOf(actor),
+      channel: input.channel ?? null,
+      interactionId,
+      resolutionSource: 'identifier_hash',
+      identifierHash: hashed.hashes[0] ?? null,
+      requestId: actor.requestId,
+      details: { matched: isMatch, matchedKeyVersion: isMatch && found ? found.keyVersion : null },
+    });
+    return {
+      customer: isMatch ? customer : null,
+      matchedBy: isMatch ? hashed.kind : null,
+      auditEventId: event.id,
+    };
+  }
+
+  /** Decrypts attributes of many customers with one data-key query. */
+  async revealAttributes(customers: readonly CustomerRecord[], fields: readonly PiiField[]): Promise<Array<Partial<Record<PiiField, string | null>>>> {
+    const wrappedKeys = await this.repository.findWrappedKeys(customers.map((c) => c.id));
+    return customers.map((customer, i) => {
+      const wrapped = wrappedKeys[i];
+      const revealed: Partial<Record<PiiField, string | null>> = {};
+      if (!wrapped || customer.status !== 'ACTIVE') {
+        for (const field of fields) revealed[field] = null;
+        return revealed;
+      }
+      const dataKey = this.envelope.unwrapDataKey(customer.id, wrapped);
+      for (const field of fields) {
+        const value = customer.encrypted[field];
+        revealed[field] = value ? this.envelope.decryptField(dataKey, customer.id, field, value) : null;
+      }
+      return revealed;
+    });
+  }
+
+  async loadActive(customerId: string): Promise<CustomerRecord> {
+    const [customer] = await this.repository.findByIds([customerId]);
+    if (!customer) throw new NotFoundError('No customer has this id');
+    if (customer.status !== 'ACTIVE') throw new BadUserInputError('The customer has been erased', { field: 'customerId' });
+    return customer;
+  }
+
+  private hashIdentifiers(inputs: readonly IdentifierInput[]): HashedIdentifier[] {
+    if (inputs.length === 0) throw new BadUserInputError('At least one identifier is required', { field: 'identifiers' });
+    if (inputs.length > MAX_IDENTIFIERS_PER_REGISTRATION) {
+      throw new BadUserInputError(`At most ${MAX_IDENTIFIERS_PER_REGISTRATION} identifiers are accepted at once`, { field: 'identifiers' });
+    }
+    const seen = new Set<string>();
+    const hashed: HashedIdentifier[] = [];
+    for (const input of inputs) {
+      const normalised = normaliseIdentifier(input.kind, input.value);
+      const hashes = this.keyring.hashAll(input.kind, normalised);
+      const current = hashes[0] as string;
+      if (seen.has(current)) continue;
+      seen.add(current);
+      hashed.push({ kind: input.kind, normalised, hashes });
+    }
+    return hashed;
+  }
+
+  private toRecord(identifier: HashedIdentifier, customerId: string): IdentifierRecord {
+    return {
+      hash: identifier.hashes[0] as string,
+      kind: identifier.kind,
+      keyVersion: this.keyring.currentVersion,
+      customerId,
+      linkedAt: new Date(),
+    };
+  }
+
+  /** The one customer that already owns any of these identifiers (under any key version), or null. */
+  private async findOwner(identifiers: readonly HashedIdentifier[]): Promise<CustomerRecord | null> {
+    const found = await Promise.all(identifiers.map((i) => this.repository.findIdentifierByHashes(i.hashes)));
+    const owners = [...new Set(found.filter((f): f is IdentifierRecord => f !== null).map((f) => f.customerId))];
+    if (owners.length > 1) throw new ConflictError('These identifiers belong to different customers');
+    return owners[0] ? this.loadActive(owners[0]) : null;
+  }
+
+  /** Links what the customer does not have yet. Each link is an insert keyed by hash, so racing links all land. */
+  private async linkMissing(customer: CustomerRecord, identifiers: readonly HashedIdentifier[], actor: Actor, channel: Channel | null): Promise<CustomerRecord> {
+    let updated = customer;
+    for (const identifier of identifiers) {
+      const existing = await this.repository.findIdentifierByHashes(identifier.hashes);
+      if (existing) {
+        if (existing.customerId !== customer.id) throw new ConflictError('The identifier belongs to another customer');
+        continue;
+      }
+      const claim = await this.repository.claimIdentifier(this.toRecord(identifier, customer.id));
+      if (!claim.claimed) {
+        if (claim.ownerId !== customer.id) throw new ConflictError('The identifier belongs to another customer');
+        continue;
+      }
+      updated = await this.fillAttribute(updated, identifier);
+      await this.audit.append({
+        type: 'IDENTIFIER_LINKED',
+        customerId: customer.id,
+        actor: actorOf(actor),
+        channel,
+        identifierHash: identifier.hashes[0] ?? null,
+        requestId: actor.requestId,
+        details: { kind: identifier.kind },
+      });
+    }
+    return updated;
+  }
+
+  /** A first email or phone linked later becomes the customer's contact attribute. */
+  private async fillAttribute(customer: CustomerRecord, identifier: HashedIdentifier): Promise<CustomerRecord> {
+    const field: PiiField | null = identifier.kind === 'EMAIL' ? 'EMAIL' : identifier.kind === 'PHONE' ? 'PHONE' : null;
+    if (field === null || customer.encrypted[field]) return customer;
+    const [wrapped] = await this.repository.findWrappedKeys([customer.id]);
+    if (!wrapped) return customer;
+    const dataKey = this.envelope.unwrapDataKey(customer.id, wrapped);
+    const encrypted = this.envelope.encryptField(dataKey, customer.id, field, identifier.normalised);
+    const masked = field === 'EMAIL' ? maskEmail(identifier.normalised) : maskPhone(identifier.normalised);
+    await this.repository.setAttributeIfAbsent(customer.id, field, encrypted, masked);
+    const [reloaded] = await this.repository.findByIds([customer.id]);
+    return reloaded ?? customer;
+  }
+}
+
+export function actorOf(actor: Actor): { kind: 'AGENT' | 'SERVICE'; id: string } {
+  return { kind: actor.caller.kind, id: actor.caller.id };
+}
+
+export function assertCustomerId(id: unknown): asserts id is string {
+  if (!isCustomerId(id)) throw new BadUserInputError('customerId must be a customer id (cus_ followed by 26 characters)', { field: 'customerId' });
+}
+
+function maskAll(clear: Record<PiiField, string | null>): MaskedAttributes {
+  return {
+    DISPLAY_NAME: clear.DISPLAY_NAME === null ? null : maskDisplayName(clear.DISPLAY_NAME),
+    EMAIL: clear.EMAIL === null ? null : maskEmail(clear.EMAIL),
+    PHONE: clear.PHONE === null ? null : maskPhone(clear.PHONE),
+  };
+}
+
+function validateAttributes(input: RegisterInput): { displayName: string | null; country: string | null; preferredLanguage: string | null } {
+  let displayName: string | null = null;
+  if (input.displayName != null) {
+    displayName = input.displayName.normalize('NFC').replace(/\s+/g, ' ').trim();
+    // eslint-disable-next-line no-control-regex
+    if (displayName.length === 0 || displayName.length > MAX_DISPLAY_NAME_LENGTH || /[\u0000-\u001f\u007f]/.test(displayName)) {
+      throw new BadUserInputError(`displayName must be 1-${MAX_DISPLAY_NAME_LENGTH} printable characters`, { field: 'displayName' });
+    }
+  }
+  let country: string | null = null;
+  if (input.country != null) {
+    country = input.country.trim().toUpperCase();
+    if (!/^[A-Z]{2}$/.test(country)) throw new BadUserInputError('country must be an ISO 3166-1 alpha-2 code', { field: 'country' });
+  }
+  let preferredLanguage: string | null = null;
+  if (input.preferredLanguage != null) {
+    preferredLanguage = input.preferredLanguage.trim();
+    if (!/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$/.test(preferredLanguage)) {
+      throw new BadUserInputError('preferredLanguage must be a BCP 47 language tag such as en-GB', { field: 'preferredLanguage' });
+    }
+  }
+  return { displayName, country, preferredLanguage };
+}
+
+function validateInteractionId(value: string | null | undefined): string | null {
+  if (value == null) return null;
+  if (value.length === 0 || value.length > MAX_INTERACTION_ID_LENGTH || !/^[A-Za-z0-9._:-]+$/.test(value)) {
+    throw new BadUserInputError(`interactionId must be 1-${MAX_INTERACTION_ID_LENGTH} characters of letters, digits, . _ : -`, { field: 'interactionId' });
+  }
+  return value;
+}

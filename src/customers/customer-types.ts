@@ -1,0 +1,30 @@
+import type { EncryptedValue } from '../identity/pii-envelope.js';
+import type { IdentifierKind } from '../identity/normalise-identifier.js';
+
+export type CustomerStatus = 'ACTIVE' | 'ERASED';
+export type PiiField = 'DISPLAY_NAME' | 'EMAIL' | 'PHONE';
+export const PII_FIELDS: readonly PiiField[] = ['DISPLAY_NAME', 'EMAIL', 'PHONE'];
+
+/** Masked forms are computed once, at write time, so an everyday read never decrypts. */
+export type MaskedAttributes = Record<PiiField, string | null>;
+export type EncryptedAttributes = Partial<Record<PiiField, EncryptedValue>>;
+
+/** A customer as the service layer sees it. Clear-text values are never held here. */
+export interface CustomerRecord {
+  id: string;
+  status: CustomerStatus;
+  country: string | null;
+  preferredLanguage: string | null;
+  createdAt: Date;
+  erasedAt: Date | null;
+  masked: MaskedAttributes;
+  encrypted: EncryptedAttributes;
+}
+
+export interface IdentifierRecord {
+  hash: string;
+  kind: IdentifierKind;
+  keyVersion: string;
+  customerId: string;
+  linkedAt: Date;
+}

@@ -1,0 +1,81 @@
+import type { Db } from 'mongodb';
+import type { Caller } from '../auth/caller.js';
+import type { ConsentScope } from '../consent/consent-types.js';
+import type { Channel } from '../context-snapshots/snapshot-types.js';
+import type { IdentifierInput } from '../customers/customer-service.js';
+import type { Services } from '../services.js';
+
+const FIRST = ['Jane', 'Omar', 'Aiko', 'Lucas', 'Priya', 'Mateo', 'Zanele', 'Sofia', 'Chen', 'Amara', 'Noah', 'Ines', 'Kofi', 'Elena', 'Ravi', 'Freya'];
+const LAST = ['Doe', 'Haddad', 'Tanaka', 'Silva', 'Sharma', 'Garcia', 'Dlamini', 'Rossi', 'Wei', 'Okafor', 'Smith', 'Moreau', 'Mensah', 'Novak', 'Iyer', 'Larsen'];
+const COUNTRIES: Array<[string, string]> = [['GB', 'en-GB'], ['DE', 'de-DE'], ['FR', 'fr-FR'], ['ES', 'es-ES'], ['IN', 'en-IN'], ['BR', 'pt-BR']];
+const CHANNELS: Channel[] = ['VOICE', 'EMAIL', 'WEBCHAT', 'WHATSAPP', 'SMS', 'SOCIAL'];
+const SEED_MARKER = 'demo-seed-v1';
+
+/** The fixed first customer, so the README and the printed examples have someone to find. */
+export const DEMO_CUSTOMER = {
+  displayName: 'Jane Doe',
+  email: 'jane.doe@example.com',
+  phone: '+447700900123',
+  crmId: 'CRM-000001',
+};
+
+/** A small deterministic generator: the same demo data on every machine. */
+function createRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+export interface SeedResult {
+  seeded: boolean;
+  customers: number;
+  demoCustomerId: string | null;
+}
+
+/**
+ * Generated people only (example.com addresses, Ofcom drama-range phone
+ * numbers). Runs once per data directory: a marker document records that it ran.
+ */
+export async function seedDemoData(db: Db, services: Services, count = 300, log: (line: string) => void = () => undefined): Promise<SeedResult> {
+  const meta = db.collection<{ _id: string; demoCustomerId: string; customers: number; at: Date }>('veil_meta');
+  const marker = await meta.findOne({ _id: SEED_MARKER });
+  if (marker) return { seeded: false, customers: marker.customers, demoCustomerId: marker.demoCustomerId };
+
+  const random = createRandom(20261123);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
+  const caller: Caller = { id: 'demo-seed', kind: 'SERVICE', scopes: new Set() };
+  const actor = { caller, requestId: 'demo-seed' };
+  const started = Date.now();
+  let demoCustomerId = '';
+
+  for (let i = 0; i < count; i++) {
+    const isDemo = i === 0;
+    const first = isDemo ? 'Jane' : pick(FIRST);
+    const last = isDemo ? 'Doe' : pick(LAST);
+    const [country, language] = isDemo ? ['GB', 'en-GB'] : pick(COUNTRIES);
+    const identifiers: IdentifierInput[] = [
+      { kind: 'EMAIL', value: isDemo ? DEMO_CUSTOMER.email : `${first}.${last}.${i}@example.${pick(['com', 'org', 'net'])}`.toLowerCase() },
+    ];
+    // Ofcom's drama range has 1000 numbers; number 123 is the demo customer's.
+    if (isDemo || (i !== 123 && random() < 0.7)) identifiers.push({ kind: 'PHONE', value: isDemo ? DEMO_CUSTOMER.phone : `+447700900${String(i).padStart(3, '0')}` });
+    if (isDemo || random() < 0.5) identifiers.push({ kind: 'CRM_ID', value: isDemo ? DEMO_CUSTOMER.crmId : `CRM-${String(i + 1).padStart(6, '0')}` });
+
+    const customer = await services.customers.register(
+      { identifiers, displayName: `${first} ${last}`, country, preferredLanguage: language, channel: isDemo ? 'EMAIL' : pick(CHANNELS) },
+      actor,
+    );
+    if (isDemo) demoCustomerId = customer.id;
+
+    const consent: ConsentScope[] = isDemo || random() < 0.8 ? ['support_context', 'identity_linking'] : ['identity_linking'];
+    if (random() < 0.4) consent.push('analytics');
+    if (random() < 0.3) consent.push('marketing_email');
+    await services.consent.record({ customerId: customer.id, scopes: consent, source: `${pick(CHANNELS).toLowerCase()}-signup` }, actor);
+
+    if ((i + 1) % 50 === 0) log(`  seeded ${i + 1}/${count} customers`);
+  }
+  await meta.insertOne({ _id: SEED_MARKER, demoCustomerId, customers: count, at: new Date() });
+  log(`demo data: ${count} customers seeded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return { seeded: true, customers: count, demoCustomerId };
+}

@@ -1,0 +1,44 @@
+import { resolve } from 'node:path';
+import type { JSONWebKeySet } from 'jose';
+import type { AppConfig, ResolvedConfig } from '../config.js';
+import { DEV_AUDIENCE, DEV_ISSUER, devJwks, loadOrCreateDevKeys, type DevKeys } from './dev-keys.js';
+import { startDevServices, type DevServices } from './services.js';
+
+export interface DevEnvironment {
+  config: ResolvedConfig;
+  /** Set when the dev signing key is trusted (no JWKS configured): `npm start` prints tokens signed with it. */
+  devKeys: DevKeys | null;
+  jwks: JSONWebKeySet | null;
+  services: DevServices | null;
+}
+
+/**
+ * Fills what development leaves unset: local MongoDB-compatible and Redis
+ * servers, and dev keys kept in the data directory. Never used in production.
+ */
+export async function prepareDevEnvironment(config: AppConfig, log: (line: string) => void): Promise<DevEnvironment> {
+  if (config.env === 'production') throw new Error('prepareDevEnvironment must not run in production');
+  const dataDir = resolve(config.dataDir);
+  const { keys, isNew } = await loadOrCreateDevKeys(dataDir);
+  if (isNew) log(`generated development keys in ${dataDir}/dev-keys.json (never use them in production)`);
+
+  let services: DevServices | null = null;
+  if (!config.mongodbUrl || !config.redisUrl) {
+    services = await startDevServices({ dataDir, mongoUrl: config.mongodbUrl ?? undefined, redisUrl: config.redisUrl ?? undefined, log });
+  }
+  const isDevKeyTrusted = !config.authJwksUrl && !config.authJwksFile;
+  return {
+    config: {
+      ...config,
+      mongodbUrl: config.mongodbUrl ?? (services as DevServices).mongoUrl,
+      redisUrl: config.redisUrl ?? (services as DevServices).redisUrl,
+      authIssuer: config.authIssuer ?? DEV_ISSUER,
+      authAudience: config.authAudience ?? DEV_AUDIENCE,
+      identityHmacKeys: config.identityHmacKeys ?? keys.identityHmacKeys,
+      piiMasterKey: config.piiMasterKey ?? keys.piiMasterKey,
+    },
+    devKeys: isDevKeyTrusted ? keys : null,
+    jwks: isDevKeyTrusted ? devJwks(keys) : null,
+    services,
+  };
+}

@@ -1,0 +1,37 @@
+import { DEMO_CUSTOMER } from './demo-seed.js';
+import type { DevEnvironment } from './dev-environment.js';
+import { DEMO_ROLES, mintToken } from './dev-keys.js';
+
+/** What a developer needs after `npm start`: where it serves, tokens for each demo role, and queries to paste. */
+export async function printDevWelcome(input: { port: number; dev: DevEnvironment; demoCustomerId: string | null }): Promise<void> {
+  const url = `http://localhost:${input.port}/graphql`;
+  const lines: string[] = ['', `Veil subgraph serving at ${url}`, `  health: http://localhost:${input.port}/health/ready   metrics: http://localhost:${input.port}/metrics`];
+  const services = input.dev.services;
+  if (services) lines.push(`  dev services: MongoDB-compatible (${services.mongoKind}) ${services.mongoUrl}, Redis ${services.redisUrl}`);
+  if (input.dev.devKeys) {
+    lines.push('', 'Demo tokens (dev signing key, valid 12 h; the server trusts this key in development only):');
+    for (const role of DEMO_ROLES) {
+      const token = await mintToken(input.dev.devKeys, { sub: role.sub, scopes: role.scopes, ttlSeconds: 12 * 3600 });
+      lines.push(`  ${role.name} (${role.sub}: ${role.scopes.join(' ')}) — ${role.what}`, `    ${token}`);
+    }
+  } else {
+    lines.push('', 'AUTH_JWKS_URL/AUTH_JWKS_FILE is set: use tokens from your identity provider.');
+  }
+  const resolveBody = JSON.stringify({
+    query: 'query($v: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, channel: EMAIL }) { matchedBy customer { id displayName email phone consent { scopes } } } }',
+    variables: { v: DEMO_CUSTOMER.email.toUpperCase() },
+  });
+  lines.push(
+    '',
+    'Try (as the agent; the email matches in any letter case):',
+    `  TOKEN=<agent token above>`,
+    `  curl -s ${url} -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`,
+    `    -d '${resolveBody}'`,
+  );
+  if (input.demoCustomerId) {
+    const customerBody = JSON.stringify({ query: `{ customer(id: "${input.demoCustomerId}") { id status displayName email phone country createdAt } }` });
+    lines.push(`  curl -s ${url} -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`, `    -d '${customerBody}'`);
+  }
+  lines.push('', 'Stop with Ctrl-C (the dev services stop too; data stays in .data/).', '');
+  console.log(lines.join('\n'));
+}

@@ -1,0 +1,179 @@
+import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { ConfigError } from '../errors.js';
+import { IDENTIFIER_KINDS, type IdentifierKind } from './normalise-identifier.js';
+
+const ENV_NAME = 'IDENTITY_HMAC_KEYS';
+
+const VERSION_PATTERN = /^[A-Za-z0-9_-]{1,16}$/;
+
+/** HMAC-SHA-256 keys shorter than the digest would be the weakest link. */
+const MIN_KEY_BYTES = 32;
+
+/** A full SHA-256 digest is 32 bytes, 43 characters of unpadded base64url. */
+const HASH_PATTERN = /^([A-Za-z0-9_-]{1,16}):([A-Za-z0-9_-]{43})$/;
+
+/**
+ * Bumped only if the way identifiers are fed to the HMAC ever changes; it
+ * keeps hashes made by this scheme apart from any other use of the same key.
+ */
+const DOMAIN_TAG = 'veil.identifier.v1';
+
+/**
+ * The versioned keys that turn normalised identifiers into the hashes stored
+ * and looked up in MongoDB. Built from `IDENTITY_HMAC_KEYS`
+ * (`v2:<base64>,v1:<base64>`): the first key hashes new identifiers, the
+ * older ones are kept so that identifiers written before a rotation still
+ * resolve (see `hashAll`).
+ *
+ * Key material lives only in `KeyObject`s, which never print their bytes,
+ * so logging or inspecting a keyring cannot leak a key.
+ */
+export class HmacKeyring {
+  readonly #keys: ReadonlyMap<string, KeyObject>;
+  readonly #current: string;
+
+  private constructor(keys: ReadonlyMap<string, KeyObject>, current: string) {
+    this.#keys = keys;
+    this.#current = current;
+  }
+
+  /**
+   * Reads the `IDENTITY_HMAC_KEYS` format. Every failure is a `ConfigError`
+   * naming the variable and the entry at fault, never the key itself.
+   */
+  static parse(spec: string): HmacKeyring {
+    if (typeof spec !== 'string' || spec.trim().length === 0) {
+      throw new ConfigError(`${ENV_NAME} is empty; expected comma-separated version:base64key entries`);
+    }
+    const keys = new Map<string, KeyObject>();
+    const entries = spec.split(',');
+    entries.forEach((rawEntry, index) => {
+      const position = `entry ${index + 1}`;
+      const entry = rawEntry.trim();
+      const colon = entry.indexOf(':');
+      if (colon < 0) {
+        throw new ConfigError(`${ENV_NAME} ${position} is not in the form version:base64key`);
+      }
+      const version = entry.slice(0, colon).trim();
+      const encodedKey = entry.slice(colon + 1).trim();
+      if (!VERSION_PATTERN.test(version)) {
+        throw new ConfigError(
+          `${ENV_NAME} ${position} has a key version that is not 1 to 16 of A-Z a-z 0-9 _ -`,
+        );
+      }
+      if (keys.has(version)) {
+        throw new ConfigError(`${ENV_NAME} names key version "${version}" more than once`);
+      }
+      const keyBytes = decodeStrictBase64(encodedKey);
+      if (keyBytes === null) {
+        throw new ConfigError(`${ENV_NAME} key "${version}" is not valid base64`);
+      }
+      if (keyBytes.length < MIN_KEY_BYTES) {
+        keyBytes.fill(0);
+        throw new ConfigError(
+          `${ENV_NAME} key "${version}" is ${keyBytes.length} bytes; at least ${MIN_KEY_BYTES} are required`,
+        );
+      }
+      keys.set(version, createSecretKey(keyBytes));
+      // createSecretKey copies the bytes; wipe our copy so it does not linger
+      // on the heap until the next collection.
+      keyBytes.fill(0);
+    });
+    const current = keys.keys().next().value;
+    if (current === undefined) {
+      throw new ConfigError(`${ENV_NAME} holds no keys`);
+    }
+    return new HmacKeyring(keys, current);
+  }
+
+  /** The version that hashes every identifier written from now on. */
+  get currentVersion(): string {
+    return this.#current;
+  }
+
+  /** All versions, the current one first, then the older ones in configured order. */
+  get versions(): string[] {
+    return [...this.#keys.keys()];
+  }
+
+  /** Reports whether a hash made under `version` can be recomputed. */
+  hasVersion(version: string): boolean {
+    return this.#keys.has(version);
+  }
+
+  /**
+   * Returns `<version>:<base64url HMAC-SHA-256>` of a normalised identifier.
+   * The kind is part of the MAC input so that an email and a CRM id that
+   * happen to be the same string never collide.
+   */
+  hash(kind: IdentifierKind, normalised: string, version: string = this.#current): string {
+    if (!IDENTIFIER_KINDS.includes(kind)) {
+      throw new TypeError('HmacKeyring.hash: unknown identifier kind');
+    }
+    if (typeof normalised !== 'string' || normalised.length === 0) {
+      throw new TypeError('HmacKeyring.hash: the normalised identifier must be a non-empty string');
+    }
+    const key = this.#keys.get(version);
+    if (key === undefined) {
+      // Reaching here means stored data refers to a key that was removed from
+      // configuration, which only an operator can fix.
+      throw new ConfigError(`${ENV_NAME} has no key version "${version}"`);
+    }
+    // The kind never contains NUL, so `kind\0value` cannot be confused with
+    // another (kind, value) pair whatever the value holds.
+    const digest = createHmac('sha256', key)
+      .update(`${DOMAIN_TAG}\0${kind}\0${normalised}`, 'utf8')
+      .digest('base64url');
+    return `${version}:${digest}`;
+  }
+
+  /**
+   * Hashes under every configured version, current first: the lookup set for
+   * an identifier that may have been stored before the last key rotation.
+   */
+  hashAll(kind: IdentifierKind, normalised: string): string[] {
+    return this.versions.map((version) => this.hash(kind, normalised, version));
+  }
+
+  /** Tells whether a string has the shape of a hash this keyring writes. */
+  static isHash(value: unknown): value is string {
+    return typeof value === 'string' && HASH_PATTERN.test(value);
+  }
+
+  /** Returns the key version a stored hash was made with. */
+  static versionOf(hash: string): string {
+    const match = typeof hash === 'string' ? HASH_PATTERN.exec(hash) : null;
+    const version = match?.[1];
+    if (version === undefined) {
+      throw new TypeError('HmacKeyring.versionOf: not a <version>:<base64url digest> identifier hash');
+    }
+    return version;
+  }
+}
+
+/**
+ * Makes a fresh single-key `IDENTITY_HMAC_KEYS` value for local development.
+ * Production keys come from the operator's secret store, never from here.
+ */
+export function generateHmacKeySpec(version = 'v1'): string {
+  if (!VERSION_PATTERN.test(version)) {
+    throw new TypeError('generateHmacKeySpec: the version must be 1 to 16 of A-Z a-z 0-9 _ -');
+  }
+  return `${version}:${randomBytes(32).toString('base64')}`;
+}
+
+/**
+ * Decodes standard base64 (padding optional) and refuses anything else.
+ * Buffer.from(…, 'base64') silently skips characters it does not know, so a
+ * typo or a truncated paste would otherwise become a different, shorter key.
+ */
+function decodeStrictBase64(encoded: string): Buffer | null {
+  if (encoded.length === 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) return null;
+  const unpadded = encoded.replace(/=+$/, '');
+  if (unpadded.length % 4 === 1) return null;
+  const bytes = Buffer.from(unpadded, 'base64');
+  // Round-tripping rejects non-canonical trailing bits and misplaced padding.
+  if (bytes.toString('base64').replace(/=+$/, '') !== unpadded) return null;
+  if (encoded.length !== unpadded.length && encoded.length % 4 !== 0) return null;
+  return bytes;
+}

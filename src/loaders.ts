@@ -1,0 +1,93 @@
+import DataLoader from 'dataloader';
+import type { Caller } from './auth/caller.js';
+import type { ConsentReceipt, ConsentStateRecord } from './consent/consent-types.js';
+import type { CustomerRecord, IdentifierRecord, PiiField } from './customers/customer-types.js';
+import { ServiceUnavailableError } from './errors.js';
+import type { ActiveAccess } from './privacy-requests/grant-store.js';
+import type { Services } from './services.js';
+
+export interface ClearPiiKey {
+  customerId: string;
+  field: PiiField;
+  access: ActiveAccess;
+}
+
+/**
+ * Per-request DataLoaders: each batches by key, returns results in key order
+ * with null for misses, and lives exactly as long as one request.
+ */
+export interface RequestLoaders {
+  customerById: DataLoader<string, CustomerRecord | null>;
+  identifiersByCustomer: DataLoader<string, IdentifierRecord[]>;
+  consentStateByCustomer: DataLoader<string, ConsentStateRecord>;
+  consentHistoryByCustomer: DataLoader<string, ConsentReceipt[]>;
+  consentById: DataLoader<string, ConsentReceipt | null>;
+  /** The caller's approved PII access per customer: one Redis MGET per batch. */
+  activeAccessByCustomer: DataLoader<string, Partial<Record<PiiField, ActiveAccess>>>;
+  /** Audited clear-text reads: one PII_ACCESS event per customer naming every field read, written before any value is returned. */
+  clearPii: DataLoader<ClearPiiKey, string | null, string>;
+}
+
+export function createLoaders(services: Services, caller: Caller, requestId: string): RequestLoaders {
+  const options = { maxBatchSize: 10_000 };
+  const customerById = new DataLoader((ids: readonly string[]) => services.customers.findByIds(ids), options);
+  return {
+    customerById,
+    identifiersByCustomer: new DataLoader((ids) => services.customers.identifiersOf(ids), options),
+    consentStateByCustomer: new DataLoader((ids) => services.consent.statesOf(ids), options),
+    consentHistoryByCustomer: new DataLoader((ids) => services.consent.historyOf(ids), options),
+    consentById: new DataLoader((ids) => services.consent.findByIds(ids), options),
+    activeAccessByCustomer: new DataLoader((ids) => services.grantStore.findActiveAccess(caller.id, ids), options),
+    clearPii: new DataLoader(
+      (keys: readonly ClearPiiKey[]) => readClearPii(services, caller, requestId, customerById, keys),
+      { ...options, cacheKeyFn: (key) => `${key.customerId}:${key.field}` },
+    ),
+  };
+}
+
+async function readClearPii(
+  services: Services,
+  caller: Caller,
+  requestId: string,
+  customerById: DataLoader<string, CustomerRecord | null>,
+  keys: readonly ClearPiiKey[],
+): Promise<Array<string | null | Error>> {
+  const byCustomer = new Map<string, { fields: Set<PiiField>; grants: Set<string>; justification: string }>();
+  for (const key of keys) {
+    const entry = byCustomer.get(key.customerId) ?? { fields: new Set(), grants: new Set(), justification: key.access.justification };
+    entry.fields.add(key.field);
+    entry.grants.add(key.access.grantId);
+    byCustomer.set(key.customerId, entry);
+  }
+  const customerIds = [...byCustomer.keys()];
+  // Fail closed: a customer whose PII_ACCESS event is not written gets no clear value.
+  const audited = await Promise.allSettled(
+    customerIds.map((customerId) => {
+      const entry = byCustomer.get(customerId)!;
+      return services.audit.append({
+        type: 'PII_ACCESS',
+        customerId,
+        actor: { kind: caller.kind, id: caller.id },
+        fields: [...entry.fields].sort(),
+        justification: entry.justification,
+        requestId,
+        details: { grantIds: [...entry.grants].sort().join(' ') },
+      });
+    }),
+  );
+  const customers = await customerById.loadMany(customerIds);
+  const readable = customerIds
+    .map((id, i) => ({ id, customer: customers[i], isAudited: audited[i]?.status === 'fulfilled' }))
+    .filter((c): c is { id: string; customer: CustomerRecord; isAudited: true } => c.isAudited && c.customer !== null && !(c.customer instanceof Error));
+  const revealed = await services.customers.revealAttributes(
+    readable.map((r) => r.customer),
+    [...new Set(keys.map((k) => k.field))],
+  );
+  const values = new Map<string, Partial<Record<PiiField, string | null>>>();
+  readable.forEach((r, i) => values.set(r.id, revealed[i] ?? {}));
+  return keys.map((key) => {
+    const index = customerIds.indexOf(key.customerId);
+    if (audited[index]?.status !== 'fulfilled') return new ServiceUnavailableError('audit', 'The clear-text read could not be audited, so it is refused');
+    return values.get(key.customerId)?.[key.field] ?? null;
+  });
+}

@@ -1,0 +1,76 @@
+import { createApp, type App } from './app.js';
+import { loadConfigFromProcess, type AppConfig, type ResolvedConfig } from './config.js';
+import { prepareDevEnvironment, type DevEnvironment } from './dev/dev-environment.js';
+import { printDevWelcome } from './dev/dev-welcome.js';
+import { seedDemoData } from './dev/demo-seed.js';
+import { ConfigError } from './errors.js';
+import { createLogger } from './observability/logger.js';
+
+// Start-up only: config -> connections -> subgraph -> listen; graceful stop on SIGTERM/SIGINT.
+async function main(): Promise<void> {
+  let config: AppConfig;
+  try {
+    config = loadConfigFromProcess();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const line of error.message.split('\n')) console.error(`veil: configuration error: ${line}`);
+      process.exit(78);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  const say = (line: string) => console.log(`veil: ${line}`);
+
+  let dev: DevEnvironment | null = null;
+  let resolved: ResolvedConfig;
+  if (config.env === 'production') {
+    resolved = config as ResolvedConfig;
+  } else {
+    say(`starting in ${config.env} mode (NODE_ENV=production serves only, with your configuration)`);
+    dev = await prepareDevEnvironment(config, say);
+    resolved = dev.config;
+  }
+
+  let app: App | null = null;
+  let isStopping = false;
+  const stop = async (signal: string) => {
+    if (isStopping) return;
+    isStopping = true;
+    logger.info({ signal }, 'stopping');
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    try {
+      await app?.stop();
+      logger.info('subgraph stopped');
+      await dev?.services?.stop();
+      logger.info('dev services stopped');
+    } finally {
+      process.exit(0);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
+  try {
+    app = await createApp({ config: resolved, logger, jwks: dev?.jwks ?? null });
+  } catch (error) {
+    console.error(`veil: cannot start: ${error instanceof Error ? error.message : String(error)}`);
+    await dev?.services?.stop();
+    process.exit(1);
+  }
+
+  if (dev) {
+    const seed = await seedDemoData(app.mongo.db, app.services, 300, say);
+    if (!seed.seeded) say(`demo data already present (${seed.customers} customers); not seeding again`);
+    const port = await app.subgraph.listen(resolved.port, resolved.host);
+    await printDevWelcome({ port, dev, demoCustomerId: seed.demoCustomerId });
+  } else {
+    const port = await app.subgraph.listen(resolved.port, resolved.host);
+    logger.info({ port }, 'veil subgraph serving');
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`veil: fatal: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});

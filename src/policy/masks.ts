@@ -1,0 +1,64 @@
+/**
+ * The masked forms of the field policy (CONTRACT.md, "Field policy"). They are
+ * computed once, at write time, from the clear value, so that an everyday
+ * masked read never decrypts anything.
+ *
+ * Characters are counted in Unicode code points, not UTF-16 units: slicing a
+ * name like '𝒜lice' by units would store half a surrogate pair.
+ */
+
+/**
+ * `jane.doe@example.com` -> `j***@example.com`: the first character of the
+ * local part, `***`, `@` and the domain. The number of stars is fixed so the
+ * mask does not reveal the length of the local part.
+ */
+export function maskEmail(email: string): string {
+  // The last '@' separates the domain even in the rare quoted local part
+  // that contains an '@' of its own.
+  const at = email.lastIndexOf('@');
+  const localPart = at > 0 ? email.slice(0, at) : '';
+  const domain = at > 0 ? email.slice(at + 1) : '';
+  const first = firstCodePoint(localPart);
+  if (first === null || domain.length === 0) {
+    // Not an address: show nothing of it rather than guess which part is safe.
+    return '***';
+  }
+  return `${first}***@${domain}`;
+}
+
+/**
+ * `+447700900123` -> `+********0123`: `+`, one `*` per hidden digit and the
+ * last four digits. A number of four digits or fewer is hidden completely,
+ * since its last four digits would be the whole number.
+ */
+export function maskPhone(e164: string): string {
+  // Input is E.164; keeping only the digits makes a stray space or dash
+  // harmless instead of shifting which digits are shown.
+  const digits = e164.replace(/[^0-9]/g, '');
+  const shown = digits.length > 4 ? digits.slice(-4) : '';
+  return `+${'*'.repeat(digits.length - shown.length)}${shown}`;
+}
+
+/**
+ * `Jane Mary Doe` -> `Jane D.`: the first word, a space, the initial of the
+ * last word and a dot; a single word keeps only its initial (`Cher` -> `C.`).
+ * Returns null when there is no name at all, so that "no display name" stays
+ * distinguishable from a masked one.
+ */
+export function maskDisplayName(displayName: string): string | null {
+  // NFC first, so that 'Ü' typed as U+0055 U+0308 yields the initial 'Ü'
+  // rather than a bare 'U'.
+  const words = displayName.normalize('NFC').trim().split(/\s+/u).filter((word) => word.length > 0);
+  const firstWord = words[0];
+  if (firstWord === undefined) return null;
+  if (words.length === 1) {
+    return `${firstCodePoint(firstWord) ?? ''}.`;
+  }
+  const lastWord = words[words.length - 1] ?? '';
+  return `${firstWord} ${firstCodePoint(lastWord) ?? ''}.`;
+}
+
+function firstCodePoint(text: string): string | null {
+  const codePoint = text.codePointAt(0);
+  return codePoint === undefined ? null : String.fromCodePoint(codePoint);
+}

@@ -1,0 +1,32 @@
+import type { CustomerStatus, IdentifierRecord } from '../customers/customer-types.js';
+import type { ConsentReceipt } from '../consent/consent-types.js';
+import type {
+  InteractionSummary,
+  SubscriptionSummary,
+  TicketSummary,
+  TransactionSummary,
+} from '../context-snapshots/snapshot-types.js';
+import type { AuditEventRecord } from '../audit/audit-types.js';
+
+export interface DataSubjectExportRecord {
+  customerId: string;
+  status: CustomerStatus;
+  generatedAt: Date;
+  displayName: string | null;
+  email: string | null;
+  phone: string | null;
+  country: string | null;
+  preferredLanguage: string | null;
+  createdAt: Date;
+  identifiers: IdentifierRecord[];
+  consentReceipts: ConsentReceipt[];
+  supportRecords: {
+    tickets: TicketSummary[];
+    subscriptions: SubscriptionSummary[];
+    transactions: TransactionSummary[];
+    interactions: InteractionSummary[];
+    deviceFingerprints: string[];
+  };
+  auditEvents: AuditEventRecord[];
+  auditEventId: string;
+}

@@ -1,0 +1,92 @@
+import type { AuditLog } from '../audit/audit-log.js';
+import { actorOf, assertCustomerId, type Actor, type CustomerService } from '../customers/customer-service.js';
+import { PII_FIELDS, type PiiField } from '../customers/customer-types.js';
+import { BadUserInputError, ForbiddenError, NotFoundError } from '../errors.js';
+import { assertFreeText } from '../identity/free-text-guard.js';
+import { isPrefixedId, newPrefixedId } from '../identity/customer-id.js';
+import { FIELD_POLICY } from '../policy/policy-table.js';
+import type { GrantStore } from './grant-store.js';
+import type { PiiAccessGrantRecord } from './grant-types.js';
+
+export interface PiiAccessRequest {
+  customerId: string;
+  fields: PiiField[];
+  justification: string;
+  ttlSeconds?: number | null;
+}
+
+const MAX_JUSTIFICATION = 500;
+
+/** Which fields need a second person, straight from the policy table. */
+export function fieldsNeedingApproval(): Set<PiiField> {
+  const needing = new Set<PiiField>();
+  for (const rule of Object.values(FIELD_POLICY.Customer ?? {})) {
+    if (rule.kind === 'pii' && rule.approval === 'two-person') needing.add(rule.pii);
+  }
+  return needing;
+}
+
+/** Break-glass access: a time-boxed grant for one agent, one customer and some fields. */
+export class GrantService {
+  private readonly needApproval = fieldsNeedingApproval();
+
+  constructor(
+    private readonly store: GrantStore,
+    private readonly customers: CustomerService,
+    private readonly audit: AuditLog,
+    private readonly ttl: { defaultSeconds: number; maxSeconds: number },
+  ) {}
+
+  async request(input: PiiAccessRequest, actor: Actor): Promise<PiiAccessGrantRecord> {
+    assertCustomerId(input.customerId);
+    const fields = [...new Set(input.fields)].filter((f) => PII_FIELDS.includes(f));
+    if (fields.length === 0) throw new BadUserInputError('fields must name at least one PII field', { field: 'fields' });
+    const justification = assertFreeText(input.justification, 'justification', MAX_JUSTIFICATION);
+    const ttlSeconds = input.ttlSeconds ?? this.ttl.defaultSeconds;
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) throw new BadUserInputError('ttlSeconds must be a positive whole number', { field: 'ttlSeconds' });
+    await this.customers.loadActive(input.customerId);
+
+    const isSelfApproved = fields.every((f) => !this.needApproval.has(f));
+    const grant: PiiAccessGrantRecord = {
+      id: newPrefixedId('grt'),
+      customerId: input.customerId,
+      fields,
+      status: isSelfApproved ? 'APPROVED' : 'PENDING',
+      // Capped by configuration: a longer request gets the longest allowed grant.
+      expiresAt: new Date(Date.now() + Math.min(ttlSeconds, this.ttl.maxSeconds) * 1000),
+      requestedBy: actor.caller.id,
+      approvedBy: isSelfApproved ? actor.caller.id : null,
+      justification,
+    };
+    await this.store.save(grant);
+    if (isSelfApproved) await this.activate(grant, actor);
+    return grant;
+  }
+
+  async approve(grantId: string, actor: Actor): Promise<PiiAccessGrantRecord> {
+    if (!isPrefixedId('grt', grantId)) throw new BadUserInputError('grantId must be a grant id (grt_ followed by 26 characters)', { field: 'grantId' });
+    const grant = await this.store.find(grantId);
+    if (!grant) throw new NotFoundError('No live PII access grant has this id; it may have expired');
+    if (grant.requestedBy === actor.caller.id) {
+      throw new ForbiddenError('ELEVATION_REQUIRED', 'A PII access grant must be approved by someone other than its requester');
+    }
+    if (grant.status === 'APPROVED') return grant;
+    const approved: PiiAccessGrantRecord = { ...grant, status: 'APPROVED', approvedBy: actor.caller.id };
+    await this.store.save(approved);
+    await this.activate(approved, actor);
+    return approved;
+  }
+
+  private async activate(grant: PiiAccessGrantRecord, actor: Actor): Promise<void> {
+    await this.store.activate(grant);
+    await this.audit.append({
+      type: 'PII_ACCESS_GRANTED',
+      customerId: grant.customerId,
+      actor: actorOf(actor),
+      fields: grant.fields,
+      justification: grant.justification,
+      requestId: actor.requestId,
+      details: { grantId: grant.id, requestedBy: grant.requestedBy, approvedBy: grant.approvedBy, expiresAt: grant.expiresAt.toISOString() },
+    });
+  }
+}

@@ -1,0 +1,101 @@
+import type { Redis } from 'ioredis';
+import type { PiiField } from '../customers/customer-types.js';
+import type { PiiAccessGrantRecord } from './grant-types.js';
+
+/** What an approved grant gives one agent for one customer and field: enough to audit a read without another lookup. */
+export interface ActiveAccess {
+  grantId: string;
+  justification: string;
+  expiresAt: number;
+}
+
+const FIELDS: readonly PiiField[] = ['DISPLAY_NAME', 'EMAIL', 'PHONE'];
+
+// Keeps the later expiry when two grants cover the same field: a new, shorter grant must not cut an existing one short.
+const SET_IF_LATER = `
+local current = redis.call('PTTL', KEYS[1])
+if current < tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`;
+
+/**
+ * PII access grants live in Redis only, for as long as their TTL. Keys (after the client's prefix):
+ *   grant:<id>                        the grant record
+ *   access:<agent>:<customer>:<FIELD> the approved access, expiring with its grant
+ *   grants-of:<customer>              every key above that concerns a customer, for erasure
+ */
+export class GrantStore {
+  constructor(private readonly redis: Redis) {}
+
+  async save(grant: PiiAccessGrantRecord): Promise<void> {
+    const ttl = Math.max(1, grant.expiresAt.getTime() - Date.now());
+    const key = `grant:${grant.id}`;
+    await this.redis
+      .multi()
+      .set(key, JSON.stringify(grant), 'PX', ttl)
+      .sadd(`grants-of:${grant.customerId}`, key)
+      .pexpire(`grants-of:${grant.customerId}`, ttl, 'GT')
+      .exec()
+      .then(assertExecOk);
+  }
+
+  async find(grantId: string): Promise<PiiAccessGrantRecord | null> {
+    const raw = await this.redis.get(`grant:${grantId}`);
+    return raw ? parseGrant(raw) : null;
+  }
+
+  async activate(grant: PiiAccessGrantRecord): Promise<void> {
+    const ttl = Math.max(1, grant.expiresAt.getTime() - Date.now());
+    const access: ActiveAccess = { grantId: grant.id, justification: grant.justification, expiresAt: grant.expiresAt.getTime() };
+    const pipeline = this.redis.multi();
+    for (const field of grant.fields) {
+      const key = accessKey(grant.requestedBy, grant.customerId, field);
+      pipeline.eval(SET_IF_LATER, 1, key, JSON.stringify(access), String(ttl));
+      pipeline.sadd(`grants-of:${grant.customerId}`, key);
+    }
+    pipeline.pexpire(`grants-of:${grant.customerId}`, ttl, 'GT');
+    await pipeline.exec().then(assertExecOk);
+  }
+
+  /** One MGET for every customer and field of a request. */
+  async findActiveAccess(agentId: string, customerIds: readonly string[]): Promise<Array<Partial<Record<PiiField, ActiveAccess>>>> {
+    if (customerIds.length === 0) return [];
+    const keys = customerIds.flatMap((id) => FIELDS.map((field) => accessKey(agentId, id, field)));
+    const values = await this.redis.mget(...keys);
+    const now = Date.now();
+    return customerIds.map((_id, i) => {
+      const access: Partial<Record<PiiField, ActiveAccess>> = {};
+      FIELDS.forEach((field, j) => {
+        const raw = values[i * FIELDS.length + j];
+        if (!raw) return;
+        const parsed = JSON.parse(raw) as ActiveAccess;
+        if (parsed.expiresAt > now) access[field] = parsed;
+      });
+      return access;
+    });
+  }
+
+  /** Deletes every grant and access key of a customer; returns how many keys went. */
+  async purgeCustomer(customerId: string): Promise<number> {
+    const index = `grants-of:${customerId}`;
+    const keys = await this.redis.smembers(index);
+    const deleted = await this.redis.del(index, ...keys);
+    return Math.max(0, deleted - 1);
+  }
+}
+
+function accessKey(agentId: string, customerId: string, field: PiiField): string {
+  return `access:${encodeURIComponent(agentId)}:${customerId}:${field}`;
+}
+
+function parseGrant(raw: string): PiiAccessGrantRecord {
+  const value = JSON.parse(raw) as Omit<PiiAccessGrantRecord, 'expiresAt'> & { expiresAt: string };
+  return { ...value, expiresAt: new Date(value.expiresAt) };
+}
+
+function assertExecOk(results: Array<[Error | null, unknown]> | null): void {
+  if (!results) throw new Error('redis transaction was discarded');
+  for (const [error] of results) if (error) throw error;
+}

@@ -1,0 +1,15 @@
+import type { PiiField } from '../customers/customer-types.js';
+
+export type PiiAccessGrantStatus = 'PENDING' | 'APPROVED' | 'EXPIRED';
+
+/** A break-glass grant, kept in Redis only, for as long as its TTL. */
+export interface PiiAccessGrantRecord {
+  id: string;
+  customerId: string;
+  fields: PiiField[];
+  status: PiiAccessGrantStatus;
+  expiresAt: Date;
+  requestedBy: string;
+  approvedBy: string | null;
+  justification: string;
+}

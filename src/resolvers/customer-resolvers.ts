@@ -1,0 +1,30 @@
+import { assertCustomerId } from '../customers/customer-service.js';
+import { isCustomerId } from '../identity/customer-id.js';
+import type { Resolvers } from '../generated/graphql.js';
+import { actorFrom } from './request-actor.js';
+
+export const customerResolvers: Resolvers = {
+  Query: {
+    customer: (_root, { id }, ctx) => {
+      assertCustomerId(id);
+      return ctx.loaders.customerById.load(id);
+    },
+    resolveCustomer: (_root, { input }, ctx) => ctx.services.customers.resolve(input, actorFrom(ctx)),
+  },
+  Mutation: {
+    registerCustomer: (_root, { input }, ctx) => ctx.services.customers.register(input, actorFrom(ctx)),
+    linkIdentifier: (_root, { customerId, identifier }, ctx) =>
+      ctx.services.customers.linkIdentifier(customerId, identifier, actorFrom(ctx)),
+  },
+  Customer: {
+    // A representation with a malformed id is a miss, not an error: other subgraphs may hold stale keys.
+    __resolveReference: (ref, ctx) => (isCustomerId(ref.id) ? ctx.loaders.customerById.load(ref.id) : null),
+    // The everyday read: precomputed masks. The field policy swaps in the audited clear value when a grant allows it.
+    displayName: (customer) => customer.masked.DISPLAY_NAME,
+    email: (customer) => customer.masked.EMAIL,
+    phone: (customer) => customer.masked.PHONE,
+    identifiers: (customer, _args, ctx) => ctx.loaders.identifiersByCustomer.load(customer.id),
+    consent: (customer, _args, ctx) => ctx.loaders.consentStateByCustomer.load(customer.id),
+    consentHistory: (customer, _args, ctx) => ctx.loaders.consentHistoryByCustomer.load(customer.id),
+  },
+};

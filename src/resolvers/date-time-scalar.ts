@@ -1,0 +1,29 @@
+import { GraphQLScalarType, Kind } from 'graphql';
+import { BadUserInputError } from '../errors.js';
+
+// An offset is required: a bare local time is ambiguous across the channels' time zones.
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+function parseDateTime(value: unknown): Date {
+  if (typeof value !== 'string' || value.length > 40 || !ISO_DATE_TIME.test(value)) {
+    throw new BadUserInputError('DateTime must be an ISO-8601 date-time with a time zone, e.g. 2026-11-23T14:25:00Z');
+  }
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) throw new BadUserInputError('DateTime is not a real date');
+  return date;
+}
+
+export const DateTimeScalar = new GraphQLScalarType<Date, string>({
+  name: 'DateTime',
+  description: 'An ISO-8601 date-time with a time zone, for example 2026-11-23T14:25:00Z.',
+  serialize(value) {
+    if (value instanceof Date) return value.toISOString();
+    if (typeof value === 'string') return new Date(value).toISOString();
+    throw new TypeError('DateTime cannot represent this value');
+  },
+  parseValue: parseDateTime,
+  parseLiteral(ast) {
+    if (ast.kind !== Kind.STRING) throw new BadUserInputError('DateTime must be a string');
+    return parseDateTime(ast.value);
+  },
+});

@@ -1,0 +1,137 @@
+import net from 'node:net';
+import { Redis } from 'ioredis';
+import { MongoClient } from 'mongodb';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { canControl, readServicesControlFile, startMongo, startRedis, stopMongo, stopRedis } from './testkit/service-control.js';
+
+const mongoUrl = inject('mongoUrl');
+const redisUrl = inject('redisUrl');
+const runId = `${process.pid}_${Date.now()}`;
+
+// ioredis reports every failed (re)connect as an 'error' event, which is
+// expected during an outage; kept here rather than printed as unhandled.
+const redisConnectionErrors: Error[] = [];
+
+/** A client that fails at once instead of queueing and reconnecting, to observe reachability. */
+function strictRedis(): Redis {
+  const client = new Redis(redisUrl, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 2_000,
+  });
+  client.on('error', (error: Error) => redisConnectionErrors.push(error));
+  return client;
+}
+
+function canConnect(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: hostname, port: Number(port) });
+    socket.setTimeout(2_000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+describe('dev services', () => {
+  it('provides the URLs to workers through inject and the environment', () => {
+    expect(mongoUrl).toMatch(/^mongodb:\/\//);
+    expect(redisUrl).toMatch(/^rediss?:\/\//);
+    expect(['external', 'mongod', 'ferretdb']).toContain(inject('mongoKind'));
+    expect(process.env['VEIL_TEST_MONGODB_URL']).toBe(mongoUrl);
+    expect(process.env['VEIL_TEST_REDIS_URL']).toBe(redisUrl);
+  });
+
+  describe('MongoDB', () => {
+    const client = new MongoClient(mongoUrl, { serverSelectionTimeoutMS: 10_000 });
+    const db = client.db(`veil_dev_services_${runId}`);
+    afterAll(async () => {
+      await db.dropDatabase();
+      await client.close();
+    });
+
+    it('inserts and finds a document', async () => {
+      const customers = db.collection<{ _id: string; name: string; createdAt: Date }>('customers');
+      const createdAt = new Date('2024-05-01T12:00:00Z');
+      await customers.insertOne({ _id: 'c1', name: 'Ada', createdAt });
+      expect(await customers.findOne({ _id: 'c1' })).toEqual({ _id: 'c1', name: 'Ada', createdAt });
+    });
+
+    it.skipIf(!canControl('mongo'))('comes back at the same URL with its data after stopMongo/startMongo', async () => {
+      const before = await readServicesControlFile();
+      await stopMongo();
+      expect(await canConnect(mongoUrl)).toBe(false);
+      await startMongo();
+      const after = await readServicesControlFile();
+      expect(after.mongo.url).toBe(mongoUrl);
+      expect(after.mongo.pid).not.toBe(before.mongo.pid);
+
+      // The data directory is reused, so what was written before the outage is still there.
+      const fresh = new MongoClient(mongoUrl, { serverSelectionTimeoutMS: 10_000 });
+      try {
+        const found = await fresh
+          .db(db.databaseName)
+          .collection<{ _id: string; name: string }>('customers')
+          .findOne({ _id: 'c1' });
+        expect(found?.['name']).toBe('Ada');
+      } finally {
+        await fresh.close();
+      }
+    });
+  });
+
+  describe('Redis', () => {
+    const redis = new Redis(redisUrl, { lazyConnect: true });
+    redis.on('error', (error: Error) => redisConnectionErrors.push(error));
+    afterAll(async () => {
+      redis.disconnect();
+    });
+
+    it('sets a key with an expiry and reads it back', async () => {
+      const key = `veil:test:dev-services:${runId}`;
+      expect(await redis.set(key, 'value', 'PX', 30_000)).toBe('OK');
+      expect(await redis.get(key)).toBe('value');
+      const ttl = await redis.pttl(key);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(30_000);
+      await redis.del(key);
+    });
+
+    it.skipIf(!canControl('redis'))('is unreachable after stopRedis and reachable at the same URL after startRedis', async () => {
+      const before = await readServicesControlFile();
+      await stopRedis();
+      try {
+        expect(await canConnect(redisUrl)).toBe(false);
+        const offline = strictRedis();
+        await expect(offline.connect()).rejects.toThrow();
+        offline.disconnect();
+      } finally {
+        await startRedis();
+      }
+
+      const after = await readServicesControlFile();
+      expect(after.redis.url).toBe(redisUrl);
+      expect(after.redis.pid).not.toBe(before.redis.pid);
+
+      const online = strictRedis();
+      try {
+        await online.connect();
+        expect(await online.ping()).toBe('PONG');
+      } finally {
+        online.disconnect();
+      }
+      // A long-lived client with default settings reconnects by itself.
+      expect(await redis.ping()).toBe('PONG');
+      expect(redisConnectionErrors.map((error) => error.message).join('\n')).toMatch(/ECONNREFUSED/);
+    });
+  });
+});

@@ -1,0 +1,160 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import { HmacKeyring, generateHmacKeySpec } from '../../src/identity/hmac-keyring.js';
+
+const KEY_V1 = Buffer.alloc(32, 1).toString('base64');
+const KEY_V2 = Buffer.alloc(32, 2).toString('base64');
+
+/** Parses a spec expected to be refused and returns the error. */
+function captureConfigError(spec: string): ConfigError {
+  try {
+    HmacKeyring.parse(spec);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected HmacKeyring.parse to refuse the spec');
+}
+
+describe('HmacKeyring.parse', () => {
+  it('makes the first entry the current version and keeps the configured order', () => {
+    const keyring = HmacKeyring.parse(`v2:${KEY_V2},v1:${KEY_V1}`);
+    expect(keyring.currentVersion).toBe('v2');
+    expect(keyring.versions).toEqual(['v2', 'v1']);
+    expect(keyring.hasVersion('v1')).toBe(true);
+    expect(keyring.hasVersion('v3')).toBe(false);
+  });
+
+  it('tolerates spaces around entries, as a hand-edited env file may have', () => {
+    expect(HmacKeyring.parse(` v2 : ${KEY_V2} , v1:${KEY_V1} `).versions).toEqual(['v2', 'v1']);
+  });
+
+  it('accepts unpadded base64', () => {
+    expect(HmacKeyring.parse(`v1:${KEY_V1.replace(/=+$/, '')}`).currentVersion).toBe('v1');
+  });
+
+  it.each([
+    ['an empty value', ''],
+    ['an entry without a colon', KEY_V1],
+    ['an empty entry', `v1:${KEY_V1},`],
+    ['an empty version', `:${KEY_V1}`],
+    ['a version with a dot', `v1.0:${KEY_V1}`],
+    ['a version longer than 16 characters', `${'v'.repeat(17)}:${KEY_V1}`],
+    ['a duplicate version', `v1:${KEY_V1},v1:${KEY_V2}`],
+    ['a key that is not base64', `v1:${KEY_V1.slice(0, -4)}!!!!`],
+    ['a key of 31 bytes', `v1:${Buffer.alloc(31, 1).toString('base64')}`],
+    ['an empty key', 'v1:'],
+    ['a base64url key', `v1:${Buffer.alloc(32, 0xfb).toString('base64url')}`],
+  ])('refuses %s with an error naming IDENTITY_HMAC_KEYS', (_label, spec) => {
+    const error = captureConfigError(spec);
+    expect(error.message).toContain('IDENTITY_HMAC_KEYS');
+    expect(error.message).not.toContain('\n');
+  });
+
+  it('never puts key material in its error messages', () => {
+    const short = Buffer.alloc(16, 7).toString('base64');
+    for (const spec of [`v1:${short}`, `v1:${KEY_V1},v1:${KEY_V2}`, KEY_V1, `v1:${KEY_V1}!`]) {
+      const message = captureConfigError(spec).message;
+      expect(message).not.toContain(short);
+      expect(message).not.toContain(KEY_V1);
+      expect(message).not.toContain(KEY_V1.slice(0, 12));
+      expect(message).not.toContain(KEY_V2);
+    }
+  });
+
+  it('does not reveal keys when the keyring is inspected or serialised', () => {
+    const keyring = HmacKeyring.parse(`v1:${KEY_V1}`);
+    expect(inspect(keyring, { showHidden: true, depth: 5 })).not.toContain(KEY_V1);
+    expect(JSON.stringify(keyring)).not.toContain(KEY_V1);
+  });
+});
+
+describe('HmacKeyring.hash', () => {
+  const keyring = HmacKeyring.parse(`v2:${KEY_V2},v1:${KEY_V1}`);
+
+  it('gives the same hash for the same identifier and a different one under another key version', () => {
+    const first = keyring.hash('EMAIL', 'jane.doe@example.com');
+    expect(keyring.hash('EMAIL', 'jane.doe@example.com')).toBe(first);
+    const older = keyring.hash('EMAIL', 'jane.doe@example.com', 'v1');
+    expect(older).not.toBe(first);
+    expect(first.startsWith('v2:')).toBe(true);
+    expect(older.startsWith('v1:')).toBe(true);
+  });
+
+  it('writes the full 256-bit digest in base64url after the version', () => {
+    const hash = keyring.hash('PHONE', '+447700900123');
+    expect(hash).toMatch(/^v2:[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(hash.slice(3), 'base64url')).toHaveLength(32);
+  });
+
+  it('computes HMAC-SHA-256 over the domain-separated input', () => {
+    const expected = createHmac('sha256', Buffer.alloc(32, 1))
+      .update('veil.identifier.v1\0CRM_ID\0SF-42')
+      .digest('base64url');
+    expect(keyring.hash('CRM_ID', 'SF-42', 'v1')).toBe(`v1:${expected}`);
+  });
+
+  it('gives different hashes to the same string under different kinds', () => {
+    const asEmail = keyring.hash('EMAIL', 'x');
+    const asCrmId = keyring.hash('CRM_ID', 'x');
+    const asPhone = keyring.hash('PHONE', 'x');
+    expect(new Set([asEmail, asCrmId, asPhone]).size).toBe(3);
+  });
+
+  it('gives different hashes under two keyrings that reuse a version name with different keys', () => {
+    const other = HmacKeyring.parse(`v2:${randomBytes(32).toString('base64')}`);
+    expect(other.hash('EMAIL', 'jane@example.com')).not.toBe(keyring.hash('EMAIL', 'jane@example.com'));
+  });
+
+  it('refuses a version the keyring does not hold, naming the variable', () => {
+    expect(() => keyring.hash('EMAIL', 'jane@example.com', 'v9')).toThrow(/IDENTITY_HMAC_KEYS/);
+  });
+
+  it('refuses an empty identifier rather than hashing it', () => {
+    expect(() => keyring.hash('EMAIL', '')).toThrow(TypeError);
+  });
+
+  it('hashes under every version, current first, for lookups across a key rotation', () => {
+    const all = keyring.hashAll('EMAIL', 'jane@example.com');
+    expect(all).toEqual([
+      keyring.hash('EMAIL', 'jane@example.com', 'v2'),
+      keyring.hash('EMAIL', 'jane@example.com', 'v1'),
+    ]);
+  });
+});
+
+describe('HmacKeyring.versionOf', () => {
+  it('reads the version back from a hash', () => {
+    const keyring = HmacKeyring.parse(`k_2024-01:${KEY_V1}`);
+    const hash = keyring.hash('EMAIL', 'jane@example.com');
+    expect(HmacKeyring.versionOf(hash)).toBe('k_2024-01');
+    expect(HmacKeyring.isHash(hash)).toBe(true);
+  });
+
+  it.each(['', 'v1', 'v1:', 'v1:short', `v1:${'A'.repeat(44)}`, `:${'A'.repeat(43)}`, `v.1:${'A'.repeat(43)}`])(
+    'refuses a malformed hash %j',
+    (value) => {
+      expect(() => HmacKeyring.versionOf(value)).toThrow(TypeError);
+      expect(HmacKeyring.isHash(value)).toBe(false);
+    },
+  );
+});
+
+describe('generateHmacKeySpec', () => {
+  it('makes a spec that parses into a keyring with a 32-byte key', () => {
+    const spec = generateHmacKeySpec('dev');
+    expect(spec).toMatch(/^dev:[A-Za-z0-9+/]{43}=$/);
+    expect(HmacKeyring.parse(spec).currentVersion).toBe('dev');
+    expect(HmacKeyring.parse(generateHmacKeySpec()).currentVersion).toBe('v1');
+  });
+
+  it('makes a different key each time', () => {
+    expect(generateHmacKeySpec()).not.toBe(generateHmacKeySpec());
+  });
+
+  it('refuses a version the parser would refuse', () => {
+    expect(() => generateHmacKeySpec('v 1')).toThrow(TypeError);
+  });
+});

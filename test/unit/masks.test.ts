@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { maskDisplayName, maskEmail, maskPhone } from '../../src/policy/masks.js';
+
+describe('maskEmail', () => {
+  it('keeps the first character of the local part, three stars and the domain', () => {
+    expect(maskEmail('jane.doe@example.com')).toBe('j***@example.com');
+  });
+
+  it('uses three stars whatever the length of the local part', () => {
+    expect(maskEmail('j@example.com')).toBe('j***@example.com');
+    expect(maskEmail(`${'a'.repeat(64)}@example.com`)).toBe('a***@example.com');
+  });
+
+  it('keeps a whole code point when the first character lies outside the BMP', () => {
+    expect(maskEmail('𝒿ane@example.com')).toBe('𝒿***@example.com');
+  });
+
+  it('splits at the last @', () => {
+    expect(maskEmail('"a@b"@example.com')).toBe('"***@example.com');
+  });
+
+  it('hides everything when the value is not an address', () => {
+    expect(maskEmail('not-an-address')).toBe('***');
+    expect(maskEmail('@example.com')).toBe('***');
+    expect(maskEmail('jane@')).toBe('***');
+    expect(maskEmail('')).toBe('***');
+  });
+});
+
+describe('maskPhone', () => {
+  it('keeps the plus and the last four digits, one star per hidden digit', () => {
+    expect(maskPhone('+447700900123')).toBe('+********0123');
+    expect(maskPhone('+14155552671')).toBe('+*******2671');
+  });
+
+  it('hides every digit of a number of four digits or fewer', () => {
+    expect(maskPhone('+1234')).toBe('+****');
+    expect(maskPhone('+12')).toBe('+**');
+  });
+
+  it('shows only the last digit when there are five', () => {
+    expect(maskPhone('+12345')).toBe('+*2345');
+  });
+
+  it('ignores formatting characters instead of letting them shift the mask', () => {
+    expect(maskPhone('+44 7700 900123')).toBe('+********0123');
+  });
+});
+
+describe('maskDisplayName', () => {
+  it('keeps the first word and the initial of the last word', () => {
+    expect(maskDisplayName('Jane Doe')).toBe('Jane D.');
+    expect(maskDisplayName('Jane Mary Doe')).toBe('Jane D.');
+  });
+
+  it('keeps only the initial of a single word', () => {
+    expect(maskDisplayName('Cher')).toBe('C.');
+  });
+
+  it('collapses and trims whitespace, newlines included', () => {
+    expect(maskDisplayName('  Jane \n\t  Doe  ')).toBe('Jane D.');
+    expect(maskDisplayName('\u00a0Jane\u3000Doe\u00a0')).toBe('Jane D.');
+  });
+
+  it('returns null when there is no name', () => {
+    expect(maskDisplayName('')).toBeNull();
+    expect(maskDisplayName('  \n ')).toBeNull();
+  });
+
+  it('counts in code points, not UTF-16 units', () => {
+    expect(maskDisplayName('Ōsaka Ümit')).toBe('Ōsaka Ü.');
+    expect(maskDisplayName('Jane 𝒟oe')).toBe('Jane 𝒟.');
+    expect(maskDisplayName('𝒜lice')).toBe('𝒜.');
+  });
+
+  it('gives the composed initial when the name was typed with combining marks', () => {
+    expect(maskDisplayName('Ösaka U\u0308mit')).toBe('Ösaka Ü.');
+  });
+
+  it('keeps hyphenated and apostrophe names whole in the first word', () => {
+    expect(maskDisplayName("Mary-Jane O'Brien")).toBe('Mary-Jane O.');
+  });
+
+  it('never shows more of the last word than its initial', () => {
+    const masked = maskDisplayName('Jane Verylongsurname') ?? '';
+    expect(masked).not.toContain('erylong');
+  });
+});
