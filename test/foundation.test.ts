@@ -1,0 +1,248 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SignJWT, generateKeyPair, base64url } from 'jose';
+import { Redis } from 'ioredis';
+import { inject } from 'vitest';
+import { generateDevKeys } from '../src/dev/dev-keys.js';
+import { aCrmId, anEmail, aPhone, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { findsOn, startTestApp, type TestApp } from './testkit/test-app.js';
+
+let app: TestApp;
+let service: string;
+let agent: string;
+const rawIdentifiers: string[] = [];
+
+const RESOLVE = `query Resolve($kind: IdentifierKind!, $value: String!) {
+  resolveCustomer(input: { identifier: { kind: $kind, value: $value }, channel: VOICE, interactionId: "call-1" }) {
+    matchedBy auditEventId customer { id status email }
+  }
+}`;
+
+async function register(identifiers: Array<{ kind: string; value: string }>, extra: Record<string, unknown> = {}): Promise<string> {
+  for (const i of identifiers) rawIdentifiers.push(i.value);
+  const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers, ...extra } });
+  expect(res.body.errors).toBeUndefined();
+  return res.body.data!.registerCustomer.id;
+}
+
+beforeAll(async () => {
+  app = await startTestApp();
+  service = await app.token(SERVICE_SCOPES, 'svc-crm');
+  agent = await app.token(['customer:read'], 'agent-1');
+});
+afterAll(async () => {
+  await app?.stop();
+});
+
+describe('registration and resolution', () => {
+  it('resolves a registered customer by email in any letter case and returns it by id', async () => {
+    const email = anEmail('Jane.Doe');
+    const id = await register([{ kind: 'EMAIL', value: email }], { displayName: 'Jane Doe', country: 'gb' });
+    expect(id).toMatch(/^cus_[0-9A-HJKMNP-TV-Z]{26}$/);
+
+    const res = await app.graphql<{ resolveCustomer: { matchedBy: string; customer: { id: string; email: string } } }>(agent, RESOLVE, {
+      kind: 'EMAIL',
+      value: `  ${email.toUpperCase()} `,
+    });
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!.resolveCustomer.matchedBy).toBe('EMAIL');
+    expect(res.body.data!.resolveCustomer.customer.id).toBe(id);
+    expect(res.body.data!.resolveCustomer.customer.email).toMatch(/^[a-z]\*\*\*@example\.com$/);
+
+    const byId = await app.graphql<{ customer: { id: string; country: string; displayName: string } }>(
+      agent,
+      `query($id: ID!) { customer(id: $id) { id country displayName } }`,
+      { id },
+    );
+    expect(byId.body.data!.customer).toEqual({ id, country: 'GB', displayName: 'Jane D.' });
+  });
+
+  it('treats an unknown identifier as an anonymous interaction, not an error', async () => {
+    const res = await app.graphql<{ resolveCustomer: { matchedBy: string | null; customer: null; auditEventId: string } }>(agent, RESOLVE, {
+      kind: 'PHONE',
+      value: aPhone(),
+    });
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!.resolveCustomer.customer).toBeNull();
+    expect(res.body.data!.resolveCustomer.matchedBy).toBeNull();
+    expect(res.body.data!.resolveCustomer.auditEventId).toMatch(/^aud_/);
+  });
+
+  it('returns the existing customer when a known identifier is registered again', async () => {
+    const email = anEmail();
+    const first = await register([{ kind: 'EMAIL', value: email }]);
+    const again = await register([{ kind: 'EMAIL', value: email.toUpperCase() }, { kind: 'CRM_ID', value: aCrmId() }]);
+    expect(again).toBe(first);
+  });
+
+  it('serves the contract types in _service { sdl }', async () => {
+    const res = await app.graphql<{ _service: { sdl: string } }>(agent, '{ _service { sdl } }');
+    const sdl = res.body.data!._service.sdl;
+    const flat = sdl.replace(/\s+/g, ' ');
+    for (const type of ['type Customer @key(fields: "id")', 'type Consent @key(fields: "id")', 'type AuditEvent @key(fields: "id")', 'type ContextSnapshot {', 'enum AuditEventType {']) {
+      expect(flat).toContain(type);
+    }
+  });
+
+  it('rejects a malformed email with BAD_USER_INPUT without echoing it or writing anything', async () => {
+    const before = await app.app.mongo.db.collection('audit_events').countDocuments();
+    const res = await app.graphql(agent, RESOLVE, { kind: 'EMAIL', value: 'secret-person@@example' });
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(JSON.stringify(res.body)).not.toContain('secret-person');
+    expect(await app.app.mongo.db.collection('audit_events').countDocuments()).toBe(before);
+  });
+});
+
+describe('concurrency on FerretDB and MongoDB alike', () => {
+  it('makes one customer from 8 racing registrations of one new email', async () => {
+    const email = anEmail('race');
+    rawIdentifiers.push(email);
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }] } })),
+    );
+    for (const r of results) expect(r.body.errors).toBeUndefined();
+    const ids = new Set(results.map((r) => r.body.data!.registerCustomer.id));
+    expect(ids.size).toBe(1);
+    const [id] = [...ids];
+    expect(await app.app.mongo.db.collection('customers').countDocuments({ _id: id as never })).toBe(1);
+    // Losers clean up after themselves: no orphan customer or data key is left behind.
+    const customers = await app.app.mongo.db.collection('customers').countDocuments();
+    const keys = await app.app.mongo.db.collection('customer_keys').countDocuments();
+    expect(keys).toBe(customers);
+  });
+
+  it('keeps all 16 identifiers linked concurrently to one customer', async () => {
+    const id = await register([{ kind: 'EMAIL', value: anEmail() }]);
+    const crmIds = Array.from({ length: 16 }, () => aCrmId());
+    rawIdentifiers.push(...crmIds);
+    const results = await Promise.all(
+      crmIds.map((value) =>
+        app.graphql(service, `mutation($id: ID!, $v: String!) { linkIdentifier(customerId: $id, identifier: { kind: CRM_ID, value: $v }) { id } }`, { id, v: value }),
+      ),
+    );
+    for (const r of results) expect(r.body.errors).toBeUndefined();
+    const res = await app.graphql<{ customer: { identifiers: unknown[] } }>(
+      await app.token(['customer:read', 'identity:resolve']),
+      `query($id: ID!) { customer(id: $id) { identifiers { kind hash } } }`,
+      { id },
+    );
+    expect(res.body.data!.customer.identifiers).toHaveLength(17);
+  });
+});
+
+describe('batching', () => {
+  it('loads 100 _entities representations with exactly one MongoDB find on customers', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push(await register([{ kind: 'EMAIL', value: anEmail('batch') }]));
+    const representations = Array.from({ length: 100 }, (_, i) => ({ __typename: 'Customer', id: ids[i % ids.length] }));
+    representations.push({ __typename: 'Customer', id: 'cus_00000000000000000000000000' });
+    app.resetCommands();
+    const res = await app.graphql<{ _entities: Array<{ id: string } | null> }>(
+      agent,
+      `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id status email } } }`,
+      { r: representations },
+    );
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!._entities).toHaveLength(101);
+    expect(res.body.data!._entities[100]).toBeNull();
+    expect(res.body.data!._entities[7]!.id).toBe(ids[7]);
+    expect(findsOn(app.mongoCommands, 'customers')).toHaveLength(1);
+  });
+});
+
+describe('HMAC key rotation', () => {
+  it('finds customers hashed under an older key version after a new current key is added', async () => {
+    const oldKeys = app.keys;
+    const email = anEmail('rotated');
+    const id = await register([{ kind: 'EMAIL', value: email }]);
+    const fresh = await generateDevKeys();
+    const newKey = fresh.identityHmacKeys.replace(/^v1:/, 'v2:');
+    const rotated = await startTestApp({
+      shareStoresWith: app,
+      env: { IDENTITY_HMAC_KEYS: `${newKey},${oldKeys.identityHmacKeys}` },
+    });
+    try {
+      const res = await rotated.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(await rotated.token(['customer:read']), RESOLVE, {
+        kind: 'EMAIL',
+        value: email,
+      });
+      expect(res.body.data!.resolveCustomer.customer?.id).toBe(id);
+      // The match also files the identifier under the current key version.
+      const versions = await rotated.app.mongo.db.collection('identifiers').find({ customerId: id }).toArray();
+      expect(versions.map((v) => String(v._id).split(':')[0]).sort()).toEqual(['v1', 'v2']);
+    } finally {
+      await rotated.stop();
+    }
+  });
+});
+
+describe('authentication', () => {
+  const query = '{ _service { sdl } }';
+  async function statusFor(token: string | null): Promise<{ status: number; code: unknown; hasData: boolean }> {
+    const res = await app.graphql(token, query);
+    return { status: res.status, code: res.body.errors?.[0]?.extensions?.code, hasData: res.body.data !== undefined && res.body.data !== null };
+  }
+
+  it('rejects a missing token with 401 UNAUTHENTICATED', async () => {
+    expect(await statusFor(null)).toEqual({ status: 401, code: 'UNAUTHENTICATED', hasData: false });
+  });
+  it('rejects a malformed token', async () => {
+    expect((await statusFor('not.a.jwt')).status).toBe(401);
+    expect((await statusFor('garbage')).status).toBe(401);
+  });
+  it('rejects an expired token', async () => {
+    expect((await statusFor(await app.token(['customer:read'], 'a', { ttlSeconds: -120 }))).status).toBe(401);
+  });
+  it('rejects a token for another audience or issuer', async () => {
+    expect((await statusFor(await app.token(['customer:read'], 'a', { audience: 'someone-else' }))).status).toBe(401);
+    expect((await statusFor(await app.token(['customer:read'], 'a', { issuer: 'https://evil.example/' }))).status).toBe(401);
+  });
+  it('rejects alg none and a token signed by an untrusted key', async () => {
+    const header = base64url.encode(JSON.stringify({ alg: 'none', typ: 'JWT' }));
+    const payload = base64url.encode(
+      JSON.stringify({ sub: 'x', scope: 'customer:read', iss: app.config.authIssuer, aud: app.config.authAudience, exp: Math.floor(Date.now() / 1000) + 600 }),
+    );
+    expect((await statusFor(`${header}.${payload}.`)).status).toBe(401);
+    const { privateKey } = await generateKeyPair('ES256');
+    const forged = await new SignJWT({ scope: 'customer:read' })
+      .setProtectedHeader({ alg: 'ES256', kid: app.keys.signingKey.kid })
+      .setSubject('x')
+      .setIssuer(app.config.authIssuer)
+      .setAudience(app.config.authAudience)
+      .setExpirationTime('5m')
+      .sign(privateKey);
+    expect((await statusFor(forged)).status).toBe(401);
+  });
+});
+
+describe('no raw identifier is stored', () => {
+  it('leaves no raw email, phone or CRM id in any MongoDB collection or Redis key or value', async () => {
+    const phone = aPhone();
+    await register([{ kind: 'PHONE', value: phone }, { kind: 'EMAIL', value: anEmail('scan') }], { displayName: 'Scan Person' });
+    const haystacks: string[] = [];
+    const db = app.app.mongo.db;
+    for (const { name } of await db.listCollections().toArray()) {
+      const docs = await db.collection(name).find({}).toArray();
+      haystacks.push(JSON.stringify(docs).toLowerCase());
+    }
+    const redis = new Redis(inject('redisUrl'));
+    try {
+      const keys = await redis.keys(`${app.config.redisKeyPrefix}*`);
+      haystacks.push(keys.join('\n').toLowerCase());
+      for (const key of keys) {
+        const type = await redis.type(key);
+        if (type === 'string') haystacks.push(String(await redis.get(key)).toLowerCase());
+        if (type === 'set') haystacks.push((await redis.smembers(key)).join('\n').toLowerCase());
+      }
+    } finally {
+      redis.disconnect();
+    }
+    haystacks.push(app.logs.text().toLowerCase());
+    const all = haystacks.join('\n');
+    expect(rawIdentifiers.length).toBeGreaterThan(20);
+    for (const raw of [...rawIdentifiers, phone]) {
+      expect(all).not.toContain(raw.toLowerCase());
+      expect(all).not.toContain(raw.replace('+', '').toLowerCase());
+    }
+    expect(all).not.toContain('scan person');
+  });
+});
