@@ -2,7 +2,7 @@ import { defaultFieldResolver, isObjectType, type GraphQLFieldResolver, type Gra
 import type { RequestContext } from '../context.js';
 import type { PiiField } from '../customers/customer-types.js';
 import { ForbiddenError } from '../errors.js';
-import { decide, describeWithheld, type Decision } from './policy-decision.js';
+import { decide, describeWithheld, type Decision, type DecisionObserver } from './policy-decision.js';
 import { FIELD_POLICY, type FieldRule } from './policy-table.js';
 import { denyUnlisted } from './shield-rules.js';
 
@@ -10,8 +10,13 @@ export interface FieldGuardOptions {
   table?: Record<string, Record<string, FieldRule>>;
   /** Types whose fields are left alone (the root types, which shield guards). */
   skipTypes?: readonly string[];
-  /** Observes each decision (metrics; and the test that proves every rule fires). */
-  onDecision?: (coordinate: string, decision: Decision, ctx: RequestContext) => void;
+  onDecision?: DecisionObserver;
+  /**
+   * Also wrap `open` fields so that onDecision sees them. Off by default: an
+   * open field has nothing to decide, and production metrics only count
+   * masked, clear and withheld reads, so open fields stay unwrapped.
+   */
+  observeOpenFields?: boolean;
 }
 
 type Resolver = GraphQLFieldResolver<unknown, RequestContext>;
@@ -23,6 +28,7 @@ type Resolver = GraphQLFieldResolver<unknown, RequestContext>;
  * promise. Outcomes: full -> the resolver; masked -> the resolver (which
  * returns the precomputed mask); clear -> the audited clear-text read;
  * withheld -> null with a FORBIDDEN error carrying the reason and the path.
+ * A field the table does not name is withheld (deny by default).
  */
 export function applyFieldGuards(schema: GraphQLSchema, options: FieldGuardOptions = {}): GraphQLSchema {
   const table = options.table ?? FIELD_POLICY;
@@ -33,7 +39,7 @@ export function applyFieldGuards(schema: GraphQLSchema, options: FieldGuardOptio
       const coordinate = `${type.name}.${field.name}`;
       const fieldRule = table[type.name]?.[field.name];
       const resolve = (field.resolve ?? defaultFieldResolver) as Resolver;
-      field.resolve = fieldRule ? guard(type.name, coordinate, fieldRule, resolve, options.onDecision) : denyAll(coordinate);
+      field.resolve = fieldRule ? guard(type.name, coordinate, fieldRule, resolve, options) : denyAll(coordinate);
     }
   }
   return schema;
@@ -45,9 +51,10 @@ function denyAll(coordinate: string): Resolver {
   };
 }
 
-function guard(typeName: string, coordinate: string, fieldRule: FieldRule, resolve: Resolver, onDecision: FieldGuardOptions['onDecision']): Resolver {
-  // Open fields are reached only through checked fields: no wrapper at all, unless someone is watching.
-  if (fieldRule.kind === 'open' && !onDecision) return resolve;
+function guard(typeName: string, coordinate: string, fieldRule: FieldRule, resolve: Resolver, options: FieldGuardOptions): Resolver {
+  const onDecision = options.onDecision;
+  // Open fields are reached only through checked fields: no wrapper at all, unless a test is watching.
+  if (fieldRule.kind === 'open' && !(onDecision && options.observeOpenFields)) return resolve;
   const piiField: PiiField | null = fieldRule.kind === 'pii' ? fieldRule.pii : null;
 
   const apply = (decision: Decision, parent: unknown, args: Record<string, unknown>, ctx: RequestContext, info: Parameters<Resolver>[3]): unknown => {

@@ -1,5 +1,6 @@
 import type { CallerScope } from '../auth/caller.js';
 import type { RequestContext } from '../context.js';
+import type { PiiField } from '../customers/customer-types.js';
 import type { ForbiddenReason } from '../errors.js';
 import type { ActiveAccess } from '../privacy-requests/grant-store.js';
 import { SUBJECT_OF, type FieldRule } from './policy-table.js';
@@ -10,11 +11,21 @@ export type Decision =
   | { outcome: 'masked' }
   | { outcome: 'withheld'; reason: ForbiddenReason };
 
+/** Observes one policy decision: metrics in production; the test that proves every rule fires. */
+export type DecisionObserver = (coordinate: string, decision: Decision, ctx: RequestContext) => void;
+
 export const FULL: Decision = Object.freeze({ outcome: 'full' });
 export const MASKED: Decision = Object.freeze({ outcome: 'masked' });
 const MISSING_SCOPE: Decision = Object.freeze({ outcome: 'withheld', reason: 'MISSING_SCOPE' });
 const CONSENT_REQUIRED: Decision = Object.freeze({ outcome: 'withheld', reason: 'CONSENT_REQUIRED' });
 const ELEVATION_REQUIRED: Decision = Object.freeze({ outcome: 'withheld', reason: 'ELEVATION_REQUIRED' });
+
+type ScopedRule = Extract<FieldRule, { kind: 'scoped' }>;
+type PiiRule = Extract<FieldRule, { kind: 'pii' }>;
+
+// Markers for "the scopes alone do not settle it": frozen singletons, so the hot path allocates nothing.
+const NEEDS_CONSENT = Object.freeze({ needs: 'consent' as const });
+const NEEDS_GRANT = Object.freeze({ needs: 'grant' as const });
 
 function hasAny(scopes: ReadonlySet<string>, wanted: readonly CallerScope[]): boolean {
   for (const s of wanted) if (scopes.has(s)) return true;
@@ -30,6 +41,31 @@ export function readsParent(rule: FieldRule): boolean {
   return (rule.kind === 'scoped' && rule.consent !== undefined) || rule.kind === 'pii';
 }
 
+// The three steps below are the whole policy. decide() (per request) and
+// decideForFacts() (docs, tests) both run exactly these, so what docs/POLICY.md
+// states is what the server does.
+
+function decideScopedByScopes(rule: ScopedRule, scopes: ReadonlySet<string>): Decision | typeof NEEDS_CONSENT {
+  if (!hasAny(scopes, rule.scopes)) return MISSING_SCOPE;
+  if (rule.allScopes && !hasAll(scopes, rule.allScopes)) return MISSING_SCOPE;
+  return rule.consent ? NEEDS_CONSENT : FULL;
+}
+
+function decideByConsent(rule: ScopedRule, consentScopes: readonly string[]): Decision {
+  return rule.consent === undefined || consentScopes.includes(rule.consent) ? FULL : CONSENT_REQUIRED;
+}
+
+function decidePiiByScopes(rule: PiiRule, scopes: ReadonlySet<string>, isErased: boolean): Decision | typeof NEEDS_GRANT {
+  // An erased customer has nothing left to reveal: no grant lookup, no audit event.
+  if (!scopes.has('pii:read') || isErased) return hasAny(scopes, rule.scopes) ? MASKED : MISSING_SCOPE;
+  return NEEDS_GRANT;
+}
+
+function decideByGrant(rule: PiiRule, scopes: ReadonlySet<string>, access: ActiveAccess | undefined): Decision {
+  if (access) return { outcome: 'clear', access };
+  return hasAny(scopes, rule.scopes) ? MASKED : ELEVATION_REQUIRED;
+}
+
 /**
  * Decides one field for one parent. Answers synchronously whenever the
  * caller's scopes settle it; only consent and grant checks wait, and they go
@@ -42,25 +78,43 @@ export function decide(rule: FieldRule, typeName: string, parent: unknown, ctx: 
     case 'open':
       return FULL;
     case 'scoped': {
-      if (!hasAny(scopes, rule.scopes)) return MISSING_SCOPE;
-      if (rule.allScopes && !hasAll(scopes, rule.allScopes)) return MISSING_SCOPE;
-      if (!rule.consent) return FULL;
-      const customerId = subjectOf(typeName, parent);
-      const consent = rule.consent;
-      return ctx.loaders.consentStateByCustomer
-        .load(customerId)
-        .then((state) => (state.scopes.includes(consent) ? FULL : CONSENT_REQUIRED));
+      const byScopes = decideScopedByScopes(rule, scopes);
+      if (!('needs' in byScopes)) return byScopes;
+      return ctx.loaders.consentStateByCustomer.load(subjectOf(typeName, parent)).then((state) => decideByConsent(rule, state.scopes));
     }
     case 'pii': {
-      const canSeeMasked = hasAny(scopes, rule.scopes);
-      const isErased = (parent as { status?: string }).status === 'ERASED';
-      if (!scopes.has('pii:read') || isErased) return canSeeMasked ? MASKED : MISSING_SCOPE;
+      const byScopes = decidePiiByScopes(rule, scopes, (parent as { status?: string }).status === 'ERASED');
+      if (!('needs' in byScopes)) return byScopes;
       const field = rule.pii;
-      return ctx.loaders.activeAccessByCustomer.load(subjectOf(typeName, parent)).then((access) => {
-        const grant = access[field];
-        if (grant) return { outcome: 'clear', access: grant } satisfies Decision;
-        return canSeeMasked ? MASKED : ELEVATION_REQUIRED;
-      });
+      return ctx.loaders.activeAccessByCustomer.load(subjectOf(typeName, parent)).then((access) => decideByGrant(rule, scopes, access[field]));
+    }
+  }
+}
+
+/** What decide() answers for a caller and a customer described by plain facts. Pure; for docs and tests. */
+export interface PolicyFacts {
+  scopes: readonly string[];
+  /** The customer's effective consent scopes. */
+  consent: readonly string[];
+  /** PII fields for which the caller holds an approved, unexpired grant for this customer. */
+  grants: readonly PiiField[];
+  isErased?: boolean;
+}
+
+export function decideForFacts(rule: FieldRule, facts: PolicyFacts): Decision {
+  const scopes = new Set(facts.scopes);
+  switch (rule.kind) {
+    case 'open':
+      return FULL;
+    case 'scoped': {
+      const byScopes = decideScopedByScopes(rule, scopes);
+      return 'needs' in byScopes ? decideByConsent(rule, facts.consent) : byScopes;
+    }
+    case 'pii': {
+      const byScopes = decidePiiByScopes(rule, scopes, facts.isErased === true);
+      if (!('needs' in byScopes)) return byScopes;
+      const access: ActiveAccess | undefined = facts.grants.includes(rule.pii) ? { grantId: 'grt_facts', justification: '', expiresAt: Number.MAX_SAFE_INTEGER } : undefined;
+      return decideByGrant(rule, scopes, access);
     }
   }
 }

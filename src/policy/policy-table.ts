@@ -139,7 +139,7 @@ export const FIELD_POLICY: Record<string, TypePolicy> = {
   AuditEventConnection: openType(['edges', 'pageInfo'], 'Customer.auditTrail'),
   AuditEventEdge: openType(['cursor', 'node'], 'AuditEventConnection.edges'),
   PageInfo: openType(['hasNextPage', 'endCursor'], 'AuditEventConnection.pageInfo'),
-  AuditVerification: openType(['customerId', 'valid', 'eventCount', 'firstBrokenSequence'], 'Query.verifyAuditTrail'),
+  AuditVerification: openType(['customerId', 'valid', 'eventCount', 'firstBrokenSequence', 'headSequence', 'headHash'], 'Query.verifyAuditTrail'),
   PiiAccessGrant: openType(
     ['id', 'customerId', 'fields', 'status', 'expiresAt', 'requestedBy', 'approvedBy', 'justification'],
     'Mutation.requestPiiAccess, Mutation.approvePiiAccess',

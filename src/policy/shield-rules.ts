@@ -3,54 +3,64 @@ import { applyMiddleware } from 'graphql-middleware';
 import { isObjectType, type GraphQLSchema } from 'graphql';
 import type { RequestContext } from '../context.js';
 import { ForbiddenError } from '../errors.js';
-import { decide, describeWithheld, readsParent } from './policy-decision.js';
+import { decide, describeWithheld, readsParent, type DecisionObserver } from './policy-decision.js';
 import { FIELD_POLICY, type FieldRule } from './policy-table.js';
 
 const ROOT_TYPES = ['Query', 'Mutation'] as const;
 
 /** A field the table does not name is withheld, with or without shield in front. */
 export function denyUnlisted(coordinate: string): ForbiddenError {
-  return new ForbiddenError('MISSING_SCOPE', `${coordinate} is not covered by the field policy and is withheld`);
+  return new ForbiddenError('MISSING_SCOPE', `${coordinate} is not covered by the field policy and is withheld`, { coordinate });
 }
 
 const denyRule = rule('policy:deny-unlisted', { cache: 'no_cache' })((_parent, _args, _ctx, info) =>
   denyUnlisted(`${info.parentType.name}.${info.fieldName}`),
 );
 
+export interface ShieldRuleOptions {
+  onDecision?: DecisionObserver;
+}
+
 /**
- * Compiles the policy table into graphql-shield rules: one rule object per
- * distinct requirement (shield needs unique names, and reusing objects lets
- * its contextual cache answer a scope question once per request). Rules that
- * read the customer (consent, grants) never share a cache across parents.
+ * Compiles the policy table into graphql-shield rules, one rule object per
+ * field coordinate (`policy:Customer.email`): shield needs unique names, and a
+ * rule's answer, once cached, is returned as is, so a rule shared between
+ * fields would report the first field's name in every other field's error.
+ *
+ * Caching: a rule that only looks at the caller's scopes is `contextual`
+ * (answered once per request and field). A rule that reads the customer
+ * (consent, PII grants) is `no_cache`: shield's contextual cache is keyed by
+ * rule name only, so it would hand the first customer's answer to every other
+ * customer of the request (measured; see DESIGN.md). Its lookups go through
+ * the per-request DataLoaders instead, which are keyed by customer.
  */
-export function compileShieldRules(table: Record<string, Record<string, FieldRule>> = FIELD_POLICY): IRules {
-  const byKey = new Map<string, IRule>();
+export function compileShieldRules(table: Record<string, Record<string, FieldRule>> = FIELD_POLICY, options: ShieldRuleOptions = {}): IRules {
   const tree: Record<string, Record<string, IRule>> = {};
   for (const [typeName, fields] of Object.entries(table)) {
     tree[typeName] = {};
     for (const [fieldName, fieldRule] of Object.entries(fields)) {
-      const key = `${readsParent(fieldRule) ? typeName : '*'}:${JSON.stringify(fieldRule)}`;
-      let compiled = byKey.get(key);
-      if (!compiled) {
-        compiled = rule(`policy:${byKey.size}:${describeRule(fieldRule)}`, { cache: readsParent(fieldRule) ? 'no_cache' : 'contextual' })(
-          async (parent, _args, ctx: RequestContext, info) => {
-            const decision = await decide(fieldRule, info.parentType.name, parent, ctx);
-            if (decision.outcome !== 'withheld') return true;
-            return new ForbiddenError(decision.reason, describeWithheld(decision.reason, `${info.parentType.name}.${info.fieldName}`));
-          },
-        );
-        byKey.set(key, compiled);
-      }
-      tree[typeName][fieldName] = compiled;
+      tree[typeName][fieldName] = compileRule(`${typeName}.${fieldName}`, fieldRule, options.onDecision);
     }
   }
   return tree as IRules;
 }
 
-function describeRule(r: FieldRule): string {
-  if (r.kind === 'open') return 'open';
-  if (r.kind === 'pii') return `pii(${r.pii}):${r.scopes.join('|')}`;
-  return [r.scopes.join('|'), r.allScopes?.join('&'), r.consent ? `consent(${r.consent})` : ''].filter(Boolean).join('+');
+function compileRule(coordinate: string, fieldRule: FieldRule, onDecision: DecisionObserver | undefined): IRule {
+  return rule(`policy:${coordinate}`, { cache: readsParent(fieldRule) ? 'no_cache' : 'contextual' })(
+    async (parent, _args, ctx: RequestContext, info) => {
+      let decision;
+      try {
+        decision = await decide(fieldRule, info.parentType.name, parent, ctx);
+      } catch (error) {
+        // Returned, not thrown: shield turns a thrown error into `false`, which
+        // would report a store outage as a missing scope.
+        return error instanceof Error ? error : new Error('policy decision failed');
+      }
+      onDecision?.(coordinate, decision, ctx);
+      if (decision.outcome !== 'withheld') return true;
+      return new ForbiddenError(decision.reason, describeWithheld(decision.reason, coordinate), { coordinate });
+    },
+  );
 }
 
 function shieldFor(rules: IRules) {
@@ -73,11 +83,16 @@ export function applyShieldToRootFields(schema: GraphQLSchema, rules: IRules = c
   return applyMiddleware(schema, rootOnly as Parameters<typeof applyMiddleware>[1]);
 }
 
-/** Reference engine: graphql-shield on every field, as its README would apply it. Used by tests and the benchmark to compare. */
+/**
+ * Reference engine: graphql-shield on every field, as its README would apply
+ * it. Allow/deny only (shield cannot mask); used by the tests that prove the
+ * production engine withholds exactly what this one does, and by the benchmark.
+ */
 export function applyShieldToAllFields(schema: GraphQLSchema, rules: IRules = compileShieldRules()): GraphQLSchema {
   return applyMiddleware(schema, shieldFor(rules));
 }
 
+/** Every object field of a schema as `Type.field`, sorted: what the policy table must cover. */
 export function listPolicyCoordinates(schema: GraphQLSchema): string[] {
   const coordinates: string[] = [];
   for (const type of Object.values(schema.getTypeMap())) {

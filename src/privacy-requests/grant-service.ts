@@ -6,7 +6,7 @@ import { assertFreeText } from '../identity/free-text-guard.js';
 import { isPrefixedId, newPrefixedId } from '../identity/customer-id.js';
 import { FIELD_POLICY } from '../policy/policy-table.js';
 import type { GrantStore } from './grant-store.js';
-import type { PiiAccessGrantRecord } from './grant-types.js';
+import { MAX_JUSTIFICATION, type PiiAccessGrantRecord } from './grant-types.js';
 
 export interface PiiAccessRequest {
   customerId: string;
@@ -14,8 +14,6 @@ export interface PiiAccessRequest {
   justification: string;
   ttlSeconds?: number | null;
 }
-
-const MAX_JUSTIFICATION = 500;
 
 /** Which fields need a second person, straight from the policy table. */
 export function fieldsNeedingApproval(): Set<PiiField> {

@@ -13,3 +13,6 @@ export interface PiiAccessGrantRecord {
   approvedBy: string | null;
   justification: string;
 }
+
+/** The longest justification a grant request may carry. */
+export const MAX_JUSTIFICATION = 500;

@@ -1,0 +1,238 @@
+/**
+ * PII access grants ("break-glass"): request, two-person approval, clear
+ * reads with their audit events, scoping to one agent and one customer, and
+ * expiry, against real MongoDB-compatible and Redis servers.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { maskedEmailOf, maskedPhoneOf, registerJane, type SeededCustomer } from './policy-fixtures.js';
+import { SERVICE_SCOPES } from './testkit/builders.js';
+import { startTestApp, type TestApp } from './testkit/test-app.js';
+
+const MAX_TTL_SECONDS = 60;
+const DEFAULT_TTL_SECONDS = 30;
+
+let app: TestApp;
+let jane: SeededCustomer;
+let other: SeededCustomer;
+
+interface Grant {
+  id: string;
+  customerId: string;
+  fields: string[];
+  status: string;
+  expiresAt: string;
+  requestedBy: string;
+  approvedBy: string | null;
+  justification: string;
+}
+
+const REQUEST = `mutation($input: PiiAccessRequestInput!) {
+  requestPiiAccess(input: $input) { id customerId fields status expiresAt requestedBy approvedBy justification }
+}`;
+const APPROVE = `mutation($id: ID!) { approvePiiAccess(grantId: $id) { id status approvedBy requestedBy } }`;
+const PII = `query($id: ID!) { customer(id: $id) { displayName email phone } }`;
+
+beforeAll(async () => {
+  app = await startTestApp({ env: { PII_GRANT_TTL_SECONDS: String(DEFAULT_TTL_SECONDS), PII_GRANT_MAX_TTL_SECONDS: String(MAX_TTL_SECONDS) } });
+  const service = await app.token(SERVICE_SCOPES, 'svc-crm');
+  jane = await registerJane(app, service);
+  other = await registerJane(app, service, { displayName: 'Ada Lovelace King' });
+});
+afterAll(async () => {
+  await app?.stop();
+});
+
+const agentToken = (sub: string) => app.token(['customer:read', 'pii:read'], sub);
+const approverToken = (sub = 'supervisor-kim') => app.token(['customer:read', 'pii:approve'], sub);
+
+async function requestGrant(token: string, input: Record<string, unknown>) {
+  return app.graphql<{ requestPiiAccess: Grant }>(token, REQUEST, {
+    input: { customerId: jane.id, fields: ['EMAIL'], justification: 'Customer asked us to confirm the address on file', ...input },
+  });
+}
+
+async function piiOf(token: string, customerId: string): Promise<Record<string, unknown>> {
+  const res = await app.graphql<{ customer: Record<string, unknown> }>(token, PII, { id: customerId });
+  expect(res.body.errors).toBeUndefined();
+  return res.body.data!.customer;
+}
+
+const masksOf = (c: SeededCustomer) => ({
+  displayName: c.displayName === 'Jane Doe' ? 'Jane D.' : 'Ada K.',
+  email: maskedEmailOf(c.email),
+  phone: maskedPhoneOf(c.phone),
+});
+
+function errorOf(res: { body: { errors?: Array<{ path?: unknown; extensions?: Record<string, unknown>; message: string }> } }) {
+  const [error] = res.body.errors ?? [];
+  return { path: error?.path, code: error?.extensions?.['code'], reason: error?.extensions?.['reason'] };
+}
+
+describe('requesting PII access', () => {
+  it('refuses a caller without pii:read with FORBIDDEN and MISSING_SCOPE', async () => {
+    const res = await requestGrant(await app.token(['customer:read'], 'agent-plain'), {});
+    expect(res.body.data).toBeNull();
+    expect(errorOf(res)).toEqual({ path: ['requestPiiAccess'], code: 'FORBIDDEN', reason: 'MISSING_SCOPE' });
+  });
+
+  it('rejects a blank justification with BAD_USER_INPUT', async () => {
+    const res = await requestGrant(await agentToken('agent-blank'), { justification: '   ' });
+    expect(errorOf(res).code).toBe('BAD_USER_INPUT');
+  });
+
+  it('rejects a justification that contains an email address, without echoing it', async () => {
+    const res = await requestGrant(await agentToken('agent-leaky'), { justification: `Customer wrote from ${jane.email} about a refund` });
+    expect(errorOf(res).code).toBe('BAD_USER_INPUT');
+    expect(JSON.stringify(res.body)).not.toContain(jane.email);
+    const stored = await app.app.mongo.db.collection('audit_events').find({ customerId: jane.id, type: 'PII_ACCESS_GRANTED' }).toArray();
+    expect(JSON.stringify(stored)).not.toContain(jane.email);
+  });
+
+  it('rejects a request that names no PII field, or a TTL below one second', async () => {
+    const token = await agentToken('agent-sloppy');
+    expect(errorOf(await requestGrant(token, { fields: [] })).code).toBe('BAD_USER_INPUT');
+    expect(errorOf(await requestGrant(token, { ttlSeconds: 0 })).code).toBe('BAD_USER_INPUT');
+  });
+
+  it('caps the TTL at PII_GRANT_MAX_TTL_SECONDS, in the answer and in Redis', async () => {
+    const before = Date.now();
+    const res = await requestGrant(await agentToken('agent-greedy'), { ttlSeconds: 86_400 });
+    expect(res.body.errors).toBeUndefined();
+    const grant = res.body.data!.requestPiiAccess;
+    const lifetime = new Date(grant.expiresAt).getTime() - before;
+    expect(lifetime).toBeGreaterThan((MAX_TTL_SECONDS - 5) * 1000);
+    expect(lifetime).toBeLessThanOrEqual(MAX_TTL_SECONDS * 1000 + 1000);
+    const pttl = await app.app.redis.pttl(`grant:${grant.id}`);
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(MAX_TTL_SECONDS * 1000);
+  });
+
+  it('lasts PII_GRANT_TTL_SECONDS when no TTL is asked for', async () => {
+    const before = Date.now();
+    const res = await requestGrant(await agentToken('agent-default'), {});
+    const lifetime = new Date(res.body.data!.requestPiiAccess.expiresAt).getTime() - before;
+    expect(lifetime).toBeGreaterThan((DEFAULT_TTL_SECONDS - 5) * 1000);
+    expect(lifetime).toBeLessThanOrEqual(DEFAULT_TTL_SECONDS * 1000 + 1000);
+  });
+});
+
+describe('a DISPLAY_NAME-only grant', () => {
+  it('is approved at once by the requester and shows the name in clear, and nothing else', async () => {
+    const token = await agentToken('agent-name');
+    const res = await requestGrant(token, { fields: ['DISPLAY_NAME'] });
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!.requestPiiAccess).toMatchObject({ status: 'APPROVED', requestedBy: 'agent-name', approvedBy: 'agent-name', fields: ['DISPLAY_NAME'] });
+    expect(await piiOf(token, jane.id)).toEqual({ ...masksOf(jane), displayName: 'Jane Doe' });
+  });
+});
+
+describe('an EMAIL and PHONE grant', () => {
+  const requester = 'agent-sam';
+  let grant: Grant;
+
+  beforeAll(async () => {
+    const res = await requestGrant(await agentToken(requester), { fields: ['EMAIL', 'PHONE'] });
+    expect(res.body.errors).toBeUndefined();
+    grant = res.body.data!.requestPiiAccess;
+  });
+
+  it('waits for a second person: PENDING, and the values stay masked', async () => {
+    expect(grant).toMatchObject({ status: 'PENDING', approvedBy: null, requestedBy: requester, customerId: jane.id });
+    expect(await piiOf(await agentToken(requester), jane.id)).toEqual(masksOf(jane));
+  });
+
+  it('cannot be approved by its requester, even one holding pii:approve: FORBIDDEN with ELEVATION_REQUIRED', async () => {
+    const selfApprover = await app.token(['customer:read', 'pii:read', 'pii:approve'], requester);
+    const res = await app.graphql(selfApprover, APPROVE, { id: grant.id });
+    expect(res.body.data).toBeNull();
+    expect(errorOf(res)).toEqual({ path: ['approvePiiAccess'], code: 'FORBIDDEN', reason: 'ELEVATION_REQUIRED' });
+    expect(await piiOf(await agentToken(requester), jane.id)).toEqual(masksOf(jane));
+  });
+
+  it('cannot be approved by a caller without pii:approve', async () => {
+    const res = await app.graphql(await agentToken('agent-peer'), APPROVE, { id: grant.id });
+    expect(errorOf(res)).toEqual({ path: ['approvePiiAccess'], code: 'FORBIDDEN', reason: 'MISSING_SCOPE' });
+  });
+
+  it('once approved by another person, shows the requester the clear values and writes a PII_ACCESS event naming the fields', async () => {
+    const approved = await app.graphql<{ approvePiiAccess: { status: string; approvedBy: string } }>(await approverToken(), APPROVE, { id: grant.id });
+    expect(approved.body.errors).toBeUndefined();
+    expect(approved.body.data!.approvePiiAccess).toMatchObject({ status: 'APPROVED', approvedBy: 'supervisor-kim' });
+
+    const events = app.app.mongo.db.collection('audit_events');
+    const before = await events.countDocuments({ customerId: jane.id, type: 'PII_ACCESS' });
+    const seen = await piiOf(await agentToken(requester), jane.id);
+    expect(seen).toEqual({ displayName: 'Jane D.', email: jane.email, phone: jane.phone });
+
+    const reads = await events.find({ customerId: jane.id, type: 'PII_ACCESS' }).toArray();
+    expect(reads).toHaveLength(before + 1);
+    const read = reads.find((e) => (e['actor'] as { id: string }).id === requester);
+    expect(read).toMatchObject({ customerId: jane.id, fields: ['EMAIL', 'PHONE'], actor: { kind: 'AGENT', id: requester } });
+    // The event names fields, never their values.
+    expect(JSON.stringify(reads)).not.toContain(jane.email);
+    expect(JSON.stringify(reads)).not.toContain(jane.phone.slice(1));
+
+    const granted = await events.findOne({ customerId: jane.id, type: 'PII_ACCESS_GRANTED', 'actor.id': 'supervisor-kim' });
+    expect(granted).toMatchObject({ fields: ['EMAIL', 'PHONE'] });
+  });
+
+  it('does not write a PII_ACCESS event for a read that stays masked', async () => {
+    const events = app.app.mongo.db.collection('audit_events');
+    const before = await events.countDocuments({ type: 'PII_ACCESS' });
+    await piiOf(await agentToken('agent-without-grant'), jane.id);
+    expect(await events.countDocuments({ type: 'PII_ACCESS' })).toBe(before);
+  });
+
+  it('keeps another customer masked for the same agent', async () => {
+    expect(await piiOf(await agentToken(requester), other.id)).toEqual(masksOf(other));
+  });
+
+  it('keeps the customer masked for another agent with pii:read', async () => {
+    expect(await piiOf(await agentToken('agent-other'), jane.id)).toEqual(masksOf(jane));
+  });
+
+  it('shows the clear value through _entities too', async () => {
+    const res = await app.graphql<{ _entities: Array<Record<string, unknown>> }>(
+      await agentToken(requester),
+      `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { email } } }`,
+      { r: [{ __typename: 'Customer', id: jane.id }, { __typename: 'Customer', id: other.id }] },
+    );
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!._entities).toEqual([{ email: jane.email }, { email: maskedEmailOf(other.email) }]);
+  });
+
+  it('keeps grants in Redis only, without a raw identifier', async () => {
+    const prefix = app.config.redisKeyPrefix;
+    const keys = (await app.app.redis.keys(`${prefix}*`)).map((k) => k.slice(prefix.length)).filter((k) => k.startsWith('grant:') || k.startsWith('access:'));
+    expect(keys.length).toBeGreaterThan(0);
+    const values = await Promise.all(keys.map((k) => app.app.redis.get(k)));
+    const text = values.join('\n');
+    expect(text).toContain(jane.id);
+    expect(text).not.toContain(jane.email);
+    expect(text).not.toContain(jane.phone.slice(1));
+    expect(await app.app.mongo.db.listCollections({ name: /grant/i }).toArray()).toEqual([]);
+  });
+});
+
+describe('an expired grant', () => {
+  it('masks the value again after its TTL', async () => {
+    const requester = 'agent-brief';
+    const res = await requestGrant(await agentToken(requester), { fields: ['EMAIL'], ttlSeconds: 2 });
+    expect(res.body.errors).toBeUndefined();
+    const grant = res.body.data!.requestPiiAccess;
+    const approved = await app.graphql(await approverToken(), APPROVE, { id: grant.id });
+    expect(approved.body.errors).toBeUndefined();
+    expect((await piiOf(await agentToken(requester), jane.id))['email']).toBe(jane.email);
+
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, new Date(grant.expiresAt).getTime() - Date.now()) + 300));
+    expect((await piiOf(await agentToken(requester), jane.id))['email']).toBe(maskedEmailOf(jane.email));
+  });
+
+  it('can no longer be approved: NOT_FOUND', async () => {
+    const res = await requestGrant(await agentToken('agent-late'), { fields: ['PHONE'], ttlSeconds: 1 });
+    const grant = res.body.data!.requestPiiAccess;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, new Date(grant.expiresAt).getTime() - Date.now()) + 300));
+    const approved = await app.graphql(await approverToken(), APPROVE, { id: grant.id });
+    expect(errorOf(approved)).toEqual({ path: ['approvePiiAccess'], code: 'NOT_FOUND', reason: undefined });
+  });
+});
