@@ -83,10 +83,13 @@ export class ConsentService {
 
   async statesOf(ids: readonly string[], now = new Date()): Promise<ConsentStateRecord[]> {
     const histories = await this.repository.findByCustomerIds(ids);
-    return ids.map((customerId, i) => {
-      const latest = histories[i]?.at(-1) ?? null;
-      return { customerId, receipt: latest, scopes: latest ? effectiveScopes(latest, now) : [] };
-    });
+    return ids.map((customerId, i) => this.stateOf(customerId, histories[i] ?? [], now));
+  }
+
+  /** Effective consent from a customer's receipts in version order: the latest receipt, unless it has expired. */
+  stateOf(customerId: string, history: readonly ConsentReceipt[], now = new Date()): ConsentStateRecord {
+    const latest = history.at(-1) ?? null;
+    return { customerId, receipt: latest, scopes: latest ? effectiveScopes(latest, now) : [] };
   }
 
   findByIds(ids: readonly string[]): Promise<Array<ConsentReceipt | null>> {

@@ -1,0 +1,79 @@
+import type { Db } from 'mongodb';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { ResolvedConfig } from '../config.js';
+import type { ConsentService } from '../consent/consent-service.js';
+import type { CustomerService } from '../customers/customer-service.js';
+import type { GrantStore } from '../privacy-requests/grant-store.js';
+import type { ErasureParticipant } from '../services.js';
+import { SupportRecordRepository } from '../support-records/support-record-repository.js';
+import { SupportRecordService } from '../support-records/support-record-service.js';
+import { SessionService } from './session-service.js';
+import { SessionStore } from './session-store.js';
+import { SnapshotCache } from './snapshot-cache.js';
+import { ContextSnapshotService } from './snapshot-service.js';
+import type { StoreErrorReporter } from './store-guard.js';
+
+
+export interface ContextServices {
+  supportRecords: SupportRecordService;
+  snapshots: ContextSnapshotService;
+  sessions: SessionService;
+  /** What this area holds per customer, for eraseCustomer. */
+  erasureParticipants: ErasureParticipant[];
+}
+
+export interface ContextServiceDeps {
+  config: ResolvedConfig;
+  db: Db;
+  redis: Redis;
+  logger: Logger;
+  customers: CustomerService;
+  consent: ConsentService;
+  grantStore: GrantStore;
+  describeError: (error: unknown) => unknown;
+}
+
+/** Support records, context snapshots and support sessions, wired to consent changes. */
+export function createContextServices(deps: ContextServiceDeps): ContextServices {
+  const reportStoreError: StoreErrorReporter = (store, error) => {
+    deps.logger.warn({ store, err: deps.describeError(error) }, 'store unavailable for support context');
+  };
+  const records = new SupportRecordRepository(deps.db);
+  const snapshots = new ContextSnapshotService(
+    new SnapshotCache(deps.redis, deps.config.snapshotTtlSeconds * 1000),
+    records,
+    { ttlSeconds: deps.config.snapshotTtlSeconds, recentItems: deps.config.snapshotRecentItems },
+    reportStoreError,
+  );
+  const supportRecords = new SupportRecordService(records, deps.customers, snapshots, reportStoreError);
+  const sessions = new SessionService(
+    new SessionStore(deps.redis),
+    deps.customers,
+    { defaultSeconds: deps.config.sessionTtlSeconds, maxSeconds: deps.config.sessionMaxTtlSeconds },
+    reportStoreError,
+  );
+
+  // Any consent change drops the cached snapshot at once (a withdrawal must; the others cost one rebuild).
+  // A failed purge does not undo the receipt: the history sections are gated on the consent read from
+  // MongoDB at every read, so a stale copy cannot show them, and it expires with its TTL.
+  deps.consent.onChange(async (customerId, withdrawn) => {
+    try {
+      await snapshots.invalidate(customerId);
+    } catch (error) {
+      deps.logger.error({ customerId, withdrawn: withdrawn.join(' '), err: deps.describeError(error) }, 'could not purge the context snapshot after a consent change');
+    }
+  });
+
+  return {
+    supportRecords,
+    snapshots,
+    sessions,
+    erasureParticipants: [
+      { store: 'mongodb', item: 'support_records', erase: (id) => supportRecords.purgeCustomer(id) },
+      { store: 'redis', item: 'context_snapshots', erase: (id) => snapshots.purgeCustomer(id) },
+      { store: 'redis', item: 'support_sessions', erase: (id) => sessions.purgeCustomer(id) },
+      { store: 'redis', item: 'pii_grants', erase: (id) => deps.grantStore.purgeCustomer(id) },
+    ],
+  };
+}

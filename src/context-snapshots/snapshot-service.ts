@@ -1,0 +1,53 @@
+import type { SupportRecordRepository } from '../support-records/support-record-repository.js';
+import { buildSnapshot, type SnapshotOptions } from './snapshot-builder.js';
+import type { SnapshotCache } from './snapshot-cache.js';
+import type { ContextSnapshot } from './snapshot-types.js';
+import { guardMongo, guardRedis, type StoreErrorReporter } from './store-guard.js';
+
+/**
+ * Context snapshots for batches of customers: one Redis MGET for the whole
+ * batch; the misses rebuilt from support records with one MongoDB `$in` find
+ * and written back with one Redis pipeline. Snapshots are never written to a
+ * permanent store.
+ */
+export class ContextSnapshotService {
+  constructor(
+    private readonly cache: SnapshotCache,
+    private readonly records: SupportRecordRepository,
+    private readonly options: SnapshotOptions,
+    private readonly reportStoreError: StoreErrorReporter,
+  ) {}
+
+  /** Snapshots in key order. Redis down: SERVICE_UNAVAILABLE for the whole batch (no silent fallback that would hide the outage). */
+  async snapshotsOf(customerIds: readonly string[]): Promise<ContextSnapshot[]> {
+    const cached = await guardRedis(() => this.cache.readMany(customerIds), this.reportStoreError);
+    const missing = customerIds.flatMap((id, i) => (cached.snapshots[i] ? [] : [i]));
+    if (missing.length === 0) return cached.snapshots as ContextSnapshot[];
+
+    const missingIds = missing.map((i) => customerIds[i] as string);
+    const versions = await guardMongo(() => this.records.findByCustomerIds(missingIds), this.reportStoreError);
+    const now = new Date();
+    const result = [...cached.snapshots];
+    const entries = missing.map((index, j) => {
+      const snapshot = buildSnapshot(customerIds[index] as string, versions[j] ?? [], this.options, now);
+      result[index] = snapshot;
+      return { snapshot, epoch: cached.epochs[index] ?? '' };
+    });
+    try {
+      await this.cache.writeMany(entries);
+    } catch (error) {
+      // The read already succeeded and the snapshots are fresh: serve them; the next read rebuilds again.
+      this.reportStoreError('redis', error);
+    }
+    return result as ContextSnapshot[];
+  }
+
+  /** New support activity or a consent change: the next read rebuilds. */
+  invalidate(customerId: string): Promise<number> {
+    return this.cache.invalidate(customerId);
+  }
+
+  purgeCustomer(customerId: string): Promise<number> {
+    return this.cache.purgeCustomer(customerId);
+  }
+}

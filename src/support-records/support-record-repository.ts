@@ -1,0 +1,124 @@
+import { ObjectId, type Collection, type Db } from 'mongodb';
+import { CHANNELS, type Channel } from '../context-snapshots/snapshot-types.js';
+import { IN_CHUNK_SIZE } from '../customers/customer-repository.js';
+import { chunk, COLLECTIONS } from '../storage/mongo.js';
+import type { SupportActivity, SupportRecordKind, SupportRecordVersion } from './support-record-types.js';
+
+type Scalar = string | number | Date | null;
+
+interface SupportRecordDoc {
+  _id: ObjectId;
+  customerId: string;
+  kind: SupportRecordKind;
+  /** The CRM's id of the record; for a device, the fingerprint itself. */
+  recordId: string;
+  receivedAt: Date;
+  data: Record<string, Scalar>;
+}
+
+const KINDS: readonly SupportRecordKind[] = ['ticket', 'subscription', 'transaction', 'interaction', 'device'];
+
+/**
+ * Support records keyed by the pseudonymous customer id. Every push inserts
+ * new documents and nothing is ever updated: two integrations pushing the same
+ * ticket at once cannot lose each other's write (FerretDB loses concurrent
+ * updates of one document), and readers take the latest version per record id.
+ */
+export class SupportRecordRepository {
+  private readonly records: Collection<SupportRecordDoc>;
+
+  constructor(db: Db) {
+    this.records = db.collection<SupportRecordDoc>(COLLECTIONS.supportRecords);
+  }
+
+  /** One insertMany for one or more pushes; returns how many documents were written. */
+  async insertActivities(activities: readonly SupportActivity[], receivedAt: Date = new Date()): Promise<number> {
+    const docs = activities.flatMap((activity) => convertToDocs(activity, receivedAt));
+    if (docs.length === 0) return 0;
+    await this.records.insertMany(docs, { ordered: true });
+    return docs.length;
+  }
+
+  /** Every stored version for many customers: one `$in` find per 500 customers, each list in the order received. */
+  async findByCustomerIds(ids: readonly string[]): Promise<SupportRecordVersion[][]> {
+    const byCustomer = new Map<string, SupportRecordVersion[]>();
+    for (const part of chunk([...new Set(ids)], IN_CHUNK_SIZE)) {
+      const docs = await this.records.find({ customerId: { $in: part } }).toArray();
+      for (const doc of docs) {
+        const parsed = parseDoc(doc);
+        if (!parsed) continue;
+        const list = byCustomer.get(doc.customerId) ?? [];
+        list.push(parsed);
+        byCustomer.set(doc.customerId, list);
+      }
+    }
+    return ids.map((id) => (byCustomer.get(id) ?? []).sort(compareReceived));
+  }
+
+  /** Deletes every support record of a customer (erasure); returns how many documents went. */
+  async purgeCustomer(customerId: string): Promise<number> {
+    const result = await this.records.deleteMany({ customerId });
+    return result.deletedCount;
+  }
+}
+
+function convertToDocs(activity: SupportActivity, receivedAt: Date): SupportRecordDoc[] {
+  const { customerId } = activity;
+  const doc = (kind: SupportRecordKind, recordId: string, data: Record<string, Scalar>): SupportRecordDoc => ({
+    _id: new ObjectId(),
+    customerId,
+    kind,
+    recordId,
+    receivedAt,
+    data,
+  });
+  return [
+    ...activity.tickets.map((t) => doc('ticket', t.id, { ...t })),
+    ...activity.subscriptions.map((s) => doc('subscription', s.id, { ...s })),
+    ...activity.transactions.map((t) => doc('transaction', t.id, { ...t })),
+    ...activity.interactions.map((x) => doc('interaction', x.id, { ...x })),
+    ...(activity.deviceFingerprint ? [doc('device', activity.deviceFingerprint, { fingerprint: activity.deviceFingerprint })] : []),
+  ];
+}
+
+/** Oldest first. Versions received in the same millisecond fall back to insertion order (ObjectId counter). */
+export function compareReceived(a: SupportRecordVersion, b: SupportRecordVersion): number {
+  const byTime = a.receivedAt.getTime() - b.receivedAt.getTime();
+  if (byTime !== 0) return byTime;
+  return a.order < b.order ? -1 : a.order > b.order ? 1 : 0;
+}
+
+function parseDoc(doc: SupportRecordDoc): SupportRecordVersion | null {
+  if (!KINDS.includes(doc.kind)) return null;
+  const d = doc.data;
+  const base = { recordId: doc.recordId, receivedAt: doc.receivedAt, order: doc._id.toHexString() };
+  switch (doc.kind) {
+    case 'ticket':
+      return { ...base, kind: 'ticket', data: { id: readString(d['id']), status: readString(d['status']), subject: readStringOrNull(d['subject']), openedAt: readDate(d['openedAt']), updatedAt: readDateOrNull(d['updatedAt']) } };
+    case 'subscription':
+      return { ...base, kind: 'subscription', data: { id: readString(d['id']), plan: readString(d['plan']), status: readString(d['status']), startedAt: readDate(d['startedAt']), renewsAt: readDateOrNull(d['renewsAt']) } };
+    case 'transaction':
+      return {
+        ...base,
+        kind: 'transaction',
+        data: {
+          id: readString(d['id']),
+          status: readString(d['status']),
+          amountMinor: Number(d['amountMinor']),
+          currency: readString(d['currency']),
+          occurredAt: readDate(d['occurredAt']),
+          description: readStringOrNull(d['description']),
+        },
+      };
+    case 'interaction':
+      return { ...base, kind: 'interaction', data: { id: readString(d['id']), channel: readChannel(d['channel']), occurredAt: readDate(d['occurredAt']), summary: readStringOrNull(d['summary']), outcome: readStringOrNull(d['outcome']) } };
+    case 'device':
+      return { ...base, kind: 'device', data: { fingerprint: readString(d['fingerprint']) } };
+  }
+}
+
+const readString = (v: Scalar | undefined): string => (typeof v === 'string' ? v : String(v ?? ''));
+const readStringOrNull = (v: Scalar | undefined): string | null => (typeof v === 'string' ? v : null);
+const readDate = (v: Scalar | undefined): Date => (v instanceof Date ? v : new Date(String(v)));
+const readDateOrNull = (v: Scalar | undefined): Date | null => (v instanceof Date ? v : null);
+const readChannel = (v: Scalar | undefined): Channel => CHANNELS.find((c) => c === v) ?? 'API';

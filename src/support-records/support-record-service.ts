@@ -1,0 +1,71 @@
+import { exportRecords } from '../context-snapshots/snapshot-builder.js';
+import { guardRedis, type StoreErrorReporter } from '../context-snapshots/store-guard.js';
+import { assertCustomerId, type CustomerService } from '../customers/customer-service.js';
+import { BadUserInputError, ServiceUnavailableError } from '../errors.js';
+import type { SupportRecordRepository } from './support-record-repository.js';
+import type { SupportActivityInput, SupportRecordsExport } from './support-record-types.js';
+import { validateSupportActivity } from './support-record-validation.js';
+
+/** Drops a customer's cached snapshot so the next read sees the new records. */
+export interface SnapshotInvalidator {
+  invalidate(customerId: string): Promise<number>;
+}
+
+/** Support records pushed by CRM and channel integrations. */
+export class SupportRecordService {
+  constructor(
+    private readonly repository: SupportRecordRepository,
+    private readonly customers: CustomerService,
+    private readonly snapshots: SnapshotInvalidator,
+    private readonly reportStoreError: StoreErrorReporter,
+  ) {}
+
+  /**
+   * Validates the whole push before storing any of it, inserts it as new
+   * documents, then drops the cached snapshot (after the insert, so that a
+   * rebuild cannot cache the records from before it).
+   */
+  async record(input: SupportActivityInput): Promise<true> {
+    assertCustomerId(input.customerId);
+    const activity = validateSupportActivity(input);
+    await this.customers.loadActive(input.customerId);
+    await this.repository.insertActivities([activity]);
+    await guardRedis(() => this.snapshots.invalidate(input.customerId), this.reportStoreError).catch((error: unknown) => {
+      if (!(error instanceof ServiceUnavailableError)) throw error;
+      // Stored but not yet visible: say so. Pushing the same records again is harmless (the latest version of each id wins).
+      throw new ServiceUnavailableError(
+        'redis',
+        'The support activity was stored, but the cached context could not be refreshed; it may be stale until it expires. Retrying is safe.',
+      );
+    });
+    return true;
+  }
+
+  /**
+   * Bulk import (demo seed, back-fills): validates every push first, checks the
+   * customers with one query, stores everything with one insertMany and drops
+   * the customers' cached snapshots. Returns how many documents were written.
+   */
+  async importMany(inputs: readonly SupportActivityInput[]): Promise<number> {
+    for (const input of inputs) assertCustomerId(input.customerId);
+    const activities = inputs.map((input) => validateSupportActivity(input));
+    const customerIds = [...new Set(activities.map((a) => a.customerId))];
+    const customers = await this.customers.findByIds(customerIds);
+    if (customers.some((c) => c === null || c.status !== 'ACTIVE')) {
+      throw new BadUserInputError('Every customer of a bulk import must exist and not be erased', { field: 'customerId' });
+    }
+    const written = await this.repository.insertActivities(activities);
+    await guardRedis(() => Promise.all(customerIds.map((id) => this.snapshots.invalidate(id))), this.reportStoreError);
+    return written;
+  }
+
+  /** Everything held about one customer's support history, for a data-subject access export. */
+  async exportFor(customerId: string): Promise<SupportRecordsExport> {
+    const [versions] = await this.repository.findByCustomerIds([customerId]);
+    return exportRecords(versions ?? []);
+  }
+
+  purgeCustomer(customerId: string): Promise<number> {
+    return this.repository.purgeCustomer(customerId);
+  }
+}

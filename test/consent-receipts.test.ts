@@ -1,0 +1,176 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { anEmail, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { findsOn, startTestApp, type TestApp } from './testkit/test-app.js';
+
+let app: TestApp;
+let service: string;
+let agent: string;
+
+const RECORD = `mutation Record($input: RecordConsentInput!) {
+  recordConsent(input: $input) { id customerId version scopes grantedAt expiresAt source supersedes }
+}`;
+
+interface Receipt {
+  id: string;
+  customerId: string;
+  version: number;
+  scopes: string[];
+  grantedAt: string;
+  expiresAt: string | null;
+  source: string;
+  supersedes: string | null;
+}
+
+async function register(): Promise<string> {
+  const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail('consent') }] } });
+  expect(res.body.errors).toBeUndefined();
+  return res.body.data!.registerCustomer.id;
+}
+
+async function record(customerId: string, scopes: string[], extra: Record<string, unknown> = {}): Promise<Receipt> {
+  const res = await app.graphql<{ recordConsent: Receipt }>(service, RECORD, { input: { customerId, scopes, source: 'webchat-banner', ...extra } });
+  expect(res.body.errors).toBeUndefined();
+  return res.body.data!.recordConsent;
+}
+
+function rawReceipts(customerId: string): Promise<Array<Record<string, unknown>>> {
+  return app.app.mongo.db.collection('consents').find({ customerId }).sort({ version: 1 }).toArray();
+}
+
+/** Write commands other than inserts that the app sent to the consents collection. */
+function nonInsertWritesOnConsents(): string[] {
+  return app.mongoCommands
+    .filter((c) => ['update', 'findAndModify', 'delete'].includes(c.commandName))
+    .filter((c) => c.command[c.commandName] === 'consents')
+    .map((c) => c.commandName);
+}
+
+beforeAll(async () => {
+  app = await startTestApp();
+  service = await app.token(SERVICE_SCOPES, 'svc-consent');
+  agent = await app.token(['customer:read', 'consent:read'], 'agent-consent');
+});
+afterAll(async () => {
+  await app?.stop();
+});
+
+describe('consent receipts', () => {
+  it('keeps an intact version chain 1..n with supersedes links after several changes, without updating any receipt', async () => {
+    const customerId = await register();
+    app.resetCommands();
+    const changes = [['support_context'], ['support_context', 'analytics'], ['analytics'], [], ['identity_linking', 'support_context']];
+    const receipts: Receipt[] = [];
+    let earlyRaw: Array<Record<string, unknown>> = [];
+    for (const scopes of changes) {
+      receipts.push(await record(customerId, scopes));
+      // The first two receipts as stored, to compare with what is stored after three more changes.
+      if (receipts.length === 2) earlyRaw = await rawReceipts(customerId);
+    }
+    expect(earlyRaw).toHaveLength(2);
+
+    expect(receipts.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(receipts[0]!.supersedes).toBeNull();
+    for (let i = 1; i < receipts.length; i++) expect(receipts[i]!.supersedes).toBe(receipts[i - 1]!.id);
+
+    const raw = await rawReceipts(customerId);
+    expect(raw.map((r) => r['version'])).toEqual([1, 2, 3, 4, 5]);
+    expect(raw.map((r) => r['_id'])).toEqual(receipts.map((r) => r.id));
+    expect(raw.slice(0, 2)).toEqual(earlyRaw);
+    expect(raw[3]!['scopes']).toEqual([]);
+    expect(nonInsertWritesOnConsents()).toEqual([]);
+
+    const res = await app.graphql<{ customer: { consent: { scopes: string[]; receipt: { version: number } }; consentHistory: Receipt[] } }>(
+      agent,
+      `query($id: ID!) { customer(id: $id) { consent { scopes receipt { version } } consentHistory { id version supersedes scopes } } }`,
+      { id: customerId },
+    );
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!.customer.consent).toEqual({ scopes: ['identity_linking', 'support_context'], receipt: { version: 5 } });
+    expect(res.body.data!.customer.consentHistory.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('gives 8 concurrent recordConsent calls on one customer versions 1..8, each receipt inserted once and never updated', async () => {
+    const customerId = await register();
+    app.resetCommands();
+    const scopeSets = [['support_context'], ['analytics'], ['marketing_email'], ['product_recs'], ['identity_linking'], ['support_context', 'analytics'], [], ['product_recs', 'analytics']];
+    const results = await Promise.all(
+      scopeSets.map((scopes) => app.graphql<{ recordConsent: Receipt }>(service, RECORD, { input: { customerId, scopes, source: 'crm-sync' } })),
+    );
+    for (const r of results) expect(r.body.errors).toBeUndefined();
+    const receipts = results.map((r) => r.body.data!.recordConsent).sort((a, b) => a.version - b.version);
+    expect(receipts.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+
+    const raw = await rawReceipts(customerId);
+    expect(raw).toHaveLength(8);
+    expect(raw.map((r) => r['version'])).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(new Set(raw.map((r) => r['_id'])).size).toBe(8);
+    // A linear chain: every receipt supersedes exactly the one before it.
+    expect(raw[0]!['supersedes']).toBeNull();
+    for (let i = 1; i < raw.length; i++) expect(raw[i]!['supersedes']).toBe(raw[i - 1]!['_id']);
+    // What each caller was told is what is stored.
+    for (const receipt of receipts) {
+      const stored = raw.find((r) => r['_id'] === receipt.id)!;
+      expect(stored['version']).toBe(receipt.version);
+      expect(stored['scopes']).toEqual([...receipt.scopes]);
+    }
+    // Losing writers retried with a new insert; nobody updated a receipt.
+    expect(nonInsertWritesOnConsents()).toEqual([]);
+    const successfulInserts = app.mongoCommands.filter((c) => c.commandName === 'insert' && c.command['insert'] === 'consents');
+    expect(successfulInserts.length).toBeGreaterThanOrEqual(8);
+  });
+
+  it('treats an expired latest receipt as no consent, even though an earlier receipt did not expire', async () => {
+    const customerId = await register();
+    await record(customerId, ['support_context', 'analytics']);
+    await record(customerId, ['support_context'], { expiresAt: new Date(Date.now() + 1500).toISOString() });
+    const query = `query($id: ID!) { customer(id: $id) { consent { scopes receipt { version expiresAt } } } }`;
+
+    const before = await app.graphql<{ customer: { consent: { scopes: string[]; receipt: { version: number } } } }>(agent, query, { id: customerId });
+    expect(before.body.data!.customer.consent.scopes).toEqual(['support_context']);
+
+    await sleep(1700);
+    const after = await app.graphql<{ customer: { consent: { scopes: string[]; receipt: { version: number; expiresAt: string } } } }>(agent, query, { id: customerId });
+    expect(after.body.errors).toBeUndefined();
+    expect(after.body.data!.customer.consent.scopes).toEqual([]);
+    // The receipt is still shown: the caller can see why there is no consent.
+    expect(after.body.data!.customer.consent.receipt.version).toBe(2);
+  });
+
+  it('rejects an unknown scope, a past expiry and an unknown customer without writing a receipt', async () => {
+    const customerId = await register();
+    const before = await app.app.mongo.db.collection('consents').countDocuments();
+    const unknownScope = await app.graphql(service, RECORD, { input: { customerId, scopes: ['sell_my_data'], source: 'web' } });
+    expect(unknownScope.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    const past = await app.graphql(service, RECORD, { input: { customerId, scopes: [], source: 'web', expiresAt: '2001-01-01T00:00:00Z' } });
+    expect(past.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    const unknown = await app.graphql(service, RECORD, { input: { customerId: 'cus_00000000000000000000000000', scopes: [], source: 'web' } });
+    expect(unknown.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect(await app.app.mongo.db.collection('consents').countDocuments()).toBe(before);
+  });
+});
+
+describe('consent batching', () => {
+  it('reads consent and consentHistory of 20 customers through _entities with one find on consents', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const id = await register();
+      await record(id, i % 2 === 0 ? ['support_context'] : ['analytics']);
+      if (i % 3 === 0) await record(id, ['analytics', 'product_recs']);
+      ids.push(id);
+    }
+    app.resetCommands();
+    const res = await app.graphql<{ _entities: Array<{ id: string; consent: { scopes: string[] }; consentHistory: Array<{ version: number }> }> }>(
+      agent,
+      `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id consent { scopes receipt { version } } consentHistory { version } } } }`,
+      { r: ids.map((id) => ({ __typename: 'Customer', id })) },
+    );
+    expect(res.body.errors).toBeUndefined();
+    expect(findsOn(app.mongoCommands, 'consents')).toHaveLength(1);
+    const entities = res.body.data!._entities;
+    expect(entities[0]!.consent.scopes).toEqual(['analytics', 'product_recs']);
+    expect(entities[0]!.consentHistory.map((r) => r.version)).toEqual([1, 2]);
+    expect(entities[1]!.consent.scopes).toEqual(['analytics']);
+    expect(entities[2]!.consent.scopes).toEqual(['support_context']);
+  });
+});

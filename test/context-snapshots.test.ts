@@ -1,0 +1,424 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { buildSnapshot } from '../src/context-snapshots/snapshot-builder.js';
+import { SnapshotCache } from '../src/context-snapshots/snapshot-cache.js';
+import { COLLECTIONS } from '../src/storage/mongo.js';
+import { aCrmId, anEmail, aPhone, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { findsOn, startTestApp, type GraphQLResponse, type TestApp } from './testkit/test-app.js';
+
+const SNAPSHOT_TTL_SECONDS = 300;
+
+let app: TestApp;
+let redis: Redis;
+let service: string;
+let agent: string;
+let fraudAgent: string;
+const rawIdentifiers: string[] = [];
+
+const PUSH = `mutation Push($input: SupportActivityInput!) { recordSupportActivity(input: $input) }`;
+const RECORD_CONSENT = `mutation($input: RecordConsentInput!) { recordConsent(input: $input) { version } }`;
+const CONTEXT_FIELDS = `customerId generatedAt expiresAt channel sessionId
+  openTickets { id status subject openedAt updatedAt }
+  activeSubscriptions { id plan status startedAt renewsAt }
+  recentTransactions { id status amountMinor currency occurredAt description }
+  lastInteractions { id channel occurredAt summary outcome }`;
+const CONTEXT = `query($id: ID!) { customer(id: $id) { id status context { ${CONTEXT_FIELDS} } } }`;
+
+interface Snapshot {
+  customerId: string;
+  generatedAt: string;
+  expiresAt: string;
+  channel: string | null;
+  sessionId: string | null;
+  openTickets: Array<{ id: string; status: string; subject: string | null }> | null;
+  activeSubscriptions: Array<{ id: string; plan: string; status: string }> | null;
+  recentTransactions: Array<{ id: string; amountMinor: number; currency: string; occurredAt: string }> | null;
+  lastInteractions: Array<{ id: string; channel: string; occurredAt: string }> | null;
+}
+
+const daysAgo = (days: number): string => new Date(Date.now() - days * 86_400_000).toISOString();
+const snapshotKey = (customerId: string): string => `${app.config.redisKeyPrefix}snapshot:${customerId}`;
+
+async function register(withPhone = true): Promise<string> {
+  const email = anEmail('ctx');
+  const phone = aPhone();
+  rawIdentifiers.push(email, ...(withPhone ? [phone] : []));
+  const identifiers = [{ kind: 'EMAIL', value: email }, ...(withPhone ? [{ kind: 'PHONE', value: phone }] : [])];
+  const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {
+    input: { identifiers, displayName: 'Ada Lovelace' },
+  });
+  expect(res.body.errors).toBeUndefined();
+  return res.body.data!.registerCustomer.id;
+}
+
+async function consent(customerId: string, scopes: string[]): Promise<void> {
+  const res = await app.graphql(service, RECORD_CONSENT, { input: { customerId, scopes, source: 'ivr-prompt' } });
+  expect(res.body.errors).toBeUndefined();
+}
+
+async function push(input: Record<string, unknown>): Promise<GraphQLResponse<{ recordSupportActivity: boolean }>> {
+  return app.graphql<{ recordSupportActivity: boolean }>(service, PUSH, { input });
+}
+
+async function readContext(customerId: string, token = agent): Promise<GraphQLResponse<{ customer: { id: string; status: string; context: Snapshot | null } }>> {
+  return app.graphql(token, CONTEXT, { id: customerId });
+}
+
+function countAudit(type: string): Promise<number> {
+  return app.app.mongo.db.collection(COLLECTIONS.auditEvents).countDocuments({ type });
+}
+
+beforeAll(async () => {
+  app = await startTestApp({ env: { SNAPSHOT_TTL_SECONDS: String(SNAPSHOT_TTL_SECONDS) } });
+  redis = new Redis(inject('redisUrl'), { lazyConnect: false });
+  service = await app.token(SERVICE_SCOPES, 'svc-crm');
+  agent = await app.token(['customer:read', 'context:read'], 'agent-ctx');
+  fraudAgent = await app.token(['customer:read', 'context:read', 'fraud:read'], 'agent-fraud');
+});
+afterAll(async () => {
+  redis?.disconnect();
+  await app?.stop();
+});
+
+describe('building the snapshot', () => {
+  it('shows open tickets, active subscriptions and the five most recent transactions and interactions, newest first', async () => {
+    const id = await register();
+    await consent(id, ['support_context']);
+    const res = await push({
+      customerId: id,
+      tickets: [
+        { id: 'T-1', status: 'open', subject: 'Router keeps rebooting', openedAt: daysAgo(10) },
+        { id: 'T-2', status: 'closed', subject: 'Billing question', openedAt: daysAgo(9) },
+        { id: 'T-3', status: 'Resolved', subject: 'Password reset', openedAt: daysAgo(8) },
+        { id: 'T-4', status: 'pending', subject: 'Refund for order 1234', openedAt: daysAgo(20), updatedAt: daysAgo(1) },
+      ],
+      subscriptions: [
+        { id: 'S-1', plan: 'Fibre 500', status: 'active', startedAt: daysAgo(400), renewsAt: new Date(Date.now() + 30 * 86_400_000).toISOString() },
+        { id: 'S-2', plan: 'TV Sports', status: 'cancelled', startedAt: daysAgo(300) },
+      ],
+      transactions: Array.from({ length: 7 }, (_, i) => ({
+        id: `TX-${i + 1}`,
+        status: 'settled',
+        amountMinor: 1999 + i,
+        currency: 'gbp',
+        occurredAt: daysAgo(i + 1),
+        description: 'Monthly plan',
+      })),
+      interactions: [
+        { id: 'I-1', channel: 'EMAIL', occurredAt: daysAgo(6) },
+        { id: 'I-2', channel: 'VOICE', occurredAt: daysAgo(5), summary: 'Asked about the refund', outcome: 'escalated' },
+        { id: 'I-3', channel: 'WEBCHAT', occurredAt: daysAgo(4) },
+        { id: 'I-4', channel: 'SMS', occurredAt: daysAgo(3) },
+        { id: 'I-5', channel: 'VOICE', occurredAt: daysAgo(2) },
+        { id: 'I-6', channel: 'WHATSAPP', occurredAt: daysAgo(0.5), summary: 'Sent a photo of the router' },
+      ],
+      deviceFingerprint: 'dfp_9f2c41aa7b3e',
+    });
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!.recordSupportActivity).toBe(true);
+
+    const read = await readContext(id);
+    expect(read.body.errors).toBeUndefined();
+    const snapshot = read.body.data!.customer.context!;
+    expect(snapshot.customerId).toBe(id);
+    expect(snapshot.sessionId).toBeNull();
+    expect(snapshot.channel).toBe('WHATSAPP');
+    expect(snapshot.openTickets!.map((t) => t.id)).toEqual(['T-4', 'T-1']);
+    expect(snapshot.activeSubscriptions!.map((s) => s.id)).toEqual(['S-1']);
+    expect(snapshot.recentTransactions!.map((t) => t.id)).toEqual(['TX-1', 'TX-2', 'TX-3', 'TX-4', 'TX-5']);
+    expect(snapshot.recentTransactions![0]).toMatchObject({ amountMinor: 1999, currency: 'GBP' });
+    expect(snapshot.lastInteractions!.map((x) => x.id)).toEqual(['I-6', 'I-5', 'I-4', 'I-3', 'I-2']);
+    expect(new Date(snapshot.expiresAt).getTime() - new Date(snapshot.generatedAt).getTime()).toBe(SNAPSHOT_TTL_SECONDS * 1000);
+
+    const withoutFraud = await app.graphql<{ customer: { context: { deviceFingerprint: string | null } } }>(agent, `query($id: ID!) { customer(id: $id) { context { deviceFingerprint } } }`, { id });
+    expect(withoutFraud.body.data!.customer.context.deviceFingerprint).toBeNull();
+    expect(withoutFraud.body.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', reason: 'MISSING_SCOPE' });
+    const withFraud = await app.graphql<{ customer: { context: { deviceFingerprint: string } } }>(fraudAgent, `query($id: ID!) { customer(id: $id) { context { deviceFingerprint } } }`, { id });
+    expect(withFraud.body.errors).toBeUndefined();
+    expect(withFraud.body.data!.customer.context.deviceFingerprint).toBe('dfp_9f2c41aa7b3e');
+  });
+
+  it('caches the snapshot in Redis with the configured TTL', async () => {
+    const id = await register();
+    await push({ customerId: id, tickets: [{ id: 'T-9', status: 'open', openedAt: daysAgo(1) }] });
+    expect(await redis.exists(snapshotKey(id))).toBe(0);
+    await readContext(id);
+    const pttl = await redis.pttl(snapshotKey(id));
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(SNAPSHOT_TTL_SECONDS * 1000);
+    expect(pttl).toBeGreaterThan((SNAPSHOT_TTL_SECONDS - 10) * 1000);
+    const stored = JSON.parse((await redis.get(snapshotKey(id)))!) as { customerId: string; openTickets: Array<{ id: string }> };
+    expect(stored.customerId).toBe(id);
+    expect(stored.openTickets.map((t) => t.id)).toEqual(['T-9']);
+  });
+
+  it('keeps every push as new documents, drops the cached snapshot on each push, and shows the latest version of a record', async () => {
+    const id = await register();
+    await consent(id, ['support_context']);
+    await push({ customerId: id, tickets: [{ id: 'T-1', status: 'open', subject: 'No dial tone', openedAt: daysAgo(3) }] });
+    expect((await readContext(id)).body.data!.customer.context!.openTickets!.map((t) => t.id)).toEqual(['T-1']);
+    expect(await redis.exists(snapshotKey(id))).toBe(1);
+
+    app.resetCommands();
+    await push({ customerId: id, tickets: [{ id: 'T-1', status: 'closed', subject: 'No dial tone', openedAt: daysAgo(3), updatedAt: daysAgo(0) }, { id: 'T-2', status: 'open', openedAt: daysAgo(0) }] });
+    expect(await redis.exists(snapshotKey(id))).toBe(0);
+    const writes = app.mongoCommands.filter((c) => c.command[c.commandName] === COLLECTIONS.supportRecords && c.commandName !== 'find');
+    expect(writes.map((c) => c.commandName)).toEqual(['insert']);
+    expect(await app.app.mongo.db.collection(COLLECTIONS.supportRecords).countDocuments({ customerId: id, recordId: 'T-1' })).toBe(2);
+
+    const after = (await readContext(id)).body.data!.customer.context!;
+    expect(after.openTickets!.map((t) => t.id)).toEqual(['T-2']);
+  });
+
+  it('does not let a rebuild that began before an invalidation write its stale snapshot back', async () => {
+    const id = await register();
+    const cache = new SnapshotCache(app.app.redis, SNAPSHOT_TTL_SECONDS * 1000);
+    const options = { ttlSeconds: SNAPSHOT_TTL_SECONDS, recentItems: 5 };
+    // A reader misses and starts rebuilding from MongoDB...
+    const read = await cache.readMany([id]);
+    expect(read.snapshots).toEqual([null]);
+    // ...meanwhile support_context is withdrawn (or new activity arrives) and the customer is invalidated...
+    await cache.invalidate(id);
+    // ...so the rebuilt snapshot, based on what MongoDB held before, is not cached.
+    expect(await cache.writeMany([{ snapshot: buildSnapshot(id, [], options), epoch: read.epochs[0]! }])).toBe(0);
+    expect(await redis.exists(snapshotKey(id))).toBe(0);
+    // A rebuild that began after the invalidation is cached as usual.
+    const again = await cache.readMany([id]);
+    expect(await cache.writeMany([{ snapshot: buildSnapshot(id, [], options), epoch: again.epochs[0]! }])).toBe(1);
+    expect(await redis.exists(snapshotKey(id))).toBe(1);
+  });
+
+  it('gives an erased customer no context', async () => {
+    const id = await register();
+    await push({ customerId: id, tickets: [{ id: 'T-1', status: 'open', openedAt: daysAgo(1) }] });
+    await app.app.mongo.db.collection(COLLECTIONS.customers).updateOne({ _id: id as never }, { $set: { status: 'ERASED' } });
+    const read = await readContext(id);
+    expect(read.body.errors).toBeUndefined();
+    expect(read.body.data!.customer).toMatchObject({ status: 'ERASED', context: null });
+    expect(await redis.exists(snapshotKey(id))).toBe(0);
+  });
+});
+
+describe('validating support activity', () => {
+  const base = { id: 'T-1', status: 'open', openedAt: daysAgo(1) };
+  const tx = { id: 'TX-1', status: 'settled', amountMinor: 100, currency: 'EUR', occurredAt: daysAgo(1) };
+  const cases: Array<[string, Record<string, unknown>, string]> = [
+    ['an email address in a ticket subject', { tickets: [{ ...base, subject: 'Customer wrote from ada.l@example.org' }] }, 'ada.l@example.org'],
+    ['a phone number in an interaction summary', { interactions: [{ id: 'I-1', channel: 'VOICE', occurredAt: daysAgo(1), summary: 'Call back on +44 20 7946 0958' }] }, '7946'],
+    ['an email address in a transaction description', { transactions: [{ ...tx, description: 'Paid by bob@example.com' }] }, 'bob@example.com'],
+    ['a phone number in a subscription plan', { subscriptions: [{ id: 'S-1', plan: 'Line 07700 900123', status: 'active', startedAt: daysAgo(1) }] }, '900123'],
+    ['a currency that is not ISO 4217', { transactions: [{ ...tx, currency: 'XYZ' }] }, 'XYZ'],
+    ['a currency of the wrong length', { transactions: [{ ...tx, currency: 'EURO' }] }, 'EURO'],
+    ['an amount beyond the bound', { transactions: [{ ...tx, amountMinor: 2_000_000_000 }] }, '2000000000'],
+    ['an email address as device fingerprint', { deviceFingerprint: 'ada@example.org' }, 'ada@example.org'],
+    ['a bare number as device fingerprint', { deviceFingerprint: '447700900123' }, '447700900123'],
+    ['a too-short device fingerprint', { deviceFingerprint: 'ab12' }, 'ab12'],
+    ['a date before 2000', { tickets: [{ ...base, openedAt: '1999-12-31T23:00:00Z' }] }, '1999'],
+    ['an interaction ten days in the future', { interactions: [{ id: 'I-1', channel: 'SMS', occurredAt: new Date(Date.now() + 10 * 86_400_000).toISOString() }] }, 'I-1'],
+    ['an update before the ticket was opened', { tickets: [{ ...base, updatedAt: daysAgo(2) }] }, 'T-1'],
+    ['the same ticket twice in one call', { tickets: [base, base] }, 'T-1'],
+    ['an id with an @', { tickets: [{ ...base, id: 'x@y.io' }] }, 'x@y.io'],
+    ['a status with spaces', { tickets: [{ ...base, status: 'in progress' }] }, 'in progress'],
+    ['an empty push', {}, 'cus_'],
+    ['more than 100 tickets', { tickets: Array.from({ length: 101 }, (_, i) => ({ ...base, id: `T-${i}` })) }, 'T-100'],
+  ];
+
+  it.each(cases)('rejects %s with BAD_USER_INPUT, without echoing it or storing anything', async (_name, fields, echoed) => {
+    const id = await register();
+    const before = await app.app.mongo.db.collection(COLLECTIONS.supportRecords).countDocuments();
+    const res = await push({ customerId: id, ...fields });
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(res.body.data).toBeNull();
+    expect(res.body.errors![0]!.message).not.toContain(echoed);
+    expect(await app.app.mongo.db.collection(COLLECTIONS.supportRecords).countDocuments()).toBe(before);
+  });
+
+  it('answers NOT_FOUND for an unknown customer and BAD_USER_INPUT for an erased one or a malformed id', async () => {
+    const unknown = await push({ customerId: 'cus_00000000000000000000000000', tickets: [{ id: 'T-1', status: 'open', openedAt: daysAgo(1) }] });
+    expect(unknown.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    const malformed = await push({ customerId: '{"$ne": null}', tickets: [{ id: 'T-1', status: 'open', openedAt: daysAgo(1) }] });
+    expect(malformed.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    const id = await register();
+    await app.app.mongo.db.collection(COLLECTIONS.customers).updateOne({ _id: id as never }, { $set: { status: 'ERASED' } });
+    const erased = await push({ customerId: id, tickets: [{ id: 'T-1', status: 'open', openedAt: daysAgo(1) }] });
+    expect(erased.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(await app.app.mongo.db.collection(COLLECTIONS.supportRecords).countDocuments({ customerId: id })).toBe(0);
+  });
+
+  it('needs context:write to push support activity', async () => {
+    const id = await register();
+    const res = await app.graphql(await app.token(['consent:write', 'identity:write'], 'svc-other'), PUSH, { input: { customerId: id, deviceFingerprint: 'dfp_abcdef12' } });
+    expect(res.body.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', reason: 'MISSING_SCOPE' });
+    expect(await app.app.mongo.db.collection(COLLECTIONS.supportRecords).countDocuments({ customerId: id })).toBe(0);
+  });
+});
+
+describe('consent gating', () => {
+  it('purges the cached snapshot at once when support_context is withdrawn, and the next read withholds the four history sections', async () => {
+    const id = await register();
+    await consent(id, ['support_context', 'analytics']);
+    await push({
+      customerId: id,
+      tickets: [{ id: 'T-1', status: 'open', openedAt: daysAgo(1) }],
+      transactions: [{ id: 'TX-1', status: 'settled', amountMinor: 500, currency: 'EUR', occurredAt: daysAgo(1) }],
+      interactions: [{ id: 'I-1', channel: 'SMS', occurredAt: daysAgo(1) }],
+    });
+    const before = await readContext(id);
+    expect(before.body.errors).toBeUndefined();
+    expect(before.body.data!.customer.context!.openTickets).toHaveLength(1);
+    expect(await redis.exists(snapshotKey(id))).toBe(1);
+
+    await consent(id, ['analytics']);
+    expect(await redis.exists(snapshotKey(id))).toBe(0);
+
+    const after = await readContext(id);
+    const context = after.body.data!.customer.context!;
+    expect(context.customerId).toBe(id);
+    expect(context.generatedAt).toEqual(expect.any(String));
+    expect(context.channel).toBe('SMS');
+    expect(context.openTickets).toBeNull();
+    expect(context.activeSubscriptions).toBeNull();
+    expect(context.recentTransactions).toBeNull();
+    expect(context.lastInteractions).toBeNull();
+    const withheld = (after.body.errors ?? []).map((e) => [e.path?.at(-1), e.extensions?.['code'], e.extensions?.['reason']]);
+    expect(withheld.sort()).toEqual([
+      ['activeSubscriptions', 'FORBIDDEN', 'CONSENT_REQUIRED'],
+      ['lastInteractions', 'FORBIDDEN', 'CONSENT_REQUIRED'],
+      ['openTickets', 'FORBIDDEN', 'CONSENT_REQUIRED'],
+      ['recentTransactions', 'FORBIDDEN', 'CONSENT_REQUIRED'],
+    ]);
+  });
+
+  it('withholds the history sections from a customer who never consented', async () => {
+    const id = await register();
+    await push({ customerId: id, tickets: [{ id: 'T-1', status: 'open', openedAt: daysAgo(1) }] });
+    const read = await readContext(id);
+    expect(read.body.data!.customer.context!.openTickets).toBeNull();
+    expect(read.body.errors?.every((e) => e.extensions?.['reason'] === 'CONSENT_REQUIRED')).toBe(true);
+    expect(read.body.errors).toHaveLength(4);
+  });
+});
+
+describe('batching and the audit trail', () => {
+  it('reads 100 customers’ snapshots with one Redis MGET when warm, and rebuilds the misses with one MongoDB find', async () => {
+    const ids: string[] = [];
+    for (let round = 0; round < 10; round++) {
+      ids.push(...(await Promise.all(Array.from({ length: 10 }, () => register(false)))));
+    }
+    for (let i = 0; i < ids.length; i += 10) {
+      await Promise.all(
+        ids.slice(i, i + 10).map((id, j) =>
+          push({ customerId: id, tickets: [{ id: `T-${i + j}`, status: 'open', openedAt: daysAgo(1) }], interactions: [{ id: `I-${i + j}`, channel: 'VOICE', occurredAt: daysAgo(1) }] }),
+        ),
+      );
+    }
+    const query = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id context { customerId channel generatedAt } } } }`;
+    const variables = { r: ids.map((id) => ({ __typename: 'Customer', id })) };
+
+    const monitorClient = new Redis(inject('redisUrl'));
+    const monitor = await monitorClient.monitor();
+    const commands: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args.slice(1).some((a) => a.startsWith(app.config.redisKeyPrefix))) commands.push(args);
+    });
+    try {
+      const auditBefore = await countAudit('CONTEXT_READ');
+      app.resetCommands();
+      const cold = await app.graphql<{ _entities: Array<{ id: string; context: { customerId: string; channel: string } }> }>(agent, query, variables);
+      expect(cold.body.errors).toBeUndefined();
+      expect(cold.body.data!._entities.map((e) => e.context.customerId)).toEqual(ids);
+      expect(cold.body.data!._entities[42]!.context.channel).toBe('VOICE');
+      expect(findsOn(app.mongoCommands, COLLECTIONS.supportRecords)).toHaveLength(1);
+      expect(await countAudit('CONTEXT_READ')).toBe(auditBefore + 100);
+      await sleep(200);
+      const coldMgets = commands.filter((c) => c[0]?.toLowerCase() === 'mget' && c.some((a) => a.includes(':snapshot:')));
+      expect(coldMgets).toHaveLength(1);
+      expect(coldMgets[0]!.length - 1).toBe(200);
+
+      commands.length = 0;
+      app.resetCommands();
+      const warm = await app.graphql<{ _entities: Array<{ id: string; context: { customerId: string } }> }>(agent, query, variables);
+      expect(warm.body.errors).toBeUndefined();
+      expect(warm.body.data!._entities.map((e) => e.context.customerId)).toEqual(ids);
+      await sleep(200);
+      const warmMgets = commands.filter((c) => c[0]?.toLowerCase() === 'mget');
+      expect(warmMgets).toHaveLength(1);
+      // Warm: no rebuild, so nothing else touched the snapshot keys.
+      expect(commands.filter((c) => c.some((a) => a.includes(':snapshot:'))).map((c) => c[0]?.toLowerCase())).toEqual(['mget']);
+      expect(findsOn(app.mongoCommands, COLLECTIONS.supportRecords)).toHaveLength(0);
+      expect(await countAudit('CONTEXT_READ')).toBe(auditBefore + 200);
+    } finally {
+      monitor.disconnect();
+      monitorClient.disconnect();
+    }
+  });
+
+  it('writes one CONTEXT_READ event per customer per request, however often the request reads it', async () => {
+    const id = await register();
+    const before = await countAudit('CONTEXT_READ');
+    const res = await app.graphql(agent, `query($id: ID!) { a: customer(id: $id) { context { customerId } } b: customer(id: $id) { context { generatedAt } } }`, { id });
+    expect(res.body.errors).toBeUndefined();
+    expect(await countAudit('CONTEXT_READ')).toBe(before + 1);
+    const event = await app.app.mongo.db.collection(COLLECTIONS.auditEvents).findOne({ type: 'CONTEXT_READ', customerId: id });
+    expect(event).toMatchObject({ customerId: id, actor: { kind: 'AGENT', id: 'agent-ctx' } });
+  });
+
+  it('refuses the context read when its CONTEXT_READ event cannot be written (fail closed)', async () => {
+    const id = await register();
+    await readContext(id);
+    expect(await redis.exists(snapshotKey(id))).toBe(1);
+    // Fault injection into our own audit log: the snapshot itself is readable from Redis.
+    const audit = app.app.services.audit;
+    const original = audit.appendMany.bind(audit);
+    audit.appendMany = () => Promise.reject(new Error('audit store down'));
+    try {
+      const res = await readContext(id);
+      expect(res.body.data!.customer.id).toBe(id);
+      expect(res.body.data!.customer.context).toBeNull();
+      expect(res.body.errors?.[0]?.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', service: 'audit' });
+    } finally {
+      audit.appendMany = original;
+    }
+  });
+});
+
+describe('no raw identifiers in Redis', () => {
+  it('leaves no raw email, phone or CRM id in any Redis key or value under the app prefix', async () => {
+    const id = await register();
+    const crmId = aCrmId();
+    rawIdentifiers.push(crmId);
+    await consent(id, ['support_context']);
+    await push({ customerId: id, tickets: [{ id: 'T-1', status: 'open', subject: 'Cannot log in', openedAt: daysAgo(1) }], deviceFingerprint: 'dfp_77aa21bc09' });
+    await readContext(id);
+    await app.graphql(agent, `mutation($id: ID!) { startSupportSession(customerId: $id, channel: VOICE) { token } }`, { id });
+
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await redis.scan(cursor, 'MATCH', `${app.config.redisKeyPrefix}*`, 'COUNT', 500);
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== '0');
+    expect(keys.some((k) => k.includes(':snapshot:'))).toBe(true);
+    expect(keys.some((k) => k.includes(':session:'))).toBe(true);
+
+    const dump: string[] = [];
+    for (const key of keys) {
+      dump.push(key);
+      const type = await redis.type(key);
+      if (type === 'string') dump.push((await redis.get(key)) ?? '');
+      else if (type === 'set') dump.push(...(await redis.smembers(key)));
+      else if (type === 'hash') dump.push(...Object.entries(await redis.hgetall(key)).flat());
+      else if (type === 'zset') dump.push(...(await redis.zrange(key, 0, -1)));
+      else if (type === 'list') dump.push(...(await redis.lrange(key, 0, -1)));
+    }
+    const text = dump.join('\n').toLowerCase();
+    expect(rawIdentifiers.length).toBeGreaterThan(10);
+    for (const raw of rawIdentifiers) {
+      expect(text).not.toContain(raw.toLowerCase());
+      // Phones also in the national digits form.
+      if (raw.startsWith('+')) expect(text).not.toContain(raw.slice(3));
+    }
+  });
+});
