@@ -4,7 +4,10 @@ import type { ConsentReceipt, ConsentStateRecord } from './consent/consent-types
 import type { CustomerRecord, IdentifierRecord, PiiField } from './customers/customer-types.js';
 import { ServiceUnavailableError } from './errors.js';
 import type { ActiveAccess } from './privacy-requests/grant-store.js';
+import type { AuditEventRecord } from './audit/audit-types.js';
 import type { Services } from './services.js';
+import { contextReadCacheKey, writeContextReads, type ContextReadKey } from './context-snapshots/context-reader.js';
+import type { ContextSnapshot } from './context-snapshots/snapshot-types.js';
 
 export interface ClearPiiKey {
   customerId: string;
@@ -26,22 +29,47 @@ export interface RequestLoaders {
   activeAccessByCustomer: DataLoader<string, Partial<Record<PiiField, ActiveAccess>>>;
   /** Audited clear-text reads: one PII_ACCESS event per customer naming every field read, written before any value is returned. */
   clearPii: DataLoader<ClearPiiKey, string | null, string>;
+  /** AuditEvent.__resolveReference: one `$in` on audit_events per request. */
+  auditEventById: DataLoader<string, AuditEventRecord | null>;
+  /** Context snapshots: one Redis MGET per batch; misses rebuilt with one MongoDB find and one Redis pipeline. */
+  snapshotByCustomer: DataLoader<string, ContextSnapshot>;
+  /** CONTEXT_READ events: one per customer (and session) per request, all written with one AuditLog.appendMany. */
+  contextReadAudit: DataLoader<ContextReadKey, true, string>;
 }
 
 export function createLoaders(services: Services, caller: Caller, requestId: string): RequestLoaders {
   const options = { maxBatchSize: 10_000 };
   const customerById = new DataLoader((ids: readonly string[]) => services.customers.findByIds(ids), options);
+  const consentHistoryByCustomer = new DataLoader((ids: readonly string[]) => services.consent.historyOf(ids), options);
+  // Both consent loaders share one find on `consents` per request: the state is derived from the history.
+  const consentStateByCustomer = new DataLoader(
+    (ids: readonly string[]) =>
+      consentHistoryByCustomer.loadMany(ids).then((histories) => histories.map((h, i) => (h instanceof Error ? h : services.consent.stateOf(ids[i] as string, h)))),
+    options,
+  );
   return {
     customerById,
+    auditEventById: new DataLoader((ids: readonly string[]) => services.auditTrail.findByIds(ids), options),
     identifiersByCustomer: new DataLoader((ids) => services.customers.identifiersOf(ids), options),
-    consentStateByCustomer: new DataLoader((ids) => services.consent.statesOf(ids), options),
-    consentHistoryByCustomer: new DataLoader((ids) => services.consent.historyOf(ids), options),
+    consentStateByCustomer,
+    consentHistoryByCustomer,
     consentById: new DataLoader((ids) => services.consent.findByIds(ids), options),
     activeAccessByCustomer: new DataLoader((ids) => services.grantStore.findActiveAccess(caller.id, ids), options),
     clearPii: new DataLoader(
       (keys: readonly ClearPiiKey[]) => readClearPii(services, caller, requestId, customerById, keys),
       { ...options, cacheKeyFn: (key) => `${key.customerId}:${key.field}` },
     ),
+    snapshotByCustomer: new DataLoader(
+      (ids) =>
+        services.snapshots.snapshotsOf(ids, async (missing) =>
+          (await consentStateByCustomer.loadMany(missing)).map((state) => !(state instanceof Error) && state.scopes.includes('support_context')),
+        ),
+      options,
+    ),
+    contextReadAudit: new DataLoader((keys: readonly ContextReadKey[]) => writeContextReads(services, caller, requestId, keys), {
+      ...options,
+      cacheKeyFn: contextReadCacheKey,
+    }),
   };
 }
 

@@ -141,6 +141,7 @@ describe('building the snapshot', () => {
 
   it('caches the snapshot in Redis with the configured TTL', async () => {
     const id = await register();
+    await consent(id, ['support_context']);
     await push({ customerId: id, tickets: [{ id: 'T-9', status: 'open', openedAt: daysAgo(1) }] });
     expect(await redis.exists(snapshotKey(id))).toBe(0);
     await readContext(id);
@@ -297,6 +298,22 @@ describe('consent gating', () => {
     expect(read.body.data!.customer.context!.openTickets).toBeNull();
     expect(read.body.errors?.every((e) => e.extensions?.['reason'] === 'CONSENT_REQUIRED')).toBe(true);
     expect(read.body.errors).toHaveLength(4);
+  });
+
+  it('copies no history of a customer without support_context consent into Redis', async () => {
+    const id = await register();
+    await consent(id, ['analytics']);
+    await push({ customerId: id, tickets: [{ id: 'T-9', status: 'open', subject: 'Refund for order 1', openedAt: daysAgo(1) }] });
+    await readContext(id);
+    const cached = JSON.parse((await redis.get(snapshotKey(id))) ?? 'null') as Record<string, unknown> | null;
+    expect(cached).not.toBeNull();
+    expect(cached!['openTickets']).toEqual([]);
+    expect(JSON.stringify(cached)).not.toContain('T-9');
+
+    await consent(id, ['analytics', 'support_context']);
+    const granted = await readContext(id);
+    expect(granted.body.errors).toBeUndefined();
+    expect(granted.body.data!.customer.context!.openTickets).toHaveLength(1);
   });
 });
 

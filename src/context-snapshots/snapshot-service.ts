@@ -18,18 +18,26 @@ export class ContextSnapshotService {
     private readonly reportStoreError: StoreErrorReporter,
   ) {}
 
-  /** Snapshots in key order. Redis down: SERVICE_UNAVAILABLE for the whole batch (no silent fallback that would hide the outage). */
-  async snapshotsOf(customerIds: readonly string[]): Promise<ContextSnapshot[]> {
+  /**
+   * Snapshots in key order. Redis down: SERVICE_UNAVAILABLE for the whole batch (no silent fallback that would hide the outage).
+   * `hasHistoryConsent` says, for the misses, who consented to support_context: the others get a snapshot without the
+   * four history sections, so no history of a person who withdrew consent is copied into Redis at all.
+   */
+  async snapshotsOf(customerIds: readonly string[], hasHistoryConsent: (ids: string[]) => Promise<boolean[]>): Promise<ContextSnapshot[]> {
     const cached = await guardRedis(() => this.cache.readMany(customerIds), this.reportStoreError);
     const missing = customerIds.flatMap((id, i) => (cached.snapshots[i] ? [] : [i]));
     if (missing.length === 0) return cached.snapshots as ContextSnapshot[];
 
     const missingIds = missing.map((i) => customerIds[i] as string);
-    const versions = await guardMongo(() => this.records.findByCustomerIds(missingIds), this.reportStoreError);
+    const [versions, consented] = await guardMongo(
+      () => Promise.all([this.records.findByCustomerIds(missingIds), hasHistoryConsent(missingIds)]),
+      this.reportStoreError,
+    );
     const now = new Date();
     const result = [...cached.snapshots];
     const entries = missing.map((index, j) => {
-      const snapshot = buildSnapshot(customerIds[index] as string, versions[j] ?? [], this.options, now);
+      const built = buildSnapshot(customerIds[index] as string, versions[j] ?? [], this.options, now);
+      const snapshot = consented[j] ? built : withoutHistory(built);
       result[index] = snapshot;
       return { snapshot, epoch: cached.epochs[index] ?? '' };
     });
@@ -50,4 +58,8 @@ export class ContextSnapshotService {
   purgeCustomer(customerId: string): Promise<number> {
     return this.cache.purgeCustomer(customerId);
   }
+}
+
+function withoutHistory(snapshot: ContextSnapshot): ContextSnapshot {
+  return { ...snapshot, openTickets: [], activeSubscriptions: [], recentTransactions: [], lastInteractions: [] };
 }
