@@ -1,5 +1,16 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
+import {
+  BadUserInputError,
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  RateLimitedError,
+  ServiceUnavailableError,
+  UnauthenticatedError,
+} from '../errors.js';
+import { findOperationLimitError, OPERATION_LIMIT_CODE } from '../hardening/operation-limits.js';
+import { classifyInfrastructureError, type InfrastructureService } from './infrastructure-errors.js';
 
 /** Codes whose messages we wrote ourselves and may show to callers. */
 const CALLER_SAFE_CODES = new Set([
@@ -16,32 +27,60 @@ const CALLER_SAFE_CODES = new Set([
   'PERSISTED_QUERY_NOT_SUPPORTED',
   'OPERATION_RESOLUTION_FAILURE',
   'BAD_REQUEST',
-  'QUERY_TOO_COMPLEX',
+  OPERATION_LIMIT_CODE,
 ]);
+
+export interface ErrorFormatterHooks {
+  /** A store was unreachable while resolving: counted, and shown to the caller as SERVICE_UNAVAILABLE. */
+  onInfrastructureError?: (service: InfrastructureService) => void;
+  /** Drop graphql-js' "Did you mean ...?" hints: with introspection off they would leak the schema field by field. */
+  hideSuggestions?: boolean;
+}
+
+/** Errors whose messages we wrote (src/errors.ts). Apollo's and graphql-js' own subclasses quote what the caller sent. */
+const OWN_ERROR_CLASSES = [BadUserInputError, UnauthenticatedError, ForbiddenError, NotFoundError, ServiceUnavailableError, RateLimitedError, ConflictError];
+
+function isOwnError(error: unknown): error is GraphQLError {
+  return OWN_ERROR_CLASSES.some((ownClass) => error instanceof ownClass);
+}
 
 /**
  * Everything that reaches a caller passes here: our own errors keep their
  * message and code; graphql-js' own messages lose any value they quote (a
- * coercion error would echo an email address back); anything else (driver,
- * Redis, a bug) becomes a generic INTERNAL_SERVER_ERROR and is reported to
- * `onUnexpected` for the log.
+ * coercion error would echo an email address back); an operation over a limit
+ * gets its stable QUERY_TOO_COMPLEX code back (Apollo re-labels validation
+ * errors); an unreachable MongoDB or Redis becomes SERVICE_UNAVAILABLE naming
+ * the store and nothing else; anything else (a bug, a driver error) becomes a
+ * generic INTERNAL_SERVER_ERROR and is reported to `onUnexpected` for the log.
  */
-export function createErrorFormatter(onUnexpected: (error: unknown) => void) {
+export function createErrorFormatter(onUnexpected: (error: unknown) => void, hooks: ErrorFormatterHooks = {}) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const code = formatted.extensions?.code;
     const original = unwrapResolverError(error);
+    const where = { ...(formatted.path ? { path: formatted.path } : {}), ...(formatted.locations ? { locations: formatted.locations } : {}) };
+    const limit = findOperationLimitError(original);
+    if (limit) {
+      return { message: limit.message, ...where, extensions: { code: OPERATION_LIMIT_CODE, limit: limit.limit, maximum: limit.maximum } };
+    }
+    // A scalar's parseLiteral refusing a literal (a bad date) is reported by validation; keep the scalar's own code.
+    const inner = original instanceof GraphQLError ? original.originalError : undefined;
+    if (code === 'GRAPHQL_VALIDATION_FAILED' && isOwnError(inner)) {
+      return { message: inner.message, ...where, extensions: { ...inner.extensions } };
+    }
     if (typeof code === 'string' && CALLER_SAFE_CODES.has(code)) {
-      const { stacktrace: _stack, exception: _exception, ...extensions } = formatted.extensions ?? {};
-      const isOwnMessage = original instanceof GraphQLError && original.constructor !== GraphQLError;
-      return { ...formatted, message: isOwnMessage ? formatted.message : redactValues(formatted.message), extensions };
+      const { stacktrace: _stack, exception: _exception, http: _http, ...extensions } = formatted.extensions ?? {};
+      let message = isOwnError(original) ? formatted.message : redactValues(formatted.message);
+      if (hooks.hideSuggestions) message = message.replace(/ ?Did you mean [^?]*\?/g, '');
+      return { ...formatted, message, extensions };
+    }
+    const service = classifyInfrastructureError(original);
+    if (service) {
+      hooks.onInfrastructureError?.(service);
+      const unavailable = new ServiceUnavailableError(service);
+      return { message: unavailable.message, ...where, extensions: { code: 'SERVICE_UNAVAILABLE', service } };
     }
     onUnexpected(original);
-    return {
-      message: 'Internal server error',
-      ...(formatted.path ? { path: formatted.path } : {}),
-      ...(formatted.locations ? { locations: formatted.locations } : {}),
-      extensions: { code: 'INTERNAL_SERVER_ERROR' },
-    };
+    return { message: 'Internal server error', ...where, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
   };
 }
 
@@ -50,6 +89,8 @@ const KEEP_QUOTED = /^(\$[A-Za-z_][A-Za-z0-9_]*|[A-Z_][A-Za-z0-9_]*[!\]\[]*|\[*[
 /** Keeps variable names, type names and paths; drops quoted and literal values. */
 export function redactValues(message: string): string {
   return message
+    // A quoted value right after "value" or "found" is the caller's, however name-like it looks (a CRM id can).
+    .replace(/\b(value:?|found) "(?:[^"\\]|\\.)*"/g, '$1 "<redacted>"')
     .replace(/"((?:[^"\\]|\\.)*)"/g, (whole, inner: string) => (KEEP_QUOTED.test(inner) ? whole : '"<redacted>"'))
     .replace(/(found|value:|got invalid value) (?!")[^;]*?(;|$| at )/g, '$1 <redacted>$2')
     .slice(0, 400);

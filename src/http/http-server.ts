@@ -6,6 +6,7 @@ import type { Caller } from '../auth/caller.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { RequestContext } from '../context.js';
 import { UnauthenticatedError } from '../errors.js';
+import { runInRequestScope } from '../observability/request-scope.js';
 
 export interface HttpRoutesDeps {
   apollo: ApolloServer<RequestContext>;
@@ -22,85 +23,95 @@ export interface HttpRoutesDeps {
 class BodyTooLargeError extends Error {}
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const GRAPHQL_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/;
 
 /** The whole HTTP surface: /graphql, /health/live, /health/ready, /metrics, and any extra authenticated routes. */
 export function createRequestHandler(deps: HttpRoutesDeps) {
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const started = process.hrtime.bigint();
+  return (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const incomingId = req.headers['x-request-id'];
     const requestId = typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
-    res.setHeader('x-request-id', requestId);
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    let route = url.pathname;
-    let operationName: string | null = null;
-    try {
-      if (url.pathname === '/health/live') return sendJson(res, 200, { status: 'ok' });
-      if (url.pathname === '/health/ready') {
-        const readiness = await deps.checkReadiness();
-        return sendJson(res, readiness.ready ? 200 : 503, { status: readiness.ready ? 'ready' : 'not ready', checks: readiness.checks });
-      }
-      if (url.pathname === '/metrics') {
-        const metrics = await deps.renderMetrics();
-        res.writeHead(200, { 'content-type': metrics.contentType });
-        res.end(metrics.body);
-        return;
-      }
-      const extra = deps.extraRoutes?.[url.pathname];
-      if (url.pathname !== '/graphql' && !extra) {
-        route = 'unknown';
-        return sendJson(res, 404, { error: 'not found' });
-      }
-      if (req.method !== 'GET' && req.method !== 'POST') {
-        res.setHeader('allow', 'GET, POST');
-        return sendJson(res, 405, { error: 'method not allowed' });
-      }
-      const log = deps.logger.child({ requestId });
-      let caller: Caller;
-      try {
-        caller = await deps.verifier.verifyAuthorization(req.headers.authorization);
-      } catch (error) {
-        if (!(error instanceof UnauthenticatedError)) throw error;
-        log.info({ route, reason: error.message }, 'unauthenticated request');
-        return sendJson(res, 401, { errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] }, { 'www-authenticate': 'Bearer' });
-      }
-      if (extra) return await extra(req, res, caller, requestId);
-
-      const body = req.method === 'POST' ? await readJsonBody(req, deps.maxBodyBytes) : undefined;
-      if (body && typeof body === 'object' && !Array.isArray(body)) {
-        const name = (body as { operationName?: unknown }).operationName;
-        operationName = typeof name === 'string' ? name.slice(0, 100) : null;
-      }
-      const headers = new HeaderMap();
-      for (const [key, value] of Object.entries(req.headers)) {
-        if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
-      }
-      const response = await deps.apollo.executeHTTPGraphQLRequest({
-        httpGraphQLRequest: { method: req.method, headers, search: url.search, body },
-        context: async () => deps.buildContext(caller, requestId, log),
-      });
-      for (const [key, value] of response.headers) res.setHeader(key, value);
-      res.statusCode = response.status ?? 200;
-      if (response.body.kind === 'complete') {
-        res.end(response.body.string);
-      } else {
-        for await (const chunk of response.body.asyncIterator) res.write(chunk);
-        res.end();
-      }
-    } catch (error) {
-      if (error instanceof BodyTooLargeError) {
-        return sendJson(res, 413, { errors: [{ message: `Request body exceeds ${deps.maxBodyBytes} bytes`, extensions: { code: 'BAD_REQUEST' } }] });
-      }
-      if (error instanceof SyntaxError) {
-        return sendJson(res, 400, { errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
-      }
-      deps.logger.error({ requestId, err: { type: error instanceof Error ? error.name : typeof error } }, 'request failed');
-      if (!res.headersSent) sendJson(res, 500, { errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
-      else res.end();
-    } finally {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      deps.onResponse?.({ route, status: res.statusCode, seconds, operationName });
-    }
+    return runInRequestScope({ requestId }, () => handleRequest(deps, req, res, requestId));
   };
+}
+
+async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+  const started = process.hrtime.bigint();
+  res.setHeader('x-request-id', requestId);
+  const log = deps.logger.child({ requestId });
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  let route = url.pathname;
+  let operationName: string | null = null;
+  try {
+    if (url.pathname === '/health/live') return sendJson(res, 200, { status: 'ok' });
+    if (url.pathname === '/health/ready') {
+      const readiness = await deps.checkReadiness();
+      return sendJson(res, readiness.ready ? 200 : 503, { status: readiness.ready ? 'ready' : 'not ready', checks: readiness.checks });
+    }
+    if (url.pathname === '/metrics') {
+      const metrics = await deps.renderMetrics();
+      res.writeHead(200, { 'content-type': metrics.contentType });
+      res.end(metrics.body);
+      return;
+    }
+    const extra = deps.extraRoutes?.[url.pathname];
+    if (url.pathname !== '/graphql' && !extra) {
+      route = 'unknown';
+      return sendJson(res, 404, { error: 'not found' });
+    }
+    if (req.method !== 'GET' && req.method !== 'POST') {
+      res.setHeader('allow', 'GET, POST');
+      return sendJson(res, 405, { error: 'method not allowed' });
+    }
+    let caller: Caller;
+    try {
+      caller = await deps.verifier.verifyAuthorization(req.headers.authorization);
+    } catch (error) {
+      if (!(error instanceof UnauthenticatedError)) throw error;
+      log.info({ route, reason: error.message }, 'unauthenticated request');
+      return sendJson(res, 401, { errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] }, { 'www-authenticate': 'Bearer' });
+    }
+    if (extra) return await extra(req, res, caller, requestId);
+
+    const body = req.method === 'POST' ? await readJsonBody(req, deps.maxBodyBytes) : undefined;
+    if (body && typeof body === 'object' && !Array.isArray(body)) {
+      const name = (body as { operationName?: unknown }).operationName;
+      // Logged and counted: only a well-formed GraphQL name, never whatever text a caller put there.
+      operationName = typeof name === 'string' && GRAPHQL_NAME.test(name) ? name : null;
+    }
+    const headers = new HeaderMap();
+    for (const [key, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+    }
+    const response = await deps.apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method: req.method, headers, search: url.search, body },
+      context: async () => deps.buildContext(caller, requestId, log),
+    });
+    for (const [key, value] of response.headers) res.setHeader(key, value);
+    res.statusCode = response.status ?? 200;
+    if (response.body.kind === 'complete') {
+      res.end(response.body.string);
+    } else {
+      for await (const chunk of response.body.asyncIterator) res.write(chunk);
+      res.end();
+    }
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) {
+      return sendJson(res, 413, { errors: [{ message: `Request body exceeds ${deps.maxBodyBytes} bytes`, extensions: { code: 'BAD_REQUEST' } }] });
+    }
+    if (error instanceof SyntaxError) {
+      return sendJson(res, 400, { errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
+    }
+    log.error({ err: { type: error instanceof Error ? error.name : typeof error } }, 'request failed');
+    if (!res.headersSent) sendJson(res, 500, { errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+    else res.end();
+  } finally {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    deps.onResponse?.({ route, status: res.statusCode, seconds, operationName });
+    // Health probes and scrapes are frequent and say nothing about callers.
+    if (route === '/graphql' || deps.extraRoutes?.[route]) {
+      log.info({ route, method: req.method, status: res.statusCode, ms: Math.round(seconds * 1000), operationName }, 'request completed');
+    }
+  }
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

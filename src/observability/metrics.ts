@@ -27,10 +27,28 @@ export class Metrics {
     help: 'Audit events that could not be written',
     registers: [this.registry],
   });
+  readonly graphqlOperations = new Counter({
+    name: 'veil_graphql_operations_total',
+    help: 'GraphQL operations by operation name and outcome (ok, or error when the response carries any error)',
+    labelNames: ['operation', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly graphqlErrors = new Counter({
+    name: 'veil_graphql_errors_total',
+    help: 'Errors in GraphQL responses by extensions.code (a fixed set, see src/http/graphql-errors.ts)',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly rateLimitDecisions = new Counter({
+    name: 'veil_rate_limit_decisions_total',
+    help: 'Rate-limited operations: allowed, limited, or unchecked (Redis unavailable)',
+    labelNames: ['operation', 'outcome'] as const,
+    registers: [this.registry],
+  });
   readonly storeErrors = new Counter({
     name: 'veil_store_errors_total',
-    help: 'Errors talking to MongoDB or Redis',
-    labelNames: ['store'] as const,
+    help: 'Errors talking to MongoDB or Redis: connection errors, failed heartbeats, failed commands, requests that found a store unreachable',
+    labelNames: ['store', 'kind'] as const,
     registers: [this.registry],
   });
 

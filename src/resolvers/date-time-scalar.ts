@@ -9,8 +9,15 @@ function parseDateTime(value: unknown): Date {
     throw new BadUserInputError('DateTime must be an ISO-8601 date-time with a time zone, e.g. 2026-11-23T14:25:00Z');
   }
   const date = new Date(value);
-  if (Number.isNaN(date.getTime())) throw new BadUserInputError('DateTime is not a real date');
+  if (Number.isNaN(date.getTime()) || !isCalendarDate(value)) throw new BadUserInputError('DateTime is not a real date');
   return date;
+}
+
+/** V8 rolls 2026-02-30 over to March 2 and 24:00 to the next day instead of refusing them. */
+function isCalendarDate(value: string): boolean {
+  const [year, month, day, hour] = [value.slice(0, 4), value.slice(5, 7), value.slice(8, 10), value.slice(11, 13)].map(Number) as [number, number, number, number];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour <= 23;
 }
 
 export const DateTimeScalar = new GraphQLScalarType<Date, string>({

@@ -39,6 +39,10 @@ export interface TestAppOptions {
   keys?: DevKeys;
   /** Reuse another app's database and key prefix (a second process over the same data). */
   shareStoresWith?: TestApp;
+  /** A MongoDB other than the shared one (for example from startPrivateServices(), for outage tests). */
+  mongoUrl?: string;
+  /** A Redis other than the shared one. */
+  redisUrl?: string;
 }
 
 /**
@@ -51,8 +55,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const suffix = randomBytes(5).toString('hex');
   const base = loadConfig({
     NODE_ENV: 'test',
-    MONGODB_URL: inject('mongoUrl'),
-    REDIS_URL: inject('redisUrl'),
+    MONGODB_URL: options.mongoUrl ?? inject('mongoUrl'),
+    REDIS_URL: options.redisUrl ?? inject('redisUrl'),
     MONGODB_DB: options.shareStoresWith?.config.mongodbDb ?? `veil_test_${suffix}`,
     REDIS_KEY_PREFIX: options.shareStoresWith?.config.redisKeyPrefix ?? `t${suffix}:`,
     AUTH_ISSUER: 'https://issuer.test/',

@@ -1,0 +1,81 @@
+import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import { GraphQLError, type ParseOptions, type ValidationContext, type ValidationRule } from 'graphql';
+
+/** The code every rejected-for-size operation carries; front ends can rely on it. */
+export const OPERATION_LIMIT_CODE = 'QUERY_TOO_COMPLEX';
+
+export type OperationLimit = 'depth' | 'aliases' | 'tokens' | 'cost';
+
+export interface OperationLimitsConfig {
+  maxDepth: number;
+  maxAliases: number;
+  maxTokens: number;
+  maxCost: number;
+}
+
+const DESCRIPTIONS: Record<OperationLimit, string> = {
+  depth: 'The operation is nested deeper than',
+  aliases: 'The operation uses more aliases than',
+  tokens: 'The operation has more tokens than',
+  cost: 'The operation costs more than',
+};
+
+/**
+ * A rejected operation. The message is ours (never graphql-armor's, which
+ * echoes the measured value) and the code is stable: Apollo re-labels
+ * validation errors GRAPHQL_VALIDATION_FAILED, the error formatter restores it.
+ */
+export class OperationLimitError extends GraphQLError {
+  readonly limit: OperationLimit;
+  readonly maximum: number;
+  constructor(limit: OperationLimit, maximum: number) {
+    super(`${DESCRIPTIONS[limit]} the limit of ${maximum}`, {
+      extensions: { code: OPERATION_LIMIT_CODE, limit, maximum, http: { status: 400 } },
+    });
+    this.limit = limit;
+    this.maximum = maximum;
+  }
+}
+
+/**
+ * Depth, alias and cost limits are graphql-armor's validation rules (static
+ * analysis of the document, before anything executes); the token limit is
+ * graphql-js' own `maxTokens` parse option, which stops the lexer early
+ * instead of parsing a huge document first.
+ */
+export function createOperationLimits(config: OperationLimitsConfig): { validationRules: ValidationRule[]; parseOptions: ParseOptions } {
+  const rejectWith = (limit: OperationLimit, maximum: number) => ({
+    // Report our own error instead of throwing armor's: throwing would abort the other rules.
+    propagateOnRejection: false,
+    exposeLimits: false,
+    onReject: [(context: ValidationContext | null) => context?.reportError(new OperationLimitError(limit, maximum))],
+  });
+  return {
+    validationRules: [
+      // Fragments add no nesting of their own: the gateway wraps every entity fetch in `... on Customer`.
+      maxDepthRule({ n: config.maxDepth, flattenFragments: true, ...rejectWith('depth', config.maxDepth) }),
+      maxAliasesRule({ n: config.maxAliases, ...rejectWith('aliases', config.maxAliases) }),
+      costLimitRule({ maxCost: config.maxCost, flattenFragments: true, ...rejectWith('cost', config.maxCost) }),
+    ],
+    parseOptions: { maxTokens: config.maxTokens },
+  };
+}
+
+// graphql-js 16 spells it "more that"; accept the corrected spelling too, for the day it is fixed.
+const TOKEN_LIMIT_MESSAGE = /^Syntax Error: Document contains more tha[nt] (\d+) tokens\. Parsing aborted\.$/;
+
+/**
+ * The operation limit behind an error Apollo reports, if any: our validation
+ * error (wrapped by Apollo's ValidationError) or graphql-js' token limit
+ * (wrapped by Apollo's SyntaxError; graphql-js gives it no code of its own).
+ */
+export function findOperationLimitError(error: unknown): OperationLimitError | null {
+  if (!(error instanceof GraphQLError)) return null;
+  if (error instanceof OperationLimitError) return error;
+  const inner = error.originalError;
+  if (inner instanceof OperationLimitError) return inner;
+  const match = TOKEN_LIMIT_MESSAGE.exec(inner instanceof GraphQLError ? inner.message : '');
+  return match ? new OperationLimitError('tokens', Number(match[1])) : null;
+}

@@ -1,0 +1,71 @@
+import { defaultFieldResolver, isObjectType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
+import type { RequestContext } from '../context.js';
+import { RateLimitedError, ServiceUnavailableError } from '../errors.js';
+import { classifyInfrastructureError } from '../http/infrastructure-errors.js';
+
+/**
+ * What happens when Redis cannot count a call:
+ * - fail-closed: the call is refused with SERVICE_UNAVAILABLE. For the
+ *   operations an enumeration would use (resolving identifiers one by one)
+ *   and for PII grants, which live in Redis anyway.
+ * - fail-open: the call goes ahead, logged. For data-subject requests, which
+ *   carry a legal deadline, need `dsar:process` (held by few people) and are
+ *   audited one by one, so an outage of the counter must not block them.
+ */
+export type RateLimitFailureMode = 'fail-closed' | 'fail-open';
+
+export const RATE_LIMITED_FIELDS: Readonly<Record<string, RateLimitFailureMode>> = {
+  'Query.resolveCustomer': 'fail-closed',
+  'Mutation.requestPiiAccess': 'fail-closed',
+  'Query.dataSubjectAccess': 'fail-open',
+  'Mutation.eraseCustomer': 'fail-open',
+};
+
+export type RateLimitOutcome = 'allowed' | 'limited' | 'unchecked';
+
+export interface RateLimitFieldOptions {
+  fields?: Readonly<Record<string, RateLimitFailureMode>>;
+  onOutcome?: (operation: string, outcome: RateLimitOutcome) => void;
+}
+
+type Resolver = GraphQLFieldResolver<unknown, RequestContext>;
+
+/**
+ * Wraps the few sensitive root fields (not every field) so that a call over
+ * the caller's budget is refused before its resolver runs: nothing is read,
+ * written or audited for it. Applied beneath the field policy, so a call the
+ * policy refuses is not counted.
+ */
+export function applyRateLimits(schema: GraphQLSchema, options: RateLimitFieldOptions = {}): GraphQLSchema {
+  const fields = options.fields ?? RATE_LIMITED_FIELDS;
+  for (const [coordinate, mode] of Object.entries(fields)) {
+    const [typeName, fieldName] = coordinate.split('.') as [string, string];
+    const type = schema.getType(typeName);
+    const field = isObjectType(type) ? type.getFields()[fieldName] : undefined;
+    if (!field) throw new Error(`rate-limited field ${coordinate} is not in the schema`);
+    field.resolve = limit(fieldName, mode, (field.resolve ?? defaultFieldResolver) as Resolver, options.onOutcome);
+  }
+  return schema;
+}
+
+function limit(operation: string, mode: RateLimitFailureMode, resolve: Resolver, onOutcome: RateLimitFieldOptions['onOutcome']): Resolver {
+  return async (parent, args, ctx, info) => {
+    let decision;
+    try {
+      decision = await ctx.services.rateLimiter.consume(ctx.caller.id, operation);
+    } catch (error) {
+      if (classifyInfrastructureError(error) !== 'redis') throw error;
+      onOutcome?.(operation, 'unchecked');
+      if (mode === 'fail-closed') throw new ServiceUnavailableError('redis');
+      ctx.log.warn({ operation }, 'rate limit not checked: redis unavailable (fail-open operation)');
+      return resolve(parent, args, ctx, info);
+    }
+    if (!decision.isAllowed) {
+      onOutcome?.(operation, 'limited');
+      ctx.log.warn({ operation, count: decision.count }, 'rate limit exceeded');
+      throw new RateLimitedError(decision.retryAfterSeconds);
+    }
+    onOutcome?.(operation, 'allowed');
+    return resolve(parent, args, ctx, info);
+  };
+}

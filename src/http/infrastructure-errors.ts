@@ -1,0 +1,38 @@
+import { MongoNetworkError, MongoNotConnectedError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
+
+export type InfrastructureService = 'mongodb' | 'redis';
+
+/** What ioredis rejects commands with while it is disconnected (plain Errors: the message is all there is). */
+const REDIS_CONNECTION_MESSAGES = new Set([
+  "Stream isn't writeable and enableOfflineQueue options is false",
+  'Connection is closed.',
+  'Command timed out',
+  'connect ETIMEDOUT',
+]);
+const REDIS_ERROR_NAMES = new Set(['MaxRetriesPerRequestError']);
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTCONN']);
+
+/**
+ * Which store an error says is unreachable, or null when it is something else
+ * (a bug, a rejected write, a caller's mistake). Follows `cause` a few levels:
+ * services may wrap a driver error in their own.
+ */
+export function classifyInfrastructureError(error: unknown): InfrastructureService | null {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current instanceof Error; depth += 1) {
+    if (
+      current instanceof MongoNetworkError ||
+      current instanceof MongoServerSelectionError ||
+      current instanceof MongoNotConnectedError ||
+      current instanceof MongoTopologyClosedError
+    ) {
+      return 'mongodb';
+    }
+    if (REDIS_ERROR_NAMES.has(current.name) || REDIS_CONNECTION_MESSAGES.has(current.message)) return 'redis';
+    const code = (current as { code?: unknown }).code;
+    // A bare socket error that is not the driver's can only come from ioredis here.
+    if (typeof code === 'string' && SOCKET_CODES.has(code) && !current.name.startsWith('Mongo')) return 'redis';
+    current = current.cause;
+  }
+  return null;
+}

@@ -1,0 +1,56 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { RequestContext } from '../context.js';
+import type { Metrics } from './metrics.js';
+
+const OPERATION_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * Operation names come from the caller's document: a metric label taken from
+ * them as-is would let anyone grow the registry without bound. Names are kept
+ * up to a fixed number of distinct values; the rest share `other`.
+ */
+export class OperationLabels {
+  private readonly known = new Set<string>();
+
+  constructor(private readonly maxDistinct = 200) {}
+
+  labelFor(operationName: string | null | undefined): string {
+    if (!operationName) return 'anonymous';
+    if (!OPERATION_NAME.test(operationName)) return 'other';
+    if (this.known.has(operationName)) return operationName;
+    if (this.known.size >= this.maxDistinct) return 'other';
+    this.known.add(operationName);
+    return operationName;
+  }
+}
+
+/**
+ * Per-operation request counts, latency and error codes, read after Apollo
+ * resolved the operation (so the name is the document's, not a guess from the
+ * body), and a Retry-After header on responses that carry RATE_LIMITED.
+ */
+export function createObservabilityPlugin(metrics: Metrics, labels = new OperationLabels()): ApolloServerPlugin<RequestContext> {
+  return {
+    async requestDidStart() {
+      const started = process.hrtime.bigint();
+      return {
+        async willSendResponse(requestContext) {
+          const operation = labels.labelFor(requestContext.operationName);
+          const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+          const body = requestContext.response.body;
+          const errors = body.kind === 'single' ? (body.singleResult.errors ?? []) : [];
+          let retryAfterSeconds = 0;
+          for (const error of errors) {
+            const code = typeof error.extensions?.['code'] === 'string' ? error.extensions['code'] : 'UNKNOWN';
+            metrics.graphqlErrors.inc({ code });
+            const retryAfter = error.extensions?.['retryAfterSeconds'];
+            if (code === 'RATE_LIMITED' && typeof retryAfter === 'number') retryAfterSeconds = Math.max(retryAfterSeconds, retryAfter);
+          }
+          if (retryAfterSeconds > 0) requestContext.response.http.headers.set('retry-after', String(retryAfterSeconds));
+          metrics.graphqlOperations.inc({ operation, outcome: errors.length > 0 ? 'error' : 'ok' });
+          metrics.operationDuration.observe({ operation }, seconds);
+        },
+      };
+    },
+  };
+}

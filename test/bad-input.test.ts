@@ -1,0 +1,287 @@
+/**
+ * Hostile and malformed input, table-driven. Every case must get the right
+ * status and error code, and must change nothing: the content of every
+ * MongoDB collection and every Redis key of the app is fingerprinted before
+ * and after each case. (Rate-limit counters are the one exception: a refused
+ * probe still spends the caller's budget, which is the point of them.)
+ */
+import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { exportSPKI, generateKeyPair, importJWK, SignJWT, UnsecuredJWT, type CryptoKey, type JWTPayload } from 'jose';
+import { BSON } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { anEmail, aPhone, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { startTestApp, type TestApp } from './testkit/test-app.js';
+
+const ALL_SCOPES = [
+  'customer:read', 'pii:read', 'pii:approve', 'context:read', 'fraud:read', 'consent:read', 'audit:read', 'dsar:process',
+  ...SERVICE_SCOPES,
+];
+const MAX_DEPTH = 5;
+const MAX_BODY_BYTES = 16 * 1024;
+const OPERATOR = '{"$ne": null}';
+const OPERATOR_OBJECT = { $ne: null };
+
+let app: TestApp;
+let token: string;
+let customerId: string;
+
+interface Reply {
+  status: number;
+  body: { data?: Record<string, unknown> | null; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> } | null;
+}
+
+async function send(options: { body?: string; method?: string; headers?: Record<string, string>; contentType?: string | null; auth?: string | null; search?: string }): Promise<Reply> {
+  const auth = options.auth === undefined ? `Bearer ${token}` : options.auth;
+  const contentType = options.contentType === undefined ? 'application/json' : options.contentType;
+  const res = await fetch(`${app.url}${options.search ?? ''}`, {
+    method: options.method ?? 'POST',
+    headers: { ...(contentType === null ? {} : { 'content-type': contentType }), ...(auth === null ? {} : { authorization: auth }), ...options.headers },
+    ...(options.body === undefined ? {} : { body: options.body }),
+  });
+  const text = await res.text();
+  let body: Reply['body'] = null;
+  try {
+    body = JSON.parse(text) as Reply['body'];
+  } catch {
+    body = null; // Not JSON: the assertions below say what was expected instead.
+  }
+  return { status: res.status, body };
+}
+
+const gql = (query: string, variables?: Record<string, unknown>, auth?: string | null) => send({ body: JSON.stringify({ query, variables }), auth });
+
+/** A body streamed without Content-Length: the limit must hold while reading, not only from the header. */
+function sendChunked(size: number): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(app.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'transfer-encoding': 'chunked' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Reply['body'] }));
+    });
+    req.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' || error.code === 'ECONNRESET' ? undefined : reject(error)));
+    const piece = `{"query":"{ __typename }","pad":"${'x'.repeat(1024)}`;
+    for (let sent = 0; sent < size; sent += piece.length) req.write(piece);
+    req.end('"}');
+  });
+}
+
+// --- tokens -----------------------------------------------------------------
+
+async function signed(claims: JWTPayload, options: { kid?: string; key?: CryptoKey; alg?: string; crit?: boolean } = {}): Promise<string> {
+  const key = options.key ?? ((await importJWK(app.keys.signingKey.privateJwk, 'ES256')) as CryptoKey);
+  const now = Math.floor(Date.now() / 1000);
+  const header = { alg: options.alg ?? 'ES256', kid: options.kid ?? app.keys.signingKey.kid, typ: 'JWT', ...(options.crit ? { crit: ['x-unknown'], 'x-unknown': true } : {}) };
+  return new SignJWT({ scope: ALL_SCOPES.join(' '), sub: 'agent-bad', iss: app.config.authIssuer, aud: app.config.authAudience, iat: now, exp: now + 600, ...claims })
+    .setProtectedHeader(header)
+    // The signer may use an extension it knows; the verifier does not know it and must refuse the token.
+    .sign(key, options.crit ? { crit: { 'x-unknown': true } } : undefined);
+}
+
+async function hs256WithPublicKey(): Promise<string> {
+  // The classic confusion attack: the verifier's public key used as an HMAC secret.
+  const publicKey = await importJWK(app.keys.signingKey.publicJwk, 'ES256', { extractable: true });
+  const pem = await exportSPKI(publicKey as CryptoKey);
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ scope: ALL_SCOPES.join(' '), sub: 'attacker', iss: app.config.authIssuer, aud: app.config.authAudience, exp: now + 600 })
+    .setProtectedHeader({ alg: 'HS256', kid: app.keys.signingKey.kid })
+    .sign(new TextEncoder().encode(pem));
+}
+
+// --- store fingerprints -----------------------------------------------------
+
+async function fingerprintStores(): Promise<Record<string, string>> {
+  const db = app.app.mongo.db;
+  const result: Record<string, string> = {};
+  const collections = (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).sort();
+  for (const name of collections) {
+    const docs = await db.collection(name).find({}).sort({ _id: 1 }).toArray();
+    result[`mongo:${name}`] = `${docs.length}:${createHash('sha256').update(BSON.EJSON.stringify(docs)).digest('hex')}`;
+  }
+  const prefix = app.config.redisKeyPrefix;
+  const keys = (await app.app.redis.keys(`${prefix}*`)).filter((k) => !k.startsWith(`${prefix}rl:`)).sort();
+  for (const key of keys) {
+    const dump = await app.app.redis.dumpBuffer(key.slice(prefix.length));
+    result[`redis:${key}`] = createHash('sha256').update(dump ?? Buffer.alloc(0)).digest('hex');
+  }
+  return result;
+}
+
+// --- the table --------------------------------------------------------------
+
+interface Case {
+  name: string;
+  run: () => Promise<Reply>;
+  status: number;
+  /** The code the first error must carry; null when the answer must carry no error at all. */
+  code: string | null;
+  /** Extra checks on the reply. */
+  check?: (reply: Reply) => void;
+}
+
+const RESOLVE = `query($kind: IdentifierKind!, $value: String!) { resolveCustomer(input: { identifier: { kind: $kind, value: $value } }) { customer { id } } }`;
+const RESOLVE_ANY = `query($identifier: IdentifierInput!) { resolveCustomer(input: { identifier: $identifier }) { customer { id } } }`;
+const BY_ID = `query($id: ID!) { customer(id: $id) { id email } }`;
+const LINK = `mutation($id: ID!, $kind: IdentifierKind!, $value: String!) { linkIdentifier(customerId: $id, identifier: { kind: $kind, value: $value }) { id } }`;
+const AUDIT_PAGE = `query($id: ID!, $first: Int, $from: DateTime) { customer(id: $id) { auditTrail(first: $first, from: $from) { edges { cursor } } } }`;
+
+const unauthenticated = (name: string, header: () => Promise<string | null> | string | null): Case => ({
+  name,
+  // A mutation: had the token been accepted, a customer would have been written.
+  run: async () => gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail('jwt') }] } }, await header()),
+  status: 401,
+  code: 'UNAUTHENTICATED',
+  check: (reply) => expect(reply.body?.data ?? null).toBeNull(),
+});
+
+const limit = (name: string, which: string, run: () => Promise<Reply>): Case => ({
+  name,
+  run,
+  status: 400,
+  code: 'QUERY_TOO_COMPLEX',
+  check: (reply) => expect(reply.body?.errors?.find((e) => e.extensions?.code === 'QUERY_TOO_COMPLEX')?.extensions?.limit).toBe(which),
+});
+
+const badInput = (name: string, run: () => Promise<Reply>, status = 200): Case => ({ name, run, status, code: 'BAD_USER_INPUT' });
+
+const now = () => Math.floor(Date.now() / 1000);
+
+const CASES: Case[] = [
+  // Tokens
+  unauthenticated('a token with alg "none"', async () => `Bearer ${new UnsecuredJWT({ scope: ALL_SCOPES.join(' '), sub: 'x', iss: app.config.authIssuer, aud: app.config.authAudience }).setExpirationTime('10m').encode()}`),
+  unauthenticated('an HS256 token signed with the public key as secret', async () => `Bearer ${await hs256WithPublicKey()}`),
+  unauthenticated('an expired token', async () => `Bearer ${await signed({ iat: now() - 7200, exp: now() - 3600 })}`),
+  unauthenticated('a token not valid until ten minutes from now', async () => `Bearer ${await signed({ nbf: now() + 600 })}`),
+  unauthenticated('a token from another issuer', async () => `Bearer ${await signed({ iss: 'https://evil.example/' })}`),
+  unauthenticated('a token for another audience', async () => `Bearer ${await signed({ aud: 'another-api' })}`),
+  unauthenticated('a token signed by a key with an unknown kid', async () => `Bearer ${await signed({}, { kid: 'unknown-kid', key: (await generateKeyPair('ES256')).privateKey })}`),
+  unauthenticated('a token signed by another key under the trusted kid', async () => `Bearer ${await signed({}, { key: (await generateKeyPair('ES256')).privateKey })}`),
+  unauthenticated('a token with an unknown critical header', async () => `Bearer ${await signed({}, { crit: true })}`),
+  unauthenticated('a token without a subject', async () => `Bearer ${await signed({ sub: undefined })}`),
+  unauthenticated('a token without an expiry', async () => `Bearer ${await signed({ exp: undefined })}`),
+  unauthenticated('a garbage bearer value', () => 'Bearer abc.def.ghi'),
+  unauthenticated('an empty Bearer', () => 'Bearer '),
+  unauthenticated('a Basic authorization header', () => 'Basic dXNlcjpwYXNzd29yZA=='),
+  unauthenticated('a 9 KB token', () => `Bearer ${'a'.repeat(9000)}`),
+  unauthenticated('no authorization header at all', () => null),
+
+  // Operation limits
+  limit('a query nested deeper than MAX_QUERY_DEPTH', 'depth', () =>
+    gql(`query($id: ID!) { customer(id: $id) { auditTrail { edges { node { actor { id } } } } } }`, { id: customerId })),
+  limit('a 1,000-level depth bomb', 'depth', () => gql(`{ ${'customer(id: "x") { '.repeat(1) }${'a { '.repeat(1000)}b${' }'.repeat(1001)} }`)),
+  limit('an alias bomb of resolveCustomer probes', 'aliases', () =>
+    gql(`{ ${Array.from({ length: 40 }, (_, i) => `p${i}: resolveCustomer(input: { identifier: { kind: EMAIL, value: "probe${i}@example.com" } }) { customer { id } }`).join(' ')} }`)),
+  limit('an alias bomb of customer reads', 'aliases', () => gql(`{ ${Array.from({ length: 200 }, (_, i) => `c${i}: customer(id: "${customerId}") { id }`).join(' ')} }`)),
+  limit('a token bomb', 'tokens', () => gql(`{ ${'a '.repeat(5100)} }`)),
+  limit('a directive bomb', 'tokens', () => gql(`{ __typename ${'@a '.repeat(2600)} }`)),
+  limit('a page size that makes the query too costly', 'cost', () =>
+    gql(`query($id: ID!) { customer(id: $id) { auditTrail(first: 1000000) { edges { node { id type } } } } }`, { id: customerId })),
+
+  // HTTP
+  { name: 'a body over MAX_BODY_BYTES', run: () => send({ body: JSON.stringify({ query: `{ __typename }`, pad: 'x'.repeat(MAX_BODY_BYTES) }) }), status: 413, code: 'BAD_REQUEST' },
+  { name: 'a chunked body over MAX_BODY_BYTES without Content-Length', run: () => sendChunked(MAX_BODY_BYTES * 4), status: 413, code: 'BAD_REQUEST' },
+  { name: 'a batched array of operations', run: () => send({ body: JSON.stringify([{ query: REGISTER, variables: { input: { identifiers: [{ kind: 'EMAIL', value: anEmail() }] } } }, { query: '{ __typename }' }]) }), status: 400, code: 'BAD_REQUEST' },
+  { name: 'a body that is not JSON', run: () => send({ body: '{"query": "{ __typename }"' }), status: 400, code: 'BAD_REQUEST' },
+  { name: 'a text/plain POST (CSRF)', run: () => send({ body: JSON.stringify({ query: '{ __typename }' }), contentType: 'text/plain' }), status: 400, code: 'BAD_REQUEST' },
+  { name: 'a GET without a preflight header (CSRF)', run: () => send({ method: 'GET', search: `?query=${encodeURIComponent('{ __typename }')}`, contentType: null }), status: 400, code: 'BAD_REQUEST' },
+  {
+    name: 'a mutation over GET',
+    run: () => send({ method: 'GET', search: `?query=${encodeURIComponent('mutation { endSupportSession(token: "x") }')}`, headers: { 'apollo-require-preflight': 'true' } }),
+    status: 405,
+    code: 'BAD_REQUEST',
+  },
+  { name: 'a body without a query', run: () => send({ body: JSON.stringify({ variables: {} }) }), status: 400, code: 'BAD_REQUEST' },
+  { name: 'a query that is not a string', run: () => send({ body: JSON.stringify({ query: 42 }) }), status: 400, code: 'BAD_REQUEST' },
+  { name: 'variables that are not an object', run: () => send({ body: JSON.stringify({ query: BY_ID, variables: '{"id":"x"}' }) }), status: 400, code: 'BAD_REQUEST' },
+  { name: 'a syntax error', run: () => gql('{ customer(id: "x") { id }'), status: 400, code: 'GRAPHQL_PARSE_FAILED' },
+  { name: 'an operation name the document does not define', run: () => send({ body: JSON.stringify({ query: 'query A { __typename }', operationName: 'B' }) }), status: 400, code: 'OPERATION_RESOLUTION_FAILURE' },
+
+  // Ids
+  badInput('a malformed customer id', () => gql(BY_ID, { id: 'not-a-customer-id' })),
+  badInput('an operator-looking string as customer id', () => gql(BY_ID, { id: OPERATOR })),
+  badInput('an operator object as customer id', () => gql(BY_ID, { id: OPERATOR_OBJECT }), 400),
+  badInput('an operator-looking string as customerId of linkIdentifier', () => gql(LINK, { id: OPERATOR, kind: 'CRM_ID', value: 'CRM-1' })),
+  badInput('an operator-looking grant id', () => gql(`mutation($g: ID!) { approvePiiAccess(grantId: $g) { id } }`, { g: OPERATOR })),
+  badInput('an operator-looking customer id for erasure', () => gql(`mutation($c: ID!) { eraseCustomer(customerId: $c, requestId: "dsar-1", reason: "Customer request") { customerId } }`, { c: OPERATOR })),
+  {
+    name: 'an operator object as an _entities key',
+    run: () => gql(`query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id email } } }`, { r: [{ __typename: 'Customer', id: OPERATOR_OBJECT }] }),
+    status: 200,
+    code: null,
+    check: (reply) => expect(reply.body?.data).toEqual({ _entities: [null] }),
+  },
+
+  // Identifiers
+  badInput('an operator-looking string as an email', () => gql(RESOLVE, { kind: 'EMAIL', value: OPERATOR })),
+  badInput('an operator-looking string as a phone', () => gql(RESOLVE, { kind: 'PHONE', value: OPERATOR })),
+  badInput('an operator-looking string as a CRM id', () => gql(RESOLVE, { kind: 'CRM_ID', value: OPERATOR })),
+  badInput('an operator object as the identifier value', () => gql(RESOLVE_ANY, { identifier: { kind: 'EMAIL', value: OPERATOR_OBJECT } }), 400),
+  badInput('an email with two @', () => gql(RESOLVE, { kind: 'EMAIL', value: 'jane@@example.com' })),
+  badInput('an email without @', () => gql(RESOLVE, { kind: 'EMAIL', value: 'jane.example.com' })),
+  badInput('an email without a domain dot', () => gql(RESOLVE, { kind: 'EMAIL', value: 'jane@localhost' })),
+  badInput('a phone number that is too short', () => gql(RESOLVE, { kind: 'PHONE', value: '12345' })),
+  badInput('a phone number with letters', () => gql(RESOLVE, { kind: 'PHONE', value: '+44 CALL ME NOW' })),
+  badInput('an identifier value of 100 KB', () => gql(RESOLVE, { kind: 'CRM_ID', value: 'A'.repeat(10_000) })),
+  badInput('an unknown identifier kind in variables', () => gql(RESOLVE, { kind: 'SSN', value: '078-05-1120' }), 400),
+  { name: 'an unknown identifier kind as a literal', run: () => gql(`{ resolveCustomer(input: { identifier: { kind: SSN, value: "x" } }) { customer { id } } }`), status: 400, code: 'GRAPHQL_VALIDATION_FAILED' },
+  badInput('registering an operator-looking email', () => gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: OPERATOR }] } })),
+  badInput('registering an operator object as email', () => gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: OPERATOR_OBJECT }] } }), 400),
+  badInput('an unknown input field next to an email (the coercion error must not echo it)', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'echo.me@example.com' }], nickname: 'x' } }), 400),
+  badInput('a name-like string where a number is expected (the coercion error must not echo it)', () => gql(AUDIT_PAGE, { id: customerId, first: 'crm_secret_77' }), 400),
+  badInput('registering with no identifiers', () => gql(REGISTER, { input: { identifiers: [] } })),
+  badInput('registering a valid email with an invalid phone', () => gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail() }, { kind: 'PHONE', value: '+1 555' }] } })),
+  badInput('linking a malformed email to a real customer', () => gql(LINK, { id: customerId, kind: 'EMAIL', value: 'no-at-sign' })),
+
+  // Numbers and dates
+  badInput('a huge page size in variables', () => gql(AUDIT_PAGE, { id: customerId, first: 1_000_000 })),
+  badInput('a negative page size', () => gql(AUDIT_PAGE, { id: customerId, first: -1 })),
+  badInput('a page size beyond 32-bit Int', () => gql(AUDIT_PAGE, { id: customerId, first: 2 ** 31 }), 400),
+  badInput('a date that is not a date', () => gql(AUDIT_PAGE, { id: customerId, from: 'yesterday' }), 400),
+  badInput('a date without a time zone', () => gql(AUDIT_PAGE, { id: customerId, from: '2026-11-23T14:25:00' }), 400),
+  badInput('the 30th of February', () => gql(AUDIT_PAGE, { id: customerId, from: '2026-02-30T00:00:00Z' }), 400),
+  badInput('an invalid date as a literal', () => gql(`{ dataSubjectAccess(customerId: "${customerId}", from: "2026-13-01T00:00:00Z") { customerId } }`), 400),
+  badInput('a consent expiry that is not a date', () => gql(`mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "web", expiresAt: "soon" }) { id } }`, { c: customerId }), 400),
+  badInput('a consent expiry in the past', () => gql(`mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "web", expiresAt: "2001-01-01T00:00:00Z" }) { id } }`, { c: customerId })),
+  badInput('an unknown consent scope', () => gql(`mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["everything"], source: "web" }) { id } }`, { c: customerId })),
+  badInput('a session TTL of zero', () => gql(`mutation($c: ID!) { startSupportSession(customerId: $c, channel: VOICE, ttlSeconds: 0) { token } }`, { c: customerId })),
+
+  // Free text
+  badInput('a PII justification that carries an email address', () =>
+    gql(`mutation($c: ID!, $j: String!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: $j }) { id } }`, { c: customerId, j: `Caller says ${anEmail()}` })),
+  badInput('a PII access request with a negative TTL', () =>
+    gql(`mutation($c: ID!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: "Verify address", ttlSeconds: -5 }) { id } }`, { c: customerId })),
+];
+
+beforeAll(async () => {
+  app = await startTestApp({ env: { MAX_QUERY_DEPTH: String(MAX_DEPTH), MAX_BODY_BYTES: String(MAX_BODY_BYTES), RATE_LIMIT_SENSITIVE_MAX: '100000' } });
+  token = await app.token(ALL_SCOPES, 'agent-bad-input');
+  const res = await app.graphql<{ registerCustomer: { id: string } }>(token, REGISTER, {
+    input: { identifiers: [{ kind: 'EMAIL', value: anEmail('victim') }, { kind: 'PHONE', value: aPhone() }], displayName: 'Vic Tim' },
+  });
+  expect(res.body.errors).toBeUndefined();
+  customerId = res.body.data!.registerCustomer.id;
+  const consent = await app.graphql(token, `mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["support_context"], source: "ivr" }) { id } }`, { c: customerId });
+  expect(consent.body.errors).toBeUndefined();
+});
+afterAll(async () => {
+  await app?.stop();
+});
+
+describe('bad input changes nothing and gets the right error', () => {
+  it('has at least 40 cases', () => {
+    expect(CASES.length).toBeGreaterThanOrEqual(40);
+  });
+
+  it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, testCase) => {
+    const before = await fingerprintStores();
+    const reply = await testCase.run();
+    expect(reply.status).toBe(testCase.status);
+    if (testCase.code === null) expect(reply.body?.errors).toBeUndefined();
+    else expect(reply.body?.errors?.[0]?.extensions?.code).toBe(testCase.code);
+    testCase.check?.(reply);
+    // No message repeats what was sent: no operator, no address.
+    for (const error of reply.body?.errors ?? []) expect(error.message).not.toMatch(/\$ne|@example\.com|CALL ME|crm_secret|078-05/);
+    expect(await fingerprintStores()).toEqual(before);
+  });
+});

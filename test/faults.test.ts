@@ -1,0 +1,175 @@
+/**
+ * Outages with real processes: this file's own redis-server and FerretDB
+ * (startPrivateServices), stopped and started while requests keep coming.
+ * The subgraph must not crash, must report readiness truthfully, must answer
+ * with clear errors that name no internals, and must recover by itself.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DevServices } from '../src/dev/services.js';
+import { anEmail, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { startPrivateServices } from './testkit/service-control.js';
+import { startTestApp, type GraphQLResponse, type TestApp } from './testkit/test-app.js';
+
+let services: DevServices;
+let app: TestApp;
+let agent: string;
+let customerId: string;
+let email: string;
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(reason);
+
+const BY_ID = `query ById($id: ID!) { customer(id: $id) { id status email } }`;
+const RESOLVE = `query Resolve($value: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $value } }) { matchedBy customer { id } } }`;
+/** What a caller must never see in an error: driver and socket details. */
+const INTERNALS = /ECONNREFUSED|127\.0\.0\.1|localhost|Mongo[A-Z]|ioredis|Stream isn't writeable|Connection is closed|\.ts:\d+|stack/;
+
+async function readiness(): Promise<{ status: number; checks: Record<string, string> }> {
+  const res = await fetch(`${app.baseUrl}/health/ready`);
+  const body = (await res.json()) as { checks: Record<string, string> };
+  return { status: res.status, checks: body.checks };
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T>, isDone: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (isDone(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+}
+
+const byId = () => app.graphql<{ customer: { id: string; email: string } | null }>(agent, BY_ID, { id: customerId });
+const resolve = () => app.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(agent, RESOLVE, { value: email });
+const isOk = (res: GraphQLResponse) => res.status === 200 && res.body.errors === undefined;
+const codesOf = (res: GraphQLResponse) => (res.body.errors ?? []).map((e) => e.extensions?.code);
+
+/** Requests that keep running through every outage: their answers must all be data or a clear error. */
+class BackgroundTraffic {
+  readonly responses: GraphQLResponse[] = [];
+  readonly failures: unknown[] = [];
+  private running = true;
+  private readonly loop: Promise<void>;
+
+  constructor() {
+    this.loop = (async () => {
+      while (this.running) {
+        try {
+          this.responses.push(await byId(), await resolve());
+        } catch (error) {
+          this.failures.push(error);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+}
+
+beforeAll(async () => {
+  process.on('unhandledRejection', onUnhandled);
+  services = await startPrivateServices();
+  app = await startTestApp({ mongoUrl: services.mongoUrl, redisUrl: services.redisUrl, env: { RATE_LIMIT_SENSITIVE_MAX: '100000' } });
+  agent = await app.token(['customer:read'], 'agent-faults');
+  email = anEmail('outage');
+  const service = await app.token(SERVICE_SCOPES, 'svc-crm');
+  const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }], displayName: 'Out Age' } });
+  expect(res.body.errors).toBeUndefined();
+  customerId = res.body.data!.registerCustomer.id;
+});
+
+afterAll(async () => {
+  await app?.stop();
+  await services?.stop();
+  process.off('unhandledRejection', onUnhandled);
+});
+
+describe('outages of real servers while requests run', () => {
+  it('keeps serving through a Redis outage: not ready, SERVICE_UNAVAILABLE for what needs Redis, then recovers', async () => {
+    expect(await readiness()).toEqual({ status: 200, checks: { mongodb: 'ok', redis: 'ok' } });
+    const traffic = new BackgroundTraffic();
+    await services.stopRedis();
+
+    const down = await waitFor('readiness to report redis down', readiness, (r) => r.status === 503);
+    expect(down.checks).toEqual({ mongodb: 'ok', redis: 'down' });
+    // resolveCustomer is rate limited in Redis and fails closed.
+    const refused = await resolve();
+    expect(refused.status).toBe(200);
+    expect(refused.body.errors?.[0]?.extensions).toEqual({ code: 'SERVICE_UNAVAILABLE', service: 'redis' });
+    expect(JSON.stringify(refused.body)).not.toMatch(INTERNALS);
+    // A data-subject export is rate limited too, but fails open: the legal deadline does not wait for Redis.
+    const dpo = await app.token(['dsar:process'], 'dpo-faults');
+    const exported = await app.graphql<{ dataSubjectAccess: { customerId: string } }>(dpo, `query($c: ID!) { dataSubjectAccess(customerId: $c) { customerId } }`, { c: customerId });
+    expect(exported.body.errors).toBeUndefined();
+    expect(exported.body.data!.dataSubjectAccess.customerId).toBe(customerId);
+    expect(app.logs.text()).toContain('rate limit not checked: redis unavailable');
+    // The masked read needs MongoDB only, and keeps working.
+    const masked = await byId();
+    expect(masked.body.errors).toBeUndefined();
+    expect(masked.body.data!.customer!.email).toMatch(/^o\*\*\*@example\.com$/);
+
+    await services.startRedis();
+    await waitFor('readiness after redis restart', readiness, (r) => r.status === 200);
+    const recovered = await waitFor('resolveCustomer after redis restart', resolve, isOk);
+    expect(recovered.body.data!.resolveCustomer.customer!.id).toBe(customerId);
+
+    await traffic.stop();
+    expect(traffic.failures).toEqual([]);
+    for (const res of traffic.responses) {
+      expect(res.status).toBe(200);
+      for (const code of codesOf(res)) expect(code).toBe('SERVICE_UNAVAILABLE');
+      expect(JSON.stringify(res.body)).not.toMatch(INTERNALS);
+    }
+    expect(traffic.responses.some((r) => codesOf(r).includes('SERVICE_UNAVAILABLE'))).toBe(true);
+  });
+
+  it('keeps serving through a MongoDB outage: not ready, SERVICE_UNAVAILABLE, then recovers', async () => {
+    const traffic = new BackgroundTraffic();
+    await services.stopMongo();
+
+    const down = await waitFor('readiness to report mongodb down', readiness, (r) => r.status === 503);
+    expect(down.checks).toEqual({ mongodb: 'down', redis: 'ok' });
+    const refused = await byId();
+    expect(refused.status).toBe(200);
+    expect(refused.body.data?.customer ?? null).toBeNull();
+    expect(refused.body.errors?.[0]?.extensions).toEqual({ code: 'SERVICE_UNAVAILABLE', service: 'mongodb' });
+    expect(JSON.stringify(refused.body)).not.toMatch(INTERNALS);
+    expect(codesOf(await resolve())).toEqual(['SERVICE_UNAVAILABLE']);
+    // Liveness stays up: the process is fine, only a dependency is not.
+    expect((await fetch(`${app.baseUrl}/health/live`)).status).toBe(200);
+
+    await services.startMongo();
+    await waitFor('readiness after mongodb restart', readiness, (r) => r.status === 200);
+    const recovered = await waitFor('customer(id) after mongodb restart', byId, isOk);
+    expect(recovered.body.data!.customer!.id).toBe(customerId);
+    expect((await waitFor('resolveCustomer after mongodb restart', resolve, isOk)).body.data!.resolveCustomer.customer!.id).toBe(customerId);
+
+    await traffic.stop();
+    expect(traffic.failures).toEqual([]);
+    for (const res of traffic.responses) {
+      expect(res.status).toBe(200);
+      for (const code of codesOf(res)) expect(code).toBe('SERVICE_UNAVAILABLE');
+      expect(JSON.stringify(res.body)).not.toMatch(INTERNALS);
+    }
+  });
+
+  it('survives both servers down at once and counts the store errors', async () => {
+    await Promise.all([services.stopRedis(), services.stopMongo()]);
+    const down = await waitFor('readiness to report both down', readiness, (r) => r.checks['mongodb'] === 'down' && r.checks['redis'] === 'down');
+    expect(down.status).toBe(503);
+    expect(codesOf(await resolve())).toEqual(['SERVICE_UNAVAILABLE']);
+    await Promise.all([services.startRedis(), services.startMongo()]);
+    await waitFor('readiness after both restart', readiness, (r) => r.status === 200);
+    await waitFor('resolveCustomer after both restart', resolve, isOk);
+
+    const metrics = await (await fetch(`${app.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/veil_store_errors_total\{store="redis",kind="connection"\} [1-9]/);
+    expect(metrics).toMatch(/veil_store_errors_total\{store="mongodb",kind="request"\} [1-9]/);
+    expect(unhandled).toEqual([]);
+  });
+});

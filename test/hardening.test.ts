@@ -1,0 +1,185 @@
+import { createHash } from 'node:crypto';
+import { buildSchema, execute, parse, type GraphQLSchema } from 'graphql';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import type { RequestContext } from '../src/context.js';
+import { applyRateLimits } from '../src/hardening/rate-limited-fields.js';
+import { RateLimiter } from '../src/hardening/rate-limiter.js';
+import { anEmail, aPhone, REGISTER } from './testkit/builders.js';
+import { startTestApp, type TestApp } from './testkit/test-app.js';
+
+const RESOLVE = `query Resolve($value: String!) {
+  resolveCustomer(input: { identifier: { kind: EMAIL, value: $value }, channel: WEBCHAT }) { matchedBy auditEventId }
+}`;
+const LIMIT = 3;
+
+let app: TestApp;
+
+beforeAll(async () => {
+  app = await startTestApp({ env: { RATE_LIMIT_SENSITIVE_MAX: String(LIMIT), RATE_LIMIT_WINDOW_SECONDS: '3600', INTROSPECTION: 'false' } });
+});
+afterAll(async () => {
+  await app?.stop();
+});
+
+async function redisKeys(pattern: string): Promise<string[]> {
+  return app.app.redis.keys(pattern);
+}
+
+describe('rate limiting of sensitive operations', () => {
+  it('refuses the call over the budget with RATE_LIMITED and retry information, before anything runs', async () => {
+    const token = await app.token(['customer:read'], 'agent-enumerator');
+    for (let i = 0; i < LIMIT; i++) {
+      const res = await app.graphql(token, RESOLVE, { value: anEmail('probe') });
+      expect(res.body.errors).toBeUndefined();
+    }
+    const resolutionsBefore = await app.app.mongo.db.collection('audit_events').countDocuments({ type: 'IDENTITY_RESOLUTION' });
+    const res = await app.graphql(token, RESOLVE, { value: anEmail('probe') });
+    expect(res.body.data).toBeNull();
+    const error = res.body.errors?.[0];
+    expect(error?.extensions?.code).toBe('RATE_LIMITED');
+    expect(error?.extensions?.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(error?.extensions?.retryAfterSeconds).toBeLessThanOrEqual(3600);
+    expect(res.headers.get('retry-after')).toBe(String(error?.extensions?.retryAfterSeconds));
+    // Nothing executed: no resolution was audited for the refused call.
+    expect(await app.app.mongo.db.collection('audit_events').countDocuments({ type: 'IDENTITY_RESOLUTION' })).toBe(resolutionsBefore);
+  });
+
+  it('keeps separate budgets per caller and per operation', async () => {
+    const first = await app.token(['customer:read', 'pii:read'], 'agent-budget-a');
+    const second = await app.token(['customer:read'], 'agent-budget-b');
+    for (let i = 0; i < LIMIT; i++) await app.graphql(first, RESOLVE, { value: anEmail() });
+    expect((await app.graphql(first, RESOLVE, { value: anEmail() })).body.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+    expect((await app.graphql(second, RESOLVE, { value: anEmail() })).body.errors).toBeUndefined();
+    // requestPiiAccess has a budget of its own: the refusal here is about the unknown customer, not the rate.
+    const grant = await app.graphql(first, `mutation { requestPiiAccess(input: { customerId: "cus_00000000000000000000000000", fields: [EMAIL], justification: "Verifying the caller" }) { id } }`);
+    expect(grant.body.errors?.[0]?.extensions?.code).not.toBe('RATE_LIMITED');
+  });
+
+  it('limits data-subject exports and erasures the same way', async () => {
+    const service = await app.token(['identity:write'], 'svc-crm');
+    const registered = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail('dsar') }] } });
+    const customerId = registered.body.data!.registerCustomer.id;
+    const dpo = await app.token(['dsar:process'], 'dpo-budget');
+    const exportQuery = `query($c: ID!) { dataSubjectAccess(customerId: $c) { customerId auditEventId } }`;
+    for (let i = 0; i < LIMIT; i++) expect((await app.graphql(dpo, exportQuery, { c: customerId })).body.errors).toBeUndefined();
+    const exports = () => app.app.mongo.db.collection('audit_events').countDocuments({ type: 'DSAR_EXPORT' });
+    const exportsBefore = await exports();
+    expect((await app.graphql(dpo, exportQuery, { c: customerId })).body.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+    expect(await exports()).toBe(exportsBefore);
+
+    const erase = `mutation($c: ID!, $r: String!) { eraseCustomer(customerId: $c, requestId: $r, reason: "Customer request") { alreadyErased } }`;
+    for (let i = 0; i < LIMIT; i++) expect((await app.graphql(dpo, erase, { c: customerId, r: `dsar-${i}` })).body.errors).toBeUndefined();
+    expect((await app.graphql(dpo, erase, { c: customerId, r: 'dsar-over' })).body.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+  });
+
+  it('does not count calls that the field policy refuses', async () => {
+    const unscoped = await app.token(['consent:read'], 'agent-without-scope');
+    for (let i = 0; i < LIMIT + 2; i++) {
+      const res = await app.graphql(unscoped, RESOLVE, { value: anEmail() });
+      expect(res.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    }
+  });
+
+  it('keys counters by a hash of the caller id, never the id itself', async () => {
+    const subject = 'jane.agent@example.org';
+    const token = await app.token(['customer:read'], subject);
+    await app.graphql(token, RESOLVE, { value: anEmail() });
+    const keys = await redisKeys(`${app.config.redisKeyPrefix}rl:*`);
+    const digest = createHash('sha256').update(subject).digest('base64url');
+    expect(keys.some((k) => k.includes(digest))).toBe(true);
+    expect(keys.join(' ')).not.toContain('jane.agent');
+  });
+
+  it('starts a fresh count in the next window', async () => {
+    let now = 1_000_000;
+    const limiter = new RateLimiter(app.app.redis, { windowSeconds: 10, max: 2, now: () => now });
+    const caller = `caller-${aPhone()}`;
+    expect((await limiter.consume(caller, 'resolveCustomer')).isAllowed).toBe(true);
+    expect((await limiter.consume(caller, 'resolveCustomer')).isAllowed).toBe(true);
+    const over = await limiter.consume(caller, 'resolveCustomer');
+    expect(over).toMatchObject({ isAllowed: false, count: 3, retryAfterSeconds: 10 });
+    now += 10_000;
+    expect(await limiter.consume(caller, 'resolveCustomer')).toMatchObject({ isAllowed: true, count: 1 });
+  });
+});
+
+describe('rate limiting while Redis is unreachable', () => {
+  let unreachable: Redis;
+  let schema: GraphQLSchema;
+  const calls: string[] = [];
+
+  beforeAll(() => {
+    // A real client to a port nothing listens on: what the app sees while Redis is down.
+    unreachable = new Redis(`${inject('redisUrl').replace(/:\d+$/, '')}:1`, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false, retryStrategy: () => 60_000 });
+    unreachable.on('error', () => undefined);
+    schema = buildSchema('type Query { resolveCustomer: String dataSubjectAccess: String }');
+    const fields = schema.getQueryType()!.getFields();
+    fields['resolveCustomer']!.resolve = () => (calls.push('resolveCustomer'), 'resolved');
+    fields['dataSubjectAccess']!.resolve = () => (calls.push('dataSubjectAccess'), 'exported');
+    applyRateLimits(schema, { fields: { 'Query.resolveCustomer': 'fail-closed', 'Query.dataSubjectAccess': 'fail-open' } });
+  });
+  afterAll(() => unreachable.disconnect());
+
+  it('fails closed for resolveCustomer and open for data-subject requests', async () => {
+    const contextValue = {
+      caller: { id: 'agent-1', kind: 'AGENT', scopes: new Set<string>() },
+      services: { rateLimiter: new RateLimiter(unreachable, { windowSeconds: 60, max: 10 }) },
+      log: pino({ level: 'silent' }),
+    } as unknown as RequestContext;
+    const closed = await execute({ schema, document: parse('{ resolveCustomer }'), contextValue });
+    expect(closed.errors?.[0]?.extensions?.['code']).toBe('SERVICE_UNAVAILABLE');
+    const open = await execute({ schema, document: parse('{ dataSubjectAccess }'), contextValue });
+    expect(open.errors).toBeUndefined();
+    expect(open.data).toEqual({ dataSubjectAccess: 'exported' });
+    expect(calls).toEqual(['dataSubjectAccess']);
+  });
+});
+
+describe('persisted queries and production settings', () => {
+  const query = '{ __typename }';
+  const sha256Hash = createHash('sha256').update(query).digest('hex');
+  const apq = { persistedQuery: { version: 1, sha256Hash } };
+
+  async function post(body: unknown): Promise<{ status: number; body: { data?: unknown; errors?: Array<{ extensions?: Record<string, unknown> }> } }> {
+    const token = await app.token(['customer:read']);
+    const res = await fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as never };
+  }
+
+  it('serves automatic persisted queries: unknown hash, then registration, then the hash alone', async () => {
+    const unknown = await post({ extensions: apq });
+    expect(unknown.body.errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    const registered = await post({ query, extensions: apq });
+    expect(registered.body).toEqual({ data: { __typename: 'Query' } });
+    const byHash = await post({ extensions: apq });
+    expect(byHash.body).toEqual({ data: { __typename: 'Query' } });
+    const token = await app.token(['customer:read']);
+    const viaGet = await fetch(`${app.url}?extensions=${encodeURIComponent(JSON.stringify(apq))}`, {
+      headers: { authorization: `Bearer ${token}`, 'apollo-require-preflight': 'true' },
+    });
+    expect(await viaGet.json()).toEqual({ data: { __typename: 'Query' } });
+  });
+
+  it('refuses a persisted query whose hash does not match its text', async () => {
+    const res = await post({ query: '{ _service { sdl } }', extensions: apq });
+    expect(res.status).toBe(400);
+    expect(res.body.data).toBeUndefined();
+  });
+
+  it('refuses introspection and hides field suggestions when introspection is off', async () => {
+    const introspection = await app.graphql(await app.token(['customer:read']), '{ __schema { types { name } } }');
+    expect(introspection.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    const typo = await app.graphql(await app.token(['customer:read']), '{ custome(id: "x") { id } }');
+    expect(typo.body.errors?.[0]?.message).not.toMatch(/Did you mean/);
+    expect(typo.body.errors?.[0]?.message).toContain('Cannot query field');
+  });
+
+  it('never includes stack traces in error responses', async () => {
+    const res = await app.graphql(await app.token(['customer:read']), '{ customer(id: "bad") { id } }');
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(JSON.stringify(res.body)).not.toMatch(/stacktrace|at .*\.ts:\d+/);
+  });
+});

@@ -1,0 +1,153 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/observability/logger.js';
+import { OperationLabels } from '../src/observability/observability-plugin.js';
+import { runInRequestScope } from '../src/observability/request-scope.js';
+import { aCrmId, anEmail, aPhone, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { LogCapture } from './testkit/log-capture.js';
+import { startTestApp, type TestApp } from './testkit/test-app.js';
+
+let app: TestApp;
+let startupLines = 0;
+const secrets: string[] = [];
+const tokens: string[] = [];
+
+const RESOLVE = `query Resolve($kind: IdentifierKind!, $value: String!) {
+  resolveCustomer(input: { identifier: { kind: $kind, value: $value }, channel: VOICE }) { matchedBy customer { id email phone displayName identifiers { kind } } }
+}`;
+
+/** A workload that hands the app every kind of identifier, valid and not, and a few failures. */
+async function runWorkloadWithIdentifiers(): Promise<void> {
+  const service = await app.token(SERVICE_SCOPES, 'svc-crm');
+  const agent = await app.token(['customer:read'], 'agent-obs');
+  const senior = await app.token(['customer:read', 'pii:read'], 'agent-obs-senior');
+  tokens.push(service, agent, senior);
+  const email = anEmail('Observed.Person');
+  const phone = aPhone();
+  const crmId = aCrmId();
+  secrets.push(email, email.toLowerCase(), phone, crmId, phone.slice(1));
+
+  const registered = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {
+    input: { identifiers: [{ kind: 'EMAIL', value: email }, { kind: 'PHONE', value: phone }], displayName: 'Observed Person' },
+  });
+  expect(registered.body.errors).toBeUndefined();
+  const id = registered.body.data!.registerCustomer.id;
+  await app.graphql(service, `mutation($id: ID!, $v: String!) { linkIdentifier(customerId: $id, identifier: { kind: CRM_ID, value: $v }) { id } }`, { id, v: crmId });
+  await app.graphql(agent, RESOLVE, { kind: 'EMAIL', value: email });
+  await app.graphql(agent, RESOLVE, { kind: 'PHONE', value: phone });
+  await app.graphql(agent, RESOLVE, { kind: 'CRM_ID', value: crmId });
+  const unknownEmail = anEmail('nobody');
+  const malformed = `broken.${Date.now()}@@example.com`;
+  secrets.push(unknownEmail, malformed);
+  await app.graphql(agent, RESOLVE, { kind: 'EMAIL', value: unknownEmail });
+  await app.graphql(agent, RESOLVE, { kind: 'EMAIL', value: malformed });
+  await app.graphql(agent, RESOLVE, { kind: 'SSN', value: email });
+  await app.graphql(senior, `mutation($id: ID!, $j: String!) { requestPiiAccess(input: { customerId: $id, fields: [EMAIL], justification: $j }) { id } }`, {
+    id,
+    j: `Customer wrote from ${email}`,
+  });
+  await app.graphql(`${agent.slice(0, -4)}AAAA`, RESOLVE, { kind: 'EMAIL', value: email });
+  await app.graphql(null, RESOLVE, { kind: 'EMAIL', value: email });
+}
+
+beforeAll(async () => {
+  app = await startTestApp();
+  startupLines = app.logs.lines.length;
+  await runWorkloadWithIdentifiers();
+});
+afterAll(async () => {
+  await app?.stop();
+});
+
+describe('logs', () => {
+  it('writes no raw email, phone, CRM id or token in any log line', () => {
+    const text = app.logs.text();
+    expect(app.logs.lines.length).toBeGreaterThan(startupLines + 10);
+    expect(secrets.length).toBeGreaterThan(5);
+    for (const secret of secrets) expect(text).not.toContain(secret);
+    // Nor any part of a token: the signature is what makes it usable, the payload names the caller's scopes.
+    for (const token of tokens) for (const part of token.split('.').slice(1)) expect(text).not.toContain(part);
+  });
+
+  it('gives every line written while serving a request its requestId', async () => {
+    const from = app.logs.lines.length;
+    const agent = await app.token(['customer:read'], 'agent-request-id');
+    await app.graphql(agent, '{ customer(id: "cus_00000000000000000000000000") { id } }', undefined, { 'x-request-id': 'trace-abc.123' });
+    await app.graphql('not-a-token', '{ __typename }');
+    const lines = app.logs.lines.slice(from).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    for (const line of lines) expect(line['requestId']).toEqual(expect.any(String));
+    expect(lines.some((l) => l['requestId'] === 'trace-abc.123' && l['msg'] === 'request completed')).toBe(true);
+    expect(lines.some((l) => l['msg'] === 'unauthenticated request')).toBe(true);
+  });
+
+  it('adds the requestId once to lines from loggers that do not carry it', () => {
+    const capture = new LogCapture();
+    const logger = createLogger('info', capture.stream);
+    runInRequestScope({ requestId: 'req-1' }, () => {
+      logger.info('from a process-wide service');
+      logger.child({ requestId: 'req-1' }).info('from the request logger');
+    });
+    logger.info('outside any request');
+    expect(capture.lines).toHaveLength(3);
+    const [service, child, outside] = capture.lines;
+    expect(JSON.parse(service!)).toMatchObject({ requestId: 'req-1' });
+    expect(child!.match(/"requestId"/g)).toHaveLength(1);
+    expect(JSON.parse(outside!)).not.toHaveProperty('requestId');
+  });
+
+  it('redacts authorization headers, tokens and identifier values handed to the logger', () => {
+    const capture = new LogCapture();
+    const logger = createLogger('info', capture.stream);
+    const email = anEmail();
+    logger.info({
+      req: { headers: { authorization: 'Bearer secret-token', cookie: 'sid=secret-cookie' } },
+      input: { identifier: { kind: 'EMAIL', value: email } },
+      identifier: { value: email },
+      variables: { value: email },
+      token: 'secret-session-token',
+      email,
+    }, 'careless line');
+    const text = capture.text();
+    for (const secret of ['secret-token', 'secret-cookie', email, 'secret-session-token']) expect(text).not.toContain(secret);
+    expect(text).toContain('[redacted]');
+  });
+});
+
+describe('metrics', () => {
+  async function scrape(): Promise<string> {
+    const res = await fetch(`${app.baseUrl}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    return res.text();
+  }
+
+  it('exposes request counts and latency by operation, policy outcomes by reason, audit and store failures', async () => {
+    const text = await scrape();
+    expect(text).toMatch(/veil_http_requests_total\{route="\/graphql",status="200"\} [1-9]/);
+    expect(text).toMatch(/veil_http_requests_total\{route="\/graphql",status="401"\} [1-9]/);
+    expect(text).toMatch(/veil_graphql_operations_total\{operation="Resolve",outcome="ok"\} [1-9]/);
+    expect(text).toMatch(/veil_graphql_operations_total\{operation="Resolve",outcome="error"\} [1-9]/);
+    expect(text).toMatch(/veil_graphql_operation_duration_seconds_count\{operation="Resolve"\} [1-9]/);
+    expect(text).toMatch(/veil_graphql_errors_total\{code="BAD_USER_INPUT"\} [1-9]/);
+    expect(text).toMatch(/veil_policy_outcomes_total\{outcome="masked",reason=""\} [1-9]/);
+    expect(text).toMatch(/veil_policy_outcomes_total\{outcome="withheld",reason="MISSING_SCOPE"\} [1-9]/);
+    expect(text).toMatch(/veil_rate_limit_decisions_total\{operation="resolveCustomer",outcome="allowed"\} [1-9]/);
+    expect(text).toMatch(/^veil_audit_write_failures_total 0$/m);
+    expect(text).toContain('# TYPE veil_store_errors_total counter');
+  });
+
+  it('counts failed MongoDB commands as store errors', async () => {
+    const before = await scrape();
+    const count = (text: string) => Number(/veil_store_errors_total\{store="mongodb",kind="command"\} (\d+)/.exec(text)?.[1] ?? 0);
+    await expect(app.app.mongo.db.command({ noSuchCommandAtAll: 1 })).rejects.toThrow();
+    expect(count(await scrape())).toBe(count(before) + 1);
+  });
+
+  it('keeps caller-chosen operation names from growing the registry without bound', () => {
+    const labels = new OperationLabels(3);
+    expect(['A', 'B', 'C', 'D', 'E'].map((n) => labels.labelFor(n))).toEqual(['A', 'B', 'C', 'other', 'other']);
+    expect(labels.labelFor('A')).toBe('A');
+    expect(labels.labelFor(null)).toBe('anonymous');
+    expect(labels.labelFor('jane@example.com')).toBe('other');
+  });
+});
