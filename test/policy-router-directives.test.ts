@@ -125,8 +125,12 @@ describe('applyRequiresScopes', () => {
     expect(() => applyRequiresScopes(typeDefs)).toThrow('Customer.country declares @requiresScopes in the SDL; scopes come from the policy table');
   });
 
-  it('refuses an SDL whose federation @link does not import @requiresScopes', () => {
-    const typeDefs = parse(print(loadTypeDefs()).replace(', "@requiresScopes"', ''));
-    expect(() => applyRequiresScopes(typeDefs)).toThrow('must import "@requiresScopes"');
+  it('imports @requiresScopes through the federation @link only when it adds the directives', () => {
+    const plain = print(loadTypeDefs());
+    expect(plain).not.toContain('@requiresScopes');
+    const annotated = print(applyRequiresScopes(loadTypeDefs())).replace(/\s+/g, ' ');
+    expect(annotated).toContain('import: ["@key", "@shareable", "@requiresScopes"]');
+    // Applying twice does not import twice.
+    expect(print(applyRequiresScopes(parse(plain.replace('"@shareable"]', '"@shareable", "@requiresScopes"]'))))).not.toMatch(/"@requiresScopes", "@requiresScopes"/);
   });
 });

@@ -49,9 +49,30 @@ function directiveNode(groups: readonly (readonly string[])[]): ConstDirectiveNo
   };
 }
 
-function importsRequiresScopes(doc: DocumentNode): boolean {
-  // The SDL must import the directive through its federation @link, or buildSubgraphSchema rejects it.
-  return JSON.stringify(doc.definitions.filter((d) => d.kind === Kind.SCHEMA_EXTENSION || d.kind === Kind.SCHEMA_DEFINITION)).includes(`"@${DIRECTIVE}"`);
+/**
+ * The directive must be imported through the federation @link, or
+ * buildSubgraphSchema rejects it. The import is added here, with the
+ * directives, so that an SDL served without them (POLICY_ROUTER_DIRECTIVES=false,
+ * for @apollo/gateway) does not link the feature at all.
+ */
+function importRequiresScopes(doc: DocumentNode): DocumentNode {
+  return visit(doc, {
+    Directive: (node) => {
+      if (node.name.value !== 'link') return undefined;
+      const url = node.arguments?.find((a) => a.name.value === 'url')?.value;
+      if (url?.kind !== Kind.STRING || !url.value.startsWith('https://specs.apollo.dev/federation/')) return undefined;
+      const args = node.arguments ?? [];
+      const existing = args.find((a) => a.name.value === 'import');
+      const values = existing?.value.kind === Kind.LIST ? existing.value.values : [];
+      if (values.some((v) => v.kind === Kind.STRING && v.value === `@${DIRECTIVE}`)) return undefined;
+      const importArg = {
+        kind: Kind.ARGUMENT,
+        name: { kind: Kind.NAME, value: 'import' },
+        value: { kind: Kind.LIST, values: [...values, { kind: Kind.STRING, value: `@${DIRECTIVE}` }] },
+      } as const;
+      return { ...node, arguments: [...args.filter((a) => a.name.value !== 'import'), importArg] };
+    },
+  });
 }
 
 /**
@@ -63,7 +84,6 @@ function importsRequiresScopes(doc: DocumentNode): boolean {
  * source of the policy.
  */
 export function applyRequiresScopes(doc: DocumentNode, table: Record<string, Record<string, FieldRule>> = FIELD_POLICY): DocumentNode {
-  if (!importsRequiresScopes(doc)) throw new Error(`policy: the schema's federation @link must import "@${DIRECTIVE}"`);
   const annotate = (node: ObjectTypeDefinitionNode | ObjectTypeExtensionNode) => {
     if (!node.fields) return undefined;
     const typeName = node.name.value;
@@ -77,7 +97,7 @@ export function applyRequiresScopes(doc: DocumentNode, table: Record<string, Rec
     });
     return { ...node, fields };
   };
-  return visit(doc, {
+  return visit(importRequiresScopes(doc), {
     ObjectTypeDefinition: annotate,
     ObjectTypeExtension: annotate,
   });

@@ -8,27 +8,13 @@ import { ApolloServer } from '@apollo/server';
 import { startStandaloneServer } from '@apollo/server/standalone';
 import { composeServices } from '@apollo/composition';
 import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
-import { Kind, parse, visit, type DocumentNode } from 'graphql';
+import type { DocumentNode } from 'graphql';
 import type { GraphQLResponse } from '../testkit/test-app.js';
 
 export interface SubgraphDefinition {
   name: string;
   url: string;
   typeDefs: DocumentNode;
-}
-
-/**
- * The subgraph's SDL as an @apollo/gateway deployment must compose it: the
- * gateway (unlike the GraphOS Router) refuses any supergraph linking
- * requiresScopes ("is for: SECURITY but is unsupported"). The subgraph
- * enforces every scope itself, so dropping the router hints loses no check.
- */
-export function withoutRequiresScopes(sdl: string): DocumentNode {
-  return visit(parse(sdl), {
-    Directive: (node) => (node.name.value === 'requiresScopes' ? null : undefined),
-    // The @link import list of the federation spec.
-    ListValue: (node) => ({ ...node, values: node.values.filter((v) => !(v.kind === Kind.STRING && v.value === '@requiresScopes')) }),
-  });
 }
 
 /** Composes the subgraphs; throws with every composition error's message when they do not compose. */

@@ -8,7 +8,7 @@ import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aPhone, anEmail, REGISTER, SERVICE_SCOPES } from '../testkit/builders.js';
 import { startTestApp, type GraphQLResponse, type TestApp } from '../testkit/test-app.js';
-import { composeSupergraph, startGateway, withoutRequiresScopes, type Gateway } from './supergraph-gateway.js';
+import { composeSupergraph, startGateway, type Gateway } from './supergraph-gateway.js';
 import { startTicketsSubgraph, type TicketRecord, type TicketsSubgraph } from './tickets-subgraph.js';
 
 let app: TestApp;
@@ -40,7 +40,8 @@ async function register(displayName: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  app = await startTestApp();
+  // What an @apollo/gateway deployment runs: the gateway refuses @requiresScopes, the subgraph enforces every scope itself.
+  app = await startTestApp({ env: { POLICY_ROUTER_DIRECTIVES: 'false' } });
   agent = await app.token(['customer:read'], 'agent-gw');
   customerIds.push(await register('Jane Doe'), await register('Omar Khayyam Nishapuri'), await register('Erin Erased'));
   const records: TicketRecord[] = [
@@ -54,7 +55,7 @@ beforeAll(async () => {
   const sdl = await app.graphql<{ _service: { sdl: string } }>(agent, '{ _service { sdl } }');
   identitySdl = sdl.body.data!._service.sdl;
   const { supergraphSdl } = composeSupergraph([
-    { name: 'identity', url: app.url, typeDefs: withoutRequiresScopes(identitySdl) },
+    { name: 'identity', url: app.url, typeDefs: parse(identitySdl) },
     { name: 'tickets', url: tickets.url, typeDefs: tickets.typeDefs },
   ]);
   gateway = await startGateway(supergraphSdl);
@@ -69,7 +70,7 @@ afterAll(async () => {
 describe('composition', () => {
   it('composes the served SDL with a subgraph that extends Customer by key', () => {
     const { supergraphSdl } = composeSupergraph([
-      { name: 'identity', url: app.url, typeDefs: withoutRequiresScopes(identitySdl) },
+      { name: 'identity', url: app.url, typeDefs: parse(identitySdl) },
       { name: 'tickets', url: tickets.url, typeDefs: tickets.typeDefs },
     ]);
     const flat = supergraphSdl.replace(/\s+/g, ' ');
@@ -78,13 +79,17 @@ describe('composition', () => {
     expect(flat).toMatch(/openTicketCount: Int! @join__field\(graph: TICKETS\)/);
   });
 
-  it('composes the SDL as served, @requiresScopes included, for the GraphOS Router', async () => {
+  it('composes the default SDL, @requiresScopes included, for the GraphOS Router, which @apollo/gateway refuses', async () => {
+    const routerApp = await startTestApp({ shareStoresWith: app });
+    const served = await routerApp.graphql<{ _service: { sdl: string } }>(agent, '{ _service { sdl } }');
+    await routerApp.stop();
+    expect(identitySdl).not.toContain('@requiresScopes');
     const { supergraphSdl } = composeSupergraph([
-      { name: 'identity', url: app.url, typeDefs: parse(identitySdl) },
+      { name: 'identity', url: app.url, typeDefs: parse(served.body.data!._service.sdl) },
       { name: 'tickets', url: tickets.url, typeDefs: tickets.typeDefs },
     ]);
     expect(supergraphSdl).toContain('https://specs.apollo.dev/requiresScopes/v0.1');
-    // @apollo/gateway 2.14 refuses this supergraph (requiresScopes is "for: SECURITY"): see withoutRequiresScopes().
+    // @apollo/gateway 2.14 refuses it: requiresScopes is "for: SECURITY"; hence POLICY_ROUTER_DIRECTIVES=false above.
     await expect(startGateway(supergraphSdl)).rejects.toThrow(/requiresScopes.*unsupported/);
   });
 });
