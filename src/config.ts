@@ -17,6 +17,10 @@ export interface AppConfig {
   host: string;
   mongodbUrl: string | null;
   mongodbDb: string;
+  /** A separate MongoDB for the audit trail (null: the main one). */
+  auditMongodbUrl: string | null;
+  /** The audit trail's database (null: MONGODB_DB). */
+  auditMongodbDb: string | null;
   redisUrl: string | null;
   redisKeyPrefix: string;
   authJwksUrl: string | null;
@@ -29,6 +33,8 @@ export interface AppConfig {
   dataDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   snapshotTtlSeconds: number;
+  /** How many of each section (tickets, subscriptions, transactions, interactions) a context snapshot keeps. */
+  snapshotRecentItems: number;
   sessionTtlSeconds: number;
   sessionMaxTtlSeconds: number;
   grantTtlSeconds: number;
@@ -41,6 +47,8 @@ export interface AppConfig {
   maxTokens: number;
   maxCost: number;
   introspection: boolean;
+  /** `@requiresScopes` from the field policy in `_service { sdl }` (GraphOS Router). Off for @apollo/gateway, which refuses them. */
+  policyRouterDirectives: boolean;
   /** Bench-only: serve without the field policy. Refused in production. */
   policyDisabled: boolean;
 }
@@ -72,6 +80,8 @@ const EnvSchema = z.object({
   HOST: z.string().trim().min(1).default('0.0.0.0'),
   MONGODB_URL: urlWithScheme(['mongodb', 'mongodb+srv']),
   MONGODB_DB: z.string().trim().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be 1-63 letters, digits, _ or -').default('veil'),
+  AUDIT_MONGODB_URL: urlWithScheme(['mongodb', 'mongodb+srv']),
+  AUDIT_MONGODB_DB: optionalString.refine((v) => v === null || /^[A-Za-z0-9_-]{1,63}$/.test(v), 'must be 1-63 letters, digits, _ or -'),
   REDIS_URL: urlWithScheme(['redis', 'rediss']),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('veil:'),
   AUTH_JWKS_URL: urlWithScheme(['https', 'http']),
@@ -84,6 +94,7 @@ const EnvSchema = z.object({
   VEIL_DATA_DIR: z.string().trim().min(1).default('.data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   SNAPSHOT_TTL_SECONDS: int(5, 86_400, 900),
+  SNAPSHOT_RECENT_ITEMS: int(1, 50, 5),
   SESSION_TTL_SECONDS: int(5, 86_400, 1800),
   SESSION_MAX_TTL_SECONDS: int(5, 86_400, 4 * 3600),
   PII_GRANT_TTL_SECONDS: int(5, 86_400, 900),
@@ -96,6 +107,7 @@ const EnvSchema = z.object({
   MAX_TOKENS: int(100, 100_000, 5000),
   MAX_QUERY_COST: int(100, 10_000_000, 50_000),
   INTROSPECTION: boolFlag,
+  POLICY_ROUTER_DIRECTIVES: boolFlag,
   VEIL_BENCH_DISABLE_POLICY: boolFlag,
 });
 
@@ -153,6 +165,8 @@ export function loadConfig(env: Env): AppConfig {
     host: e.HOST,
     mongodbUrl: e.MONGODB_URL,
     mongodbDb: e.MONGODB_DB,
+    auditMongodbUrl: e.AUDIT_MONGODB_URL,
+    auditMongodbDb: e.AUDIT_MONGODB_DB,
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     authJwksUrl: e.AUTH_JWKS_URL,
@@ -165,6 +179,7 @@ export function loadConfig(env: Env): AppConfig {
     dataDir: e.VEIL_DATA_DIR,
     logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
     snapshotTtlSeconds: e.SNAPSHOT_TTL_SECONDS,
+    snapshotRecentItems: e.SNAPSHOT_RECENT_ITEMS,
     sessionTtlSeconds: e.SESSION_TTL_SECONDS,
     sessionMaxTtlSeconds: e.SESSION_MAX_TTL_SECONDS,
     grantTtlSeconds: e.PII_GRANT_TTL_SECONDS,
@@ -177,6 +192,7 @@ export function loadConfig(env: Env): AppConfig {
     maxTokens: e.MAX_TOKENS,
     maxCost: e.MAX_QUERY_COST,
     introspection: e.INTROSPECTION ?? !isProduction,
+    policyRouterDirectives: e.POLICY_ROUTER_DIRECTIVES ?? true,
     policyDisabled: e.VEIL_BENCH_DISABLE_POLICY ?? false,
   };
 }

@@ -4,16 +4,23 @@ import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/di
 import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled, ApolloServerPluginUsageReportingDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
-import type { GraphQLSchema } from 'graphql';
+import type { DocumentNode, GraphQLSchema } from 'graphql';
 import type { Logger } from 'pino';
 import type { TokenVerifier } from './auth/token-verifier.js';
 import type { RequestContext } from './context.js';
 import { createErrorFormatter } from './http/graphql-errors.js';
 import { createRequestHandler } from './http/http-server.js';
 import { createLoaders } from './loaders.js';
+import { createDsarExportRoute, DSAR_EXPORT_PATH } from './privacy-requests/dsar-export-route.js';
+import { createOperationLimits } from './hardening/operation-limits.js';
+import { applyRateLimits } from './hardening/rate-limited-fields.js';
+import { createObservabilityPlugin } from './observability/observability-plugin.js';
 import type { Metrics } from './observability/metrics.js';
 import { applyFieldGuards } from './policy/field-guard.js';
-import { applyShieldToAllFields, applyShieldToRootFields } from './policy/shield-rules.js';
+import type { DecisionObserver } from './policy/policy-decision.js';
+import { FIELD_POLICY, type FieldRule } from './policy/policy-table.js';
+import { applyRequiresScopes } from './policy/router-directives.js';
+import { applyShieldToAllFields, applyShieldToRootFields, compileShieldRules } from './policy/shield-rules.js';
 import { resolvers } from './resolvers/index.js';
 import { loadTypeDefs } from './schema-loader.js';
 import { describeError, type Services } from './services.js';
@@ -29,21 +36,46 @@ export interface SubgraphDeps {
   policyEngine?: PolicyEngine;
 }
 
-/** The subgraph schema with the field policy applied. Pure: no I/O. */
-export function buildPolicySchema(engine: PolicyEngine, metrics?: Metrics): GraphQLSchema {
-  const schema = buildSubgraphSchema({ typeDefs: loadTypeDefs(), resolvers: resolvers as GraphQLResolverMap<unknown> });
-  if (engine === 'off') return schema;
-  if (engine === 'shield-everywhere') return applyShieldToAllFields(schema);
-  const guarded = applyShieldToRootFields(schema);
-  return applyFieldGuards(guarded, {
-    skipTypes: ['Query', 'Mutation'],
-    onDecision: metrics
-      ? (_coordinate, decision) => {
-          if (decision.outcome === 'full') return;
-          metrics.policyOutcomes.inc({ outcome: decision.outcome, reason: decision.outcome === 'withheld' ? decision.reason : '' });
-        }
-      : undefined,
+export interface PolicySchemaOptions {
+  /** The SDL to build from; the schema/*.graphql files by default (tests add fields to prove the deny fallback). */
+  typeDefs?: DocumentNode;
+  /** The policy table; FIELD_POLICY by default. */
+  table?: Record<string, Record<string, FieldRule>>;
+  /** Tests only: sees every decision, root fields included. */
+  onDecision?: DecisionObserver;
+  /** Tests only: wrap open fields too, so onDecision sees them. */
+  observeOpenFields?: boolean;
+  /** `@requiresScopes` from the table in the SDL (default true); false for @apollo/gateway, which refuses a supergraph linking them. */
+  routerDirectives?: boolean;
+}
+
+/**
+ * The subgraph schema with the field policy applied. Pure: no I/O. The SDL
+ * carries `@requiresScopes` from the policy table (router-directives.ts) for
+ * every engine, so `_service { sdl }` is the same whatever enforces it here.
+ */
+export function buildPolicySchema(engine: PolicyEngine, metrics?: Metrics, options: PolicySchemaOptions = {}): GraphQLSchema {
+  const table = options.table ?? FIELD_POLICY;
+  const sdl = options.typeDefs ?? loadTypeDefs();
+  const typeDefs = options.routerDirectives === false ? sdl : applyRequiresScopes(sdl, table);
+  // Rate limits sit beneath the policy (applied first, so the policy wraps them): a refused call is not counted.
+  const schema = applyRateLimits(buildSubgraphSchema({ typeDefs, resolvers: resolvers as GraphQLResolverMap<unknown> }), {
+    onOutcome: metrics ? (operation, outcome) => metrics.rateLimitDecisions.inc({ operation, outcome }) : undefined,
   });
+  if (engine === 'off') return schema;
+  const countOutcome: DecisionObserver | undefined = metrics
+    ? (_coordinate, decision) => {
+        if (decision.outcome === 'full') return;
+        metrics.policyOutcomes.inc({ outcome: decision.outcome, reason: decision.outcome === 'withheld' ? decision.reason : '' });
+      }
+    : undefined;
+  const observers = [countOutcome, options.onDecision].filter((o): o is DecisionObserver => o !== undefined);
+  const onDecision: DecisionObserver | undefined =
+    observers.length <= 1 ? observers[0] : (coordinate, decision, ctx) => observers.forEach((observe) => observe(coordinate, decision, ctx));
+  const rules = compileShieldRules(table, { onDecision });
+  if (engine === 'shield-everywhere') return applyShieldToAllFields(schema, rules);
+  const guarded = applyShieldToRootFields(schema, rules);
+  return applyFieldGuards(guarded, { table, skipTypes: ['Query', 'Mutation'], onDecision, observeOpenFields: options.observeOpenFields });
 }
 
 export interface Subgraph {
@@ -59,22 +91,32 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
   const engine = deps.policyEngine ?? 'guards';
   if (engine !== 'guards' && config.env === 'production') throw new Error('the field policy cannot be switched off in production');
 
+  const limits = createOperationLimits(config);
   const apollo = new ApolloServer<RequestContext>({
-    schema: buildPolicySchema(engine, metrics),
+    schema: buildPolicySchema(engine, metrics, { routerDirectives: config.policyRouterDirectives }),
+    validationRules: limits.validationRules,
+    parseOptions: limits.parseOptions,
     introspection: config.introspection,
     includeStacktraceInErrorResponses: false,
     csrfPrevention: true,
     // main.ts owns shutdown: Apollo's own signal handlers would race it and re-raise the signal.
     stopOnTerminationSignals: false,
-    formatError: createErrorFormatter((error) => {
-      logger.error({ err: describeError(error) }, 'unexpected error in a resolver');
-    }),
+    formatError: createErrorFormatter(
+      (error) => {
+        logger.error({ err: describeError(error) }, 'unexpected error in a resolver');
+      },
+      {
+        onInfrastructureError: (store) => metrics.storeErrors.inc({ store, kind: 'request' }),
+        hideSuggestions: !config.introspection,
+      },
+    ),
     plugins: [
       ApolloServerPluginLandingPageDisabled(),
       ApolloServerPluginUsageReportingDisabled(),
       ApolloServerPluginInlineTraceDisabled(),
       // Every field would get a cache-control hook (measured 2.5x on 100 entities); no router cache relies on hints here.
       ApolloServerPluginCacheControlDisabled(),
+      createObservabilityPlugin(metrics),
     ],
   });
   await apollo.start();
@@ -93,9 +135,11 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
     }),
     checkReadiness: () => checkReadiness(services),
     renderMetrics: () => metrics.render(),
-    onResponse: ({ route, status, seconds, operationName }) => {
-      metrics.httpRequests.inc({ route: route === '/graphql' || route.startsWith('/health') || route === '/metrics' ? route : 'other', status: String(status) });
-      if (route === '/graphql') metrics.operationDuration.observe({ operation: operationName ?? 'anonymous' }, seconds);
+    // Authenticated by the handler exactly like /graphql; the route checks the dataSubjectAccess scope rule itself.
+    extraRoutes: { [DSAR_EXPORT_PATH]: createDsarExportRoute(services.dsar, logger) },
+    // Latency by operation is observed by the observability plugin, once Apollo knows the operation.
+    onResponse: ({ route, status }) => {
+      metrics.httpRequests.inc({ route: route === '/graphql' || route.startsWith('/health') || route === '/metrics' || route === DSAR_EXPORT_PATH ? route : 'other', status: String(status) });
     },
   });
   const httpServer = createHttpServer((req, res) => void handler(req, res));

@@ -3,6 +3,11 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AuditLog } from './audit/audit-log.js';
 import { AuditRepository } from './audit/audit-repository.js';
+import { CustomerKeySeal } from './audit/audit-identifier-seal.js';
+import { AuditTrailService } from './audit/audit-trail-service.js';
+import { DsarService } from './privacy-requests/dsar-service.js';
+import { ErasureRepository } from './privacy-requests/erasure-repository.js';
+import { ErasureService } from './privacy-requests/erasure-service.js';
 import type { ResolvedConfig } from './config.js';
 import { ConsentRepository } from './consent/consent-repository.js';
 import { ConsentService } from './consent/consent-service.js';
@@ -12,6 +17,11 @@ import { HmacKeyring } from './identity/hmac-keyring.js';
 import { PiiEnvelope } from './identity/pii-envelope.js';
 import { GrantService } from './privacy-requests/grant-service.js';
 import { GrantStore } from './privacy-requests/grant-store.js';
+import { RateLimiter } from './hardening/rate-limiter.js';
+import { createContextServices } from './context-snapshots/context-services.js';
+import type { ContextSnapshotService } from './context-snapshots/snapshot-service.js';
+import type { SessionService } from './context-snapshots/session-service.js';
+import type { SupportRecordService } from './support-records/support-record-service.js';
 
 /** Long-lived use-case services, one set per process. No GraphQL types in here. */
 export interface Services {
@@ -25,6 +35,29 @@ export interface Services {
   auditEvents: AuditRepository;
   grantStore: GrantStore;
   grants: GrantService;
+  /** Per-caller budgets for the sensitive root fields (src/hardening/rate-limited-fields.ts). */
+  rateLimiter: RateLimiter;
+  /** Support records pushed by CRM integrations (MongoDB). */
+  supportRecords: SupportRecordService;
+  /** Context snapshots cached in Redis. */
+  snapshots: ContextSnapshotService;
+  /** Support-session tokens (Redis only). */
+  sessions: SessionService;
+  /** Everything eraseCustomer must clear besides the customer document; each area appends its own. */
+  erasureParticipants: ErasureParticipant[];
+  /** Audit trail pages, lookups and verification (reads the audit store). */
+  auditTrail: AuditTrailService;
+  /** Data-subject access exports. */
+  dsar: DsarService;
+  /** Right to be forgotten. */
+  erasure: ErasureService;
+}
+
+/** Something erasure must clear for a customer; `erase` returns how many items went (for the ErasureReceipt). */
+export interface ErasureParticipant {
+  store: 'mongodb' | 'redis';
+  item: string;
+  erase(customerId: string): Promise<number>;
 }
 
 export interface ServiceDeps {
@@ -33,24 +66,47 @@ export interface ServiceDeps {
   redis: Redis;
   logger: Logger;
   onAuditWriteFailure?: (error: unknown) => void;
+  /** The audit trail's database when it is not `db` (AUDIT_MONGODB_URL / AUDIT_MONGODB_DB). */
+  auditDb?: Db;
 }
 
 export function createServices(deps: ServiceDeps): Services {
   const keyring = HmacKeyring.parse(deps.config.identityHmacKeys);
   const envelope = PiiEnvelope.fromBase64(deps.config.piiMasterKey);
-  const auditEvents = new AuditRepository(deps.db);
-  const audit = new AuditLog(auditEvents, (error) => {
-    deps.logger.error({ err: describeError(error) }, 'audit write failed');
-    deps.onAuditWriteFailure?.(error);
+  const auditEvents = new AuditRepository(deps.auditDb ?? deps.db);
+  const customerRepository = new CustomerRepository(deps.db);
+  const seal = new CustomerKeySeal(envelope, (ids) => customerRepository.findWrappedKeys(ids));
+  const audit = new AuditLog(auditEvents, {
+    seal,
+    onWriteFailure: (error) => {
+      deps.logger.error({ err: describeError(error) }, 'audit write failed');
+      deps.onAuditWriteFailure?.(error);
+    },
   });
-  const customers = new CustomerService(new CustomerRepository(deps.db), keyring, envelope, audit);
+  const customers = new CustomerService(customerRepository, keyring, envelope, audit);
   const consent = new ConsentService(new ConsentRepository(deps.db), customers, audit);
   const grantStore = new GrantStore(deps.redis);
   const grants = new GrantService(grantStore, customers, audit, {
     defaultSeconds: deps.config.grantTtlSeconds,
     maxSeconds: deps.config.grantMaxTtlSeconds,
   });
-  return { config: deps.config, db: deps.db, redis: deps.redis, keyring, customers, consent, audit, auditEvents, grantStore, grants };
+  const rateLimiter = new RateLimiter(deps.redis, { windowSeconds: deps.config.rateLimitWindowSeconds, max: deps.config.rateLimitSensitiveMax });
+  const context = createContextServices({ config: deps.config, db: deps.db, redis: deps.redis, logger: deps.logger, customers, consent, grantStore, describeError });
+  const auditTrail = new AuditTrailService(auditEvents, audit, seal, async (id) => (await customerRepository.findByIds([id]))[0] != null);
+  const dsar = new DsarService(customers, consent, auditTrail, audit, context.supportRecords);
+  // One array, shared with the erasure service: an area that registers a participant later is still called.
+  const erasureParticipants = [...context.erasureParticipants];
+  const erasure = new ErasureService(customerRepository, new ErasureRepository(deps.db), erasureParticipants, audit);
+  return {
+    config: deps.config, db: deps.db, redis: deps.redis, keyring, customers, consent, audit, auditEvents, grantStore, grants, rateLimiter,
+    supportRecords: context.supportRecords,
+    snapshots: context.snapshots,
+    sessions: context.sessions,
+    erasureParticipants,
+    auditTrail,
+    dsar,
+    erasure,
+  };
 }
 
 /** An error's class and message only: driver errors can quote the document that failed. */

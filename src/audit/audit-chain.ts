@@ -33,9 +33,14 @@ function toCanonical(value: unknown): Canonical {
   throw new TypeError(`cannot canonicalise a ${typeof value}`);
 }
 
-/** hash = SHA-256 over the canonical event (without its own hash) and prevHash. */
+/**
+ * hash = SHA-256 over the canonical event (without its own hash) and prevHash.
+ * `sealedIdentifierHash` came after the first events were written: it enters
+ * the canonical form only when set, so those earlier events still verify.
+ */
 export function computeEventHash(event: Omit<AuditEventRecord, 'hash'>): string {
-  const { prevHash, ...body } = event;
+  const { prevHash, sealedIdentifierHash, ...rest } = event;
+  const body = sealedIdentifierHash === null ? rest : { ...rest, sealedIdentifierHash };
   return createHash('sha256').update(canonicalise(body)).update('\n').update(prevHash).digest('hex');
 }
 
@@ -43,17 +48,38 @@ export interface ChainVerification {
   valid: boolean;
   eventCount: number;
   firstBrokenSequence: number | null;
+  /** The last event, as stored (null for an empty chain): what a deployment anchors elsewhere. */
+  head: { sequence: number; hash: string } | null;
 }
 
-/** Walks a chain in sequence order: positions must be 1..n, links must match, hashes must recompute. */
-export function verifyChain(events: readonly AuditEventRecord[]): ChainVerification {
-  let prevHash = GENESIS_HASH;
-  for (let i = 0; i < events.length; i++) {
-    const event = events[i] as AuditEventRecord;
+/**
+ * Walks a chain in sequence order, one event at a time (a chain can be longer
+ * than memory should hold): positions must be 1..n, each prevHash must be the
+ * previous event's hash, and each hash must recompute.
+ */
+export class ChainVerifier {
+  private prevHash = GENESIS_HASH;
+  private count = 0;
+  private firstBroken: number | null = null;
+  private last: { sequence: number; hash: string } | null = null;
+
+  push(event: AuditEventRecord): void {
+    this.count += 1;
+    this.last = { sequence: event.sequence, hash: event.hash };
+    if (this.firstBroken !== null) return;
     const { hash, ...rest } = event;
-    const isIntact = event.sequence === i + 1 && event.prevHash === prevHash && computeEventHash(rest) === hash;
-    if (!isIntact) return { valid: false, eventCount: events.length, firstBrokenSequence: i + 1 };
-    prevHash = hash;
+    const isIntact = event.sequence === this.count && event.prevHash === this.prevHash && computeEventHash(rest) === hash;
+    if (!isIntact) this.firstBroken = this.count;
+    this.prevHash = hash;
   }
-  return { valid: true, eventCount: events.length, firstBrokenSequence: null };
+
+  result(): ChainVerification {
+    return { valid: this.firstBroken === null, eventCount: this.count, firstBrokenSequence: this.firstBroken, head: this.last };
+  }
+}
+
+export function verifyChain(events: readonly AuditEventRecord[]): ChainVerification {
+  const verifier = new ChainVerifier();
+  for (const event of events) verifier.push(event);
+  return verifier.result();
 }

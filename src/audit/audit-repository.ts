@@ -20,6 +20,16 @@ export class AuditRepository {
     this.events = db.collection<AuditEventDoc>(COLLECTIONS.auditEvents);
   }
 
+  /**
+   * The indexes the chain relies on, in whichever database holds the trail
+   * (AUDIT_MONGODB_URL may point at a server of its own). The unique
+   * (chain, sequence) index is what keeps concurrent writers fork-free.
+   */
+  async ensureIndexes(): Promise<void> {
+    await this.events.createIndex({ chain: 1, sequence: 1 }, { name: 'chain_sequence_unique', unique: true });
+    await this.events.createIndex({ customerId: 1, occurredAt: 1 }, { name: 'by_customer_time' });
+  }
+
   async findHead(chain: string): Promise<{ sequence: number; hash: string } | null> {
     const doc = await this.events.find({ chain }).sort({ sequence: -1 }).limit(1).next();
     return doc ? { sequence: doc.sequence, hash: doc.hash } : null;
@@ -31,6 +41,24 @@ export class AuditRepository {
 
   async findChain(chain: string): Promise<AuditEventRecord[]> {
     const docs = await this.events.find({ chain }).sort({ sequence: 1 }).toArray();
+    return docs.map(parseDoc);
+  }
+
+  /** The chain in sequence order, fetched in batches. */
+  async *iterateChain(chain: string): AsyncGenerator<AuditEventRecord> {
+    const cursor = this.events.find({ chain }).sort({ sequence: 1 }).batchSize(500);
+    try {
+      for await (const doc of cursor) yield parseDoc(doc);
+    } finally {
+      await cursor.close();
+    }
+  }
+
+  /** Every event of a chain that occurred in [from, to], in sequence order (data-subject access). */
+  async findInRange(chain: string, from: Date | null, to: Date | null): Promise<AuditEventRecord[]> {
+    const filter: Filter<AuditEventDoc> = { chain };
+    if (from || to) filter.occurredAt = { ...(from ? { $gte: from } : {}), ...(to ? { $lte: to } : {}) };
+    const docs = await this.events.find(filter).sort({ sequence: 1 }).toArray();
     return docs.map(parseDoc);
   }
 
@@ -71,6 +99,7 @@ function parseDoc(doc: AuditEventDoc): AuditEventRecord {
     interactionId: doc.interactionId ?? null,
     resolutionSource: doc.resolutionSource ?? null,
     identifierHash: doc.identifierHash ?? null,
+    sealedIdentifierHash: doc.sealedIdentifierHash ?? null,
     fields: doc.fields ?? null,
     justification: doc.justification ?? null,
     requestId: doc.requestId ?? null,

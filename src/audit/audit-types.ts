@@ -45,7 +45,19 @@ export interface AuditEventRecord {
   channel: Channel | null;
   interactionId: string | null;
   resolutionSource: string | null;
+  /**
+   * The identifier hash in clear: stored only on events without a customer
+   * (anonymous resolutions). On customer events it is null as stored, and the
+   * read side (AuditTrailService) fills it from `sealedIdentifierHash`.
+   */
   identifierHash: string | null;
+  /**
+   * Customer events: the identifier hash sealed under a key derived from the
+   * customer's data key (audit-identifier-seal.ts). Erasure deletes that key,
+   * so the immutable trail stops linking the hash to the customer while the
+   * chain still verifies.
+   */
+  sealedIdentifierHash: string | null;
   fields: PiiField[] | null;
   justification: string | null;
   requestId: string | null;

@@ -91,7 +91,8 @@ export class CustomerRepository {
   async findWrappedKeys(ids: readonly string[]): Promise<Array<WrappedDataKey | null>> {
     const byId = new Map<string, WrappedDataKey>();
     for (const part of chunk([...new Set(ids)], IN_CHUNK_SIZE)) {
-      const docs = await this.keys.find({ _id: { $in: part } }).toArray();
+      // One id (every audit event that seals an identifier hash) is an equality lookup: FerretDB never pushes `$in` down.
+      const docs = await this.keys.find(part.length === 1 ? { _id: part[0] as string } : { _id: { $in: part } }).toArray();
       for (const doc of docs) {
         byId.set(doc._id, {
           masterKeyId: doc.masterKeyId,

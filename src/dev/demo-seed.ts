@@ -4,6 +4,7 @@ import type { ConsentScope } from '../consent/consent-types.js';
 import type { Channel } from '../context-snapshots/snapshot-types.js';
 import type { IdentifierInput } from '../customers/customer-service.js';
 import type { Services } from '../services.js';
+import type { SupportActivityInput } from '../support-records/support-record-types.js';
 
 const FIRST = ['Jane', 'Omar', 'Aiko', 'Lucas', 'Priya', 'Mateo', 'Zanele', 'Sofia', 'Chen', 'Amara', 'Noah', 'Ines', 'Kofi', 'Elena', 'Ravi', 'Freya'];
 const LAST = ['Doe', 'Haddad', 'Tanaka', 'Silva', 'Sharma', 'Garcia', 'Dlamini', 'Rossi', 'Wei', 'Okafor', 'Smith', 'Moreau', 'Mensah', 'Novak', 'Iyer', 'Larsen'];
@@ -49,6 +50,7 @@ export async function seedDemoData(db: Db, services: Services, count = 300, log:
   const actor = { caller, requestId: 'demo-seed' };
   const started = Date.now();
   let demoCustomerId = '';
+  const activity: SupportActivityInput[] = [];
 
   for (let i = 0; i < count; i++) {
     const isDemo = i === 0;
@@ -72,10 +74,56 @@ export async function seedDemoData(db: Db, services: Services, count = 300, log:
     if (random() < 0.4) consent.push('analytics');
     if (random() < 0.3) consent.push('marketing_email');
     await services.consent.record({ customerId: customer.id, scopes: consent, source: `${pick(CHANNELS).toLowerCase()}-signup` }, actor);
+    activity.push(demoSupportActivity(customer.id, i, random, pick));
 
     if ((i + 1) % 50 === 0) log(`  seeded ${i + 1}/${count} customers`);
   }
+  // One bulk insert at the end: a push per customer would re-check each customer (a full scan on FerretDB).
+  const importStarted = Date.now();
+  const records = await services.supportRecords.importMany(activity);
+  log(`  seeded ${records} support records in ${Date.now() - importStarted} ms`);
   await meta.insertOne({ _id: SEED_MARKER, demoCustomerId, customers: count, at: new Date() });
   log(`demo data: ${count} customers seeded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return { seeded: true, customers: count, demoCustomerId };
+}
+
+const TICKET_SUBJECTS = ['Router keeps rebooting', 'Refund not received', 'Cannot log in to the app', 'Upgrade to a faster plan', 'Parcel arrived damaged', 'Question about the last bill'];
+const TICKET_STATUSES = ['open', 'pending', 'waiting_on_customer', 'resolved', 'closed'];
+const PLANS = ['Fibre 100', 'Fibre 500', 'Mobile Unlimited', 'TV Essentials', 'Cloud Backup 1 TB'];
+const OUTCOMES = ['resolved', 'escalated', 'callback_booked', 'no_answer'];
+
+/** A few tickets, a subscription, transactions and interactions, dated in the last 90 days: one push per customer. */
+function demoSupportActivity(customerId: string, index: number, random: () => number, pick: <T>(list: readonly T[]) => T): SupportActivityInput {
+  const now = Date.now();
+  const daysAgo = (max: number): Date => new Date(now - Math.floor(random() * max * 86_400_000) - 60_000);
+  const ref = String(index + 1).padStart(5, '0');
+  const ticketCount = index === 0 ? 2 : Math.floor(random() * 3);
+  const transactionCount = 1 + Math.floor(random() * 3);
+  const interactionCount = 1 + Math.floor(random() * 3);
+  return {
+    customerId,
+    tickets: Array.from({ length: ticketCount }, (_, t) => ({
+      id: `TCK-${ref}-${t + 1}`,
+      status: index === 0 && t === 0 ? 'open' : pick(TICKET_STATUSES),
+      subject: pick(TICKET_SUBJECTS),
+      openedAt: daysAgo(60),
+    })),
+    subscriptions: [{ id: `SUB-${ref}`, plan: pick(PLANS), status: random() < 0.85 ? 'active' : 'cancelled', startedAt: daysAgo(900), renewsAt: new Date(now + Math.floor(random() * 30 + 1) * 86_400_000) }],
+    transactions: Array.from({ length: transactionCount }, (_, t) => ({
+      id: `TXN-${ref}-${t + 1}`,
+      status: random() < 0.9 ? 'settled' : 'refunded',
+      amountMinor: 499 + Math.floor(random() * 20_000),
+      currency: pick(['GBP', 'EUR', 'INR', 'BRL']),
+      occurredAt: daysAgo(90),
+      description: 'Monthly plan charge',
+    })),
+    interactions: Array.from({ length: interactionCount }, (_, t) => ({
+      id: `INT-${ref}-${t + 1}`,
+      channel: pick(CHANNELS),
+      occurredAt: daysAgo(30),
+      summary: 'Customer contacted support about their service',
+      outcome: pick(OUTCOMES),
+    })),
+    deviceFingerprint: `dfp_${ref}${Math.floor(random() * 0xffffff).toString(16).padStart(6, 'a')}`,
+  };
 }

@@ -85,6 +85,13 @@ export type AuditVerification = {
   eventCount: Scalars['Int']['output'];
   /** The first sequence whose hash, link or position does not verify; null when valid. */
   firstBrokenSequence: Maybe<Scalars['Int']['output']>;
+  headHash: Maybe<Scalars['String']['output']>;
+  /**
+   * The last stored event's sequence and hash (null for an empty chain). A chain
+   * cannot show that its newest events were deleted: publish these to a store
+   * the application cannot write (see README, anchoring chain heads) and compare.
+   */
+  headSequence: Maybe<Scalars['Int']['output']>;
   valid: Scalars['Boolean']['output'];
 };
 
@@ -371,6 +378,7 @@ export type Query = {
   resolveCustomer: IdentityResolution;
   /** What a support-session token may see; null for an expired, revoked or unknown token. */
   sessionContext: Maybe<ContextSnapshot>;
+  /** Recomputes a customer's chain; `_anonymous` verifies the chain of resolutions that matched nobody. */
   verifyAuditTrail: AuditVerification;
 };
 
@@ -738,6 +746,8 @@ export type AuditVerificationResolvers<ContextType = RequestContext, ParentType 
   customerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   eventCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   firstBrokenSequence?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  headHash?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  headSequence?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   valid?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
 };
 

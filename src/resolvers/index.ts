@@ -1,7 +1,10 @@
 import type { Resolvers } from '../generated/graphql.js';
 import { consentResolvers } from './consent-resolvers.js';
+import { contextResolvers } from './context-resolvers.js';
 import { customerResolvers } from './customer-resolvers.js';
 import { DateTimeScalar } from './date-time-scalar.js';
+import { auditResolvers } from './audit-resolvers.js';
+import { dsarResolvers } from './dsar-resolvers.js';
 import { privacyResolvers } from './privacy-resolvers.js';
 
 /** Merges the per-type resolver maps; a field defined twice is a programming error. */
@@ -23,5 +26,8 @@ export const resolvers: Resolvers = mergeResolvers([
   { DateTime: DateTimeScalar },
   customerResolvers,
   consentResolvers,
+  contextResolvers,
   privacyResolvers,
+  auditResolvers,
+  dsarResolvers,
 ]);

@@ -1,0 +1,120 @@
+import { assertCustomerId } from '../customers/customer-service.js';
+import { BadUserInputError, NotFoundError } from '../errors.js';
+import { ANONYMOUS_CHAIN, chainOf } from './audit-chain.js';
+import type { IdentifierHashSeal } from './audit-identifier-seal.js';
+import type { AuditLog } from './audit-log.js';
+import type { AuditRepository } from './audit-repository.js';
+import type { AuditEventRecord } from './audit-types.js';
+
+export const AUDIT_PAGE_DEFAULT = 50;
+export const AUDIT_PAGE_MAX = 200;
+
+export interface AuditPageArgs {
+  first?: number | null;
+  after?: string | null;
+  from?: Date | null;
+  to?: Date | null;
+}
+
+export interface AuditPage {
+  edges: Array<{ cursor: string; node: AuditEventRecord }>;
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+}
+
+export interface AuditVerificationResult {
+  customerId: string;
+  valid: boolean;
+  eventCount: number;
+  firstBrokenSequence: number | null;
+  headSequence: number | null;
+  headHash: string | null;
+}
+
+/**
+ * The read side of the audit trail: pages, lookups by id, ranges for
+ * data-subject access, and verification. Events come back with their
+ * identifier hash opened (while the customer's data key exists).
+ */
+export class AuditTrailService {
+  constructor(
+    private readonly repository: AuditRepository,
+    private readonly log: AuditLog,
+    private readonly seal: IdentifierHashSeal | null,
+    private readonly customerExists: (customerId: string) => Promise<boolean>,
+  ) {}
+
+  async page(customerId: string, args: AuditPageArgs): Promise<AuditPage> {
+    const first = args.first ?? AUDIT_PAGE_DEFAULT;
+    if (!Number.isInteger(first) || first < 1 || first > AUDIT_PAGE_MAX) {
+      throw new BadUserInputError(`first must be between 1 and ${AUDIT_PAGE_MAX}`, { field: 'first' });
+    }
+    const afterSequence = args.after == null ? null : decodeAuditCursor(args.after);
+    const range = validateRange(args.from ?? null, args.to ?? null);
+    const found = await this.repository.findPage({ customerId, afterSequence, ...range, limit: first + 1 });
+    const events = await this.reveal(found.slice(0, first));
+    const edges = events.map((node) => ({ cursor: encodeAuditCursor(node.sequence), node }));
+    return { edges, pageInfo: { hasNextPage: found.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
+  }
+
+  async findByIds(ids: readonly string[]): Promise<Array<AuditEventRecord | null>> {
+    const found = await this.repository.findByIds(ids);
+    const revealed = await this.reveal(found.filter((e): e is AuditEventRecord => e !== null));
+    const byId = new Map(revealed.map((e) => [e.id, e]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  async eventsInRange(customerId: string, from: Date | null, to: Date | null): Promise<AuditEventRecord[]> {
+    const range = validateRange(from, to);
+    return this.reveal(await this.repository.findInRange(chainOf(customerId), range.from, range.to));
+  }
+
+  /** A customer's chain, or the anonymous chain when asked for `_anonymous`. */
+  async verify(customerId: string): Promise<AuditVerificationResult> {
+    if (customerId !== ANONYMOUS_CHAIN) assertCustomerId(customerId);
+    const result = await this.log.verifyChain(customerId);
+    // An empty chain for an id nobody has is a typo or a probe, not a verified trail.
+    if (result.eventCount === 0 && customerId !== ANONYMOUS_CHAIN && !(await this.customerExists(customerId))) {
+      throw new NotFoundError('No customer has this id');
+    }
+    return {
+      customerId,
+      valid: result.valid,
+      eventCount: result.eventCount,
+      firstBrokenSequence: result.firstBrokenSequence,
+      headSequence: result.head?.sequence ?? null,
+      headHash: result.head?.hash ?? null,
+    };
+  }
+
+  private async reveal(events: readonly AuditEventRecord[]): Promise<AuditEventRecord[]> {
+    const sealed = events.filter((e) => e.sealedIdentifierHash !== null && e.customerId !== null);
+    if (sealed.length === 0 || !this.seal) return [...events];
+    const opened = await this.seal.openAll(
+      sealed.map((e) => ({ customerId: e.customerId as string, eventId: e.id, sealed: e.sealedIdentifierHash as string })),
+    );
+    const byId = new Map(sealed.map((e, i) => [e.id, opened[i] ?? null]));
+    return events.map((e) => (byId.has(e.id) ? { ...e, identifierHash: byId.get(e.id) ?? null } : e));
+  }
+}
+
+const CURSOR_PREFIX = 'seq:';
+const MAX_SEQUENCE = 2_147_483_647;
+
+/** Opaque to callers: base64url over the event's position in its chain. */
+export function encodeAuditCursor(sequence: number): string {
+  return Buffer.from(`${CURSOR_PREFIX}${sequence}`, 'utf8').toString('base64url');
+}
+
+export function decodeAuditCursor(cursor: string): number {
+  const invalid = () => new BadUserInputError('after is not a cursor from this audit trail', { field: 'after' });
+  if (cursor.length > 32 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
+  const match = /^seq:([1-9]\d{0,9})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  const sequence = match ? Number(match[1]) : NaN;
+  if (!Number.isSafeInteger(sequence) || sequence > MAX_SEQUENCE) throw invalid();
+  return sequence;
+}
+
+function validateRange(from: Date | null, to: Date | null): { from: Date | null; to: Date | null } {
+  if (from && to && from.getTime() > to.getTime()) throw new BadUserInputError('from must not be after to', { field: 'from' });
+  return { from, to };
+}

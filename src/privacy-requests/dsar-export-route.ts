@@ -1,0 +1,139 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GraphQLError } from 'graphql';
+import type { Logger } from 'pino';
+import type { AuditEventRecord } from '../audit/audit-types.js';
+import { hasAnyScope, type Caller } from '../auth/caller.js';
+import { BadUserInputError, ForbiddenError } from '../errors.js';
+import { classifyInfrastructureError } from '../http/infrastructure-errors.js';
+import { lookupRule } from '../policy/policy-table.js';
+import { DateTimeScalar } from '../resolvers/date-time-scalar.js';
+import type { DsarService } from './dsar-service.js';
+import type { DataSubjectExportRecord } from './dsar-types.js';
+
+export const DSAR_EXPORT_PATH = '/dsar/export';
+
+const STATUS_BY_CODE: Record<string, number> = {
+  BAD_USER_INPUT: 400,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  RATE_LIMITED: 429,
+  SERVICE_UNAVAILABLE: 503,
+};
+
+/**
+ * `GET /dsar/export?customerId=…&from=…&to=…`: the data-subject export as a
+ * JSON download, for compliance tooling that does not speak GraphQL. The
+ * HTTP handler has already authenticated the caller exactly as for /graphql;
+ * the scope rule is the policy table's rule for Query.dataSubjectAccess, and
+ * the export is the same service call (and the same DSAR_EXPORT event).
+ */
+export function createDsarExportRoute(dsar: DsarService, logger: Logger) {
+  const rule = lookupRule('Query', 'dataSubjectAccess');
+  const scopes = rule?.kind === 'scoped' ? rule.scopes : [];
+
+  return async (req: IncomingMessage, res: ServerResponse, caller: Caller, requestId: string): Promise<void> => {
+    if (req.method !== 'GET') {
+      req.resume();
+      return sendJson(res, 405, { errors: [{ message: 'Use GET', extensions: { code: 'BAD_REQUEST' } }] }, { allow: 'GET' });
+    }
+    try {
+      if (scopes.length === 0 || !hasAnyScope(caller, scopes)) {
+        throw new ForbiddenError('MISSING_SCOPE', 'Not authorised to export: the dsar:process scope is required');
+      }
+      const params = new URL(req.url ?? '/', 'http://localhost').searchParams;
+      const customerId = params.get('customerId') ?? '';
+      const record = await dsar.export(
+        customerId,
+        { from: parseDateParam(params.get('from'), 'from'), to: parseDateParam(params.get('to'), 'to') },
+        { caller, requestId },
+        'json_download',
+      );
+      const body = JSON.stringify(toDsarDocument(record), null, 2);
+      const day = record.generatedAt.toISOString().slice(0, 10);
+      res.writeHead(200, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+        'content-disposition': `attachment; filename="dsar-${record.customerId}-${day}.json"`,
+        // Personal data in clear: no shared or browser cache may keep a copy.
+        'cache-control': 'no-store',
+      });
+      res.end(body);
+    } catch (error) {
+      if (error instanceof GraphQLError && typeof error.extensions['code'] === 'string' && error.extensions['code'] in STATUS_BY_CODE) {
+        const code = error.extensions['code'];
+        return sendJson(res, STATUS_BY_CODE[code] as number, { errors: [{ message: error.message, extensions: error.extensions }] });
+      }
+      const store = classifyInfrastructureError(error);
+      if (!store) throw error;
+      logger.warn({ requestId, store }, 'data-subject export refused: a store is unavailable');
+      return sendJson(res, 503, { errors: [{ message: `The ${store} store is unavailable; try again shortly`, extensions: { code: 'SERVICE_UNAVAILABLE', service: store } }] });
+    }
+  };
+}
+
+function parseDateParam(value: string | null, name: string): Date | null {
+  if (value === null || value === '') return null;
+  try {
+    return DateTimeScalar.parseValue(value) as Date;
+  } catch (error) {
+    if (error instanceof GraphQLError) throw new BadUserInputError(`${name} must be an ISO-8601 date-time with a time zone`, { field: name });
+    throw error;
+  }
+}
+
+/** The download mirrors the GraphQL DataSubjectExport; audit events also carry their `details` (receipt versions, grant ids, counts). */
+export function toDsarDocument(record: DataSubjectExportRecord): Record<string, unknown> {
+  return {
+    format: 'veil.dsar/v1',
+    customerId: record.customerId,
+    status: record.status,
+    generatedAt: record.generatedAt,
+    displayName: record.displayName,
+    email: record.email,
+    phone: record.phone,
+    country: record.country,
+    preferredLanguage: record.preferredLanguage,
+    createdAt: record.createdAt,
+    identifiers: record.identifiers.map((i) => ({ kind: i.kind, hash: i.hash, keyVersion: i.keyVersion, linkedAt: i.linkedAt })),
+    consentReceipts: record.consentReceipts.map((c) => ({
+      id: c.id,
+      customerId: c.customerId,
+      version: c.version,
+      scopes: c.scopes,
+      grantedAt: c.grantedAt,
+      expiresAt: c.expiresAt,
+      source: c.source,
+      supersedes: c.supersedes,
+    })),
+    supportRecords: record.supportRecords,
+    auditEvents: record.auditEvents.map(toAuditEventDocument),
+    auditEventId: record.auditEventId,
+  };
+}
+
+function toAuditEventDocument(e: AuditEventRecord): Record<string, unknown> {
+  return {
+    id: e.id,
+    type: e.type,
+    occurredAt: e.occurredAt,
+    customerId: e.customerId,
+    actor: e.actor,
+    channel: e.channel,
+    interactionId: e.interactionId,
+    resolutionSource: e.resolutionSource,
+    identifierHash: e.identifierHash,
+    fields: e.fields,
+    justification: e.justification,
+    requestId: e.requestId,
+    details: e.details,
+    sequence: e.sequence,
+    prevHash: e.prevHash,
+    hash: e.hash,
+  };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}

@@ -1,0 +1,86 @@
+import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditTrailService } from '../audit/audit-trail-service.js';
+import type { ConsentService } from '../consent/consent-service.js';
+import { actorOf, assertCustomerId, type Actor, type CustomerService } from '../customers/customer-service.js';
+import { PII_FIELDS } from '../customers/customer-types.js';
+import { BadUserInputError, NotFoundError } from '../errors.js';
+import type { DataSubjectExportRecord } from './dsar-types.js';
+
+/** Where support records come from (src/support-records/); absent, the export lists none. */
+export interface SupportRecordsSource {
+  exportFor(customerId: string): Promise<DataSubjectExportRecord['supportRecords']>;
+}
+
+export interface DsarRange {
+  from?: Date | null;
+  to?: Date | null;
+}
+
+/** How the export left the building, recorded in the DSAR_EXPORT event. */
+export type DsarDelivery = 'graphql' | 'json_download';
+
+const NO_SUPPORT_RECORDS: DataSubjectExportRecord['supportRecords'] = {
+  tickets: [],
+  subscriptions: [],
+  transactions: [],
+  interactions: [],
+  deviceFingerprints: [],
+};
+
+/**
+ * Data-subject access: everything held about one person. The DSAR_EXPORT
+ * event is written first, before anything is decrypted or read: no event, no
+ * export (fail closed). An erased customer can still be exported: status
+ * ERASED, no attributes or identifiers, the consent receipts and the audit
+ * trail that remain.
+ */
+export class DsarService {
+  constructor(
+    private readonly customers: CustomerService,
+    private readonly consent: ConsentService,
+    private readonly trail: AuditTrailService,
+    private readonly audit: AuditLog,
+    private readonly supportRecords: SupportRecordsSource | null,
+  ) {}
+
+  async export(customerId: string, range: DsarRange, actor: Actor, delivery: DsarDelivery): Promise<DataSubjectExportRecord> {
+    assertCustomerId(customerId);
+    const from = range.from ?? null;
+    const to = range.to ?? null;
+    if (from && to && from.getTime() > to.getTime()) throw new BadUserInputError('from must not be after to', { field: 'from' });
+    const [customer] = await this.customers.findByIds([customerId]);
+    if (!customer) throw new NotFoundError('No customer has this id');
+
+    const event = await this.audit.append({
+      type: 'DSAR_EXPORT',
+      customerId,
+      actor: actorOf(actor),
+      requestId: actor.requestId,
+      details: { delivery, from: from?.toISOString() ?? null, to: to?.toISOString() ?? null, status: customer.status },
+    });
+    const [revealed, identifiers, receipts, supportRecords, auditEvents] = await Promise.all([
+      this.customers.revealAttributes([customer], PII_FIELDS),
+      this.customers.identifiersOf([customerId]),
+      this.consent.historyOf([customerId]),
+      this.supportRecords ? this.supportRecords.exportFor(customerId) : Promise.resolve(NO_SUPPORT_RECORDS),
+      this.trail.eventsInRange(customerId, from, to),
+    ]);
+    const attributes = revealed[0] ?? {};
+    return {
+      customerId,
+      status: customer.status,
+      generatedAt: event.occurredAt,
+      displayName: attributes.DISPLAY_NAME ?? null,
+      email: attributes.EMAIL ?? null,
+      phone: attributes.PHONE ?? null,
+      country: customer.country,
+      preferredLanguage: customer.preferredLanguage,
+      createdAt: customer.createdAt,
+      identifiers: identifiers[0] ?? [],
+      consentReceipts: receipts[0] ?? [],
+      supportRecords,
+      auditEvents,
+      auditEventId: event.id,
+    };
+  }
+}

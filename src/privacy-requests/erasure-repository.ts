@@ -1,0 +1,37 @@
+import type { Collection, Db } from 'mongodb';
+import { isDuplicateKeyError } from '../storage/mongo.js';
+
+/** Pseudonymous: a customer id, a request reference and who asked. No identifier, no reason text. */
+interface ErasureClaimDoc {
+  _id: string;
+  requestId: string;
+  claimedAt: Date;
+  claimedBy: string;
+}
+
+export const ERASURE_REQUESTS_COLLECTION = 'erasure_requests';
+
+/**
+ * Decides which of several erasure requests for one customer came first: the
+ * customer id is the claim's _id, so exactly one insert wins, on MongoDB and
+ * on FerretDB (which loses concurrent updates of one document). The claim
+ * also stays as the register of erasures: which request erased whom, when.
+ */
+export class ErasureRepository {
+  private readonly claims: Collection<ErasureClaimDoc>;
+
+  constructor(db: Db) {
+    this.claims = db.collection<ErasureClaimDoc>(ERASURE_REQUESTS_COLLECTION);
+  }
+
+  /** True for the first request; false when an earlier one already claimed this customer. */
+  async claim(customerId: string, requestId: string, claimedBy: string, claimedAt: Date): Promise<boolean> {
+    try {
+      await this.claims.insertOne({ _id: customerId, requestId, claimedAt, claimedBy });
+      return true;
+    } catch (error) {
+      if (isDuplicateKeyError(error)) return false;
+      throw error;
+    }
+  }
+}

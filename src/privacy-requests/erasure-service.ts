@@ -1,0 +1,113 @@
+import type { AuditLog } from '../audit/audit-log.js';
+import type { CustomerRepository } from '../customers/customer-repository.js';
+import { actorOf, assertCustomerId, type Actor } from '../customers/customer-service.js';
+import type { CustomerRecord } from '../customers/customer-types.js';
+import { NotFoundError, ServiceUnavailableError } from '../errors.js';
+import { assertFreeText } from '../identity/free-text-guard.js';
+import type { ErasureRepository } from './erasure-repository.js';
+import type { ErasedItem, ErasureParticipant, ErasureReceiptRecord } from './erasure-types.js';
+
+const MAX_REQUEST_ID_LENGTH = 128;
+const MAX_REASON_LENGTH = 500;
+const MAX_SETTLE_ATTEMPTS = 5;
+
+/**
+ * The right to be forgotten. Every step is idempotent and every call runs all
+ * of them, so a request that failed half-way (a store was down) is finished
+ * by simply asking again.
+ *
+ * Order, and why:
+ *  1. claim the erasure (an insert keyed by customer id: one request is first);
+ *  2. mark the customer ERASED and drop every attribute, clear or masked: from
+ *     here on linking, consent, grants and clear reads refuse this customer;
+ *  3. delete the data key (crypto-shredding: ciphertexts anywhere, sealed
+ *     identifier hashes in the audit trail included, become unreadable);
+ *  4. delete the identifier hashes, so nobody can be resolved to this customer;
+ *  5. every registered participant (support records, Redis snapshots,
+ *     sessions, PII grants);
+ *  6. sweep identifiers once more (a link that passed the ACTIVE check just
+ *     before step 2 may land after step 4) and re-check step 2 (FerretDB can
+ *     lose an update that raced it);
+ *  7. append DATA_DELETION: for every request, the repeated ones included.
+ * Consent receipts and audit events stay: they are pseudonymous and are the
+ * record that consent was given and that this erasure happened.
+ */
+export class ErasureService {
+  constructor(
+    private readonly customers: CustomerRepository,
+    private readonly claims: ErasureRepository,
+    private readonly participants: readonly ErasureParticipant[],
+    private readonly audit: AuditLog,
+  ) {}
+
+  async erase(customerId: string, requestId: string, reason: string, actor: Actor): Promise<ErasureReceiptRecord> {
+    assertCustomerId(customerId);
+    const request = assertFreeText(requestId, 'requestId', MAX_REQUEST_ID_LENGTH);
+    const justification = assertFreeText(reason, 'reason', MAX_REASON_LENGTH);
+    const [customer] = await this.customers.findByIds([customerId]);
+    if (!customer) throw new NotFoundError('No customer has this id');
+
+    const now = new Date();
+    const isFirst = await this.claims.claim(customerId, request, actor.caller.id, now);
+    const { attributesRemoved } = await this.customers.markErased(customerId, now);
+    const keysRemoved = await this.customers.deleteDataKey(customerId);
+    let identifiersRemoved = await this.customers.deleteIdentifiers(customerId);
+    const fromParticipants = await this.eraseParticipants(customerId);
+    identifiersRemoved += await this.customers.deleteIdentifiers(customerId);
+    const settled = await this.settleErased(customerId, now);
+
+    const removed: ErasedItem[] = [
+      { store: 'mongodb', item: 'customer_attributes', count: attributesRemoved + settled.attributesRemoved },
+      { store: 'mongodb', item: 'customer_keys', count: keysRemoved },
+      { store: 'mongodb', item: 'identifiers', count: identifiersRemoved },
+      ...fromParticipants,
+    ];
+    const event = await this.audit.append({
+      type: 'DATA_DELETION',
+      customerId,
+      actor: actorOf(actor),
+      requestId: request,
+      justification,
+      details: {
+        alreadyErased: !isFirst,
+        removedTotal: removed.reduce((sum, r) => sum + r.count, 0),
+        removed: removed.map((r) => `${r.store}:${r.item}=${r.count}`).join(' '),
+      },
+    });
+    return { customerId, requestId: request, erasedAt: settled.erasedAt, alreadyErased: !isFirst, removed, auditEventId: event.id };
+  }
+
+  /** Every participant is tried even when one fails; the request fails if any did, and a retry finishes the job. */
+  private async eraseParticipants(customerId: string): Promise<ErasedItem[]> {
+    const results = await Promise.allSettled(this.participants.map((p) => p.erase(customerId)));
+    const failed = this.participants.find((_p, i) => results[i]?.status === 'rejected');
+    if (failed) {
+      throw new ServiceUnavailableError(failed.store, `The ${failed.store} store could not be purged; the erasure is incomplete, repeat the request`);
+    }
+    return this.participants.map((p, i) => {
+      const result = results[i];
+      return { store: p.store, item: p.item, count: result?.status === 'fulfilled' ? result.value : 0 };
+    });
+  }
+
+  private async settleErased(customerId: string, now: Date): Promise<{ erasedAt: Date; attributesRemoved: number }> {
+    let attributesRemoved = 0;
+    for (let attempt = 1; attempt <= MAX_SETTLE_ATTEMPTS; attempt++) {
+      const [customer] = await this.customers.findByIds([customerId]);
+      if (!customer) throw new NotFoundError('No customer has this id');
+      if (isFullyErased(customer)) return { erasedAt: customer.erasedAt ?? now, attributesRemoved };
+      attributesRemoved += (await this.customers.markErased(customerId, now)).attributesRemoved;
+    }
+    throw new ServiceUnavailableError('mongodb', 'The customer record kept changing during erasure; repeat the request');
+  }
+}
+
+function isFullyErased(customer: CustomerRecord): boolean {
+  return (
+    customer.status === 'ERASED' &&
+    Object.keys(customer.encrypted).length === 0 &&
+    Object.values(customer.masked).every((v) => v === null) &&
+    customer.country === null &&
+    customer.preferredLanguage === null
+  );
+}

@@ -1,0 +1,235 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Document } from 'mongodb';
+import { createHash } from 'node:crypto';
+import { canonicalise, GENESIS_HASH, verifyChain } from '../src/audit/audit-chain.js';
+import type { AuditEventRecord } from '../src/audit/audit-types.js';
+import { AuditLog } from '../src/audit/audit-log.js';
+import { AuditRepository } from '../src/audit/audit-repository.js';
+import { aCrmId, anEmail, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { startTestApp, type TestApp } from './testkit/test-app.js';
+
+let app: TestApp;
+let second: TestApp;
+let service: string;
+let auditor: string;
+
+const VERIFY = `query Verify($id: ID!) { verifyAuditTrail(customerId: $id) { valid eventCount firstBrokenSequence headSequence headHash } }`;
+
+interface Verification {
+  valid: boolean;
+  eventCount: number;
+  firstBrokenSequence: number | null;
+  headSequence: number | null;
+  headHash: string | null;
+}
+
+async function verify(id: string): Promise<Verification> {
+  const res = await app.graphql<{ verifyAuditTrail: Verification }>(auditor, VERIFY, { id });
+  expect(res.body.errors).toBeUndefined();
+  return res.body.data!.verifyAuditTrail;
+}
+
+async function register(email = anEmail('chain')): Promise<string> {
+  const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }], displayName: 'Chain Person' } });
+  expect(res.body.errors).toBeUndefined();
+  return res.body.data!.registerCustomer.id;
+}
+
+function events() {
+  return app.app.mongo.db.collection('audit_events');
+}
+
+async function storedChain(id: string): Promise<Document[]> {
+  return events().find({ chain: id }).sort({ sequence: 1 }).toArray();
+}
+
+/** Checks positions 1..n, links, and that no position was claimed twice. */
+function expectGapFreeChain(docs: readonly Document[], expectedLength: number): void {
+  expect(docs).toHaveLength(expectedLength);
+  expect(docs.map((d) => d['sequence'])).toEqual(Array.from({ length: expectedLength }, (_v, i) => i + 1));
+  expect(new Set(docs.map((d) => d['_id'])).size).toBe(expectedLength);
+  docs.forEach((doc, i) => expect(doc['prevHash']).toBe(i === 0 ? GENESIS_HASH : docs[i - 1]!['hash']));
+}
+
+/** One character of a string, swapped for another: the smallest change a tamperer could make. */
+function flipOneCharacter(value: string, position = Math.floor(value.length / 2)): string {
+  const current = value[position];
+  const replacement = current === 'a' ? 'b' : 'a';
+  return value.slice(0, position) + replacement + value.slice(position + 1);
+}
+
+beforeAll(async () => {
+  app = await startTestApp();
+  second = await startTestApp({ shareStoresWith: app });
+  service = await app.token(SERVICE_SCOPES, 'svc-crm');
+  auditor = await app.token(['customer:read', 'audit:read'], 'auditor-1');
+});
+afterAll(async () => {
+  await second?.stop();
+  await app?.stop();
+});
+
+describe('concurrent writers on one customer', () => {
+  it('16 AuditLog instances (separate head caches, like separate processes) appending at once leave a gap-free chain 1..n that verifies', async () => {
+    const id = await register();
+    const writers = Array.from({ length: 16 }, () => new AuditLog(new AuditRepository(app.app.mongo.db)));
+    const perWriter = 6;
+    await Promise.all(
+      writers.map(async (log, w) => {
+        for (let i = 0; i < perWriter; i++) {
+          await log.append({
+            type: 'PII_ACCESS',
+            customerId: id,
+            actor: { kind: 'AGENT', id: `agent-${w}` },
+            fields: ['DISPLAY_NAME'],
+            justification: `writer ${w} read ${i}`,
+            requestId: `req-${w}-${i}`,
+          });
+        }
+      }),
+    );
+    const docs = await storedChain(id);
+    expectGapFreeChain(docs, 1 + 16 * perWriter);
+    // Every append landed exactly once.
+    const written = docs.filter((d) => d['type'] === 'PII_ACCESS').map((d) => d['requestId'] as string);
+    expect(new Set(written).size).toBe(16 * perWriter);
+    expect(await verify(id)).toMatchObject({ valid: true, eventCount: 97, firstBrokenSequence: null, headSequence: 97 });
+  });
+
+  it('32 concurrent GraphQL operations through two subgraph instances over the same stores keep one gap-free chain', async () => {
+    const email = anEmail('busy');
+    const id = await register(email);
+    const resolver = await app.token(['identity:resolve'], 'svc-ivr');
+    const resolverOnSecond = await second.token(['identity:resolve'], 'svc-ivr');
+    const serviceOnSecond = await second.token(SERVICE_SCOPES, 'svc-crm');
+    const operations = Array.from({ length: 16 }, (_v, i) => {
+      const target = i % 2 === 0 ? app : second;
+      return [
+        target.graphql(i % 2 === 0 ? service : serviceOnSecond, `mutation($id: ID!, $v: String!) { linkIdentifier(customerId: $id, identifier: { kind: CRM_ID, value: $v }) { id } }`, { id, v: aCrmId() }),
+        target.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(
+          i % 2 === 0 ? resolver : resolverOnSecond,
+          `query($v: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, channel: WEBCHAT, interactionId: "chat-${i}" }) { customer { id } } }`,
+          { v: email },
+        ),
+      ];
+    }).flat();
+    const results = await Promise.all(operations);
+    for (const r of results) expect(r.body.errors).toBeUndefined();
+    const docs = await storedChain(id);
+    expectGapFreeChain(docs, 1 + 16 + 16);
+    expect(docs.filter((d) => d['type'] === 'IDENTIFIER_LINKED')).toHaveLength(16);
+    expect(docs.filter((d) => d['type'] === 'IDENTITY_RESOLUTION')).toHaveLength(16);
+    expect(await verify(id)).toMatchObject({ valid: true, eventCount: 33, firstBrokenSequence: null });
+  });
+});
+
+describe('tamper evidence', () => {
+  let id: string;
+  let chain: Document[];
+
+  beforeAll(async () => {
+    id = await register();
+    const agent = await app.token(['customer:read', 'pii:read'], 'agent-tamper');
+    for (let i = 0; i < 3; i++) {
+      const res = await app.graphql(
+        agent,
+        `mutation($id: ID!, $j: String!) { requestPiiAccess(input: { customerId: $id, fields: [DISPLAY_NAME], justification: $j }) { id } }`,
+        { id, j: `Customer on the phone about order number ${i}` },
+        { 'x-request-id': `tamper-req-${i}` },
+      );
+      expect(res.body.errors).toBeUndefined();
+    }
+    chain = await storedChain(id);
+    expect(chain.map((d) => d['type'])).toEqual(['CUSTOMER_REGISTERED', 'PII_ACCESS_GRANTED', 'PII_ACCESS_GRANTED', 'PII_ACCESS_GRANTED']);
+  });
+
+  const cases: Array<{ field: string; sequence: number; change: (doc: Document) => Document }> = [
+    { field: 'justification', sequence: 2, change: (d) => ({ justification: flipOneCharacter(d['justification'] as string) }) },
+    { field: 'requestId', sequence: 3, change: (d) => ({ requestId: flipOneCharacter(d['requestId'] as string, 0) }) },
+    { field: 'occurredAt', sequence: 2, change: (d) => ({ occurredAt: new Date((d['occurredAt'] as Date).getTime() + 1) }) },
+    { field: 'sequence', sequence: 3, change: (d) => ({ sequence: (d['sequence'] as number) + 64 }) },
+    { field: 'sequence of the newest event', sequence: 4, change: (d) => ({ sequence: (d['sequence'] as number) + 64 }) },
+    { field: 'prevHash', sequence: 3, change: (d) => ({ prevHash: flipOneCharacter(d['prevHash'] as string) }) },
+    { field: 'hash', sequence: 2, change: (d) => ({ hash: flipOneCharacter(d['hash'] as string) }) },
+    { field: 'hash of the newest event', sequence: 4, change: (d) => ({ hash: flipOneCharacter(d['hash'] as string) }) },
+    { field: 'actor.id', sequence: 2, change: (d) => ({ 'actor.id': flipOneCharacter((d['actor'] as { id: string }).id) }) },
+    { field: 'type', sequence: 3, change: () => ({ type: 'PII_ACCESS' }) },
+    { field: 'fields', sequence: 2, change: () => ({ fields: ['EMAIL'] }) },
+    { field: 'details', sequence: 2, change: (d) => ({ 'details.grantId': flipOneCharacter((d['details'] as { grantId: string }).grantId) }) },
+    { field: 'customerId', sequence: 3, change: () => ({ customerId: 'cus_00000000000000000000000000' }) },
+    { field: 'sealedIdentifierHash', sequence: 1, change: (d) => ({ sealedIdentifierHash: flipOneCharacter(d['sealedIdentifierHash'] as string) }) },
+    { field: 'chain (an event moved out of its chain)', sequence: 2, change: () => ({ chain: 'cus_00000000000000000000000000' }) },
+  ];
+
+  it.each(cases)('reports the first broken sequence when one byte of $field is changed in MongoDB, and valid again once restored', async ({ sequence, change }) => {
+    const original = chain[sequence - 1]!;
+    expect(await verify(id)).toMatchObject({ valid: true, eventCount: 4 });
+    const altered = change(original);
+    const restore = Object.fromEntries(Object.keys(altered).map((path) => [path, path.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown>)[k], original)]));
+    await events().updateOne({ _id: original['_id'] }, { $set: altered });
+    try {
+      const result = await verify(id);
+      expect(result.valid).toBe(false);
+      expect(result.firstBrokenSequence).toBe(sequence);
+    } finally {
+      await events().updateOne({ _id: original['_id'] }, { $set: restore });
+    }
+    expect(await verify(id)).toMatchObject({ valid: true, eventCount: 4, firstBrokenSequence: null });
+  });
+
+  it('reports the position of an event deleted from the middle of the chain', async () => {
+    const victim = chain[1]!;
+    await events().deleteOne({ _id: victim['_id'] });
+    try {
+      expect(await verify(id)).toMatchObject({ valid: false, eventCount: 3, firstBrokenSequence: 2 });
+    } finally {
+      await events().insertOne(victim);
+    }
+    expect(await verify(id)).toMatchObject({ valid: true, eventCount: 4 });
+  });
+
+  it('cannot see that the newest event was deleted, but a head published earlier can', async () => {
+    const anchored = await verify(id);
+    expect(anchored.headSequence).toBe(4);
+    const newest = chain[3]!;
+    await events().deleteOne({ _id: newest['_id'] });
+    try {
+      // The limitation: a truncated chain is a valid, shorter chain.
+      const truncated = await verify(id);
+      expect(truncated).toMatchObject({ valid: true, eventCount: 3, headSequence: 3 });
+      // What an anchor check does: the published head must still be in the chain, with the same hash.
+      const isAnchorStillPresent = truncated.headSequence! >= anchored.headSequence! ;
+      expect(isAnchorStillPresent).toBe(false);
+    } finally {
+      await events().insertOne(newest);
+    }
+    expect(await verify(id)).toEqual(anchored);
+  });
+});
+
+describe('events written before identifier hashes were sealed', () => {
+  it('still verify: the sealed field enters the hash only when it is set', () => {
+    // Exactly what the first version of the chain hashed: no sealedIdentifierHash key at all.
+    const legacyBody = {
+      id: 'aud_0000000000000000000000000A',
+      chain: '_anonymous',
+      type: 'IDENTITY_RESOLUTION' as const,
+      occurredAt: new Date('2026-01-05T10:00:00Z'),
+      customerId: null,
+      actor: { kind: 'SERVICE' as const, id: 'svc-ivr' },
+      channel: 'VOICE' as const,
+      interactionId: 'call-1',
+      resolutionSource: 'identifier_hash',
+      identifierHash: 'v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      fields: null,
+      justification: null,
+      requestId: 'req-1',
+      details: { matched: false },
+      sequence: 1,
+    };
+    const legacyHash = createHash('sha256').update(canonicalise(legacyBody)).update('\n').update(GENESIS_HASH).digest('hex');
+    const asReadToday: AuditEventRecord = { ...legacyBody, sealedIdentifierHash: null, prevHash: GENESIS_HASH, hash: legacyHash };
+    expect(verifyChain([asReadToday])).toMatchObject({ valid: true, eventCount: 1 });
+    expect(verifyChain([{ ...asReadToday, sealedIdentifierHash: 'v1.x.y' }])).toMatchObject({ valid: false, firstBrokenSequence: 1 });
+  });
+});

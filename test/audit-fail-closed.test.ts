@@ -1,0 +1,133 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DevServices } from '../src/dev/services.js';
+import { anEmail, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { startPrivateServices } from './testkit/service-control.js';
+import { startTestApp, type GraphQLResponse, type TestApp } from './testkit/test-app.js';
+
+/**
+ * The audit trail on a MongoDB of its own (AUDIT_MONGODB_URL), a private
+ * FerretDB that this file stops and starts: an audit outage that leaves the
+ * customer store up, so that fail-closed behaviour is really exercised.
+ */
+let auditStore: DevServices;
+let app: TestApp;
+let service: string;
+let clearReader: string;
+let maskedReader: string;
+let dpo: string;
+let customerId: string;
+const DISPLAY_NAME = 'Quentin Marsh-Okafor';
+
+const READ = `query($id: ID!) { customer(id: $id) { id status country displayName } }`;
+
+async function readCustomer(token: string): Promise<GraphQLResponse<{ customer: { id: string; displayName: string | null; country: string } | null }>> {
+  return app.graphql(token, READ, { id: customerId });
+}
+
+async function auditWriteFailures(): Promise<number> {
+  const text = await (await fetch(`${app.baseUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('veil_audit_write_failures_total'));
+  return Number(line?.split(' ')[1] ?? NaN);
+}
+
+beforeAll(async () => {
+  auditStore = await startPrivateServices();
+  app = await startTestApp({ env: { AUDIT_MONGODB_URL: auditStore.mongoUrl, AUDIT_MONGODB_DB: 'veil_audit' } });
+  service = await app.token(SERVICE_SCOPES, 'svc-crm');
+  clearReader = await app.token(['customer:read', 'pii:read'], 'agent-clear');
+  maskedReader = await app.token(['customer:read'], 'agent-masked');
+  dpo = await app.token(['dsar:process', 'audit:read'], 'dpo-1');
+  const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {
+    input: { identifiers: [{ kind: 'EMAIL', value: anEmail('outage') }], displayName: DISPLAY_NAME, country: 'NL' },
+  });
+  expect(res.body.errors).toBeUndefined();
+  customerId = res.body.data!.registerCustomer.id;
+  const grant = await app.graphql(
+    clearReader,
+    `mutation($id: ID!) { requestPiiAccess(input: { customerId: $id, fields: [DISPLAY_NAME], justification: "Caller asked to confirm the name on file" }) { status } }`,
+    { id: customerId },
+  );
+  expect(grant.body.errors).toBeUndefined();
+}, 180_000);
+
+afterAll(async () => {
+  await app?.stop();
+  await auditStore?.stop();
+});
+
+describe('audit store separate from the customer store', () => {
+  it('writes audit events to the audit store only', async () => {
+    const { MongoClient } = await import('mongodb');
+    const client = new MongoClient(auditStore.mongoUrl);
+    try {
+      const inAuditStore = await client.db('veil_audit').collection('audit_events').countDocuments({ chain: customerId });
+      expect(inAuditStore).toBe(2);
+      expect(await app.app.mongo.db.collection('audit_events').countDocuments()).toBe(0);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('an audit store outage', () => {
+  it('refuses clear-text reads, keeps masked reads, refuses exports and audited writes, and recovers by itself', async () => {
+    const before = await readCustomer(clearReader);
+    expect(before.body.errors).toBeUndefined();
+    expect(before.body.data!.customer!.displayName).toBe(DISPLAY_NAME);
+    const failuresBefore = await auditWriteFailures();
+
+    await auditStore.stopMongo();
+    try {
+      // The clear read: the field is null with an error, and the value appears nowhere in the response.
+      const refused = await readCustomer(clearReader);
+      expect(refused.body.data!.customer).toMatchObject({ id: customerId, country: 'NL', displayName: null });
+      expect(refused.body.errors).toHaveLength(1);
+      expect(refused.body.errors![0]!.path).toEqual(['customer', 'displayName']);
+      expect(refused.body.errors![0]!.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', service: 'audit' });
+      const refusedText = JSON.stringify(refused.body);
+      expect(refusedText).not.toContain('Quentin');
+      expect(refusedText).not.toContain('Okafor');
+
+      // Masked reads never touch the audit store.
+      const masked = await readCustomer(maskedReader);
+      expect(masked.body.errors).toBeUndefined();
+      expect(masked.body.data!.customer!.displayName).toBe('Quentin M.');
+
+      // A data-subject export is refused without its DSAR_EXPORT event, over GraphQL and as a download.
+      const exported = await app.graphql(dpo, `query($id: ID!) { dataSubjectAccess(customerId: $id) { displayName auditEventId } }`, { id: customerId });
+      expect(exported.body.data).toBeNull();
+      expect(exported.body.errors![0]!.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', service: 'audit' });
+      expect(JSON.stringify(exported.body)).not.toContain('Quentin');
+      const download = await fetch(`${app.baseUrl}/dsar/export?customerId=${customerId}`, { headers: { authorization: `Bearer ${dpo}` } });
+      expect(download.status).toBe(503);
+      expect(await download.text()).not.toContain('Quentin');
+
+      // Other audited operations: the domain write happens, the request reports SERVICE_UNAVAILABLE.
+      const registered = await app.graphql(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail('during') }] } });
+      expect(registered.body.errors![0]!.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', service: 'audit' });
+
+      expect(await auditWriteFailures()).toBeGreaterThanOrEqual(failuresBefore + 3);
+    } finally {
+      await auditStore.startMongo();
+    }
+
+    // The driver reconnects by itself: no restart of the subgraph.
+    let recovered: Awaited<ReturnType<typeof readCustomer>> | null = null;
+    for (let attempt = 0; attempt < 60; attempt++) {
+      recovered = await readCustomer(clearReader);
+      if (!recovered.body.errors) break;
+      await sleep(500);
+    }
+    expect(recovered!.body.errors).toBeUndefined();
+    expect(recovered!.body.data!.customer!.displayName).toBe(DISPLAY_NAME);
+
+    const verification = await app.graphql<{ verifyAuditTrail: { valid: boolean; eventCount: number } }>(
+      dpo,
+      `query($id: ID!) { verifyAuditTrail(customerId: $id) { valid eventCount } }`,
+      { id: customerId },
+    );
+    // REGISTERED, GRANTED, the clear read before the outage and the one after; nothing from the refused requests.
+    expect(verification.body.data!.verifyAuditTrail).toEqual({ valid: true, eventCount: 4 });
+  });
+});

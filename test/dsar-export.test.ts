@@ -1,0 +1,197 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { aCrmId, anEmail, aPhone, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { startTestApp, type TestApp } from './testkit/test-app.js';
+
+let app: TestApp;
+let service: string;
+let dpo: string;
+let customerId: string;
+const email = anEmail('Dana.Subject');
+const phone = aPhone();
+const crmId = aCrmId();
+
+const EXPORT = `query Export($id: ID!, $from: DateTime, $to: DateTime) {
+  dataSubjectAccess(customerId: $id, from: $from, to: $to) {
+    customerId status generatedAt displayName email phone country preferredLanguage createdAt
+    identifiers { kind hash keyVersion linkedAt }
+    consentReceipts { id version scopes source }
+    supportRecords {
+      tickets { id status subject }
+      subscriptions { id plan }
+      transactions { id amountMinor currency }
+      interactions { id channel }
+      deviceFingerprints
+    }
+    auditEvents { id type sequence occurredAt identifierHash actor { kind id } requestId }
+    auditEventId
+  }
+}`;
+
+interface ExportResult {
+  customerId: string;
+  status: string;
+  generatedAt: string;
+  displayName: string | null;
+  email: string | null;
+  phone: string | null;
+  country: string | null;
+  identifiers: Array<{ kind: string; hash: string; keyVersion: string }>;
+  consentReceipts: Array<{ id: string; version: number; scopes: string[] }>;
+  supportRecords: { tickets: Array<{ id: string; subject: string }>; subscriptions: unknown[]; transactions: unknown[]; interactions: unknown[]; deviceFingerprints: string[] };
+  auditEvents: Array<{ id: string; type: string; sequence: number; occurredAt: string; identifierHash: string | null; requestId: string | null }>;
+  auditEventId: string;
+}
+
+async function exportFor(id: string, range: { from?: string; to?: string } = {}, token = dpo) {
+  return app.graphql<{ dataSubjectAccess: ExportResult }>(token, EXPORT, { id, ...range });
+}
+
+beforeAll(async () => {
+  app = await startTestApp();
+  service = await app.token(SERVICE_SCOPES, 'svc-crm');
+  dpo = await app.token(['dsar:process'], 'dpo-riley');
+  const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {
+    input: {
+      identifiers: [{ kind: 'EMAIL', value: email }, { kind: 'PHONE', value: phone }, { kind: 'CRM_ID', value: crmId }],
+      displayName: 'Dana Subject',
+      country: 'IE',
+      preferredLanguage: 'en-IE',
+    },
+  });
+  expect(res.body.errors).toBeUndefined();
+  customerId = res.body.data!.registerCustomer.id;
+  const consent = await app.graphql(service, `mutation($id: ID!) { recordConsent(input: { customerId: $id, scopes: ["support_context", "analytics"], source: "web-form" }) { version } }`, { id: customerId });
+  expect(consent.body.errors).toBeUndefined();
+  const push = await app.graphql(service, `mutation($input: SupportActivityInput!) { recordSupportActivity(input: $input) }`, {
+    input: {
+      customerId,
+      tickets: [{ id: 'T-1001', status: 'open', subject: 'Router keeps dropping', openedAt: '2026-01-10T09:00:00Z' }],
+      deviceFingerprint: 'dfp_1234abcd',
+    },
+  });
+  expect(push.body.errors).toBeUndefined();
+});
+afterAll(async () => {
+  await app?.stop();
+});
+
+describe('dataSubjectAccess', () => {
+  it('exports everything held about the person, in clear, with the DSAR_EXPORT event that records it', async () => {
+    const res = await exportFor(customerId);
+    expect(res.body.errors).toBeUndefined();
+    const out = res.body.data!.dataSubjectAccess;
+    expect(out).toMatchObject({
+      customerId,
+      status: 'ACTIVE',
+      displayName: 'Dana Subject',
+      email: email.toLowerCase(),
+      phone,
+      country: 'IE',
+    });
+    expect(out.identifiers.map((i) => i.kind).sort()).toEqual(['CRM_ID', 'EMAIL', 'PHONE']);
+    for (const identifier of out.identifiers) {
+      expect(identifier.keyVersion).toBe(identifier.hash.split(':')[0]);
+      expect(identifier.hash).toMatch(/^[A-Za-z0-9_-]+:[A-Za-z0-9_-]{43}$/);
+    }
+    expect(out.consentReceipts).toMatchObject([{ version: 1, scopes: ['analytics', 'support_context'] }]);
+    expect(out.supportRecords.tickets).toMatchObject([{ id: 'T-1001', subject: 'Router keeps dropping' }]);
+    expect(out.supportRecords.deviceFingerprints).toEqual(['dfp_1234abcd']);
+
+    // The export's own event was written before the events were read: it is in the list, last.
+    const types = out.auditEvents.map((e) => e.type);
+    expect(types[0]).toBe('CUSTOMER_REGISTERED');
+    expect(types).toContain('CONSENT_RECORDED');
+    expect(out.auditEvents.at(-1)).toMatchObject({ id: out.auditEventId, type: 'DSAR_EXPORT' });
+    expect(out.auditEvents.map((e) => e.sequence)).toEqual(out.auditEvents.map((_e, i) => i + 1));
+    // Identifier hashes recorded in the trail are opened for the export.
+    const registered = out.auditEvents[0]!;
+    expect(out.identifiers.map((i) => i.hash)).toContain(registered.identifierHash);
+
+    const stored = await app.app.mongo.db.collection('audit_events').findOne({ _id: out.auditEventId as never });
+    expect(stored).toMatchObject({ type: 'DSAR_EXPORT', customerId, actor: { kind: 'AGENT', id: 'dpo-riley' }, details: { delivery: 'graphql' } });
+  });
+
+  it('limits the audit events to the requested range', async () => {
+    const all = (await exportFor(customerId)).body.data!.dataSubjectAccess.auditEvents;
+    const from = all[1]!.occurredAt;
+    const to = all[2]!.occurredAt;
+    const ranged = await exportFor(customerId, { from, to });
+    expect(ranged.body.errors).toBeUndefined();
+    const expected = all.filter((e) => e.occurredAt >= from && e.occurredAt <= to).map((e) => e.id);
+    expect(ranged.body.data!.dataSubjectAccess.auditEvents.map((e) => e.id)).toEqual(expected);
+    expect(expected.length).toBeLessThan(all.length);
+
+    const backwards = await exportFor(customerId, { from: to, to: from === to ? '2000-01-01T00:00:00Z' : from });
+    expect(backwards.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+  });
+
+  it('refuses callers without dsar:process, unknown customers and malformed ids, without writing an event', async () => {
+    const before = await app.app.mongo.db.collection('audit_events').countDocuments({ type: 'DSAR_EXPORT' });
+    const auditor = await app.token(['audit:read', 'customer:read', 'pii:read'], 'auditor-x');
+    const forbidden = await exportFor(customerId, {}, auditor);
+    expect(forbidden.body.data).toBeNull();
+    expect(forbidden.body.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', reason: 'MISSING_SCOPE' });
+    expect(JSON.stringify(forbidden.body)).not.toContain('Dana');
+
+    const unknown = await exportFor('cus_00000000000000000000000000');
+    expect(unknown.body.errors?.[0]?.extensions?.['code']).toBe('NOT_FOUND');
+    const malformed = await exportFor(email);
+    expect(malformed.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+    expect(JSON.stringify(malformed.body)).not.toContain(email);
+    expect(await app.app.mongo.db.collection('audit_events').countDocuments({ type: 'DSAR_EXPORT' })).toBe(before);
+  });
+});
+
+describe('GET /dsar/export', () => {
+  const url = (query: string) => `${app.baseUrl}/dsar/export?${query}`;
+
+  it('serves the export as a JSON attachment that is never cached, and records it as a download', async () => {
+    const res = await fetch(url(`customerId=${customerId}`), { headers: { authorization: `Bearer ${dpo}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(res.headers.get('content-disposition')).toMatch(new RegExp(`^attachment; filename="dsar-${customerId}-\\d{4}-\\d{2}-\\d{2}\\.json"$`));
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const body = (await res.json()) as Record<string, unknown> & { auditEvents: Array<{ id: string; type: string; details: Record<string, unknown> }>; auditEventId: string };
+    expect(body).toMatchObject({ format: 'veil.dsar/v1', customerId, status: 'ACTIVE', displayName: 'Dana Subject', email: email.toLowerCase(), phone });
+    expect((body['identifiers'] as unknown[]).length).toBe(3);
+    expect(body.auditEvents.at(-1)).toMatchObject({ id: body.auditEventId, type: 'DSAR_EXPORT', details: { delivery: 'json_download' } });
+    // Stored shapes stay inside: no chain name, no sealed hash, no internal ids of the receipts' recorders.
+    expect(JSON.stringify(body)).not.toContain('sealedIdentifierHash');
+    expect(JSON.stringify(body)).not.toContain('recordedBy');
+  });
+
+  it('answers 401 without a token and 403 JSON without dsar:process, without writing an event', async () => {
+    const before = await app.app.mongo.db.collection('audit_events').countDocuments({ type: 'DSAR_EXPORT' });
+    const anonymous = await fetch(url(`customerId=${customerId}`));
+    expect(anonymous.status).toBe(401);
+    const agent = await app.token(['customer:read', 'audit:read'], 'agent-y');
+    const forbidden = await fetch(url(`customerId=${customerId}`), { headers: { authorization: `Bearer ${agent}` } });
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.headers.get('content-type')).toMatch(/^application\/json/);
+    const body = (await forbidden.json()) as { errors: Array<{ extensions: Record<string, unknown> }> };
+    expect(body.errors[0]!.extensions).toMatchObject({ code: 'FORBIDDEN', reason: 'MISSING_SCOPE' });
+    expect(await app.app.mongo.db.collection('audit_events').countDocuments({ type: 'DSAR_EXPORT' })).toBe(before);
+  });
+
+  it('answers 400 for a malformed id or date, 404 for an unknown customer and 405 for POST', async () => {
+    const auth = { authorization: `Bearer ${dpo}` };
+    const malformed = await fetch(url(`customerId=${encodeURIComponent(email)}`), { headers: auth });
+    expect(malformed.status).toBe(400);
+    expect(await malformed.text()).not.toContain(email);
+    expect((await fetch(url('customerId='), { headers: auth })).status).toBe(400);
+    expect((await fetch(url(`customerId=${customerId}&from=yesterday`), { headers: auth })).status).toBe(400);
+    expect((await fetch(url(`customerId=${customerId}&from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z`), { headers: auth })).status).toBe(400);
+    expect((await fetch(url('customerId=cus_00000000000000000000000000'), { headers: auth })).status).toBe(404);
+    const post = await fetch(url(`customerId=${customerId}`), { method: 'POST', headers: auth });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET');
+  });
+
+  it('applies the range to the audit events of the download', async () => {
+    const res = await fetch(url(`customerId=${customerId}&from=2000-01-01T00:00:00Z&to=2000-12-31T00:00:00Z`), { headers: { authorization: `Bearer ${dpo}` } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { auditEvents: unknown[]; consentReceipts: unknown[] };
+    expect(body.auditEvents).toEqual([]);
+    expect(body.consentReceipts).toHaveLength(1);
+  });
+});

@@ -1,0 +1,299 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { inject } from 'vitest';
+import { aCrmId, anEmail, aPhone, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { startTestApp, type TestApp } from './testkit/test-app.js';
+
+let app: TestApp;
+let redis: Redis;
+let service: string;
+let dpo: string;
+let agent: string;
+let resolver: string;
+
+const ERASE = `mutation Erase($id: ID!, $requestId: String!, $reason: String!) {
+  eraseCustomer(customerId: $id, requestId: $requestId, reason: $reason) {
+    customerId requestId erasedAt alreadyErased auditEventId
+    removed { store item count }
+  }
+}`;
+const RESOLVE = `query($v: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, channel: EMAIL }) { customer { id } matchedBy auditEventId } }`;
+const VERIFY = `query($id: ID!) { verifyAuditTrail(customerId: $id) { valid eventCount firstBrokenSequence } }`;
+
+interface Receipt {
+  customerId: string;
+  requestId: string;
+  erasedAt: string;
+  alreadyErased: boolean;
+  auditEventId: string;
+  removed: Array<{ store: string; item: string; count: number }>;
+}
+
+function countOf(receipt: Receipt, store: string, item: string): number | undefined {
+  return receipt.removed.find((r) => r.store === store && r.item === item)?.count;
+}
+
+async function erase(id: string, requestId = 'DSR-2041', reason = 'Customer asked to be forgotten, by letter'): Promise<Receipt> {
+  const res = await app.graphql<{ eraseCustomer: Receipt }>(dpo, ERASE, { id, requestId, reason });
+  expect(res.body.errors).toBeUndefined();
+  return res.body.data!.eraseCustomer;
+}
+
+/** Every document of every collection of the test database, as text. */
+async function dumpMongo(): Promise<Array<{ collection: string; text: string }>> {
+  const db = app.app.mongo.db;
+  const out: Array<{ collection: string; text: string }> = [];
+  for (const { name } of await db.listCollections().toArray()) {
+    for (const doc of await db.collection(name).find({}).toArray()) out.push({ collection: name, text: JSON.stringify(doc) });
+  }
+  return out;
+}
+
+/** Every key of this app's prefix with its value (strings, sets, hashes, lists). */
+async function dumpRedis(): Promise<Array<{ key: string; value: string; ttlMs: number }>> {
+  const out: Array<{ key: string; value: string; ttlMs: number }> = [];
+  for (const key of await redis.keys(`${app.config.redisKeyPrefix}*`)) {
+    const type = await redis.type(key);
+    let value = '';
+    if (type === 'string') value = String(await redis.get(key));
+    if (type === 'set') value = (await redis.smembers(key)).join('\n');
+    if (type === 'hash') value = JSON.stringify(await redis.hgetall(key));
+    if (type === 'list') value = (await redis.lrange(key, 0, -1)).join('\n');
+    if (type === 'zset') value = (await redis.zrange(key, 0, -1)).join('\n');
+    out.push({ key, value, ttlMs: await redis.pttl(key) });
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  app = await startTestApp();
+  redis = new Redis(inject('redisUrl'));
+  service = await app.token(SERVICE_SCOPES, 'svc-crm');
+  dpo = await app.token(['dsar:process', 'audit:read'], 'dpo-riley');
+  agent = await app.token(['customer:read', 'pii:read', 'context:read', 'identity:resolve'], 'agent-erin');
+  resolver = await app.token(['identity:resolve', 'customer:read'], 'svc-ivr');
+});
+afterAll(async () => {
+  redis?.disconnect();
+  await app?.stop();
+});
+
+describe('eraseCustomer, end to end', () => {
+  const email = anEmail('Erin.Forgotten');
+  let id: string;
+  let hashes: string[];
+  let first: Receipt;
+
+  beforeAll(async () => {
+    const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {
+      input: {
+        identifiers: [{ kind: 'EMAIL', value: email }, { kind: 'PHONE', value: aPhone() }, { kind: 'CRM_ID', value: aCrmId() }],
+        displayName: 'Erin Forgotten',
+        country: 'GB',
+        preferredLanguage: 'en-GB',
+      },
+    });
+    expect(res.body.errors).toBeUndefined();
+    id = res.body.data!.registerCustomer.id;
+
+    // Something in every store: consent, support records, a cached snapshot, a session, a PII grant, resolutions.
+    expect((await app.graphql(service, `mutation($id: ID!) { recordConsent(input: { customerId: $id, scopes: ["support_context"], source: "ivr" }) { version } }`, { id })).body.errors).toBeUndefined();
+    expect(
+      (
+        await app.graphql(service, `mutation($input: SupportActivityInput!) { recordSupportActivity(input: $input) }`, {
+          input: { customerId: id, tickets: [{ id: 'T-77', status: 'open', subject: 'Billing question', openedAt: '2026-02-01T10:00:00Z' }], deviceFingerprint: 'dfp_erin01' },
+        })
+      ).body.errors,
+    ).toBeUndefined();
+    expect((await app.graphql(agent, `query($id: ID!) { customer(id: $id) { context { openTickets { id } } } }`, { id })).body.errors).toBeUndefined();
+    expect((await app.graphql(agent, `mutation($id: ID!) { startSupportSession(customerId: $id, channel: VOICE) { token } }`, { id })).body.errors).toBeUndefined();
+    expect(
+      (await app.graphql(agent, `mutation($id: ID!) { requestPiiAccess(input: { customerId: $id, fields: [DISPLAY_NAME], justification: "Verifying the caller" }) { status } }`, { id })).body.errors,
+    ).toBeUndefined();
+    const clear = await app.graphql<{ customer: { displayName: string } }>(agent, `query($id: ID!) { customer(id: $id) { displayName } }`, { id });
+    expect(clear.body.data!.customer.displayName).toBe('Erin Forgotten');
+    const resolved = await app.graphql<{ resolveCustomer: { customer: { id: string } } }>(resolver, RESOLVE, { v: email });
+    expect(resolved.body.data!.resolveCustomer.customer.id).toBe(id);
+
+    const identifiers = await app.graphql<{ customer: { identifiers: Array<{ hash: string }> } }>(agent, `query($id: ID!) { customer(id: $id) { identifiers { hash } } }`, { id });
+    hashes = identifiers.body.data!.customer.identifiers.map((i) => i.hash);
+    expect(hashes).toHaveLength(3);
+    const redisBefore = await dumpRedis();
+    expect(redisBefore.some((entry) => entry.key.includes(id) || entry.value.includes(id))).toBe(true);
+
+    first = await erase(id);
+  });
+
+  it('returns a receipt listing what was removed from each store', () => {
+    expect(first).toMatchObject({ customerId: id, requestId: 'DSR-2041', alreadyErased: false });
+    expect(first.auditEventId).toMatch(/^aud_/);
+    expect(countOf(first, 'mongodb', 'customer_keys')).toBe(1);
+    expect(countOf(first, 'mongodb', 'identifiers')).toBe(3);
+    expect(countOf(first, 'mongodb', 'customer_attributes')).toBe(3);
+    expect(countOf(first, 'mongodb', 'support_records')).toBeGreaterThanOrEqual(1);
+    expect(countOf(first, 'redis', 'pii_grants')).toBeGreaterThanOrEqual(1);
+    expect(countOf(first, 'redis', 'support_sessions')).toBe(1);
+    expect(countOf(first, 'redis', 'context_snapshots')).toBe(1);
+  });
+
+  it('leaves no document that links the old identifier hashes, and no Redis data about the customer', async () => {
+    for (const { collection, text } of await dumpMongo()) {
+      for (const hash of hashes) expect(text, `${collection} still holds an identifier hash`).not.toContain(hash.split(':')[1]);
+    }
+    const db = app.app.mongo.db;
+    expect(await db.collection('customer_keys').countDocuments({ _id: id as never })).toBe(0);
+    expect(await db.collection('identifiers').countDocuments({ customerId: id })).toBe(0);
+    expect(await db.collection('support_records').countDocuments({ customerId: id })).toBe(0);
+    // What stays: the consent receipts and the audit trail, pseudonymous.
+    expect(await db.collection('consents').countDocuments({ customerId: id })).toBe(1);
+    expect(await db.collection('audit_events').countDocuments({ chain: id })).toBeGreaterThan(5);
+
+    for (const entry of await dumpRedis()) {
+      expect(entry.value, entry.key).not.toContain(id);
+      if (!entry.key.includes(id)) continue;
+      // The one exception: the snapshot invalidation epoch (a random value, no data) that stops a
+      // rebuild already in flight from writing the erased customer's snapshot back. It expires.
+      expect(entry.key).toBe(`${app.config.redisKeyPrefix}snapshot-epoch:${id}`);
+      expect(entry.ttlMs).toBeGreaterThan(0);
+      expect(entry.value).toMatch(/^[A-Za-z0-9_-]{1,32}$/);
+    }
+  });
+
+  it('resolves the old email to nobody, in an anonymous event that names no customer', async () => {
+    const res = await app.graphql<{ resolveCustomer: { customer: null; matchedBy: null; auditEventId: string } }>(resolver, RESOLVE, { v: email });
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!.resolveCustomer).toMatchObject({ customer: null, matchedBy: null });
+    const event = await app.app.mongo.db.collection('audit_events').findOne({ _id: res.body.data!.resolveCustomer.auditEventId as never });
+    expect(event).toMatchObject({ chain: '_anonymous', customerId: null });
+    // The only document holding that hash now is this anonymous event, which does not name the customer.
+    const holders = (await dumpMongo()).filter(({ text }) => hashes.some((h) => text.includes(h.split(':')[1]!)));
+    expect(holders).toHaveLength(1);
+    expect(holders[0]!.text).not.toContain(id);
+  });
+
+  it('shows the customer as ERASED with every personal field null, to every caller', async () => {
+    const res = await app.graphql<{ customer: Record<string, unknown> }>(
+      agent,
+      `query($id: ID!) { customer(id: $id) { id status displayName email phone country preferredLanguage } }`,
+      { id },
+    );
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!.customer).toEqual({ id, status: 'ERASED', displayName: null, email: null, phone: null, country: null, preferredLanguage: null });
+    const stored = await app.app.mongo.db.collection('customers').findOne({ _id: id as never });
+    expect(stored).toMatchObject({ status: 'ERASED', encrypted: {}, masked: { DISPLAY_NAME: null, EMAIL: null, PHONE: null } });
+  });
+
+  it('keeps a chain that verifies and ends with DATA_DELETION, carrying the request id and reason', async () => {
+    const verification = await app.graphql<{ verifyAuditTrail: { valid: boolean; eventCount: number } }>(dpo, VERIFY, { id });
+    expect(verification.body.data!.verifyAuditTrail).toMatchObject({ valid: true, firstBrokenSequence: null });
+    const last = await app.app.mongo.db.collection('audit_events').find({ chain: id }).sort({ sequence: -1 }).limit(1).next();
+    expect(last).toMatchObject({
+      _id: first.auditEventId,
+      type: 'DATA_DELETION',
+      sequence: verification.body.data!.verifyAuditTrail.eventCount,
+      requestId: 'DSR-2041',
+      justification: 'Customer asked to be forgotten, by letter',
+      actor: { kind: 'AGENT', id: 'dpo-riley' },
+      details: { alreadyErased: false },
+    });
+  });
+
+  it('refuses to link an identifier to the erased customer', async () => {
+    const res = await app.graphql(service, `mutation($id: ID!, $v: String!) { linkIdentifier(customerId: $id, identifier: { kind: EMAIL, value: $v }) { id } }`, { id, v: anEmail() });
+    expect(res.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+    expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId: id })).toBe(0);
+  });
+
+  it('answers a data-subject access request for the erased customer with what remains', async () => {
+    const res = await app.graphql<{ dataSubjectAccess: Record<string, unknown> & { auditEvents: Array<{ type: string; identifierHash: string | null }>; consentReceipts: unknown[] } }>(
+      dpo,
+      `query($id: ID!) { dataSubjectAccess(customerId: $id) {
+        status displayName email phone country identifiers { hash } consentReceipts { version }
+        supportRecords { tickets { id } deviceFingerprints } auditEvents { type identifierHash }
+      } }`,
+      { id },
+    );
+    expect(res.body.errors).toBeUndefined();
+    const out = res.body.data!.dataSubjectAccess;
+    expect(out).toMatchObject({ status: 'ERASED', displayName: null, email: null, phone: null, country: null, identifiers: [], supportRecords: { tickets: [], deviceFingerprints: [] } });
+    expect(out.consentReceipts).toHaveLength(1);
+    expect(out.auditEvents.map((e) => e.type)).toContain('DATA_DELETION');
+    // The sealed hashes went with the data key.
+    expect(out.auditEvents.every((e) => e.identifierHash === null)).toBe(true);
+  });
+
+  it('answers a repeated request with alreadyErased, nothing removed, the original erasure time and a new DATA_DELETION event', async () => {
+    const again = await erase(id, 'DSR-2041-retry', 'Customer wrote again');
+    expect(again.alreadyErased).toBe(true);
+    expect(again.erasedAt).toBe(first.erasedAt);
+    expect(again.removed.length).toBe(first.removed.length);
+    expect(again.removed.every((r) => r.count === 0)).toBe(true);
+    expect(again.auditEventId).not.toBe(first.auditEventId);
+    const last = await app.app.mongo.db.collection('audit_events').find({ chain: id }).sort({ sequence: -1 }).limit(1).next();
+    expect(last).toMatchObject({ _id: again.auditEventId, type: 'DATA_DELETION', requestId: 'DSR-2041-retry', details: { alreadyErased: true, removedTotal: 0 } });
+    const verification = await app.graphql<{ verifyAuditTrail: { valid: boolean } }>(dpo, VERIFY, { id });
+    expect(verification.body.data!.verifyAuditTrail.valid).toBe(true);
+  });
+
+  it('lets the same email register again, as a new and unrelated customer', async () => {
+    const res = await app.graphql<{ registerCustomer: { id: string; status: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }] } });
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!.registerCustomer.id).not.toBe(id);
+    expect(res.body.data!.registerCustomer.status).toBe('ACTIVE');
+  });
+});
+
+describe('eraseCustomer under concurrency and bad input', () => {
+  async function registerOne(): Promise<string> {
+    const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {
+      input: { identifiers: [{ kind: 'EMAIL', value: anEmail('race') }, { kind: 'CRM_ID', value: aCrmId() }], displayName: 'Race Person' },
+    });
+    return res.body.data!.registerCustomer.id;
+  }
+
+  it('settles 6 concurrent erasures of one customer: one first, all complete, the chain intact', async () => {
+    const id = await registerOne();
+    const receipts = await Promise.all(Array.from({ length: 6 }, (_v, i) => erase(id, `DSR-RACE-${i}`, 'Duplicate requests from two systems')));
+    expect(receipts.filter((r) => !r.alreadyErased)).toHaveLength(1);
+    expect(new Set(receipts.map((r) => r.auditEventId)).size).toBe(6);
+    expect(receipts.reduce((sum, r) => sum + countOf(r, 'mongodb', 'customer_keys')!, 0)).toBe(1);
+    expect(receipts.reduce((sum, r) => sum + countOf(r, 'mongodb', 'identifiers')!, 0)).toBe(2);
+
+    const db = app.app.mongo.db;
+    expect(await db.collection('customers').findOne({ _id: id as never })).toMatchObject({ status: 'ERASED', encrypted: {} });
+    expect(await db.collection('customer_keys').countDocuments({ _id: id as never })).toBe(0);
+    expect(await db.collection('identifiers').countDocuments({ customerId: id })).toBe(0);
+    expect(await db.collection('audit_events').countDocuments({ chain: id, type: 'DATA_DELETION' })).toBe(6);
+    const verification = await app.graphql<{ verifyAuditTrail: { valid: boolean; eventCount: number } }>(dpo, VERIFY, { id });
+    expect(verification.body.data!.verifyAuditTrail).toMatchObject({ valid: true, eventCount: 7 });
+  });
+
+  it('rejects a reason or request id that carries an identifier, erasing nothing', async () => {
+    const id = await registerOne();
+    const cases = [
+      { requestId: 'DSR-1', reason: 'Asked by jane.doe@example.com' },
+      { requestId: 'DSR-1', reason: 'Called from +44 20 7946 0958' },
+      { requestId: 'jane.doe@example.com', reason: 'Asked by letter' },
+      { requestId: '   ', reason: 'Asked by letter' },
+      { requestId: 'DSR-1', reason: '' },
+    ];
+    for (const variables of cases) {
+      const res = await app.graphql(dpo, ERASE, { id, ...variables });
+      expect(res.body.errors?.[0]?.extensions?.['code'], JSON.stringify(variables)).toBe('BAD_USER_INPUT');
+      expect(JSON.stringify(res.body)).not.toContain('jane.doe@example.com');
+      expect(JSON.stringify(res.body)).not.toContain('7946');
+    }
+    expect(await app.app.mongo.db.collection('customers').findOne({ _id: id as never })).toMatchObject({ status: 'ACTIVE' });
+    expect(await app.app.mongo.db.collection('customer_keys').countDocuments({ _id: id as never })).toBe(1);
+  });
+
+  it('refuses callers without dsar:process and answers NOT_FOUND for an unknown customer', async () => {
+    const id = await registerOne();
+    const agentOnly = await app.token(['customer:read', 'pii:read', 'audit:read'], 'agent-z');
+    const forbidden = await app.graphql(agentOnly, ERASE, { id, requestId: 'DSR-9', reason: 'No right to do this' });
+    expect(forbidden.body.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', reason: 'MISSING_SCOPE' });
+    expect(await app.app.mongo.db.collection('customers').findOne({ _id: id as never })).toMatchObject({ status: 'ACTIVE' });
+    const unknown = await app.graphql(dpo, ERASE, { id: 'cus_00000000000000000000000000', requestId: 'DSR-9', reason: 'Unknown person' });
+    expect(unknown.body.errors?.[0]?.extensions?.['code']).toBe('NOT_FOUND');
+  });
+});
