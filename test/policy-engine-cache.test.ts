@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execute, parse } from 'graphql';
-import { rule, type IRule } from 'graphql-shield';
+import type { IRule } from 'graphql-shield';
 import { classifyCaller, type Caller } from '../src/auth/caller.js';
 import type { RequestContext } from '../src/context.js';
 import { ForbiddenError } from '../src/errors.js';
@@ -16,7 +16,7 @@ import { createLoaders } from '../src/loaders.js';
 import { createLogger } from '../src/observability/logger.js';
 import { decide, readsParent } from '../src/policy/policy-decision.js';
 import { FIELD_POLICY, type FieldRule } from '../src/policy/policy-table.js';
-import { applyShieldToAllFields, compileShieldRules } from '../src/policy/shield-rules.js';
+import { applyShieldToAllFields, compileShieldRules, rule } from '../src/policy/shield-rules.js';
 import { buildPolicySchema } from '../src/server.js';
 import { probeResolvability, recordConsent, recordSupportActivity, registerJane, type SeededCustomer } from './policy-fixtures.js';
 import { SERVICE_SCOPES } from './testkit/builders.js';

@@ -1,10 +1,19 @@
-import { and, rule, shield, type IRule, type IRules } from 'graphql-shield';
-import { applyMiddleware } from 'graphql-middleware';
+import { createRequire } from 'node:module';
+import type { IRule, IRules } from 'graphql-shield';
 import { isObjectType, type GraphQLSchema } from 'graphql';
 import type { RequestContext } from '../context.js';
 import { ForbiddenError } from '../errors.js';
 import { decide, describeWithheld, readsParent, type DecisionObserver } from './policy-decision.js';
 import { FIELD_POLICY, type FieldRule } from './policy-table.js';
+
+// graphql-shield 7.6.5 (unmaintained since 2022) has an ESM build that imports
+// util.isUndefined, which Node 23 removed: on Node 24 it fails to link. Its
+// CommonJS build looks the function up only inside chain() and race(), which
+// the policy never uses, so it works on Node 20 and 24 alike.
+const requireCjs = createRequire(import.meta.url);
+// graphql-middleware comes from the same (CommonJS) build, or it would not recognise shield's middleware generator.
+export const { and, rule, shield } = requireCjs('graphql-shield') as typeof import('graphql-shield');
+const { applyMiddleware } = requireCjs('graphql-middleware') as typeof import('graphql-middleware');
 
 const ROOT_TYPES = ['Query', 'Mutation'] as const;
 
