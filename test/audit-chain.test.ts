@@ -96,6 +96,24 @@ describe('concurrent writers on one customer', () => {
     expect(await verify(id)).toMatchObject({ valid: true, eventCount: 97, firstBrokenSequence: null, headSequence: 97 });
   });
 
+  it('lands after the existing events when the new-chain hint is wrong, without forking the chain', async () => {
+    const id = await register();
+    const stranger = new AuditLog(new AuditRepository(app.app.mongo.db));
+    await stranger.append({
+      type: 'PII_ACCESS',
+      customerId: id,
+      actor: { kind: 'AGENT', id: 'agent-hint' },
+      fields: ['EMAIL'],
+      justification: 'checking a wrong hint',
+      requestId: 'req-hint',
+      expectsNewChain: true,
+    });
+    const docs = await storedChain(id);
+    expectGapFreeChain(docs, 2);
+    expect(docs.at(-1)?.['requestId']).toBe('req-hint');
+    expect(await verify(id)).toMatchObject({ valid: true, eventCount: 2 });
+  });
+
   it('32 concurrent GraphQL operations through two subgraph instances over the same stores keep one gap-free chain', async () => {
     const email = anEmail('busy');
     const id = await register(email);

@@ -120,7 +120,7 @@ export class AuditLog {
     const chain = chainOf(input.customerId);
     let head = this.heads.get(chain) ?? null;
     let isHeadFresh = false;
-    if (!head) {
+    if (!head && !input.expectsNewChain) {
       head = await this.repository.findHead(chain);
       isHeadFresh = true;
     }

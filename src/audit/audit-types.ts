@@ -33,6 +33,12 @@ export interface AuditEventInput {
   requestId?: string | null;
   /** Small, non-personal facts (receipt version, grant id, matched or not, counts). */
   details?: Record<string, string | number | boolean | null>;
+  /**
+   * A hint, not stored: the chain is expected to be empty (the first event of a
+   * customer created by this request), so the head is not read first. A wrong
+   * guess costs one duplicate-key retry, never a fork.
+   */
+  expectsNewChain?: boolean;
 }
 
 export interface AuditEventRecord {

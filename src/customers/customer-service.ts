@@ -115,6 +115,7 @@ export class CustomerService {
       identifierHash: primary.hashes[0] ?? null,
       requestId: actor.requestId,
       details: { identifierCount: identifiers.length },
+      expectsNewChain: true,
     });
     return customer;
   }
