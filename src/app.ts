@@ -75,7 +75,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     audience: config.authAudience,
     clockToleranceSeconds: config.authClockToleranceSeconds,
   });
-  const subgraph = await createSubgraph({ services, verifier, logger, metrics, policyEngine: options.policyEngine });
+  // VEIL_BENCH_DISABLE_POLICY is refused in production by config.ts, and again by createSubgraph.
+  const policyEngine = options.policyEngine ?? (config.policyDisabled ? 'off' : 'guards');
+  const subgraph = await createSubgraph({ services, verifier, logger, metrics, policyEngine });
   return {
     config,
     services,

@@ -96,6 +96,26 @@ describe('concurrent writers on one customer', () => {
     expect(await verify(id)).toMatchObject({ valid: true, eventCount: 97, firstBrokenSequence: null, headSequence: 97 });
   });
 
+  it('batches the inserts of one event-loop turn, and a duplicate position in a batch fails only that event, which retries', async () => {
+    const id = await register();
+    const repository = new AuditRepository(app.app.mongo.db);
+    // Two logs over one repository: their inserts share a batch, and both aim at the same next position.
+    const [a, b] = [new AuditLog(repository), new AuditLog(repository)];
+    const event = (requestId: string) => ({
+      type: 'PII_ACCESS' as const,
+      customerId: id,
+      actor: { kind: 'AGENT' as const, id: 'agent-batch' },
+      fields: ['EMAIL' as const],
+      justification: 'batched write',
+      requestId,
+    });
+    await Promise.all([a.append(event('req-a')), b.append(event('req-b'))]);
+    const docs = await storedChain(id);
+    expectGapFreeChain(docs, 3);
+    expect(docs.slice(1).map((d) => d['requestId']).sort()).toEqual(['req-a', 'req-b']);
+    expect(await verify(id)).toMatchObject({ valid: true, eventCount: 3 });
+  });
+
   it('lands after the existing events when the new-chain hint is wrong, without forking the chain', async () => {
     const id = await register();
     const stranger = new AuditLog(new AuditRepository(app.app.mongo.db));

@@ -348,6 +348,10 @@ describe('batching and the audit trail', () => {
       expect(cold.body.data!._entities[42]!.context.channel).toBe('VOICE');
       expect(findsOn(app.mongoCommands, COLLECTIONS.supportRecords)).toHaveLength(1);
       expect(await countAudit('CONTEXT_READ')).toBe(auditBefore + 100);
+      // The 100 CONTEXT_READ events go out as one insert command (the chains' heads were read in one turn too).
+      const auditInserts = app.mongoCommands.filter((c) => c.commandName === 'insert' && c.command['insert'] === 'audit_events');
+      expect(auditInserts).toHaveLength(1);
+      expect((auditInserts[0]!.command['documents'] as unknown[]).length).toBe(100);
       await sleep(200);
       const coldMgets = commands.filter((c) => c[0]?.toLowerCase() === 'mget' && c.some((a) => a.includes(':snapshot:')));
       expect(coldMgets).toHaveLength(1);

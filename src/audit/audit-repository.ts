@@ -1,4 +1,4 @@
-import type { Collection, Db, Filter } from 'mongodb';
+import { MongoBulkWriteError, MongoServerError, type Collection, type Db, type Filter } from 'mongodb';
 import { COLLECTIONS } from '../storage/mongo.js';
 import type { AuditEventRecord } from './audit-types.js';
 
@@ -13,8 +13,15 @@ export interface AuditPageQuery {
 }
 
 /** Insert and read only: the application never updates or deletes an audit event. */
+interface PendingInsert {
+  doc: AuditEventDoc;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
 export class AuditRepository {
   private readonly events: Collection<AuditEventDoc>;
+  private pending: PendingInsert[] = [];
 
   constructor(db: Db) {
     this.events = db.collection<AuditEventDoc>(COLLECTIONS.auditEvents);
@@ -35,8 +42,53 @@ export class AuditRepository {
     return doc ? { sequence: doc.sequence, hash: doc.hash } : null;
   }
 
-  async insert(event: AuditEventRecord): Promise<void> {
-    await this.events.insertOne(toDoc(event));
+  /**
+   * Inserts issued in the same event-loop turn go to MongoDB as one unordered
+   * insertMany: reading 100 customers' context writes 100 events, and 100
+   * round trips cost ten times the client CPU of one (measured in bench/).
+   * Each event still succeeds or fails on its own: a duplicate (chain,
+   * sequence) rejects only that event's promise, with code 11000, so the
+   * chain's retry works exactly as with insertOne.
+   */
+  insert(event: AuditEventRecord): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.pending.length === 0) setImmediate(() => void this.flush());
+      this.pending.push({ doc: toDoc(event), resolve, reject });
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 1) {
+      const [only] = batch as [PendingInsert];
+      await this.events.insertOne(only.doc).then(() => only.resolve(), only.reject);
+      return;
+    }
+    try {
+      await this.events.insertMany(
+        batch.map((p) => p.doc),
+        { ordered: false },
+      );
+      for (const p of batch) p.resolve();
+    } catch (error) {
+      if (!(error instanceof MongoBulkWriteError)) {
+        for (const p of batch) p.reject(error);
+        return;
+      }
+      const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+      if (writeErrors.length === 0) {
+        // A write-concern failure: what was written is unknown, so no event counts as written.
+        for (const p of batch) p.reject(error);
+        return;
+      }
+      const failed = new Map(writeErrors.map((w) => [w.index, w]));
+      batch.forEach((p, index) => {
+        const writeError = failed.get(index);
+        if (!writeError) return p.resolve();
+        p.reject(new MongoServerError({ message: writeError.errmsg ?? 'write error', errmsg: writeError.errmsg, code: writeError.code }));
+      });
+    }
   }
 
   async findChain(chain: string): Promise<AuditEventRecord[]> {
