@@ -1,19 +1,9 @@
 import type { Collection, Db } from 'mongodb';
 import { chunk, COLLECTIONS } from '../storage/mongo.js';
 import { IN_CHUNK_SIZE } from '../customers/customer-repository.js';
-import type { ConsentReceipt, ConsentScope } from './consent-types.js';
+import type { ConsentReceipt } from './consent-types.js';
 
-interface ConsentDoc {
-  _id: string;
-  customerId: string;
-  version: number;
-  scopes: ConsentScope[];
-  grantedAt: Date;
-  expiresAt: Date | null;
-  source: string;
-  supersedes: string | null;
-  recordedBy: string;
-}
+type ConsentDoc = Omit<ConsentReceipt, 'id'> & { _id: string };
 
 /** Receipts are inserted, never updated; (customerId, version) is unique. */
 export class ConsentRepository {

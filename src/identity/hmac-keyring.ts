@@ -1,5 +1,6 @@
 import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { ConfigError } from '../errors.js';
+import { decodeStrictBase64 } from './strict-base64.js';
 import { IDENTIFIER_KINDS, type IdentifierKind } from './normalise-identifier.js';
 
 const ENV_NAME = 'IDENTITY_HMAC_KEYS';
@@ -160,20 +161,4 @@ export function generateHmacKeySpec(version = 'v1'): string {
     throw new TypeError('generateHmacKeySpec: the version must be 1 to 16 of A-Z a-z 0-9 _ -');
   }
   return `${version}:${randomBytes(32).toString('base64')}`;
-}
-
-/**
- * Decodes standard base64 (padding optional) and refuses anything else.
- * Buffer.from(…, 'base64') silently skips characters it does not know, so a
- * typo or a truncated paste would otherwise become a different, shorter key.
- */
-function decodeStrictBase64(encoded: string): Buffer | null {
-  if (encoded.length === 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) return null;
-  const unpadded = encoded.replace(/=+$/, '');
-  if (unpadded.length % 4 === 1) return null;
-  const bytes = Buffer.from(unpadded, 'base64');
-  // Round-tripping rejects non-canonical trailing bits and misplaced padding.
-  if (bytes.toString('base64').replace(/=+$/, '') !== unpadded) return null;
-  if (encoded.length !== unpadded.length && encoded.length % 4 !== 0) return null;
-  return bytes;
 }

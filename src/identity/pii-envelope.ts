@@ -7,6 +7,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { ConfigError } from '../errors.js';
+import { decodeStrictBase64 } from './strict-base64.js';
 import { isCustomerId } from './customer-id.js';
 
 const ENV_NAME = 'PII_MASTER_KEY';
@@ -241,20 +242,4 @@ function assertPiiField(field: PiiFieldName): void {
   if (!PII_FIELD_NAMES.includes(field)) {
     throw new TypeError('unknown PII field');
   }
-}
-
-/**
- * Decodes standard base64 (padding optional) and refuses anything else.
- * Buffer.from(…, 'base64') silently skips characters it does not know, so a
- * mangled secret would otherwise turn into a different key.
- */
-function decodeStrictBase64(encoded: string): Buffer | null {
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) return null;
-  const unpadded = encoded.replace(/=+$/, '');
-  if (unpadded.length % 4 === 1) return null;
-  if (encoded.length !== unpadded.length && encoded.length % 4 !== 0) return null;
-  const bytes = Buffer.from(unpadded, 'base64');
-  // Round-tripping rejects non-canonical trailing bits.
-  if (bytes.toString('base64').replace(/=+$/, '') !== unpadded) return null;
-  return bytes;
 }
