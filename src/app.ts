@@ -74,6 +74,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     issuer: config.authIssuer,
     audience: config.authAudience,
     clockToleranceSeconds: config.authClockToleranceSeconds,
+    verifiedCacheSeconds: config.authVerifiedCacheSeconds,
   });
   // VEIL_BENCH_DISABLE_POLICY is refused in production by config.ts, and again by createSubgraph.
   const policyEngine = options.policyEngine ?? (config.policyDisabled ? 'off' : 'guards');

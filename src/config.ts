@@ -28,6 +28,8 @@ export interface AppConfig {
   authIssuer: string | null;
   authAudience: string | null;
   authClockToleranceSeconds: number;
+  /** How long a verified token's caller is reused without verifying the signature again (0: never). */
+  authVerifiedCacheSeconds: number;
   identityHmacKeys: string | null;
   piiMasterKey: string | null;
   dataDir: string;
@@ -89,6 +91,7 @@ const EnvSchema = z.object({
   AUTH_ISSUER: optionalString,
   AUTH_AUDIENCE: optionalString,
   AUTH_CLOCK_TOLERANCE_SECONDS: int(0, 300, 30),
+  AUTH_VERIFIED_CACHE_SECONDS: int(0, 300, 60),
   IDENTITY_HMAC_KEYS: optionalString,
   PII_MASTER_KEY: optionalString,
   VEIL_DATA_DIR: z.string().trim().min(1).default('.data'),
@@ -174,6 +177,7 @@ export function loadConfig(env: Env): AppConfig {
     authIssuer: e.AUTH_ISSUER,
     authAudience: e.AUTH_AUDIENCE,
     authClockToleranceSeconds: e.AUTH_CLOCK_TOLERANCE_SECONDS,
+    authVerifiedCacheSeconds: e.AUTH_VERIFIED_CACHE_SECONDS,
     identityHmacKeys: e.IDENTITY_HMAC_KEYS,
     piiMasterKey: e.PII_MASTER_KEY,
     dataDir: e.VEIL_DATA_DIR,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { UnauthenticatedError } from '../errors.js';
@@ -8,16 +9,38 @@ export const ACCEPTED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384',
 
 const MAX_TOKEN_LENGTH = 8192;
 const MAX_SUBJECT_LENGTH = 256;
+/** Verified tokens remembered at most; the oldest entry goes first. */
+const VERIFIED_CACHE_ENTRIES = 10_000;
 
 export interface TokenVerifierOptions {
   jwks: JWTVerifyGetKey;
   issuer: string;
   audience: string;
   clockToleranceSeconds: number;
+  /** Reuse a verified token's caller for this long (never past its `exp`); 0 verifies every request. */
+  verifiedCacheSeconds?: number;
+  now?: () => number;
 }
 
+interface VerifiedEntry {
+  caller: Caller;
+  /** Epoch ms after which the entry is not used: min(exp, verified + verifiedCacheSeconds). */
+  until: number;
+}
+
+/**
+ * Verifies bearer JWTs against the JWKS. A token that verified is remembered (by its SHA-256, never the token
+ * itself) for `verifiedCacheSeconds` but never past its own `exp`, so a caller that sends the same token on every
+ * request pays one signature check a minute instead of one per request. Failures are never cached. A key removed
+ * from the JWKS stops being trusted for new tokens at once and for already-verified ones within that window.
+ */
 export class TokenVerifier {
-  constructor(private readonly options: TokenVerifierOptions) {}
+  private readonly verified = new Map<string, VerifiedEntry>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: TokenVerifierOptions) {
+    this.now = options.now ?? Date.now;
+  }
 
   static async fromSource(source: {
     jwksUrl: string | null;
@@ -26,18 +49,53 @@ export class TokenVerifier {
     issuer: string;
     audience: string;
     clockToleranceSeconds: number;
+    verifiedCacheSeconds?: number;
   }): Promise<TokenVerifier> {
     let jwks: JWTVerifyGetKey;
     if (source.jwks) jwks = createLocalJWKSet(source.jwks);
     else if (source.jwksUrl) jwks = createRemoteJWKSet(new URL(source.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
     else if (source.jwksFile) jwks = createLocalJWKSet(JSON.parse(await readFile(source.jwksFile, 'utf8')) as JSONWebKeySet);
     else throw new Error('no JWKS source configured');
-    return new TokenVerifier({ jwks, issuer: source.issuer, audience: source.audience, clockToleranceSeconds: source.clockToleranceSeconds });
+    return new TokenVerifier({
+      jwks,
+      issuer: source.issuer,
+      audience: source.audience,
+      clockToleranceSeconds: source.clockToleranceSeconds,
+      verifiedCacheSeconds: source.verifiedCacheSeconds ?? 0,
+    });
   }
 
   /** Verifies an Authorization header value. Every failure is the same UNAUTHENTICATED error to the caller. */
   async verifyAuthorization(header: string | undefined): Promise<Caller> {
     const token = extractBearer(header);
+    const cacheSeconds = this.options.verifiedCacheSeconds ?? 0;
+    if (cacheSeconds <= 0) return (await this.verifyTokenWithExpiry(token)).caller;
+    const key = createHash('sha256').update(token).digest('base64url');
+    const now = this.now();
+    const hit = this.verified.get(key);
+    if (hit) {
+      if (hit.until > now) return copyCaller(hit.caller);
+      this.verified.delete(key);
+    }
+    const { caller, exp } = await this.verifyTokenWithExpiry(token);
+    const until = Math.min(exp * 1000, now + cacheSeconds * 1000);
+    if (until > now) {
+      if (this.verified.size >= VERIFIED_CACHE_ENTRIES) this.evict(now);
+      this.verified.set(key, { caller: copyCaller(caller), until });
+    }
+    return caller;
+  }
+
+  /** Drops expired entries, then the oldest ones, until there is room. */
+  private evict(now: number): void {
+    for (const [key, entry] of this.verified) if (entry.until <= now) this.verified.delete(key);
+    for (const key of this.verified.keys()) {
+      if (this.verified.size < VERIFIED_CACHE_ENTRIES) break;
+      this.verified.delete(key);
+    }
+  }
+
+  private async verifyTokenWithExpiry(token: string): Promise<{ caller: Caller; exp: number }> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.options.jwks, {
@@ -45,6 +103,7 @@ export class TokenVerifier {
         audience: this.options.audience,
         algorithms: ACCEPTED_ALGORITHMS,
         clockTolerance: this.options.clockToleranceSeconds,
+        currentDate: new Date(this.now()),
         requiredClaims: ['sub', 'exp'],
       }));
     } catch (error) {
@@ -53,9 +112,19 @@ export class TokenVerifier {
     if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > MAX_SUBJECT_LENGTH) {
       throw new UnauthenticatedError('The token has no usable subject');
     }
+    // jose checks iat only with maxTokenAge: a token that claims to be issued in the future is refused here.
+    if (typeof payload.iat === 'number' && payload.iat * 1000 > this.now() + this.options.clockToleranceSeconds * 1000) {
+      throw new UnauthenticatedError("The token's iat claim is not accepted");
+    }
     const scopes = readScopes(payload);
-    return { id: payload.sub, kind: classifyCaller(scopes), scopes };
+    // requiredClaims makes jose reject a token without a numeric exp.
+    return { caller: { id: payload.sub, kind: classifyCaller(scopes), scopes }, exp: payload.exp as number };
   }
+}
+
+/** Each request gets its own copy: nothing a request does to its caller reaches the next one. */
+function copyCaller(caller: Caller): Caller {
+  return { id: caller.id, kind: caller.kind, scopes: new Set(caller.scopes) };
 }
 
 function extractBearer(header: string | undefined): string {
