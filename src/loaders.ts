@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import type { Caller } from './auth/caller.js';
+import { hasScope, type Caller } from './auth/caller.js';
 import type { ConsentReceipt, ConsentStateRecord } from './consent/consent-types.js';
 import type { CustomerRecord, IdentifierRecord, PiiField } from './customers/customer-types.js';
 import { ServiceUnavailableError } from './errors.js';
@@ -39,7 +39,9 @@ export interface RequestLoaders {
 
 export function createLoaders(services: Services, caller: Caller, requestId: string): RequestLoaders {
   const options = { maxBatchSize: 10_000 };
-  const customerById = new DataLoader((ids: readonly string[]) => services.customers.findByIds(ids), options);
+  // Only a caller who may read clear text (pii:read, plus a grant checked later) needs the ciphertexts loaded.
+  const ciphertexts = hasScope(caller, 'pii:read');
+  const customerById = new DataLoader((ids: readonly string[]) => services.customers.findByIds(ids, { ciphertexts }), options);
   const consentHistoryByCustomer = new DataLoader((ids: readonly string[]) => services.consent.historyOf(ids), options);
   // Both consent loaders share one find on `consents` per request: the state is derived from the history.
   const consentStateByCustomer = new DataLoader(

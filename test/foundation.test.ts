@@ -147,6 +147,26 @@ describe('batching', () => {
     expect(res.body.data!._entities[7]!.id).toBe(ids[7]);
     expect(findsOn(app.mongoCommands, 'customers')).toHaveLength(1);
   });
+
+  it('leaves the ciphertexts in MongoDB for a caller without pii:read, and asks for every result in the first batch', async () => {
+    const id = await register([{ kind: 'EMAIL', value: anEmail('projection') }]);
+    const query = `query($id: ID!) { customer(id: $id) { id email displayName } }`;
+    app.resetCommands();
+    const masked = await app.graphql<{ customer: { id: string; email: string | null } }>(agent, query, { id });
+    expect(masked.body.errors).toBeUndefined();
+    expect(masked.body.data!.customer.email).toMatch(/\*\*\*@example\.com$/);
+    const [maskedFind] = findsOn(app.mongoCommands, 'customers');
+    expect(maskedFind?.command.projection).toEqual({ encrypted: 0 });
+    expect(maskedFind?.command.batchSize).toBeGreaterThanOrEqual(500);
+
+    const piiReader = await app.token(['customer:read', 'pii:read'], 'agent-projection');
+    app.resetCommands();
+    const full = await app.graphql<{ customer: { id: string; email: string | null } }>(piiReader, query, { id });
+    expect(full.body.errors).toBeUndefined();
+    expect(full.body.data!.customer.email).toBe(masked.body.data!.customer.email);
+    const [fullFind] = findsOn(app.mongoCommands, 'customers');
+    expect(fullFind?.command.projection).toBeUndefined();
+  });
 });
 
 describe('HMAC key rotation', () => {

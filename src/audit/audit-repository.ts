@@ -1,5 +1,5 @@
 import { MongoBulkWriteError, MongoServerError, type Collection, type Db, type Filter } from 'mongodb';
-import { COLLECTIONS } from '../storage/mongo.js';
+import { COLLECTIONS, BATCHED_FIND } from '../storage/mongo.js';
 import type { AuditEventRecord } from './audit-types.js';
 
 type AuditEventDoc = Omit<AuditEventRecord, 'id'> & { _id: string };
@@ -128,7 +128,7 @@ export class AuditRepository {
   }
 
   async findByIds(ids: readonly string[]): Promise<Array<AuditEventRecord | null>> {
-    const docs = await this.events.find({ _id: { $in: [...new Set(ids)] } }).toArray();
+    const docs = await this.events.find({ _id: { $in: [...new Set(ids)] } }, BATCHED_FIND).toArray();
     const byId = new Map(docs.map((d) => [d._id, parseDoc(d)]));
     return ids.map((id) => byId.get(id) ?? null);
   }

@@ -1,5 +1,5 @@
 import type { Collection, Db } from 'mongodb';
-import { chunk, COLLECTIONS } from '../storage/mongo.js';
+import { chunk, COLLECTIONS, BATCHED_FIND } from '../storage/mongo.js';
 import { IN_CHUNK_SIZE } from '../customers/customer-repository.js';
 import type { ConsentReceipt } from './consent-types.js';
 
@@ -27,7 +27,7 @@ export class ConsentRepository {
   async findByCustomerIds(ids: readonly string[]): Promise<ConsentReceipt[][]> {
     const byCustomer = new Map<string, ConsentReceipt[]>();
     for (const part of chunk([...new Set(ids)], IN_CHUNK_SIZE)) {
-      const docs = await this.receipts.find({ customerId: { $in: part } }).toArray();
+      const docs = await this.receipts.find({ customerId: { $in: part } }, BATCHED_FIND).toArray();
       for (const doc of docs) {
         const list = byCustomer.get(doc.customerId) ?? [];
         list.push(parseDoc(doc));
@@ -38,7 +38,7 @@ export class ConsentRepository {
   }
 
   async findByIds(ids: readonly string[]): Promise<Array<ConsentReceipt | null>> {
-    const docs = await this.receipts.find({ _id: { $in: [...new Set(ids)] } }).toArray();
+    const docs = await this.receipts.find({ _id: { $in: [...new Set(ids)] } }, BATCHED_FIND).toArray();
     const byId = new Map(docs.map((d) => [d._id, parseDoc(d)]));
     return ids.map((id) => byId.get(id) ?? null);
   }

@@ -1,7 +1,7 @@
 import { Binary, type Collection, type Db } from 'mongodb';
 import type { EncryptedValue, WrappedDataKey } from '../identity/pii-envelope.js';
 import type { IdentifierKind } from '../identity/normalise-identifier.js';
-import { chunk, COLLECTIONS, isDuplicateKeyError } from '../storage/mongo.js';
+import { chunk, COLLECTIONS, isDuplicateKeyError, BATCHED_FIND } from '../storage/mongo.js';
 import type {
   CustomerRecord,
   CustomerStatus,
@@ -10,7 +10,7 @@ import type {
   MaskedAttributes,
   PiiField,
 } from './customer-types.js';
-import { PII_FIELDS } from './customer-types.js';
+import { ciphertextsOf, PII_FIELDS } from './customer-types.js';
 
 /** A batch `$in` carries at most this many ids; larger batches are split. */
 export const IN_CHUNK_SIZE = 500;
@@ -78,12 +78,17 @@ export class CustomerRepository {
     await this.keys.deleteOne({ _id: customerId });
   }
 
-  /** One `find` per chunk of 500 ids; results in key order, null for misses. */
-  async findByIds(ids: readonly string[]): Promise<Array<CustomerRecord | null>> {
+  /**
+   * One `find` per chunk of 500 ids; results in key order, null for misses. Without `ciphertexts` the encrypted
+   * attributes stay in the database (`encrypted` is null): a masked read never needs them, and they are the
+   * bulk of the document.
+   */
+  async findByIds(ids: readonly string[], { ciphertexts = true }: { ciphertexts?: boolean } = {}): Promise<Array<CustomerRecord | null>> {
     const byId = new Map<string, CustomerRecord>();
+    const options = { ...BATCHED_FIND, ...(ciphertexts ? {} : { projection: { encrypted: 0 } }) };
     for (const part of chunk([...new Set(ids)], IN_CHUNK_SIZE)) {
-      const docs = await this.customers.find({ _id: { $in: part } }).toArray();
-      for (const doc of docs) byId.set(doc._id, parseCustomerDoc(doc));
+      const docs = await this.customers.find({ _id: { $in: part } }, options).toArray();
+      for (const doc of docs) byId.set(doc._id, parseCustomerDoc(doc, ciphertexts));
     }
     return ids.map((id) => byId.get(id) ?? null);
   }
@@ -92,7 +97,7 @@ export class CustomerRepository {
     const byId = new Map<string, WrappedDataKey>();
     for (const part of chunk([...new Set(ids)], IN_CHUNK_SIZE)) {
       // One id (every audit event that seals an identifier hash) is an equality lookup: FerretDB never pushes `$in` down.
-      const docs = await this.keys.find(part.length === 1 ? { _id: part[0] as string } : { _id: { $in: part } }).toArray();
+      const docs = await this.keys.find(part.length === 1 ? { _id: part[0] as string } : { _id: { $in: part } }, BATCHED_FIND).toArray();
       for (const doc of docs) {
         byId.set(doc._id, {
           masterKeyId: doc.masterKeyId,
@@ -137,7 +142,7 @@ export class CustomerRepository {
   async findIdentifiersByCustomerIds(ids: readonly string[]): Promise<IdentifierRecord[][]> {
     const byCustomer = new Map<string, IdentifierRecord[]>();
     for (const part of chunk([...new Set(ids)], IN_CHUNK_SIZE)) {
-      const docs = await this.identifiers.find({ customerId: { $in: part } }).toArray();
+      const docs = await this.identifiers.find({ customerId: { $in: part } }, BATCHED_FIND).toArray();
       for (const doc of docs) {
         const list = byCustomer.get(doc.customerId) ?? [];
         list.push(parseIdentifierDoc(doc));
@@ -201,7 +206,7 @@ function toEncryptedDoc(value: EncryptedValue): EncryptedDoc {
 function toCustomerDoc(customer: CustomerRecord): CustomerDoc {
   const encrypted: CustomerDoc['encrypted'] = {};
   for (const field of PII_FIELDS) {
-    const value = customer.encrypted[field];
+    const value = ciphertextsOf(customer)[field];
     if (value) encrypted[field] = toEncryptedDoc(value);
   }
   return {
@@ -216,13 +221,13 @@ function toCustomerDoc(customer: CustomerRecord): CustomerDoc {
   };
 }
 
-function parseCustomerDoc(doc: CustomerDoc): CustomerRecord {
+function parseCustomerDoc(doc: CustomerDoc, hasCiphertexts: boolean): CustomerRecord {
   const masked: MaskedAttributes = { DISPLAY_NAME: null, EMAIL: null, PHONE: null };
-  const encrypted: EncryptedAttributes = {};
+  const encrypted: EncryptedAttributes | null = hasCiphertexts ? {} : null;
   for (const field of PII_FIELDS) {
     masked[field] = doc.masked?.[field] ?? null;
     const value = doc.encrypted?.[field];
-    if (value) {
+    if (value && encrypted) {
       encrypted[field] = {
         iv: binaryToBuffer(value.iv),
         ciphertext: binaryToBuffer(value.ct),

@@ -9,6 +9,7 @@ import type { PiiEnvelope } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone } from '../policy/masks.js';
 import type { CustomerRepository } from './customer-repository.js';
 import type { CustomerRecord, EncryptedAttributes, IdentifierRecord, MaskedAttributes, PiiField } from './customer-types.js';
+import { ciphertextsOf } from './customer-types.js';
 
 export interface Actor {
   caller: Caller;
@@ -60,8 +61,9 @@ export class CustomerService {
     private readonly audit: AuditLog,
   ) {}
 
-  findByIds(ids: readonly string[]): Promise<Array<CustomerRecord | null>> {
-    return this.repository.findByIds(ids);
+  /** `ciphertexts: false` leaves the encrypted attributes out: enough for every read but a clear-text one. */
+  findByIds(ids: readonly string[], options: { ciphertexts?: boolean } = {}): Promise<Array<CustomerRecord | null>> {
+    return this.repository.findByIds(ids, options);
   }
 
   identifiersOf(ids: readonly string[]): Promise<IdentifierRecord[][]> {
@@ -167,7 +169,7 @@ export class CustomerService {
       }
       const dataKey = this.envelope.unwrapDataKey(customer.id, wrapped);
       for (const field of fields) {
-        const value = customer.encrypted[field];
+        const value = ciphertextsOf(customer)[field];
         revealed[field] = value ? this.envelope.decryptField(dataKey, customer.id, field, value) : null;
       }
       return revealed;
@@ -248,7 +250,7 @@ export class CustomerService {
   /** A first email or phone linked later becomes the customer's contact attribute. */
   private async fillAttribute(customer: CustomerRecord, identifier: HashedIdentifier): Promise<CustomerRecord> {
     const field: PiiField | null = identifier.kind === 'EMAIL' ? 'EMAIL' : identifier.kind === 'PHONE' ? 'PHONE' : null;
-    if (field === null || customer.encrypted[field]) return customer;
+    if (field === null || ciphertextsOf(customer)[field]) return customer;
     const [wrapped] = await this.repository.findWrappedKeys([customer.id]);
     if (!wrapped) return customer;
     const dataKey = this.envelope.unwrapDataKey(customer.id, wrapped);

@@ -18,7 +18,8 @@ export interface CustomerRecord {
   createdAt: Date;
   erasedAt: Date | null;
   masked: MaskedAttributes;
-  encrypted: EncryptedAttributes;
+  /** null when the read left the ciphertexts out (a caller without `pii:read` can never see clear text). */
+  encrypted: EncryptedAttributes | null;
 }
 
 export interface IdentifierRecord {
@@ -27,4 +28,10 @@ export interface IdentifierRecord {
   keyVersion: string;
   customerId: string;
   linkedAt: Date;
+}
+
+/** The encrypted attributes of a record read with them; reading them from a masked-only read is a programming error. */
+export function ciphertextsOf(customer: CustomerRecord): EncryptedAttributes {
+  if (customer.encrypted === null) throw new Error('this customer record was read without its encrypted attributes');
+  return customer.encrypted;
 }

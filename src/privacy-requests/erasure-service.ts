@@ -2,6 +2,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { CustomerRepository } from '../customers/customer-repository.js';
 import { actorOf, assertCustomerId, type Actor } from '../customers/customer-service.js';
 import type { CustomerRecord } from '../customers/customer-types.js';
+import { ciphertextsOf } from '../customers/customer-types.js';
 import { NotFoundError, ServiceUnavailableError } from '../errors.js';
 import { assertFreeText } from '../identity/free-text-guard.js';
 import type { ErasureRepository } from './erasure-repository.js';
@@ -105,7 +106,7 @@ export class ErasureService {
 function isFullyErased(customer: CustomerRecord): boolean {
   return (
     customer.status === 'ERASED' &&
-    Object.keys(customer.encrypted).length === 0 &&
+    Object.keys(ciphertextsOf(customer)).length === 0 &&
     Object.values(customer.masked).every((v) => v === null) &&
     customer.country === null &&
     customer.preferredLanguage === null

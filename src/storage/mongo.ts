@@ -56,3 +56,9 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
   for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
   return chunks;
 }
+
+/**
+ * Batched `$in` finds ask for everything in the first reply (the server still caps one batch at 16 MiB): the
+ * driver's default first batch of 101 documents would cost a `getMore` round trip per extra 101 (16 MiB) results.
+ */
+export const BATCHED_FIND = { batchSize: 10_000 } as const;

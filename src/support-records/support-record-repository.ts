@@ -1,7 +1,7 @@
 import { ObjectId, type Collection, type Db } from 'mongodb';
 import { CHANNELS, type Channel } from '../context-snapshots/snapshot-types.js';
 import { IN_CHUNK_SIZE } from '../customers/customer-repository.js';
-import { chunk, COLLECTIONS } from '../storage/mongo.js';
+import { chunk, COLLECTIONS, BATCHED_FIND } from '../storage/mongo.js';
 import type { SupportActivity, SupportRecordKind, SupportRecordVersion } from './support-record-types.js';
 
 type Scalar = string | number | Date | null;
@@ -43,7 +43,7 @@ export class SupportRecordRepository {
   async findByCustomerIds(ids: readonly string[]): Promise<SupportRecordVersion[][]> {
     const byCustomer = new Map<string, SupportRecordVersion[]>();
     for (const part of chunk([...new Set(ids)], IN_CHUNK_SIZE)) {
-      const docs = await this.records.find({ customerId: { $in: part } }).toArray();
+      const docs = await this.records.find({ customerId: { $in: part } }, BATCHED_FIND).toArray();
       for (const doc of docs) {
         const parsed = parseDoc(doc);
         if (!parsed) continue;
