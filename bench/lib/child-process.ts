@@ -12,6 +12,8 @@ export interface SpawnOptions {
   /** stdout and stderr of the child go here (never through the runner's pipes). */
   logFile: string;
   args?: string[];
+  /** The node binary (default: the one running the runner). */
+  nodePath?: string;
 }
 
 /**
@@ -21,7 +23,7 @@ export interface SpawnOptions {
 export function spawnTs(file: string, options: SpawnOptions): ChildProcess {
   const fd = openSync(options.logFile, 'a');
   try {
-    return spawn(process.execPath, ['--import', 'tsx', ...(options.nodeArgs ?? []), path.join(benchDir, file), ...(options.args ?? [])], {
+    return spawn(options.nodePath ?? process.execPath, ['--import', 'tsx', ...(options.nodeArgs ?? []), path.join(benchDir, file), ...(options.args ?? [])], {
       cwd: repoRoot,
       stdio: ['ignore', fd, fd, 'ipc'],
       env: { ...process.env, NODE_ENV: undefined } as NodeJS.ProcessEnv,

