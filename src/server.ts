@@ -136,7 +136,9 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
     checkReadiness: () => checkReadiness(services),
     renderMetrics: () => metrics.render(),
     // Authenticated by the handler exactly like /graphql; the route checks the dataSubjectAccess scope rule itself.
-    extraRoutes: { [DSAR_EXPORT_PATH]: createDsarExportRoute(services.dsar, logger) },
+    extraRoutes: {
+      [DSAR_EXPORT_PATH]: createDsarExportRoute(services.dsar, logger, services.rateLimiter, (operation, outcome) => metrics.rateLimitDecisions.inc({ operation, outcome })),
+    },
     // Latency by operation is observed by the observability plugin, once Apollo knows the operation.
     onResponse: ({ route, status }) => {
       metrics.httpRequests.inc({ route: route === '/graphql' || route.startsWith('/health') || route === '/metrics' || route === DSAR_EXPORT_PATH ? route : 'other', status: String(status) });
@@ -169,10 +171,17 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
 async function checkReadiness(services: Services): Promise<{ ready: boolean; checks: Record<string, 'ok' | 'down'> }> {
   const withTimeout = <T>(p: Promise<T>) =>
     Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1500))]);
-  const [mongo, redis] = await Promise.allSettled([
-    withTimeout(services.db.command({ ping: 1 })),
-    withTimeout(services.redis.ping()),
-  ]);
-  const checks = { mongodb: mongo.status === 'fulfilled' ? 'ok' : 'down', redis: redis.status === 'fulfilled' ? 'ok' : 'down' } as const;
-  return { ready: checks.mongodb === 'ok' && checks.redis === 'ok', checks };
+  const probes: Record<string, () => Promise<unknown>> = {
+    mongodb: () => services.db.command({ ping: 1 }),
+    redis: () => services.redis.ping(),
+  };
+  // A separate audit store (AUDIT_MONGODB_URL) is reported, but does not decide readiness: every instance shares it,
+  // and taking them all out of rotation would stop the masked reads that never touch it. Without it, clear reads
+  // and exports are refused per request (fail closed).
+  if (services.auditDb !== services.db) probes['audit_mongodb'] = () => services.auditDb.command({ ping: 1 });
+  const names = Object.keys(probes);
+  const results = await Promise.allSettled(names.map((name) => withTimeout((probes[name] as () => Promise<unknown>)())));
+  const checks: Record<string, 'ok' | 'down'> = {};
+  names.forEach((name, i) => (checks[name] = results[i]?.status === 'fulfilled' ? 'ok' : 'down'));
+  return { ready: checks['mongodb'] === 'ok' && checks['redis'] === 'ok', checks };
 }

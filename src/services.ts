@@ -33,6 +33,8 @@ export interface Services {
   consent: ConsentService;
   audit: AuditLog;
   auditEvents: AuditRepository;
+  /** The audit trail's database: `db` itself unless AUDIT_MONGODB_URL / AUDIT_MONGODB_DB point elsewhere. */
+  auditDb: Db;
   grantStore: GrantStore;
   grants: GrantService;
   /** Per-caller budgets for the sensitive root fields (src/hardening/rate-limited-fields.ts). */
@@ -98,7 +100,7 @@ export function createServices(deps: ServiceDeps): Services {
   const erasureParticipants = [...context.erasureParticipants];
   const erasure = new ErasureService(customerRepository, new ErasureRepository(deps.db), erasureParticipants, audit);
   return {
-    config: deps.config, db: deps.db, redis: deps.redis, keyring, customers, consent, audit, auditEvents, grantStore, grants, rateLimiter,
+    config: deps.config, db: deps.db, auditDb: deps.auditDb ?? deps.db, redis: deps.redis, keyring, customers, consent, audit, auditEvents, grantStore, grants, rateLimiter,
     supportRecords: context.supportRecords,
     snapshots: context.snapshots,
     sessions: context.sessions,

@@ -77,8 +77,17 @@ describe('an audit store outage', () => {
     expect(before.body.data!.customer!.displayName).toBe(DISPLAY_NAME);
     const failuresBefore = await auditWriteFailures();
 
+    const readyBefore = await fetch(`${app.baseUrl}/health/ready`);
+    expect(readyBefore.status).toBe(200);
+    expect(await readyBefore.json()).toMatchObject({ checks: { mongodb: 'ok', redis: 'ok', audit_mongodb: 'ok' } });
+
     await auditStore.stopMongo();
     try {
+      // Readiness reports the audit store down, and stays ready: masked reads go on (see README).
+      const readyDuring = await fetch(`${app.baseUrl}/health/ready`);
+      expect(readyDuring.status).toBe(200);
+      expect(await readyDuring.json()).toMatchObject({ status: 'ready', checks: { mongodb: 'ok', redis: 'ok', audit_mongodb: 'down' } });
+
       // The clear read: the field is null with an error, and the value appears nowhere in the response.
       const refused = await readCustomer(clearReader);
       expect(refused.body.data!.customer).toMatchObject({ id: customerId, country: 'NL', displayName: null });

@@ -194,4 +194,30 @@ describe('GET /dsar/export', () => {
     expect(body.auditEvents).toEqual([]);
     expect(body.consentReceipts).toHaveLength(1);
   });
+
+  it('spends the same per-caller budget as dataSubjectAccess: 429 with Retry-After once it is used up, and no event', async () => {
+    const limited = await startTestApp({ shareStoresWith: app, env: { RATE_LIMIT_SENSITIVE_MAX: '2' } });
+    try {
+      const token = await limited.token(['dsar:process'], 'dpo-limited');
+      const auth = { authorization: `Bearer ${token}` };
+      const download = () => fetch(`${limited.baseUrl}/dsar/export?customerId=${customerId}`, { headers: auth });
+      expect((await download()).status).toBe(200);
+      const viaGraphql = await limited.graphql(token, `query($id: ID!) { dataSubjectAccess(customerId: $id) { customerId } }`, { id: customerId });
+      expect(viaGraphql.body.errors).toBeUndefined();
+      const before = await app.app.mongo.db.collection('audit_events').countDocuments({ type: 'DSAR_EXPORT' });
+      const refused = await download();
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      const body = (await refused.json()) as { errors: Array<{ extensions: Record<string, unknown> }> };
+      expect(body.errors[0]!.extensions).toMatchObject({ code: 'RATE_LIMITED' });
+      const refusedGraphql = await limited.graphql(token, `query($id: ID!) { dataSubjectAccess(customerId: $id) { customerId } }`, { id: customerId });
+      expect(refusedGraphql.body.errors![0]!.extensions).toMatchObject({ code: 'RATE_LIMITED' });
+      expect(await app.app.mongo.db.collection('audit_events').countDocuments({ type: 'DSAR_EXPORT' })).toBe(before);
+      // Another caller has a budget of its own.
+      const other = await limited.token(['dsar:process'], 'dpo-other');
+      expect((await fetch(`${limited.baseUrl}/dsar/export?customerId=${customerId}`, { headers: { authorization: `Bearer ${other}` } })).status).toBe(200);
+    } finally {
+      await limited.stop();
+    }
+  });
 });

@@ -1,7 +1,9 @@
 import { defaultFieldResolver, isObjectType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import type { RequestContext } from '../context.js';
 import { RateLimitedError, ServiceUnavailableError } from '../errors.js';
+import type { Logger } from 'pino';
 import { classifyInfrastructureError } from '../http/infrastructure-errors.js';
+import type { RateLimiter } from './rate-limiter.js';
 
 /**
  * What happens when Redis cannot count a call:
@@ -50,22 +52,35 @@ export function applyRateLimits(schema: GraphQLSchema, options: RateLimitFieldOp
 
 function limit(operation: string, mode: RateLimitFailureMode, resolve: Resolver, onOutcome: RateLimitFieldOptions['onOutcome']): Resolver {
   return async (parent, args, ctx, info) => {
-    let decision;
-    try {
-      decision = await ctx.services.rateLimiter.consume(ctx.caller.id, operation);
-    } catch (error) {
-      if (classifyInfrastructureError(error) !== 'redis') throw error;
-      onOutcome?.(operation, 'unchecked');
-      if (mode === 'fail-closed') throw new ServiceUnavailableError('redis');
-      ctx.log.warn({ operation }, 'rate limit not checked: redis unavailable (fail-open operation)');
-      return resolve(parent, args, ctx, info);
-    }
-    if (!decision.isAllowed) {
-      onOutcome?.(operation, 'limited');
-      ctx.log.warn({ operation, count: decision.count }, 'rate limit exceeded');
-      throw new RateLimitedError(decision.retryAfterSeconds);
-    }
-    onOutcome?.(operation, 'allowed');
+    await checkRateLimit(ctx.services.rateLimiter, { callerId: ctx.caller.id, operation, mode, log: ctx.log, onOutcome });
     return resolve(parent, args, ctx, info);
   };
+}
+
+/**
+ * Counts one call of `operation` by the caller; throws RATE_LIMITED over the budget, and SERVICE_UNAVAILABLE when
+ * Redis cannot count a fail-closed operation. Shared by the GraphQL fields and the HTTP routes that reach the same
+ * operation (GET /dsar/export spends the dataSubjectAccess budget).
+ */
+export async function checkRateLimit(
+  rateLimiter: RateLimiter,
+  call: { callerId: string; operation: string; mode: RateLimitFailureMode; log: Logger; onOutcome?: RateLimitFieldOptions['onOutcome'] },
+): Promise<void> {
+  const { operation, onOutcome } = call;
+  let decision;
+  try {
+    decision = await rateLimiter.consume(call.callerId, operation);
+  } catch (error) {
+    if (classifyInfrastructureError(error) !== 'redis') throw error;
+    onOutcome?.(operation, 'unchecked');
+    if (call.mode === 'fail-closed') throw new ServiceUnavailableError('redis');
+    call.log.warn({ operation }, 'rate limit not checked: redis unavailable (fail-open operation)');
+    return;
+  }
+  if (!decision.isAllowed) {
+    onOutcome?.(operation, 'limited');
+    call.log.warn({ operation, count: decision.count }, 'rate limit exceeded');
+    throw new RateLimitedError(decision.retryAfterSeconds);
+  }
+  onOutcome?.(operation, 'allowed');
 }

@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import type { AuditEventRecord } from '../audit/audit-types.js';
 import { hasAnyScope, type Caller } from '../auth/caller.js';
 import { BadUserInputError, ForbiddenError } from '../errors.js';
+import { checkRateLimit, RATE_LIMITED_FIELDS, type RateLimitFieldOptions } from '../hardening/rate-limited-fields.js';
+import type { RateLimiter } from '../hardening/rate-limiter.js';
 import { classifyInfrastructureError } from '../http/infrastructure-errors.js';
 import { lookupRule } from '../policy/policy-table.js';
 import { DateTimeScalar } from '../resolvers/date-time-scalar.js';
@@ -27,8 +29,10 @@ const STATUS_BY_CODE: Record<string, number> = {
  * the scope rule is the policy table's rule for Query.dataSubjectAccess, and
  * the export is the same service call (and the same DSAR_EXPORT event).
  */
-export function createDsarExportRoute(dsar: DsarService, logger: Logger) {
+export function createDsarExportRoute(dsar: DsarService, logger: Logger, rateLimiter: RateLimiter, onRateLimitOutcome?: RateLimitFieldOptions['onOutcome']) {
   const rule = lookupRule('Query', 'dataSubjectAccess');
+  // The same budget as the GraphQL field: an export is an export, whichever door it comes through.
+  const mode = RATE_LIMITED_FIELDS['Query.dataSubjectAccess'] ?? 'fail-closed';
   const scopes = rule?.kind === 'scoped' ? rule.scopes : [];
 
   return async (req: IncomingMessage, res: ServerResponse, caller: Caller, requestId: string): Promise<void> => {
@@ -40,6 +44,7 @@ export function createDsarExportRoute(dsar: DsarService, logger: Logger) {
       if (scopes.length === 0 || !hasAnyScope(caller, scopes)) {
         throw new ForbiddenError('MISSING_SCOPE', 'Not authorised to export: the dsar:process scope is required');
       }
+      await checkRateLimit(rateLimiter, { callerId: caller.id, operation: 'dataSubjectAccess', mode, log: logger.child({ requestId }), onOutcome: onRateLimitOutcome });
       const params = new URL(req.url ?? '/', 'http://localhost').searchParams;
       const customerId = params.get('customerId') ?? '';
       const record = await dsar.export(
@@ -61,7 +66,9 @@ export function createDsarExportRoute(dsar: DsarService, logger: Logger) {
     } catch (error) {
       if (error instanceof GraphQLError && typeof error.extensions['code'] === 'string' && error.extensions['code'] in STATUS_BY_CODE) {
         const code = error.extensions['code'];
-        return sendJson(res, STATUS_BY_CODE[code] as number, { errors: [{ message: error.message, extensions: error.extensions }] });
+        const retryAfter = error.extensions['retryAfterSeconds'];
+        const headers: Record<string, string> = code === 'RATE_LIMITED' && typeof retryAfter === 'number' ? { 'retry-after': String(retryAfter) } : {};
+        return sendJson(res, STATUS_BY_CODE[code] as number, { errors: [{ message: error.message, extensions: error.extensions }] }, headers);
       }
       const store = classifyInfrastructureError(error);
       if (!store) throw error;
