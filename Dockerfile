@@ -1,6 +1,14 @@
-# Production image: Node 24 LTS. TypeScript runs through tsx (a runtime
-# dependency): it transforms once at start-up, and the code it runs is the
-# code the tests run.
+# Production image: Node 24 LTS, running the tsc build (dist/). The build
+# stage compiles src/ with dev dependencies; the runtime stage has only the
+# production dependencies, the JavaScript and the schema.
+FROM node:24-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
 FROM node:24-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -10,12 +18,15 @@ FROM node:24-slim
 ENV NODE_ENV=production PORT=4001
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
-COPY package.json tsconfig.json ./
+COPY package.json ./
 COPY schema ./schema
-COPY src ./src
+COPY --from=build /app/dist ./dist
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
 EXPOSE 4001
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||4001)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "--import", "tsx", "src/main.ts"]
+# V8 heap settings (measured in README, Performance): a 16 MB semi-space and a
+# 1.5x heap growing factor keep RSS under 300 MB at 500-entity batches.
+# bench/ and test/production-build.test.ts read the flags from this line.
+CMD ["node", "--max-semi-space-size=16", "--heap-growing-percent=50", "dist/main.js"]
