@@ -209,6 +209,12 @@ describe('validating support activity', () => {
     ['a phone number in an interaction summary', { interactions: [{ id: 'I-1', channel: 'VOICE', occurredAt: daysAgo(1), summary: 'Call back on +44 20 7946 0958' }] }, '7946'],
     ['an email address in a transaction description', { transactions: [{ ...tx, description: 'Paid by bob@example.com' }] }, 'bob@example.com'],
     ['a phone number in a subscription plan', { subscriptions: [{ id: 'S-1', plan: 'Line 07700 900123', status: 'active', startedAt: daysAgo(1) }] }, '900123'],
+    // Look-alikes that libphonenumber and mail clients read as the real thing.
+    ['a phone number in Arabic-Indic digits', { interactions: [{ id: 'I-1', channel: 'VOICE', occurredAt: daysAgo(1), summary: 'call back on +\u0664\u0664\u0667\u0667\u0660\u0660\u0669\u0660\u0660\u0669\u0668\u0668' }] }, '\u0669\u0668\u0668'],
+    ['a phone number split by zero-width spaces', { interactions: [{ id: 'I-1', channel: 'VOICE', occurredAt: daysAgo(1), summary: 'call +44\u200b7700\u200b900\u200b988' }] }, '988'],
+    ['an email address with a fullwidth at sign', { interactions: [{ id: 'I-1', channel: 'EMAIL', occurredAt: daysAgo(1), summary: 'write to zeta.probe\uff20probe-example.org' }] }, 'zeta.probe'],
+    ['a phone number in fullwidth digits', { tickets: [{ ...base, subject: 'call \uff10\uff17\uff17\uff10\uff10\uff19\uff10\uff10\uff19\uff18\uff17' }] }, '\uff19\uff18\uff17'],
+    ['a phone number in Devanagari digits with en dashes', { tickets: [{ ...base, subject: 'call \u0966\u096d\u096d\u0966\u0966\u2013\u096f\u0966\u0966\u2013\u096f\u096e\u096d' }] }, '\u096f\u096e\u096d'],
     ['a currency that is not ISO 4217', { transactions: [{ ...tx, currency: 'XYZ' }] }, 'XYZ'],
     ['a currency of the wrong length', { transactions: [{ ...tx, currency: 'EURO' }] }, 'EURO'],
     ['an amount beyond the bound', { transactions: [{ ...tx, amountMinor: 2_000_000_000 }] }, '2000000000'],

@@ -5,8 +5,23 @@ const EMAIL_LIKE = /[^\s@]+@[^\s@]+\.[^\s@]+/;
 // Seven or more digits, allowing the separators people type in phone numbers.
 const PHONE_LIKE = /\+?\d(?:[\s().-]*\d){6,}/;
 
+/**
+ * The text as the patterns should see it: look-alikes written in other forms
+ * of Unicode would otherwise pass (fullwidth `＠` and digits, Arabic-Indic or
+ * Devanagari digits, zero-width characters between digits, typographic
+ * dashes), while libphonenumber and mail clients read them as the real thing.
+ * NFKC folds compatibility forms (fullwidth, small, circled) to ASCII; every
+ * other decimal digit becomes `0` (only the digit count matters here); format
+ * characters (zero-width space and joiners, directional marks, soft hyphen)
+ * are dropped; dashes become `-`.
+ */
+function foldForDetection(text: string): string {
+  return text.normalize('NFKC').replace(/\p{Cf}/gu, '').replace(/\p{Nd}/gu, '0').replace(/\p{Pd}/gu, '-');
+}
+
 export function containsIdentifier(text: string): boolean {
-  return EMAIL_LIKE.test(text) || PHONE_LIKE.test(text);
+  const folded = foldForDetection(text);
+  return EMAIL_LIKE.test(folded) || PHONE_LIKE.test(folded);
 }
 
 /**
