@@ -45,6 +45,13 @@ async function runWorkloadWithIdentifiers(): Promise<void> {
     id,
     j: `Customer wrote from ${email}`,
   });
+  // An operation name that spells the phone number: a valid GraphQL name, and caller-chosen text.
+  const dialled = `Lookup_${phone.slice(1)}`;
+  await fetch(`${app.baseUrl}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${agent}` },
+    body: JSON.stringify({ query: `query ${dialled} { __typename }`, operationName: dialled }),
+  });
   await app.graphql(`${agent.slice(0, -4)}AAAA`, RESOLVE, { kind: 'EMAIL', value: email });
   await app.graphql(null, RESOLVE, { kind: 'EMAIL', value: email });
 }
@@ -123,6 +130,7 @@ describe('metrics', () => {
 
   it('exposes request counts and latency by operation, policy outcomes by reason, audit and store failures', async () => {
     const text = await scrape();
+    for (const secret of secrets) expect(text).not.toContain(secret);
     expect(text).toMatch(/veil_http_requests_total\{route="\/graphql",status="200"\} [1-9]/);
     expect(text).toMatch(/veil_http_requests_total\{route="\/graphql",status="401"\} [1-9]/);
     expect(text).toMatch(/veil_graphql_operations_total\{operation="Resolve",outcome="ok"\} [1-9]/);
@@ -149,5 +157,8 @@ describe('metrics', () => {
     expect(labels.labelFor('A')).toBe('A');
     expect(labels.labelFor(null)).toBe('anonymous');
     expect(labels.labelFor('jane@example.com')).toBe('other');
+    // A phone number spelled into a valid GraphQL name would become a label, and a log field.
+    expect(labels.labelFor('Lookup_447700900123')).toBe('other');
+    expect(new OperationLabels(3).labelFor('Lookup_v2')).toBe('Lookup_v2');
   });
 });

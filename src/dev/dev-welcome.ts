@@ -1,4 +1,3 @@
-import { DEMO_CUSTOMER } from './demo-seed.js';
 import type { DevEnvironment } from './dev-environment.js';
 import { DEMO_ROLES, mintToken } from './dev-keys.js';
 
@@ -17,18 +16,11 @@ export async function printDevWelcome(input: { port: number; dev: DevEnvironment
   } else {
     lines.push('', 'AUTH_JWKS_URL/AUTH_JWKS_FILE is set: use tokens from your identity provider.');
   }
-  const resolveBody = JSON.stringify({
-    query: 'query($v: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, channel: EMAIL }) { matchedBy customer { id displayName email phone consent { scopes } } } }',
-    variables: { v: DEMO_CUSTOMER.email.toUpperCase() },
-  });
-  lines.push(
-    '',
-    'Try (as the agent; the email matches in any letter case):',
-    `  TOKEN=<agent token above>`,
-    `  curl -s ${url} -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`,
-    `    -d '${resolveBody}'`,
-  );
+  // No identifier is printed: this banner usually ends up in a log file, and raw identifiers never go to logs.
+  // The README ("Getting a token") has the resolveCustomer example with the demo customer's email.
+  lines.push('', 'resolveCustomer with the demo customer\'s email: README, "Getting a token".');
   if (input.demoCustomerId) {
+    lines.push('Try (as the agent):', '  TOKEN=<agent token above>');
     const customerBody = JSON.stringify({ query: `{ customer(id: "${input.demoCustomerId}") { id status displayName email phone country createdAt } }` });
     lines.push(`  curl -s ${url} -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`, `    -d '${customerBody}'`);
   }

@@ -6,6 +6,7 @@ import type { Caller } from '../auth/caller.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { RequestContext } from '../context.js';
 import { UnauthenticatedError } from '../errors.js';
+import { containsIdentifier } from '../identity/free-text-guard.js';
 import { runInRequestScope } from '../observability/request-scope.js';
 
 export interface HttpRoutesDeps {
@@ -75,8 +76,8 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
     const body = req.method === 'POST' ? await readJsonBody(req, deps.maxBodyBytes) : undefined;
     if (body && typeof body === 'object' && !Array.isArray(body)) {
       const name = (body as { operationName?: unknown }).operationName;
-      // Logged and counted: only a well-formed GraphQL name, never whatever text a caller put there.
-      operationName = typeof name === 'string' && GRAPHQL_NAME.test(name) ? name : null;
+      // Logged and counted: only a well-formed GraphQL name that spells no phone number, never whatever text a caller put there.
+      operationName = typeof name === 'string' && GRAPHQL_NAME.test(name) && !containsIdentifier(name) ? name : null;
     }
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers)) {

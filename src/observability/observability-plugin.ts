@@ -1,13 +1,15 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestContext } from '../context.js';
+import { containsIdentifier } from '../identity/free-text-guard.js';
 import type { Metrics } from './metrics.js';
 
 const OPERATION_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 /**
  * Operation names come from the caller's document: a metric label taken from
- * them as-is would let anyone grow the registry without bound. Names are kept
- * up to a fixed number of distinct values; the rest share `other`.
+ * them as-is would let anyone grow the registry without bound, or spell a
+ * phone number into a label. Names are kept up to a fixed number of distinct
+ * values; the rest, and names that look like an identifier, share `other`.
  */
 export class OperationLabels {
   private readonly known = new Set<string>();
@@ -16,7 +18,7 @@ export class OperationLabels {
 
   labelFor(operationName: string | null | undefined): string {
     if (!operationName) return 'anonymous';
-    if (!OPERATION_NAME.test(operationName)) return 'other';
+    if (!OPERATION_NAME.test(operationName) || containsIdentifier(operationName)) return 'other';
     if (this.known.has(operationName)) return operationName;
     if (this.known.size >= this.maxDistinct) return 'other';
     this.known.add(operationName);

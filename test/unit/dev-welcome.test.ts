@@ -1,0 +1,29 @@
+/**
+ * The `npm start` banner usually ends up in a log file: it prints tokens and
+ * ready-to-paste requests, and never a raw identifier of the demo customer.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DEMO_CUSTOMER } from '../../src/dev/demo-seed.js';
+import type { DevEnvironment } from '../../src/dev/dev-environment.js';
+import { generateDevKeys } from '../../src/dev/dev-keys.js';
+import { printDevWelcome } from '../../src/dev/dev-welcome.js';
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('the npm start banner', () => {
+  it('prints the demo tokens and a request by customer id, and no raw identifier in any letter case', async () => {
+    const printed: string[] = [];
+    vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void printed.push(args.join(' ')));
+    const dev = { config: {}, devKeys: await generateDevKeys(), jwks: null, services: null } as unknown as DevEnvironment;
+    await printDevWelcome({ port: 4001, dev, demoCustomerId: 'cus_01J00000000000000000000000' });
+    const text = printed.join('\n');
+    expect(text).toContain('cus_01J00000000000000000000000');
+    expect(text).toMatch(/agent \(agent-alex: [^)]+\) — .*\n\s+eyJ/);
+    const phoneDigits = DEMO_CUSTOMER.phone.slice(1);
+    for (const identifier of [DEMO_CUSTOMER.email, DEMO_CUSTOMER.crmId, phoneDigits, phoneDigits.slice(2)]) {
+      expect(text.toLowerCase()).not.toContain(identifier.toLowerCase());
+    }
+  });
+});
