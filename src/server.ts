@@ -13,6 +13,7 @@ import { createRequestHandler } from './http/http-server.js';
 import { createLoaders } from './loaders.js';
 import { createDsarExportRoute, DSAR_EXPORT_PATH } from './privacy-requests/dsar-export-route.js';
 import { createOperationLimits } from './hardening/operation-limits.js';
+import { guardEntityRepresentations } from './hardening/entity-representations.js';
 import { applyRateLimits } from './hardening/rate-limited-fields.js';
 import { createObservabilityPlugin } from './observability/observability-plugin.js';
 import type { Metrics } from './observability/metrics.js';
@@ -59,7 +60,7 @@ export function buildPolicySchema(engine: PolicyEngine, metrics?: Metrics, optio
   const sdl = options.typeDefs ?? loadTypeDefs();
   const typeDefs = options.routerDirectives === false ? sdl : applyRequiresScopes(sdl, table);
   // Rate limits sit beneath the policy (applied first, so the policy wraps them): a refused call is not counted.
-  const schema = applyRateLimits(buildSubgraphSchema({ typeDefs, resolvers: resolvers as GraphQLResolverMap<unknown> }), {
+  const schema = applyRateLimits(guardEntityRepresentations(buildSubgraphSchema({ typeDefs, resolvers: resolvers as GraphQLResolverMap<unknown> })), {
     onOutcome: metrics ? (operation, outcome) => metrics.rateLimitDecisions.inc({ operation, outcome }) : undefined,
   });
   if (engine === 'off') return schema;

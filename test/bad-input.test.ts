@@ -210,6 +210,27 @@ const CASES: Case[] = [
     code: null,
     check: (reply) => expect(reply.body?.data).toEqual({ _entities: [null] }),
   },
+  ...(
+    [
+      ['a type this subgraph does not own', [{ __typename: 'NopeWidget', id: 'x' }]],
+      ['no __typename', [{ id: 'cus_00000000000000000000000000' }]],
+      ['a string instead of an object', ['NopeWidget']],
+      ['a root type', [{ __typename: 'Query' }]],
+      ['a type that is not an entity', [{ __typename: 'IdentityResolution' }]],
+      ['an operator as __typename, after a valid one', [{ __typename: 'Customer', id: 'cus_00000000000000000000000000' }, { __typename: OPERATOR_OBJECT }]],
+    ] as const
+  ).map(([what, r]): Case => ({
+    name: `an _entities representation with ${what}`,
+    run: () => gql(`query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id } } }`, { r }),
+    status: 200,
+    code: 'BAD_USER_INPUT',
+    check: (reply) => {
+      expect(reply.body?.data).toBeNull();
+      expect(reply.body?.errors).toHaveLength(1);
+      expect(reply.body?.errors?.[0]?.message).toMatch(/^representations\[\d\]/);
+      expect(reply.body?.errors?.[0]?.message).not.toMatch(/NopeWidget/);
+    },
+  })),
 
   // Identifiers
   badInput('an operator-looking string as an email', () => gql(RESOLVE, { kind: 'EMAIL', value: OPERATOR })),
