@@ -183,6 +183,18 @@ describe('eraseCustomer, end to end', () => {
     expect(stored).toMatchObject({ status: 'ERASED', encrypted: {}, masked: { DISPLAY_NAME: null, EMAIL: null, PHONE: null } });
   });
 
+  it('shows an erased customer consenting to nothing, while the receipts stay in the consent history', async () => {
+    const reader = await app.token(['customer:read', 'consent:read'], 'agent-consent-erin');
+    const res = await app.graphql<{ customer: { consent: unknown; consentHistory: Array<{ version: number; scopes: string[] }> } }>(
+      reader,
+      `query($id: ID!) { customer(id: $id) { consent { scopes receipt { id } } consentHistory { version scopes } } }`,
+      { id },
+    );
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!.customer.consent).toEqual({ scopes: [], receipt: null });
+    expect(res.body.data!.customer.consentHistory).toEqual([{ version: 1, scopes: ['support_context'] }]);
+  });
+
   it('keeps a chain that verifies and ends with DATA_DELETION, carrying the request id and reason', async () => {
     const verification = await app.graphql<{ verifyAuditTrail: { valid: boolean; eventCount: number } }>(dpo, VERIFY, { id });
     expect(verification.body.data!.verifyAuditTrail).toMatchObject({ valid: true, firstBrokenSequence: null });

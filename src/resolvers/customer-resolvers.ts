@@ -24,7 +24,10 @@ export const customerResolvers: Resolvers = {
     email: (customer) => customer.masked.EMAIL,
     phone: (customer) => customer.masked.PHONE,
     identifiers: (customer, _args, ctx) => ctx.loaders.identifiersByCustomer.load(customer.id),
-    consent: (customer, _args, ctx) => ctx.loaders.consentStateByCustomer.load(customer.id),
+    // Erasure ends all processing, whatever the last receipt allowed: an erased customer consents to nothing.
+    // The receipts stay readable in consentHistory, as the record of what was consented and when.
+    consent: (customer, _args, ctx) =>
+      customer.status === 'ERASED' ? { customerId: customer.id, scopes: [], receipt: null } : ctx.loaders.consentStateByCustomer.load(customer.id),
     consentHistory: (customer, _args, ctx) => ctx.loaders.consentHistoryByCustomer.load(customer.id),
   },
 };
