@@ -143,6 +143,26 @@ describe('Customer.auditTrail', () => {
 });
 
 describe('AuditEvent as a federated entity', () => {
+  it('pages the trails of at most 10 customers in one request; the rest are null with QUERY_TOO_COMPLEX', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) ids.push(await registerWithEvents(0));
+    const res = await app.graphql<{ _entities: Array<{ id: string; auditTrail: { edges: Edge[] } | null }> }>(
+      auditor,
+      `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id auditTrail(first: 1) { edges { node { type } } } } } }`,
+      { r: ids.map((id) => ({ __typename: 'Customer', id })) },
+    );
+    expect(res.status).toBe(200);
+    const entities = res.body.data!._entities;
+    expect(entities.map((e) => e.id)).toEqual(ids);
+    expect(entities.filter((e) => e.auditTrail !== null)).toHaveLength(10);
+    for (const entity of entities.slice(0, 10)) expect(entity.auditTrail!.edges[0]!.node.type).toBe('CUSTOMER_REGISTERED');
+    expect(res.body.errors).toHaveLength(2);
+    for (const error of res.body.errors!) {
+      expect(error.extensions).toEqual({ code: 'QUERY_TOO_COMPLEX', limit: 'auditTrails', maximum: 10 });
+      expect(error.path?.slice(-1)).toEqual(['auditTrail']);
+    }
+  });
+
   it('resolves AuditEvent references through _entities in key order, with null for unknown or malformed ids', async () => {
     const id = await registerWithEvents(2);
     const { edges } = await readAll(id, 50);

@@ -1,12 +1,22 @@
 import type { Resolvers } from '../generated/graphql.js';
 import { isPrefixedId } from '../identity/customer-id.js';
+import { MAX_AUDIT_TRAILS_PER_REQUEST, OperationLimitError } from '../hardening/operation-limits.js';
+import type { RequestContext } from '../context.js';
+
+/** Audit trails paged so far, per request (the context object is per request). */
+const auditTrailsRead = new WeakMap<RequestContext, number>();
 
 export const auditResolvers: Resolvers = {
   Query: {
     verifyAuditTrail: (_root, { customerId }, ctx) => ctx.services.auditTrail.verify(customerId),
   },
   Customer: {
-    auditTrail: (customer, args, ctx) => ctx.services.auditTrail.page(customer.id, args),
+    auditTrail: (customer, args, ctx) => {
+      const read = (auditTrailsRead.get(ctx) ?? 0) + 1;
+      auditTrailsRead.set(ctx, read);
+      if (read > MAX_AUDIT_TRAILS_PER_REQUEST) throw new OperationLimitError('auditTrails', MAX_AUDIT_TRAILS_PER_REQUEST, null);
+      return ctx.services.auditTrail.page(customer.id, args);
+    },
   },
   AuditEvent: {
     // A malformed id is a miss, not an error: other subgraphs may hold stale keys.
