@@ -1,8 +1,10 @@
+import { readdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { canControl, readServicesControlFile, startMongo, startRedis, stopMongo, stopRedis } from './testkit/service-control.js';
+import { canControl, readServicesControlFile, startMongo, startPrivateServices, startRedis, stopMongo, stopRedis } from './testkit/service-control.js';
 
 const mongoUrl = inject('mongoUrl');
 const redisUrl = inject('redisUrl');
@@ -133,5 +135,39 @@ describe('dev services', () => {
       expect(await redis.ping()).toBe('PONG');
       expect(redisConnectionErrors.map((error) => error.message).join('\n')).toMatch(/ECONNREFUSED/);
     });
+  });
+});
+
+describe('FerretDB data at rest', () => {
+  // Erasure deletes support records; SQLite keeps deleted rows' bytes in free page space unless
+  // secure_delete is on (tools/ferretdb/main.go). The WAL holds old pages until its next checkpoint;
+  // stopping the server checkpoints it, so after a stop nothing deleted may be left in the files.
+  it('leaves no byte of deleted documents in its files once they are checkpointed', async (ctx) => {
+    const services = await startPrivateServices();
+    try {
+      if (services.mongoKind !== 'ferretdb') ctx.skip();
+      const client = new MongoClient(services.mongoUrl, { serverSelectionTimeoutMS: 10_000 });
+      const marker = `ERASED-MARKER-${runId}-`;
+      try {
+        const records = client.db('veil_at_rest').collection('support_records');
+        await records.insertMany(Array.from({ length: 50 }, (_, i) => ({ customerId: `cus_${i}`, subject: `${marker}${i}`, pad: 'x'.repeat(200) })));
+        await records.insertMany(Array.from({ length: 200 }, (_, i) => ({ customerId: `other_${i}`, subject: `kept ${i}`, pad: 'y'.repeat(200) })));
+        expect((await records.deleteMany({ subject: { $regex: `^${marker}` } })).deletedCount).toBe(50);
+      } finally {
+        await client.close();
+      }
+      await services.stopMongo();
+      const dir = path.join(services.dataDir, 'ferretdb');
+      const files = await readdir(dir);
+      expect(files.some((f) => f.endsWith('.sqlite'))).toBe(true);
+      for (const file of files) {
+        const bytes = await readFile(path.join(dir, file));
+        expect(bytes.includes(marker), `${file} still holds deleted documents`).toBe(false);
+        // The documents that were not deleted are there: the scan reads the right files.
+        if (file === 'veil_at_rest.sqlite') expect(bytes.includes('kept 199')).toBe(true);
+      }
+    } finally {
+      await services.stop();
+    }
   });
 });
