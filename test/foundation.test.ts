@@ -70,8 +70,27 @@ describe('registration and resolution', () => {
   it('returns the existing customer when a known identifier is registered again', async () => {
     const email = anEmail();
     const first = await register([{ kind: 'EMAIL', value: email }]);
-    const again = await register([{ kind: 'EMAIL', value: email.toUpperCase() }, { kind: 'CRM_ID', value: aCrmId() }]);
+    const crmId = aCrmId();
+    const again = await register([{ kind: 'EMAIL', value: email.toUpperCase() }, { kind: 'CRM_ID', value: crmId }]);
     expect(again).toBe(first);
+    // The new identifier was linked to that customer, as linkIdentifier would.
+    const byCrm = await app.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(agent, RESOLVE, { kind: 'CRM_ID', value: crmId });
+    expect(byCrm.body.data!.resolveCustomer.customer?.id).toBe(first);
+  });
+
+  it('refuses identifiers that belong to two customers with CONFLICT, linking nothing', async () => {
+    const [email, phone, crmId] = [anEmail(), aPhone(), aCrmId()];
+    const one = await register([{ kind: 'EMAIL', value: email }]);
+    const two = await register([{ kind: 'PHONE', value: phone }]);
+    rawIdentifiers.push(crmId);
+    const res = await app.graphql(service, REGISTER, {
+      input: { identifiers: [{ kind: 'EMAIL', value: email }, { kind: 'PHONE', value: phone }, { kind: 'CRM_ID', value: crmId }] },
+    });
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    expect(res.body.errors![0]!.message).not.toContain(email);
+    expect(one).not.toBe(two);
+    const byCrm = await app.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(agent, RESOLVE, { kind: 'CRM_ID', value: crmId });
+    expect(byCrm.body.data!.resolveCustomer.customer).toBeNull();
   });
 
   it('serves the contract types in _service { sdl }', async () => {
