@@ -151,6 +151,33 @@ describe('consent receipts', () => {
 });
 
 describe('consent batching', () => {
+  it('shows customer:read the current receipt only: an earlier one reached through _entities is withheld', async () => {
+    const id = await register();
+    const first = await record(id, ['marketing_email']);
+    const second = await record(id, ['analytics']);
+    const reader = await app.token(['customer:read'], 'agent-no-history');
+    const historian = await app.token(['customer:read', 'consent:read'], 'agent-history');
+    const current = await app.graphql<{ customer: { consent: { receipt: { id: string; supersedes: string } } } }>(
+      reader,
+      `query($id: ID!) { customer(id: $id) { consent { receipt { id supersedes } } } }`,
+      { id },
+    );
+    expect(current.body.errors).toBeUndefined();
+    expect(current.body.data!.customer.consent.receipt).toEqual({ id: second.id, supersedes: first.id });
+
+    const ENTITIES = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Consent { id version scopes } } }`;
+    const representations = [{ __typename: 'Consent', id: second.id }, { __typename: 'Consent', id: first.id }];
+    const walked = await app.graphql<{ _entities: Array<{ id: string; version: number; scopes: string[] } | null> }>(reader, ENTITIES, { r: representations });
+    expect(walked.body.data!._entities).toEqual([{ id: second.id, version: 2, scopes: ['analytics'] }, null]);
+    expect(walked.body.errors).toHaveLength(1);
+    expect(walked.body.errors![0]!.extensions).toMatchObject({ code: 'FORBIDDEN', reason: 'MISSING_SCOPE' });
+    expect(walked.body.errors![0]!.path).toEqual(['_entities', 1]);
+
+    const allowed = await app.graphql<{ _entities: Array<{ id: string; version: number } | null> }>(historian, ENTITIES, { r: representations });
+    expect(allowed.body.errors).toBeUndefined();
+    expect(allowed.body.data!._entities.map((c) => c?.version)).toEqual([2, 1]);
+  });
+
   it('reads consent and consentHistory of 20 customers through _entities with one find on consents', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) {

@@ -348,8 +348,8 @@ export function variablesFor(customer: SeededCustomer): Record<string, unknown> 
   return {
     id: customer.id,
     customer: [{ __typename: 'Customer', id: customer.id }],
-    // The customer's first receipt: present for both consent states.
-    consent: [{ __typename: 'Consent', id: customer.consentIds[0] }],
+    // The customer's current receipt, the one Customer.consent shows (earlier ones need consent:read: consent-receipts.test.ts).
+    consent: [{ __typename: 'Consent', id: customer.consentIds.at(-1) }],
     audit: [{ __typename: 'AuditEvent', id: customer.auditEventId }],
   };
 }
@@ -392,11 +392,11 @@ function knownValue(probe: Probe, outcome: 'full' | 'masked' | 'clear', customer
       return outcome === 'clear' ? customer.email : maskedEmailOf(customer.email);
     case 'Customer.phone':
       return outcome === 'clear' ? customer.phone : maskedPhoneOf(customer.phone);
-    // Through _entities the probe names the first receipt; through consentHistory the order is not part of the contract.
+    // Through _entities the probe names the current receipt; through consentHistory the order is not part of the contract.
     case 'Consent.id':
-      return probe.path.includes('consentHistory') ? undefined : customer.consentIds[0];
+      return probe.path.includes('consentHistory') ? undefined : customer.consentIds.at(-1);
     case 'Consent.version':
-      return probe.path.includes('consentHistory') ? undefined : 1;
+      return probe.path.includes('consentHistory') ? undefined : customer.consentIds.length;
     case 'AuditEvent.id':
       return probe.path.includes('auditTrail') ? undefined : customer.auditEventId;
     case 'AuditEvent.type':

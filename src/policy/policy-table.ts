@@ -63,7 +63,15 @@ const CUSTOMER_REFERENCE: readonly CallerScope[] = [
   'context:write',
 ];
 const CUSTOMER_READ: readonly CallerScope[] = ['customer:read'];
-const CONSENT_RECEIPT_READ: readonly CallerScope[] = ['customer:read', 'consent:read', 'consent:write', 'dsar:process'];
+/**
+ * Who may read any consent receipt, earlier ones included. `customer:read`
+ * sees only a customer's current receipt (`Customer.consent.receipt`): a
+ * `Consent` reached through `_entities` (following `supersedes`) that is not
+ * the current one is withheld from it (`Consent.__resolveReference`), as
+ * `consentHistory` is.
+ */
+export const CONSENT_HISTORY_READ: readonly CallerScope[] = ['consent:read', 'consent:write', 'dsar:process'];
+const CONSENT_RECEIPT_READ: readonly CallerScope[] = ['customer:read', ...CONSENT_HISTORY_READ];
 const AUDIT_READ: readonly CallerScope[] = ['audit:read', 'dsar:process'];
 
 export const FIELD_POLICY: Record<string, TypePolicy> = {
