@@ -13,6 +13,13 @@ export class BadUserInputError extends GraphQLError {
   }
 }
 
+/** A write on an erased customer: refused before it starts, or rolled back when it raced the erasure. */
+export class CustomerErasedError extends BadUserInputError {
+  constructor() {
+    super('The customer has been erased', { field: 'customerId' });
+  }
+}
+
 export class UnauthenticatedError extends GraphQLError {
   constructor(message = 'A valid bearer token is required') {
     super(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });

@@ -2,7 +2,7 @@ import DataLoader from 'dataloader';
 import { hasScope, type Caller } from './auth/caller.js';
 import type { ConsentReceipt, ConsentStateRecord } from './consent/consent-types.js';
 import type { CustomerRecord, IdentifierRecord, PiiField } from './customers/customer-types.js';
-import { ServiceUnavailableError } from './errors.js';
+import { CustomerErasedError, ServiceUnavailableError } from './errors.js';
 import type { ActiveAccess } from './privacy-requests/grant-store.js';
 import type { AuditEventRecord } from './audit/audit-types.js';
 import type { Services } from './services.js';
@@ -90,9 +90,16 @@ async function readClearPii(
     byCustomer.set(key.customerId, entry);
   }
   const customerIds = [...byCustomer.keys()];
+  const customers = await customerById.loadMany(customerIds);
+  // An erased (or missing) customer has nothing to read in clear: no event, a null value.
+  const isActive = (i: number) => {
+    const customer = customers[i];
+    return customer !== null && customer !== undefined && !(customer instanceof Error) && customer.status === 'ACTIVE';
+  };
   // Fail closed: a customer whose PII_ACCESS event is not written gets no clear value.
   const audited = await Promise.allSettled(
-    customerIds.map((customerId) => {
+    customerIds.map((customerId, i) => {
+      if (!isActive(i)) return Promise.reject(new CustomerErasedError());
       const entry = byCustomer.get(customerId)!;
       return services.audit.append({
         type: 'PII_ACCESS',
@@ -105,7 +112,6 @@ async function readClearPii(
       });
     }),
   );
-  const customers = await customerById.loadMany(customerIds);
   const readable = customerIds
     .map((id, i) => ({ id, customer: customers[i], isAudited: audited[i]?.status === 'fulfilled' }))
     .filter((c): c is { id: string; customer: CustomerRecord; isAudited: true } => c.isAudited && c.customer !== null && !(c.customer instanceof Error));
@@ -116,8 +122,10 @@ async function readClearPii(
   const values = new Map<string, Partial<Record<PiiField, string | null>>>();
   readable.forEach((r, i) => values.set(r.id, revealed[i] ?? {}));
   return keys.map((key) => {
-    const index = customerIds.indexOf(key.customerId);
-    if (audited[index]?.status !== 'fulfilled') return new ServiceUnavailableError('audit', 'The clear-text read could not be audited, so it is refused');
+    const outcome = audited[customerIds.indexOf(key.customerId)];
+    // Erased before or while this read ran: nothing to show, and nothing was audited.
+    if (outcome?.status === 'rejected' && outcome.reason instanceof CustomerErasedError) return null;
+    if (outcome?.status !== 'fulfilled') return new ServiceUnavailableError('audit', 'The clear-text read could not be audited, so it is refused');
     return values.get(key.customerId)?.[key.field] ?? null;
   });
 }

@@ -309,3 +309,111 @@ describe('eraseCustomer under concurrency and bad input', () => {
     expect(unknown.body.errors?.[0]?.extensions?.['code']).toBe('NOT_FOUND');
   });
 });
+
+/**
+ * Writes that pass their "is the customer active?" check just before an erasure
+ * and land just after it. The store call of each write is wrapped so that a
+ * whole erasure (a real eraseCustomer request) runs between the check and the
+ * write: the race, made certain instead of likely.
+ */
+describe('writes that race an erasure', () => {
+  const LINK = `mutation($id: ID!, $v: String!) { linkIdentifier(customerId: $id, identifier: { kind: CRM_ID, value: $v }) { id } }`;
+  const CONSENT = `mutation($id: ID!) { recordConsent(input: { customerId: $id, scopes: ["analytics"], source: "race-test" }) { id } }`;
+  const PUSH = `mutation($id: ID!) { recordSupportActivity(input: { customerId: $id, tickets: [{ id: "T-RACE", status: "open", openedAt: "2026-02-01T10:00:00Z" }] }) }`;
+
+  async function registered(): Promise<string> {
+    const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail('racing') }] } });
+    expect(res.body.errors).toBeUndefined();
+    return res.body.data!.registerCustomer.id;
+  }
+
+  /** Runs a full erasure of `id` before the wrapped method's first call goes on; later calls run as usual. */
+  function eraseBeforeFirstCall<T extends object>(target: T, method: keyof T & string, id: string): () => void {
+    const original = (target as Record<string, (...args: unknown[]) => Promise<unknown>>)[method]!;
+    let done = false;
+    (target as Record<string, unknown>)[method] = async function (this: unknown, ...args: unknown[]) {
+      if (!done) {
+        done = true;
+        await erase(id, 'DSR-RACING', 'Erased while another write was in flight');
+      }
+      return original.apply(this, args);
+    };
+    return () => {
+      (target as Record<string, unknown>)[method] = original;
+    };
+  }
+
+  async function expectSealedChain(id: string): Promise<void> {
+    const last = await app.app.mongo.db.collection('audit_events').find({ chain: id }).sort({ sequence: -1 }).limit(1).next();
+    expect(last?.['type']).toBe('DATA_DELETION');
+    const verified = await app.graphql<{ verifyAuditTrail: { valid: boolean } }>(dpo, VERIFY, { id });
+    expect(verified.body.data!.verifyAuditTrail.valid).toBe(true);
+  }
+
+  it('takes back an identifier linked after the erasure, so the person can register again', async () => {
+    const id = await registered();
+    const crmId = aCrmId();
+    const repository = (app.app.services.customers as unknown as { repository: object }).repository;
+    const restore = eraseBeforeFirstCall(repository as { claimIdentifier: unknown }, 'claimIdentifier', id);
+    let res;
+    try {
+      res = await app.graphql(service, LINK, { id, v: crmId });
+    } finally {
+      restore();
+    }
+    expect(res.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+    expect(res.body.errors?.[0]?.message).toBe('The customer has been erased');
+    expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId: id })).toBe(0);
+    await expectSealedChain(id);
+    const again = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: crmId }] } });
+    expect(again.body.errors).toBeUndefined();
+    expect(again.body.data!.registerCustomer.id).not.toBe(id);
+  });
+
+  it('takes back a consent receipt recorded after the erasure', async () => {
+    const id = await registered();
+    const repository = (app.app.services.consent as unknown as { repository: object }).repository;
+    const restore = eraseBeforeFirstCall(repository as { insert: unknown }, 'insert', id);
+    let res;
+    try {
+      res = await app.graphql(service, CONSENT, { id });
+    } finally {
+      restore();
+    }
+    expect(res.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+    expect(await app.app.mongo.db.collection('consents').countDocuments({ customerId: id })).toBe(0);
+    await expectSealedChain(id);
+  });
+
+  it('takes back support records pushed after the erasure', async () => {
+    const id = await registered();
+    const repository = (app.app.services.supportRecords as unknown as { repository: object }).repository;
+    const restore = eraseBeforeFirstCall(repository as { insertActivities: unknown }, 'insertActivities', id);
+    let res;
+    try {
+      res = await app.graphql(service, PUSH, { id });
+    } finally {
+      restore();
+    }
+    expect(res.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+    expect(await app.app.mongo.db.collection('support_records').countDocuments({ customerId: id })).toBe(0);
+    await expectSealedChain(id);
+  });
+
+  it('leaves no identifier and a sealed, valid chain when 12 links and an erasure really run at once', async () => {
+    for (let round = 0; round < 3; round++) {
+      const id = await registered();
+      const links = Array.from({ length: 12 }, async (_v, i) => {
+        await new Promise((resolve) => setTimeout(resolve, i * 4));
+        return app.graphql(service, LINK, { id, v: aCrmId() });
+      });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await erase(id, `DSR-CONCURRENT-${round}`, 'Erased while links were arriving');
+      for (const res of await Promise.all(links)) {
+        for (const error of res.body.errors ?? []) expect(error.extensions?.['code']).toBe('BAD_USER_INPUT');
+      }
+      expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId: id })).toBe(0);
+      await expectSealedChain(id);
+    }
+  });
+});

@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GraphQLError } from 'graphql';
-import { ServiceUnavailableError } from '../errors.js';
+import { CustomerErasedError, ServiceUnavailableError } from '../errors.js';
 import { newPrefixedId } from '../identity/customer-id.js';
 import { isDuplicateKeyError } from '../storage/mongo.js';
 import { chainOf, ChainVerifier, computeEventHash, GENESIS_HASH, type ChainVerification } from './audit-chain.js';
 import type { IdentifierHashSeal } from './audit-identifier-seal.js';
 import type { AuditRepository } from './audit-repository.js';
-import type { AuditEventInput, AuditEventRecord } from './audit-types.js';
+import { EVENTS_AFTER_ERASURE, type AuditEventInput, type AuditEventRecord, type ChainHead } from './audit-types.js';
 
 export interface AuditLogOptions {
   /** Seals identifier hashes on customer events; required before such an event can be written. */
@@ -38,7 +38,7 @@ const MAX_QUEUE_WAIT_MS = 5_000;
  */
 export class AuditLog {
   /** Last head this process wrote or read per chain: a good guess that saves a read; a wrong one only costs a retry. */
-  private readonly heads = new Map<string, { sequence: number; hash: string }>();
+  private readonly heads = new Map<string, ChainHead>();
   /** Per chain: the last queued append (settled or not) and how many are waiting. */
   private readonly queues = new Map<string, { tail: Promise<unknown>; depth: number }>();
 
@@ -66,6 +66,8 @@ export class AuditLog {
       const placement = await this.placeIdentifierHash(input, id);
       return await this.enqueue(chainOf(input.customerId), () => this.appendWithRetry(input, id, occurredAt, placement));
     } catch (error) {
+      // A write refused because the customer was erased is an answer, not a failure of the trail.
+      if (error instanceof CustomerErasedError) throw error;
       this.onWriteFailure(error);
       if (error instanceof GraphQLError) throw error;
       throw new ServiceUnavailableError('audit', 'The audit trail could not be written, so the request is refused; try again shortly');
@@ -125,6 +127,9 @@ export class AuditLog {
       isHeadFresh = true;
     }
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      // A head read from the store, or one this process wrote: if the insert below takes the next position, this is
+      // really the event before it, so the check holds however stale the cache was.
+      if (head?.type === 'DATA_DELETION' && input.customerId !== null && !EVENTS_AFTER_ERASURE.has(input.type)) throw new CustomerErasedError();
       const body: Omit<AuditEventRecord, 'hash'> = {
         id,
         chain,
@@ -147,7 +152,7 @@ export class AuditLog {
       const event: AuditEventRecord = { ...body, hash: computeEventHash(body) };
       try {
         await this.repository.insert(event);
-        this.rememberHead(chain, { sequence: event.sequence, hash: event.hash });
+        this.rememberHead(chain, { sequence: event.sequence, hash: event.hash, type: event.type });
         return event;
       } catch (error) {
         if (!isDuplicateKeyError(error)) throw error;
@@ -169,7 +174,7 @@ export class AuditLog {
     return { identifierHash: null, sealedIdentifierHash: await this.seal.seal(input.customerId, eventId, hash) };
   }
 
-  private rememberHead(chain: string, head: { sequence: number; hash: string }): void {
+  private rememberHead(chain: string, head: ChainHead): void {
     this.heads.delete(chain);
     this.heads.set(chain, head);
     if (this.heads.size > HEAD_CACHE_LIMIT) {

@@ -1,6 +1,6 @@
 import { MongoBulkWriteError, MongoServerError, type Collection, type Db, type Filter } from 'mongodb';
 import { COLLECTIONS, BATCHED_FIND } from '../storage/mongo.js';
-import type { AuditEventRecord } from './audit-types.js';
+import type { AuditEventRecord, ChainHead } from './audit-types.js';
 
 type AuditEventDoc = Omit<AuditEventRecord, 'id'> & { _id: string };
 
@@ -37,9 +37,9 @@ export class AuditRepository {
     await this.events.createIndex({ customerId: 1, occurredAt: 1 }, { name: 'by_customer_time' });
   }
 
-  async findHead(chain: string): Promise<{ sequence: number; hash: string } | null> {
+  async findHead(chain: string): Promise<ChainHead | null> {
     const doc = await this.events.find({ chain }).sort({ sequence: -1 }).limit(1).next();
-    return doc ? { sequence: doc.sequence, hash: doc.hash } : null;
+    return doc ? { sequence: doc.sequence, hash: doc.hash, type: doc.type } : null;
   }
 
   /**

@@ -41,6 +41,22 @@ export interface AuditEventInput {
   expectsNewChain?: boolean;
 }
 
+/** The last event of a chain: where the next one goes, and whether the chain still takes it. */
+export interface ChainHead {
+  sequence: number;
+  hash: string;
+  type: AuditEventType;
+}
+
+/**
+ * A customer's chain ends with DATA_DELETION once they are erased. After it
+ * the chain takes only another erasure request or a data-subject export:
+ * every other write on the customer is refused (CustomerErasedError), also one
+ * that passed its own "is the customer active?" check before the erasure
+ * began, and the writer rolls back what it wrote.
+ */
+export const EVENTS_AFTER_ERASURE: ReadonlySet<AuditEventType> = new Set<AuditEventType>(['DATA_DELETION', 'DSAR_EXPORT']);
+
 export interface AuditEventRecord {
   id: string;
   chain: string;

@@ -1,6 +1,6 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import { actorOf, assertCustomerId, type Actor, type CustomerService } from '../customers/customer-service.js';
-import { BadUserInputError } from '../errors.js';
+import { BadUserInputError, CustomerErasedError } from '../errors.js';
 import { newPrefixedId } from '../identity/customer-id.js';
 import { isDuplicateKeyError } from '../storage/mongo.js';
 import type { ConsentRepository } from './consent-repository.js';
@@ -65,13 +65,19 @@ export class ConsentService {
       const before = previous ? effectiveScopes(previous, now) : [];
       const withdrawn = before.filter((s) => !scopes.includes(s));
       await Promise.all(this.listeners.map((listener) => listener(input.customerId, withdrawn)));
-      await this.audit.append({
-        type: 'CONSENT_RECORDED',
-        customerId: input.customerId,
-        actor: actorOf(actor),
-        requestId: actor.requestId,
-        details: { receiptId: receipt.id, version: receipt.version, scopes: scopes.join(' '), withdrawn: withdrawn.join(' ') },
-      });
+      try {
+        await this.audit.append({
+          type: 'CONSENT_RECORDED',
+          customerId: input.customerId,
+          actor: actorOf(actor),
+          requestId: actor.requestId,
+          details: { receiptId: receipt.id, version: receipt.version, scopes: scopes.join(' '), withdrawn: withdrawn.join(' ') },
+        });
+      } catch (error) {
+        // The customer was erased after the check above: a receipt recorded after the erasure must not stay.
+        if (error instanceof CustomerErasedError) await this.repository.deleteUnacknowledged(receipt.id);
+        throw error;
+      }
       return receipt;
     }
     throw new Error('consent receipts for this customer are too contended');

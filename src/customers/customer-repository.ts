@@ -164,6 +164,11 @@ export class CustomerRepository {
     return this.identifiers.countDocuments({ customerId });
   }
 
+  /** Removes one identifier, only if it still names this customer. */
+  async deleteIdentifier(hash: string, customerId: string): Promise<void> {
+    await this.identifiers.deleteOne({ _id: hash, customerId });
+  }
+
   async deleteIdentifiers(customerId: string): Promise<number> {
     return (await this.identifiers.deleteMany({ customerId })).deletedCount;
   }

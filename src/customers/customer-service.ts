@@ -1,7 +1,7 @@
 import type { Caller } from '../auth/caller.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Channel } from '../context-snapshots/snapshot-types.js';
-import { BadUserInputError, ConflictError, NotFoundError } from '../errors.js';
+import { BadUserInputError, ConflictError, CustomerErasedError, NotFoundError } from '../errors.js';
 import { isCustomerId, newCustomerId } from '../identity/customer-id.js';
 import type { HmacKeyring } from '../identity/hmac-keyring.js';
 import { normaliseIdentifier, type IdentifierKind } from '../identity/normalise-identifier.js';
@@ -179,7 +179,7 @@ export class CustomerService {
   async loadActive(customerId: string): Promise<CustomerRecord> {
     const [customer] = await this.repository.findByIds([customerId]);
     if (!customer) throw new NotFoundError('No customer has this id');
-    if (customer.status !== 'ACTIVE') throw new BadUserInputError('The customer has been erased', { field: 'customerId' });
+    if (customer.status !== 'ACTIVE') throw new CustomerErasedError();
     return customer;
   }
 
@@ -228,21 +228,29 @@ export class CustomerService {
         if (existing.customerId !== customer.id) throw new ConflictError('The identifier belongs to another customer');
         continue;
       }
-      const claim = await this.repository.claimIdentifier(this.toRecord(identifier, customer.id));
+      const record = this.toRecord(identifier, customer.id);
+      const claim = await this.repository.claimIdentifier(record);
       if (!claim.claimed) {
         if (claim.ownerId !== customer.id) throw new ConflictError('The identifier belongs to another customer');
         continue;
       }
       updated = await this.fillAttribute(updated, identifier);
-      await this.audit.append({
-        type: 'IDENTIFIER_LINKED',
-        customerId: customer.id,
-        actor: actorOf(actor),
-        channel,
-        identifierHash: identifier.hashes[0] ?? null,
-        requestId: actor.requestId,
-        details: { kind: identifier.kind },
-      });
+      try {
+        await this.audit.append({
+          type: 'IDENTIFIER_LINKED',
+          customerId: customer.id,
+          actor: actorOf(actor),
+          channel,
+          identifierHash: identifier.hashes[0] ?? null,
+          requestId: actor.requestId,
+          details: { kind: identifier.kind },
+        });
+      } catch (error) {
+        // The customer was erased while this link was being written: take the identifier back, or it would
+        // outlive the erasure (and keep the person from registering again).
+        if (error instanceof CustomerErasedError) await this.repository.deleteIdentifier(record.hash, customer.id);
+        throw error;
+      }
     }
     return updated;
   }

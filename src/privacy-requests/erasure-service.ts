@@ -75,7 +75,21 @@ export class ErasureService {
         removed: removed.map((r) => `${r.store}:${r.item}=${r.count}`).join(' '),
       },
     });
-    return { customerId, requestId: request, erasedAt: settled.erasedAt, alreadyErased: !isFirst, removed, auditEventId: event.id };
+    // The chain is sealed now: a write that raced this erasure is refused by the audit log and rolls itself back.
+    // One that was audited before the seal wrote its data before it too; sweep once more for that data.
+    const late = await this.sweepAfterSeal(customerId, now);
+    return { customerId, requestId: request, erasedAt: settled.erasedAt, alreadyErased: !isFirst, removed: addCounts(removed, late), auditEventId: event.id };
+  }
+
+  private async sweepAfterSeal(customerId: string, now: Date): Promise<ErasedItem[]> {
+    const identifiers = await this.customers.deleteIdentifiers(customerId);
+    const fromParticipants = await this.eraseParticipants(customerId);
+    const settled = await this.settleErased(customerId, now);
+    return [
+      { store: 'mongodb', item: 'customer_attributes', count: settled.attributesRemoved },
+      { store: 'mongodb', item: 'identifiers', count: identifiers },
+      ...fromParticipants,
+    ];
   }
 
   /** Every participant is tried even when one fails; the request fails if any did, and a retry finishes the job. */
@@ -101,6 +115,14 @@ export class ErasureService {
     }
     throw new ServiceUnavailableError('mongodb', 'The customer record kept changing during erasure; repeat the request');
   }
+}
+
+/** The receipt's items with the counts of a later sweep added to the same store and item. */
+function addCounts(items: readonly ErasedItem[], more: readonly ErasedItem[]): ErasedItem[] {
+  return items.map((item) => ({
+    ...item,
+    count: item.count + more.filter((m) => m.store === item.store && m.item === item.item).reduce((sum, m) => sum + m.count, 0),
+  }));
 }
 
 function isFullyErased(customer: CustomerRecord): boolean {

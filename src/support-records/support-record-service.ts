@@ -1,7 +1,7 @@
 import { exportRecords } from '../context-snapshots/snapshot-builder.js';
 import { guardRedis, type StoreErrorReporter } from '../context-snapshots/store-guard.js';
 import { assertCustomerId, type CustomerService } from '../customers/customer-service.js';
-import { BadUserInputError, ServiceUnavailableError } from '../errors.js';
+import { BadUserInputError, CustomerErasedError, ServiceUnavailableError } from '../errors.js';
 import type { SupportRecordRepository } from './support-record-repository.js';
 import type { SupportActivityInput, SupportRecordsExport } from './support-record-types.js';
 import { validateSupportActivity } from './support-record-validation.js';
@@ -30,6 +30,13 @@ export class SupportRecordService {
     const activity = validateSupportActivity(input);
     await this.customers.loadActive(input.customerId);
     await this.repository.insertActivities([activity]);
+    // An erasure may have begun after the check above and purged before this insert landed: look again, and take
+    // the records back if the customer is gone (whatever erasure missed, it would have deleted anyway).
+    const [after] = await this.customers.findByIds([input.customerId]);
+    if (after?.status !== 'ACTIVE') {
+      await this.repository.purgeCustomer(input.customerId);
+      throw new CustomerErasedError();
+    }
     await guardRedis(() => this.snapshots.invalidate(input.customerId), this.reportStoreError).catch((error: unknown) => {
       if (!(error instanceof ServiceUnavailableError)) throw error;
       // Stored but not yet visible: say so. Pushing the same records again is harmless (the latest version of each id wins).
