@@ -8,6 +8,7 @@ import { createSubgraph, type PolicyEngine, type Subgraph } from './server.js';
 import { createServices, type Services } from './services.js';
 import { connectMongo, ensureIndexes, type MongoHandle } from './storage/mongo.js';
 import { connectRedis } from './storage/redis.js';
+import { ConfigError, describeCause, StartupError } from './errors.js';
 import type { Redis } from 'ioredis';
 import type { MongoClientOptions } from 'mongodb';
 
@@ -38,13 +39,21 @@ export async function createApp(options: AppOptions): Promise<App> {
   const { config, logger } = options;
   const metrics = new Metrics({ collectDefaults: options.collectDefaultMetrics ?? true });
   // Command monitoring feeds the failed-command counter; its events cost little next to a round trip.
-  const mongo = await connectMongo(config.mongodbUrl, config.mongodbDb, { monitorCommands: true, ...options.mongoOptions });
+  const mongo = await connectNamedMongo('MONGODB_URL', config.mongodbUrl, config.mongodbDb, { monitorCommands: true, ...options.mongoOptions });
   await ensureIndexes(mongo.db);
   const redis = connectRedis(config.redisUrl, config.redisKeyPrefix);
   redis.on('error', () => metrics.storeErrors.inc({ store: 'redis', kind: 'connection' }));
   // Without an offline queue, a command sent before the first connection fails: give it a moment, but start
-  // (and report not-ready) if Redis is down.
-  await waitForFirstConnection(redis, 2000);
+  // (and report not-ready) if Redis is down. Refused credentials are configuration, not an outage: stop.
+  const redisProblem = await waitForFirstConnection(redis, 2000);
+  if (redisProblem !== null) {
+    if (isRedisAuthFailure(redisProblem)) {
+      redis.disconnect();
+      await mongo.close();
+      throw new ConfigError(`REDIS_URL: Redis refused the credentials (${describeCause(redisProblem)})`);
+    }
+    logger.warn({ variable: 'REDIS_URL', cause: describeCause(redisProblem) }, 'Redis is not reachable yet: serving, with /health/ready reporting it down until it is');
+  }
   mongo.client.on('serverHeartbeatFailed', () => metrics.storeErrors.inc({ store: 'mongodb', kind: 'heartbeat' }));
   mongo.client.on('commandFailed', (event) => {
     // A duplicate key is how racing inserts are settled (see storage/mongo.ts), not a store error.
@@ -54,7 +63,7 @@ export async function createApp(options: AppOptions): Promise<App> {
 
   // The audit trail may live in a MongoDB of its own (AUDIT_MONGODB_URL), or in another database of the main one.
   const auditMongo = config.auditMongodbUrl
-    ? await connectMongo(config.auditMongodbUrl, config.auditMongodbDb ?? config.mongodbDb, options.mongoOptions)
+    ? await connectNamedMongo('AUDIT_MONGODB_URL', config.auditMongodbUrl, config.auditMongodbDb ?? config.mongodbDb, options.mongoOptions)
     : null;
   const auditDb = auditMongo?.db ?? (config.auditMongodbDb ? mongo.client.db(config.auditMongodbDb) : mongo.db);
   if (auditDb !== mongo.db) await new AuditRepository(auditDb).ensureIndexes();
@@ -75,6 +84,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     audience: config.authAudience,
     clockToleranceSeconds: config.authClockToleranceSeconds,
     verifiedCacheSeconds: config.authVerifiedCacheSeconds,
+    onKeySetUnavailable: (cause) => logger.warn({ variable: 'AUTH_JWKS_URL', cause: describeCause(cause) }, 'the JWKS could not be fetched: tokens are refused until it can be'),
   });
   // VEIL_BENCH_DISABLE_POLICY is refused in production by config.ts, and again by createSubgraph.
   const policyEngine = options.policyEngine ?? (config.policyDisabled ? 'off' : 'guards');
@@ -96,15 +106,47 @@ export async function createApp(options: AppOptions): Promise<App> {
   };
 }
 
-function waitForFirstConnection(redis: Redis, timeoutMs: number): Promise<void> {
-  if (redis.status === 'ready') return Promise.resolve();
+/** Resolves with null once Redis is ready, or with the last error seen if it is not within `timeoutMs`. */
+function waitForFirstConnection(redis: Redis, timeoutMs: number): Promise<Error | null> {
+  if (redis.status === 'ready') return Promise.resolve(null);
   return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      redis.off('ready', done);
-      resolve();
+    let lastError: Error = new Error('no answer');
+    const onError = (error: Error) => {
+      lastError = error;
     };
-    const timer = setTimeout(done, timeoutMs);
-    redis.once('ready', done);
+    const finish = (result: Error | null) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      redis.off('error', onError);
+      resolve(result);
+    };
+    const onReady = () => finish(null);
+    const timer = setTimeout(() => finish(lastError), timeoutMs);
+    redis.once('ready', onReady);
+    redis.on('error', onError);
   });
+}
+
+function isRedisAuthFailure(error: Error): boolean {
+  return /\b(NOAUTH|WRONGPASS)\b|invalid password|invalid username/i.test(error.message);
+}
+
+/**
+ * Connects, or stops start-up with a line that names the variable: a URL the
+ * driver cannot parse is configuration (exit 78), a server it cannot reach is
+ * not (exit 1). Neither line repeats the driver's message, which can quote the
+ * URL and its password.
+ */
+async function connectNamedMongo(variable: string, url: string, dbName: string, options: MongoClientOptions = {}): Promise<MongoHandle> {
+  try {
+    return await connectMongo(url, dbName, options);
+  } catch (error) {
+    const name = error instanceof Error ? error.name : '';
+    if (name === 'MongoParseError' || name === 'MongoInvalidArgumentError' || name === 'MongoAPIError') {
+      throw new ConfigError(`${variable}: is not a MongoDB connection string the driver accepts (${describeCause(error)})`);
+    }
+    const codeName = (error as { codeName?: unknown }).codeName;
+    if (codeName === 'AuthenticationFailed') throw new ConfigError(`${variable}: MongoDB refused the credentials (${describeCause(error)})`);
+    throw new StartupError(`${variable}: cannot connect to MongoDB (${describeCause(error)})`);
+  }
 }

@@ -62,8 +62,21 @@ const optionalString = z
   .nullable()
   .default(null);
 
+/** Decimal digits only (no `0x10`, `1e3` or `1.5`); empty or unset gives the default. */
 const int = (min: number, max: number, fallback: number) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      const value = raw?.trim() ?? '';
+      if (value === '') return fallback;
+      const n = /^\d{1,15}$/.test(value) ? Number(value) : Number.NaN;
+      if (!Number.isSafeInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
 
 const boolFlag = z
   .enum(['true', 'false', '1', '0', ''])
@@ -84,7 +97,10 @@ const EnvSchema = z.object({
   MONGODB_DB: z.string().trim().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be 1-63 letters, digits, _ or -').default('veil'),
   AUDIT_MONGODB_URL: urlWithScheme(['mongodb', 'mongodb+srv']),
   AUDIT_MONGODB_DB: optionalString.refine((v) => v === null || /^[A-Za-z0-9_-]{1,63}$/.test(v), 'must be 1-63 letters, digits, _ or -'),
-  REDIS_URL: urlWithScheme(['redis', 'rediss']),
+  REDIS_URL: urlWithScheme(['redis', 'rediss']).refine(
+    (v) => v === null || isRedisDatabasePath(v),
+    'must be a URL whose path, if any, is a database number (redis://host:6379/0)',
+  ),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('veil:'),
   AUTH_JWKS_URL: urlWithScheme(['https', 'http']),
   AUTH_JWKS_FILE: optionalString,
@@ -113,6 +129,15 @@ const EnvSchema = z.object({
   POLICY_ROUTER_DIRECTIVES: boolFlag,
   VEIL_BENCH_DISABLE_POLICY: boolFlag,
 });
+
+/** ioredis sends the URL's path as SELECT's argument: anything but a number fails at the first connection. */
+function isRedisDatabasePath(url: string): boolean {
+  try {
+    return /^\/?(\d{1,5})?$/.test(new URL(url).pathname);
+  } catch {
+    return false;
+  }
+}
 
 type Env = Record<string, string | undefined>;
 

@@ -70,3 +70,31 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/** A store or key set named by the configuration could not be reached at start-up; the message starts with the variable. */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+const SYSTEM_CODE = /\b(E(?:CONNREFUSED|CONNRESET|NOTFOUND|TIMEDOUT|HOSTUNREACH|NETUNREACH|AI_AGAIN|ACCES|NOENT|ISDIR|PERM))\b/g;
+
+/**
+ * What went wrong, safe to print: the error's class, its server code name and
+ * any system error code (ECONNREFUSED, ENOENT...), never its message, which
+ * can quote a connection string with its password or a file's content.
+ */
+export function describeCause(error: unknown): string {
+  if (!(error instanceof Error)) return 'unknown error';
+  const codes = new Set<string>();
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, codeName } = e as { code?: unknown; codeName?: unknown };
+    if (typeof codeName === 'string' && /^\w{1,64}$/.test(codeName)) codes.add(codeName);
+    if (typeof code === 'string' && /^E[A-Z_]{2,30}$/.test(code)) codes.add(code);
+    for (const match of e.message.matchAll(SYSTEM_CODE)) codes.add(match[1] as string);
+  }
+  const name = /^\w{1,64}$/.test(error.name) ? error.name : 'Error';
+  return codes.size > 0 ? `${name}: ${[...codes].join(', ')}` : name;
+}

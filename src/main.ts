@@ -3,7 +3,7 @@ import { loadConfigFromProcess, type AppConfig, type ResolvedConfig } from './co
 import { prepareDevEnvironment, type DevEnvironment } from './dev/dev-environment.js';
 import { printDevWelcome } from './dev/dev-welcome.js';
 import { seedDemoData } from './dev/demo-seed.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, describeCause, StartupError } from './errors.js';
 import { createLogger } from './observability/logger.js';
 
 // Start-up only: config -> connections -> subgraph -> listen; graceful stop on SIGTERM/SIGINT.
@@ -42,8 +42,10 @@ async function main(): Promise<void> {
     try {
       await app?.stop();
       logger.info('subgraph stopped');
-      await dev?.services?.stop();
-      logger.info('dev services stopped');
+      if (dev?.services) {
+        await dev.services.stop();
+        logger.info('dev services stopped');
+      }
     } finally {
       process.exit(0);
     }
@@ -54,8 +56,13 @@ async function main(): Promise<void> {
   try {
     app = await createApp({ config: resolved, logger, jwks: dev?.jwks ?? null });
   } catch (error) {
-    console.error(`veil: cannot start: ${error instanceof Error ? error.message : String(error)}`);
     await dev?.services?.stop();
+    // Lines from ConfigError and StartupError name the variable and quote nothing secret; anything else is a bug.
+    if (error instanceof ConfigError) {
+      for (const line of error.message.split('\n')) console.error(`veil: configuration error: ${line}`);
+      process.exit(78);
+    }
+    console.error(`veil: cannot start: ${error instanceof StartupError ? error.message : describeCause(error)}`);
     process.exit(1);
   }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { UnauthenticatedError } from '../errors.js';
+import { ConfigError, describeCause, UnauthenticatedError } from '../errors.js';
 import { classifyCaller, type Caller } from './caller.js';
 
 /** Asymmetric algorithms only: an HS256 token signed with a public key as secret must never verify. */
@@ -42,6 +42,14 @@ export class TokenVerifier {
     this.now = options.now ?? Date.now;
   }
 
+  /**
+   * A key set given inline or as AUTH_JWKS_FILE is checked at start-up (see
+   * checkKeySet); a bad one stops start-up naming the variable. AUTH_JWKS_URL
+   * is fetched once at start-up too: a key set it serves that fails the check
+   * stops start-up, but an identity provider that cannot be reached does not
+   * (it may be down for a moment): `onKeySetUnavailable` hears of that, and of
+   * every later fetch that fails, while tokens are refused.
+   */
   static async fromSource(source: {
     jwksUrl: string | null;
     jwksFile: string | null;
@@ -50,11 +58,12 @@ export class TokenVerifier {
     audience: string;
     clockToleranceSeconds: number;
     verifiedCacheSeconds?: number;
+    onKeySetUnavailable?: (cause: unknown) => void;
   }): Promise<TokenVerifier> {
     let jwks: JWTVerifyGetKey;
-    if (source.jwks) jwks = createLocalJWKSet(source.jwks);
-    else if (source.jwksUrl) jwks = createRemoteJWKSet(new URL(source.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
-    else if (source.jwksFile) jwks = createLocalJWKSet(JSON.parse(await readFile(source.jwksFile, 'utf8')) as JSONWebKeySet);
+    if (source.jwks) jwks = createLocalJWKSet(checkKeySet(source.jwks, 'the dev key set'));
+    else if (source.jwksUrl) jwks = await remoteKeySet(source.jwksUrl, source.onKeySetUnavailable ?? (() => undefined));
+    else if (source.jwksFile) jwks = createLocalJWKSet(checkKeySet(await readKeySetFile(source.jwksFile), 'AUTH_JWKS_FILE'));
     else throw new Error('no JWKS source configured');
     return new TokenVerifier({
       jwks,
@@ -120,6 +129,84 @@ export class TokenVerifier {
     // requiredClaims makes jose reject a token without a numeric exp.
     return { caller: { id: payload.sub, kind: classifyCaller(scopes), scopes }, exp: payload.exp as number };
   }
+}
+
+const PRIVATE_KEY_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+const ASYMMETRIC_KEY_TYPES = ['RSA', 'EC', 'OKP'];
+
+/**
+ * A key set this server may trust: at least one key, every key public and
+ * asymmetric (a symmetric `oct` key could only verify HS* tokens, which are
+ * refused anyway), and any `alg` one of the accepted algorithms. A key set
+ * holding private key material is refused: whoever published it has leaked
+ * the signing key. Messages name the key by position, never its content.
+ */
+export function checkKeySet(value: unknown, variable: string): JSONWebKeySet {
+  const keys = (value as { keys?: unknown } | null)?.keys;
+  if (typeof value !== 'object' || value === null || !Array.isArray(keys)) throw new ConfigError(`${variable}: is not a JSON Web Key Set (an object with a "keys" array)`);
+  if (keys.length === 0) throw new ConfigError(`${variable}: the key set has no keys`);
+  keys.forEach((key: unknown, i) => {
+    if (typeof key !== 'object' || key === null) throw new ConfigError(`${variable}: key ${i} is not an object`);
+    const { kty, alg } = key as { kty?: unknown; alg?: unknown };
+    if (PRIVATE_KEY_MEMBERS.some((member) => member in key)) {
+      throw new ConfigError(`${variable}: key ${i} holds private or secret key material; publish public keys only`);
+    }
+    if (typeof kty !== 'string' || !ASYMMETRIC_KEY_TYPES.includes(kty)) {
+      throw new ConfigError(`${variable}: key ${i} is not an asymmetric key (kty must be RSA, EC or OKP)`);
+    }
+    if (alg !== undefined && (typeof alg !== 'string' || !ACCEPTED_ALGORITHMS.includes(alg))) {
+      throw new ConfigError(`${variable}: key ${i} has an algorithm that is not accepted (${ACCEPTED_ALGORITHMS.join(', ')})`);
+    }
+  });
+  return value as JSONWebKeySet;
+}
+
+async function readKeySetFile(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`AUTH_JWKS_FILE: cannot read the file (${describeCause(error)})`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    // JSON.parse's message quotes the file's content.
+    throw new ConfigError('AUTH_JWKS_FILE: the file is not valid JSON');
+  }
+}
+
+/**
+ * jose's remote key set (cached, refetched on an unknown kid), fetched once
+ * now; failures to fetch it are reported at most every 30 s, however many
+ * requests hit them.
+ */
+async function remoteKeySet(url: string, report: (cause: unknown) => void): Promise<JWTVerifyGetKey> {
+  const remote = createRemoteJWKSet(new URL(url), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+  let lastReport = -Infinity;
+  const onUnavailable = (cause: unknown) => {
+    if (Date.now() - lastReport < 30_000) return;
+    lastReport = Date.now();
+    report(cause);
+  };
+  try {
+    await remote.reload();
+    if (remote.jwks()) checkKeySet(remote.jwks(), 'AUTH_JWKS_URL');
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    onUnavailable(error);
+  }
+  return async (header, token) => {
+    try {
+      return await remote(header, token);
+    } catch (error) {
+      // An unknown kid or a bad signature is the token's fault; anything else means the key set is out of reach.
+      if (!(error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys || error instanceof joseErrors.JOSEAlgNotAllowed)) {
+        onUnavailable(error);
+      }
+      throw error;
+    }
+  };
 }
 
 /** Each request gets its own copy: nothing a request does to its caller reaches the next one. */

@@ -93,3 +93,71 @@ describe('TokenVerifier claims', () => {
     });
   });
 });
+
+describe('TokenVerifier key sets from AUTH_JWKS_URL', () => {
+  /** A real HTTP server on loopback answering the key set path with `body`. */
+  async function serveKeySet(body: unknown): Promise<{ url: string; hits: () => number; close: () => Promise<void> }> {
+    const { createServer } = await import('node:http');
+    let hits = 0;
+    const server = createServer((_req, res) => {
+      hits += 1;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    return { url: `http://127.0.0.1:${port}/jwks.json`, hits: () => hits, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  }
+
+  const source = (jwksUrl: string, onKeySetUnavailable?: (cause: unknown) => void) => ({
+    jwksUrl,
+    jwksFile: null,
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    clockToleranceSeconds: 0,
+    onKeySetUnavailable,
+  });
+
+  it('fetches the key set once at start and verifies tokens signed by it', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const served = await serveKeySet({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] });
+    try {
+      const verifier = await TokenVerifier.fromSource(source(served.url));
+      expect(served.hits()).toBe(1);
+      const token = await new SignJWT({ scope: 'customer:read' })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setSubject('agent-url')
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setExpirationTime('5m')
+        .sign(privateKey);
+      expect((await verifier.verifyAuthorization(`Bearer ${token}`)).id).toBe('agent-url');
+      expect(served.hits()).toBe(1);
+    } finally {
+      await served.close();
+    }
+  });
+
+  it('refuses to start on a served key set that holds a private key, naming AUTH_JWKS_URL', async () => {
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const served = await serveKeySet({ keys: [{ ...(await exportJWK(privateKey)), kid: 'k1', alg: 'ES256' }] });
+    try {
+      await expect(TokenVerifier.fromSource(source(served.url))).rejects.toThrow(/^AUTH_JWKS_URL: key 0 holds private or secret key material/);
+    } finally {
+      await served.close();
+    }
+  });
+
+  it('starts when the key set cannot be fetched, says so, and refuses tokens until it can be fetched', async () => {
+    const served = await serveKeySet({});
+    await served.close();
+    const causes: unknown[] = [];
+    const verifier = await TokenVerifier.fromSource(source(served.url, (cause) => causes.push(cause)));
+    expect(causes).toHaveLength(1);
+    const { privateKey } = await generateKeyPair('ES256');
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setSubject('a').setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('5m').sign(privateKey);
+    for (let i = 0; i < 3; i++) await expect(verifier.verifyAuthorization(`Bearer ${token}`)).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+    // Reported at most every 30 s, however many requests meet it.
+    expect(causes).toHaveLength(1);
+  });
+});

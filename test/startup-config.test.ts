@@ -1,0 +1,138 @@
+/**
+ * `NODE_ENV=production npm start` with a bad setting: start-up stops with one
+ * line naming the variable, quoting nothing secret (not a password, not a
+ * file's content), exit 78 for configuration and 1 for a store it cannot
+ * reach. Real processes (`node --import tsx src/main.ts`, what `npm start`
+ * runs) against the test stores and a redis-server of the test's own.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { repoRoot } from '../scripts/production-runtime.js';
+import { DEV_AUDIENCE, DEV_ISSUER, devJwks, generateDevKeys, type DevKeys } from '../src/dev/dev-keys.js';
+
+const SECRET = 'SEKRIT-do-not-print';
+let dir: string;
+let keys: DevKeys;
+let goodJwks: string;
+let guardedRedis: { url: string; stop: () => void } | null = null;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+function baseEnv(): Record<string, string> {
+  return {
+    PATH: process.env['PATH'] ?? '',
+    NODE_ENV: 'production',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    MONGODB_URL: inject('mongoUrl'),
+    MONGODB_DB: `veil_startup_${randomBytes(4).toString('hex')}`,
+    REDIS_URL: inject('redisUrl'),
+    AUTH_JWKS_FILE: goodJwks,
+    AUTH_ISSUER: DEV_ISSUER,
+    AUTH_AUDIENCE: DEV_AUDIENCE,
+    IDENTITY_HMAC_KEYS: keys.identityHmacKeys,
+    PII_MASTER_KEY: keys.piiMasterKey,
+  };
+}
+
+/** Starts the server; resolves with its exit code and output, or 'serving' (and stops it) once it serves. */
+function start(env: Record<string, string>): Promise<{ code: number | 'serving'; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    let served = false;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`neither served nor exited in 60 s:\n${output}`));
+    }, 60_000);
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (!served && output.includes('veil subgraph serving')) {
+        served = true;
+        child.kill('SIGTERM');
+      }
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code: served ? 'serving' : (code ?? -1), output });
+    });
+  });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'veil-startup-'));
+  keys = await generateDevKeys();
+  goodJwks = path.join(dir, 'jwks.json');
+  await writeFile(goodJwks, JSON.stringify(devJwks(keys)));
+  // A Redis that wants a password, for the refused-credentials case.
+  const port = await freePort();
+  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', 'right-password'], { stdio: 'ignore' });
+  guardedRedis = { url: `redis://:${SECRET}@127.0.0.1:${port}`, stop: () => server.kill('SIGTERM') };
+  for (let i = 0; i < 50; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (up) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}, 60_000);
+
+afterAll(async () => {
+  guardedRedis?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function jwksFile(name: string, content: string): Promise<string> {
+  const file = path.join(dir, name);
+  await writeFile(file, content);
+  return file;
+}
+
+describe('production start-up with a bad setting', () => {
+  const publicKey = () => devJwks(keys).keys[0] as Record<string, unknown>;
+  const cases: Array<[string, () => Promise<Record<string, string>>, number, RegExp]> = [
+    ['a PORT in hexadecimal', async () => ({ PORT: '0x10' }), 78, /^veil: configuration error: PORT: must be a whole number from 0 to 65535$/m],
+    ['a PORT in exponent notation', async () => ({ PORT: '1e3' }), 78, /^veil: configuration error: PORT: /m],
+    ['a REDIS_URL whose path is not a database number', async () => ({ REDIS_URL: `redis://:${SECRET}@127.0.0.1:6379/notadb` }), 78, /^veil: configuration error: REDIS_URL: /m],
+    ['a JWKS file that does not exist', async () => ({ AUTH_JWKS_FILE: path.join(dir, `${SECRET}.json`) }), 78, /^veil: configuration error: AUTH_JWKS_FILE: cannot read the file \(Error: ENOENT\)$/m],
+    ['a JWKS file that is not JSON', async () => ({ AUTH_JWKS_FILE: await jwksFile('bad.json', `not json ${SECRET}`) }), 78, /^veil: configuration error: AUTH_JWKS_FILE: the file is not valid JSON$/m],
+    ['a JWKS with no keys', async () => ({ AUTH_JWKS_FILE: await jwksFile('empty.json', '{"keys":[]}') }), 78, /AUTH_JWKS_FILE: the key set has no keys$/m],
+    ['a JWKS holding a private key', async () => ({ AUTH_JWKS_FILE: await jwksFile('private.json', JSON.stringify({ keys: [{ ...publicKey(), d: SECRET }] })) }), 78, /AUTH_JWKS_FILE: key 0 holds private or secret key material/m],
+    ['a JWKS holding a symmetric key', async () => ({ AUTH_JWKS_FILE: await jwksFile('oct.json', JSON.stringify({ keys: [publicKey(), { kty: 'oct', alg: 'HS256' }] })) }), 78, /AUTH_JWKS_FILE: key 1 is not an asymmetric key/m],
+    ['a MONGODB_URL with an option the driver refuses', async () => ({ MONGODB_URL: `mongodb://user:${SECRET}@127.0.0.1:27017/?tls=maybe` }), 78, /^veil: configuration error: MONGODB_URL: is not a MongoDB connection string the driver accepts \(Mongo\w+Error\)$/m],
+    ['a MONGODB_URL nothing listens on', async () => ({ MONGODB_URL: `mongodb://user:${SECRET}@127.0.0.1:${await freePort()}/` }), 1, /^veil: cannot start: MONGODB_URL: cannot connect to MongoDB \(MongoServerSelectionError: ECONNREFUSED\)$/m],
+    ['a REDIS_URL whose password Redis refuses', async () => ({ REDIS_URL: guardedRedis!.url }), 78, /^veil: configuration error: REDIS_URL: Redis refused the credentials/m],
+  ];
+
+  it.each(cases)('%s: one line naming the variable, nothing secret, and the right exit code', async (_name, override, code, line) => {
+    const { code: exit, output } = await start({ ...baseEnv(), ...(await override()) });
+    expect(exit, output).toBe(code);
+    expect(output).toMatch(line);
+    expect(output).not.toContain(SECRET);
+    expect(output).not.toMatch(/\n\s+at /);
+  });
+
+  it('serves with the good settings: the baseline of the cases above', async () => {
+    const { code, output } = await start(baseEnv());
+    expect(code, output).toBe('serving');
+  });
+});

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { ConfigError } from '../../src/errors.js';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+    return [];
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.message.split('\n');
+  }
+}
+
+describe('numbers in the environment', () => {
+  it('takes decimal digits, and the default when empty or unset', () => {
+    expect(loadConfig({ PORT: '8080' }).port).toBe(8080);
+    expect(loadConfig({ PORT: ' 8080 ' }).port).toBe(8080);
+    expect(loadConfig({ PORT: '' }).port).toBe(4001);
+    expect(loadConfig({}).port).toBe(4001);
+    expect(loadConfig({ PORT: '0' }).port).toBe(0);
+  });
+
+  it.each(['0x10', '1e3', '1.5', '-1', '70000', 'abc', '+80', '８０'])('refuses PORT=%s, naming the variable', (value) => {
+    expect(problemsOf({ PORT: value })).toEqual(['PORT: must be a whole number from 0 to 65535']);
+  });
+});
+
+describe('REDIS_URL', () => {
+  it.each(['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/', 'redis://:pw@127.0.0.1:6379/2', 'rediss://cache.internal:6380/15'])('accepts %s', (url) => {
+    expect(loadConfig({ REDIS_URL: url }).redisUrl).toBe(url);
+  });
+
+  it.each(['redis://127.0.0.1:6379/notadb', 'redis://:pw@127.0.0.1:6379/0/x', 'redis://[::1'])('refuses %s without repeating it', (url) => {
+    const problems = problemsOf({ REDIS_URL: url });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^REDIS_URL: /);
+    expect(problems[0]).not.toContain('pw');
+  });
+});
