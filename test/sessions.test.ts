@@ -18,7 +18,7 @@ const START = `mutation Start($id: ID!, $channel: Channel!, $ttl: Int) {
 }`;
 const END = `mutation End($token: String!) { endSupportSession(token: $token) }`;
 const SESSION_CONTEXT = `query Session($token: String!) {
-  sessionContext(token: $token) { customerId sessionId channel generatedAt openTickets { id status } lastInteractions { id channel } }
+  sessionContext(token: $token) { customerId sessionId channel generatedAt expiresAt openTickets { id status } lastInteractions { id channel } }
 }`;
 
 interface StartedSession {
@@ -31,6 +31,7 @@ interface SessionSnapshot {
   customerId: string;
   sessionId: string | null;
   channel: string | null;
+  expiresAt: string;
   openTickets: Array<{ id: string }> | null;
   lastInteractions: Array<{ id: string; channel: string }> | null;
 }
@@ -92,6 +93,8 @@ describe('support sessions', () => {
     expect(snapshot.sessionId).toMatch(/^ses_[0-9A-HJKMNP-TV-Z]{26}$/);
     // The session's channel, not the channel of the last interaction (EMAIL).
     expect(snapshot.channel).toBe('WEBCHAT');
+    // The session (120 s) ends before the snapshot (15 min): the view expires with the session.
+    expect(snapshot.expiresAt).toBe(session.expiresAt);
     expect(snapshot.openTickets!.map((t) => t.id)).toEqual(['T-1']);
     expect(snapshot.lastInteractions!.map((x) => x.channel)).toEqual(['EMAIL']);
     const events = await app.app.mongo.db.collection(COLLECTIONS.auditEvents).find({ type: 'CONTEXT_READ', customerId: id }).toArray();

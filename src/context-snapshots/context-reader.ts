@@ -38,7 +38,9 @@ async function readContext(ctx: RequestContext, customerId: string, session: Sup
   const snapshot = await ctx.loaders.snapshotByCustomer.load(customerId);
   await ctx.loaders.contextReadAudit.load({ customerId, channel: session?.channel ?? null, sessionId: session?.sessionId ?? null });
   if (!session) return { ...snapshot, sessionId: null };
-  return { ...snapshot, sessionId: session.sessionId, channel: session.channel };
+  // Seen through a session, the view lasts as long as both the snapshot and the session do.
+  const expiresAt = session.expiresAt.getTime() < snapshot.expiresAt.getTime() ? session.expiresAt : snapshot.expiresAt;
+  return { ...snapshot, sessionId: session.sessionId, channel: session.channel, expiresAt };
 }
 
 /**
