@@ -151,6 +151,7 @@ describe('GET /dsar/export', () => {
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     expect(res.headers.get('content-disposition')).toMatch(new RegExp(`^attachment; filename="dsar-${customerId}-\\d{4}-\\d{2}-\\d{2}\\.json"$`));
     expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     const body = (await res.json()) as Record<string, unknown> & { auditEvents: Array<{ id: string; type: string; details: Record<string, unknown> }>; auditEventId: string };
     expect(body).toMatchObject({ format: 'veil.dsar/v1', customerId, status: 'ACTIVE', displayName: 'Dana Subject', email: email.toLowerCase(), phone });
     expect((body['identifiers'] as unknown[]).length).toBe(3);
@@ -185,6 +186,13 @@ describe('GET /dsar/export', () => {
     const post = await fetch(url(`customerId=${customerId}`), { method: 'POST', headers: auth });
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toBe('GET');
+    const head = await fetch(url(`customerId=${customerId}`), { method: 'HEAD', headers: auth });
+    expect(head.status).toBe(405);
+    expect(head.headers.get('allow')).toBe('GET');
+    // Two customers in one request: refused, rather than exporting one of them.
+    const twice = await fetch(url(`customerId=${customerId}&customerId=cus_00000000000000000000000000`), { headers: auth });
+    expect(twice.status).toBe(400);
+    expect(((await twice.json()) as { errors: Array<{ message: string }> }).errors[0]!.message).toBe('customerId must be given once');
   });
 
   it('applies the range to the audit events of the download', async () => {

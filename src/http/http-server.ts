@@ -38,6 +38,8 @@ export function createRequestHandler(deps: HttpRoutesDeps) {
 async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
   const started = process.hrtime.bigint();
   res.setHeader('x-request-id', requestId);
+  // Every body is JSON or Prometheus text: no browser may sniff it into something it can run.
+  res.setHeader('x-content-type-options', 'nosniff');
   const log = deps.logger.child({ requestId });
   const url = new URL(req.url ?? '/', 'http://localhost');
   let route = url.pathname;
@@ -59,8 +61,9 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
       route = 'unknown';
       return sendJson(res, 404, { error: 'not found' });
     }
-    if (req.method !== 'GET' && req.method !== 'POST') {
-      res.setHeader('allow', 'GET, POST');
+    const allowed = extra ? ['GET'] : ['GET', 'POST'];
+    if (!allowed.includes(req.method ?? '')) {
+      res.setHeader('allow', allowed.join(', '));
       return sendJson(res, 405, { error: 'method not allowed' });
     }
     let caller: Caller;
@@ -84,7 +87,7 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
     }
     const response = await deps.apollo.executeHTTPGraphQLRequest({
-      httpGraphQLRequest: { method: req.method, headers, search: url.search, body },
+      httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
       context: async () => deps.buildContext(caller, requestId, log),
     });
     for (const [key, value] of response.headers) res.setHeader(key, value);

@@ -46,6 +46,9 @@ export function createDsarExportRoute(dsar: DsarService, logger: Logger, rateLim
       }
       await checkRateLimit(rateLimiter, { callerId: caller.id, operation: 'dataSubjectAccess', mode, log: logger.child({ requestId }), onOutcome: onRateLimitOutcome });
       const params = new URL(req.url ?? '/', 'http://localhost').searchParams;
+      for (const name of ['customerId', 'from', 'to']) {
+        if (params.getAll(name).length > 1) throw new BadUserInputError(`${name} must be given once`, { field: name });
+      }
       const customerId = params.get('customerId') ?? '';
       const record = await dsar.export(
         customerId,
