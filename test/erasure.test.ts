@@ -328,10 +328,10 @@ describe('writes that race an erasure', () => {
   }
 
   /** Runs a full erasure of `id` before the wrapped method's first call goes on; later calls run as usual. */
-  function eraseBeforeFirstCall<T extends object>(target: T, method: keyof T & string, id: string): () => void {
-    const original = (target as Record<string, (...args: unknown[]) => Promise<unknown>>)[method]!;
+  function eraseBeforeFirstCall(target: Record<string, unknown>, method: string, id: string): () => void {
+    const original = target[method] as (...args: unknown[]) => Promise<unknown>;
     let done = false;
-    (target as Record<string, unknown>)[method] = async function (this: unknown, ...args: unknown[]) {
+    target[method] = async function (this: unknown, ...args: unknown[]) {
       if (!done) {
         done = true;
         await erase(id, 'DSR-RACING', 'Erased while another write was in flight');
@@ -339,7 +339,7 @@ describe('writes that race an erasure', () => {
       return original.apply(this, args);
     };
     return () => {
-      (target as Record<string, unknown>)[method] = original;
+      target[method] = original;
     };
   }
 
@@ -350,21 +350,25 @@ describe('writes that race an erasure', () => {
     expect(verified.body.data!.verifyAuditTrail.valid).toBe(true);
   }
 
-  it('takes back an identifier linked after the erasure, so the person can register again', async () => {
-    const id = await registered();
-    const crmId = aCrmId();
-    const repository = (app.app.services.customers as unknown as { repository: object }).repository;
-    const restore = eraseBeforeFirstCall(repository as { claimIdentifier: unknown }, 'claimIdentifier', id);
-    let res;
+  /** Sends `mutation` while the store method the write goes through first runs a whole erasure; expects the write refused. */
+  async function writeThatRacesErasure(id: string, owner: 'customers' | 'consent' | 'supportRecords', method: string, mutation: string, variables: Record<string, unknown>) {
+    const repository = (app.app.services[owner] as unknown as { repository: Record<string, unknown> }).repository;
+    const restore = eraseBeforeFirstCall(repository, method, id);
     try {
-      res = await app.graphql(service, LINK, { id, v: crmId });
+      const res = await app.graphql(service, mutation, { id, ...variables });
+      expect(res.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+      expect(res.body.errors?.[0]?.message).toBe('The customer has been erased');
     } finally {
       restore();
     }
-    expect(res.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
-    expect(res.body.errors?.[0]?.message).toBe('The customer has been erased');
-    expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId: id })).toBe(0);
     await expectSealedChain(id);
+  }
+
+  it('takes back an identifier linked after the erasure, so the person can register again', async () => {
+    const id = await registered();
+    const crmId = aCrmId();
+    await writeThatRacesErasure(id, 'customers', 'claimIdentifier', LINK, { v: crmId });
+    expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId: id })).toBe(0);
     const again = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: crmId }] } });
     expect(again.body.errors).toBeUndefined();
     expect(again.body.data!.registerCustomer.id).not.toBe(id);
@@ -372,32 +376,14 @@ describe('writes that race an erasure', () => {
 
   it('takes back a consent receipt recorded after the erasure', async () => {
     const id = await registered();
-    const repository = (app.app.services.consent as unknown as { repository: object }).repository;
-    const restore = eraseBeforeFirstCall(repository as { insert: unknown }, 'insert', id);
-    let res;
-    try {
-      res = await app.graphql(service, CONSENT, { id });
-    } finally {
-      restore();
-    }
-    expect(res.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+    await writeThatRacesErasure(id, 'consent', 'insert', CONSENT, {});
     expect(await app.app.mongo.db.collection('consents').countDocuments({ customerId: id })).toBe(0);
-    await expectSealedChain(id);
   });
 
   it('takes back support records pushed after the erasure', async () => {
     const id = await registered();
-    const repository = (app.app.services.supportRecords as unknown as { repository: object }).repository;
-    const restore = eraseBeforeFirstCall(repository as { insertActivities: unknown }, 'insertActivities', id);
-    let res;
-    try {
-      res = await app.graphql(service, PUSH, { id });
-    } finally {
-      restore();
-    }
-    expect(res.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+    await writeThatRacesErasure(id, 'supportRecords', 'insertActivities', PUSH, {});
     expect(await app.app.mongo.db.collection('support_records').countDocuments({ customerId: id })).toBe(0);
-    await expectSealedChain(id);
   });
 
   it('leaves no identifier and a sealed, valid chain when 12 links and an erasure really run at once', async () => {
