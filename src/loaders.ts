@@ -1,7 +1,7 @@
 import DataLoader from 'dataloader';
 import { hasScope, type Caller } from './auth/caller.js';
 import type { ConsentReceipt, ConsentStateRecord } from './consent/consent-types.js';
-import type { CustomerRecord, IdentifierRecord, PiiField } from './customers/customer-types.js';
+import { ciphertextsOf, type CustomerRecord, type IdentifierRecord, type PiiField } from './customers/customer-types.js';
 import { CustomerErasedError, ServiceUnavailableError } from './errors.js';
 import type { ActiveAccess } from './privacy-requests/grant-store.js';
 import type { AuditEventRecord } from './audit/audit-types.js';
@@ -91,21 +91,20 @@ async function readClearPii(
   }
   const customerIds = [...byCustomer.keys()];
   const customers = await customerById.loadMany(customerIds);
-  // An erased (or missing) customer has nothing to read in clear: no event, a null value.
-  const isActive = (i: number) => {
-    const customer = customers[i];
-    return customer !== null && customer !== undefined && !(customer instanceof Error) && customer.status === 'ACTIVE';
-  };
-  // Fail closed: a customer whose PII_ACCESS event is not written gets no clear value.
+  // Fail closed: a customer whose PII_ACCESS event is not written gets no clear value. The event names the fields
+  // that have a value to show; with none (an erased customer, or no such attribute) there is no event and null.
   const audited = await Promise.allSettled(
     customerIds.map((customerId, i) => {
-      if (!isActive(i)) return Promise.reject(new CustomerErasedError());
+      const customer = customers[i];
+      if (!customer || customer instanceof Error || customer.status !== 'ACTIVE') return Promise.reject(new CustomerErasedError());
       const entry = byCustomer.get(customerId)!;
+      const shown = [...entry.fields].filter((field) => ciphertextsOf(customer)[field]).sort();
+      if (shown.length === 0) return Promise.resolve(null);
       return services.audit.append({
         type: 'PII_ACCESS',
         customerId,
         actor: { kind: caller.kind, id: caller.id },
-        fields: [...entry.fields].sort(),
+        fields: shown,
         justification: entry.justification,
         requestId,
         details: { grantIds: [...entry.grants].sort().join(' ') },

@@ -251,6 +251,15 @@ const CASES: Case[] = [
     gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'echo.me@example.com' }], nickname: 'x' } }), 400),
   badInput('a name-like string where a number is expected (the coercion error must not echo it)', () => gql(AUDIT_PAGE, { id: customerId, first: 'crm_secret_77' }), 400),
   badInput('registering with no identifiers', () => gql(REGISTER, { input: { identifiers: [] } })),
+  // The masked display name keeps its first word: an address or number there would reach every agent.
+  badInput('a display name that starts with an email address', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-DN-1' }], displayName: 'zed.quux@example.com Smith' } })),
+  badInput('a display name that starts with a phone number', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-DN-2' }], displayName: '+447700900987 Doe' } })),
+  badInput('an interaction id that is a phone number (the audit trail keeps it)', () =>
+    gql(`query($v: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, interactionId: "447700900987" }) { matchedBy } }`, { v: anEmail() })),
+  badInput('a consent source that carries a phone number', () =>
+    gql(`mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "ivr 07700 900987" }) { id } }`, { c: customerId })),
   badInput('registering a valid email with an invalid phone', () => gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail() }, { kind: 'PHONE', value: '+1 555' }] } })),
   badInput('linking a malformed email to a real customer', () => gql(LINK, { id: customerId, kind: 'EMAIL', value: 'no-at-sign' })),
 

@@ -73,6 +73,10 @@ describe('registration and resolution', () => {
     const crmId = aCrmId();
     const again = await register([{ kind: 'EMAIL', value: email.toUpperCase() }, { kind: 'CRM_ID', value: crmId }]);
     expect(again).toBe(first);
+    // Answering with the customer a known identifier belongs to is an identity resolution, audited as one.
+    const resolutions = await app.app.mongo.db.collection('audit_events').find({ chain: first, type: 'IDENTITY_RESOLUTION' }).toArray();
+    expect(resolutions).toHaveLength(1);
+    expect(resolutions[0]).toMatchObject({ resolutionSource: 'registration', actor: { id: 'svc-crm' }, details: { matched: true, kind: 'EMAIL' } });
     // The new identifier was linked to that customer, as linkIdentifier would.
     const byCrm = await app.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(agent, RESOLVE, { kind: 'CRM_ID', value: crmId });
     expect(byCrm.body.data!.resolveCustomer.customer?.id).toBe(first);

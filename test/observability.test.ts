@@ -84,6 +84,13 @@ describe('logs', () => {
     expect(lines.length).toBeGreaterThanOrEqual(3);
     for (const line of lines) expect(line['requestId']).toEqual(expect.any(String));
     expect(lines.some((l) => l['requestId'] === 'trace-abc.123' && l['msg'] === 'request completed')).toBe(true);
+    // A request id that spells a phone number is replaced (it would reach the logs and the audit trail); a UUID is kept.
+    const dialled = await app.graphql(agent, '{ __typename }', undefined, { 'x-request-id': '07700900987' });
+    expect(dialled.headers.get('x-request-id')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-/);
+    expect(app.logs.text()).not.toContain('07700900987');
+    const uuid = '123e4567-e89b-12d3-a456-426614174000';
+    const traced = await fetch(`${app.baseUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${agent}`, 'x-request-id': uuid }, body: '{"query":"{ __typename }"}' });
+    expect(traced.headers.get('x-request-id')).toBe(uuid);
     expect(lines.some((l) => l['msg'] === 'unauthenticated request')).toBe(true);
   });
 

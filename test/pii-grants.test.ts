@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maskedEmailOf, maskedPhoneOf, registerJane, type SeededCustomer } from './policy-fixtures.js';
-import { SERVICE_SCOPES } from './testkit/builders.js';
+import { aCrmId, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
 import { startTestApp, type TestApp } from './testkit/test-app.js';
 
 const MAX_TTL_SECONDS = 60;
@@ -181,6 +181,20 @@ describe('an EMAIL and PHONE grant', () => {
     const before = await events.countDocuments({ type: 'PII_ACCESS' });
     await piiOf(await agentToken('agent-without-grant'), jane.id);
     expect(await events.countDocuments({ type: 'PII_ACCESS' })).toBe(before);
+  });
+
+  it('names in PII_ACCESS only the fields that had a value to show, and writes none when no field had one', async () => {
+    const service = await app.token(SERVICE_SCOPES, 'svc-crm');
+    const registered = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: aCrmId() }] } });
+    const nameless = registered.body.data!.registerCustomer.id;
+    const token = await agentToken('agent-nameless');
+    const granted = await app.graphql<{ requestPiiAccess: Grant }>(token, REQUEST, {
+      input: { customerId: nameless, fields: ['DISPLAY_NAME'], justification: 'Customer asked us to confirm the name on file' },
+    });
+    expect(granted.body.data!.requestPiiAccess.status).toBe('APPROVED');
+    const events = app.app.mongo.db.collection('audit_events');
+    expect(await piiOf(token, nameless)).toMatchObject({ displayName: null });
+    expect(await events.countDocuments({ customerId: nameless, type: 'PII_ACCESS' })).toBe(0);
   });
 
   it('keeps another customer masked for the same agent', async () => {

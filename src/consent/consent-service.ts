@@ -1,6 +1,7 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import { actorOf, assertCustomerId, type Actor, type CustomerService } from '../customers/customer-service.js';
 import { BadUserInputError, CustomerErasedError } from '../errors.js';
+import { containsIdentifier } from '../identity/free-text-guard.js';
 import { newPrefixedId } from '../identity/customer-id.js';
 import { isDuplicateKeyError } from '../storage/mongo.js';
 import type { ConsentRepository } from './consent-repository.js';
@@ -123,5 +124,6 @@ function validateSource(source: string): string {
   if (trimmed.length === 0 || trimmed.length > MAX_SOURCE_LENGTH || !/^[A-Za-z0-9 ._:/-]+$/.test(trimmed)) {
     throw new BadUserInputError(`source must be 1-${MAX_SOURCE_LENGTH} characters of letters, digits, space, . _ : / -`, { field: 'source' });
   }
+  if (containsIdentifier(trimmed)) throw new BadUserInputError('source must not contain an email address or phone number', { field: 'source' });
   return trimmed;
 }

@@ -4,6 +4,7 @@ import type { Channel } from '../context-snapshots/snapshot-types.js';
 import { BadUserInputError, ConflictError, CustomerErasedError, NotFoundError } from '../errors.js';
 import { isCustomerId, newCustomerId } from '../identity/customer-id.js';
 import type { HmacKeyring } from '../identity/hmac-keyring.js';
+import { containsIdentifier, isSafeReference } from '../identity/free-text-guard.js';
 import { normaliseIdentifier, type IdentifierKind } from '../identity/normalise-identifier.js';
 import type { PiiEnvelope } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone } from '../policy/masks.js';
@@ -75,7 +76,10 @@ export class CustomerService {
     const attributes = validateAttributes(input);
 
     const existing = await this.findOwner(identifiers);
-    if (existing) return this.linkMissing(existing, identifiers, actor, input.channel ?? null);
+    if (existing) {
+      await this.auditRegistrationMatch(existing.customer, existing.matched, actor, input.channel ?? null);
+      return this.linkMissing(existing.customer, identifiers, actor, input.channel ?? null);
+    }
 
     const customerId = newCustomerId();
     const { dataKey, wrapped } = this.envelope.createDataKey(customerId);
@@ -105,6 +109,7 @@ export class CustomerService {
     if (!claim.claimed) {
       await this.repository.deleteUnclaimedCustomer(customerId);
       const winner = await this.loadActive(claim.ownerId);
+      await this.auditRegistrationMatch(winner, primary, actor, input.channel ?? null);
       return this.linkMissing(winner, others, actor, input.channel ?? null);
     }
     for (const other of others) await this.repository.claimIdentifier(this.toRecord(other, customerId));
@@ -212,11 +217,30 @@ export class CustomerService {
   }
 
   /** The one customer that already owns any of these identifiers (under any key version), or null. */
-  private async findOwner(identifiers: readonly HashedIdentifier[]): Promise<CustomerRecord | null> {
+  private async findOwner(identifiers: readonly HashedIdentifier[]): Promise<{ customer: CustomerRecord; matched: HashedIdentifier } | null> {
     const found = await Promise.all(identifiers.map((i) => this.repository.findIdentifierByHashes(i.hashes)));
     const owners = [...new Set(found.filter((f): f is IdentifierRecord => f !== null).map((f) => f.customerId))];
     if (owners.length > 1) throw new ConflictError('These identifiers belong to different customers');
-    return owners[0] ? this.loadActive(owners[0]) : null;
+    if (!owners[0]) return null;
+    const matched = identifiers[found.findIndex((f) => f !== null)] as HashedIdentifier;
+    return { customer: await this.loadActive(owners[0]), matched };
+  }
+
+  /**
+   * Registering a known identifier answers with the customer it belongs to: an identity resolution like
+   * resolveCustomer's, and audited as one (resolutionSource `registration`).
+   */
+  private async auditRegistrationMatch(customer: CustomerRecord, matched: HashedIdentifier, actor: Actor, channel: Channel | null): Promise<void> {
+    await this.audit.append({
+      type: 'IDENTITY_RESOLUTION',
+      customerId: customer.id,
+      actor: actorOf(actor),
+      channel,
+      resolutionSource: 'registration',
+      identifierHash: matched.hashes[0] ?? null,
+      requestId: actor.requestId,
+      details: { matched: true, kind: matched.kind },
+    });
   }
 
   /** Links what the customer does not have yet. Each link is an insert keyed by hash, so racing links all land. */
@@ -294,6 +318,10 @@ function validateAttributes(input: RegisterInput): { displayName: string | null;
     if (displayName.length === 0 || displayName.length > MAX_DISPLAY_NAME_LENGTH || /[\u0000-\u001f\u007f]/.test(displayName)) {
       throw new BadUserInputError(`displayName must be 1-${MAX_DISPLAY_NAME_LENGTH} printable characters`, { field: 'displayName' });
     }
+    // The masked name keeps the first word in clear: an address or number there would reach every agent.
+    if (containsIdentifier(displayName)) {
+      throw new BadUserInputError('displayName must not contain an email address or phone number', { field: 'displayName' });
+    }
   }
   let country: string | null = null;
   if (input.country != null) {
@@ -314,6 +342,10 @@ function validateInteractionId(value: string | null | undefined): string | null 
   if (value == null) return null;
   if (value.length === 0 || value.length > MAX_INTERACTION_ID_LENGTH || !/^[A-Za-z0-9._:-]+$/.test(value)) {
     throw new BadUserInputError(`interactionId must be 1-${MAX_INTERACTION_ID_LENGTH} characters of letters, digits, . _ : -`, { field: 'interactionId' });
+  }
+  // The audit trail keeps it after an erasure: a phone number there would outlive the person's right to be forgotten.
+  if (!isSafeReference(value)) {
+    throw new BadUserInputError('interactionId must not look like a phone number or email address (a call UUID or the channel\'s own id is)', { field: 'interactionId' });
   }
   return value;
 }

@@ -6,7 +6,7 @@ import type { Caller } from '../auth/caller.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { RequestContext } from '../context.js';
 import { UnauthenticatedError } from '../errors.js';
-import { containsIdentifier } from '../identity/free-text-guard.js';
+import { containsIdentifier, isSafeReference } from '../identity/free-text-guard.js';
 import { runInRequestScope } from '../observability/request-scope.js';
 
 export interface HttpRoutesDeps {
@@ -30,7 +30,8 @@ const GRAPHQL_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/;
 export function createRequestHandler(deps: HttpRoutesDeps) {
   return (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const incomingId = req.headers['x-request-id'];
-    const requestId = typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
+    // Kept in logs and audit events: a caller's id that spells a phone number is replaced, like a malformed one.
+    const requestId = typeof incomingId === 'string' && REQUEST_ID.test(incomingId) && isSafeReference(incomingId) ? incomingId : randomUUID();
     return runInRequestScope({ requestId }, () => handleRequest(deps, req, res, requestId));
   };
 }

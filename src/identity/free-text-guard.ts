@@ -16,12 +16,37 @@ const PHONE_LIKE = /\+?\d(?:[\s().-]*\d){6,}/;
  * are dropped; dashes become `-`.
  */
 function foldForDetection(text: string): string {
-  return text.normalize('NFKC').replace(/\p{Cf}/gu, '').replace(/\p{Nd}/gu, '0').replace(/\p{Pd}/gu, '-');
+  return (
+    text
+      .normalize('NFKC')
+      .replace(/\p{Cf}/gu, '')
+      // Spelled-out and percent-encoded at signs and dots: `jane%40example.org`, `jane (at) example [dot] org`
+      // (before the digits are folded, which would turn `%40` into `%00`).
+      .replace(/%40/gi, '@')
+      .replace(/\s*[([{]\s*at\s*[)\]}]\s*/gi, '@')
+      .replace(/\s*[([{]\s*dot\s*[)\]}]\s*/gi, '.')
+      .replace(/\p{Nd}/gu, '0')
+      .replace(/\p{Pd}/gu, '-')
+  );
 }
 
 export function containsIdentifier(text: string): boolean {
   const folded = foldForDetection(text);
   return EMAIL_LIKE.test(folded) || PHONE_LIKE.test(folded);
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// 16 or more hex digits: longer than any phone number (E.164 has at most 15 digits), e.g. a W3C trace id.
+const LONG_HEX = /^[0-9a-f]{16,}$/i;
+
+/**
+ * A correlation id that the audit trail or the logs keep (request ids,
+ * interaction ids): a UUID or a long hex token passes as it is (their digit
+ * runs are not phone numbers); anything else must not look like an email
+ * address or a phone number.
+ */
+export function isSafeReference(value: string): boolean {
+  return UUID.test(value) || LONG_HEX.test(value) || !containsIdentifier(value);
 }
 
 /**

@@ -126,6 +126,10 @@ function validateInteraction(x: InteractionInput, path: string, now: Date): Inte
 
 export function validateFingerprint(value: string): string {
   const { fingerprintMinLength: min, fingerprintMaxLength: max } = SUPPORT_LIMITS;
+  // `tel:447700900987` has a letter, but is a phone number with a scheme in front.
+  if (/^(tel|sms|callto|whatsapp|mailto):/i.test(value)) {
+    throw new BadUserInputError('deviceFingerprint must be an opaque token, not a phone number or address', { field: 'deviceFingerprint' });
+  }
   if (value.length < min || value.length > max || !FINGERPRINT.test(value) || !/[A-Za-z]/.test(value)) {
     throw new BadUserInputError(
       `deviceFingerprint must be an opaque token of ${min}-${max} characters (letters, digits, _ - : .) with at least one letter`,
