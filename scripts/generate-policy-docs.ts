@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { loadConfig } from '../src/config.js';
 import { renderPolicyDocs } from '../src/policy/policy-docs.js';
+import { entityTypesOf } from '../src/policy/entity-reach.js';
 import { FIELD_POLICY } from '../src/policy/policy-table.js';
 import { listPolicyCoordinates } from '../src/policy/shield-rules.js';
 import { MAX_JUSTIFICATION } from '../src/privacy-requests/grant-types.js';
@@ -47,10 +48,12 @@ async function main(): Promise<number> {
   const { isCheck, file } = parseArgs(process.argv.slice(2));
   // Defaults only: the page documents what an unconfigured deployment does, and must not vary with this shell's environment.
   const defaults = loadConfig({ NODE_ENV: 'development' });
+  // Resolvers add no fields: the SDL alone gives the served schema's coordinates, without loading the app.
+  const schema = buildSubgraphSchema({ typeDefs: loadTypeDefs() });
   const rendered = renderPolicyDocs({
     table: FIELD_POLICY,
-    // Resolvers add no fields: the SDL alone gives the served schema's coordinates, without loading the app.
-    schemaCoordinates: listPolicyCoordinates(buildSubgraphSchema({ typeDefs: loadTypeDefs() })),
+    schemaCoordinates: listPolicyCoordinates(schema),
+    entityTypes: entityTypesOf(schema),
     grantTtl: { defaultSeconds: defaults.grantTtlSeconds, maxSeconds: defaults.grantMaxTtlSeconds },
     maxJustificationLength: MAX_JUSTIFICATION,
   });

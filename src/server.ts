@@ -17,6 +17,7 @@ import { guardEntityRepresentations } from './hardening/entity-representations.j
 import { applyRateLimits } from './hardening/rate-limited-fields.js';
 import { createObservabilityPlugin } from './observability/observability-plugin.js';
 import type { Metrics } from './observability/metrics.js';
+import { applyEntityReach } from './policy/entity-reach.js';
 import { applyFieldGuards } from './policy/field-guard.js';
 import type { DecisionObserver } from './policy/policy-decision.js';
 import { FIELD_POLICY, type FieldRule } from './policy/policy-table.js';
@@ -64,6 +65,7 @@ export function buildPolicySchema(engine: PolicyEngine, metrics?: Metrics, optio
     onOutcome: metrics ? (operation, outcome) => metrics.rateLimitDecisions.inc({ operation, outcome }) : undefined,
   });
   if (engine === 'off') return schema;
+  applyEntityReach(schema, table);
   const countOutcome: DecisionObserver | undefined = metrics
     ? (_coordinate, decision) => {
         if (decision.outcome === 'full') return;

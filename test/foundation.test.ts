@@ -152,6 +152,27 @@ describe('concurrency on FerretDB and MongoDB alike', () => {
   });
 });
 
+describe('_entities and callers who see nothing of a type', () => {
+  it('answers a token without a fitting scope FORBIDDEN for existing and unknown ids alike, so __typename tells nothing', async () => {
+    const known = await register([{ kind: 'EMAIL', value: anEmail('probe') }]);
+    const scopeless = await app.token([], 'probe-no-scopes');
+    const representations = [
+      { __typename: 'Customer', id: known },
+      { __typename: 'Customer', id: 'cus_00000000000000000000000000' },
+    ];
+    const res = await app.graphql<{ _entities: unknown[] }>(scopeless, `query($r: [_Any!]!) { _entities(representations: $r) { __typename } }`, { r: representations });
+    expect(res.body.data!._entities).toEqual([null, null]);
+    expect(res.body.errors!.map((e) => [e.path, e.extensions?.['code'], e.extensions?.['reason']])).toEqual([
+      [['_entities', 0], 'FORBIDDEN', 'MISSING_SCOPE'],
+      [['_entities', 1], 'FORBIDDEN', 'MISSING_SCOPE'],
+    ]);
+    // A caller who may see a customer gets the entity, and null for an id nobody has.
+    const seen = await app.graphql<{ _entities: unknown[] }>(agent, `query($r: [_Any!]!) { _entities(representations: $r) { __typename } }`, { r: representations });
+    expect(seen.body.errors).toBeUndefined();
+    expect(seen.body.data!._entities).toEqual([{ __typename: 'Customer' }, null]);
+  });
+});
+
 describe('batching', () => {
   it('loads 100 _entities representations with exactly one MongoDB find on customers', async () => {
     const ids: string[] = [];

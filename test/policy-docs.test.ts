@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderPolicyDocs, type PolicyDocsInput } from '../src/policy/policy-docs.js';
+import { entityTypesOf } from '../src/policy/entity-reach.js';
 import { FIELD_POLICY } from '../src/policy/policy-table.js';
 import { listPolicyCoordinates } from '../src/policy/shield-rules.js';
 import { buildPolicySchema } from '../src/server.js';
@@ -21,6 +22,7 @@ const SCRIPT = path.join(ROOT, 'scripts', 'generate-policy-docs.ts');
 const input: PolicyDocsInput = {
   table: FIELD_POLICY,
   schemaCoordinates: listPolicyCoordinates(buildPolicySchema('off')),
+  entityTypes: entityTypesOf(buildPolicySchema('off')),
   grantTtl: { defaultSeconds: 900, maxSeconds: 3600 },
   maxJustificationLength: 500,
 };

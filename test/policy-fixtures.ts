@@ -325,18 +325,19 @@ export function buildProbes(type: string, route: Route): { query: string; variab
       }
     }
     switch (type) {
+      // The first hop: _entities hands out the entity itself only to a caller who sees some field of its type.
       case 'Customer':
-        return { alias, coordinate, path: [alias, 0, field], hops: [{ coordinate, depth: 3 }], selection: `${alias}: _entities(representations: $customer) { ... on Customer { ${leaf} } }` };
+        return { alias, coordinate, path: [alias, 0, field], hops: [reach('Customer'), { coordinate, depth: 3 }], selection: `${alias}: _entities(representations: $customer) { ... on Customer { ${leaf} } }` };
       case 'ContextSnapshot':
         return {
           alias, coordinate, path: [alias, 0, 'context', field],
-          hops: [{ coordinate: 'Customer.context', depth: 3 }, { coordinate, depth: 4 }],
+          hops: [reach('Customer'), { coordinate: 'Customer.context', depth: 3 }, { coordinate, depth: 4 }],
           selection: `${alias}: _entities(representations: $customer) { ... on Customer { context { ${leaf} } } }`,
         };
       case 'Consent':
-        return { alias, coordinate, path: [alias, 0, field], hops: [{ coordinate, depth: 3 }], selection: `${alias}: _entities(representations: $consent) { ... on Consent { ${leaf} } }` };
+        return { alias, coordinate, path: [alias, 0, field], hops: [reach('Consent'), { coordinate, depth: 3 }], selection: `${alias}: _entities(representations: $consent) { ... on Consent { ${leaf} } }` };
       default:
-        return { alias, coordinate, path: [alias, 0, field], hops: [{ coordinate, depth: 3 }], selection: `${alias}: _entities(representations: $audit) { ... on AuditEvent { ${leaf} } }` };
+        return { alias, coordinate, path: [alias, 0, field], hops: [reach('AuditEvent'), { coordinate, depth: 3 }], selection: `${alias}: _entities(representations: $audit) { ... on AuditEvent { ${leaf} } }` };
     }
   });
   const variable = route === 'customer(id)' ? 'id' : type === 'Consent' ? 'consent' : type === 'AuditEvent' ? 'audit' : 'customer';
@@ -361,8 +362,16 @@ export function pickVariables(all: Record<string, unknown>, names: readonly stri
 // ---------------------------------------------------------------------------
 // Expected and observed outcomes, as short strings so that a failing matrix prints a readable diff.
 
+/** The hop of reaching an entity of `type` through _entities: allowed when some field of the type answers the caller with more than MISSING_SCOPE. */
+const REACH = '_entities reaches ';
+const reach = (type: string): Hop => ({ coordinate: `${REACH}${type}`, depth: 2 });
+
 function expectationFor(caller: MatrixCaller, hop: Hop, state: ConsentStateKey): Exclude<Expectation, 'consent-gated'> {
   if (hop.isOpen) return 'full';
+  if (hop.coordinate.startsWith(REACH)) {
+    const type = hop.coordinate.slice(REACH.length);
+    return Object.entries(caller.sees).some(([c, e]) => c.startsWith(`${type}.`) && e !== 'MISSING_SCOPE') ? 'full' : 'MISSING_SCOPE';
+  }
   const expectation = caller.sees[hop.coordinate] ?? 'MISSING_SCOPE';
   if (expectation === 'consent-gated') return state === 'given' ? 'full' : 'CONSENT_REQUIRED';
   return expectation;

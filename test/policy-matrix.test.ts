@@ -19,6 +19,7 @@ import type { RequestContext } from '../src/context.js';
 import { createLoaders } from '../src/loaders.js';
 import { createLogger } from '../src/observability/logger.js';
 import type { Decision } from '../src/policy/policy-decision.js';
+import { entityReachScopes, entityTypesOf } from '../src/policy/entity-reach.js';
 import { FIELD_POLICY } from '../src/policy/policy-table.js';
 import { buildPolicySchema } from '../src/server.js';
 import {
@@ -228,6 +229,8 @@ const ROOT_PROBES: RootProbe[] = [
   },
 ];
 
+const ENTITY_REACH = entityReachScopes(FIELD_POLICY, entityTypesOf(buildPolicySchema('off')));
+
 /** Outcomes a rule can give through the API: the observer must see each of them at least once. */
 function outcomesOf(coordinate: string): string[] {
   const [type = '', field = ''] = coordinate.split('.');
@@ -237,7 +240,12 @@ function outcomesOf(coordinate: string): string[] {
   // Every way to a ContextSnapshot (Customer.context, Query.sessionContext) already needs context:read,
   // so a ContextSnapshot rule asking for context:read alone cannot say MISSING_SCOPE: it is defence in depth.
   const isImpliedByParent = type === 'ContextSnapshot' && rule.scopes.every((s) => s === 'context:read') && !rule.allScopes?.length;
-  return [...(rule.consent ? ['CONSENT_REQUIRED'] : []), 'full', ...(isImpliedByParent ? [] : ['MISSING_SCOPE'])];
+  // Likewise a field of an entity type whose every field asks for the same scopes (Consent, AuditEvent): _entities
+  // already refuses a caller without them at the entity (policy/entity-reach.ts), so the field's own MISSING_SCOPE is
+  // defence in depth too.
+  const reach = ENTITY_REACH.get(type);
+  const isImpliedByReach = reach !== undefined && reach !== null && reach.every((s) => rule.scopes.includes(s)) && !rule.allScopes?.length;
+  return [...(rule.consent ? ['CONSENT_REQUIRED'] : []), 'full', ...(isImpliedByParent || isImpliedByReach ? [] : ['MISSING_SCOPE'])];
 }
 
 describe('every rule of the policy table fires', () => {

@@ -1,6 +1,7 @@
 import type { PiiField } from '../customers/customer-types.js';
 import { maskDisplayName, maskEmail, maskPhone } from './masks.js';
 import { decideForFacts, type Decision, type PolicyFacts } from './policy-decision.js';
+import { entityReachScopes } from './entity-reach.js';
 import { CONSENT_HISTORY_READ, type FieldRule } from './policy-table.js';
 import { printRequiresScopes, requiredScopesOf } from './router-directives.js';
 
@@ -8,6 +9,8 @@ export interface PolicyDocsInput {
   table: Record<string, Record<string, FieldRule>>;
   /** Every object field of the built schema (`listPolicyCoordinates`), to report what the table misses. */
   schemaCoordinates: readonly string[];
+  /** The schema's entity types (`entityTypesOf`): who may reach each through `_entities`. */
+  entityTypes: readonly string[];
   grantTtl: { defaultSeconds: number; maxSeconds: number };
   maxJustificationLength: number;
 }
@@ -156,6 +159,7 @@ export function renderPolicyDocs(input: PolicyDocsInput): string {
     '',
     `- A field of the schema that the table does not name is **withheld** (${code('MISSING_SCOPE')}, message "<Type.field> is not covered by the field policy and is withheld") for every caller, by both engines (the field guards and graphql-shield's ${code('fallbackRule')}).`,
     `- Federation plumbing is opened explicitly, since a deny fallback would otherwise break federation: ${codes(['Query._entities', 'Query._service', '_Service.sdl'])} need a valid token only; what ${code('_entities')} returns follows each type's own rules.`,
+    `- ${code('_entities')} hands out an entity only to a caller holding a scope that one of its field rules answers to (${code('pii:read')} included for personal fields, which then say ${code('ELEVATION_REQUIRED')}); any other caller gets **withheld** (${code('MISSING_SCOPE')}) at the representation's position, whether or not the id exists (no existence probing with ${code('__typename')}): ${[...entityReachScopes(policy, input.entityTypes)].map(([t, s]) => `${code(t)}: any of ${codes(s ?? [])}`).join('; ')}.`,
     `- A ${code('Consent')} reached through ${code('_entities')} (for instance by following ${code('supersedes')}) is returned to a caller without ${codes(CONSENT_HISTORY_READ)} only when it is the customer's current receipt, the one ${code('Customer.consent')} shows; an earlier receipt is **withheld** (${code('MISSING_SCOPE')}), as ${code('Customer.consentHistory')} is.`,
     `- Schema fields the table does not cover: ${uncovered.length === 0 ? 'none.' : codes(uncovered)}`,
     `- Table entries with no field in the schema: ${stale.length === 0 ? 'none.' : codes(stale)}`,

@@ -1,0 +1,63 @@
+import { defaultFieldResolver, isUnionType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
+import { hasAnyScope, type CallerScope } from '../auth/caller.js';
+import type { RequestContext } from '../context.js';
+import { ForbiddenError } from '../errors.js';
+import type { TypePolicy } from './policy-table.js';
+
+/** The entity types of a subgraph schema (the `_Entity` union), sorted. */
+export function entityTypesOf(schema: GraphQLSchema): string[] {
+  const entityUnion = schema.getType('_Entity');
+  if (!isUnionType(entityUnion)) throw new Error('the schema has no _Entity union: not a subgraph schema');
+  return entityUnion.getTypes().map((t) => t.name).sort();
+}
+
+/**
+ * The scopes a field rule of the type answers to, from the policy table: its
+ * scopes, and `pii:read` for a personal field (whose holder without the
+ * reading scope is told ELEVATION_REQUIRED, field by field); null when a field
+ * of the type is open to every valid token.
+ */
+export function entityReachScopes(table: Record<string, TypePolicy>, entityTypes: readonly string[]): Map<string, readonly CallerScope[] | null> {
+  const reach = new Map<string, readonly CallerScope[] | null>();
+  for (const typeName of entityTypes) {
+    const rules = Object.values(table[typeName] ?? {});
+    const scopes = rules.flatMap((r): CallerScope[] => (r.kind === 'open' ? [] : r.kind === 'pii' ? [...r.scopes, 'pii:read'] : [...r.scopes]));
+    reach.set(typeName, rules.some((r) => r.kind === 'open') ? null : [...new Set(scopes)].sort());
+  }
+  return reach;
+}
+
+/**
+ * `_entities` hands out an entity only to a caller with a scope that some
+ * field rule of its type answers to (see entityReachScopes); any other caller gets FORBIDDEN (MISSING_SCOPE) at the
+ * representation's position, whether or not the id exists. Without this a
+ * valid token with no scope could select `__typename` (always allowed) and
+ * learn which ids exist. Applied with the field policy, and not when the
+ * policy is switched off (bench only).
+ */
+export function applyEntityReach(schema: GraphQLSchema, table: Record<string, TypePolicy>): GraphQLSchema {
+  const field = schema.getQueryType()?.getFields()['_entities'];
+  if (!field) throw new Error('the schema has no _entities field: not a subgraph schema');
+  const reach = entityReachScopes(table, entityTypesOf(schema));
+  const resolve = (field.resolve ?? defaultFieldResolver) as GraphQLFieldResolver<unknown, RequestContext>;
+  field.resolve = (source, args: { representations?: unknown }, ctx, info) => {
+    const representations: unknown[] = Array.isArray(args.representations) ? args.representations : [];
+    const refusals = representations.map((representation) => {
+      const typeName = typeof representation === 'object' && representation !== null ? (representation as { __typename?: unknown }).__typename : undefined;
+      const scopes = typeof typeName === 'string' ? reach.get(typeName) : undefined;
+      // Not an entity of this subgraph: left to guardEntityRepresentations (BAD_USER_INPUT for the whole call).
+      if (scopes === undefined || scopes === null || hasAnyScope(ctx.caller, scopes)) return null;
+      return new ForbiddenError('MISSING_SCOPE', `Reaching a ${String(typeName)} needs one of: ${scopes.join(', ')}`);
+    });
+    if (refusals.every((r) => r === null)) return resolve(source, args, ctx, info);
+    // Only the representations the caller may reach are resolved; an Error in a list is that item's error.
+    const allowed = representations.filter((_r, i) => refusals[i] === null);
+    const merge = (resolved: unknown[]) => {
+      let next = 0;
+      return refusals.map((refusal) => refusal ?? resolved[next++]);
+    };
+    const result = resolve(source, { ...args, representations: allowed }, ctx, info) as unknown[] | Promise<unknown[]>;
+    return result instanceof Promise ? result.then(merge) : merge(result);
+  };
+  return schema;
+}
