@@ -14,6 +14,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { repoRoot } from '../scripts/production-runtime.js';
 import { DEV_AUDIENCE, DEV_ISSUER, devJwks, generateDevKeys, type DevKeys } from '../src/dev/dev-keys.js';
+import { ensureRedisServer, findFreePort } from '../src/dev/services.js';
 
 const SECRET = 'SEKRIT-do-not-print';
 let dir: string;
@@ -21,15 +22,6 @@ let keys: DevKeys;
 let goodJwks: string;
 let guardedRedis: { url: string; stop: () => void } | null = null;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 function baseEnv(): Record<string, string> {
   return {
@@ -80,8 +72,12 @@ beforeAll(async () => {
   goodJwks = path.join(dir, 'jwks.json');
   await writeFile(goodJwks, JSON.stringify(devJwks(keys)));
   // A Redis that wants a password, for the refused-credentials case.
-  const port = await freePort();
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', 'right-password'], { stdio: 'ignore' });
+  const port = await findFreePort();
+  const server = spawn(await ensureRedisServer(), ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', 'right-password'], { stdio: 'ignore' });
+  let spawnError: Error | null = null;
+  server.on('error', (error) => {
+    spawnError = error;
+  });
   guardedRedis = { url: `redis://:${SECRET}@127.0.0.1:${port}`, stop: () => server.kill('SIGTERM') };
   for (let i = 0; i < 50; i++) {
     const up = await new Promise<boolean>((resolve) => {
@@ -94,6 +90,7 @@ beforeAll(async () => {
     if (up) break;
     await new Promise((r) => setTimeout(r, 100));
   }
+  if (spawnError) throw spawnError;
 }, 60_000);
 
 afterAll(async () => {
@@ -119,7 +116,7 @@ describe('production start-up with a bad setting', () => {
     ['a JWKS holding a private key', async () => ({ AUTH_JWKS_FILE: await jwksFile('private.json', JSON.stringify({ keys: [{ ...publicKey(), d: SECRET }] })) }), 78, /AUTH_JWKS_FILE: key 0 holds private or secret key material/m],
     ['a JWKS holding a symmetric key', async () => ({ AUTH_JWKS_FILE: await jwksFile('oct.json', JSON.stringify({ keys: [publicKey(), { kty: 'oct', alg: 'HS256' }] })) }), 78, /AUTH_JWKS_FILE: key 1 is not an asymmetric key/m],
     ['a MONGODB_URL with an option the driver refuses', async () => ({ MONGODB_URL: `mongodb://user:${SECRET}@127.0.0.1:27017/?tls=maybe` }), 78, /^veil: configuration error: MONGODB_URL: is not a MongoDB connection string the driver accepts \(Mongo\w+Error\)$/m],
-    ['a MONGODB_URL nothing listens on', async () => ({ MONGODB_URL: `mongodb://user:${SECRET}@127.0.0.1:${await freePort()}/` }), 1, /^veil: cannot start: MONGODB_URL: cannot connect to MongoDB \(MongoServerSelectionError: ECONNREFUSED\)$/m],
+    ['a MONGODB_URL nothing listens on', async () => ({ MONGODB_URL: `mongodb://user:${SECRET}@127.0.0.1:${await findFreePort()}/` }), 1, /^veil: cannot start: MONGODB_URL: cannot connect to MongoDB \(MongoServerSelectionError: ECONNREFUSED\)$/m],
     ['a REDIS_URL whose password Redis refuses', async () => ({ REDIS_URL: guardedRedis!.url }), 78, /^veil: configuration error: REDIS_URL: Redis refused the credentials/m],
   ];
 
