@@ -18,8 +18,9 @@ export class OperationLabels {
 
   labelFor(operationName: string | null | undefined): string {
     if (!operationName) return 'anonymous';
-    if (!OPERATION_NAME.test(operationName) || containsIdentifier(operationName)) return 'other';
+    // A known name passed the checks below when it was added: the common case costs one lookup.
     if (this.known.has(operationName)) return operationName;
+    if (!OPERATION_NAME.test(operationName) || containsIdentifier(operationName)) return 'other';
     if (this.known.size >= this.maxDistinct) return 'other';
     this.known.add(operationName);
     return operationName;
