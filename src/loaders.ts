@@ -91,15 +91,24 @@ async function readClearPii(
   }
   const customerIds = [...byCustomer.keys()];
   const customers = await customerById.loadMany(customerIds);
+  const shownFields = customerIds.map((customerId, i) => {
+    const customer = customers[i];
+    if (!customer || customer instanceof Error || customer.status !== 'ACTIVE') return null;
+    return [...byCustomer.get(customerId)!.fields].filter((field) => ciphertextsOf(customer)[field]).sort();
+  });
+  // The data keys are read while the audit events are written (one round trip of waiting instead of two); nothing is
+  // decrypted until a customer's event is written. Handled here so that a failure before the await is not unhandled.
+  const withValues = customerIds.filter((_, i) => (shownFields[i]?.length ?? 0) > 0);
+  const keysRead = services.customers.findWrappedKeys(withValues);
+  keysRead.catch(() => undefined);
   // Fail closed: a customer whose PII_ACCESS event is not written gets no clear value. The event names the fields
   // that have a value to show; with none (an erased customer, or no such attribute) there is no event and null.
   const audited = await Promise.allSettled(
     customerIds.map((customerId, i) => {
-      const customer = customers[i];
-      if (!customer || customer instanceof Error || customer.status !== 'ACTIVE') return Promise.reject(new CustomerErasedError());
-      const entry = byCustomer.get(customerId)!;
-      const shown = [...entry.fields].filter((field) => ciphertextsOf(customer)[field]).sort();
+      const shown = shownFields[i];
+      if (!shown) return Promise.reject(new CustomerErasedError());
       if (shown.length === 0) return Promise.resolve(null);
+      const entry = byCustomer.get(customerId)!;
       return services.audit.append({
         type: 'PII_ACCESS',
         customerId,
@@ -111,12 +120,14 @@ async function readClearPii(
       });
     }),
   );
+  const wrappedKeys = new Map((await keysRead).map((key, i) => [withValues[i] as string, key]));
   const readable = customerIds
     .map((id, i) => ({ id, customer: customers[i], isAudited: audited[i]?.status === 'fulfilled' }))
     .filter((c): c is { id: string; customer: CustomerRecord; isAudited: true } => c.isAudited && c.customer !== null && !(c.customer instanceof Error));
-  const revealed = await services.customers.revealAttributes(
+  const revealed = services.customers.decryptAttributes(
     readable.map((r) => r.customer),
     [...new Set(keys.map((k) => k.field))],
+    readable.map((r) => wrappedKeys.get(r.id) ?? null),
   );
   const values = new Map<string, Partial<Record<PiiField, string | null>>>();
   readable.forEach((r, i) => values.set(r.id, revealed[i] ?? {}));

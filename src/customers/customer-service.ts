@@ -6,7 +6,7 @@ import { isCustomerId, newCustomerId } from '../identity/customer-id.js';
 import type { HmacKeyring } from '../identity/hmac-keyring.js';
 import { containsIdentifier, isSafeReference } from '../identity/free-text-guard.js';
 import { normaliseIdentifier, type IdentifierKind } from '../identity/normalise-identifier.js';
-import type { PiiEnvelope } from '../identity/pii-envelope.js';
+import type { PiiEnvelope, WrappedDataKey } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone } from '../policy/masks.js';
 import type { CustomerRepository } from './customer-repository.js';
 import type { CustomerRecord, EncryptedAttributes, IdentifierRecord, MaskedAttributes, PiiField } from './customer-types.js';
@@ -164,7 +164,20 @@ export class CustomerService {
 
   /** Decrypts attributes of many customers with one data-key query. */
   async revealAttributes(customers: readonly CustomerRecord[], fields: readonly PiiField[]): Promise<Array<Partial<Record<PiiField, string | null>>>> {
-    const wrappedKeys = await this.repository.findWrappedKeys(customers.map((c) => c.id));
+    return this.decryptAttributes(customers, fields, await this.findWrappedKeys(customers.map((c) => c.id)));
+  }
+
+  /** The customers' wrapped data keys, one query, in id order (null when erased): for decryptAttributes. */
+  findWrappedKeys(ids: readonly string[]): Promise<Array<WrappedDataKey | null>> {
+    return this.repository.findWrappedKeys(ids);
+  }
+
+  /** Decrypts with keys already read (wrappedKeys[i] belongs to customers[i]); an erased customer or a missing key gives nulls. */
+  decryptAttributes(
+    customers: readonly CustomerRecord[],
+    fields: readonly PiiField[],
+    wrappedKeys: ReadonlyArray<WrappedDataKey | null>,
+  ): Array<Partial<Record<PiiField, string | null>>> {
     return customers.map((customer, i) => {
       const wrapped = wrappedKeys[i];
       const revealed: Partial<Record<PiiField, string | null>> = {};
