@@ -194,6 +194,32 @@ const CASES: Case[] = [
   { name: 'a query that is not a string', run: () => send({ body: JSON.stringify({ query: 42 }) }), status: 400, code: 'BAD_REQUEST' },
   { name: 'variables that are not an object', run: () => send({ body: JSON.stringify({ query: BY_ID, variables: '{"id":"x"}' }) }), status: 400, code: 'BAD_REQUEST' },
   { name: 'a syntax error', run: () => gql('{ customer(id: "x") { id }'), status: 400, code: 'GRAPHQL_PARSE_FAILED' },
+  // Apollo refuses these before any operation runs, with no code of its own: a bad request, never an internal error.
+  ...(
+    [
+      ['of version 2', { version: 2, sha256Hash: 'abc' }],
+      ['without a hash', { version: 1 }],
+      ['with a number as hash', { version: 1, sha256Hash: 5 }],
+      ['that is a string', 'x'],
+      ['whose hash does not match the query', { version: 1, sha256Hash: '0'.repeat(64) }],
+    ] as const
+  ).map(([what, persistedQuery]): Case => ({
+    name: `a persisted-query extension ${what}`,
+    run: () => send({ body: JSON.stringify({ query: '{ __typename }', extensions: { persistedQuery } }) }),
+    status: 400,
+    code: 'BAD_REQUEST',
+  })),
+  {
+    name: 'a persisted-query extension of version 2 over GET',
+    run: () =>
+      send({
+        method: 'GET',
+        search: `?query=${encodeURIComponent('{ __typename }')}&extensions=${encodeURIComponent(JSON.stringify({ persistedQuery: { version: 2 } }))}`,
+        headers: { 'apollo-require-preflight': 'true' },
+      }),
+    status: 400,
+    code: 'BAD_REQUEST',
+  },
   { name: 'an operation name the document does not define', run: () => send({ body: JSON.stringify({ query: 'query A { __typename }', operationName: 'B' }) }), status: 400, code: 'OPERATION_RESOLUTION_FAILURE' },
 
   // Ids
@@ -244,6 +270,10 @@ const CASES: Case[] = [
   badInput('a phone number with letters', () => gql(RESOLVE, { kind: 'PHONE', value: '+44 CALL ME NOW' })),
   badInput('an identifier value of 100 KB', () => gql(RESOLVE, { kind: 'CRM_ID', value: 'A'.repeat(10_000) })),
   badInput('an unknown identifier kind in variables', () => gql(RESOLVE, { kind: 'SSN', value: '078-05-1120' }), 400),
+  // Name-shaped values are the caller's too (a CRM id is one): the message must not repeat them.
+  badInput('an unknown identifier kind that looks like a CRM id, in variables', () => gql(RESOLVE, { kind: 'CRM000001', value: 'x' }), 400),
+  { name: 'an unknown identifier kind that looks like a CRM id, as a literal', run: () => gql(`{ resolveCustomer(input: { identifier: { kind: CRM000001, value: "x" } }) { customer { id } } }`), status: 400, code: 'GRAPHQL_VALIDATION_FAILED' },
+  { name: 'a field name that spells a phone number', run: () => gql(`{ _447700900123 }`), status: 400, code: 'GRAPHQL_VALIDATION_FAILED' },
   { name: 'an unknown identifier kind as a literal', run: () => gql(`{ resolveCustomer(input: { identifier: { kind: SSN, value: "x" } }) { customer { id } } }`), status: 400, code: 'GRAPHQL_VALIDATION_FAILED' },
   badInput('registering an operator-looking email', () => gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: OPERATOR }] } })),
   badInput('registering an operator object as email', () => gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: OPERATOR_OBJECT }] } }), 400),
@@ -258,6 +288,14 @@ const CASES: Case[] = [
     gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-DN-2' }], displayName: '+447700900987 Doe' } })),
   badInput('an interaction id that is a phone number (the audit trail keeps it)', () =>
     gql(`query($v: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, interactionId: "447700900987" }) { matchedBy } }`, { v: anEmail() })),
+  badInput('an interaction id with a phone number split by underscores', () =>
+    gql(`query($v: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, interactionId: "call_07700_900_987" }) { matchedBy } }`, { v: anEmail() })),
+  badInput('a consent source with a phone number split by underscores', () =>
+    gql(`mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "ivr_44_7700_900_987" }) { id } }`, { c: customerId })),
+  badInput('a consent source with a phone number split by slashes', () =>
+    gql(`mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "ivr/44/7700/900/987" }) { id } }`, { c: customerId })),
+  badInput('a consent source with a phone number split by colons', () =>
+    gql(`mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "ivr:44:7700:900:987" }) { id } }`, { c: customerId })),
   badInput('a consent source that carries a phone number', () =>
     gql(`mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "ivr 07700 900987" }) { id } }`, { c: customerId })),
   badInput('registering a valid email with an invalid phone', () => gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail() }, { kind: 'PHONE', value: '+1 555' }] } })),
@@ -279,6 +317,8 @@ const CASES: Case[] = [
   // Free text
   badInput('a PII justification that carries an email address', () =>
     gql(`mutation($c: ID!, $j: String!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: $j }) { id } }`, { c: customerId, j: `Caller says ${anEmail()}` })),
+  badInput('a PII justification with a phone number split by underscores', () =>
+    gql(`mutation($c: ID!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: "caller on 07700_900_987 asked" }) { id } }`, { c: customerId })),
   badInput('a PII access request with a negative TTL', () =>
     gql(`mutation($c: ID!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: "Verify address", ttlSeconds: -5 }) { id } }`, { c: customerId })),
 ];
@@ -311,7 +351,12 @@ describe('bad input changes nothing and gets the right error', () => {
     else expect(reply.body?.errors?.[0]?.extensions?.code).toBe(testCase.code);
     testCase.check?.(reply);
     // No message repeats what was sent: no operator, no address.
-    for (const error of reply.body?.errors ?? []) expect(error.message).not.toMatch(/\$ne|@example\.com|CALL ME|crm_secret|078-05/);
+    for (const error of reply.body?.errors ?? []) expect(error.message).not.toMatch(/\$ne|@example\.com|CALL ME|crm_secret|078-05|CRM000001|447700900123/);
     expect(await fingerprintStores()).toEqual(before);
+  });
+
+  it('logs none of them as an error of the server', () => {
+    const errors = app.logs.lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level >= 50);
+    expect(errors).toEqual([]);
   });
 });

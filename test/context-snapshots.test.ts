@@ -215,6 +215,8 @@ describe('validating support activity', () => {
     ['an email address with a fullwidth at sign', { interactions: [{ id: 'I-1', channel: 'EMAIL', occurredAt: daysAgo(1), summary: 'write to zeta.probe\uff20probe-example.org' }] }, 'zeta.probe'],
     ['a phone number in fullwidth digits', { tickets: [{ ...base, subject: 'call \uff10\uff17\uff17\uff10\uff10\uff19\uff10\uff10\uff19\uff18\uff17' }] }, '\uff19\uff18\uff17'],
     ['a phone number in Devanagari digits with en dashes', { tickets: [{ ...base, subject: 'call \u0966\u096d\u096d\u0966\u0966\u2013\u096f\u0966\u0966\u2013\u096f\u096e\u096d' }] }, '\u096f\u096e\u096d'],
+    ['a phone number split by underscores', { tickets: [{ ...base, subject: 'call back 07700_900_123' }] }, '900_123'],
+    ['a phone number split by slashes', { interactions: [{ id: 'I-1', channel: 'VOICE', occurredAt: daysAgo(1), summary: 'call back 44/7700/900/123' }] }, '900/123'],
     ['a percent-encoded email address', { tickets: [{ ...base, subject: 'reply to zed%40example.org' }] }, 'zed'],
     ['an email address spelled with (at) and [dot]', { tickets: [{ ...base, subject: 'reply to zed (at) example [dot] org' }] }, 'zed'],
     ['a phone number with a tel: scheme as device fingerprint', { deviceFingerprint: 'tel:447700900987' }, '447700900987'],

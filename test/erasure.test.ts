@@ -285,6 +285,10 @@ describe('eraseCustomer under concurrency and bad input', () => {
     const cases = [
       { requestId: 'DSR-1', reason: 'Asked by jane.doe@example.com' },
       { requestId: 'DSR-1', reason: 'Called from +44 20 7946 0958' },
+      // Separators other than spaces and dashes read back as a number just as well.
+      { requestId: 'DSR-1', reason: 'Asked via 020_7946_0958' },
+      { requestId: 'req_44_20_7946_0958', reason: 'Asked by letter' },
+      { requestId: 'DSR-1', reason: 'Asked via 020/7946/0958' },
       { requestId: 'jane.doe@example.com', reason: 'Asked by letter' },
       { requestId: '   ', reason: 'Asked by letter' },
       { requestId: 'DSR-1', reason: '' },
@@ -297,6 +301,12 @@ describe('eraseCustomer under concurrency and bad input', () => {
     }
     expect(await app.app.mongo.db.collection('customers').findOne({ _id: id as never })).toMatchObject({ status: 'ACTIVE' });
     expect(await app.app.mongo.db.collection('customer_keys').countDocuments({ _id: id as never })).toBe(1);
+  });
+
+  it('takes a UUID as request id (its 12-digit group is no phone number)', async () => {
+    const id = await registerOne();
+    const receipt = await erase(id, '123e4567-e89b-12d3-a456-426614174000', 'Asked through the privacy portal');
+    expect(receipt).toMatchObject({ customerId: id, requestId: '123e4567-e89b-12d3-a456-426614174000', alreadyErased: false });
   });
 
   it('refuses callers without dsar:process and answers NOT_FOUND for an unknown customer', async () => {

@@ -88,10 +88,25 @@ describe('logs', () => {
     const dialled = await app.graphql(agent, '{ __typename }', undefined, { 'x-request-id': '07700900987' });
     expect(dialled.headers.get('x-request-id')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-/);
     expect(app.logs.text()).not.toContain('07700900987');
+    const underscored = await app.graphql(agent, '{ __typename }', undefined, { 'x-request-id': 'cb_44_7700_900_987' });
+    expect(underscored.headers.get('x-request-id')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-/);
+    expect(app.logs.text()).not.toContain('7700_900_987');
     const uuid = '123e4567-e89b-12d3-a456-426614174000';
     const traced = await fetch(`${app.baseUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${agent}`, 'x-request-id': uuid }, body: '{"query":"{ __typename }"}' });
     expect(traced.headers.get('x-request-id')).toBe(uuid);
     expect(lines.some((l) => l['msg'] === 'unauthenticated request')).toBe(true);
+  });
+
+  it('tells every cache to store no answer: GraphQL over GET and POST, health, metrics', async () => {
+    const agent = await app.token(['customer:read'], 'agent-cache');
+    const get = await fetch(`${app.baseUrl}/graphql?query=${encodeURIComponent('{ __typename }')}`, {
+      headers: { authorization: `Bearer ${agent}`, 'apollo-require-preflight': 'true' },
+    });
+    expect(get.status).toBe(200);
+    expect(get.headers.get('cache-control')).toBe('no-store');
+    const post = await app.graphql(agent, '{ __typename }');
+    expect(post.headers.get('cache-control')).toBe('no-store');
+    for (const route of ['/health/live', '/metrics']) expect((await fetch(`${app.baseUrl}${route}`)).headers.get('cache-control'), route).toBe('no-store');
   });
 
   it('adds the requestId once to lines from loggers that do not carry it', () => {
@@ -166,6 +181,7 @@ describe('metrics', () => {
     expect(labels.labelFor('jane@example.com')).toBe('other');
     // A phone number spelled into a valid GraphQL name would become a label, and a log field.
     expect(labels.labelFor('Lookup_447700900123')).toBe('other');
+    expect(new OperationLabels(3).labelFor('Caller_44_7700_900_123')).toBe('other');
     expect(new OperationLabels(3).labelFor('Lookup_v2')).toBe('Lookup_v2');
   });
 });

@@ -11,6 +11,7 @@ import {
 } from '../errors.js';
 import { findOperationLimitError, OPERATION_LIMIT_CODE } from '../hardening/operation-limits.js';
 import { classifyInfrastructureError, type InfrastructureService } from './infrastructure-errors.js';
+import { containsIdentifier } from '../identity/free-text-guard.js';
 
 /** Codes whose messages we wrote ourselves and may show to callers. */
 const CALLER_SAFE_CODES = new Set([
@@ -67,6 +68,11 @@ export function createErrorFormatter(onUnexpected: (error: unknown) => void, hoo
     if (code === 'GRAPHQL_VALIDATION_FAILED' && isOwnError(inner)) {
       return { message: inner.message, ...where, extensions: { ...inner.extensions } };
     }
+    if (isCodelessRequestError(error)) {
+      // Apollo refuses some requests before any operation runs (a persisted-query extension of the wrong version or
+      // with a hash that does not match) with an HTTP 4xx and no code: a bad request, not a failure of ours.
+      return { message: redactValues(formatted.message), ...where, extensions: { code: 'BAD_REQUEST' } };
+    }
     if (typeof code === 'string' && CALLER_SAFE_CODES.has(code)) {
       const { stacktrace: _stack, exception: _exception, http: _http, ...extensions } = formatted.extensions ?? {};
       let message = isOwnError(original) ? formatted.message : redactValues(formatted.message);
@@ -84,14 +90,22 @@ export function createErrorFormatter(onUnexpected: (error: unknown) => void, hoo
   };
 }
 
+function isCodelessRequestError(error: unknown): boolean {
+  if (!(error instanceof GraphQLError) || error.extensions.code !== undefined || error.originalError || error.path) return false;
+  const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
 const KEEP_QUOTED = /^(\$[A-Za-z_][A-Za-z0-9_]*|[A-Z_][A-Za-z0-9_]*[!\]\[]*|\[*[A-Z][A-Za-z0-9_]*!?\]*!?|[a-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*)$/;
 
 /** Keeps variable names, type names and paths; drops quoted and literal values. */
 export function redactValues(message: string): string {
   return message
-    // A quoted value right after "value" or "found" is the caller's, however name-like it looks (a CRM id can).
-    .replace(/\b(value:?|found) "(?:[^"\\]|\\.)*"/g, '$1 "<redacted>"')
-    .replace(/"((?:[^"\\]|\\.)*)"/g, (whole, inner: string) => (KEEP_QUOTED.test(inner) ? whole : '"<redacted>"'))
+    // A quoted value right after "value" or "found" is the caller's, however name-like it looks (a CRM id can):
+    // `Value "CRM000001" does not exist in "IdentifierKind" enum.`
+    .replace(/\b(value:?|found) "(?:[^"\\]|\\.)*"/gi, '$1 "<redacted>"')
+    // Names stay (types, fields, variables), unless the caller spelled a phone number as one (`_447700900123`).
+    .replace(/"((?:[^"\\]|\\.)*)"/g, (whole, inner: string) => (KEEP_QUOTED.test(inner) && !containsIdentifier(inner) ? whole : '"<redacted>"'))
     .replace(/(found|value:|got invalid value) (?!")[^;]*?(;|$| at )/g, '$1 <redacted>$2')
     .slice(0, 400);
 }

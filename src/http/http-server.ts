@@ -41,6 +41,8 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
   res.setHeader('x-request-id', requestId);
   // Every body is JSON or Prometheus text: no browser may sniff it into something it can run.
   res.setHeader('x-content-type-options', 'nosniff');
+  // Answers can carry clear personal data (an audited read, an export), over GET too: no cache may keep any of them.
+  res.setHeader('cache-control', 'no-store');
   const log = deps.logger.child({ requestId });
   const url = new URL(req.url ?? '/', 'http://localhost');
   let route = url.pathname;

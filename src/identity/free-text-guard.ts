@@ -2,8 +2,10 @@ import { BadUserInputError } from '../errors.js';
 
 // An email address anywhere in the text.
 const EMAIL_LIKE = /[^\s@]+@[^\s@]+\.[^\s@]+/;
-// Seven or more digits, allowing the separators people type in phone numbers.
-const PHONE_LIKE = /\+?\d(?:[\s().-]*\d){6,}/;
+// Seven or more digits with nothing but separators between them: spaces, brackets, dots and dashes as people type
+// phone numbers, and any other punctuation or symbol too (`07700_900_123`, `44/7700/900/123`, `44:7700:900:123`
+// read back as a number just as well). A letter ends the run. The class cannot match a digit, so this stays linear.
+const PHONE_LIKE = /\+?\d(?:[^\p{L}\p{N}]*\d){6,}/u;
 
 /**
  * The text as the patterns should see it: look-alikes written in other forms
@@ -53,15 +55,17 @@ export function isSafeReference(value: string): boolean {
  * Free text that we keep (ticket subjects, justifications) must not smuggle a
  * raw identifier into a store. We reject rather than redact: the sender can
  * fix the text, and a silent rewrite would hide a leaking integration.
+ * With `isReference`, a UUID or long hex id passes as it is (isSafeReference).
  */
-export function assertFreeText(text: string, field: string, maxLength: number): string {
+export function assertFreeText(text: string, field: string, maxLength: number, { isReference = false }: { isReference?: boolean } = {}): string {
   const trimmed = text.replace(/\s+/g, ' ').trim();
   if (trimmed.length === 0 || trimmed.length > maxLength) {
     throw new BadUserInputError(`${field} must be 1-${maxLength} characters`, { field });
   }
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(trimmed)) throw new BadUserInputError(`${field} must not contain control characters`, { field });
-  if (containsIdentifier(trimmed)) {
+  // A reference (an erasure's requestId) may be a UUID or a long hex id, whose digit runs are not phone numbers.
+  if (isReference ? !isSafeReference(trimmed) : containsIdentifier(trimmed)) {
     throw new BadUserInputError(`${field} must not contain an email address or phone number`, { field });
   }
   return trimmed;

@@ -43,7 +43,7 @@ export class ErasureService {
 
   async erase(customerId: string, requestId: string, reason: string, actor: Actor): Promise<ErasureReceiptRecord> {
     assertCustomerId(customerId);
-    const request = assertFreeText(requestId, 'requestId', MAX_REQUEST_ID_LENGTH);
+    const request = assertFreeText(requestId, 'requestId', MAX_REQUEST_ID_LENGTH, { isReference: true });
     const justification = assertFreeText(reason, 'reason', MAX_REASON_LENGTH);
     const [customer] = await this.customers.findByIds([customerId]);
     if (!customer) throw new NotFoundError('No customer has this id');
