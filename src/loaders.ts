@@ -120,10 +120,11 @@ async function readClearPii(
       });
     }),
   );
-  const wrappedKeys = new Map((await keysRead).map((key, i) => [withValues[i] as string, key]));
   const readable = customerIds
     .map((id, i) => ({ id, customer: customers[i], isAudited: audited[i]?.status === 'fulfilled' }))
     .filter((c): c is { id: string; customer: CustomerRecord; isAudited: true } => c.isAudited && c.customer !== null && !(c.customer instanceof Error));
+  // With nothing audited, a failed key read changes no answer: each key is refused for its audit outcome below.
+  const wrappedKeys = readable.length === 0 ? new Map<string, null>() : new Map((await keysRead).map((key, i) => [withValues[i] as string, key]));
   const revealed = services.customers.decryptAttributes(
     readable.map((r) => r.customer),
     [...new Set(keys.map((k) => k.field))],
