@@ -133,6 +133,30 @@ describe('concurrency on FerretDB and MongoDB alike', () => {
     expect(keys).toBe(customers);
   });
 
+  it('gives racing registrations that share a new phone one customer with every identifier, as if they had come one by one', async () => {
+    for (let round = 0; round < 3; round++) {
+      const phone = aPhone();
+      const emails = [anEmail('share-a'), anEmail('share-b'), anEmail('share-c')];
+      rawIdentifiers.push(phone, ...emails);
+      const results = await Promise.all(
+        emails.map((email) =>
+          app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }, { kind: 'PHONE', value: phone }] } }),
+        ),
+      );
+      for (const r of results) expect(r.body.errors).toBeUndefined();
+      const ids = new Set(results.map((r) => r.body.data!.registerCustomer.id));
+      expect(ids.size, `round ${round}`).toBe(1);
+      const [id] = [...ids] as [string];
+      const identifiers = await app.app.mongo.db.collection('identifiers').find({ customerId: id }).toArray();
+      expect(identifiers.map((i) => i['kind']).sort()).toEqual(['EMAIL', 'EMAIL', 'EMAIL', 'PHONE']);
+      // The undone customers left nothing: no customer, data key or identifier without its owner.
+      const customers = await app.app.mongo.db.collection('customers').countDocuments();
+      expect(await app.app.mongo.db.collection('customer_keys').countDocuments()).toBe(customers);
+      const owners = await app.app.mongo.db.collection('identifiers').distinct('customerId');
+      expect(await app.app.mongo.db.collection('customers').countDocuments({ _id: { $in: owners } })).toBe(owners.length);
+    }
+  });
+
   it('keeps all 16 identifiers linked concurrently to one customer', async () => {
     const id = await register([{ kind: 'EMAIL', value: anEmail() }]);
     const crmIds = Array.from({ length: 16 }, () => aCrmId());

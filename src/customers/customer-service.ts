@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Caller } from '../auth/caller.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Channel } from '../context-snapshots/snapshot-types.js';
@@ -50,6 +51,8 @@ interface HashedIdentifier {
 }
 
 const MAX_IDENTIFIERS_PER_REGISTRATION = 10;
+/** A registration undone because a concurrent one took a shared identifier runs again, this many times at most. */
+const MAX_REGISTRATION_ATTEMPTS = 5;
 const MAX_DISPLAY_NAME_LENGTH = 200;
 const MAX_INTERACTION_ID_LENGTH = 128;
 
@@ -74,7 +77,23 @@ export class CustomerService {
   async register(input: RegisterInput, actor: Actor): Promise<CustomerRecord> {
     const identifiers = this.hashIdentifiers(input.identifiers);
     const attributes = validateAttributes(input);
+    for (let attempt = 1; ; attempt++) {
+      const registered = await this.registerOnce(input, identifiers, attributes, actor);
+      if (registered) return registered;
+      // Another registration claimed one of these identifiers first: the next attempt finds it and links the rest.
+      if (attempt >= MAX_REGISTRATION_ATTEMPTS) throw new ConflictError('These identifiers are being registered concurrently; try again');
+      // Two registrations that each took one of two shared identifiers both undo: a random pause lets one go first.
+      await sleep(Math.random() * 20 * attempt);
+    }
+  }
 
+  /** One registration; null when a concurrent registration took one of the identifiers and this one was undone. */
+  private async registerOnce(
+    input: RegisterInput,
+    identifiers: readonly HashedIdentifier[],
+    attributes: ReturnType<typeof validateAttributes>,
+    actor: Actor,
+  ): Promise<CustomerRecord | null> {
     const existing = await this.findOwner(identifiers);
     if (existing) {
       await this.auditRegistrationMatch(existing.customer, existing.matched, actor, input.channel ?? null);
@@ -112,7 +131,19 @@ export class CustomerService {
       await this.auditRegistrationMatch(winner, primary, actor, input.channel ?? null);
       return this.linkMissing(winner, others, actor, input.channel ?? null);
     }
-    for (const other of others) await this.repository.claimIdentifier(this.toRecord(other, customerId));
+    const claimed = [primary];
+    for (const other of others) {
+      if ((await this.repository.claimIdentifier(this.toRecord(other, customerId))).claimed) {
+        claimed.push(other);
+        continue;
+      }
+      // Two registrations shared a new identifier (two emails, one phone) and the other one got it: undo this
+      // customer, which nobody was told about, rather than answer with an identifier missing. Run again, this
+      // registration then does what it would have done had it come second: link its identifiers to that customer.
+      for (const identifier of claimed) await this.repository.deleteIdentifier(identifier.hashes[0] as string, customerId);
+      await this.repository.deleteUnclaimedCustomer(customerId);
+      return null;
+    }
 
     await this.audit.append({
       type: 'CUSTOMER_REGISTERED',
