@@ -215,6 +215,37 @@ describe('tamper evidence', () => {
     expect(await verify(id)).toMatchObject({ valid: true, eventCount: 4, firstBrokenSequence: null });
   });
 
+  it('reports an event with its actor removed or a forged one without any, and the trail and the export still read', async () => {
+    // A customer of its own: the exports below append to its chain.
+    const own = await register();
+    const auditor = await app.token(['customer:read', 'audit:read'], 'auditor-tamper');
+    const dpo = await app.token(['dsar:process'], 'dpo-tamper');
+    const read = async () => {
+      const trail = await app.graphql<{ customer: { auditTrail: { edges: Array<{ node: { sequence: number; actor: { kind: string; id: string } } }> } } }>(
+        auditor,
+        `query($id: ID!) { customer(id: $id) { auditTrail(first: 50) { edges { node { sequence type actor { kind id } hash } } } } }`,
+        { id: own },
+      );
+      const exported = await app.graphql(dpo, `query($id: ID!) { dataSubjectAccess(customerId: $id) { customerId } }`, { id: own });
+      expect(trail.body.errors).toBeUndefined();
+      expect(exported.body.errors).toBeUndefined();
+      return trail.body.data!.customer.auditTrail.edges.map((e) => e.node);
+    };
+    const [registered] = await storedChain(own);
+    await events().updateOne({ _id: registered!['_id'] }, { $unset: { actor: '' } });
+    expect(await verify(own)).toMatchObject({ valid: false, eventCount: 1, firstBrokenSequence: 1 });
+    expect((await read())[0]!.actor).toEqual({ kind: 'SYSTEM', id: '(missing)' });
+    await events().updateOne({ _id: registered!['_id'] }, { $set: { actor: registered!['actor'] } });
+    // Whole again: the export above appended its DSAR_EXPORT event behind the restored one.
+    expect(await verify(own)).toMatchObject({ valid: true, eventCount: 2 });
+
+    await events().insertOne({ _id: 'aud_FORGED0000000000000000000A' as never, chain: own, sequence: 3, type: 'PII_ACCESS' });
+    expect(await verify(own)).toMatchObject({ valid: false, eventCount: 3, firstBrokenSequence: 3 });
+    expect((await read()).map((e) => e.sequence)).toEqual([1, 2, 3]);
+    // The export still appends behind the forged event (the log takes the next free position).
+    expect((await storedChain(own)).map((d) => d['sequence'])).toEqual([1, 2, 3, 4]);
+  });
+
   it('reports the position of an event deleted from the middle of the chain', async () => {
     const victim = chain[1]!;
     await events().deleteOne({ _id: victim['_id'] });

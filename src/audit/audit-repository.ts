@@ -139,14 +139,24 @@ function toDoc(event: AuditEventRecord): AuditEventDoc {
   return { _id: id, ...rest };
 }
 
+/**
+ * The log writes every field; only tampering stores a document without them (a forged event with no actor, a
+ * sequence that is not a number). Such a document is read with placeholders instead of failing every reader of
+ * the trail (audit pages, exports, verification): its hash then no longer recomputes, so verifyAuditTrail reports
+ * it as the first broken position, and it is shown for what it is.
+ */
 function parseDoc(doc: AuditEventDoc): AuditEventRecord {
+  const actor: Partial<AuditEventDoc['actor']> = typeof doc.actor === 'object' && doc.actor !== null ? doc.actor : {};
   return {
     id: doc._id,
     chain: doc.chain,
     type: doc.type,
-    occurredAt: doc.occurredAt,
+    occurredAt: doc.occurredAt instanceof Date ? doc.occurredAt : new Date(0),
     customerId: doc.customerId ?? null,
-    actor: { kind: doc.actor.kind, id: doc.actor.id },
+    actor: {
+      kind: actor.kind === 'AGENT' || actor.kind === 'SERVICE' || actor.kind === 'SYSTEM' ? actor.kind : 'SYSTEM',
+      id: typeof actor.id === 'string' ? actor.id : MISSING,
+    },
     channel: doc.channel ?? null,
     interactionId: doc.interactionId ?? null,
     resolutionSource: doc.resolutionSource ?? null,
@@ -156,8 +166,11 @@ function parseDoc(doc: AuditEventDoc): AuditEventRecord {
     justification: doc.justification ?? null,
     requestId: doc.requestId ?? null,
     details: doc.details ?? {},
-    sequence: doc.sequence,
-    prevHash: doc.prevHash,
-    hash: doc.hash,
+    sequence: Number.isSafeInteger(doc.sequence) ? doc.sequence : 0,
+    prevHash: typeof doc.prevHash === 'string' ? doc.prevHash : MISSING,
+    hash: typeof doc.hash === 'string' ? doc.hash : MISSING,
   };
 }
+
+/** What a tampered document shows where the log always writes a value. */
+const MISSING = '(missing)';
