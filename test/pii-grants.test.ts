@@ -105,6 +105,10 @@ describe('requesting PII access', () => {
     const pttl = await app.app.redis.pttl(`grant:${grant.id}`);
     expect(pttl).toBeGreaterThan(0);
     expect(pttl).toBeLessThanOrEqual(MAX_TTL_SECONDS * 1000);
+    // The customer's index of grant keys (for erasure) expires with its longest grant: no key outlives them.
+    const index = await app.app.redis.pttl(`grants-of:${grant.customerId}`);
+    expect(index).toBeGreaterThan(0);
+    expect(index).toBeLessThanOrEqual(MAX_TTL_SECONDS * 1000);
   });
 
   it('lasts PII_GRANT_TTL_SECONDS when no TTL is asked for', async () => {
@@ -174,6 +178,9 @@ describe('an EMAIL and PHONE grant', () => {
 
     const granted = await events.findOne({ customerId: jane.id, type: 'PII_ACCESS_GRANTED', 'actor.id': 'supervisor-kim' });
     expect(granted).toMatchObject({ fields: ['EMAIL', 'PHONE'] });
+    const index = await app.app.redis.pttl(`grants-of:${jane.id}`);
+    expect(index).toBeGreaterThan(0);
+    expect(index).toBeLessThanOrEqual(MAX_TTL_SECONDS * 1000);
   });
 
   it('does not write a PII_ACCESS event for a read that stays masked', async () => {

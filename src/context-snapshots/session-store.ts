@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { extendTtl } from '../storage/redis.js';
 import { CHANNELS, type Channel } from './snapshot-types.js';
 
 /** A live support session as Redis holds it. The token itself is not in here. */
@@ -26,14 +27,9 @@ export class SessionStore {
   async save(tokenHash: string, session: SupportSessionRecord): Promise<void> {
     const ttl = Math.max(1, session.expiresAt.getTime() - Date.now());
     const key = sessionKey(tokenHash);
-    const results = await this.redis
-      .multi()
-      .set(key, JSON.stringify(session), 'PX', ttl, 'NX')
-      .sadd(indexKey(session.customerId), key)
-      // The index lives as long as its longest session ('GT' never shortens it; a new key gets the TTL via NX).
-      .pexpire(indexKey(session.customerId), ttl, 'GT')
-      .pexpire(indexKey(session.customerId), ttl, 'NX')
-      .exec();
+    const transaction = this.redis.multi().set(key, JSON.stringify(session), 'PX', ttl, 'NX').sadd(indexKey(session.customerId), key);
+    // The index lives as long as its longest session.
+    const results = await extendTtl(transaction, indexKey(session.customerId), ttl).exec();
     assertExecOk(results);
     if (results?.[0]?.[1] !== 'OK') throw new Error('support session token collision');
   }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { extendTtl } from '../storage/redis.js';
 import type { PiiField } from '../customers/customer-types.js';
 import type { PiiAccessGrantRecord } from './grant-types.js';
 
@@ -32,13 +33,8 @@ export class GrantStore {
   async save(grant: PiiAccessGrantRecord): Promise<void> {
     const ttl = Math.max(1, grant.expiresAt.getTime() - Date.now());
     const key = `grant:${grant.id}`;
-    await this.redis
-      .multi()
-      .set(key, JSON.stringify(grant), 'PX', ttl)
-      .sadd(`grants-of:${grant.customerId}`, key)
-      .pexpire(`grants-of:${grant.customerId}`, ttl, 'GT')
-      .exec()
-      .then(assertExecOk);
+    const transaction = this.redis.multi().set(key, JSON.stringify(grant), 'PX', ttl).sadd(`grants-of:${grant.customerId}`, key);
+    await extendTtl(transaction, `grants-of:${grant.customerId}`, ttl).exec().then(assertExecOk);
   }
 
   async find(grantId: string): Promise<PiiAccessGrantRecord | null> {
@@ -55,8 +51,7 @@ export class GrantStore {
       pipeline.eval(SET_IF_LATER, 1, key, JSON.stringify(access), String(ttl));
       pipeline.sadd(`grants-of:${grant.customerId}`, key);
     }
-    pipeline.pexpire(`grants-of:${grant.customerId}`, ttl, 'GT');
-    await pipeline.exec().then(assertExecOk);
+    await extendTtl(pipeline, `grants-of:${grant.customerId}`, ttl).exec().then(assertExecOk);
   }
 
   /** One MGET for every customer and field of a request. */

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, type ChainableCommander } from 'ioredis';
 
 /**
  * ioredis reconnects by itself; commands issued while Redis is down fail fast
@@ -23,4 +23,13 @@ export function connectRedis(url: string, keyPrefix: string): Redis {
 /** Redis has no prefix for SCAN/KEYS patterns; callers outside ioredis' prefixing use this. */
 export function prefixedPattern(keyPrefix: string, pattern: string): string {
   return `${keyPrefix}${pattern}`;
+}
+
+/**
+ * Makes an index set (sessions-of, grants-of) live at least `ttlMs` from now, never shorter than it already does.
+ * `GT` alone is not enough: Redis treats a key without a TTL (a set SADD just created) as living forever, so GT
+ * never applies to it; `NX` gives such a key its first TTL.
+ */
+export function extendTtl(transaction: ChainableCommander, key: string, ttlMs: number): ChainableCommander {
+  return transaction.pexpire(key, ttlMs, 'GT').pexpire(key, ttlMs, 'NX');
 }
