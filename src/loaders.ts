@@ -64,7 +64,9 @@ export function createLoaders(services: Services, caller: Caller, requestId: str
     snapshotByCustomer: new DataLoader(
       (ids) =>
         services.snapshots.snapshotsOf(ids, async (missing) =>
-          (await consentStateByCustomer.loadMany(missing)).map((state) => !(state instanceof Error) && state.scopes.includes('support_context')),
+          (await consentStateByCustomer.loadMany(missing)).map((state) =>
+            state instanceof Error || !state.scopes.includes('support_context') ? false : (state.receipt?.expiresAt ?? null),
+          ),
         ),
       options,
     ),

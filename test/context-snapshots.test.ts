@@ -326,6 +326,26 @@ describe('consent gating', () => {
     expect(granted.body.errors).toBeUndefined();
     expect(granted.body.data!.customer.context!.openTickets).toHaveLength(1);
   });
+
+  it('keeps no history in Redis past the end of the consent it was built under', async () => {
+    const id = await register();
+    await push({ customerId: id, tickets: [{ id: 'T-8', status: 'open', openedAt: daysAgo(1) }] });
+    const until = new Date(Date.now() + 3000);
+    const res = await app.graphql(service, RECORD_CONSENT, { input: { customerId: id, scopes: ['support_context'], source: 'ivr-prompt', expiresAt: until.toISOString() } });
+    expect(res.body.errors).toBeUndefined();
+    const read = await readContext(id);
+    expect(read.body.errors).toBeUndefined();
+    expect(read.body.data!.customer.context!.openTickets).toHaveLength(1);
+    expect(new Date(read.body.data!.customer.context!.expiresAt).getTime()).toBeLessThanOrEqual(until.getTime());
+    const pttl = await redis.pttl(snapshotKey(id));
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(3000);
+    await new Promise((resolve) => setTimeout(resolve, until.getTime() - Date.now() + 200));
+    expect(await redis.exists(snapshotKey(id))).toBe(0);
+    const after = await readContext(id);
+    expect(after.body.data!.customer.context!.openTickets).toBeNull();
+    expect(JSON.stringify(JSON.parse((await redis.get(snapshotKey(id))) ?? 'null'))).not.toContain('T-8');
+  });
 });
 
 describe('batching and the audit trail', () => {

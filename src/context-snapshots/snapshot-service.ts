@@ -23,21 +23,27 @@ export class ContextSnapshotService {
    * `hasHistoryConsent` says, for the misses, who consented to support_context: the others get a snapshot without the
    * four history sections, so no history of a person who withdrew consent is copied into Redis at all.
    */
-  async snapshotsOf(customerIds: readonly string[], hasHistoryConsent: (ids: string[]) => Promise<boolean[]>): Promise<ContextSnapshot[]> {
+  /**
+   * `historyConsent` says per customer whether the support history may be kept (`support_context` consent) and
+   * until when: false for no, null for no end, or the receipt's expiry. A snapshot never outlives that consent.
+   */
+  async snapshotsOf(customerIds: readonly string[], historyConsent: (ids: string[]) => Promise<Array<false | Date | null>>): Promise<ContextSnapshot[]> {
     const cached = await guardRedis(() => this.cache.readMany(customerIds), this.reportStoreError);
     const missing = customerIds.flatMap((id, i) => (cached.snapshots[i] ? [] : [i]));
     if (missing.length === 0) return cached.snapshots as ContextSnapshot[];
 
     const missingIds = missing.map((i) => customerIds[i] as string);
     const [versions, consented] = await guardMongo(
-      () => Promise.all([this.records.findByCustomerIds(missingIds), hasHistoryConsent(missingIds)]),
+      () => Promise.all([this.records.findByCustomerIds(missingIds), historyConsent(missingIds)]),
       this.reportStoreError,
     );
     const now = new Date();
     const result = [...cached.snapshots];
     const entries = missing.map((index, j) => {
       const built = buildSnapshot(customerIds[index] as string, versions[j] ?? [], this.options, now);
-      const snapshot = consented[j] ? built : withoutHistory(built);
+      const until = consented[j] === undefined ? false : consented[j];
+      // With consent ending before the snapshot would, the snapshot ends with it (its Redis TTL too).
+      const snapshot = until === false ? withoutHistory(built) : until !== null && until < built.expiresAt ? { ...built, expiresAt: until } : built;
       result[index] = snapshot;
       return { snapshot, epoch: cached.epochs[index] ?? '' };
     });
