@@ -21,6 +21,8 @@ export interface AppConfig {
   auditMongodbUrl: string | null;
   /** The audit trail's database (null: MONGODB_DB). */
   auditMongodbDb: string | null;
+  /** The driver's command monitoring, for the failed-command counter; off by default (it costs CPU on every command). */
+  mongodbCommandMonitoring: boolean;
   redisUrl: string | null;
   redisKeyPrefix: string;
   authJwksUrl: string | null;
@@ -96,6 +98,7 @@ const EnvSchema = z.object({
   MONGODB_URL: urlWithScheme(['mongodb', 'mongodb+srv']),
   MONGODB_DB: z.string().trim().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be 1-63 letters, digits, _ or -').default('veil'),
   AUDIT_MONGODB_URL: urlWithScheme(['mongodb', 'mongodb+srv']),
+  MONGODB_COMMAND_MONITORING: boolFlag,
   AUDIT_MONGODB_DB: optionalString.refine((v) => v === null || /^[A-Za-z0-9_-]{1,63}$/.test(v), 'must be 1-63 letters, digits, _ or -'),
   REDIS_URL: urlWithScheme(['redis', 'rediss']).refine(
     (v) => v === null || isRedisDatabasePath(v),
@@ -195,6 +198,7 @@ export function loadConfig(env: Env): AppConfig {
     mongodbDb: e.MONGODB_DB,
     auditMongodbUrl: e.AUDIT_MONGODB_URL,
     auditMongodbDb: e.AUDIT_MONGODB_DB,
+    mongodbCommandMonitoring: e.MONGODB_COMMAND_MONITORING ?? false,
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     authJwksUrl: e.AUTH_JWKS_URL,

@@ -166,11 +166,20 @@ describe('metrics', () => {
     expect(text).toContain('# TYPE veil_store_errors_total counter');
   });
 
-  it('counts failed MongoDB commands as store errors', async () => {
-    const before = await scrape();
+  it('counts failed MongoDB commands as store errors with MONGODB_COMMAND_MONITORING, and monitors no command without it', async () => {
     const count = (text: string) => Number(/veil_store_errors_total\{store="mongodb",kind="command"\} (\d+)/.exec(text)?.[1] ?? 0);
+    const before = await scrape();
     await expect(app.app.mongo.db.command({ noSuchCommandAtAll: 1 })).rejects.toThrow();
-    expect(count(await scrape())).toBe(count(before) + 1);
+    expect(count(await scrape())).toBe(count(before));
+    const monitored = await startTestApp({ env: { MONGODB_COMMAND_MONITORING: 'true' } });
+    try {
+      const scrapeMonitored = async () => (await fetch(`${monitored.baseUrl}/metrics`)).text();
+      const first = await scrapeMonitored();
+      await expect(monitored.app.mongo.db.command({ noSuchCommandAtAll: 1 })).rejects.toThrow();
+      expect(count(await scrapeMonitored())).toBe(count(first) + 1);
+    } finally {
+      await monitored.stop();
+    }
   });
 
   it('keeps caller-chosen operation names from growing the registry without bound', () => {

@@ -38,3 +38,11 @@ describe('REDIS_URL', () => {
     expect(problems[0]).not.toContain('pw');
   });
 });
+
+describe('MONGODB_COMMAND_MONITORING', () => {
+  it('is off unless asked for (the driver would build an event for every command), and takes only a boolean', () => {
+    expect(loadConfig({}).mongodbCommandMonitoring).toBe(false);
+    expect(loadConfig({ MONGODB_COMMAND_MONITORING: 'true' }).mongodbCommandMonitoring).toBe(true);
+    expect(problemsOf({ MONGODB_COMMAND_MONITORING: 'yes' })[0]).toMatch(/^MONGODB_COMMAND_MONITORING: /);
+  });
+});
