@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AuditLog } from './audit/audit-log.js';
 import { AuditRepository } from './audit/audit-repository.js';
-import { CustomerKeySeal } from './audit/audit-identifier-seal.js';
+import { AnonymousLookupSeal, CustomerKeySeal, IdentifierSeals } from './audit/audit-identifier-seal.js';
+import { COLLECTIONS } from './storage/mongo.js';
 import { AuditTrailService } from './audit/audit-trail-service.js';
 import { DsarService } from './privacy-requests/dsar-service.js';
 import { ErasureRepository } from './privacy-requests/erasure-repository.js';
@@ -77,7 +78,8 @@ export function createServices(deps: ServiceDeps): Services {
   const envelope = PiiEnvelope.fromBase64(deps.config.piiMasterKey);
   const auditEvents = new AuditRepository(deps.auditDb ?? deps.db);
   const customerRepository = new CustomerRepository(deps.db);
-  const seal = new CustomerKeySeal(envelope, (ids) => customerRepository.findWrappedKeys(ids));
+  const anonymousLookups = new AnonymousLookupSeal(deps.db.collection(COLLECTIONS.anonymousLookups));
+  const seal = new IdentifierSeals(new CustomerKeySeal(envelope, (ids) => customerRepository.findWrappedKeys(ids)), anonymousLookups);
   const audit = new AuditLog(auditEvents, {
     seal,
     onWriteFailure: (error) => {
@@ -98,7 +100,7 @@ export function createServices(deps: ServiceDeps): Services {
   const dsar = new DsarService(customers, consent, auditTrail, audit, context.supportRecords);
   // One array, shared with the erasure service: an area that registers a participant later is still called.
   const erasureParticipants = [...context.erasureParticipants];
-  const erasure = new ErasureService(customerRepository, new ErasureRepository(deps.db), erasureParticipants, audit);
+  const erasure = new ErasureService(customerRepository, new ErasureRepository(deps.db), erasureParticipants, audit, anonymousLookups);
   return {
     config: deps.config, db: deps.db, auditDb: deps.auditDb ?? deps.db, redis: deps.redis, keyring, customers, consent, audit, auditEvents, grantStore, grants, rateLimiter,
     supportRecords: context.supportRecords,

@@ -218,6 +218,7 @@ describe('identifier hashes in the trail', () => {
     const id = await registerWithEvents(0);
     const before = await app.graphql<{ verifyAuditTrail: { eventCount: number } }>(auditor, VERIFY, { id });
     const resolver = await app.token(['identity:resolve'], 'svc-ivr');
+    const eventIds: string[] = [];
     for (let i = 0; i < 3; i++) {
       const res = await app.graphql<{ resolveCustomer: { customer: null; auditEventId: string } }>(
         resolver,
@@ -225,14 +226,24 @@ describe('identifier hashes in the trail', () => {
         { v: anEmail('stranger') },
       );
       expect(res.body.data!.resolveCustomer.customer).toBeNull();
+      eventIds.push(res.body.data!.resolveCustomer.auditEventId);
     }
     const anonymous = await app.app.mongo.db.collection('audit_events').find({ chain: '_anonymous' }).toArray();
     expect(anonymous.length).toBeGreaterThanOrEqual(3);
     for (const doc of anonymous) {
       expect(doc['customerId']).toBeNull();
       expect(doc['type']).toBe('IDENTITY_RESOLUTION');
-      expect(doc['identifierHash']).toMatch(/^v1:[A-Za-z0-9_-]{43}$/);
+      // Sealed under a key of the lookup's own (anonymous_lookups), which an erasure of whoever registers later deletes.
+      expect(doc['identifierHash']).toBeNull();
+      expect(doc['sealedIdentifierHash']).toMatch(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
     }
+    const read = await app.graphql<{ _entities: Array<{ identifierHash: string | null }> }>(
+      auditor,
+      `query($r: [_Any!]!) { _entities(representations: $r) { ... on AuditEvent { identifierHash } } }`,
+      { r: eventIds.map((id) => ({ __typename: 'AuditEvent', id })) },
+    );
+    expect(read.body.errors).toBeUndefined();
+    for (const event of read.body.data!._entities) expect(event.identifierHash).toMatch(/^v1:[A-Za-z0-9_-]{43}$/);
     const anon = await app.graphql<{ verifyAuditTrail: { valid: boolean; eventCount: number } }>(auditor, VERIFY, { id: '_anonymous' });
     expect(anon.body.data!.verifyAuditTrail).toMatchObject({ valid: true, eventCount: anonymous.length });
     const after = await app.graphql<{ verifyAuditTrail: { eventCount: number } }>(auditor, VERIFY, { id });

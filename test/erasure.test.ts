@@ -83,8 +83,24 @@ describe('eraseCustomer, end to end', () => {
   let id: string;
   let hashes: string[];
   let first: Receipt;
+  let anonymousEventId: string;
+  const readAnonymousEvent = async () => {
+    const auditor = await app.token(['audit:read'], 'auditor-erasure');
+    const res = await app.graphql<{ _entities: Array<{ identifierHash: string | null } | null> }>(
+      auditor,
+      `query($r: [_Any!]!) { _entities(representations: $r) { ... on AuditEvent { identifierHash } } }`,
+      { r: [{ __typename: 'AuditEvent', id: anonymousEventId }] },
+    );
+    expect(res.body.errors).toBeUndefined();
+    return res.body.data!._entities[0]!;
+  };
 
   beforeAll(async () => {
+    // The person wrote in before they were a customer: an anonymous lookup of their email.
+    const stranger = await app.graphql<{ resolveCustomer: { customer: null; auditEventId: string } }>(resolver, RESOLVE, { v: email });
+    expect(stranger.body.data!.resolveCustomer.customer).toBeNull();
+    anonymousEventId = stranger.body.data!.resolveCustomer.auditEventId;
+
     const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {
       input: {
         identifiers: [{ kind: 'EMAIL', value: email }, { kind: 'PHONE', value: aPhone() }, { kind: 'CRM_ID', value: aCrmId() }],
@@ -118,6 +134,8 @@ describe('eraseCustomer, end to end', () => {
     const identifiers = await app.graphql<{ customer: { identifiers: Array<{ hash: string }> } }>(agent, `query($id: ID!) { customer(id: $id) { identifiers { hash } } }`, { id });
     hashes = identifiers.body.data!.customer.identifiers.map((i) => i.hash);
     expect(hashes).toHaveLength(3);
+    // Until the erasure, the anonymous lookup opens to the email's hash, like any other event of the trail.
+    expect(hashes).toContain((await readAnonymousEvent()).identifierHash);
     const redisBefore = await dumpRedis();
     expect(redisBefore.some((entry) => entry.key.includes(id) || entry.value.includes(id))).toBe(true);
 
@@ -129,6 +147,7 @@ describe('eraseCustomer, end to end', () => {
     expect(first.auditEventId).toMatch(/^aud_/);
     expect(countOf(first, 'mongodb', 'customer_keys')).toBe(1);
     expect(countOf(first, 'mongodb', 'identifiers')).toBe(3);
+    expect(countOf(first, 'mongodb', 'anonymous_lookups')).toBe(1);
     expect(countOf(first, 'mongodb', 'customer_attributes')).toBe(3);
     expect(countOf(first, 'mongodb', 'support_records')).toBeGreaterThanOrEqual(1);
     expect(countOf(first, 'redis', 'pii_grants')).toBeGreaterThanOrEqual(1);
@@ -137,9 +156,12 @@ describe('eraseCustomer, end to end', () => {
   });
 
   it('leaves no document that links the old identifier hashes, and no Redis data about the customer', async () => {
+    // The anonymous chain included: its event of the lookup made before registration no longer opens to the hash.
     for (const { collection, text } of await dumpMongo()) {
       for (const hash of hashes) expect(text, `${collection} still holds an identifier hash`).not.toContain(hash.split(':')[1]);
     }
+    expect(await readAnonymousEvent()).toEqual({ identifierHash: null });
+    expect(await app.app.mongo.db.collection('audit_events').countDocuments({ _id: anonymousEventId as never, chain: '_anonymous' })).toBe(1);
     const db = app.app.mongo.db;
     expect(await db.collection('customer_keys').countDocuments({ _id: id as never })).toBe(0);
     expect(await db.collection('identifiers').countDocuments({ customerId: id })).toBe(0);
@@ -165,9 +187,9 @@ describe('eraseCustomer, end to end', () => {
     expect(res.body.data!.resolveCustomer).toMatchObject({ customer: null, matchedBy: null });
     const event = await app.app.mongo.db.collection('audit_events').findOne({ _id: res.body.data!.resolveCustomer.auditEventId as never });
     expect(event).toMatchObject({ chain: '_anonymous', customerId: null });
-    // The only document holding that hash now is this anonymous event, which does not name the customer.
+    // The only document holding that hash now is this new lookup's key (its event is sealed), which names nobody.
     const holders = (await dumpMongo()).filter(({ text }) => hashes.some((h) => text.includes(h.split(':')[1]!)));
-    expect(holders).toHaveLength(1);
+    expect(holders.map((h) => h.collection)).toEqual(['anonymous_lookups']);
     expect(holders[0]!.text).not.toContain(id);
   });
 

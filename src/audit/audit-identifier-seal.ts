@@ -1,5 +1,8 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { Binary, type Collection } from 'mongodb';
 import type { PiiEnvelope, WrappedDataKey } from '../identity/pii-envelope.js';
+import { chunk, BATCHED_FIND } from '../storage/mongo.js';
+import { ANONYMOUS_CHAIN } from './audit-chain.js';
 
 /**
  * Seals the identifier hash of a customer's audit event under a key derived
@@ -16,6 +19,12 @@ export interface IdentifierHashSeal {
   seal(customerId: string, eventId: string, identifierHash: string): Promise<string | null>;
   /** One data-key query for all items; null for a shredded key or a seal that does not open. */
   openAll(items: ReadonlyArray<{ customerId: string; eventId: string; sealed: string }>): Promise<Array<string | null>>;
+}
+
+/** Customer events and anonymous ones (customerId null) alike: what the audit log and its readers use. */
+export interface AuditIdentifierSeals {
+  seal(customerId: string | null, eventId: string, identifierHash: string): Promise<string | null>;
+  openAll(items: ReadonlyArray<{ customerId: string | null; eventId: string; sealed: string }>): Promise<Array<string | null>>;
 }
 
 const FORMAT = 'v1';
@@ -36,12 +45,11 @@ export class CustomerKeySeal implements IdentifierHashSeal {
     const [wrapped] = await this.findWrappedKeys([customerId]);
     if (!wrapped) return null;
     const key = this.deriveKey(customerId, wrapped);
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv(ALGORITHM, key, iv, { authTagLength: TAG_BYTES });
-    cipher.setAAD(buildAad(customerId, eventId));
-    const body = Buffer.concat([cipher.update(identifierHash, 'utf8'), cipher.final(), cipher.getAuthTag()]);
-    key.fill(0);
-    return `${FORMAT}.${iv.toString('base64url')}.${body.toString('base64url')}`;
+    try {
+      return sealWith(key, buildAad(customerId, eventId), identifierHash);
+    } finally {
+      key.fill(0);
+    }
   }
 
   async openAll(items: ReadonlyArray<{ customerId: string; eventId: string; sealed: string }>): Promise<Array<string | null>> {
@@ -55,7 +63,7 @@ export class CustomerKeySeal implements IdentifierHashSeal {
     });
     const opened = items.map((item) => {
       const key = keys.get(item.customerId);
-      return key ? openSeal(key, item.customerId, item.eventId, item.sealed) : null;
+      return key ? openSeal(key, buildAad(item.customerId, item.eventId), item.sealed) : null;
     });
     for (const key of keys.values()) key.fill(0);
     return opened;
@@ -71,19 +79,102 @@ export class CustomerKeySeal implements IdentifierHashSeal {
   }
 }
 
-// Bound to the customer and the event: a sealed value copied onto another event does not open.
-function buildAad(customerId: string, eventId: string): Buffer {
-  return Buffer.from(`${HKDF_INFO}\0${customerId}\0${eventId}`, 'utf8');
+interface AnonymousLookupDoc {
+  /** The event's id. */
+  _id: string;
+  identifierHash: string;
+  key: Binary;
+  createdAt: Date;
 }
 
-function openSeal(key: Buffer, customerId: string, eventId: string, sealed: string): string | null {
+/**
+ * Seals the identifier hash of an anonymous event (a lookup that matched
+ * nobody) under a random key of its own, kept in `anonymous_lookups` next to
+ * the hash it opens to. An anonymous event names no customer, but the same
+ * person may register later: erasing that customer then deletes the keys of
+ * every anonymous lookup of their identifier hashes (`forget`), and those
+ * events can no longer be tied to anyone who registers with the same
+ * identifier again. The chain covers the sealed form, so it still verifies.
+ */
+export class AnonymousLookupSeal {
+  constructor(private readonly lookups: Collection<AnonymousLookupDoc>) {}
+
+  async seal(eventId: string, identifierHash: string): Promise<string> {
+    const key = randomBytes(32);
+    try {
+      await this.lookups.insertOne({ _id: eventId, identifierHash, key: new Binary(key), createdAt: new Date() });
+      return sealWith(key, buildAad(ANONYMOUS_CHAIN, eventId), identifierHash);
+    } finally {
+      key.fill(0);
+    }
+  }
+
+  async openAll(items: ReadonlyArray<{ eventId: string; sealed: string }>): Promise<Array<string | null>> {
+    const keys = new Map<string, Buffer>();
+    for (const part of chunk([...new Set(items.map((item) => item.eventId))], 500)) {
+      for (const doc of await this.lookups.find({ _id: { $in: part } }, BATCHED_FIND).toArray()) keys.set(doc._id, Buffer.from(doc.key.buffer));
+    }
+    const opened = items.map((item) => {
+      const key = keys.get(item.eventId);
+      return key ? openSeal(key, buildAad(ANONYMOUS_CHAIN, item.eventId), item.sealed) : null;
+    });
+    for (const key of keys.values()) key.fill(0);
+    return opened;
+  }
+
+  /** Erasure: the anonymous lookups of these identifier hashes can no longer be opened. Returns how many were. */
+  async forget(identifierHashes: readonly string[]): Promise<number> {
+    if (identifierHashes.length === 0) return 0;
+    return (await this.lookups.deleteMany({ identifierHash: { $in: [...identifierHashes] } })).deletedCount;
+  }
+}
+
+/** Customer events under the customer's key, anonymous ones under their own. */
+export class IdentifierSeals implements AuditIdentifierSeals {
+  constructor(
+    private readonly customers: IdentifierHashSeal,
+    private readonly anonymous: AnonymousLookupSeal,
+  ) {}
+
+  seal(customerId: string | null, eventId: string, identifierHash: string): Promise<string | null> {
+    return customerId === null ? this.anonymous.seal(eventId, identifierHash) : this.customers.seal(customerId, eventId, identifierHash);
+  }
+
+  async openAll(items: ReadonlyArray<{ customerId: string | null; eventId: string; sealed: string }>): Promise<Array<string | null>> {
+    const ofCustomers = items.flatMap((item, i) => (item.customerId === null ? [] : [{ i, item: { ...item, customerId: item.customerId } }]));
+    const ofAnonymous = items.flatMap((item, i) => (item.customerId === null ? [{ i, item }] : []));
+    const [openedCustomers, openedAnonymous] = await Promise.all([
+      ofCustomers.length > 0 ? this.customers.openAll(ofCustomers.map((c) => c.item)) : [],
+      ofAnonymous.length > 0 ? this.anonymous.openAll(ofAnonymous.map((a) => a.item)) : [],
+    ]);
+    const opened: Array<string | null> = new Array(items.length).fill(null);
+    ofCustomers.forEach((c, j) => (opened[c.i] = openedCustomers[j] ?? null));
+    ofAnonymous.forEach((a, j) => (opened[a.i] = openedAnonymous[j] ?? null));
+    return opened;
+  }
+}
+
+// Bound to the chain and the event: a sealed value copied onto another event does not open.
+function buildAad(chain: string, eventId: string): Buffer {
+  return Buffer.from(`${HKDF_INFO}\0${chain}\0${eventId}`, 'utf8');
+}
+
+function sealWith(key: Buffer, aad: Buffer, value: string): string {
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv(ALGORITHM, key, iv, { authTagLength: TAG_BYTES });
+  cipher.setAAD(aad);
+  const body = Buffer.concat([cipher.update(value, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+  return `${FORMAT}.${iv.toString('base64url')}.${body.toString('base64url')}`;
+}
+
+function openSeal(key: Buffer, aad: Buffer, sealed: string): string | null {
   const [format, ivText, bodyText] = sealed.split('.');
   if (format !== FORMAT || !ivText || !bodyText) return null;
   const iv = Buffer.from(ivText, 'base64url');
   const body = Buffer.from(bodyText, 'base64url');
   if (iv.length !== IV_BYTES || body.length <= TAG_BYTES) return null;
   const decipher = createDecipheriv(ALGORITHM, key, iv, { authTagLength: TAG_BYTES });
-  decipher.setAAD(buildAad(customerId, eventId));
+  decipher.setAAD(aad);
   decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
   try {
     return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]).toString('utf8');

@@ -4,13 +4,16 @@ import { CustomerErasedError, ServiceUnavailableError } from '../errors.js';
 import { newPrefixedId } from '../identity/customer-id.js';
 import { isDuplicateKeyError } from '../storage/mongo.js';
 import { chainOf, ChainVerifier, computeEventHash, GENESIS_HASH, type ChainVerification } from './audit-chain.js';
-import type { IdentifierHashSeal } from './audit-identifier-seal.js';
+import type { AuditIdentifierSeals } from './audit-identifier-seal.js';
 import type { AuditRepository } from './audit-repository.js';
 import { EVENTS_AFTER_ERASURE, type AuditEventInput, type AuditEventRecord, type ChainHead } from './audit-types.js';
 
 export interface AuditLogOptions {
-  /** Seals identifier hashes on customer events; required before such an event can be written. */
-  seal?: IdentifierHashSeal | null;
+  /**
+   * Seals identifier hashes, on customer events (required before such an event can be written) and on anonymous
+   * ones (without it, tests only, an anonymous event keeps its hash in clear).
+   */
+  seal?: AuditIdentifierSeals | null;
   /** Told about every event that could not be written (log line, metric). */
   onWriteFailure?: (error: unknown) => void;
 }
@@ -42,7 +45,7 @@ export class AuditLog {
   /** Per chain: the last queued append (settled or not) and how many are waiting. */
   private readonly queues = new Map<string, { tail: Promise<unknown>; depth: number }>();
 
-  private readonly seal: IdentifierHashSeal | null;
+  private readonly seal: AuditIdentifierSeals | null;
   private readonly onWriteFailure: (error: unknown) => void;
 
   constructor(
@@ -165,11 +168,11 @@ export class AuditLog {
     throw new Error(`audit chain ${chain} is too contended: no position after ${MAX_ATTEMPTS} attempts`);
   }
 
-  /** Anonymous events keep the hash in clear (there is no customer key); customer events seal it. */
+  /** Every event seals its identifier hash: a customer's under their data key, an anonymous one under a key of its own. */
   private async placeIdentifierHash(input: AuditEventInput, eventId: string): Promise<{ identifierHash: string | null; sealedIdentifierHash: string | null }> {
     const hash = input.identifierHash ?? null;
     if (hash === null) return { identifierHash: null, sealedIdentifierHash: null };
-    if (input.customerId === null) return { identifierHash: hash, sealedIdentifierHash: null };
+    if (input.customerId === null && !this.seal) return { identifierHash: hash, sealedIdentifierHash: null };
     if (!this.seal) throw new Error('this audit log has no identifier seal: it cannot record an identifier hash on a customer event');
     return { identifierHash: null, sealedIdentifierHash: await this.seal.seal(input.customerId, eventId, hash) };
   }

@@ -1,7 +1,7 @@
 import { assertCustomerId } from '../customers/customer-service.js';
 import { BadUserInputError, NotFoundError } from '../errors.js';
 import { ANONYMOUS_CHAIN, chainOf } from './audit-chain.js';
-import type { IdentifierHashSeal } from './audit-identifier-seal.js';
+import type { AuditIdentifierSeals } from './audit-identifier-seal.js';
 import type { AuditLog } from './audit-log.js';
 import type { AuditRepository } from './audit-repository.js';
 import type { AuditEventRecord } from './audit-types.js';
@@ -39,7 +39,7 @@ export class AuditTrailService {
   constructor(
     private readonly repository: AuditRepository,
     private readonly log: AuditLog,
-    private readonly seal: IdentifierHashSeal | null,
+    private readonly seal: AuditIdentifierSeals | null,
     private readonly customerExists: (customerId: string) => Promise<boolean>,
   ) {}
 
@@ -87,11 +87,9 @@ export class AuditTrailService {
   }
 
   private async reveal(events: readonly AuditEventRecord[]): Promise<AuditEventRecord[]> {
-    const sealed = events.filter((e) => e.sealedIdentifierHash !== null && e.customerId !== null);
+    const sealed = events.filter((e) => e.sealedIdentifierHash !== null);
     if (sealed.length === 0 || !this.seal) return [...events];
-    const opened = await this.seal.openAll(
-      sealed.map((e) => ({ customerId: e.customerId as string, eventId: e.id, sealed: e.sealedIdentifierHash as string })),
-    );
+    const opened = await this.seal.openAll(sealed.map((e) => ({ customerId: e.customerId, eventId: e.id, sealed: e.sealedIdentifierHash as string })));
     const byId = new Map(sealed.map((e, i) => [e.id, opened[i] ?? null]));
     return events.map((e) => (byId.has(e.id) ? { ...e, identifierHash: byId.get(e.id) ?? null } : e));
   }

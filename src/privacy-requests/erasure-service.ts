@@ -8,6 +8,11 @@ import { assertFreeText } from '../identity/free-text-guard.js';
 import type { ErasureRepository } from './erasure-repository.js';
 import type { ErasedItem, ErasureParticipant, ErasureReceiptRecord } from './erasure-types.js';
 
+/** The part of the anonymous lookup seal that erasure uses. */
+export interface AnonymousLookupForgetter {
+  forget(identifierHashes: readonly string[]): Promise<number>;
+}
+
 const MAX_REQUEST_ID_LENGTH = 128;
 const MAX_REASON_LENGTH = 500;
 const MAX_SETTLE_ATTEMPTS = 5;
@@ -23,7 +28,10 @@ const MAX_SETTLE_ATTEMPTS = 5;
  *     here on linking, consent, grants and clear reads refuse this customer;
  *  3. delete the data key (crypto-shredding: ciphertexts anywhere, sealed
  *     identifier hashes in the audit trail included, become unreadable);
- *  4. delete the identifier hashes, so nobody can be resolved to this customer;
+ *  4. delete the keys of anonymous lookups of the customer's identifier hashes
+ *     (made before they registered), then the identifier hashes themselves, so
+ *     nobody can be resolved to this customer, and no anonymous event can be
+ *     tied to whoever registers with the same identifier later;
  *  5. every registered participant (support records, Redis snapshots,
  *     sessions, PII grants);
  *  6. sweep identifiers once more (a link that passed the ACTIVE check just
@@ -39,6 +47,7 @@ export class ErasureService {
     private readonly claims: ErasureRepository,
     private readonly participants: readonly ErasureParticipant[],
     private readonly audit: AuditLog,
+    private readonly anonymousLookups: AnonymousLookupForgetter,
   ) {}
 
   async erase(customerId: string, requestId: string, reason: string, actor: Actor): Promise<ErasureReceiptRecord> {
@@ -52,6 +61,7 @@ export class ErasureService {
     const isFirst = await this.claims.claim(customerId, request, actor.caller.id, now);
     const { attributesRemoved } = await this.customers.markErased(customerId, now);
     const keysRemoved = await this.customers.deleteDataKey(customerId);
+    const lookupsForgotten = await this.forgetAnonymousLookups(customerId);
     let identifiersRemoved = await this.customers.deleteIdentifiers(customerId);
     const fromParticipants = await this.eraseParticipants(customerId);
     identifiersRemoved += await this.customers.deleteIdentifiers(customerId);
@@ -61,6 +71,7 @@ export class ErasureService {
       { store: 'mongodb', item: 'customer_attributes', count: attributesRemoved + settled.attributesRemoved },
       { store: 'mongodb', item: 'customer_keys', count: keysRemoved },
       { store: 'mongodb', item: 'identifiers', count: identifiersRemoved },
+      { store: 'mongodb', item: 'anonymous_lookups', count: lookupsForgotten },
       ...fromParticipants,
     ];
     const event = await this.audit.append({
@@ -82,14 +93,25 @@ export class ErasureService {
   }
 
   private async sweepAfterSeal(customerId: string, now: Date): Promise<ErasedItem[]> {
+    const lookups = await this.forgetAnonymousLookups(customerId);
     const identifiers = await this.customers.deleteIdentifiers(customerId);
     const fromParticipants = await this.eraseParticipants(customerId);
     const settled = await this.settleErased(customerId, now);
     return [
       { store: 'mongodb', item: 'customer_attributes', count: settled.attributesRemoved },
       { store: 'mongodb', item: 'identifiers', count: identifiers },
+      { store: 'mongodb', item: 'anonymous_lookups', count: lookups },
       ...fromParticipants,
     ];
+  }
+
+  /**
+   * Anonymous lookups of the customer's identifiers (before they registered) stop opening to those hashes: read
+   * while the identifiers still exist, so a request that fails between the two steps does this again when repeated.
+   */
+  private async forgetAnonymousLookups(customerId: string): Promise<number> {
+    const [identifiers] = await this.customers.findIdentifiersByCustomerIds([customerId]);
+    return this.anonymousLookups.forget((identifiers ?? []).map((identifier) => identifier.hash));
   }
 
   /** Every participant is tried even when one fails; the request fails if any did, and a retry finishes the job. */

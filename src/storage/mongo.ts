@@ -7,6 +7,7 @@ export const COLLECTIONS = {
   consents: 'consents',
   supportRecords: 'support_records',
   auditEvents: 'audit_events',
+  anonymousLookups: 'anonymous_lookups',
 } as const;
 
 export interface MongoHandle {
@@ -44,6 +45,7 @@ export async function ensureIndexes(db: Db): Promise<void> {
     .collection(COLLECTIONS.auditEvents)
     .createIndex({ chain: 1, sequence: 1 }, { name: 'chain_sequence_unique', unique: true });
   await db.collection(COLLECTIONS.auditEvents).createIndex({ customerId: 1, occurredAt: 1 }, { name: 'by_customer_time' });
+  await db.collection(COLLECTIONS.anonymousLookups).createIndex({ identifierHash: 1 }, { name: 'by_identifier_hash' });
 }
 
 export function isDuplicateKeyError(error: unknown): boolean {
