@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, type JsonWebKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { ConfigError, describeCause, UnauthenticatedError } from '../errors.js';
@@ -157,8 +157,20 @@ export function checkKeySet(value: unknown, variable: string): JSONWebKeySet {
     if (alg !== undefined && (typeof alg !== 'string' || !ACCEPTED_ALGORITHMS.includes(alg))) {
       throw new ConfigError(`${variable}: key ${i} has an algorithm that is not accepted (${ACCEPTED_ALGORITHMS.join(', ')})`);
     }
+    // A key that cannot be imported (an EC key without coordinates, a point off the curve, a toy RSA modulus)
+    // would start a server that refuses every token: refuse it here instead.
+    if (!isUsablePublicKey(key)) throw new ConfigError(`${variable}: key ${i} is not a usable public key (missing or invalid key material, or RSA under 2048 bits)`);
   });
   return value as JSONWebKeySet;
+}
+
+function isUsablePublicKey(jwk: object): boolean {
+  try {
+    const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+    return key.asymmetricKeyType !== 'rsa' || (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048;
+  } catch {
+    return false;
+  }
 }
 
 async function readKeySetFile(file: string): Promise<unknown> {

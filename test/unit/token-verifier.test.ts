@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, type JWTVerifyGetKey } from 'jose';
-import { TokenVerifier } from '../../src/auth/token-verifier.js';
+import { checkKeySet, TokenVerifier } from '../../src/auth/token-verifier.js';
 
 const ISSUER = 'https://issuer.test';
 const AUDIENCE = 'veil-test';
@@ -159,5 +159,22 @@ describe('TokenVerifier key sets from AUTH_JWKS_URL', () => {
     for (let i = 0; i < 3; i++) await expect(verifier.verifyAuthorization(`Bearer ${token}`)).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
     // Reported at most every 30 s, however many requests meet it.
     expect(causes).toHaveLength(1);
+  });
+});
+
+describe('checkKeySet', () => {
+  it.each([
+    ['an EC key without coordinates', { kty: 'EC', crv: 'P-256', alg: 'ES256', kid: 'e' }],
+    ['an EC key whose point is not on the curve', { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'AAAA', kid: 'e' }],
+    ['an RSA key with a toy modulus', { kty: 'RSA', n: 'abc', e: 'AQAB', alg: 'RS256', kid: 'r' }],
+  ])('refuses %s, which would refuse every token, naming the variable', (_name, key) => {
+    expect(() => checkKeySet({ keys: [key] }, 'AUTH_JWKS_FILE')).toThrow(/^AUTH_JWKS_FILE: key 0 is not a usable public key/);
+  });
+
+  it('takes real EC, OKP and 2048-bit RSA public keys', async () => {
+    const keys = await Promise.all(
+      [generateKeyPair('ES256'), generateKeyPair('EdDSA', { crv: 'Ed25519' }), generateKeyPair('RS256', { modulusLength: 2048 })].map(async (pair) => exportJWK((await pair).publicKey)),
+    );
+    expect(checkKeySet({ keys }, 'AUTH_JWKS_FILE').keys).toHaveLength(3);
   });
 });
