@@ -93,7 +93,8 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
       httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
       context: async () => deps.buildContext(caller, requestId, log),
     });
-    for (const [key, value] of response.headers) res.setHeader(key, value);
+    // Apollo's own cache headers (a persisted-query miss sends `private, no-cache, must-revalidate`) do not replace no-store.
+    for (const [key, value] of response.headers) if (key.toLowerCase() !== 'cache-control') res.setHeader(key, value);
     res.statusCode = response.status ?? 200;
     if (response.body.kind === 'complete') {
       res.end(response.body.string);
