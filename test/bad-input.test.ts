@@ -308,6 +308,9 @@ const CASES: Case[] = [
   badInput('a date that is not a date', () => gql(AUDIT_PAGE, { id: customerId, from: 'yesterday' }), 400),
   badInput('a date without a time zone', () => gql(AUDIT_PAGE, { id: customerId, from: '2026-11-23T14:25:00' }), 400),
   badInput('the 30th of February', () => gql(AUDIT_PAGE, { id: customerId, from: '2026-02-30T00:00:00Z' }), 400),
+  // Year 10000 in UTC would come back as `+010000-01-01T...`, a form the scalar itself refuses.
+  badInput('a date whose offset carries it past year 9999', () =>
+    gql(`mutation($c: ID!, $e: DateTime!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "web", expiresAt: $e }) { id } }`, { c: customerId, e: '9999-12-31T23:59:59-23:59' }), 400),
   badInput('an invalid date as a literal', () => gql(`{ dataSubjectAccess(customerId: "${customerId}", from: "2026-13-01T00:00:00Z") { customerId } }`), 400),
   badInput('a consent expiry that is not a date', () => gql(`mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "web", expiresAt: "soon" }) { id } }`, { c: customerId }), 400),
   badInput('a consent expiry in the past', () => gql(`mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "web", expiresAt: "2001-01-01T00:00:00Z" }) { id } }`, { c: customerId })),

@@ -10,8 +10,14 @@ function parseDateTime(value: unknown): Date {
   }
   const date = new Date(value);
   if (Number.isNaN(date.getTime()) || !isCalendarDate(value)) throw new BadUserInputError('DateTime is not a real date');
+  // An offset can carry the last day of 9999 into year 10000, which comes back as `+010000-...`: a form this scalar
+  // refuses. Every DateTime answered must be one the API takes, so the instant must stay within years 0000-9999 UTC.
+  if (date.getTime() > MAX_INSTANT || date.getTime() < MIN_INSTANT) throw new BadUserInputError('DateTime must be within years 0000-9999 in UTC');
   return date;
 }
+
+const MAX_INSTANT = Date.parse('9999-12-31T23:59:59.999Z');
+const MIN_INSTANT = Date.parse('0000-01-01T00:00:00.000Z');
 
 /** V8 rolls 2026-02-30 over to March 2 and 24:00 to the next day instead of refusing them. */
 function isCalendarDate(value: string): boolean {
