@@ -20,12 +20,10 @@ export class ContextSnapshotService {
 
   /**
    * Snapshots in key order. Redis down: SERVICE_UNAVAILABLE for the whole batch (no silent fallback that would hide the outage).
-   * `hasHistoryConsent` says, for the misses, who consented to support_context: the others get a snapshot without the
-   * four history sections, so no history of a person who withdrew consent is copied into Redis at all.
-   */
-  /**
-   * `historyConsent` says per customer whether the support history may be kept (`support_context` consent) and
-   * until when: false for no, null for no end, or the receipt's expiry. A snapshot never outlives that consent.
+   * `historyConsent` says, for the misses, whether the support history may be kept (`support_context` consent) and
+   * until when: false for no, null for no end, or the receipt's expiry. The others get a snapshot without the four
+   * history sections, so no history of a person who withdrew consent is copied into Redis at all, and a snapshot
+   * never outlives the consent it was built under.
    */
   async snapshotsOf(customerIds: readonly string[], historyConsent: (ids: string[]) => Promise<Array<false | Date | null>>): Promise<ContextSnapshot[]> {
     const cached = await guardRedis(() => this.cache.readMany(customerIds), this.reportStoreError);
