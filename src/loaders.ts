@@ -127,13 +127,19 @@ async function readClearPii(
     .filter((c): c is { id: string; customer: CustomerRecord; isAudited: true } => c.isAudited && c.customer !== null && !(c.customer instanceof Error));
   // With nothing audited, a failed key read changes no answer: each key is refused for its audit outcome below.
   const wrappedKeys = readable.length === 0 ? new Map<string, null>() : new Map((await keysRead).map((key, i) => [withValues[i] as string, key]));
-  const revealed = services.customers.decryptAttributes(
-    readable.map((r) => r.customer),
-    [...new Set(keys.map((k) => k.field))],
-    readable.map((r) => wrappedKeys.get(r.id) ?? null),
-  );
-  const values = new Map<string, Partial<Record<PiiField, string | null>>>();
-  readable.forEach((r, i) => values.set(r.id, revealed[i] ?? {}));
+  // Field by field: a ciphertext that does not authenticate (altered in the store) fails its own field only.
+  const values = new Map<string, Partial<Record<PiiField, string | null | Error>>>();
+  for (const r of readable) {
+    const fields: Partial<Record<PiiField, string | null | Error>> = {};
+    for (const field of byCustomer.get(r.id)!.fields) {
+      try {
+        fields[field] = services.customers.decryptAttributes([r.customer], [field], [wrappedKeys.get(r.id) ?? null])[0]?.[field] ?? null;
+      } catch (error) {
+        fields[field] = error instanceof Error ? error : new Error('the value could not be decrypted');
+      }
+    }
+    values.set(r.id, fields);
+  }
   return keys.map((key) => {
     const outcome = audited[customerIds.indexOf(key.customerId)];
     // Erased before or while this read ran: nothing to show, and nothing was audited.

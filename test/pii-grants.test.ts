@@ -183,6 +183,24 @@ describe('an EMAIL and PHONE grant', () => {
     expect(index).toBeLessThanOrEqual(MAX_TTL_SECONDS * 1000);
   });
 
+  it('fails only the field whose ciphertext was altered in the store, not the whole read', async () => {
+    const customers = app.app.mongo.db.collection('customers');
+    const stored = await customers.findOne({ _id: jane.id as never });
+    const ct = Buffer.from((stored!['encrypted'] as { EMAIL: { ct: { buffer: Uint8Array } } }).EMAIL.ct.buffer);
+    const altered = Buffer.from(ct);
+    altered[0] = altered[0]! ^ 0xff;
+    await customers.updateOne({ _id: jane.id as never }, { $set: { 'encrypted.EMAIL.ct': altered } });
+    try {
+      const res = await app.graphql<{ customer: Record<string, unknown> }>(await agentToken(requester), PII, { id: jane.id });
+      expect(res.body.data!.customer).toMatchObject({ email: null, phone: jane.phone, displayName: 'Jane D.' });
+      expect(res.body.errors).toHaveLength(1);
+      expect(res.body.errors![0]).toMatchObject({ path: ['customer', 'email'], extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+    } finally {
+      await customers.updateOne({ _id: jane.id as never }, { $set: { 'encrypted.EMAIL.ct': ct } });
+    }
+    expect(await piiOf(await agentToken(requester), jane.id)).toEqual({ displayName: 'Jane D.', email: jane.email, phone: jane.phone });
+  });
+
   it('does not write a PII_ACCESS event for a read that stays masked', async () => {
     const events = app.app.mongo.db.collection('audit_events');
     const before = await events.countDocuments({ type: 'PII_ACCESS' });
