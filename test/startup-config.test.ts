@@ -104,6 +104,38 @@ async function jwksFile(name: string, content: string): Promise<string> {
   return file;
 }
 
+describe('npm start and signals', () => {
+  it('stops the server when npm itself gets SIGTERM (the shell running the script hands it on by exec)', async () => {
+    const child = spawn('npm', ['start', '--silent'], { cwd: repoRoot, env: baseEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let output = '';
+    const seen = (text: string, ms: number) =>
+      new Promise<boolean>((resolve) => {
+        const started = Date.now();
+        const poll = setInterval(() => {
+          if (output.includes(text) || Date.now() - started > ms) {
+            clearInterval(poll);
+            resolve(output.includes(text));
+          }
+        }, 50);
+      });
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      expect(await seen('veil subgraph serving', 60_000), output).toBe(true);
+      // What `kill <pid of npm start>` does: the signal goes to npm alone, not to its process group.
+      child.kill('SIGTERM');
+      expect(await seen('subgraph stopped', 15_000), output).toBe(true);
+    } finally {
+      // Whatever happened, leave nothing running.
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  }, 90_000);
+});
+
 describe('production start-up with a bad setting', () => {
   const publicKey = () => devJwks(keys).keys[0] as Record<string, unknown>;
   const cases: Array<[string, () => Promise<Record<string, string>>, number, RegExp]> = [
