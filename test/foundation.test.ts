@@ -261,6 +261,30 @@ describe('HMAC key rotation', () => {
       await rotated.stop();
     }
   });
+
+  it('files an older-version identifier under the current key when registerCustomer or linkIdentifier meets it', async () => {
+    const oldKeys = app.keys;
+    const [first, second] = [anEmail('rotated-reg'), aCrmId()];
+    rawIdentifiers.push(first, second);
+    const id = await register([{ kind: 'EMAIL', value: first }, { kind: 'CRM_ID', value: second }]);
+    const newKey = (await generateDevKeys()).identityHmacKeys.replace(/^v1:/, 'v2:');
+    const rotated = await startTestApp({ shareStoresWith: app, env: { IDENTITY_HMAC_KEYS: `${newKey},${oldKeys.identityHmacKeys}` } });
+    try {
+      const writer = await rotated.token(SERVICE_SCOPES);
+      const again = await rotated.graphql<{ registerCustomer: { id: string } }>(writer, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: first }] } });
+      expect(again.body.data!.registerCustomer.id).toBe(id);
+      const linked = await rotated.graphql<{ linkIdentifier: { id: string } }>(
+        writer,
+        `mutation($id: ID!, $v: String!) { linkIdentifier(customerId: $id, identifier: { kind: CRM_ID, value: $v }) { id } }`,
+        { id, v: second },
+      );
+      expect(linked.body.data!.linkIdentifier.id).toBe(id);
+      const versions = await rotated.app.mongo.db.collection('identifiers').find({ customerId: id }).toArray();
+      expect(versions.map((v) => `${v['kind']}:${String(v._id).split(':')[0]}`).sort()).toEqual(['CRM_ID:v1', 'CRM_ID:v2', 'EMAIL:v1', 'EMAIL:v2']);
+    } finally {
+      await rotated.stop();
+    }
+  });
 });
 
 describe('authentication', () => {

@@ -294,6 +294,8 @@ export class CustomerService {
       const existing = await this.repository.findIdentifierByHashes(identifier.hashes);
       if (existing) {
         if (existing.customerId !== customer.id) throw new ConflictError('The identifier belongs to another customer');
+        // Known under an older key version: file it under the current one too, as resolveCustomer does.
+        if (existing.keyVersion !== this.keyring.currentVersion) await this.repository.claimIdentifier(this.toRecord(identifier, customer.id));
         continue;
       }
       const record = this.toRecord(identifier, customer.id);
