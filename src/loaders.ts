@@ -128,18 +128,7 @@ async function readClearPii(
   // With nothing audited, a failed key read changes no answer: each key is refused for its audit outcome below.
   const wrappedKeys = readable.length === 0 ? new Map<string, null>() : new Map((await keysRead).map((key, i) => [withValues[i] as string, key]));
   // Field by field: a ciphertext that does not authenticate (altered in the store) fails its own field only.
-  const values = new Map<string, Partial<Record<PiiField, string | null | Error>>>();
-  for (const r of readable) {
-    const fields: Partial<Record<PiiField, string | null | Error>> = {};
-    for (const field of byCustomer.get(r.id)!.fields) {
-      try {
-        fields[field] = services.customers.decryptAttributes([r.customer], [field], [wrappedKeys.get(r.id) ?? null])[0]?.[field] ?? null;
-      } catch (error) {
-        fields[field] = error instanceof Error ? error : new Error('the value could not be decrypted');
-      }
-    }
-    values.set(r.id, fields);
-  }
+  const values = new Map(readable.map((r) => [r.id, services.customers.decryptFields(r.customer, byCustomer.get(r.id)!.fields, wrappedKeys.get(r.id) ?? null)]));
   return keys.map((key) => {
     const outcome = audited[customerIds.indexOf(key.customerId)];
     // Erased before or while this read ran: nothing to show, and nothing was audited.

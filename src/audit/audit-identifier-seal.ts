@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { Binary, type Collection } from 'mongodb';
 import type { PiiEnvelope, WrappedDataKey } from '../identity/pii-envelope.js';
-import { chunk, BATCHED_FIND } from '../storage/mongo.js';
+import { chunk, BATCHED_FIND, IN_CHUNK_SIZE } from '../storage/mongo.js';
 import { ANONYMOUS_CHAIN } from './audit-chain.js';
 
 /**
@@ -111,7 +111,7 @@ export class AnonymousLookupSeal {
 
   async openAll(items: ReadonlyArray<{ eventId: string; sealed: string }>): Promise<Array<string | null>> {
     const keys = new Map<string, Buffer>();
-    for (const part of chunk([...new Set(items.map((item) => item.eventId))], 500)) {
+    for (const part of chunk([...new Set(items.map((item) => item.eventId))], IN_CHUNK_SIZE)) {
       for (const doc of await this.lookups.find({ _id: { $in: part } }, BATCHED_FIND).toArray()) keys.set(doc._id, Buffer.from(doc.key.buffer));
     }
     const opened = items.map((item) => {

@@ -1,6 +1,5 @@
 import type { Collection, Db } from 'mongodb';
-import { chunk, COLLECTIONS, BATCHED_FIND } from '../storage/mongo.js';
-import { IN_CHUNK_SIZE } from '../customers/customer-repository.js';
+import { chunk, COLLECTIONS, BATCHED_FIND, IN_CHUNK_SIZE } from '../storage/mongo.js';
 import type { ConsentReceipt } from './consent-types.js';
 
 type ConsentDoc = Omit<ConsentReceipt, 'id'> & { _id: string };

@@ -1,7 +1,7 @@
 import { Binary, type Collection, type Db } from 'mongodb';
 import type { EncryptedValue, WrappedDataKey } from '../identity/pii-envelope.js';
 import type { IdentifierKind } from '../identity/normalise-identifier.js';
-import { chunk, COLLECTIONS, isDuplicateKeyError, BATCHED_FIND } from '../storage/mongo.js';
+import { chunk, COLLECTIONS, isDuplicateKeyError, BATCHED_FIND, IN_CHUNK_SIZE } from '../storage/mongo.js';
 import type {
   CustomerRecord,
   CustomerStatus,
@@ -12,8 +12,6 @@ import type {
 } from './customer-types.js';
 import { ciphertextsOf, PII_FIELDS } from './customer-types.js';
 
-/** A batch `$in` carries at most this many ids; larger batches are split. */
-export const IN_CHUNK_SIZE = 500;
 
 interface EncryptedDoc {
   iv: Binary;

@@ -193,36 +193,49 @@ export class CustomerService {
     };
   }
 
-  /** Decrypts attributes of many customers with one data-key query. */
+  /** Decrypts attributes of many customers with one data-key query; a ciphertext that does not authenticate throws. */
   async revealAttributes(customers: readonly CustomerRecord[], fields: readonly PiiField[]): Promise<Array<Partial<Record<PiiField, string | null>>>> {
-    return this.decryptAttributes(customers, fields, await this.findWrappedKeys(customers.map((c) => c.id)));
+    const wrappedKeys = await this.findWrappedKeys(customers.map((c) => c.id));
+    return customers.map((customer, i) => {
+      const revealed = this.decryptFields(customer, fields, wrappedKeys[i] ?? null);
+      for (const value of Object.values(revealed)) if (value instanceof Error) throw value;
+      return revealed as Partial<Record<PiiField, string | null>>;
+    });
   }
 
-  /** The customers' wrapped data keys, one query, in id order (null when erased): for decryptAttributes. */
+  /** The customers' wrapped data keys, one query, in id order (null when erased): for decryptFields. */
   findWrappedKeys(ids: readonly string[]): Promise<Array<WrappedDataKey | null>> {
     return this.repository.findWrappedKeys(ids);
   }
 
-  /** Decrypts with keys already read (wrappedKeys[i] belongs to customers[i]); an erased customer or a missing key gives nulls. */
-  decryptAttributes(
-    customers: readonly CustomerRecord[],
-    fields: readonly PiiField[],
-    wrappedKeys: ReadonlyArray<WrappedDataKey | null>,
-  ): Array<Partial<Record<PiiField, string | null>>> {
-    return customers.map((customer, i) => {
-      const wrapped = wrappedKeys[i];
-      const revealed: Partial<Record<PiiField, string | null>> = {};
-      if (!wrapped || customer.status !== 'ACTIVE') {
-        for (const field of fields) revealed[field] = null;
-        return revealed;
+  /**
+   * One customer's fields, with its wrapped data key already read (unwrapped once for all fields). An erased
+   * customer or a missing key gives nulls; a ciphertext that does not authenticate gives an Error for its field
+   * alone (a wrapped key that does not, for every field).
+   */
+  decryptFields(customer: CustomerRecord, fields: Iterable<PiiField>, wrapped: WrappedDataKey | null): Partial<Record<PiiField, string | null | Error>> {
+    const revealed: Partial<Record<PiiField, string | null | Error>> = {};
+    let dataKey: Buffer | Error | null = null;
+    if (wrapped && customer.status === 'ACTIVE') {
+      try {
+        dataKey = this.envelope.unwrapDataKey(customer.id, wrapped);
+      } catch (error) {
+        dataKey = asError(error);
       }
-      const dataKey = this.envelope.unwrapDataKey(customer.id, wrapped);
-      for (const field of fields) {
-        const value = ciphertextsOf(customer)[field];
-        revealed[field] = value ? this.envelope.decryptField(dataKey, customer.id, field, value) : null;
+    }
+    for (const field of fields) {
+      const value = ciphertextsOf(customer)[field];
+      if (dataKey instanceof Error) revealed[field] = dataKey;
+      else if (dataKey === null || !value) revealed[field] = null;
+      else {
+        try {
+          revealed[field] = this.envelope.decryptField(dataKey, customer.id, field, value);
+        } catch (error) {
+          revealed[field] = asError(error);
+        }
       }
-      return revealed;
-    });
+    }
+    return revealed;
   }
 
   async loadActive(customerId: string): Promise<CustomerRecord> {
@@ -394,4 +407,8 @@ function validateInteractionId(value: string | null | undefined): string | null 
     throw new BadUserInputError('interactionId must not look like a phone number or email address (a call UUID or the channel\'s own id is)', { field: 'interactionId' });
   }
   return value;
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error('the value could not be decrypted');
 }

@@ -6,7 +6,7 @@ import type { Caller } from '../auth/caller.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { RequestContext } from '../context.js';
 import { UnauthenticatedError } from '../errors.js';
-import { containsIdentifier, isSafeReference } from '../identity/free-text-guard.js';
+import { isRecordableName, isSafeReference } from '../identity/free-text-guard.js';
 import { runInRequestScope } from '../observability/request-scope.js';
 
 export interface HttpRoutesDeps {
@@ -24,7 +24,6 @@ export interface HttpRoutesDeps {
 class BodyTooLargeError extends Error {}
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
-const GRAPHQL_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/;
 
 /** The whole HTTP surface: /graphql, /health/live, /health/ready, /metrics, and any extra authenticated routes. */
 export function createRequestHandler(deps: HttpRoutesDeps) {
@@ -83,7 +82,7 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
     if (body && typeof body === 'object' && !Array.isArray(body)) {
       const name = (body as { operationName?: unknown }).operationName;
       // Logged and counted: only a well-formed GraphQL name that spells no phone number, never whatever text a caller put there.
-      operationName = typeof name === 'string' && GRAPHQL_NAME.test(name) && !containsIdentifier(name) ? name : null;
+      operationName = isRecordableName(name, 100) ? name : null;
     }
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers)) {

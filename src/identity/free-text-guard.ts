@@ -51,6 +51,17 @@ export function isSafeReference(value: string): boolean {
   return UUID.test(value) || LONG_HEX.test(value) || !containsIdentifier(value);
 }
 
+const GRAPHQL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * A caller-chosen GraphQL name (an operation name) that may be logged or
+ * become a metric label: well-formed, at most `maxLength` characters, and
+ * spelling no phone number or address (`Lookup_447700900123` does not pass).
+ */
+export function isRecordableName(name: unknown, maxLength: number): name is string {
+  return typeof name === 'string' && name.length <= maxLength && GRAPHQL_NAME.test(name) && !containsIdentifier(name);
+}
+
 /**
  * Free text that we keep (ticket subjects, justifications) must not smuggle a
  * raw identifier into a store. We reject rather than redact: the sender can

@@ -1,9 +1,8 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestContext } from '../context.js';
-import { containsIdentifier } from '../identity/free-text-guard.js';
+import { isRecordableName } from '../identity/free-text-guard.js';
 import type { Metrics } from './metrics.js';
 
-const OPERATION_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 /**
  * Operation names come from the caller's document: a metric label taken from
@@ -20,7 +19,7 @@ export class OperationLabels {
     if (!operationName) return 'anonymous';
     // A known name passed the checks below when it was added: the common case costs one lookup.
     if (this.known.has(operationName)) return operationName;
-    if (!OPERATION_NAME.test(operationName) || containsIdentifier(operationName)) return 'other';
+    if (!isRecordableName(operationName, 64)) return 'other';
     if (this.known.size >= this.maxDistinct) return 'other';
     this.known.add(operationName);
     return operationName;

@@ -52,6 +52,9 @@ export function isDuplicateKeyError(error: unknown): boolean {
   return error instanceof MongoServerError && error.code === 11000;
 }
 
+/** A batch `$in` carries at most this many ids; larger batches are split. */
+export const IN_CHUNK_SIZE = 500;
+
 /** Splits a list of keys so that no `$in` carries more than `size` values. */
 export function chunk<T>(items: readonly T[], size: number): T[][] {
   const chunks: T[][] = [];

@@ -1,7 +1,6 @@
 import { ObjectId, type Collection, type Db } from 'mongodb';
 import { CHANNELS, type Channel } from '../context-snapshots/snapshot-types.js';
-import { IN_CHUNK_SIZE } from '../customers/customer-repository.js';
-import { chunk, COLLECTIONS, BATCHED_FIND } from '../storage/mongo.js';
+import { chunk, COLLECTIONS, BATCHED_FIND, IN_CHUNK_SIZE } from '../storage/mongo.js';
 import type { SupportActivity, SupportRecordKind, SupportRecordVersion } from './support-record-types.js';
 
 type Scalar = string | number | Date | null;
