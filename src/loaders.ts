@@ -98,11 +98,8 @@ async function readClearPii(
     if (!customer || customer instanceof Error || customer.status !== 'ACTIVE') return null;
     return [...byCustomer.get(customerId)!.fields].filter((field) => ciphertextsOf(customer)[field]).sort();
   });
-  // The data keys are read while the audit events are written (one round trip of waiting instead of two); nothing is
-  // decrypted until a customer's event is written. Handled here so that a failure before the await is not unhandled.
-  const withValues = customerIds.filter((_, i) => (shownFields[i]?.length ?? 0) > 0);
-  const keysRead = services.customers.findWrappedKeys(withValues);
-  keysRead.catch(() => undefined);
+  // Each customer was read with its ciphertexts and wrapped data key (a `pii:read` caller's read): nothing more to
+  // fetch, and nothing is decrypted until that customer's event is written.
   // Fail closed: a customer whose PII_ACCESS event is not written gets no clear value. The event names the fields
   // that have a value to show; with none (an erased customer, or no such attribute) there is no event and null.
   const audited = await Promise.allSettled(
@@ -125,10 +122,8 @@ async function readClearPii(
   const readable = customerIds
     .map((id, i) => ({ id, customer: customers[i], isAudited: audited[i]?.status === 'fulfilled' }))
     .filter((c): c is { id: string; customer: CustomerRecord; isAudited: true } => c.isAudited && c.customer !== null && !(c.customer instanceof Error));
-  // With nothing audited, a failed key read changes no answer: each key is refused for its audit outcome below.
-  const wrappedKeys = readable.length === 0 ? new Map<string, null>() : new Map((await keysRead).map((key, i) => [withValues[i] as string, key]));
   // Field by field: a ciphertext that does not authenticate (altered in the store) fails its own field only.
-  const values = new Map(readable.map((r) => [r.id, services.customers.decryptFields(r.customer, byCustomer.get(r.id)!.fields, wrappedKeys.get(r.id) ?? null)]));
+  const values = new Map(readable.map((r) => [r.id, services.customers.decryptFields(r.customer, byCustomer.get(r.id)!.fields)]));
   return keys.map((key) => {
     const outcome = audited[customerIds.indexOf(key.customerId)];
     // Erased before or while this read ran: nothing to show, and nothing was audited.

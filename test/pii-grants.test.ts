@@ -183,6 +183,14 @@ describe('an EMAIL and PHONE grant', () => {
     expect(index).toBeLessThanOrEqual(MAX_TTL_SECONDS * 1000);
   });
 
+  it('reads the clear values with one find on customers (the wrapped data key comes with them) and one audit insert', async () => {
+    const token = await agentToken(requester);
+    app.resetCommands();
+    expect(await piiOf(token, jane.id)).toEqual({ displayName: 'Jane D.', email: jane.email, phone: jane.phone });
+    const commands = app.mongoCommands.map((c) => `${c.commandName} ${String(c.command[c.commandName])}`);
+    expect(commands.sort()).toEqual(['find customers', 'insert audit_events']);
+  });
+
   it('fails only the field whose ciphertext was altered in the store, not the whole read', async () => {
     const customers = app.app.mongo.db.collection('customers');
     const stored = await customers.findOne({ _id: jane.id as never });

@@ -15,15 +15,18 @@ import { ANONYMOUS_CHAIN } from './audit-chain.js';
  * while the chain (which covers the sealed form) still verifies.
  */
 export interface IdentifierHashSeal {
-  /** null when the customer has no data key any more (erased): the hash is then not recorded at all. */
-  seal(customerId: string, eventId: string, identifierHash: string): Promise<string | null>;
+  /**
+   * null when the customer has no data key any more (erased): the hash is then not recorded at all. `known` is the
+   * key the writer read with the customer, if it did (else it is read here).
+   */
+  seal(customerId: string, eventId: string, identifierHash: string, known?: WrappedDataKey | null): Promise<string | null>;
   /** One data-key query for all items; null for a shredded key or a seal that does not open. */
   openAll(items: ReadonlyArray<{ customerId: string; eventId: string; sealed: string }>): Promise<Array<string | null>>;
 }
 
 /** Customer events and anonymous ones (customerId null) alike: what the audit log and its readers use. */
 export interface AuditIdentifierSeals {
-  seal(customerId: string | null, eventId: string, identifierHash: string): Promise<string | null>;
+  seal(customerId: string | null, eventId: string, identifierHash: string, known?: WrappedDataKey | null): Promise<string | null>;
   openAll(items: ReadonlyArray<{ customerId: string | null; eventId: string; sealed: string }>): Promise<Array<string | null>>;
 }
 
@@ -41,8 +44,8 @@ export class CustomerKeySeal implements IdentifierHashSeal {
     private readonly findWrappedKeys: WrappedKeyFinder,
   ) {}
 
-  async seal(customerId: string, eventId: string, identifierHash: string): Promise<string | null> {
-    const [wrapped] = await this.findWrappedKeys([customerId]);
+  async seal(customerId: string, eventId: string, identifierHash: string, known: WrappedDataKey | null = null): Promise<string | null> {
+    const wrapped = known ?? (await this.findWrappedKeys([customerId]))[0];
     if (!wrapped) return null;
     const key = this.deriveKey(customerId, wrapped);
     try {
@@ -136,8 +139,8 @@ export class IdentifierSeals implements AuditIdentifierSeals {
     private readonly anonymous: AnonymousLookupSeal,
   ) {}
 
-  seal(customerId: string | null, eventId: string, identifierHash: string): Promise<string | null> {
-    return customerId === null ? this.anonymous.seal(eventId, identifierHash) : this.customers.seal(customerId, eventId, identifierHash);
+  seal(customerId: string | null, eventId: string, identifierHash: string, known: WrappedDataKey | null = null): Promise<string | null> {
+    return customerId === null ? this.anonymous.seal(eventId, identifierHash) : this.customers.seal(customerId, eventId, identifierHash, known);
   }
 
   async openAll(items: ReadonlyArray<{ customerId: string | null; eventId: string; sealed: string }>): Promise<Array<string | null>> {

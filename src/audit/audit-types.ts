@@ -1,4 +1,5 @@
 import type { PiiField } from '../customers/customer-types.js';
+import type { WrappedDataKey } from '../identity/pii-envelope.js';
 import type { Channel } from '../context-snapshots/snapshot-types.js';
 
 export const AUDIT_EVENT_TYPES = [
@@ -39,6 +40,11 @@ export interface AuditEventInput {
    * guess costs one duplicate-key retry, never a fork.
    */
   expectsNewChain?: boolean;
+  /**
+   * Not stored: the customer's wrapped data key, when the writer has just read it with the customer. Sealing
+   * `identifierHash` then reads nothing; without it the seal reads the key itself.
+   */
+  sealingKey?: WrappedDataKey | null;
 }
 
 /** The last event of a chain: where the next one goes, and whether the chain still takes it. */

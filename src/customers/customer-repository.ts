@@ -27,6 +27,14 @@ interface CustomerDoc {
   erasedAt: Date | null;
   masked: Partial<Record<PiiField, string | null>>;
   encrypted: Partial<Record<PiiField, EncryptedDoc>>;
+  /** The customer's data key wrapped by the master key; absent once erased, and on customers stored before it moved here. */
+  dataKey?: WrappedKeyDoc;
+}
+interface WrappedKeyDoc {
+  masterKeyId: string;
+  iv: Binary;
+  ct: Binary;
+  tag: Binary;
 }
 interface IdentifierDoc {
   _id: string;
@@ -35,18 +43,21 @@ interface IdentifierDoc {
   keyVersion: string;
   linkedAt: Date;
 }
-interface CustomerKeyDoc {
+/** Where data keys were kept before 2026-11-30: still read for customers stored then, and deleted on erasure. */
+interface CustomerKeyDoc extends WrappedKeyDoc {
   _id: string;
-  masterKeyId: string;
-  iv: Binary;
-  ct: Binary;
-  tag: Binary;
   createdAt: Date;
 }
 
 export type ClaimResult = { claimed: true } | { claimed: false; ownerId: string };
 
-/** MongoDB access for customers, their identifier hashes and their wrapped data keys. */
+/**
+ * MongoDB access for customers, their identifier hashes and their wrapped data keys.
+ *
+ * A customer's wrapped data key lives in the customer document, next to the ciphertexts it opens (envelope
+ * encryption as usual): a read that may decrypt gets both in one `find`, and a masked read leaves both out.
+ * Customers stored before 2026-11-30 have theirs in `customer_keys`, read when the document has none.
+ */
 export class CustomerRepository {
   private readonly customers: Collection<CustomerDoc>;
   private readonly identifiers: Collection<IdentifierDoc>;
@@ -59,53 +70,53 @@ export class CustomerRepository {
   }
 
   async insertCustomer(customer: CustomerRecord, wrappedKey: WrappedDataKey): Promise<void> {
-    await this.keys.insertOne({
-      _id: customer.id,
-      masterKeyId: wrappedKey.masterKeyId,
-      iv: new Binary(wrappedKey.iv),
-      ct: new Binary(wrappedKey.ciphertext),
-      tag: new Binary(wrappedKey.tag),
-      createdAt: customer.createdAt,
-    });
-    await this.customers.insertOne(toCustomerDoc(customer));
+    await this.customers.insertOne({ ...toCustomerDoc(customer), dataKey: toWrappedKeyDoc(wrappedKey) });
   }
 
   /** Removes a customer that lost a registration race before anyone could see it. */
   async deleteUnclaimedCustomer(customerId: string): Promise<void> {
     await this.customers.deleteOne({ _id: customerId });
-    await this.keys.deleteOne({ _id: customerId });
   }
 
   /**
    * One `find` per chunk of 500 ids; results in key order, null for misses. Without `ciphertexts` the encrypted
-   * attributes stay in the database (`encrypted` is null): a masked read never needs them, and they are the
-   * bulk of the document.
+   * attributes and the wrapped data key stay in the database (`encrypted` and `dataKey` are null): a masked read
+   * never needs them, and they are the bulk of the document.
    */
   async findByIds(ids: readonly string[], { ciphertexts = true }: { ciphertexts?: boolean } = {}): Promise<Array<CustomerRecord | null>> {
     const byId = new Map<string, CustomerRecord>();
-    const options = { ...BATCHED_FIND, ...(ciphertexts ? {} : { projection: { encrypted: 0 } }) };
+    const options = { ...BATCHED_FIND, ...(ciphertexts ? {} : { projection: MASKED_ONLY }) };
     for (const part of chunk([...new Set(ids)], IN_CHUNK_SIZE)) {
       const docs = await this.customers.find({ _id: { $in: part } }, options).toArray();
       for (const doc of docs) byId.set(doc._id, parseCustomerDoc(doc, ciphertexts));
     }
+    if (ciphertexts) {
+      const older = [...byId.values()].filter((c) => c.dataKey === null && c.status === 'ACTIVE').map((c) => c.id);
+      const keys = older.length > 0 ? await this.findStoredApartKeys(older) : new Map<string, WrappedDataKey>();
+      for (const [id, key] of keys) byId.set(id, { ...(byId.get(id) as CustomerRecord), dataKey: key });
+    }
     return ids.map((id) => byId.get(id) ?? null);
   }
 
+  /** The wrapped data keys alone, in id order; null for an unknown or erased customer. */
   async findWrappedKeys(ids: readonly string[]): Promise<Array<WrappedDataKey | null>> {
-    const byId = new Map<string, WrappedDataKey>();
+    const byId = new Map<string, WrappedDataKey | null>();
     for (const part of chunk([...new Set(ids)], IN_CHUNK_SIZE)) {
       // One id (every audit event that seals an identifier hash) is an equality lookup: FerretDB never pushes `$in` down.
-      const docs = await this.keys.find(part.length === 1 ? { _id: part[0] as string } : { _id: { $in: part } }, BATCHED_FIND).toArray();
-      for (const doc of docs) {
-        byId.set(doc._id, {
-          masterKeyId: doc.masterKeyId,
-          iv: binaryToBuffer(doc.iv),
-          ciphertext: binaryToBuffer(doc.ct),
-          tag: binaryToBuffer(doc.tag),
-        });
-      }
+      const filter = part.length === 1 ? { _id: part[0] as string } : { _id: { $in: part } };
+      const docs = await this.customers.find(filter, { ...BATCHED_FIND, projection: { status: 1, dataKey: 1 } }).toArray();
+      for (const doc of docs) byId.set(doc._id, doc.dataKey ? parseWrappedKeyDoc(doc.dataKey) : null);
+      const older = docs.filter((doc) => !doc.dataKey && doc.status === 'ACTIVE').map((doc) => doc._id);
+      if (older.length > 0) for (const [id, key] of await this.findStoredApartKeys(older)) byId.set(id, key);
     }
     return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  /** Keys of customers stored before the key moved into the customer document. */
+  private async findStoredApartKeys(ids: readonly string[]): Promise<Map<string, WrappedDataKey>> {
+    const filter = ids.length === 1 ? { _id: ids[0] as string } : { _id: { $in: [...ids] } };
+    const docs = await this.keys.find(filter, BATCHED_FIND).toArray();
+    return new Map(docs.map((doc) => [doc._id, parseWrappedKeyDoc(doc)]));
   }
 
   /**
@@ -171,35 +182,54 @@ export class CustomerRepository {
     return (await this.identifiers.deleteMany({ customerId })).deletedCount;
   }
 
-  async deleteDataKey(customerId: string): Promise<number> {
+  /** Deletes a key kept in `customer_keys` (customers stored before 2026-11-30); markErased drops the others. */
+  async deleteStoredApartKey(customerId: string): Promise<number> {
     return (await this.keys.deleteOne({ _id: customerId })).deletedCount;
   }
 
-  /** Marks erased and drops every personal attribute, clear or masked. */
-  async markErased(customerId: string, erasedAt: Date): Promise<{ attributesRemoved: number }> {
-    const before = await this.customers.findOne({ _id: customerId });
-    if (!before) return { attributesRemoved: 0 };
-    const attributesRemoved = Object.keys(before.encrypted ?? {}).length;
-    await this.customers.updateOne(
+  /**
+   * Marks erased and drops every personal attribute, clear or masked, and the data key (crypto-shredding). Counts
+   * what this call removed from the document as it was just before its update (exact on MongoDB; FerretDB's updates
+   * are not atomic, so concurrent erasures there may each count the same attributes and key).
+   */
+  async markErased(customerId: string, erasedAt: Date): Promise<{ attributesRemoved: number; keysRemoved: number }> {
+    const current = await this.customers.findOne({ _id: customerId }, { projection: { erasedAt: 1 } });
+    if (!current) return { attributesRemoved: 0, keysRemoved: 0 };
+    const before = await this.customers.findOneAndUpdate(
       { _id: customerId },
       {
         $set: {
           status: 'ERASED',
-          erasedAt: before.erasedAt ?? erasedAt,
+          erasedAt: current.erasedAt ?? erasedAt,
           masked: { DISPLAY_NAME: null, EMAIL: null, PHONE: null },
           encrypted: {},
           country: null,
           preferredLanguage: null,
         },
+        $unset: { dataKey: '' },
       },
+      // The whole document: FerretDB 1.24 does not take a projection on findAndModify.
+      { returnDocument: 'before' },
     );
-    return { attributesRemoved };
+    if (!before) return { attributesRemoved: 0, keysRemoved: 0 };
+    return { attributesRemoved: Object.keys(before.encrypted ?? {}).length, keysRemoved: before.dataKey ? 1 : 0 };
   }
 }
 
 /** A Binary's backing array may be larger than its content: copy only `position` bytes. */
 function binaryToBuffer(binary: Binary): Buffer {
   return Buffer.from(binary.buffer.subarray(0, binary.position));
+}
+
+/** What a read that cannot decrypt leaves in the database. */
+const MASKED_ONLY = { encrypted: 0, dataKey: 0 } as const;
+
+function toWrappedKeyDoc(key: WrappedDataKey): WrappedKeyDoc {
+  return { masterKeyId: key.masterKeyId, iv: new Binary(key.iv), ct: new Binary(key.ciphertext), tag: new Binary(key.tag) };
+}
+
+function parseWrappedKeyDoc(doc: WrappedKeyDoc): WrappedDataKey {
+  return { masterKeyId: doc.masterKeyId, iv: binaryToBuffer(doc.iv), ciphertext: binaryToBuffer(doc.ct), tag: binaryToBuffer(doc.tag) };
 }
 
 function toEncryptedDoc(value: EncryptedValue): EncryptedDoc {
@@ -247,6 +277,7 @@ function parseCustomerDoc(doc: CustomerDoc, hasCiphertexts: boolean): CustomerRe
     erasedAt: doc.erasedAt ?? null,
     masked,
     encrypted,
+    dataKey: hasCiphertexts && doc.dataKey ? parseWrappedKeyDoc(doc.dataKey) : null,
   };
 }
 

@@ -7,7 +7,7 @@ import { isCustomerId, newCustomerId } from '../identity/customer-id.js';
 import type { HmacKeyring } from '../identity/hmac-keyring.js';
 import { containsIdentifier, isSafeReference } from '../identity/free-text-guard.js';
 import { normaliseIdentifier, type IdentifierKind } from '../identity/normalise-identifier.js';
-import type { PiiEnvelope, WrappedDataKey } from '../identity/pii-envelope.js';
+import type { EncryptedValue, PiiEnvelope } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone } from '../policy/masks.js';
 import type { CustomerRepository } from './customer-repository.js';
 import type { CustomerRecord, EncryptedAttributes, IdentifierRecord, MaskedAttributes, PiiField } from './customer-types.js';
@@ -119,6 +119,7 @@ export class CustomerService {
       erasedAt: null,
       masked: maskAll(clear),
       encrypted,
+      dataKey: wrapped,
     };
     await this.repository.insertCustomer(customer, wrapped);
 
@@ -154,6 +155,7 @@ export class CustomerService {
       requestId: actor.requestId,
       details: { identifierCount: identifiers.length },
       expectsNewChain: true,
+      sealingKey: wrapped,
     });
     return customer;
   }
@@ -185,6 +187,7 @@ export class CustomerService {
       identifierHash: hashed.hashes[0] ?? null,
       requestId: actor.requestId,
       details: { matched: isMatch, matchedKeyVersion: isMatch && found ? found.keyVersion : null },
+      sealingKey: isMatch ? customer.dataKey : null,
     });
     return {
       customer: isMatch ? customer : null,
@@ -193,47 +196,46 @@ export class CustomerService {
     };
   }
 
-  /** Decrypts attributes of many customers with one data-key query; a ciphertext that does not authenticate throws. */
-  async revealAttributes(customers: readonly CustomerRecord[], fields: readonly PiiField[]): Promise<Array<Partial<Record<PiiField, string | null>>>> {
-    const wrappedKeys = await this.findWrappedKeys(customers.map((c) => c.id));
-    return customers.map((customer, i) => {
-      const revealed = this.decryptFields(customer, fields, wrappedKeys[i] ?? null);
+  /** Decrypts attributes of customers read with their ciphertexts; a ciphertext that does not authenticate throws. */
+  revealAttributes(customers: readonly CustomerRecord[], fields: readonly PiiField[]): Array<Partial<Record<PiiField, string | null>>> {
+    return customers.map((customer) => {
+      const revealed = this.decryptFields(customer, fields);
       for (const value of Object.values(revealed)) if (value instanceof Error) throw value;
       return revealed as Partial<Record<PiiField, string | null>>;
     });
   }
 
-  /** The customers' wrapped data keys, one query, in id order (null when erased): for decryptFields. */
-  findWrappedKeys(ids: readonly string[]): Promise<Array<WrappedDataKey | null>> {
-    return this.repository.findWrappedKeys(ids);
-  }
-
   /**
-   * One customer's fields, with its wrapped data key already read (unwrapped once for all fields). An erased
-   * customer or a missing key gives nulls; a ciphertext that does not authenticate gives an Error for its field
-   * alone (a wrapped key that does not, for every field).
+   * One customer's fields, read with its ciphertexts and wrapped data key (unwrapped once for all fields). An
+   * erased customer or a missing key gives nulls; a ciphertext that does not authenticate gives an Error for its
+   * field alone (a wrapped key that does not, for every field).
    */
-  decryptFields(customer: CustomerRecord, fields: Iterable<PiiField>, wrapped: WrappedDataKey | null): Partial<Record<PiiField, string | null | Error>> {
+  decryptFields(customer: CustomerRecord, fields: Iterable<PiiField>): Partial<Record<PiiField, string | null | Error>> {
     const revealed: Partial<Record<PiiField, string | null | Error>> = {};
+    const ciphertexts = ciphertextsOf(customer);
     let dataKey: Buffer | Error | null = null;
-    if (wrapped && customer.status === 'ACTIVE') {
+    if (customer.dataKey && customer.status === 'ACTIVE') {
       try {
-        dataKey = this.envelope.unwrapDataKey(customer.id, wrapped);
+        dataKey = this.envelope.unwrapDataKey(customer.id, customer.dataKey);
       } catch (error) {
         dataKey = asError(error);
       }
     }
-    for (const field of fields) {
-      const value = ciphertextsOf(customer)[field];
-      if (dataKey instanceof Error) revealed[field] = dataKey;
-      else if (dataKey === null || !value) revealed[field] = null;
-      else {
-        try {
-          revealed[field] = this.envelope.decryptField(dataKey, customer.id, field, value);
-        } catch (error) {
-          revealed[field] = asError(error);
+    try {
+      for (const field of fields) {
+        const value = ciphertexts[field];
+        if (dataKey instanceof Error) revealed[field] = dataKey;
+        else if (dataKey === null || !value) revealed[field] = null;
+        else {
+          try {
+            revealed[field] = this.envelope.decryptField(dataKey, customer.id, field, value);
+          } catch (error) {
+            revealed[field] = asError(error);
+          }
         }
       }
+    } finally {
+      if (dataKey instanceof Buffer) dataKey.fill(0);
     }
     return revealed;
   }
@@ -297,6 +299,7 @@ export class CustomerService {
       identifierHash: matched.hashes[0] ?? null,
       requestId: actor.requestId,
       details: { matched: true, kind: matched.kind },
+      sealingKey: customer.dataKey,
     });
   }
 
@@ -327,6 +330,7 @@ export class CustomerService {
           identifierHash: identifier.hashes[0] ?? null,
           requestId: actor.requestId,
           details: { kind: identifier.kind },
+          sealingKey: customer.dataKey,
         });
       } catch (error) {
         // The customer was erased while this link was being written: take the identifier back, or it would
@@ -341,11 +345,14 @@ export class CustomerService {
   /** A first email or phone linked later becomes the customer's contact attribute. */
   private async fillAttribute(customer: CustomerRecord, identifier: HashedIdentifier): Promise<CustomerRecord> {
     const field: PiiField | null = identifier.kind === 'EMAIL' ? 'EMAIL' : identifier.kind === 'PHONE' ? 'PHONE' : null;
-    if (field === null || ciphertextsOf(customer)[field]) return customer;
-    const [wrapped] = await this.repository.findWrappedKeys([customer.id]);
-    if (!wrapped) return customer;
-    const dataKey = this.envelope.unwrapDataKey(customer.id, wrapped);
-    const encrypted = this.envelope.encryptField(dataKey, customer.id, field, identifier.normalised);
+    if (field === null || ciphertextsOf(customer)[field] || !customer.dataKey) return customer;
+    const dataKey = this.envelope.unwrapDataKey(customer.id, customer.dataKey);
+    let encrypted: EncryptedValue;
+    try {
+      encrypted = this.envelope.encryptField(dataKey, customer.id, field, identifier.normalised);
+    } finally {
+      dataKey.fill(0);
+    }
     const masked = field === 'EMAIL' ? maskEmail(identifier.normalised) : maskPhone(identifier.normalised);
     await this.repository.setAttributeIfAbsent(customer.id, field, encrypted, masked);
     const [reloaded] = await this.repository.findByIds([customer.id]);

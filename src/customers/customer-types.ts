@@ -1,4 +1,4 @@
-import type { EncryptedValue } from '../identity/pii-envelope.js';
+import type { EncryptedValue, WrappedDataKey } from '../identity/pii-envelope.js';
 import type { IdentifierKind } from '../identity/normalise-identifier.js';
 
 export type CustomerStatus = 'ACTIVE' | 'ERASED';
@@ -20,6 +20,8 @@ export interface CustomerRecord {
   masked: MaskedAttributes;
   /** null when the read left the ciphertexts out (a caller without `pii:read` can never see clear text). */
   encrypted: EncryptedAttributes | null;
+  /** The data key the ciphertexts open with, wrapped by the master key: null when left out with them, or erased. */
+  dataKey: WrappedDataKey | null;
 }
 
 export interface IdentifierRecord {

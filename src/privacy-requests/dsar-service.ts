@@ -58,14 +58,14 @@ export class DsarService {
       requestId: actor.requestId,
       details: { delivery, from: from?.toISOString() ?? null, to: to?.toISOString() ?? null, status: customer.status },
     });
-    const [revealed, identifiers, receipts, supportRecords, auditEvents] = await Promise.all([
-      this.customers.revealAttributes([customer], PII_FIELDS),
+    // Decrypted with the key read along with the customer, after the event is written.
+    const [attributes = {}] = this.customers.revealAttributes([customer], PII_FIELDS);
+    const [identifiers, receipts, supportRecords, auditEvents] = await Promise.all([
       this.customers.identifiersOf([customerId]),
       this.consent.historyOf([customerId]),
       this.supportRecords ? this.supportRecords.exportFor(customerId) : Promise.resolve(NO_SUPPORT_RECORDS),
       this.trail.eventsInRange(customerId, from, to),
     ]);
-    const attributes = revealed[0] ?? {};
     return {
       customerId,
       status: customer.status,

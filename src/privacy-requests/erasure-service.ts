@@ -24,10 +24,12 @@ const MAX_SETTLE_ATTEMPTS = 5;
  *
  * Order, and why:
  *  1. claim the erasure (an insert keyed by customer id: one request is first);
- *  2. mark the customer ERASED and drop every attribute, clear or masked: from
- *     here on linking, consent, grants and clear reads refuse this customer;
- *  3. delete the data key (crypto-shredding: ciphertexts anywhere, sealed
- *     identifier hashes in the audit trail included, become unreadable);
+ *  2. mark the customer ERASED and drop every attribute, clear or masked, and
+ *     the data key kept with them: from here on linking, consent, grants and
+ *     clear reads refuse this customer;
+ *  3. delete the data key of a customer stored before keys moved into the
+ *     customer document (crypto-shredding either way: ciphertexts anywhere,
+ *     sealed identifier hashes in the audit trail included, become unreadable);
  *  4. delete the keys of anonymous lookups of the customer's identifier hashes
  *     (made before they registered), then the identifier hashes themselves, so
  *     nobody can be resolved to this customer, and no anonymous event can be
@@ -59,8 +61,8 @@ export class ErasureService {
 
     const now = new Date();
     const isFirst = await this.claims.claim(customerId, request, actor.caller.id, now);
-    const { attributesRemoved } = await this.customers.markErased(customerId, now);
-    const keysRemoved = await this.customers.deleteDataKey(customerId);
+    const { attributesRemoved, keysRemoved: keyInDocument } = await this.customers.markErased(customerId, now);
+    const keysRemoved = keyInDocument + (await this.customers.deleteStoredApartKey(customerId));
     const lookupsForgotten = await this.forgetAnonymousLookups(customerId);
     let identifiersRemoved = await this.customers.deleteIdentifiers(customerId);
     const fromParticipants = await this.eraseParticipants(customerId);
@@ -69,7 +71,7 @@ export class ErasureService {
 
     const removed: ErasedItem[] = [
       { store: 'mongodb', item: 'customer_attributes', count: attributesRemoved + settled.attributesRemoved },
-      { store: 'mongodb', item: 'customer_keys', count: keysRemoved },
+      { store: 'mongodb', item: 'data_keys', count: keysRemoved + settled.keysRemoved },
       { store: 'mongodb', item: 'identifiers', count: identifiersRemoved },
       { store: 'mongodb', item: 'anonymous_lookups', count: lookupsForgotten },
       ...fromParticipants,
@@ -99,6 +101,7 @@ export class ErasureService {
     const settled = await this.settleErased(customerId, now);
     return [
       { store: 'mongodb', item: 'customer_attributes', count: settled.attributesRemoved },
+      { store: 'mongodb', item: 'data_keys', count: settled.keysRemoved },
       { store: 'mongodb', item: 'identifiers', count: identifiers },
       { store: 'mongodb', item: 'anonymous_lookups', count: lookups },
       ...fromParticipants,
@@ -127,13 +130,16 @@ export class ErasureService {
     });
   }
 
-  private async settleErased(customerId: string, now: Date): Promise<{ erasedAt: Date; attributesRemoved: number }> {
+  private async settleErased(customerId: string, now: Date): Promise<{ erasedAt: Date; attributesRemoved: number; keysRemoved: number }> {
     let attributesRemoved = 0;
+    let keysRemoved = 0;
     for (let attempt = 1; attempt <= MAX_SETTLE_ATTEMPTS; attempt++) {
       const [customer] = await this.customers.findByIds([customerId]);
       if (!customer) throw new NotFoundError('No customer has this id');
-      if (isFullyErased(customer)) return { erasedAt: customer.erasedAt ?? now, attributesRemoved };
-      attributesRemoved += (await this.customers.markErased(customerId, now)).attributesRemoved;
+      if (isFullyErased(customer)) return { erasedAt: customer.erasedAt ?? now, attributesRemoved, keysRemoved };
+      const removed = await this.customers.markErased(customerId, now);
+      attributesRemoved += removed.attributesRemoved;
+      keysRemoved += removed.keysRemoved;
     }
     throw new ServiceUnavailableError('mongodb', 'The customer record kept changing during erasure; repeat the request');
   }
@@ -150,6 +156,7 @@ function addCounts(items: readonly ErasedItem[], more: readonly ErasedItem[]): E
 function isFullyErased(customer: CustomerRecord): boolean {
   return (
     customer.status === 'ERASED' &&
+    customer.dataKey === null &&
     Object.keys(ciphertextsOf(customer)).length === 0 &&
     Object.values(customer.masked).every((v) => v === null) &&
     customer.country === null &&
