@@ -6,6 +6,7 @@ import type { AuditEventRecord } from '../src/audit/audit-types.js';
 import { AuditLog } from '../src/audit/audit-log.js';
 import { AuditRepository } from '../src/audit/audit-repository.js';
 import { aCrmId, anEmail, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { grantPii } from './policy-fixtures.js';
 import { startTestApp, type TestApp } from './testkit/test-app.js';
 
 let app: TestApp;
@@ -167,15 +168,11 @@ describe('tamper evidence', () => {
 
   beforeAll(async () => {
     id = await register();
-    const agent = await app.token(['customer:read', 'pii:read'], 'agent-tamper');
     for (let i = 0; i < 3; i++) {
-      const res = await app.graphql(
-        agent,
-        `mutation($id: ID!, $j: String!) { requestPiiAccess(input: { customerId: $id, fields: [DISPLAY_NAME], justification: $j }) { id } }`,
-        { id, j: `Customer on the phone about order number ${i}` },
-        { 'x-request-id': `tamper-req-${i}` },
-      );
-      expect(res.body.errors).toBeUndefined();
+      await grantPii(app, id, 'agent-tamper', ['DISPLAY_NAME'], {
+        justification: `Customer on the phone about order number ${i}`,
+        approvalHeaders: { 'x-request-id': `tamper-req-${i}` },
+      });
     }
     chain = await storedChain(id);
     expect(chain.map((d) => d['type'])).toEqual(['CUSTOMER_REGISTERED', 'PII_ACCESS_GRANTED', 'PII_ACCESS_GRANTED', 'PII_ACCESS_GRANTED']);

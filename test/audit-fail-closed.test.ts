@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevServices } from '../src/dev/services.js';
 import { anEmail, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { grantPii } from './policy-fixtures.js';
 import { startPrivateServices } from './testkit/service-control.js';
 import { startTestApp, type GraphQLResponse, type TestApp } from './testkit/test-app.js';
 
@@ -43,12 +44,7 @@ beforeAll(async () => {
   });
   expect(res.body.errors).toBeUndefined();
   customerId = res.body.data!.registerCustomer.id;
-  const grant = await app.graphql(
-    clearReader,
-    `mutation($id: ID!) { requestPiiAccess(input: { customerId: $id, fields: [DISPLAY_NAME], justification: "Caller asked to confirm the name on file" }) { status } }`,
-    { id: customerId },
-  );
-  expect(grant.body.errors).toBeUndefined();
+  await grantPii(app, customerId, 'agent-clear', ['DISPLAY_NAME']);
 }, 180_000);
 
 afterAll(async () => {

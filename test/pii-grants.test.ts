@@ -121,11 +121,16 @@ describe('requesting PII access', () => {
 });
 
 describe('a DISPLAY_NAME-only grant', () => {
-  it('is approved at once by the requester and shows the name in clear, and nothing else', async () => {
+  it('needs a second person like every grant, then shows the name in clear, and nothing else', async () => {
     const token = await agentToken('agent-name');
     const res = await requestGrant(token, { fields: ['DISPLAY_NAME'] });
     expect(res.body.errors).toBeUndefined();
-    expect(res.body.data!.requestPiiAccess).toMatchObject({ status: 'APPROVED', requestedBy: 'agent-name', approvedBy: 'agent-name', fields: ['DISPLAY_NAME'] });
+    const grant = res.body.data!.requestPiiAccess;
+    expect(grant).toMatchObject({ status: 'PENDING', requestedBy: 'agent-name', approvedBy: null, fields: ['DISPLAY_NAME'] });
+    expect(await piiOf(token, jane.id)).toEqual(masksOf(jane));
+    const selfApproval = await app.graphql(await app.token(['pii:read', 'pii:approve'], 'agent-name'), APPROVE, { id: grant.id });
+    expect(errorOf(selfApproval)).toEqual({ path: ['approvePiiAccess'], code: 'FORBIDDEN', reason: 'ELEVATION_REQUIRED' });
+    expect((await app.graphql(await approverToken(), APPROVE, { id: grant.id })).body.errors).toBeUndefined();
     expect(await piiOf(token, jane.id)).toEqual({ ...masksOf(jane), displayName: 'Jane Doe' });
   });
 });
@@ -176,7 +181,7 @@ describe('an EMAIL and PHONE grant', () => {
     expect(JSON.stringify(reads)).not.toContain(jane.email);
     expect(JSON.stringify(reads)).not.toContain(jane.phone.slice(1));
 
-    const granted = await events.findOne({ customerId: jane.id, type: 'PII_ACCESS_GRANTED', 'actor.id': 'supervisor-kim' });
+    const granted = await events.findOne({ customerId: jane.id, type: 'PII_ACCESS_GRANTED', 'details.grantId': grant.id });
     expect(granted).toMatchObject({ fields: ['EMAIL', 'PHONE'] });
     const index = await app.app.redis.pttl(`grants-of:${jane.id}`);
     expect(index).toBeGreaterThan(0);
@@ -224,7 +229,7 @@ describe('an EMAIL and PHONE grant', () => {
     const granted = await app.graphql<{ requestPiiAccess: Grant }>(token, REQUEST, {
       input: { customerId: nameless, fields: ['DISPLAY_NAME'], justification: 'Customer asked us to confirm the name on file' },
     });
-    expect(granted.body.data!.requestPiiAccess.status).toBe('APPROVED');
+    expect((await app.graphql(await approverToken(), APPROVE, { id: granted.body.data!.requestPiiAccess.id })).body.errors).toBeUndefined();
     const events = app.app.mongo.db.collection('audit_events');
     expect(await piiOf(token, nameless)).toMatchObject({ displayName: null });
     expect(await events.countDocuments({ customerId: nameless, type: 'PII_ACCESS' })).toBe(0);

@@ -18,7 +18,7 @@ import { decide, readsParent } from '../src/policy/policy-decision.js';
 import { FIELD_POLICY, type FieldRule } from '../src/policy/policy-table.js';
 import { applyShieldToAllFields, compileShieldRules, rule } from '../src/policy/shield-rules.js';
 import { buildPolicySchema } from '../src/server.js';
-import { probeResolvability, recordConsent, recordSupportActivity, registerJane, type SeededCustomer } from './policy-fixtures.js';
+import { grantPii, probeResolvability, recordConsent, recordSupportActivity, registerJane, type SeededCustomer } from './policy-fixtures.js';
 import { SERVICE_SCOPES } from './testkit/builders.js';
 import { startTestApp, type GraphQLResponse, type TestApp } from './testkit/test-app.js';
 
@@ -41,13 +41,7 @@ beforeAll(async () => {
     await recordSupportActivity(shieldApp, service, consenting.id);
     await recordSupportActivity(shieldApp, service, declining.id);
   }
-  // A DISPLAY_NAME grant needs no second person: one agent, one customer.
-  const res = await shieldApp.graphql(
-    await shieldApp.token(['pii:read'], 'agent-elevated'),
-    `mutation($id: ID!) { requestPiiAccess(input: { customerId: $id, fields: [DISPLAY_NAME], justification: "Caller asked to confirm the name on file" }) { status } }`,
-    { id: consenting.id },
-  );
-  expect(res.body.errors).toBeUndefined();
+  await grantPii(shieldApp, consenting.id, 'agent-elevated', ['DISPLAY_NAME']);
 });
 afterAll(async () => {
   await guardsApp?.stop();

@@ -214,17 +214,35 @@ export async function recordSupportActivity(app: TestApp, service: string, custo
 }
 
 /** A grant for `agentSub` on every PII field of a customer, approved by a second person. */
-export async function grantAllPii(app: TestApp, customerId: string, agentSub: string, ttlSeconds?: number): Promise<string> {
+export function grantAllPii(app: TestApp, customerId: string, agentSub: string, ttlSeconds?: number): Promise<string> {
+  return grantPii(app, customerId, agentSub, ['DISPLAY_NAME', 'EMAIL', 'PHONE'], { ttlSeconds });
+}
+
+/** A grant for `agentSub` on some PII fields of a customer, requested by that agent and approved by a second person. */
+export async function grantPii(
+  app: TestApp,
+  customerId: string,
+  agentSub: string,
+  fields: readonly string[],
+  options: { ttlSeconds?: number; justification?: string; approvalHeaders?: Record<string, string> } = {},
+): Promise<string> {
   const requester = await app.token(['customer:read', 'pii:read'], agentSub);
   const approver = await app.token(['pii:approve'], APPROVER);
   const requested = await app.graphql<{ requestPiiAccess: { id: string; status: string } }>(
     requester,
     `mutation($input: PiiAccessRequestInput!) { requestPiiAccess(input: $input) { id status } }`,
-    { input: { customerId, fields: ['DISPLAY_NAME', 'EMAIL', 'PHONE'], justification: 'Customer asked to confirm the contact details on file', ttlSeconds } },
+    {
+      input: {
+        customerId,
+        fields,
+        justification: options.justification ?? 'Customer asked to confirm the contact details on file',
+        ttlSeconds: options.ttlSeconds,
+      },
+    },
   );
   expectNoErrors(requested);
   const grantId = requested.body.data!.requestPiiAccess.id;
-  const approved = await app.graphql(approver, `mutation($id: ID!) { approvePiiAccess(grantId: $id) { status } }`, { id: grantId });
+  const approved = await app.graphql(approver, `mutation($id: ID!) { approvePiiAccess(grantId: $id) { status } }`, { id: grantId }, options.approvalHeaders);
   expectNoErrors(approved);
   return grantId;
 }

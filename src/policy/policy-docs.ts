@@ -103,9 +103,7 @@ function describeWithheldWhen(rule: FieldRule): string {
 
 function describeGrant(rule: FieldRule): string {
   if (rule.kind !== 'pii') return '-';
-  return rule.approval === 'two-person'
-    ? `grant naming ${code(rule.pii)}; two-person: approved by another caller holding ${code('pii:approve')}`
-    : `grant naming ${code(rule.pii)}; self-approved when requested`;
+  return `grant naming ${code(rule.pii)}; two-person: approved by another caller holding ${code('pii:approve')}`;
 }
 
 function describeRouter(rule: FieldRule): string {
@@ -219,14 +217,12 @@ export function renderPolicyDocs(input: PolicyDocsInput): string {
   }
   out.push(...table(['Type', 'Fields', 'Reached through'], openRows), '');
 
-  const needsApproval = twoPerson.filter((r) => r.approval === 'two-person').map((r) => r.pii);
-  const selfApproved = twoPerson.filter((r) => r.approval === 'self').map((r) => r.pii);
+  const needsApproval = twoPerson.map((r) => r.pii);
   out.push(
     '## PII access grants',
     '',
     `- ${code('requestPiiAccess(input: { customerId, fields, justification, ttlSeconds })')} needs ${code('pii:read')}. The justification is 1-${input.maxJustificationLength} characters and must not contain an email address or phone number (${code('BAD_USER_INPUT')}). The grant lasts ${code('ttlSeconds')} (default ${code('PII_GRANT_TTL_SECONDS')}, ${input.grantTtl.defaultSeconds} s), capped at ${code('PII_GRANT_MAX_TTL_SECONDS')} (${input.grantTtl.maxSeconds} s); it covers one agent, one customer and the fields named.`,
-    `- Fields needing a second person: ${needsApproval.length ? codes(needsApproval) : 'none'}. Such a grant is ${code('PENDING')} until ${code('approvePiiAccess(grantId)')} by a caller holding ${code('pii:approve')} who is not the requester; the requester approving its own grant gets ${code('FORBIDDEN')} with reason ${code('ELEVATION_REQUIRED')}.`,
-    `- Self-approved fields: ${selfApproved.length ? codes(selfApproved) : 'none'}. A grant naming only these is ${code('APPROVED')} at once.`,
+    `- Every grant (${codes(needsApproval)}) needs a second person: it is ${code('PENDING')} until ${code('approvePiiAccess(grantId)')} by a caller holding ${code('pii:approve')} who is not the requester; the requester approving its own grant gets ${code('FORBIDDEN')} with reason ${code('ELEVATION_REQUIRED')}.`,
     `- Grants live in Redis only, with their TTL; approval writes a ${code('PII_ACCESS_GRANTED')} audit event. When the grant expires the field is masked again.`,
     '',
     '## Router enforcement',

@@ -31,9 +31,8 @@ export type FieldRule =
   | {
       kind: 'pii';
       scopes: readonly CallerScope[];
+      /** Clear with pii:read and a grant for this field, which always needs approvePiiAccess by another caller holding pii:approve. */
       pii: PiiField;
-      /** 'two-person': the grant needs approvePiiAccess by another caller holding pii:approve. */
-      approval: 'self' | 'two-person';
     }
   | { kind: 'open'; reachedThrough: string };
 
@@ -103,9 +102,9 @@ export const FIELD_POLICY: Record<string, TypePolicy> = {
     country: scoped(CUSTOMER_READ),
     preferredLanguage: scoped(CUSTOMER_READ),
     consent: scoped([...CUSTOMER_READ, 'consent:write']),
-    displayName: { kind: 'pii', scopes: CUSTOMER_READ, pii: 'DISPLAY_NAME', approval: 'self' },
-    email: { kind: 'pii', scopes: CUSTOMER_READ, pii: 'EMAIL', approval: 'two-person' },
-    phone: { kind: 'pii', scopes: CUSTOMER_READ, pii: 'PHONE', approval: 'two-person' },
+    displayName: { kind: 'pii', scopes: CUSTOMER_READ, pii: 'DISPLAY_NAME' },
+    email: { kind: 'pii', scopes: CUSTOMER_READ, pii: 'EMAIL' },
+    phone: { kind: 'pii', scopes: CUSTOMER_READ, pii: 'PHONE' },
     identifiers: scoped(['identity:resolve', 'identity:write']),
     consentHistory: scoped(['consent:read']),
     context: scoped(['context:read']),

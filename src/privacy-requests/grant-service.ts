@@ -15,19 +15,11 @@ export interface PiiAccessRequest {
   ttlSeconds?: number | null;
 }
 
-/** Which fields need a second person, straight from the policy table. */
-export function fieldsNeedingApproval(): Set<PiiField> {
-  const needing = new Set<PiiField>();
-  for (const rule of Object.values(FIELD_POLICY.Customer ?? {})) {
-    if (rule.kind === 'pii' && rule.approval === 'two-person') needing.add(rule.pii);
-  }
-  return needing;
-}
-
-/** Break-glass access: a time-boxed grant for one agent, one customer and some fields. */
+/**
+ * Break-glass access: a time-boxed grant for one agent, one customer and some fields. Every grant needs a second
+ * person (approvePiiAccess by another caller holding pii:approve), the display name's included.
+ */
 export class GrantService {
-  private readonly needApproval = fieldsNeedingApproval();
-
   constructor(
     private readonly store: GrantStore,
     private readonly customers: CustomerService,
@@ -44,20 +36,18 @@ export class GrantService {
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) throw new BadUserInputError('ttlSeconds must be a positive whole number', { field: 'ttlSeconds' });
     await this.customers.loadActive(input.customerId);
 
-    const isSelfApproved = fields.every((f) => !this.needApproval.has(f));
     const grant: PiiAccessGrantRecord = {
       id: newPrefixedId('grt'),
       customerId: input.customerId,
       fields,
-      status: isSelfApproved ? 'APPROVED' : 'PENDING',
+      status: 'PENDING',
       // Capped by configuration: a longer request gets the longest allowed grant.
       expiresAt: new Date(Date.now() + Math.min(ttlSeconds, this.ttl.maxSeconds) * 1000),
       requestedBy: actor.caller.id,
-      approvedBy: isSelfApproved ? actor.caller.id : null,
+      approvedBy: null,
       justification,
     };
     await this.store.save(grant);
-    if (isSelfApproved) await this.activate(grant, actor);
     return grant;
   }
 
