@@ -178,6 +178,35 @@ describe('consent batching', () => {
     expect(allowed.body.data!._entities.map((c) => c?.version)).toEqual([2, 1]);
   });
 
+  it("withholds an erased customer's last receipt from customer:read through _entities, as Customer.consent shows none", async () => {
+    const id = await register();
+    const receipt = await record(id, ['support_context']);
+    const reader = await app.token(['customer:read'], 'agent-after-erasure');
+    const ENTITIES = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Consent { id scopes source } } }`;
+    const before = await app.graphql<{ _entities: Array<{ id: string } | null> }>(reader, ENTITIES, { r: [{ __typename: 'Consent', id: receipt.id }] });
+    expect(before.body.data!._entities).toEqual([{ id: receipt.id, scopes: ['support_context'], source: 'webchat-banner' }]);
+    const dpo = await app.token(['dsar:process'], 'dpo-consent');
+    const erased = await app.graphql(dpo, `mutation($id: ID!) { eraseCustomer(customerId: $id, requestId: "DSR-C1", reason: "Asked by letter") { customerId } }`, { id });
+    expect(erased.body.errors).toBeUndefined();
+    const after = await app.graphql<{ _entities: Array<unknown> }>(reader, ENTITIES, { r: [{ __typename: 'Consent', id: receipt.id }] });
+    expect(after.body.data!._entities).toEqual([null]);
+    expect(after.body.errors![0]!.extensions).toMatchObject({ code: 'FORBIDDEN', reason: 'MISSING_SCOPE' });
+    // consent:read still reads it: the receipts stay, as the record of what was consented.
+    const historian = await app.graphql<{ _entities: Array<{ id: string } | null> }>(agent, ENTITIES, { r: [{ __typename: 'Consent', id: receipt.id }] });
+    expect(historian.body.data!._entities[0]?.id).toBe(receipt.id);
+  });
+
+  it('resolves a Consent representation whose id is not a receipt id (a number, an object, an operator, null) to null, next to a valid one', async () => {
+    const id = await register();
+    const receipt = await record(id, ['analytics']);
+    const ENTITIES = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Consent { id } } }`;
+    const bad = [{ $gt: '' }, { _bsontype: 'BSONRegExp', pattern: '.*', options: '' }, 42, null, 'con_short', ['x']];
+    const r = [...bad.map((value) => ({ __typename: 'Consent', id: value })), { __typename: 'Consent' }, { __typename: 'Consent', id: receipt.id }];
+    const res = await app.graphql<{ _entities: Array<{ id: string } | null> }>(agent, ENTITIES, { r });
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!._entities).toEqual([...bad.map(() => null), null, { id: receipt.id }]);
+  });
+
   it('reads consent and consentHistory of 20 customers through _entities with one find on consents', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) {

@@ -1,5 +1,6 @@
 import { hasScope } from '../auth/caller.js';
 import { ForbiddenError } from '../errors.js';
+import { isPrefixedId } from '../identity/customer-id.js';
 import type { Resolvers } from '../generated/graphql.js';
 import { CONSENT_HISTORY_READ } from '../policy/policy-table.js';
 import { actorFrom } from './request-actor.js';
@@ -9,15 +10,24 @@ export const consentResolvers: Resolvers = {
     recordConsent: (_root, { input }, ctx) => ctx.services.consent.record(input, actorFrom(ctx)),
   },
   Consent: {
-    // customer:read sees a customer's current receipt only: following `supersedes` through _entities
-    // must not show it the history that Customer.consentHistory withholds from it.
+    // customer:read sees the receipt Customer.consent shows and no other: following `supersedes` through _entities
+    // must not show it the history that Customer.consentHistory withholds from it, and an erased customer's
+    // consent shows no receipt at all.
     __resolveReference: async (ref, ctx) => {
+      // Like the other entities: an id that cannot be a receipt's (a number, an object, a query operator) is no receipt.
+      if (!isPrefixedId('con', ref.id)) return null;
       const receipt = await ctx.loaders.consentById.load(ref.id);
       // A caller with no Consent scope at all gets the receipt's fields withheld one by one, by the field policy.
       if (!receipt || !hasScope(ctx.caller, 'customer:read') || CONSENT_HISTORY_READ.some((scope) => hasScope(ctx.caller, scope))) return receipt;
-      const state = await ctx.loaders.consentStateByCustomer.load(receipt.customerId);
-      if (state.receipt?.id === receipt.id) return receipt;
-      throw new ForbiddenError('MISSING_SCOPE', `An earlier consent receipt needs one of ${CONSENT_HISTORY_READ.join(', ')}, as Customer.consentHistory does`);
+      const [customer, state] = await Promise.all([
+        ctx.loaders.customerById.load(receipt.customerId),
+        ctx.loaders.consentStateByCustomer.load(receipt.customerId),
+      ]);
+      if (customer?.status === 'ACTIVE' && state.receipt?.id === receipt.id) return receipt;
+      throw new ForbiddenError(
+        'MISSING_SCOPE',
+        `Only the receipt Customer.consent shows is readable with customer:read; others need one of ${CONSENT_HISTORY_READ.join(', ')}, as Customer.consentHistory does`,
+      );
     },
   },
 };
