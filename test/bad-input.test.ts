@@ -274,6 +274,8 @@ const CASES: Case[] = [
   badInput('an unknown identifier kind that looks like a CRM id, in variables', () => gql(RESOLVE, { kind: 'CRM000001', value: 'x' }), 400),
   { name: 'an unknown identifier kind that looks like a CRM id, as a literal', run: () => gql(`{ resolveCustomer(input: { identifier: { kind: CRM000001, value: "x" } }) { customer { id } } }`), status: 400, code: 'GRAPHQL_VALIDATION_FAILED' },
   { name: 'a field name that spells a phone number', run: () => gql(`{ _447700900123 }`), status: 400, code: 'GRAPHQL_VALIDATION_FAILED' },
+  // graphql-js 16 only fails a subscription at execution: it used to be INTERNAL_SERVER_ERROR, logged as a server error.
+  { name: 'a subscription operation (this subgraph has none)', run: () => gql(`subscription { __typename }`), status: 400, code: 'GRAPHQL_VALIDATION_FAILED' },
   { name: 'an unknown identifier kind as a literal', run: () => gql(`{ resolveCustomer(input: { identifier: { kind: SSN, value: "x" } }) { customer { id } } }`), status: 400, code: 'GRAPHQL_VALIDATION_FAILED' },
   badInput('registering an operator-looking email', () => gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: OPERATOR }] } })),
   badInput('registering an operator object as email', () => gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: OPERATOR_OBJECT }] } }), 400),

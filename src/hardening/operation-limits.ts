@@ -65,6 +65,7 @@ export function createOperationLimits(config: OperationLimitsConfig): { validati
   });
   return {
     validationRules: [
+      knownOperationTypesRule,
       // Fragments add no nesting of their own: the gateway wraps every entity fetch in `... on Customer`.
       maxDepthRule({ n: config.maxDepth, flattenFragments: true, ...rejectWith('depth', config.maxDepth) }),
       maxAliasesRule({ n: config.maxAliases, ...rejectWith('aliases', config.maxAliases) }),
@@ -73,6 +74,17 @@ export function createOperationLimits(config: OperationLimitsConfig): { validati
     parseOptions: { maxTokens: config.maxTokens },
   };
 }
+
+/**
+ * graphql-js 16 validates a `subscription` against a schema without a Subscription type and only execution fails
+ * (an internal error); graphql-js 17 has this rule. Here: a validation error (HTTP 400), like any unknown field.
+ */
+const knownOperationTypesRule: ValidationRule = (context) => ({
+  OperationDefinition(node) {
+    if (context.getSchema().getRootType(node.operation)) return;
+    context.reportError(new GraphQLError(`This subgraph has no ${node.operation} operations`, { nodes: [node] }));
+  },
+});
 
 // graphql-js 16 spells it "more that"; accept the corrected spelling too, for the day it is fixed.
 const TOKEN_LIMIT_MESSAGE = /^Syntax Error: Document contains more tha[nt] (\d+) tokens\. Parsing aborted\.$/;
