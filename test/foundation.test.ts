@@ -172,6 +172,24 @@ describe('concurrency on FerretDB and MongoDB alike', () => {
     );
     expect(res.body.data!.customer.identifiers).toHaveLength(17);
   });
+
+  it('keeps both contact attributes when an email and a phone are linked to one customer at the same moment', async () => {
+    // Each link fills an attribute of the customer document: FerretDB lost one of the two updates in most rounds.
+    for (let round = 0; round < 6; round++) {
+      const id = await register([{ kind: 'CRM_ID', value: aCrmId() }]);
+      const email = anEmail('both');
+      const phone = aPhone();
+      rawIdentifiers.push(email, phone);
+      const link = (kind: string, v: string) =>
+        app.graphql(service, `mutation($id: ID!, $k: IdentifierKind!, $v: String!) { linkIdentifier(customerId: $id, identifier: { kind: $k, value: $v }) { id } }`, { id, k: kind, v });
+      const results = await Promise.all([link('EMAIL', email), link('PHONE', phone)]);
+      for (const r of results) expect(r.body.errors).toBeUndefined();
+      const stored = await app.app.mongo.db.collection('customers').findOne({ _id: id as never });
+      expect(Object.keys(stored!['encrypted'] as object).sort(), `round ${round}`).toEqual(['EMAIL', 'PHONE']);
+      expect(stored!['masked']).toMatchObject({ EMAIL: expect.stringContaining('***@'), PHONE: expect.stringMatching(/^\+\*+\d{4}$/) });
+    }
+    expect(await app.app.mongo.db.collection('customer_locks').countDocuments()).toBe(0);
+  });
 });
 
 describe('_entities and callers who see nothing of a type', () => {

@@ -1,4 +1,7 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Binary, type Collection, type Db } from 'mongodb';
+import { ServiceUnavailableError } from '../errors.js';
 import type { EncryptedValue, WrappedDataKey } from '../identity/pii-envelope.js';
 import type { IdentifierKind } from '../identity/normalise-identifier.js';
 import { chunk, COLLECTIONS, isDuplicateKeyError, BATCHED_FIND, IN_CHUNK_SIZE } from '../storage/mongo.js';
@@ -49,6 +52,18 @@ interface CustomerKeyDoc extends WrappedKeyDoc {
   createdAt: Date;
 }
 
+/** Held while one process updates a customer document (see withCustomerLock). */
+interface CustomerLockDoc {
+  _id: string;
+  token: string;
+  acquiredAt: Date;
+}
+
+/** A lock older than this was left by a process that died while holding it, and may be taken over. */
+const LOCK_STALE_MS = 10_000;
+/** How long an update waits for another one of the same customer before it gives up (SERVICE_UNAVAILABLE). */
+const LOCK_WAIT_MS = 15_000;
+
 export type ClaimResult = { claimed: true } | { claimed: false; ownerId: string };
 
 /**
@@ -62,11 +77,13 @@ export class CustomerRepository {
   private readonly customers: Collection<CustomerDoc>;
   private readonly identifiers: Collection<IdentifierDoc>;
   private readonly keys: Collection<CustomerKeyDoc>;
+  private readonly locks: Collection<CustomerLockDoc>;
 
   constructor(db: Db) {
     this.customers = db.collection<CustomerDoc>(COLLECTIONS.customers);
     this.identifiers = db.collection<IdentifierDoc>(COLLECTIONS.identifiers);
     this.keys = db.collection<CustomerKeyDoc>(COLLECTIONS.customerKeys);
+    this.locks = db.collection<CustomerLockDoc>(COLLECTIONS.customerLocks);
   }
 
   async insertCustomer(customer: CustomerRecord, wrappedKey: WrappedDataKey): Promise<void> {
@@ -163,10 +180,39 @@ export class CustomerRepository {
 
   /** Fills an attribute that the customer does not have yet; never overwrites a value set concurrently. */
   async setAttributeIfAbsent(customerId: string, field: PiiField, encrypted: EncryptedValue, masked: string | null): Promise<void> {
-    await this.customers.updateOne(
-      { _id: customerId, status: 'ACTIVE', [`encrypted.${field}`]: { $exists: false } },
-      { $set: { [`encrypted.${field}`]: toEncryptedDoc(encrypted), [`masked.${field}`]: masked } },
+    await this.withCustomerLock(customerId, () =>
+      this.customers.updateOne(
+        { _id: customerId, status: 'ACTIVE', [`encrypted.${field}`]: { $exists: false } },
+        { $set: { [`encrypted.${field}`]: toEncryptedDoc(encrypted), [`masked.${field}`]: masked } },
+      ),
     );
+  }
+
+  /**
+   * Runs one update of a customer document at a time, across processes. MongoDB applies each update atomically,
+   * but FerretDB 1.24 does not: of two concurrent updates of one document (an email and a phone linked at once)
+   * one is lost. An insert behind a unique `_id` is atomic on both, so the lock is a document keyed by the
+   * customer id, deleted when done; one left by a process that died is taken over after LOCK_STALE_MS.
+   */
+  private async withCustomerLock<T>(customerId: string, update: () => Promise<T>): Promise<T> {
+    const token = randomUUID();
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.locks.insertOne({ _id: customerId, token, acquiredAt: new Date() });
+        break;
+      } catch (error) {
+        if (!isDuplicateKeyError(error)) throw error;
+        await this.locks.deleteOne({ _id: customerId, acquiredAt: { $lt: new Date(Date.now() - LOCK_STALE_MS) } });
+        if (Date.now() > deadline) throw new ServiceUnavailableError('mongodb', 'The customer record is being changed by another request; try again');
+        await sleep(5 + Math.random() * 10 * Math.min(attempt, 10));
+      }
+    }
+    try {
+      return await update();
+    } finally {
+      await this.locks.deleteOne({ _id: customerId, token });
+    }
   }
 
   async countIdentifiers(customerId: string): Promise<number> {
@@ -189,10 +235,14 @@ export class CustomerRepository {
 
   /**
    * Marks erased and drops every personal attribute, clear or masked, and the data key (crypto-shredding). Counts
-   * what this call removed from the document as it was just before its update (exact on MongoDB; FerretDB's updates
-   * are not atomic, so concurrent erasures there may each count the same attributes and key).
+   * what this call removed, from the document as it was just before its update: one erasure at a time holds the
+   * customer's lock, so concurrent erasures count each attribute and the key once.
    */
   async markErased(customerId: string, erasedAt: Date): Promise<{ attributesRemoved: number; keysRemoved: number }> {
+    return this.withCustomerLock(customerId, () => this.markErasedUnlocked(customerId, erasedAt));
+  }
+
+  private async markErasedUnlocked(customerId: string, erasedAt: Date): Promise<{ attributesRemoved: number; keysRemoved: number }> {
     const current = await this.customers.findOne({ _id: customerId }, { projection: { erasedAt: 1 } });
     if (!current) return { attributesRemoved: 0, keysRemoved: 0 };
     const before = await this.customers.findOneAndUpdate(

@@ -8,6 +8,7 @@ export const COLLECTIONS = {
   supportRecords: 'support_records',
   auditEvents: 'audit_events',
   anonymousLookups: 'anonymous_lookups',
+  customerLocks: 'customer_locks',
 } as const;
 
 export interface MongoHandle {
