@@ -266,6 +266,25 @@ describe('an EMAIL and PHONE grant', () => {
   });
 });
 
+describe('approvers racing on one grant', () => {
+  it('lets exactly one approve it: one PII_ACCESS_GRANTED event, and every answer names that first approver', async () => {
+    const approvers = await Promise.all(['supervisor-kim', 'supervisor-lee', 'supervisor-max'].map((sub) => approverToken(sub)));
+    for (let round = 0; round < 3; round++) {
+      const requested = await requestGrant(await agentToken(`agent-race-${round}`), { fields: ['EMAIL'], justification: 'Rückruf/Bestätigung der Adresse – Kundin "Ø"' });
+      const grant = requested.body.data!.requestPiiAccess;
+      const answers = await Promise.all(approvers.map((token) => app.graphql<{ approvePiiAccess: { status: string; approvedBy: string } }>(token, APPROVE, { id: grant.id })));
+      for (const answer of answers) expect(answer.body.errors).toBeUndefined();
+      const approvedBy = new Set(answers.map((a) => a.body.data!.approvePiiAccess.approvedBy));
+      expect(approvedBy.size, `round ${round}`).toBe(1);
+      const events = await app.app.mongo.db.collection('audit_events').find({ type: 'PII_ACCESS_GRANTED', 'details.grantId': grant.id }).toArray();
+      expect(events).toHaveLength(1);
+      expect((events[0]!['actor'] as { id: string }).id).toBe([...approvedBy][0]);
+      const stored = JSON.parse((await app.app.redis.get(`grant:${grant.id}`))!) as Grant;
+      expect(stored).toMatchObject({ status: 'APPROVED', approvedBy: [...approvedBy][0], justification: grant.justification, fields: ['EMAIL'] });
+    }
+  });
+});
+
 describe('an expired grant', () => {
   it('masks the value again after its TTL', async () => {
     const requester = 'agent-brief';

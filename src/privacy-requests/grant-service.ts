@@ -59,10 +59,12 @@ export class GrantService {
       throw new ForbiddenError('ELEVATION_REQUIRED', 'A PII access grant must be approved by someone other than its requester');
     }
     if (grant.status === 'APPROVED') return grant;
-    const approved: PiiAccessGrantRecord = { ...grant, status: 'APPROVED', approvedBy: actor.caller.id };
-    await this.store.save(approved);
-    await this.activate(approved, actor);
-    return approved;
+    // Atomic in Redis: of approvers racing (on several replicas), one approves and writes PII_ACCESS_GRANTED; the
+    // others get the grant with that first approver, as a repeated approval does.
+    const result = await this.store.approve(grant.id, actor.caller.id);
+    if (!result) throw new NotFoundError('No live PII access grant has this id; it may have expired');
+    if (result.approvedNow) await this.activate(result.grant, actor);
+    return result.grant;
   }
 
   private async activate(grant: PiiAccessGrantRecord, actor: Actor): Promise<void> {

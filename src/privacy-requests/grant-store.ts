@@ -21,6 +21,20 @@ if current < tonumber(ARGV[2]) then
 end
 return 0`;
 
+// Approves a PENDING grant in one step, so that of approvers racing on replicas exactly one approves it; the others
+// get the grant as the first one left it. Returns {1, grant} when this call approved it, {0, grant} when it already
+// was, nil when there is no such grant.
+const APPROVE_IF_PENDING = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return nil end
+local grant = cjson.decode(raw)
+if grant.status ~= 'PENDING' then return {0, raw} end
+grant.status = 'APPROVED'
+grant.approvedBy = ARGV[1]
+local approved = cjson.encode(grant)
+redis.call('SET', KEYS[1], approved, 'KEEPTTL')
+return {1, approved}`;
+
 /**
  * PII access grants live in Redis only, for as long as their TTL. Keys (after the client's prefix):
  *   grant:<id>                        the grant record
@@ -40,6 +54,13 @@ export class GrantStore {
   async find(grantId: string): Promise<PiiAccessGrantRecord | null> {
     const raw = await this.redis.get(`grant:${grantId}`);
     return raw ? parseGrant(raw) : null;
+  }
+
+  /** Approves a pending grant atomically; `approvedNow` is false when another approver came first. null: no such grant. */
+  async approve(grantId: string, approverId: string): Promise<{ grant: PiiAccessGrantRecord; approvedNow: boolean } | null> {
+    const result = (await this.redis.eval(APPROVE_IF_PENDING, 1, `grant:${grantId}`, approverId)) as [number, string] | null;
+    if (!result) return null;
+    return { grant: parseGrant(result[1]), approvedNow: result[0] === 1 };
   }
 
   async activate(grant: PiiAccessGrantRecord): Promise<void> {
