@@ -44,6 +44,8 @@ export interface AppConfig {
   grantTtlSeconds: number;
   grantMaxTtlSeconds: number;
   rateLimitWindowSeconds: number;
+  /** How long a stopping server waits for requests in flight before it exits anyway. */
+  shutdownGraceSeconds: number;
   rateLimitSensitiveMax: number;
   maxBodyBytes: number;
   maxDepth: number;
@@ -122,6 +124,7 @@ const EnvSchema = z.object({
   PII_GRANT_TTL_SECONDS: int(5, 86_400, 900),
   PII_GRANT_MAX_TTL_SECONDS: int(5, 86_400, 3600),
   RATE_LIMIT_WINDOW_SECONDS: int(1, 3600, 60),
+  SHUTDOWN_GRACE_SECONDS: int(1, 3600, 25),
   RATE_LIMIT_SENSITIVE_MAX: int(1, 1_000_000, 120),
   MAX_BODY_BYTES: int(1024, 10 * 1024 * 1024, 100 * 1024),
   MAX_QUERY_DEPTH: int(2, 64, 12),
@@ -218,6 +221,7 @@ export function loadConfig(env: Env): AppConfig {
     grantTtlSeconds: e.PII_GRANT_TTL_SECONDS,
     grantMaxTtlSeconds: e.PII_GRANT_MAX_TTL_SECONDS,
     rateLimitWindowSeconds: e.RATE_LIMIT_WINDOW_SECONDS,
+    shutdownGraceSeconds: e.SHUTDOWN_GRACE_SECONDS,
     rateLimitSensitiveMax: e.RATE_LIMIT_SENSITIVE_MAX,
     maxBodyBytes: e.MAX_BODY_BYTES,
     maxDepth: e.MAX_QUERY_DEPTH,

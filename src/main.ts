@@ -37,7 +37,11 @@ async function main(): Promise<void> {
     if (isStopping) return;
     isStopping = true;
     logger.info({ signal }, 'stopping');
-    const force = setTimeout(() => process.exit(1), 15_000);
+    // Requests still running then are cut: one may have written its data and not yet its audit event.
+    const force = setTimeout(() => {
+      logger.error({ graceSeconds: resolved.shutdownGraceSeconds }, 'requests still running at the end of SHUTDOWN_GRACE_SECONDS; exiting');
+      process.exit(1);
+    }, resolved.shutdownGraceSeconds * 1000);
     force.unref();
     try {
       await app?.stop();

@@ -26,6 +26,14 @@ describe('numbers in the environment', () => {
   });
 });
 
+describe('SHUTDOWN_GRACE_SECONDS', () => {
+  it('waits 25 s for requests in flight unless told otherwise, from 1 s to an hour', () => {
+    expect(loadConfig({}).shutdownGraceSeconds).toBe(25);
+    expect(loadConfig({ SHUTDOWN_GRACE_SECONDS: '120' }).shutdownGraceSeconds).toBe(120);
+    expect(problemsOf({ SHUTDOWN_GRACE_SECONDS: '0' })).toEqual(['SHUTDOWN_GRACE_SECONDS: must be a whole number from 1 to 3600']);
+  });
+});
+
 describe('REDIS_URL', () => {
   it.each(['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/', 'redis://:pw@127.0.0.1:6379/2', 'rediss://cache.internal:6380/15'])('accepts %s', (url) => {
     expect(loadConfig({ REDIS_URL: url }).redisUrl).toBe(url);
