@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { assertFreeText, containsIdentifier } from '../../src/identity/free-text-guard.js';
+
+describe('free text that carries an identifier', () => {
+  it.each([
+    'Reply to zelda.probe@example.org',
+    'Reply to zelda.probe&#64;example.org',
+    'Reply to zelda.probe&#x40;example.org',
+    'Reply to zelda.probe&commat;example&period;org',
+    'Reply to zelda.probe at example dot org',
+    'zelda.probek3 AT example DOT org',
+    'write to zelda at example.org please',
+    'z e l d a @ e x a m p l e . o r g',
+    'zelda @ example . org',
+    'reply to zed (at) example [dot] org',
+    'call back 07700_900_123',
+  ])('finds one in %j', (text) => {
+    expect(containsIdentifier(text)).toBe(true);
+  });
+
+  it.each([
+    'Called at 10.30 about the outage',
+    'Meeting @ 10.30 with the team',
+    'Price @ 5.99 each',
+    'Logged in at home, dot matrix printer broken',
+    'Looked at example invoices',
+    'Customer looked at the invoice. Then called back',
+    'Ticket 1234 escalated at 09:15',
+    'Refund of 12.50 EUR at the branch',
+  ])('finds none in %j', (text) => {
+    expect(containsIdentifier(text)).toBe(false);
+  });
+});
+
+describe('assertFreeText', () => {
+  it.each(['\u202eDSR-1', 'Asked \u2066by\u2069 letter', 'bell\u0007'])('refuses control and bidirectional override characters in %j', (text) => {
+    expect(() => assertFreeText(text, 'reason', 500)).toThrow(/control characters/);
+  });
+
+  it('keeps right-to-left text and its marks', () => {
+    expect(assertFreeText('طلب العميل الحذف \u200f', 'reason', 500)).toBe('طلب العميل الحذف \u200f');
+  });
+});
