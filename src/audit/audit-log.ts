@@ -186,6 +186,11 @@ export class AuditLog {
     }
   }
 
+  /** Whether a customer's chain holds an event of this type, read from the store. */
+  hasEvent(customerId: string, type: AuditEventInput['type']): Promise<boolean> {
+    return this.repository.hasEvent(chainOf(customerId), type);
+  }
+
   async verify(customerId: string): Promise<ChainVerification> {
     return this.verifyChain(chainOf(customerId));
   }

@@ -91,6 +91,10 @@ export class AuditRepository {
     }
   }
 
+  async hasEvent(chain: string, type: AuditEventRecord['type']): Promise<boolean> {
+    return (await this.events.findOne({ chain, type }, { projection: { _id: 1 } })) !== null;
+  }
+
   async findChain(chain: string): Promise<AuditEventRecord[]> {
     const docs = await this.events.find({ chain }).sort({ sequence: 1 }).toArray();
     return docs.map(parseDoc);

@@ -212,7 +212,11 @@ export type ErasedItems = {
 
 export type ErasureReceipt = {
   __typename?: 'ErasureReceipt';
-  /** true when the customer had already been erased; nothing more was removed. */
+  /**
+   * true when an erasure of this customer had already completed (its DATA_DELETION event written) before this request
+   * began. `removed` counts what this request removed itself: 0 for a repeated request, unless it finished the work of
+   * one that failed half-way (the DATA_DELETION event then names that request in `resumesRequestId`).
+   */
   alreadyErased: Scalars['Boolean']['output'];
   auditEventId: Scalars['ID']['output'];
   customerId: Scalars['ID']['output'];

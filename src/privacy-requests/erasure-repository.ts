@@ -24,14 +24,15 @@ export class ErasureRepository {
     this.claims = db.collection<ErasureClaimDoc>(ERASURE_REQUESTS_COLLECTION);
   }
 
-  /** True for the first request; false when an earlier one already claimed this customer. */
-  async claim(customerId: string, requestId: string, claimedBy: string, claimedAt: Date): Promise<boolean> {
+  /** `isFirst` for the first request; otherwise the request id of the one that claimed this customer first. */
+  async claim(customerId: string, requestId: string, claimedBy: string, claimedAt: Date): Promise<{ isFirst: boolean; firstRequestId: string }> {
     try {
       await this.claims.insertOne({ _id: customerId, requestId, claimedAt, claimedBy });
-      return true;
+      return { isFirst: true, firstRequestId: requestId };
     } catch (error) {
-      if (isDuplicateKeyError(error)) return false;
-      throw error;
+      if (!isDuplicateKeyError(error)) throw error;
+      const first = await this.claims.findOne({ _id: customerId });
+      return { isFirst: false, firstRequestId: first?.requestId ?? requestId };
     }
   }
 }

@@ -60,7 +60,12 @@ export class ErasureService {
     if (!customer) throw new NotFoundError('No customer has this id');
 
     const now = new Date();
-    const isFirst = await this.claims.claim(customerId, request, actor.caller.id, now);
+    // Already erased: an erasure had completed (its DATA_DELETION written) before this one began.
+    const alreadyErased = await this.audit.hasEvent(customerId, 'DATA_DELETION');
+    const { isFirst, firstRequestId } = await this.claims.claim(customerId, request, actor.caller.id, now);
+    // Claimed before but never completed: that request failed half-way (or runs now). This one finishes the job; what
+    // the earlier one removed is not in these counts, and the event names it.
+    const resumes = !isFirst && !alreadyErased ? firstRequestId : null;
     const { attributesRemoved, keysRemoved: keyInDocument } = await this.customers.markErased(customerId, now);
     const keysRemoved = keyInDocument + (await this.customers.deleteStoredApartKey(customerId));
     const lookupsForgotten = await this.forgetAnonymousLookups(customerId);
@@ -83,7 +88,8 @@ export class ErasureService {
       requestId: request,
       justification,
       details: {
-        alreadyErased: !isFirst,
+        alreadyErased,
+        resumesRequestId: resumes,
         removedTotal: removed.reduce((sum, r) => sum + r.count, 0),
         removed: removed.map((r) => `${r.store}:${r.item}=${r.count}`).join(' '),
       },
@@ -91,7 +97,7 @@ export class ErasureService {
     // The chain is sealed now: a write that raced this erasure is refused by the audit log and rolls itself back.
     // One that was audited before the seal wrote its data before it too; sweep once more for that data.
     const late = await this.sweepAfterSeal(customerId, now);
-    return { customerId, requestId: request, erasedAt: settled.erasedAt, alreadyErased: !isFirst, removed: addCounts(removed, late), auditEventId: event.id };
+    return { customerId, requestId: request, erasedAt: settled.erasedAt, alreadyErased, removed: addCounts(removed, late), auditEventId: event.id };
   }
 
   private async sweepAfterSeal(customerId: string, now: Date): Promise<ErasedItem[]> {
