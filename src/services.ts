@@ -97,7 +97,12 @@ export function createServices(deps: ServiceDeps): Services {
   const rateLimiter = new RateLimiter(deps.redis, { windowSeconds: deps.config.rateLimitWindowSeconds, max: deps.config.rateLimitSensitiveMax });
   const context = createContextServices({ config: deps.config, db: deps.db, redis: deps.redis, logger: deps.logger, customers, consent, grantStore, describeError });
   const auditTrail = new AuditTrailService(auditEvents, audit, seal, async (id) => (await customerRepository.findByIds([id]))[0] != null);
-  const dsar = new DsarService(customers, consent, auditTrail, audit, context.supportRecords);
+  const dsar = new DsarService(customers, consent, auditTrail, audit, {
+    supportRecords: context.supportRecords,
+    liveSessionsOf: (id) => context.sessions.liveSessionsOf(id),
+    grantsOf: (id) => grantStore.listCustomer(id),
+    anonymousLookupEventIds: (hashes) => anonymousLookups.eventIdsFor(hashes),
+  });
   // One array, shared with the erasure service: an area that registers a participant later is still called.
   const erasureParticipants = [...context.erasureParticipants];
   const erasure = new ErasureService(customerRepository, new ErasureRepository(deps.db), erasureParticipants, audit, anonymousLookups);

@@ -142,6 +142,62 @@ describe('dataSubjectAccess', () => {
   });
 });
 
+describe('what the export holds besides the customer record', () => {
+  const HELD = `query($id: ID!, $to: DateTime) { dataSubjectAccess(customerId: $id, to: $to) {
+    identifiers { hash }
+    anonymousLookups { id type customerId identifierHash actor { id } }
+    supportSessions { sessionId channel startedBy startedAt expiresAt }
+    piiAccessGrants { id fields status requestedBy approvedBy justification expiresAt }
+  } }`;
+  const RESOLVE = `query($v: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, channel: EMAIL }) { customer { id } auditEventId } }`;
+  let id: string;
+  let lookupId: string;
+  let otherLookupId: string;
+  let lookupAt: Date;
+
+  beforeAll(async () => {
+    const later = anEmail('later.registered');
+    const resolver = await app.token(['identity:resolve'], 'ivr-before');
+    const before = await app.graphql<{ resolveCustomer: { customer: null; auditEventId: string } }>(resolver, RESOLVE, { v: later });
+    expect(before.body.data!.resolveCustomer.customer).toBeNull();
+    lookupId = before.body.data!.resolveCustomer.auditEventId;
+    lookupAt = new Date();
+    const other = await app.graphql<{ resolveCustomer: { auditEventId: string } }>(resolver, RESOLVE, { v: anEmail('somebody.else') });
+    otherLookupId = other.body.data!.resolveCustomer.auditEventId;
+    const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: later }], displayName: 'Lee Later' } });
+    id = res.body.data!.registerCustomer.id;
+    const agent = await app.token(['context:read', 'pii:read'], 'agent-held');
+    expect((await app.graphql(agent, `mutation($id: ID!) { startSupportSession(customerId: $id, channel: WEBCHAT) { token } }`, { id })).body.errors).toBeUndefined();
+    const grant = await app.graphql(agent, `mutation($id: ID!) { requestPiiAccess(input: { customerId: $id, fields: [EMAIL], justification: "Customer asked for a callback" }) { id } }`, { id });
+    expect(grant.body.errors).toBeUndefined();
+  });
+
+  it('lists the lookups made with their identifiers before they registered, live sessions and grants, pending ones included', async () => {
+    const res = await app.graphql<{ dataSubjectAccess: Record<string, Array<Record<string, unknown>>> }>(dpo, HELD, { id });
+    expect(res.body.errors).toBeUndefined();
+    const out = res.body.data!.dataSubjectAccess;
+    const hash = (out['identifiers']![0] as { hash: string }).hash;
+    expect(out['anonymousLookups']).toEqual([{ id: lookupId, type: 'IDENTITY_RESOLUTION', customerId: null, identifierHash: hash, actor: { id: 'ivr-before' } }]);
+    expect(out['anonymousLookups']!.map((e) => e['id'])).not.toContain(otherLookupId);
+    expect(out['supportSessions']).toEqual([expect.objectContaining({ channel: 'WEBCHAT', startedBy: 'agent-held' })]);
+    expect(out['piiAccessGrants']).toEqual([
+      expect.objectContaining({ fields: ['EMAIL'], status: 'PENDING', requestedBy: 'agent-held', approvedBy: null, justification: 'Customer asked for a callback' }),
+    ]);
+    // The range applies to the lookups as to the other events.
+    const earlier = await app.graphql<{ dataSubjectAccess: { anonymousLookups: unknown[] } }>(dpo, HELD, { id, to: new Date(lookupAt.getTime() - 60_000).toISOString() });
+    expect(earlier.body.data!.dataSubjectAccess.anonymousLookups).toEqual([]);
+  });
+
+  it('has them in the download too, and says nothing is missing', async () => {
+    const res = await fetch(`${app.baseUrl}/dsar/export?customerId=${id}`, { headers: { authorization: `Bearer ${dpo}` } });
+    const body = (await res.json()) as Record<string, unknown[]>;
+    expect(body['anonymousLookups']!.map((e) => (e as { id: string }).id)).toEqual([lookupId]);
+    expect(body['supportSessions']).toHaveLength(1);
+    expect(body['piiAccessGrants']).toHaveLength(1);
+    expect(body['incomplete']).toEqual([]);
+  });
+});
+
 describe('GET /dsar/export', () => {
   const url = (query: string) => `${app.baseUrl}/dsar/export?${query}`;
 

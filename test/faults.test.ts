@@ -104,9 +104,16 @@ describe('outages of real servers while requests run', () => {
     expect(JSON.stringify(refused.body)).not.toMatch(INTERNALS);
     // A data-subject export is rate limited too, but fails open: the legal deadline does not wait for Redis.
     const dpo = await app.token(['dsar:process'], 'dpo-faults');
-    const exported = await app.graphql<{ dataSubjectAccess: { customerId: string } }>(dpo, `query($c: ID!) { dataSubjectAccess(customerId: $c) { customerId } }`, { c: customerId });
-    expect(exported.body.errors).toBeUndefined();
-    expect(exported.body.data!.dataSubjectAccess.customerId).toBe(customerId);
+    const exported = await app.graphql<{ dataSubjectAccess: { customerId: string; email: string; supportSessions: null } }>(
+      dpo,
+      `query($c: ID!) { dataSubjectAccess(customerId: $c) { customerId email supportSessions { sessionId } } }`,
+      { c: customerId },
+    );
+    // What lives in Redis (live sessions, grants) is missing, and the answer says so at its path.
+    expect(exported.body.data!.dataSubjectAccess).toEqual({ customerId, email: email.toLowerCase(), supportSessions: null });
+    expect(exported.body.errors).toEqual([
+      expect.objectContaining({ path: ['dataSubjectAccess', 'supportSessions'], extensions: { code: 'SERVICE_UNAVAILABLE', service: 'redis' } }),
+    ]);
     expect(app.logs.text()).toContain('rate limit not checked: redis unavailable');
     // The masked read needs MongoDB only, and keeps working.
     const masked = await byId();

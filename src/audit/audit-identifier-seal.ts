@@ -125,6 +125,13 @@ export class AnonymousLookupSeal {
     return opened;
   }
 
+  /** The events of the anonymous lookups of these identifier hashes (data-subject access). */
+  async eventIdsFor(identifierHashes: readonly string[]): Promise<string[]> {
+    if (identifierHashes.length === 0) return [];
+    const docs = await this.lookups.find({ identifierHash: { $in: [...identifierHashes] } }, { ...BATCHED_FIND, projection: { _id: 1 } }).toArray();
+    return docs.map((doc) => doc._id);
+  }
+
   /** Erasure: the anonymous lookups of these identifier hashes can no longer be opened. Returns how many were. */
   async forget(identifierHashes: readonly string[]): Promise<number> {
     if (identifierHashes.length === 0) return 0;

@@ -63,6 +63,17 @@ export class AuditTrailService {
     return ids.map((id) => byId.get(id) ?? null);
   }
 
+  /** Events of the anonymous chain by id, in [from, to], in sequence order, their identifier hashes opened. */
+  async anonymousEventsInRange(ids: readonly string[], from: Date | null, to: Date | null): Promise<AuditEventRecord[]> {
+    const range = validateRange(from, to);
+    if (ids.length === 0) return [];
+    const found = (await this.repository.findByIds(ids)).filter(
+      (e): e is AuditEventRecord =>
+        e !== null && e.customerId === null && (!range.from || e.occurredAt >= range.from) && (!range.to || e.occurredAt <= range.to),
+    );
+    return this.reveal(found.sort((a, b) => a.sequence - b.sequence));
+  }
+
   async eventsInRange(customerId: string, from: Date | null, to: Date | null): Promise<AuditEventRecord[]> {
     const range = validateRange(from, to);
     return this.reveal(await this.repository.findInRange(chainOf(customerId), range.from, range.to));

@@ -36,6 +36,11 @@ export class SessionService {
     private readonly reportStoreError: StoreErrorReporter,
   ) {}
 
+  /** The customer's live sessions, for a data-subject export. */
+  liveSessionsOf(customerId: string): Promise<SupportSessionRecord[]> {
+    return this.store.listCustomer(customerId);
+  }
+
   async start(customerId: string, channel: Channel, ttlSeconds: number | null | undefined, actor: Actor): Promise<StartedSession> {
     assertCustomerId(customerId);
     if (!CHANNELS.includes(channel)) throw new BadUserInputError(`channel must be one of ${CHANNELS.join(', ')}`, { field: 'channel' });

@@ -49,6 +49,14 @@ export class SessionStore {
     return results?.[0]?.[1] === 1;
   }
 
+  /** The live sessions of a customer (data-subject access), oldest first. */
+  async listCustomer(customerId: string): Promise<SupportSessionRecord[]> {
+    const keys = (await this.redis.smembers(indexKey(customerId))).filter((key) => key.startsWith('session:'));
+    if (keys.length === 0) return [];
+    const sessions = (await this.redis.mget(...keys)).flatMap((raw) => (raw === null ? [] : [parseSession(raw)]));
+    return sessions.filter((s): s is SupportSessionRecord => s !== null).sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime());
+  }
+
   /** Revokes every session of a customer (erasure); returns how many live sessions were deleted. */
   async purgeCustomer(customerId: string): Promise<number> {
     const index = indexKey(customerId);

@@ -22,6 +22,16 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+/** A support session that is live now, as a data-subject export lists it. */
+export type ActiveSupportSession = {
+  __typename?: 'ActiveSupportSession';
+  channel: Channel;
+  expiresAt: Scalars['DateTime']['output'];
+  sessionId: Scalars['String']['output'];
+  startedAt: Scalars['DateTime']['output'];
+  startedBy: Scalars['String']['output'];
+};
+
 export type AuditActor = {
   __typename?: 'AuditActor';
   id: Scalars['String']['output'];
@@ -186,6 +196,11 @@ export type CustomerStatus =
 /** Everything held about a person, for a data-subject access request. */
 export type DataSubjectExport = {
   __typename?: 'DataSubjectExport';
+  /**
+   * Identity resolutions that matched nobody, made with one of the person's identifiers before it was registered
+   * (events of the anonymous chain, in range): contacts the service held about them before it knew them.
+   */
+  anonymousLookups: Array<AuditEvent>;
   /** The DSAR_EXPORT event that records this export. */
   auditEventId: Scalars['ID']['output'];
   auditEvents: Array<AuditEvent>;
@@ -198,9 +213,13 @@ export type DataSubjectExport = {
   generatedAt: Scalars['DateTime']['output'];
   identifiers: Array<Identifier>;
   phone: Maybe<Scalars['String']['output']>;
+  /** PII access grants about the person that have not expired, pending ones included, from Redis. null, with SERVICE_UNAVAILABLE at this path, when Redis could not be read. */
+  piiAccessGrants: Maybe<Array<PiiAccessGrant>>;
   preferredLanguage: Maybe<Scalars['String']['output']>;
   status: CustomerStatus;
   supportRecords: SupportRecords;
+  /** Live support sessions about the person, from Redis (the token is not kept). null, with SERVICE_UNAVAILABLE at this path, when Redis could not be read. */
+  supportSessions: Maybe<Array<ActiveSupportSession>>;
 };
 
 export type ErasedItems = {
@@ -621,8 +640,9 @@ export type FederationReferenceTypes = {
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
-  AuditActor: ResolverTypeWrapper<AuditActor>;
+  ActiveSupportSession: ResolverTypeWrapper<ActiveSupportSession>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  AuditActor: ResolverTypeWrapper<AuditActor>;
   AuditActorKind: AuditActorKind;
   AuditEvent: ResolverTypeWrapper<AuditEventRecord>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
@@ -671,8 +691,9 @@ export type ResolversTypes = {
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
-  AuditActor: AuditActor;
+  ActiveSupportSession: ActiveSupportSession;
   String: Scalars['String']['output'];
+  AuditActor: AuditActor;
   AuditEvent: AuditEventRecord;
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
@@ -710,6 +731,14 @@ export type ResolversParentTypes = {
   TicketSummary: TicketSummary;
   TransactionInput: TransactionInput;
   TransactionSummary: TransactionSummary;
+};
+
+export type ActiveSupportSessionResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['ActiveSupportSession'] = ResolversParentTypes['ActiveSupportSession']> = {
+  channel?: Resolver<ResolversTypes['Channel'], ParentType, ContextType>;
+  expiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  sessionId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  startedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  startedBy?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
 export type AuditActorResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['AuditActor'] = ResolversParentTypes['AuditActor']> = {
@@ -803,6 +832,7 @@ export type CustomerResolvers<ContextType = RequestContext, ParentType extends R
 };
 
 export type DataSubjectExportResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['DataSubjectExport'] = ResolversParentTypes['DataSubjectExport']> = {
+  anonymousLookups?: Resolver<Array<ResolversTypes['AuditEvent']>, ParentType, ContextType>;
   auditEventId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   auditEvents?: Resolver<Array<ResolversTypes['AuditEvent']>, ParentType, ContextType>;
   consentReceipts?: Resolver<Array<ResolversTypes['Consent']>, ParentType, ContextType>;
@@ -814,9 +844,11 @@ export type DataSubjectExportResolvers<ContextType = RequestContext, ParentType 
   generatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   identifiers?: Resolver<Array<ResolversTypes['Identifier']>, ParentType, ContextType>;
   phone?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  piiAccessGrants?: Resolver<Maybe<Array<ResolversTypes['PiiAccessGrant']>>, ParentType, ContextType>;
   preferredLanguage?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['CustomerStatus'], ParentType, ContextType>;
   supportRecords?: Resolver<ResolversTypes['SupportRecords'], ParentType, ContextType>;
+  supportSessions?: Resolver<Maybe<Array<ResolversTypes['ActiveSupportSession']>>, ParentType, ContextType>;
 };
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -936,6 +968,7 @@ export type TransactionSummaryResolvers<ContextType = RequestContext, ParentType
 };
 
 export type Resolvers<ContextType = RequestContext> = {
+  ActiveSupportSession?: ActiveSupportSessionResolvers<ContextType>;
   AuditActor?: AuditActorResolvers<ContextType>;
   AuditEvent?: AuditEventResolvers<ContextType>;
   AuditEventConnection?: AuditEventConnectionResolvers<ContextType>;

@@ -149,13 +149,15 @@ export const FIELD_POLICY: Record<string, TypePolicy> = {
   AuditVerification: openType(['customerId', 'valid', 'eventCount', 'firstBrokenSequence', 'headSequence', 'headHash'], 'Query.verifyAuditTrail'),
   PiiAccessGrant: openType(
     ['id', 'customerId', 'fields', 'status', 'expiresAt', 'requestedBy', 'approvedBy', 'justification'],
-    'Mutation.requestPiiAccess, Mutation.approvePiiAccess',
+    'Mutation.requestPiiAccess, Mutation.approvePiiAccess, DataSubjectExport.piiAccessGrants',
   ),
+  ActiveSupportSession: openType(['sessionId', 'channel', 'startedBy', 'startedAt', 'expiresAt'], 'DataSubjectExport.supportSessions'),
   SupportRecords: openType(['tickets', 'subscriptions', 'transactions', 'interactions', 'deviceFingerprints'], 'DataSubjectExport.supportRecords'),
   DataSubjectExport: openType(
     [
       'customerId', 'status', 'generatedAt', 'displayName', 'email', 'phone', 'country', 'preferredLanguage',
-      'createdAt', 'identifiers', 'consentReceipts', 'supportRecords', 'auditEvents', 'auditEventId',
+      'createdAt', 'identifiers', 'consentReceipts', 'supportRecords', 'auditEvents', 'anonymousLookups', 'supportSessions',
+      'piiAccessGrants', 'auditEventId',
     ],
     'Query.dataSubjectAccess (dsar:process; the export itself is audited)',
   ),

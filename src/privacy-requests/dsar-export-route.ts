@@ -117,6 +117,11 @@ export function toDsarDocument(record: DataSubjectExportRecord): Record<string, 
     })),
     supportRecords: record.supportRecords,
     auditEvents: record.auditEvents.map(toAuditEventDocument),
+    anonymousLookups: record.anonymousLookups.map(toAuditEventDocument),
+    // null when Redis could not be read; `incomplete` then names them.
+    supportSessions: record.supportSessions?.map((s) => ({ sessionId: s.sessionId, channel: s.channel, startedBy: s.startedBy, startedAt: s.startedAt, expiresAt: s.expiresAt })) ?? null,
+    piiAccessGrants: record.piiAccessGrants,
+    incomplete: [...(record.supportSessions ? [] : ['supportSessions']), ...(record.piiAccessGrants ? [] : ['piiAccessGrants'])],
     auditEventId: record.auditEventId,
   };
 }

@@ -4,11 +4,22 @@ import type { ConsentService } from '../consent/consent-service.js';
 import { actorOf, assertCustomerId, type Actor, type CustomerService } from '../customers/customer-service.js';
 import { PII_FIELDS } from '../customers/customer-types.js';
 import { BadUserInputError, NotFoundError } from '../errors.js';
+import { classifyInfrastructureError } from '../http/infrastructure-errors.js';
+import type { SupportSessionRecord } from '../context-snapshots/session-store.js';
 import type { DataSubjectExportRecord } from './dsar-types.js';
+import type { PiiAccessGrantRecord } from './grant-types.js';
 
 /** Where support records come from (src/support-records/); absent, the export lists none. */
 export interface SupportRecordsSource {
   exportFor(customerId: string): Promise<DataSubjectExportRecord['supportRecords']>;
+}
+
+/** What the export reads besides MongoDB: live sessions and grants (Redis), and anonymous lookups before registration. */
+export interface DsarSources {
+  supportRecords: SupportRecordsSource | null;
+  liveSessionsOf(customerId: string): Promise<SupportSessionRecord[]>;
+  grantsOf(customerId: string): Promise<PiiAccessGrantRecord[]>;
+  anonymousLookupEventIds(identifierHashes: readonly string[]): Promise<string[]>;
 }
 
 export interface DsarRange {
@@ -40,7 +51,7 @@ export class DsarService {
     private readonly consent: ConsentService,
     private readonly trail: AuditTrailService,
     private readonly audit: AuditLog,
-    private readonly supportRecords: SupportRecordsSource | null,
+    private readonly sources: DsarSources,
   ) {}
 
   async export(customerId: string, range: DsarRange, actor: Actor, delivery: DsarDelivery): Promise<DataSubjectExportRecord> {
@@ -60,12 +71,16 @@ export class DsarService {
     });
     // Decrypted with the key read along with the customer, after the event is written.
     const [attributes = {}] = this.customers.revealAttributes([customer], PII_FIELDS);
-    const [identifiers, receipts, supportRecords, auditEvents] = await Promise.all([
+    const [identifiers, receipts, supportRecords, auditEvents, supportSessions, piiAccessGrants] = await Promise.all([
       this.customers.identifiersOf([customerId]),
       this.consent.historyOf([customerId]),
-      this.supportRecords ? this.supportRecords.exportFor(customerId) : Promise.resolve(NO_SUPPORT_RECORDS),
+      this.sources.supportRecords ? this.sources.supportRecords.exportFor(customerId) : Promise.resolve(NO_SUPPORT_RECORDS),
       this.trail.eventsInRange(customerId, from, to),
+      unlessRedisIsDown(this.sources.liveSessionsOf(customerId)),
+      unlessRedisIsDown(this.sources.grantsOf(customerId)),
     ]);
+    const hashes = (identifiers[0] ?? []).map((identifier) => identifier.hash);
+    const anonymousLookups = await this.trail.anonymousEventsInRange(await this.sources.anonymousLookupEventIds(hashes), from, to);
     return {
       customerId,
       status: customer.status,
@@ -80,7 +95,20 @@ export class DsarService {
       consentReceipts: receipts[0] ?? [],
       supportRecords,
       auditEvents,
+      anonymousLookups,
+      supportSessions,
+      piiAccessGrants,
       auditEventId: event.id,
     };
+  }
+}
+
+/** Redis holds only what expires; while it is down the export still answers (legal deadlines), without those parts. */
+async function unlessRedisIsDown<T>(read: Promise<T>): Promise<T | null> {
+  try {
+    return await read;
+  } catch (error) {
+    if (classifyInfrastructureError(error) === 'redis') return null;
+    throw error;
   }
 }

@@ -7,6 +7,8 @@ import type {
   TransactionSummary,
 } from '../context-snapshots/snapshot-types.js';
 import type { AuditEventRecord } from '../audit/audit-types.js';
+import type { SupportSessionRecord } from '../context-snapshots/session-store.js';
+import type { PiiAccessGrantRecord } from './grant-types.js';
 
 export interface DataSubjectExportRecord {
   customerId: string;
@@ -28,5 +30,9 @@ export interface DataSubjectExportRecord {
     deviceFingerprints: string[];
   };
   auditEvents: AuditEventRecord[];
+  anonymousLookups: AuditEventRecord[];
+  /** null: Redis could not be read (the rest of the export stands; the legal deadline does not wait for Redis). */
+  supportSessions: SupportSessionRecord[] | null;
+  piiAccessGrants: PiiAccessGrantRecord[] | null;
   auditEventId: string;
 }

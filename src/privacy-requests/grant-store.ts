@@ -93,6 +93,14 @@ export class GrantStore {
     });
   }
 
+  /** The grants of a customer that have not expired, pending ones included (data-subject access), by expiry. */
+  async listCustomer(customerId: string): Promise<PiiAccessGrantRecord[]> {
+    const keys = (await this.redis.smembers(`grants-of:${customerId}`)).filter((key) => key.startsWith('grant:'));
+    if (keys.length === 0) return [];
+    const grants = (await this.redis.mget(...keys)).flatMap((raw) => (raw === null ? [] : [parseGrant(raw)]));
+    return grants.sort((a, b) => a.expiresAt.getTime() - b.expiresAt.getTime());
+  }
+
   /** Deletes every grant and access key of a customer; returns how many keys went. */
   async purgeCustomer(customerId: string): Promise<number> {
     const index = `grants-of:${customerId}`;
