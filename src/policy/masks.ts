@@ -3,8 +3,10 @@
  * computed once, at write time, from the clear value, so that an everyday
  * masked read never decrypts anything.
  *
- * Characters are counted in Unicode code points, not UTF-16 units: slicing a
- * name like '𝒜lice' by units would store half a surrogate pair.
+ * A "character" is a user-perceived one (a grapheme cluster, Intl.Segmenter),
+ * not a UTF-16 unit or a code point: slicing '𝒜lice' by units would store half
+ * a surrogate pair, and by code points 'क्षमा' would keep `क` without its
+ * conjunct, a flag one regional indicator, a family emoji one person.
  */
 
 /**
@@ -18,7 +20,7 @@ export function maskEmail(email: string): string {
   const at = email.lastIndexOf('@');
   const localPart = at > 0 ? email.slice(0, at) : '';
   const domain = at > 0 ? email.slice(at + 1) : '';
-  const first = firstCodePoint(localPart);
+  const first = firstCharacter(localPart);
   if (first === null || domain.length === 0) {
     // Not an address: show nothing of it rather than guess which part is safe.
     return '***';
@@ -52,13 +54,15 @@ export function maskDisplayName(displayName: string): string | null {
   const firstWord = words[0];
   if (firstWord === undefined) return null;
   if (words.length === 1) {
-    return `${firstCodePoint(firstWord) ?? ''}.`;
+    return `${firstCharacter(firstWord) ?? ''}.`;
   }
   const lastWord = words[words.length - 1] ?? '';
-  return `${firstWord} ${firstCodePoint(lastWord) ?? ''}.`;
+  return `${firstWord} ${firstCharacter(lastWord) ?? ''}.`;
 }
 
-function firstCodePoint(text: string): string | null {
-  const codePoint = text.codePointAt(0);
-  return codePoint === undefined ? null : String.fromCodePoint(codePoint);
+const GRAPHEMES = new Intl.Segmenter('und', { granularity: 'grapheme' });
+
+function firstCharacter(text: string): string | null {
+  const first = GRAPHEMES.segment(text)[Symbol.iterator]().next();
+  return first.done ? null : first.value.segment;
 }

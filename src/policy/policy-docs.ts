@@ -153,6 +153,8 @@ export function renderPolicyDocs(input: PolicyDocsInput): string {
       MASK_EXAMPLES.map((m) => [code(m.field), code(m.clear), code(m.masked), m.rule]),
     ),
     '',
+    `A character is one as a reader sees it (a grapheme cluster): a conjunct, a flag or an emoji sequence is kept whole (${code('Raj क्षमा')} -> ${code(maskDisplayName('Raj क्षमा') ?? '')}). Masks are computed when the value is written.`,
+    '',
     '## Deny by default',
     '',
     `- A field of the schema that the table does not name is **withheld** (${code('MISSING_SCOPE')}, message "<Type.field> is not covered by the field policy and is withheld") for every caller, by both engines (the field guards and graphql-shield's ${code('fallbackRule')}).`,

@@ -73,6 +73,14 @@ describe('maskDisplayName', () => {
     expect(maskDisplayName('𝒜lice')).toBe('𝒜.');
   });
 
+  it('keeps the whole first character as a reader sees it: a conjunct, a flag, an emoji sequence, a letter with a mark that has no composed form', () => {
+    expect(maskDisplayName('Raj क्षमा')).toBe('Raj क्ष.');
+    expect(maskDisplayName('🇬🇧')).toBe('🇬🇧.');
+    expect(maskDisplayName('Team 👨‍👩‍👧')).toBe('Team 👨‍👩‍👧.');
+    expect(maskDisplayName('Ana Q\u0307ing')).toBe('Ana Q\u0307.');
+    expect(maskEmail('👩‍💻dev@example.org')).toBe('👩‍💻***@example.org');
+  });
+
   it('gives the composed initial when the name was typed with combining marks', () => {
     expect(maskDisplayName('Ösaka U\u0308mit')).toBe('Ösaka Ü.');
   });
