@@ -27,7 +27,7 @@ export interface RequestLoaders {
   consentById: DataLoader<string, ConsentReceipt | null>;
   /** The caller's approved PII access per customer: one Redis MGET per batch. */
   activeAccessByCustomer: DataLoader<string, Partial<Record<PiiField, ActiveAccess>>>;
-  /** Audited clear-text reads: one PII_ACCESS event per customer naming every field read, written before any value is returned. */
+  /** Audited clear-text reads: one PII_ACCESS event per customer and batch naming every field read, written before any value is returned. */
   clearPii: DataLoader<ClearPiiKey, string | null, string>;
   /** AuditEvent.__resolveReference: one `$in` on audit_events per request. */
   auditEventById: DataLoader<string, AuditEventRecord | null>;

@@ -140,7 +140,7 @@ export function renderPolicyDocs(input: PolicyDocsInput): string {
     '',
     '- **full**: the value.',
     '- **masked**: a reduced value and no error (formats below). Masks are computed when the value is written, so a masked read decrypts nothing.',
-    `- **clear**: the value of a personal field in clear, for a caller holding ${code('pii:read')} and an approved, unexpired PII access grant for this customer and field. Each request that reads clear values writes one ${code('PII_ACCESS')} audit event per customer naming the fields; if that event cannot be written the value is refused.`,
+    `- **clear**: the value of a personal field in clear, for a caller holding ${code('pii:read')} and an approved, unexpired PII access grant for this customer and field. Each batch of clear reads in a request writes one ${code('PII_ACCESS')} audit event per customer naming the fields (a request that reaches one customer in separate steps, such as two aliased ${code('resolveCustomer')} fields, writes one per step); if that event cannot be written the value is refused.`,
     `- **withheld**: ${code('null')} and an error with ${code('extensions.code = "FORBIDDEN"')}, ${code('extensions.reason')} one of ${codes(['MISSING_SCOPE', 'CONSENT_REQUIRED', 'ELEVATION_REQUIRED'])}, and the field's ${code('path')}. A withheld non-null field nulls its parent, as GraphQL requires.`,
     '',
     'The same rules apply to a field however it is reached: through `customer(id)`, `resolveCustomer`, another field, or `_entities` (a router resolving a `Customer`, `Consent` or `AuditEvent` reference).',
