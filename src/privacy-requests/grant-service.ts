@@ -4,7 +4,6 @@ import { PII_FIELDS, type PiiField } from '../customers/customer-types.js';
 import { BadUserInputError, ForbiddenError, NotFoundError } from '../errors.js';
 import { assertFreeText } from '../identity/free-text-guard.js';
 import { isPrefixedId, newPrefixedId } from '../identity/customer-id.js';
-import { FIELD_POLICY } from '../policy/policy-table.js';
 import type { GrantStore } from './grant-store.js';
 import { MAX_JUSTIFICATION, type PiiAccessGrantRecord } from './grant-types.js';
 
