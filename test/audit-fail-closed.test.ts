@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MongoClient } from 'mongodb';
 import type { DevServices } from '../src/dev/services.js';
-import { anEmail, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { anEmail, aPhone, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
 import { grantPii } from './policy-fixtures.js';
 import { startPrivateServices } from './testkit/service-control.js';
 import { startTestApp, type GraphQLResponse, type TestApp } from './testkit/test-app.js';
@@ -19,6 +20,9 @@ let maskedReader: string;
 let dpo: string;
 let customerId: string;
 const DISPLAY_NAME = 'Quentin Marsh-Okafor';
+const duringEmail = anEmail('during');
+const duringPhone = aPhone();
+const LINK_PHONE = `mutation($id: ID!, $v: String!) { linkIdentifier(customerId: $id, identifier: { kind: PHONE, value: $v }) { id } }`;
 
 const READ = `query($id: ID!) { customer(id: $id) { id status country displayName } }`;
 
@@ -54,7 +58,6 @@ afterAll(async () => {
 
 describe('audit store separate from the customer store', () => {
   it('writes audit events to the audit store only', async () => {
-    const { MongoClient } = await import('mongodb');
     const client = new MongoClient(auditStore.mongoUrl);
     try {
       const inAuditStore = await client.db('veil_audit').collection('audit_events').countDocuments({ chain: customerId });
@@ -108,9 +111,15 @@ describe('an audit store outage', () => {
       expect(download.status).toBe(503);
       expect(await download.text()).not.toContain('Quentin');
 
-      // Other audited operations: the domain write happens, the request reports SERVICE_UNAVAILABLE.
-      const registered = await app.graphql(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail('during') }] } });
+      // A registration or a link that cannot be audited is refused and taken back, so that repeating it does it whole.
+      const customersBefore = await app.app.mongo.db.collection('customers').countDocuments();
+      const identifiersBefore = await app.app.mongo.db.collection('identifiers').countDocuments();
+      const registered = await app.graphql(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: duringEmail }] } });
       expect(registered.body.errors![0]!.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', service: 'audit' });
+      const linked = await app.graphql(service, LINK_PHONE, { id: customerId, v: duringPhone });
+      expect(linked.body.errors![0]!.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', service: 'audit' });
+      expect(await app.app.mongo.db.collection('customers').countDocuments()).toBe(customersBefore);
+      expect(await app.app.mongo.db.collection('identifiers').countDocuments()).toBe(identifiersBefore);
 
       expect(await auditWriteFailures()).toBeGreaterThanOrEqual(failuresBefore + 3);
     } finally {
@@ -134,5 +143,20 @@ describe('an audit store outage', () => {
     );
     // REGISTERED, GRANTED, the clear read before the outage and the one after; nothing from the refused requests.
     expect(verification.body.data!.verifyAuditTrail).toEqual({ valid: true, eventCount: 4 });
+
+    // Repeated now, the refused registration and link are done whole, each with its event.
+    const again = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: duringEmail }] } });
+    expect(again.body.errors).toBeUndefined();
+    const auditClient = new MongoClient(auditStore.mongoUrl);
+    try {
+      const events = auditClient.db('veil_audit').collection('audit_events');
+      expect(await events.countDocuments({ chain: again.body.data!.registerCustomer.id, type: 'CUSTOMER_REGISTERED' })).toBe(1);
+      expect((await app.graphql(service, LINK_PHONE, { id: customerId, v: duringPhone })).body.errors).toBeUndefined();
+      expect(await events.countDocuments({ chain: customerId, type: 'IDENTIFIER_LINKED' })).toBe(1);
+    } finally {
+      await auditClient.close();
+    }
+    const stored = await app.app.mongo.db.collection('customers').findOne({ _id: customerId as never });
+    expect(Object.keys(stored!['encrypted'] as object)).toContain('PHONE');
   });
 });

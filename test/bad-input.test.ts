@@ -288,6 +288,9 @@ const CASES: Case[] = [
     gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-DN-1' }], displayName: 'zed.quux@example.com Smith' } })),
   badInput('a display name that starts with a phone number', () =>
     gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-DN-2' }], displayName: '+447700900987 Doe' } })),
+  // The mask would show `\u202eeoD e.` to every agent, reordering how their console displays it.
+  badInput('a display name with a right-to-left override', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-DN-3' }], displayName: '\u202eeoD enaJ' } })),
   badInput('an interaction id that is a phone number (the audit trail keeps it)', () =>
     gql(`query($v: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, interactionId: "447700900987" }) { matchedBy } }`, { v: anEmail() })),
   badInput('an interaction id with a phone number split by underscores', () =>

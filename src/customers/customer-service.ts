@@ -5,7 +5,7 @@ import type { Channel } from '../context-snapshots/snapshot-types.js';
 import { BadUserInputError, ConflictError, CustomerErasedError, NotFoundError } from '../errors.js';
 import { isCustomerId, newCustomerId } from '../identity/customer-id.js';
 import type { HmacKeyring } from '../identity/hmac-keyring.js';
-import { containsIdentifier, isSafeReference } from '../identity/free-text-guard.js';
+import { containsIdentifier, hasControlCharacters, isSafeReference } from '../identity/free-text-guard.js';
 import { normaliseIdentifier, type IdentifierKind } from '../identity/normalise-identifier.js';
 import type { EncryptedValue, PiiEnvelope } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone } from '../policy/masks.js';
@@ -146,17 +146,26 @@ export class CustomerService {
       return null;
     }
 
-    await this.audit.append({
-      type: 'CUSTOMER_REGISTERED',
-      customerId,
-      actor: actorOf(actor),
-      channel: input.channel ?? null,
-      identifierHash: primary.hashes[0] ?? null,
-      requestId: actor.requestId,
-      details: { identifierCount: identifiers.length },
-      expectsNewChain: true,
-      sealingKey: wrapped,
-    });
+    try {
+      await this.audit.append({
+        type: 'CUSTOMER_REGISTERED',
+        customerId,
+        actor: actorOf(actor),
+        channel: input.channel ?? null,
+        identifierHash: primary.hashes[0] ?? null,
+        requestId: actor.requestId,
+        details: { identifierCount: identifiers.length },
+        expectsNewChain: true,
+        sealingKey: wrapped,
+      });
+    } catch (error) {
+      // Not registered unless audited: undo the customer nobody was told about, so that repeating the request
+      // registers it whole, with its event (it used to find the identifiers and answer a customer with no
+      // CUSTOMER_REGISTERED in its chain).
+      for (const identifier of claimed) await this.repository.deleteIdentifier(identifier.hashes[0] as string, customerId).catch(() => undefined);
+      await this.repository.deleteUnclaimedCustomer(customerId).catch(() => undefined);
+      throw error;
+    }
     return customer;
   }
 
@@ -320,8 +329,8 @@ export class CustomerService {
         if (claim.ownerId !== customer.id) throw new ConflictError('The identifier belongs to another customer');
         continue;
       }
-      updated = await this.fillAttribute(updated, identifier);
       try {
+        updated = await this.fillAttribute(updated, identifier);
         await this.audit.append({
           type: 'IDENTIFIER_LINKED',
           customerId: customer.id,
@@ -333,9 +342,10 @@ export class CustomerService {
           sealingKey: customer.dataKey,
         });
       } catch (error) {
-        // The customer was erased while this link was being written: take the identifier back, or it would
-        // outlive the erasure (and keep the person from registering again).
-        if (error instanceof CustomerErasedError) await this.repository.deleteIdentifier(record.hash, customer.id);
+        // Not linked unless filled and audited: take the identifier back. Repeating the request then does the whole
+        // link (an identifier left behind made the repeat a no-op: no attribute, no IDENTIFIER_LINKED event), and a
+        // customer erased meanwhile keeps no identifier (which would keep the person from registering again).
+        await this.repository.deleteIdentifier(record.hash, customer.id).catch(() => undefined);
         throw error;
       }
     }
@@ -380,8 +390,8 @@ function validateAttributes(input: RegisterInput): { displayName: string | null;
   let displayName: string | null = null;
   if (input.displayName != null) {
     displayName = input.displayName.normalize('NFC').replace(/\s+/g, ' ').trim();
-    // eslint-disable-next-line no-control-regex
-    if (displayName.length === 0 || displayName.length > MAX_DISPLAY_NAME_LENGTH || /[\u0000-\u001f\u007f]/.test(displayName)) {
+    // Bidirectional controls too: the mask would show `\u202eeoD e.` to every agent.
+    if (displayName.length === 0 || displayName.length > MAX_DISPLAY_NAME_LENGTH || hasControlCharacters(displayName)) {
       throw new BadUserInputError(`displayName must be 1-${MAX_DISPLAY_NAME_LENGTH} printable characters`, { field: 'displayName' });
     }
     // The masked name keeps the first word in clear: an address or number there would reach every agent.

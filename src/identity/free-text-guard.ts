@@ -2,13 +2,16 @@ import { BadUserInputError } from '../errors.js';
 
 // An email address anywhere in the text.
 const EMAIL_LIKE = /[^\s@]+@[^\s@]+\.[^\s@]+/;
-// One written with spaces between its characters (`z e l d a @ e x a m p l e . o r g`), looked for in the text
-// without its spaces: a domain of letters, digits and dashes that ends in a top-level domain of letters, so that
-// `Meeting @ 10.30` does not count.
-const SPACED_EMAIL_LIKE = /[^\s@]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}(?![\p{L}\p{N}])/u;
-// One with the at sign spelled as a word, `zelda at example dot org` or `zelda AT example.org`: `at`, a domain, and
-// a dot (spelled or not) before a top-level domain of letters; `Called at 10.30` does not count.
-const WORD_AT_EMAIL_LIKE = /[^\s@]+\s+at\s+[\p{L}\p{N}-]+(?:\s*(?:\.|\bdot\b)\s*[\p{L}\p{N}-]+)*?\s*(?:\.|\bdot\b)\s*\p{L}{2,}(?![\p{L}\p{N}])/iu;
+// The dot of a disguised address: a real one, tight between labels (a sentence's `. ` is not one), or `dot` as a word.
+const DOT = String.raw`(?:\.|\s+(?:dot|DOT|Dot)\s+)`;
+// A domain after a disguised at sign: labels, then a top-level domain of letters in one case (`org`, `ORG`), so
+// neither `10.30` nor a sentence run together (`billing.Refund`) counts.
+const DOMAIN = String.raw`[\p{L}\p{N}-]+(?:${DOT}[\p{L}\p{N}-]+)*${DOT}(?:\p{Ll}{2,}|\p{Lu}{2,})(?![\p{L}\p{N}])`;
+// Words that follow "at" in ordinary text and never begin an address's domain (`looked at the dot com page`).
+const NOT_A_DOMAIN = String.raw`(?!(?:the|a|an|my|your|our|his|her|their|its|this|that|these|those|home|work|least|most|all|once|first|last|noon|night)\b)`;
+// An address whose at sign is disguised: `zelda at example dot org`, `zelda AT example.org`, or an `@` whose dots
+// are spelled (`zelda@example dot org`, what is left of a spaced-out address once its letters are joined).
+const DISGUISED_EMAIL_LIKE = new RegExp(String.raw`[^\s@]+(?:\s+(?:at|AT|At)\s+${NOT_A_DOMAIN}|@)${DOMAIN}`, 'u');
 // Seven or more digits with nothing but separators between them: spaces, brackets, dots and dashes as people type
 // phone numbers, and any other punctuation or symbol too (`07700_900_123`, `44/7700/900/123`, `44:7700:900:123`
 // read back as a number just as well). A letter ends the run. The class cannot match a digit, so this stays linear.
@@ -35,8 +38,10 @@ function foldForDetection(text: string): string {
       // HTML character references, as text copied out of an email or a CRM page carries them: `&#64;`, `&#x40;`, `&commat;`.
       .replace(/&(?:#0*64|#x0*40|commat);?/gi, '@')
       .replace(/&(?:#0*46|#x0*2e|period);?/gi, '.')
-      .replace(/\s*[([{]\s*at\s*[)\]}]\s*/gi, '@')
-      .replace(/\s*[([{]\s*dot\s*[)\]}]\s*/gi, '.')
+      // `at`/`dot` set off by punctuation or symbols: `(at)`, `[dot]`, `<at>`, `-at-`, `"at"`, `_at_`; and `at sign`.
+      .replace(/[\s_]*(?:[^\p{L}\p{N}\s]|_)+[\s_]*at(?:[\s-]?sign)?[\s_]*(?:[^\p{L}\p{N}\s]|_)+[\s_]*/giu, '@')
+      .replace(/[\s_]*(?:[^\p{L}\p{N}\s]|_)+[\s_]*dot[\s_]*(?:[^\p{L}\p{N}\s]|_)+[\s_]*/giu, '.')
+      .replace(/\s+at[\s-]sign\s+/gi, '@')
       .replace(/\p{Nd}/gu, '0')
       .replace(/\p{Pd}/gu, '-')
   );
@@ -44,13 +49,29 @@ function foldForDetection(text: string): string {
 
 export function containsIdentifier(text: string): boolean {
   const folded = foldForDetection(text);
-  if (EMAIL_LIKE.test(folded) || PHONE_LIKE.test(folded) || WORD_AT_EMAIL_LIKE.test(folded)) return true;
-  return folded.includes('@') && SPACED_EMAIL_LIKE.test(folded.replace(/\s+/g, ''));
+  return EMAIL_LIKE.test(folded) || PHONE_LIKE.test(folded) || DISGUISED_EMAIL_LIKE.test(folded) || DISGUISED_EMAIL_LIKE.test(closeUpSpacing(folded));
+}
+
+/**
+ * An address written with spaces (`z e l d a @ e x a m p l e . o r g`, `zelda @ example . org`), closed up: runs of
+ * one-character words are joined, and an `@` or `.` with spaces on both sides loses them. A sentence keeps its
+ * spaces (`Meeting @ 10.30 with the team. Then` becomes `Meeting@00.00 with the team. Then`, no address).
+ */
+function closeUpSpacing(text: string): string {
+  return text
+    .replace(/(?<=(?:^|\s)\S)\s+(?=\S(?:\s|$))/gu, '')
+    .replace(/\s+([@.])\s+/g, '$1');
 }
 
 // Bidirectional embeddings, overrides and isolates: they reorder how stored text displays (a reason or subject could
 // read differently in a compliance tool than it was written). The marks LRM/RLM/ALM stay allowed.
-const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/;
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]/;
+
+/** Control characters, and bidirectional controls, have no place in text that is stored and shown. */
+export function hasControlCharacters(text: string): boolean {
+  return CONTROLS.test(text);
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // 16 or more hex digits: longer than any phone number (E.164 has at most 15 digits), e.g. a W3C trace id.
@@ -88,8 +109,7 @@ export function assertFreeText(text: string, field: string, maxLength: number, {
   if (trimmed.length === 0 || trimmed.length > maxLength) {
     throw new BadUserInputError(`${field} must be 1-${maxLength} characters`, { field });
   }
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(trimmed) || BIDI_CONTROLS.test(trimmed)) throw new BadUserInputError(`${field} must not contain control characters`, { field });
+  if (hasControlCharacters(trimmed)) throw new BadUserInputError(`${field} must not contain control characters`, { field });
   // A reference (an erasure's requestId) may be a UUID or a long hex id, whose digit runs are not phone numbers.
   if (isReference ? !isSafeReference(trimmed) : containsIdentifier(trimmed)) {
     throw new BadUserInputError(`${field} must not contain an email address or phone number`, { field });

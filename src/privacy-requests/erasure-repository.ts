@@ -24,15 +24,15 @@ export class ErasureRepository {
     this.claims = db.collection<ErasureClaimDoc>(ERASURE_REQUESTS_COLLECTION);
   }
 
-  /** `isFirst` for the first request; otherwise the request id of the one that claimed this customer first. */
-  async claim(customerId: string, requestId: string, claimedBy: string, claimedAt: Date): Promise<{ isFirst: boolean; firstRequestId: string }> {
+  /** `isFirst` for the first request; otherwise the request id of the one that claimed this customer first, and when. */
+  async claim(customerId: string, requestId: string, claimedBy: string, claimedAt: Date): Promise<{ isFirst: boolean; firstRequestId: string; firstClaimedAt: Date }> {
     try {
       await this.claims.insertOne({ _id: customerId, requestId, claimedAt, claimedBy });
-      return { isFirst: true, firstRequestId: requestId };
+      return { isFirst: true, firstRequestId: requestId, firstClaimedAt: claimedAt };
     } catch (error) {
       if (!isDuplicateKeyError(error)) throw error;
       const first = await this.claims.findOne({ _id: customerId });
-      return { isFirst: false, firstRequestId: first?.requestId ?? requestId };
+      return { isFirst: false, firstRequestId: first?.requestId ?? requestId, firstClaimedAt: first?.claimedAt ?? claimedAt };
     }
   }
 }

@@ -16,6 +16,11 @@ export interface AnonymousLookupForgetter {
 const MAX_REQUEST_ID_LENGTH = 128;
 const MAX_REASON_LENGTH = 500;
 const MAX_SETTLE_ATTEMPTS = 5;
+/**
+ * An erasure claimed this long ago that has not written its DATA_DELETION failed half-way (a store was down);
+ * a younger one may still be running, and a request arriving meanwhile is a duplicate of it.
+ */
+const UNFINISHED_ERASURE_MS = 60_000;
 
 /**
  * The right to be forgotten. Every step is idempotent and every call runs all
@@ -60,12 +65,13 @@ export class ErasureService {
     if (!customer) throw new NotFoundError('No customer has this id');
 
     const now = new Date();
-    // Already erased: an erasure had completed (its DATA_DELETION written) before this one began.
-    const alreadyErased = await this.audit.hasEvent(customerId, 'DATA_DELETION');
-    const { isFirst, firstRequestId } = await this.claims.claim(customerId, request, actor.caller.id, now);
-    // Claimed before but never completed: that request failed half-way (or runs now). This one finishes the job; what
-    // the earlier one removed is not in these counts, and the event names it.
-    const resumes = !isFirst && !alreadyErased ? firstRequestId : null;
+    const hadCompleted = await this.audit.hasEvent(customerId, 'DATA_DELETION');
+    const { isFirst, firstRequestId, firstClaimedAt } = await this.claims.claim(customerId, request, actor.caller.id, now);
+    // Claimed long ago and never completed: that request failed half-way. This one finishes the job; what the
+    // earlier one removed is not in these counts, and the event names it. Claimed moments ago: it is still running,
+    // and this is a duplicate of it (already erased, as far as its caller is concerned).
+    const resumes = !isFirst && !hadCompleted && now.getTime() - firstClaimedAt.getTime() >= UNFINISHED_ERASURE_MS ? firstRequestId : null;
+    const alreadyErased = !isFirst && resumes === null;
     const { attributesRemoved, keysRemoved: keyInDocument } = await this.customers.markErased(customerId, now);
     const keysRemoved = keyInDocument + (await this.customers.deleteStoredApartKey(customerId));
     const lookupsForgotten = await this.forgetAnonymousLookups(customerId);

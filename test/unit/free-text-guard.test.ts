@@ -14,6 +14,15 @@ describe('free text that carries an identifier', () => {
     'zelda @ example . org',
     'reply to zed (at) example [dot] org',
     'call back 07700_900_123',
+    // Found by a probe: the same forms with other delimiters, and two forms combined.
+    'zelda<at>example<dot>org',
+    'zelda -at- example -dot- org',
+    'zelda "at" example "dot" org',
+    'zelda_at_example_dot_org',
+    'zelda at-sign example.org',
+    'z e l d a @ e x a m p l e dot o r g',
+    'z e l d a at e x a m p l e dot o r g',
+    'Reply to zelda at example.org. Thanks',
   ])('finds one in %j', (text) => {
     expect(containsIdentifier(text)).toBe(true);
   });
@@ -23,6 +32,21 @@ describe('free text that carries an identifier', () => {
     'Meeting @ 10.30 with the team',
     'Price @ 5.99 each',
     'Logged in at home, dot matrix printer broken',
+    // Ordinary support text a probe saw refused by the first version of the word forms.
+    'Customer called at 10.30. Refund issued',
+    'Customer is at work. Will call back tomorrow',
+    'Delivered at home. Signed by neighbour',
+    'Parcel stuck at depot. Customer upset',
+    'Priced at 9.99. Customer accepted',
+    'Left voicemail at 9. Will retry',
+    'App version 3.12.4 at login. Crash reported',
+    'Customer angry at billing.Refund approved',
+    'Looked at the dot com page with the customer',
+    'Meeting @ 10.30 with billing team. Then call back',
+    'Customer tweeted @ us. Escalated to social team',
+    'Reply to @support. Thanks',
+    'Order stuck at checkout. Card declined',
+    'Polka-dot dress returned at store. Refunded',
     'Looked at example invoices',
     'Customer looked at the invoice. Then called back',
     'Ticket 1234 escalated at 09:15',
