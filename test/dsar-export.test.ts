@@ -144,7 +144,7 @@ describe('dataSubjectAccess', () => {
 
 describe('what the export holds besides the customer record', () => {
   const HELD = `query($id: ID!, $to: DateTime) { dataSubjectAccess(customerId: $id, to: $to) {
-    identifiers { hash }
+    identifiers { kind hash }
     anonymousLookups { id type customerId identifierHash actor { id } }
     supportSessions { sessionId channel startedBy startedAt expiresAt }
     piiAccessGrants { id fields status requestedBy approvedBy justification expiresAt }
@@ -166,6 +166,14 @@ describe('what the export holds besides the customer record', () => {
     otherLookupId = other.body.data!.resolveCustomer.auditEventId;
     const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: later }], displayName: 'Lee Later' } });
     id = res.body.data!.registerCustomer.id;
+    // A number nobody had when it was looked up, linked to this customer afterwards: that lookup was about whoever
+    // had the number then, and is not theirs.
+    const laterPhone = aPhone();
+    const PHONE = `query($v: String!) { resolveCustomer(input: { identifier: { kind: PHONE, value: $v }, channel: VOICE }) { customer { id } auditEventId } }`;
+    const phoneLookup = await app.graphql<{ resolveCustomer: { customer: null; auditEventId: string } }>(resolver, PHONE, { v: laterPhone });
+    expect(phoneLookup.body.data!.resolveCustomer.customer).toBeNull();
+    const link = await app.graphql(service, `mutation($id: ID!, $v: String!) { linkIdentifier(customerId: $id, identifier: { kind: PHONE, value: $v }) { id } }`, { id, v: laterPhone });
+    expect(link.body.errors).toBeUndefined();
     const agent = await app.token(['context:read', 'pii:read'], 'agent-held');
     expect((await app.graphql(agent, `mutation($id: ID!) { startSupportSession(customerId: $id, channel: WEBCHAT) { token } }`, { id })).body.errors).toBeUndefined();
     const grant = await app.graphql(agent, `mutation($id: ID!) { requestPiiAccess(input: { customerId: $id, fields: [EMAIL], justification: "Customer asked for a callback" }) { id } }`, { id });
@@ -176,7 +184,7 @@ describe('what the export holds besides the customer record', () => {
     const res = await app.graphql<{ dataSubjectAccess: Record<string, Array<Record<string, unknown>>> }>(dpo, HELD, { id });
     expect(res.body.errors).toBeUndefined();
     const out = res.body.data!.dataSubjectAccess;
-    const hash = (out['identifiers']![0] as { hash: string }).hash;
+    const hash = (out['identifiers']!.find((i) => i['kind'] === 'EMAIL') as { hash: string }).hash;
     expect(out['anonymousLookups']).toEqual([{ id: lookupId, type: 'IDENTITY_RESOLUTION', customerId: null, identifierHash: hash, actor: { id: 'ivr-before' } }]);
     expect(out['anonymousLookups']!.map((e) => e['id'])).not.toContain(otherLookupId);
     expect(out['supportSessions']).toEqual([expect.objectContaining({ channel: 'WEBCHAT', startedBy: 'agent-held' })]);

@@ -163,6 +163,7 @@ describe('eraseCustomer, end to end', () => {
     expect(await app.app.mongo.db.collection('audit_events').countDocuments({ _id: anonymousEventId as never, chain: '_anonymous' })).toBe(1);
     const db = app.app.mongo.db;
     expect(await db.collection('customers').countDocuments({ _id: id as never, dataKey: { $exists: true } })).toBe(0);
+    expect(await db.collection('customer_keys').countDocuments({ _id: id as never })).toBe(0);
     expect(await db.collection('identifiers').countDocuments({ customerId: id })).toBe(0);
     expect(await db.collection('support_records').countDocuments({ customerId: id })).toBe(0);
     // What stays: the consent receipts and the audit trail, pseudonymous.
@@ -277,8 +278,8 @@ describe('eraseCustomer, end to end', () => {
 });
 
 describe('a customer stored before data keys moved into the customer document', () => {
-  // Until 2026-11-30 the wrapped data key was a document of its own in `customer_keys`. Such a customer is made here
-  // by moving a new customer's key back there, as it was stored then.
+  // Until 2026-11-30 the wrapped data key was a document of its own in `customer_keys` only. Such a customer is made
+  // here by removing a new customer's key from its document, leaving the copy in `customer_keys`, as it was stored then.
   let id: string;
   let email: string;
   let key: Record<string, unknown>;
@@ -292,7 +293,7 @@ describe('a customer stored before data keys moved into the customer document', 
     const customers = app.app.mongo.db.collection<{ _id: string; dataKey?: Record<string, unknown> }>('customers');
     const stored = await customers.findOne({ _id: id });
     key = stored!.dataKey!;
-    await app.app.mongo.db.collection<{ _id: string }>('customer_keys').insertOne({ _id: id, ...key, createdAt: new Date() } as { _id: string });
+    expect(await app.app.mongo.db.collection('customer_keys').countDocuments({ _id: id as never })).toBe(1);
     await customers.updateOne({ _id: id }, { $unset: { dataKey: '' } });
   });
 

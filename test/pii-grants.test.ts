@@ -285,6 +285,33 @@ describe('approvers racing on one grant', () => {
   });
 });
 
+describe('a grant whose customer was erased', () => {
+  it('cannot be approved, and leaves nothing usable in Redis', async () => {
+    const service = await app.token(SERVICE_SCOPES, 'svc-crm');
+    const registered = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: aCrmId() }], displayName: 'Gone Soon' } });
+    const id = registered.body.data!.registerCustomer.id;
+    const requested = await app.graphql<{ requestPiiAccess: Grant }>(await agentToken('agent-late'), REQUEST, {
+      input: { customerId: id, fields: ['DISPLAY_NAME'], justification: 'Customer asked us to confirm the name on file' },
+    });
+    const grant = requested.body.data!.requestPiiAccess;
+    const raw = (await app.app.redis.get(`grant:${grant.id}`))!;
+    const dpo = await app.token(['dsar:process'], 'dpo-grants');
+    const erased = await app.graphql(dpo, `mutation($id: ID!) { eraseCustomer(customerId: $id, requestId: "DSR-G1", reason: "Asked by letter") { customerId } }`, { id });
+    expect(erased.body.errors).toBeUndefined();
+    // A request that landed in the erasure's window leaves its grant behind, until its TTL.
+    await app.app.redis.set(`grant:${grant.id}`, raw, 'EX', 60);
+    for (const approver of ['supervisor-kim', 'supervisor-lee']) {
+      const res = await app.graphql(await approverToken(approver), APPROVE, { id: grant.id });
+      expect(res.body.data).toBeNull();
+      expect(errorOf(res).code).toBe('BAD_USER_INPUT');
+    }
+    const prefix = app.config.redisKeyPrefix;
+    expect(await app.app.redis.keys(`${prefix}access:*:${id}:*`)).toEqual([]);
+    expect(JSON.parse((await app.app.redis.get(`grant:${grant.id}`))!)).toMatchObject({ status: 'PENDING', approvedBy: null });
+    expect(await app.app.mongo.db.collection('audit_events').countDocuments({ chain: id, type: 'PII_ACCESS_GRANTED' })).toBe(0);
+  });
+});
+
 describe('an expired grant', () => {
   it('masks the value again after its TTL', async () => {
     const requester = 'agent-brief';

@@ -71,7 +71,7 @@ export type ClaimResult = { claimed: true } | { claimed: false; ownerId: string 
  *
  * A customer's wrapped data key lives in the customer document, next to the ciphertexts it opens (envelope
  * encryption as usual): a read that may decrypt gets both in one `find`, and a masked read leaves both out.
- * Customers stored before 2026-11-30 have theirs in `customer_keys`, read when the document has none.
+ * Customers stored before 2026-11-30 have theirs in `customer_keys` only, read when the document has none.
  */
 export class CustomerRepository {
   private readonly customers: Collection<CustomerDoc>;
@@ -86,13 +86,21 @@ export class CustomerRepository {
     this.locks = db.collection<CustomerLockDoc>(COLLECTIONS.customerLocks);
   }
 
+  /**
+   * The key goes into the customer document, and for now into `customer_keys` as well: the release before this one
+   * reads keys only from there, so a rolling upgrade (old replicas next to new ones) and a rollback keep decrypting
+   * customers that new replicas register. Nothing reads that copy while the document has the key; erasure deletes
+   * both. A later release stops writing it.
+   */
   async insertCustomer(customer: CustomerRecord, wrappedKey: WrappedDataKey): Promise<void> {
+    await this.keys.insertOne({ _id: customer.id, ...toWrappedKeyDoc(wrappedKey), createdAt: customer.createdAt });
     await this.customers.insertOne({ ...toCustomerDoc(customer), dataKey: toWrappedKeyDoc(wrappedKey) });
   }
 
   /** Removes a customer that lost a registration race before anyone could see it. */
   async deleteUnclaimedCustomer(customerId: string): Promise<void> {
     await this.customers.deleteOne({ _id: customerId });
+    await this.keys.deleteOne({ _id: customerId });
   }
 
   /**
@@ -228,15 +236,11 @@ export class CustomerRepository {
     return (await this.identifiers.deleteMany({ customerId })).deletedCount;
   }
 
-  /** Deletes a key kept in `customer_keys` (customers stored before 2026-11-30); markErased drops the others. */
-  async deleteStoredApartKey(customerId: string): Promise<number> {
-    return (await this.keys.deleteOne({ _id: customerId })).deletedCount;
-  }
-
   /**
-   * Marks erased and drops every personal attribute, clear or masked, and the data key (crypto-shredding). Counts
-   * what this call removed, from the document as it was just before its update: one erasure at a time holds the
-   * customer's lock, so concurrent erasures count each attribute and the key once.
+   * Marks erased and drops every personal attribute, clear or masked, and the data key (crypto-shredding), from the
+   * document and from `customer_keys`. Counts what this call removed, from the document as it was just before its
+   * update: one erasure at a time holds the customer's lock, so concurrent erasures count each attribute and the
+   * key (one key, wherever its copies were) once.
    */
   async markErased(customerId: string, erasedAt: Date): Promise<{ attributesRemoved: number; keysRemoved: number }> {
     return this.withCustomerLock(customerId, () => this.markErasedUnlocked(customerId, erasedAt));
@@ -261,8 +265,9 @@ export class CustomerRepository {
       // The whole document: FerretDB 1.24 does not take a projection on findAndModify.
       { returnDocument: 'before' },
     );
-    if (!before) return { attributesRemoved: 0, keysRemoved: 0 };
-    return { attributesRemoved: Object.keys(before.encrypted ?? {}).length, keysRemoved: before.dataKey ? 1 : 0 };
+    const copies = (await this.keys.deleteOne({ _id: customerId })).deletedCount;
+    if (!before) return { attributesRemoved: 0, keysRemoved: copies > 0 ? 1 : 0 };
+    return { attributesRemoved: Object.keys(before.encrypted ?? {}).length, keysRemoved: before.dataKey || copies > 0 ? 1 : 0 };
   }
 }
 

@@ -79,8 +79,11 @@ export class DsarService {
       unlessRedisIsDown(this.sources.liveSessionsOf(customerId)),
       unlessRedisIsDown(this.sources.grantsOf(customerId)),
     ]);
+    // Lookups made before the person registered: one made afterwards, with a number they linked later, matched
+    // nobody because it was not theirs yet (a recycled number's earlier owner, say), and is left out.
     const hashes = (identifiers[0] ?? []).map((identifier) => identifier.hash);
-    const anonymousLookups = await this.trail.anonymousEventsInRange(await this.sources.anonymousLookupEventIds(hashes), from, to);
+    const eventIds = await this.sources.anonymousLookupEventIds(hashes);
+    const anonymousLookups = (await this.trail.anonymousEventsInRange(eventIds, from, to)).filter((event) => event.occurredAt < customer.createdAt);
     return {
       customerId,
       status: customer.status,

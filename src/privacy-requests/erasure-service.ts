@@ -30,21 +30,20 @@ const UNFINISHED_ERASURE_MS = 60_000;
  * Order, and why:
  *  1. claim the erasure (an insert keyed by customer id: one request is first);
  *  2. mark the customer ERASED and drop every attribute, clear or masked, and
- *     the data key kept with them: from here on linking, consent, grants and
+ *     the data key, kept with them and in `customer_keys` (crypto-shredding:
+ *     ciphertexts anywhere, sealed identifier hashes in the audit trail
+ *     included, become unreadable): from here on linking, consent, grants and
  *     clear reads refuse this customer;
- *  3. delete the data key of a customer stored before keys moved into the
- *     customer document (crypto-shredding either way: ciphertexts anywhere,
- *     sealed identifier hashes in the audit trail included, become unreadable);
- *  4. delete the keys of anonymous lookups of the customer's identifier hashes
+ *  3. delete the keys of anonymous lookups of the customer's identifier hashes
  *     (made before they registered), then the identifier hashes themselves, so
  *     nobody can be resolved to this customer, and no anonymous event can be
  *     tied to whoever registers with the same identifier later;
- *  5. every registered participant (support records, Redis snapshots,
+ *  4. every registered participant (support records, Redis snapshots,
  *     sessions, PII grants);
- *  6. sweep identifiers once more (a link that passed the ACTIVE check just
- *     before step 2 may land after step 4) and re-check step 2 (FerretDB can
- *     lose an update that raced it);
- *  7. append DATA_DELETION: for every request, the repeated ones included.
+ *  5. sweep identifiers once more (a link that passed the ACTIVE check just
+ *     before step 2 may land after step 3) and re-check step 2;
+ *  6. append DATA_DELETION: for every request, the repeated ones included;
+ *  7. sweep once more, for a write audited just before the seal.
  * Consent receipts and audit events stay: they are pseudonymous and are the
  * record that consent was given and that this erasure happened.
  */
@@ -72,8 +71,7 @@ export class ErasureService {
     // and this is a duplicate of it (already erased, as far as its caller is concerned).
     const resumes = !isFirst && !hadCompleted && now.getTime() - firstClaimedAt.getTime() >= UNFINISHED_ERASURE_MS ? firstRequestId : null;
     const alreadyErased = !isFirst && resumes === null;
-    const { attributesRemoved, keysRemoved: keyInDocument } = await this.customers.markErased(customerId, now);
-    const keysRemoved = keyInDocument + (await this.customers.deleteStoredApartKey(customerId));
+    const { attributesRemoved, keysRemoved } = await this.customers.markErased(customerId, now);
     const lookupsForgotten = await this.forgetAnonymousLookups(customerId);
     let identifiersRemoved = await this.customers.deleteIdentifiers(customerId);
     const fromParticipants = await this.eraseParticipants(customerId);

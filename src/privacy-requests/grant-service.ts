@@ -1,7 +1,8 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import { actorOf, assertCustomerId, type Actor, type CustomerService } from '../customers/customer-service.js';
 import { PII_FIELDS, type PiiField } from '../customers/customer-types.js';
-import { BadUserInputError, ForbiddenError, NotFoundError } from '../errors.js';
+import type { AuditEventInput } from '../audit/audit-types.js';
+import { BadUserInputError, CustomerErasedError, ForbiddenError, NotFoundError } from '../errors.js';
 import { assertFreeText } from '../identity/free-text-guard.js';
 import { isPrefixedId, newPrefixedId } from '../identity/customer-id.js';
 import type { GrantStore } from './grant-store.js';
@@ -58,6 +59,8 @@ export class GrantService {
       throw new ForbiddenError('ELEVATION_REQUIRED', 'A PII access grant must be approved by someone other than its requester');
     }
     if (grant.status === 'APPROVED') return grant;
+    // A grant requested just before its customer was erased outlives the erasure in Redis until its TTL: refused.
+    await this.customers.loadActive(grant.customerId);
     // Atomic in Redis: of approvers racing (on several replicas), one approves and writes PII_ACCESS_GRANTED; the
     // others get the grant with that first approver, as a repeated approval does.
     const result = await this.store.approve(grant.id, actor.caller.id);
@@ -68,14 +71,24 @@ export class GrantService {
 
   private async activate(grant: PiiAccessGrantRecord, actor: Actor): Promise<void> {
     await this.store.activate(grant);
-    await this.audit.append({
-      type: 'PII_ACCESS_GRANTED',
-      customerId: grant.customerId,
-      actor: actorOf(actor),
-      fields: grant.fields,
-      justification: grant.justification,
-      requestId: actor.requestId,
-      details: { grantId: grant.id, requestedBy: grant.requestedBy, approvedBy: grant.approvedBy, expiresAt: grant.expiresAt.toISOString() },
-    });
+    try {
+      await this.audit.append(grantedEvent(grant, actor));
+    } catch (error) {
+      // Erased meanwhile (the chain is sealed): nothing of this grant may stay usable, and the customer has nothing else left in Redis.
+      if (error instanceof CustomerErasedError) await this.store.purgeCustomer(grant.customerId);
+      throw error;
+    }
   }
+}
+
+function grantedEvent(grant: PiiAccessGrantRecord, actor: Actor): AuditEventInput {
+  return {
+    type: 'PII_ACCESS_GRANTED',
+    customerId: grant.customerId,
+    actor: actorOf(actor),
+    fields: grant.fields,
+    justification: grant.justification,
+    requestId: actor.requestId,
+    details: { grantId: grant.id, requestedBy: grant.requestedBy, approvedBy: grant.approvedBy, expiresAt: grant.expiresAt.toISOString() },
+  };
 }
