@@ -4,6 +4,7 @@
  * The subgraph must not crash, must report readiness truthfully, must answer
  * with clear errors that name no internals, and must recover by itself.
  */
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevServices } from '../src/dev/services.js';
 import { anEmail, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
@@ -134,6 +135,23 @@ describe('outages of real servers while requests run', () => {
       for (const code of codesOf(res)) expect(code).toBe('SERVICE_UNAVAILABLE');
       expect(JSON.stringify(res.body)).not.toMatch(INTERNALS);
     }
+  });
+
+  it('takes a Redis that answers but cannot write (NOREPLICAS) as unavailable: rate limits fail closed or open, never INTERNAL_SERVER_ERROR', async () => {
+    const admin = new Redis(services.redisUrl);
+    try {
+      await admin.config('SET', 'min-replicas-to-write', '1');
+      const refused = await resolve();
+      expect(refused.body.errors?.[0]?.extensions).toEqual({ code: 'SERVICE_UNAVAILABLE', service: 'redis' });
+      const dpo = await app.token(['dsar:process'], 'dpo-noreplicas');
+      const exported = await app.graphql<{ dataSubjectAccess: { customerId: string } }>(dpo, `query($c: ID!) { dataSubjectAccess(customerId: $c) { customerId } }`, { c: customerId });
+      expect(exported.body.errors).toBeUndefined();
+      expect(exported.body.data!.dataSubjectAccess.customerId).toBe(customerId);
+    } finally {
+      await admin.config('SET', 'min-replicas-to-write', '0');
+      admin.disconnect();
+    }
+    expect((await waitFor('resolveCustomer once redis writes again', resolve, isOk)).body.data!.resolveCustomer.customer!.id).toBe(customerId);
   });
 
   it('keeps serving through a MongoDB outage: not ready, SERVICE_UNAVAILABLE, then recovers', async () => {

@@ -11,6 +11,9 @@ const REDIS_CONNECTION_MESSAGES = new Set([
 ]);
 const REDIS_ERROR_NAMES = new Set(['MaxRetriesPerRequestError']);
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTCONN']);
+// Error replies of a Redis that is up but cannot serve now: out of memory, a read-only replica, too few replicas to
+// write, loading its data, busy with a script, a failed save, a cluster that is down or resharding.
+const REDIS_UNAVAILABLE_REPLIES = /^(?:OOM|READONLY|NOREPLICAS|LOADING|BUSY|MASTERDOWN|MISCONF|CLUSTERDOWN|TRYAGAIN)\b/;
 
 /**
  * Which store an error says is unreachable, or null when it is something else
@@ -29,10 +32,23 @@ export function classifyInfrastructureError(error: unknown): InfrastructureServi
       return 'mongodb';
     }
     if (REDIS_ERROR_NAMES.has(current.name) || REDIS_CONNECTION_MESSAGES.has(current.message)) return 'redis';
+    if (current.name === 'ReplyError' && isUnavailableReply(current)) return 'redis';
     const code = (current as { code?: unknown }).code;
     // A bare socket error that is not the driver's can only come from ioredis here.
     if (typeof code === 'string' && SOCKET_CODES.has(code) && !current.name.startsWith('Mongo')) return 'redis';
     current = current.cause;
   }
   return null;
+}
+
+/** A refusal of a Redis that cannot serve now; in a MULTI it comes as EXECABORT with the refusals as previousErrors. */
+function isUnavailableReply(error: Error): boolean {
+  if (REDIS_UNAVAILABLE_REPLIES.test(error.message)) return true;
+  const previous = (error as { previousErrors?: unknown }).previousErrors;
+  return (
+    error.message.startsWith('EXECABORT') &&
+    Array.isArray(previous) &&
+    previous.length > 0 &&
+    previous.every((p) => p instanceof Error && REDIS_UNAVAILABLE_REPLIES.test(p.message))
+  );
 }
