@@ -4,9 +4,9 @@ import { BadUserInputError } from '../errors.js';
 const EMAIL_LIKE = /[^\s@]+@[^\s@]+\.[^\s@]+/;
 // The dot of a disguised address: a real one, tight between labels (a sentence's `. ` is not one), or `dot` as a word.
 const DOT = String.raw`(?:\.|\s+(?:dot|DOT|Dot)\s+)`;
-// A domain after a disguised at sign: labels, then a top-level domain of letters in one case (`org`, `ORG`), so
-// neither `10.30` nor a sentence run together (`billing.Refund`) counts.
-const DOMAIN = String.raw`[\p{L}\p{N}-]+(?:${DOT}[\p{L}\p{N}-]+)*${DOT}(?:\p{Ll}{2,}|\p{Lu}{2,})(?![\p{L}\p{N}])`;
+// A domain after a disguised at sign: labels, then a top-level domain of letters, in one case after a real dot
+// (`org`, `ORG`: neither `10.30` nor a sentence run together, `billing.Refund`, counts) and in any after `dot`.
+const DOMAIN = String.raw`[\p{L}\p{N}-]+(?:${DOT}[\p{L}\p{N}-]+)*(?:\.(?:\p{Ll}{2,}|\p{Lu}{2,})|\s+(?:dot|DOT|Dot)\s+\p{L}{2,})(?![\p{L}\p{N}])`;
 // Words that follow "at" in ordinary text and never begin an address's domain (`looked at the dot com page`).
 const NOT_A_DOMAIN = String.raw`(?!(?:the|a|an|my|your|our|his|her|their|its|this|that|these|those|home|work|least|most|all|once|first|last|noon|night)\b)`;
 // An address whose at sign is disguised: `zelda at example dot org`, `zelda AT example.org`, or an `@` whose dots
@@ -16,6 +16,19 @@ const DISGUISED_EMAIL_LIKE = new RegExp(String.raw`[^\s@]+(?:\s+(?:at|AT|At)\s+$
 // phone numbers, and any other punctuation or symbol too (`07700_900_123`, `44/7700/900/123`, `44:7700:900:123`
 // read back as a number just as well). A letter ends the run. The class cannot match a digit, so this stays linear.
 const PHONE_LIKE = /\+?\d(?:[^\p{L}\p{N}]*\d){6,}/u;
+// Dates, times and amounts have seven or more digits too (`2024-11-30`, `09:00-17:30`, `1,250.00 - 250.00`) and are
+// everyday support text: they are replaced by a letter before the phone check, which ends the digit run there. Only
+// shapes a phone number does not take: a real calendar date, a clock time, an amount with thousands separators.
+const DATES_TIMES_AMOUNTS = new RegExp(
+  [
+    String.raw`\b(?:19|20)\d\d([-./])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d)?)?\b`,
+    String.raw`\b(?:0?[1-9]|[12]\d|3[01])([-./])(?:0?[1-9]|[12]\d|3[01])\2(?:19|20)\d\d\b`,
+    String.raw`\b(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?\b`,
+    String.raw`\b\d{1,3}(?:,\d{3})+\.\d{2}\b`,
+    String.raw`\b\d{1,3}(?:\.\d{3})+,\d{2}\b`,
+  ].join('|'),
+  'g',
+);
 
 /**
  * The text as the patterns should see it: look-alikes written in other forms
@@ -34,7 +47,11 @@ function foldForDetection(text: string): string {
       .replace(/\p{Cf}/gu, '')
       // Spelled-out and percent-encoded at signs and dots: `jane%40example.org`, `jane (at) example [dot] org`
       // (before the digits are folded, which would turn `%40` into `%00`).
-      .replace(/%40/gi, '@')
+      // Percent-encoded, also twice (`%2540`), and escaped as in source code or JSON (`\u0040`, `\x40`).
+      .replace(/%(?:25)*40/gi, '@')
+      .replace(/\\(?:u0040|x40|u\{40\})/gi, '@')
+      // Ideographic full stops, which IDNA reads as dots in a domain (NFKC folds the fullwidth one, not these).
+      .replace(/[\u3002\uff61]/g, '.')
       // HTML character references, as text copied out of an email or a CRM page carries them: `&#64;`, `&#x40;`, `&commat;`.
       .replace(/&(?:#0*64|#x0*40|commat);?/gi, '@')
       .replace(/&(?:#0*46|#x0*2e|period);?/gi, '.')
@@ -42,6 +59,7 @@ function foldForDetection(text: string): string {
       .replace(/[\s_]*(?:[^\p{L}\p{N}\s]|_)+[\s_]*at(?:[\s-]?sign)?[\s_]*(?:[^\p{L}\p{N}\s]|_)+[\s_]*/giu, '@')
       .replace(/[\s_]*(?:[^\p{L}\p{N}\s]|_)+[\s_]*dot[\s_]*(?:[^\p{L}\p{N}\s]|_)+[\s_]*/giu, '.')
       .replace(/\s+at[\s-]sign\s+/gi, '@')
+      .replace(DATES_TIMES_AMOUNTS, 'D')
       .replace(/\p{Nd}/gu, '0')
       .replace(/\p{Pd}/gu, '-')
   );
@@ -54,13 +72,16 @@ export function containsIdentifier(text: string): boolean {
 
 /**
  * An address written with spaces (`z e l d a @ e x a m p l e . o r g`, `zelda @ example . org`), closed up: runs of
- * one-character words are joined, and an `@` or `.` with spaces on both sides loses them. A sentence keeps its
- * spaces (`Meeting @ 10.30 with the team. Then` becomes `Meeting@00.00 with the team. Then`, no address).
+ * one-character words are joined, an `@` loses the spaces around it, and a `.` with spaces on both sides reads as
+ * `dot`. A sentence keeps its spaces (`Meeting @ 10.30 with the team. Then` becomes `Meeting@D with the team. Then`,
+ * no address).
  */
 function closeUpSpacing(text: string): string {
   return text
     .replace(/(?<=(?:^|\s)\S)\s+(?=\S(?:\s|$))/gu, '')
-    .replace(/\s+([@.])\s+/g, '$1');
+    .replace(/\s*@\s*/g, '@')
+    // Spaced on both sides, a dot is as deliberate as a spelled one (`zelda @ example . Org`).
+    .replace(/\s+\.\s+/g, ' dot ');
 }
 
 // Bidirectional embeddings, overrides and isolates: they reorder how stored text displays (a reason or subject could

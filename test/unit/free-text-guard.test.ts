@@ -23,6 +23,19 @@ describe('free text that carries an identifier', () => {
     'z e l d a @ e x a m p l e dot o r g',
     'z e l d a at e x a m p l e dot o r g',
     'Reply to zelda at example.org. Thanks',
+    // Found by a third probe.
+    'Zelda At Gmail Dot Com',
+    'zelda @ example . Org',
+    'zelda@example\u3002org',
+    'zelda@example\uff61org',
+    'zelda @example.org',
+    'zelda@ example.org',
+    'z e l d a @ example . org',
+    'zelda%2540example.org',
+    'zelda\\u0040example.org',
+    'zelda\\x40example.org',
+    'Order placed 2024-11-30, call back on 07700 900123',
+    'Call +44 20 7946 0958 at 10:30',
   ])('finds one in %j', (text) => {
     expect(containsIdentifier(text)).toBe(true);
   });
@@ -47,6 +60,17 @@ describe('free text that carries an identifier', () => {
     'Reply to @support. Thanks',
     'Order stuck at checkout. Card declined',
     'Polka-dot dress returned at store. Refunded',
+    // Dates, times and amounts have seven or more digits too.
+    'Order placed 2024-11-30',
+    'Delivery 30.11.2024 confirmed',
+    'Date 2024.11.30 confirmed',
+    'Account opened 30/11/2024 at branch.London',
+    'Store hours 09:00-17:30 Mon-Sat',
+    'Callback window 10:00 - 12:00',
+    'Refund 1,250.00 - 250.00 fee',
+    'Invoice 2024-11-30 total 1,234.56 EUR',
+    'Betrag 1.234,56 EUR am 30.11.2024 erstattet',
+    'Seen 2024-11-30T09:15 and 2024-12-01T10:20',
     'Looked at example invoices',
     'Customer looked at the invoice. Then called back',
     'Ticket 1234 escalated at 09:15',
