@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aCrmId, anEmail, aPhone, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
 import { startTestApp, type TestApp } from './testkit/test-app.js';
@@ -164,12 +165,14 @@ describe('what the export holds besides the customer record', () => {
     lookupAt = new Date();
     const other = await app.graphql<{ resolveCustomer: { auditEventId: string } }>(resolver, RESOLVE, { v: anEmail('somebody.else') });
     otherLookupId = other.body.data!.resolveCustomer.auditEventId;
-    const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: later }], displayName: 'Lee Later' } });
-    id = res.body.data!.registerCustomer.id;
-    // A number nobody had when it was looked up, linked to this customer afterwards: that lookup was about whoever
-    // had the number then, and is not theirs.
+    // A number nobody had when it was looked up, linked to this customer later: that lookup may have been about
+    // whoever had the number then, and is not listed, whether it was made before the registration or after it.
     const laterPhone = aPhone();
     const PHONE = `query($v: String!) { resolveCustomer(input: { identifier: { kind: PHONE, value: $v }, channel: VOICE }) { customer { id } auditEventId } }`;
+    expect((await app.graphql(resolver, PHONE, { v: laterPhone })).body.errors).toBeUndefined();
+    const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: later }], displayName: 'Lee Later' } });
+    id = res.body.data!.registerCustomer.id;
+    await sleep(1_100);
     const phoneLookup = await app.graphql<{ resolveCustomer: { customer: null; auditEventId: string } }>(resolver, PHONE, { v: laterPhone });
     expect(phoneLookup.body.data!.resolveCustomer.customer).toBeNull();
     const link = await app.graphql(service, `mutation($id: ID!, $v: String!) { linkIdentifier(customerId: $id, identifier: { kind: PHONE, value: $v }) { id } }`, { id, v: laterPhone });

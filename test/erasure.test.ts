@@ -372,6 +372,17 @@ describe('eraseCustomer under concurrency and bad input', () => {
     expect(again!['details']).toMatchObject({ alreadyErased: true, resumesRequestId: null });
   });
 
+  it('lets one of several requests retrying a failed erasure at once finish it; the others are duplicates', async () => {
+    const id = await registerOne();
+    await app.app.mongo.db
+      .collection<{ _id: string }>('erasure_requests')
+      .insertOne({ _id: id, requestId: 'DSR-FAILED', claimedAt: new Date(Date.now() - 120_000), claimedBy: 'dpo-riley' } as { _id: string });
+    const receipts = await Promise.all(['DSR-RETRY-A', 'DSR-RETRY-B', 'DSR-RETRY-C'].map((requestId) => erase(id, requestId)));
+    expect(receipts.filter((r) => !r.alreadyErased)).toHaveLength(1);
+    const events = await app.app.mongo.db.collection('audit_events').find({ chain: id, type: 'DATA_DELETION' }).toArray();
+    expect(events.map((e) => (e['details'] as { resumesRequestId: string | null }).resumesRequestId).sort()).toEqual(['DSR-FAILED', null, null]);
+  });
+
   it('rejects a reason or request id that carries an identifier, erasing nothing', async () => {
     const id = await registerOne();
     const cases = [

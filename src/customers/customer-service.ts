@@ -125,7 +125,7 @@ export class CustomerService {
 
     // The first identifier decides who wins a registration race: its hash is a unique _id.
     const [primary, ...others] = identifiers as [HashedIdentifier, ...HashedIdentifier[]];
-    const claim = await this.repository.claimIdentifier(this.toRecord(primary, customerId));
+    const claim = await this.repository.claimIdentifier(this.toRecord(primary, customerId, customer.createdAt));
     if (!claim.claimed) {
       await this.repository.deleteUnclaimedCustomer(customerId);
       const winner = await this.loadActive(claim.ownerId);
@@ -134,7 +134,7 @@ export class CustomerService {
     }
     const claimed = [primary];
     for (const other of others) {
-      if ((await this.repository.claimIdentifier(this.toRecord(other, customerId))).claimed) {
+      if ((await this.repository.claimIdentifier(this.toRecord(other, customerId, customer.createdAt))).claimed) {
         claimed.push(other);
         continue;
       }
@@ -274,13 +274,14 @@ export class CustomerService {
     return hashed;
   }
 
-  private toRecord(identifier: HashedIdentifier, customerId: string): IdentifierRecord {
+  /** `linkedAt` defaults to now; a registration's identifiers carry the customer's creation time. */
+  private toRecord(identifier: HashedIdentifier, customerId: string, linkedAt: Date = new Date()): IdentifierRecord {
     return {
       hash: identifier.hashes[0] as string,
       kind: identifier.kind,
       keyVersion: this.keyring.currentVersion,
       customerId,
-      linkedAt: new Date(),
+      linkedAt,
     };
   }
 

@@ -30,6 +30,12 @@ export interface DsarRange {
 /** How the export left the building, recorded in the DSAR_EXPORT event. */
 export type DsarDelivery = 'graphql' | 'json_download';
 
+/**
+ * Identifiers linked this soon after the customer was created came with the registration (which files them at
+ * the customer's creation time; releases before 2026-11-30 filed them a few milliseconds later).
+ */
+const REGISTRATION_WINDOW_MS = 1_000;
+
 const NO_SUPPORT_RECORDS: DataSubjectExportRecord['supportRecords'] = {
   tickets: [],
   subscriptions: [],
@@ -79,9 +85,11 @@ export class DsarService {
       unlessRedisIsDown(this.sources.liveSessionsOf(customerId)),
       unlessRedisIsDown(this.sources.grantsOf(customerId)),
     ]);
-    // Lookups made before the person registered: one made afterwards, with a number they linked later, matched
-    // nobody because it was not theirs yet (a recycled number's earlier owner, say), and is left out.
-    const hashes = (identifiers[0] ?? []).map((identifier) => identifier.hash);
+    // Lookups made, before the person registered, with an identifier they registered with. A number linked later
+    // may have been someone else's when it was looked up (a recycled number's earlier owner), so its lookups are
+    // left out, made before or after the registration.
+    const registeredWith = (identifiers[0] ?? []).filter((i) => i.linkedAt.getTime() - customer.createdAt.getTime() <= REGISTRATION_WINDOW_MS);
+    const hashes = registeredWith.map((identifier) => identifier.hash);
     const eventIds = await this.sources.anonymousLookupEventIds(hashes);
     const anonymousLookups = (await this.trail.anonymousEventsInRange(eventIds, from, to)).filter((event) => event.occurredAt < customer.createdAt);
     return {

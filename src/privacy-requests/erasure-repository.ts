@@ -35,4 +35,18 @@ export class ErasureRepository {
       return { isFirst: false, firstRequestId: first?.requestId ?? requestId, firstClaimedAt: first?.claimedAt ?? claimedAt };
     }
   }
+
+  /**
+   * Takes over an erasure that `failedRequestId` claimed and never completed: an insert keyed by both, so of
+   * several requests retrying it at once exactly one finishes it; the others are duplicates.
+   */
+  async takeOver(customerId: string, failedRequestId: string, requestId: string, claimedBy: string, claimedAt: Date): Promise<boolean> {
+    try {
+      await this.claims.insertOne({ _id: `resume:${customerId}:${failedRequestId}`, requestId, claimedAt, claimedBy });
+      return true;
+    } catch (error) {
+      if (isDuplicateKeyError(error)) return false;
+      throw error;
+    }
+  }
 }

@@ -69,7 +69,8 @@ export class ErasureService {
     // Claimed long ago and never completed: that request failed half-way. This one finishes the job; what the
     // earlier one removed is not in these counts, and the event names it. Claimed moments ago: it is still running,
     // and this is a duplicate of it (already erased, as far as its caller is concerned).
-    const resumes = !isFirst && !hadCompleted && now.getTime() - firstClaimedAt.getTime() >= UNFINISHED_ERASURE_MS ? firstRequestId : null;
+    const isUnfinished = !isFirst && !hadCompleted && now.getTime() - firstClaimedAt.getTime() >= UNFINISHED_ERASURE_MS;
+    const resumes = isUnfinished && (await this.claims.takeOver(customerId, firstRequestId, request, actor.caller.id, now)) ? firstRequestId : null;
     const alreadyErased = !isFirst && resumes === null;
     const { attributesRemoved, keysRemoved } = await this.customers.markErased(customerId, now);
     const lookupsForgotten = await this.forgetAnonymousLookups(customerId);
