@@ -3,6 +3,7 @@ import { hasScope, type Caller } from './auth/caller.js';
 import type { ConsentReceipt, ConsentStateRecord } from './consent/consent-types.js';
 import { ciphertextsOf, type CustomerRecord, type IdentifierRecord, type PiiField } from './customers/customer-types.js';
 import { CustomerErasedError, ServiceUnavailableError } from './errors.js';
+import { classifyInfrastructureError } from './http/infrastructure-errors.js';
 import type { ActiveAccess } from './privacy-requests/grant-store.js';
 import type { AuditEventRecord } from './audit/audit-types.js';
 import type { Services } from './services.js';
@@ -56,7 +57,16 @@ export function createLoaders(services: Services, caller: Caller, requestId: str
     consentStateByCustomer,
     consentHistoryByCustomer,
     consentById: new DataLoader((ids) => services.consent.findByIds(ids), options),
-    activeAccessByCustomer: new DataLoader((ids) => services.grantStore.findActiveAccess(caller.id, ids), options),
+    // Grants live in Redis: while it cannot be read no grant can be confirmed, and the caller sees what it sees
+    // without one (masked values with customer:read), as every other caller does then.
+    activeAccessByCustomer: new DataLoader(
+      (ids) =>
+        services.grantStore.findActiveAccess(caller.id, ids).catch((error: unknown) => {
+          if (classifyInfrastructureError(error) !== 'redis') throw error;
+          return ids.map(() => ({}));
+        }),
+      options,
+    ),
     clearPii: new DataLoader(
       (keys: readonly ClearPiiKey[]) => readClearPii(services, caller, requestId, customerById, keys),
       { ...options, cacheKeyFn: (key) => `${key.customerId}:${key.field}` },

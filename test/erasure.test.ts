@@ -372,6 +372,21 @@ describe('eraseCustomer under concurrency and bad input', () => {
     expect(again!['details']).toMatchObject({ alreadyErased: true, resumesRequestId: null });
   });
 
+  it('takes over at once an erasure whose request failed (the store timed out), naming it', async () => {
+    const id = await registerOne();
+    // A lock that never goes stale keeps the erasure from marking the customer erased: it fails after 15 s.
+    const locks = app.app.mongo.db.collection<{ _id: string }>('customer_locks');
+    await locks.insertOne({ _id: id, token: 'held', acquiredAt: new Date(Date.now() + 3_600_000) } as { _id: string });
+    const failed = await app.graphql(dpo, ERASE, { id, requestId: 'DSR-TIMEOUT', reason: 'Asked by letter' });
+    expect(failed.body.errors?.[0]?.extensions?.['code']).toBe('SERVICE_UNAVAILABLE');
+    await locks.deleteOne({ _id: id });
+    const retry = await erase(id, 'DSR-RIGHT-AFTER');
+    expect(retry.alreadyErased).toBe(false);
+    expect(countOf(retry, 'mongodb', 'data_keys')).toBe(1);
+    const event = await app.app.mongo.db.collection('audit_events').findOne({ _id: retry.auditEventId as never });
+    expect(event!['details']).toMatchObject({ alreadyErased: false, resumesRequestId: 'DSR-TIMEOUT' });
+  }, 60_000);
+
   it('lets one of several requests retrying a failed erasure at once finish it; the others are duplicates', async () => {
     const id = await registerOne();
     await app.app.mongo.db

@@ -116,10 +116,14 @@ describe('outages of real servers while requests run', () => {
       expect.objectContaining({ path: ['dataSubjectAccess', 'supportSessions'], extensions: { code: 'SERVICE_UNAVAILABLE', service: 'redis' } }),
     ]);
     expect(app.logs.text()).toContain('rate limit not checked: redis unavailable');
-    // The masked read needs MongoDB only, and keeps working.
+    // The masked read needs MongoDB only, and keeps working, for a caller with pii:read too (no grant can be confirmed).
     const masked = await byId();
     expect(masked.body.errors).toBeUndefined();
     expect(masked.body.data!.customer!.email).toMatch(/^o\*\*\*@example\.com$/);
+    const piiReader = await app.token(['customer:read', 'pii:read'], 'agent-pii-faults');
+    const maskedForPiiReader = await app.graphql<{ customer: { email: string } }>(piiReader, `query($id: ID!) { customer(id: $id) { email } }`, { id: customerId });
+    expect(maskedForPiiReader.body.errors).toBeUndefined();
+    expect(maskedForPiiReader.body.data!.customer.email).toMatch(/^o\*\*\*@example\.com$/);
     // The background traffic runs at its own pace; let it meet the outage before it ends.
     await waitFor('background traffic to meet the outage', async () => traffic.responses.length, () => traffic.responses.some((r) => codesOf(r).includes('SERVICE_UNAVAILABLE')));
 

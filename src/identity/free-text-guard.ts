@@ -105,8 +105,14 @@ const LONG_HEX = /^[0-9a-f]{16,}$/i;
  * address or a phone number.
  */
 export function isSafeReference(value: string): boolean {
-  return UUID.test(value) || LONG_HEX.test(value) || !containsIdentifier(value);
+  // Digits are hex too: a hex token that carries ten or more of them in a row may be a phone number padded to the
+  // shape of an id (`0044770090073600`), and gets the full check like any other text. A UUID keeps its exemption:
+  // its last group is 12 hex digits, all of them digits in about one UUID in 300.
+  return UUID.test(value) || (LONG_HEX.test(value) && !LONG_DIGIT_RUN.test(value)) || !containsIdentifier(value);
 }
+
+/** Ten digits in a row: a phone number with its country code. */
+const LONG_DIGIT_RUN = /\d{10,}/;
 
 const GRAPHQL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

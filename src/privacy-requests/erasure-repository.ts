@@ -7,6 +7,8 @@ interface ErasureClaimDoc {
   requestId: string;
   claimedAt: Date;
   claimedBy: string;
+  /** Set when the claiming request failed before it completed: the next request takes the erasure over at once. */
+  failedAt?: Date;
 }
 
 export const ERASURE_REQUESTS_COLLECTION = 'erasure_requests';
@@ -25,15 +27,25 @@ export class ErasureRepository {
   }
 
   /** `isFirst` for the first request; otherwise the request id of the one that claimed this customer first, and when. */
-  async claim(customerId: string, requestId: string, claimedBy: string, claimedAt: Date): Promise<{ isFirst: boolean; firstRequestId: string; firstClaimedAt: Date }> {
+  async claim(
+    customerId: string,
+    requestId: string,
+    claimedBy: string,
+    claimedAt: Date,
+  ): Promise<{ isFirst: boolean; firstRequestId: string; firstClaimedAt: Date; firstFailed: boolean }> {
     try {
       await this.claims.insertOne({ _id: customerId, requestId, claimedAt, claimedBy });
-      return { isFirst: true, firstRequestId: requestId, firstClaimedAt: claimedAt };
+      return { isFirst: true, firstRequestId: requestId, firstClaimedAt: claimedAt, firstFailed: false };
     } catch (error) {
       if (!isDuplicateKeyError(error)) throw error;
       const first = await this.claims.findOne({ _id: customerId });
-      return { isFirst: false, firstRequestId: first?.requestId ?? requestId, firstClaimedAt: first?.claimedAt ?? claimedAt };
+      return { isFirst: false, firstRequestId: first?.requestId ?? requestId, firstClaimedAt: first?.claimedAt ?? claimedAt, firstFailed: first?.failedAt != null };
     }
+  }
+
+  /** The request that claimed this erasure failed before completing it (its only writer, so a plain update). */
+  async markFailed(customerId: string, requestId: string, failedAt: Date): Promise<void> {
+    await this.claims.updateOne({ _id: customerId, requestId }, { $set: { failedAt } });
   }
 
   /**

@@ -65,11 +65,29 @@ export class ErasureService {
 
     const now = new Date();
     const hadCompleted = await this.audit.hasEvent(customerId, 'DATA_DELETION');
-    const { isFirst, firstRequestId, firstClaimedAt } = await this.claims.claim(customerId, request, actor.caller.id, now);
-    // Claimed long ago and never completed: that request failed half-way. This one finishes the job; what the
-    // earlier one removed is not in these counts, and the event names it. Claimed moments ago: it is still running,
-    // and this is a duplicate of it (already erased, as far as its caller is concerned).
-    const isUnfinished = !isFirst && !hadCompleted && now.getTime() - firstClaimedAt.getTime() >= UNFINISHED_ERASURE_MS;
+    const { isFirst, firstRequestId, firstClaimedAt, firstFailed } = await this.claims.claim(customerId, request, actor.caller.id, now);
+    // Claimed by a request that failed half-way (it said so, or it claimed long ago and never completed): this one
+    // finishes the job; what the earlier one removed is not in these counts, and the event names it. Claimed
+    // moments ago and not failed: it is still running, and this is a duplicate of it (already erased, as far as
+    // its caller is concerned).
+    const isUnfinished = !isFirst && !hadCompleted && (firstFailed || now.getTime() - firstClaimedAt.getTime() >= UNFINISHED_ERASURE_MS);
+    try {
+      return await this.eraseClaimed(customerId, request, justification, actor, now, { isFirst, isUnfinished, firstRequestId });
+    } catch (error) {
+      // The next request takes over at once (a process that died here is covered by UNFINISHED_ERASURE_MS instead).
+      if (isFirst) await this.claims.markFailed(customerId, request, new Date()).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async eraseClaimed(
+    customerId: string,
+    request: string,
+    justification: string,
+    actor: Actor,
+    now: Date,
+    { isFirst, isUnfinished, firstRequestId }: { isFirst: boolean; isUnfinished: boolean; firstRequestId: string },
+  ): Promise<ErasureReceiptRecord> {
     const resumes = isUnfinished && (await this.claims.takeOver(customerId, firstRequestId, request, actor.caller.id, now)) ? firstRequestId : null;
     const alreadyErased = !isFirst && resumes === null;
     const { attributesRemoved, keysRemoved } = await this.customers.markErased(customerId, now);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assertFreeText, containsIdentifier } from '../../src/identity/free-text-guard.js';
+import { assertFreeText, containsIdentifier, isSafeReference } from '../../src/identity/free-text-guard.js';
 
 describe('free text that carries an identifier', () => {
   it.each([
@@ -87,5 +87,15 @@ describe('assertFreeText', () => {
 
   it('keeps right-to-left text and its marks', () => {
     expect(assertFreeText('طلب العميل الحذف \u200f', 'reason', 500)).toBe('طلب العميل الحذف \u200f');
+  });
+});
+
+describe('correlation ids (x-request-id, interactionId, an erasure requestId)', () => {
+  it.each(['123e4567-e89b-12d3-a456-426614174000', '4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', 'DSR-2041'])('takes %j', (id) => {
+    expect(isSafeReference(id)).toBe(true);
+  });
+
+  it.each(['0044770090073600', '4477009007364477', '447700900736aaaa', '+447700900736'])('refuses a phone number shaped as a hex id: %j', (id) => {
+    expect(isSafeReference(id)).toBe(false);
   });
 });
