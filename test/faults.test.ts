@@ -151,6 +151,10 @@ describe('outages of real servers while requests run', () => {
       const exported = await app.graphql<{ dataSubjectAccess: { customerId: string } }>(dpo, `query($c: ID!) { dataSubjectAccess(customerId: $c) { customerId } }`, { c: customerId });
       expect(exported.body.errors).toBeUndefined();
       expect(exported.body.data!.dataSubjectAccess.customerId).toBe(customerId);
+      // Operators can tell the two apart: the refused lookup and the export that went ahead unchecked.
+      const metrics = await (await fetch(`${app.baseUrl}/metrics`)).text();
+      expect(metrics).toMatch(/veil_rate_limit_decisions_total\{operation="resolveCustomer",outcome="refused"\} [1-9]/);
+      expect(metrics).toMatch(/veil_rate_limit_decisions_total\{operation="dataSubjectAccess",outcome="unchecked"\} [1-9]/);
     } finally {
       await admin.config('SET', 'min-replicas-to-write', '0');
       admin.disconnect();

@@ -23,7 +23,8 @@ export const RATE_LIMITED_FIELDS: Readonly<Record<string, RateLimitFailureMode>>
   'Mutation.eraseCustomer': 'fail-open',
 };
 
-export type RateLimitOutcome = 'allowed' | 'limited' | 'unchecked';
+/** `unchecked`: Redis could not count and a fail-open call went ahead; `refused`: it could not, and a fail-closed call was refused. */
+export type RateLimitOutcome = 'allowed' | 'limited' | 'unchecked' | 'refused';
 
 export interface RateLimitFieldOptions {
   fields?: Readonly<Record<string, RateLimitFailureMode>>;
@@ -72,7 +73,7 @@ export async function checkRateLimit(
     decision = await rateLimiter.consume(call.callerId, operation);
   } catch (error) {
     if (classifyInfrastructureError(error) !== 'redis') throw error;
-    onOutcome?.(operation, 'unchecked');
+    onOutcome?.(operation, call.mode === 'fail-closed' ? 'refused' : 'unchecked');
     if (call.mode === 'fail-closed') throw new ServiceUnavailableError('redis');
     call.log.warn({ operation }, 'rate limit not checked: redis unavailable (fail-open operation)');
     return;

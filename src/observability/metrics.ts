@@ -41,7 +41,7 @@ export class Metrics {
   });
   readonly rateLimitDecisions = new Counter({
     name: 'veil_rate_limit_decisions_total',
-    help: 'Rate-limited operations: allowed, limited, or unchecked (Redis unavailable)',
+    help: 'Rate-limited operations: allowed, limited, unchecked (Redis unavailable, a fail-open call went ahead) or refused (Redis unavailable, a fail-closed call was refused)',
     labelNames: ['operation', 'outcome'] as const,
     registers: [this.registry],
   });
