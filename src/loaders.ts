@@ -3,7 +3,7 @@ import { hasScope, type Caller } from './auth/caller.js';
 import type { ConsentReceipt, ConsentStateRecord } from './consent/consent-types.js';
 import { ciphertextsOf, type CustomerRecord, type IdentifierRecord, type PiiField } from './customers/customer-types.js';
 import { CustomerErasedError, ServiceUnavailableError } from './errors.js';
-import { classifyInfrastructureError } from './http/infrastructure-errors.js';
+import { unlessRedisIsDown } from './http/infrastructure-errors.js';
 import type { ActiveAccess } from './privacy-requests/grant-store.js';
 import type { AuditEventRecord } from './audit/audit-types.js';
 import type { Services } from './services.js';
@@ -60,11 +60,7 @@ export function createLoaders(services: Services, caller: Caller, requestId: str
     // Grants live in Redis: while it cannot be read no grant can be confirmed, and the caller sees what it sees
     // without one (masked values with customer:read), as every other caller does then.
     activeAccessByCustomer: new DataLoader(
-      (ids) =>
-        services.grantStore.findActiveAccess(caller.id, ids).catch((error: unknown) => {
-          if (classifyInfrastructureError(error) !== 'redis') throw error;
-          return ids.map(() => ({}));
-        }),
+      (ids) => unlessRedisIsDown(services.grantStore.findActiveAccess(caller.id, ids), ids.map(() => ({}))),
       options,
     ),
     clearPii: new DataLoader(

@@ -127,9 +127,7 @@ export class CustomerRepository {
   async findWrappedKeys(ids: readonly string[]): Promise<Array<WrappedDataKey | null>> {
     const byId = new Map<string, WrappedDataKey | null>();
     for (const part of chunk([...new Set(ids)], IN_CHUNK_SIZE)) {
-      // One id (every audit event that seals an identifier hash) is an equality lookup: FerretDB never pushes `$in` down.
-      const filter = part.length === 1 ? { _id: part[0] as string } : { _id: { $in: part } };
-      const docs = await this.customers.find(filter, { ...BATCHED_FIND, projection: { status: 1, dataKey: 1 } }).toArray();
+      const docs = await this.customers.find(byIds(part), { ...BATCHED_FIND, projection: { status: 1, dataKey: 1 } }).toArray();
       for (const doc of docs) byId.set(doc._id, doc.dataKey ? parseWrappedKeyDoc(doc.dataKey) : null);
       const older = docs.filter((doc) => !doc.dataKey && doc.status === 'ACTIVE').map((doc) => doc._id);
       if (older.length > 0) for (const [id, key] of await this.findStoredApartKeys(older)) byId.set(id, key);
@@ -139,8 +137,7 @@ export class CustomerRepository {
 
   /** Keys of customers stored before the key moved into the customer document. */
   private async findStoredApartKeys(ids: readonly string[]): Promise<Map<string, WrappedDataKey>> {
-    const filter = ids.length === 1 ? { _id: ids[0] as string } : { _id: { $in: [...ids] } };
-    const docs = await this.keys.find(filter, BATCHED_FIND).toArray();
+    const docs = await this.keys.find(byIds(ids), BATCHED_FIND).toArray();
     return new Map(docs.map((doc) => [doc._id, parseWrappedKeyDoc(doc)]));
   }
 
@@ -274,6 +271,11 @@ export class CustomerRepository {
 /** A Binary's backing array may be larger than its content: copy only `position` bytes. */
 function binaryToBuffer(binary: Binary): Buffer {
   return Buffer.from(binary.buffer.subarray(0, binary.position));
+}
+
+/** One id is an equality lookup (FerretDB never pushes `$in` down, and every audit seal reads one key); more, `$in`. */
+function byIds(ids: readonly string[]): { _id: string | { $in: string[] } } {
+  return ids.length === 1 ? { _id: ids[0] as string } : { _id: { $in: [...ids] } };
 }
 
 /** What a read that cannot decrypt leaves in the database. */

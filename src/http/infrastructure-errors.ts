@@ -52,3 +52,13 @@ function isUnavailableReply(error: Error): boolean {
     previous.every((p) => p instanceof Error && REDIS_UNAVAILABLE_REPLIES.test(p.message))
   );
 }
+
+/** What a read answers instead while Redis cannot serve it; any other failure still fails the read. */
+export async function unlessRedisIsDown<T, F>(read: Promise<T>, fallback: F): Promise<T | F> {
+  try {
+    return await read;
+  } catch (error) {
+    if (classifyInfrastructureError(error) === 'redis') return fallback;
+    throw error;
+  }
+}

@@ -4,7 +4,7 @@ import type { ConsentService } from '../consent/consent-service.js';
 import { actorOf, assertCustomerId, type Actor, type CustomerService } from '../customers/customer-service.js';
 import { PII_FIELDS } from '../customers/customer-types.js';
 import { BadUserInputError, NotFoundError } from '../errors.js';
-import { classifyInfrastructureError } from '../http/infrastructure-errors.js';
+import { unlessRedisIsDown } from '../http/infrastructure-errors.js';
 import type { SupportSessionRecord } from '../context-snapshots/session-store.js';
 import type { DataSubjectExportRecord } from './dsar-types.js';
 import type { PiiAccessGrantRecord } from './grant-types.js';
@@ -82,8 +82,9 @@ export class DsarService {
       this.consent.historyOf([customerId]),
       this.sources.supportRecords ? this.sources.supportRecords.exportFor(customerId) : Promise.resolve(NO_SUPPORT_RECORDS),
       this.trail.eventsInRange(customerId, from, to),
-      unlessRedisIsDown(this.sources.liveSessionsOf(customerId)),
-      unlessRedisIsDown(this.sources.grantsOf(customerId)),
+      // Redis holds only what expires; while it is down the export still answers (legal deadlines), without those parts.
+      unlessRedisIsDown(this.sources.liveSessionsOf(customerId), null),
+      unlessRedisIsDown(this.sources.grantsOf(customerId), null),
     ]);
     // Lookups made, before the person registered, with an identifier they registered with. A number linked later
     // may have been someone else's when it was looked up (a recycled number's earlier owner), so its lookups are
@@ -114,12 +115,3 @@ export class DsarService {
   }
 }
 
-/** Redis holds only what expires; while it is down the export still answers (legal deadlines), without those parts. */
-async function unlessRedisIsDown<T>(read: Promise<T>): Promise<T | null> {
-  try {
-    return await read;
-  } catch (error) {
-    if (classifyInfrastructureError(error) === 'redis') return null;
-    throw error;
-  }
-}
