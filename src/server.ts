@@ -108,10 +108,7 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
       (error) => {
         logger.error({ err: describeError(error) }, 'unexpected error in a resolver');
       },
-      {
-        onInfrastructureError: (store) => metrics.storeErrors.inc({ store, kind: 'request' }),
-        hideSuggestions: !config.introspection,
-      },
+      { hideSuggestions: !config.introspection },
     ),
     plugins: [
       ApolloServerPluginLandingPageDisabled(),

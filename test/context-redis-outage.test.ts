@@ -46,6 +46,8 @@ describe('Redis outage', () => {
     expect(warm.body.errors).toBeUndefined();
     expect(warm.body.data!.customer.context.openTickets).toEqual([{ id: 'T-1' }]);
 
+    const redisRequests = async () => Number(/veil_store_errors_total\{store="redis",kind="request"\} (\d+)/.exec(await (await fetch(`${app.baseUrl}/metrics`)).text())?.[1] ?? 0);
+    const countedBefore = await redisRequests();
     await servers.stopRedis();
     try {
       const customer = await app.graphql<{ customer: { id: string; status: string; country: string; displayName: string; consent: { scopes: string[] } } }>(agent, CUSTOMER, { id });
@@ -68,6 +70,9 @@ describe('Redis outage', () => {
 
       const live = await fetch(`${app.baseUrl}/health/live`);
       expect(live.status).toBe(200);
+      // Each of the three requests that met the outage counts once (the services answered SERVICE_UNAVAILABLE
+      // themselves, not the error formatter); the customer read, which did not need Redis, does not count.
+      expect((await redisRequests()) - countedBefore).toBe(3);
     } finally {
       await servers.startRedis();
     }

@@ -10,7 +10,7 @@ import {
   UnauthenticatedError,
 } from '../errors.js';
 import { findOperationLimitError, OPERATION_LIMIT_CODE } from '../hardening/operation-limits.js';
-import { classifyInfrastructureError, type InfrastructureService } from './infrastructure-errors.js';
+import { classifyInfrastructureError } from './infrastructure-errors.js';
 import { containsIdentifier } from '../identity/free-text-guard.js';
 
 /** Codes whose messages we wrote ourselves and may show to callers. */
@@ -32,8 +32,6 @@ const CALLER_SAFE_CODES = new Set([
 ]);
 
 export interface ErrorFormatterHooks {
-  /** A store was unreachable while resolving: counted, and shown to the caller as SERVICE_UNAVAILABLE. */
-  onInfrastructureError?: (service: InfrastructureService) => void;
   /** Drop graphql-js' "Did you mean ...?" hints: with introspection off they would leak the schema field by field. */
   hideSuggestions?: boolean;
 }
@@ -81,7 +79,6 @@ export function createErrorFormatter(onUnexpected: (error: unknown) => void, hoo
     }
     const service = classifyInfrastructureError(original);
     if (service) {
-      hooks.onInfrastructureError?.(service);
       const unavailable = new ServiceUnavailableError(service);
       return { message: unavailable.message, ...where, extensions: { code: 'SERVICE_UNAVAILABLE', service } };
     }

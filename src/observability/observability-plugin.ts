@@ -42,12 +42,19 @@ export function createObservabilityPlugin(metrics: Metrics, labels = new Operati
           const body = requestContext.response.body;
           const errors = body.kind === 'single' ? (body.singleResult.errors ?? []) : [];
           let retryAfterSeconds = 0;
+          const unreachable = new Set<string>();
           for (const error of errors) {
             const code = typeof error.extensions?.['code'] === 'string' ? error.extensions['code'] : 'UNKNOWN';
             metrics.graphqlErrors.inc({ code });
             const retryAfter = error.extensions?.['retryAfterSeconds'];
             if (code === 'RATE_LIMITED' && typeof retryAfter === 'number') retryAfterSeconds = Math.max(retryAfterSeconds, retryAfter);
+            // Whether the error formatter classified a driver error or a service turned it into SERVICE_UNAVAILABLE
+            // itself, the response names the store; an unwritable audit event has its own counter.
+            const service = error.extensions?.['service'];
+            if (code === 'SERVICE_UNAVAILABLE' && (service === 'mongodb' || service === 'redis')) unreachable.add(service);
           }
+          // Once per request and store, however many fields failed.
+          for (const store of unreachable) metrics.storeErrors.inc({ store, kind: 'request' });
           if (retryAfterSeconds > 0) requestContext.response.http.headers.set('retry-after', String(retryAfterSeconds));
           metrics.graphqlOperations.inc({ operation, outcome: errors.length > 0 ? 'error' : 'ok' });
           metrics.operationDuration.observe({ operation }, seconds);
