@@ -3,6 +3,7 @@ import { SignJWT, generateKeyPair, base64url } from 'jose';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { generateDevKeys } from '../src/dev/dev-keys.js';
+import { HmacKeyring } from '../src/identity/hmac-keyring.js';
 import { aCrmId, anEmail, aPhone, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
 import { findsOn, startTestApp, type TestApp } from './testkit/test-app.js';
 
@@ -261,6 +262,8 @@ describe('HMAC key rotation', () => {
     const oldKeys = app.keys;
     const email = anEmail('rotated');
     const id = await register([{ kind: 'EMAIL', value: email }]);
+    const before = await app.app.mongo.db.collection('identifiers').find({ customerId: id }).toArray();
+    expect(before.map((v) => v['keyVersion'])).toEqual(['v1']);
     const fresh = await generateDevKeys();
     const newKey = fresh.identityHmacKeys.replace(/^v1:/, 'v2:');
     const rotated = await startTestApp({
@@ -273,15 +276,25 @@ describe('HMAC key rotation', () => {
         value: email,
       });
       expect(res.body.data!.resolveCustomer.customer?.id).toBe(id);
-      // The match also files the identifier under the current key version.
+      // The match re-files the identifier under the current key version, keeping when it was linked and its old
+      // hash, and drops the old record: one identifier, listed once (the old version can be retired once none is left).
       const versions = await rotated.app.mongo.db.collection('identifiers').find({ customerId: id }).toArray();
-      expect(versions.map((v) => String(v._id).split(':')[0]).sort()).toEqual(['v1', 'v2']);
+      expect(versions).toHaveLength(1);
+      expect(String(versions[0]!._id)).toMatch(/^v2:[A-Za-z0-9_-]{43}$/);
+      expect(versions[0]!['linkedAt']).toEqual(before[0]!['linkedAt']);
+      expect(versions[0]!['priorHashes']).toEqual([before[0]!._id]);
+      const listed = await rotated.graphql<{ customer: { identifiers: Array<{ keyVersion: string }> } }>(
+        await rotated.token(['customer:read', 'identity:resolve']),
+        `query($id: ID!) { customer(id: $id) { identifiers { keyVersion } } }`,
+        { id },
+      );
+      expect(listed.body.data!.customer.identifiers).toEqual([{ keyVersion: 'v2' }]);
     } finally {
       await rotated.stop();
     }
   });
 
-  it('files an older-version identifier under the current key when registerCustomer or linkIdentifier meets it', async () => {
+  it('re-files an older-version identifier under the current key when registerCustomer or linkIdentifier meets it', async () => {
     const oldKeys = app.keys;
     const [first, second] = [anEmail('rotated-reg'), aCrmId()];
     rawIdentifiers.push(first, second);
@@ -299,7 +312,76 @@ describe('HMAC key rotation', () => {
       );
       expect(linked.body.data!.linkIdentifier.id).toBe(id);
       const versions = await rotated.app.mongo.db.collection('identifiers').find({ customerId: id }).toArray();
-      expect(versions.map((v) => `${v['kind']}:${String(v._id).split(':')[0]}`).sort()).toEqual(['CRM_ID:v1', 'CRM_ID:v2', 'EMAIL:v1', 'EMAIL:v2']);
+      expect(versions.map((v) => `${v['kind']}:${String(v._id).split(':')[0]}`).sort()).toEqual(['CRM_ID:v2', 'EMAIL:v2']);
+      for (const v of versions) expect(v['priorHashes']).toEqual([expect.stringMatching(/^v1:/)]);
+    } finally {
+      await rotated.stop();
+    }
+  });
+
+  it('moves an identifier the release before left on both versions (v1 kept beside v2) to v2 alone, keeping the v1 hash as prior', async () => {
+    const oldKeys = app.keys;
+    const email = anEmail('rekeyed-by-the-release-before');
+    const id = await register([{ kind: 'EMAIL', value: email }]);
+    const newKey = (await generateDevKeys()).identityHmacKeys.replace(/^v1:/, 'v2:');
+    const identifiers = app.app.mongo.db.collection('identifiers');
+    const [v1] = await identifiers.find({ customerId: id }).toArray();
+    // What the release before 2026-12-01 left after re-keying: a v2 record without prior hashes next to the v1 one.
+    const v2Hash = HmacKeyring.parse(newKey).hashAll('EMAIL', email.toLowerCase())[0]!;
+    await identifiers.insertOne({ _id: v2Hash as never, customerId: id, kind: 'EMAIL', keyVersion: 'v2', linkedAt: new Date() });
+    const rotated = await startTestApp({ shareStoresWith: app, env: { IDENTITY_HMAC_KEYS: `${newKey},${oldKeys.identityHmacKeys}` } });
+    try {
+      const res = await rotated.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(await rotated.token(['customer:read']), RESOLVE, { kind: 'EMAIL', value: email });
+      expect(res.body.data!.resolveCustomer.customer?.id).toBe(id);
+      const after = await identifiers.find({ customerId: id }).toArray();
+      expect(after.map((r) => ({ id: r._id, priorHashes: r['priorHashes'] }))).toEqual([{ id: v2Hash, priorHashes: [v1!._id] }]);
+    } finally {
+      await rotated.stop();
+    }
+  });
+
+  it('keeps the anonymous lookups made under an older key version in the person\'s export, and forgets them on erasure', async () => {
+    const oldKeys = app.keys;
+    const email = anEmail('looked-up-before-rotation');
+    rawIdentifiers.push(email);
+    // Under v1, before they register: an IVR looks the person up and finds nobody.
+    const lookup = await app.graphql<{ resolveCustomer: { customer: null; auditEventId: string } }>(await app.token(['identity:resolve'], 'ivr-v1'), RESOLVE, {
+      kind: 'EMAIL',
+      value: email,
+    });
+    const lookupId = lookup.body.data!.resolveCustomer.auditEventId;
+    expect(lookup.body.data!.resolveCustomer.customer).toBeNull();
+    const newKey = (await generateDevKeys()).identityHmacKeys.replace(/^v1:/, 'v2:');
+    const rotated = await startTestApp({ shareStoresWith: app, env: { IDENTITY_HMAC_KEYS: `${newKey},${oldKeys.identityHmacKeys}` } });
+    try {
+      // Registered after the rotation: filed under v2 only, with the v1 hash the lookup was filed under as a prior one.
+      const registered = await rotated.graphql<{ registerCustomer: { id: string } }>(await rotated.token(SERVICE_SCOPES), REGISTER, {
+        input: { identifiers: [{ kind: 'EMAIL', value: email }] },
+      });
+      const id = registered.body.data!.registerCustomer.id;
+      const dpo = await rotated.token(['dsar:process'], 'dpo-rotation');
+      const held = await rotated.graphql<{ dataSubjectAccess: { identifiers: Array<{ keyVersion: string }>; anonymousLookups: Array<{ id: string; identifierHash: string }> } }>(
+        dpo,
+        `query($id: ID!) { dataSubjectAccess(customerId: $id) { identifiers { keyVersion } anonymousLookups { id identifierHash } } }`,
+        { id },
+      );
+      expect(held.body.errors).toBeUndefined();
+      expect(held.body.data!.dataSubjectAccess.identifiers).toEqual([{ keyVersion: 'v2' }]);
+      expect(held.body.data!.dataSubjectAccess.anonymousLookups).toEqual([{ id: lookupId, identifierHash: expect.stringMatching(/^v1:/) }]);
+
+      const erased = await rotated.graphql<{ eraseCustomer: { removed: Array<{ item: string; count: number }> } }>(
+        dpo,
+        `mutation($id: ID!) { eraseCustomer(customerId: $id, requestId: "DSR-ROTATION-1", reason: "Customer asked") { removed { item count } } }`,
+        { id },
+      );
+      expect(erased.body.errors).toBeUndefined();
+      expect(erased.body.data!.eraseCustomer.removed).toContainEqual({ item: 'anonymous_lookups', count: 1 });
+      const event = await rotated.graphql<{ _entities: Array<{ identifierHash: string | null }> }>(
+        await rotated.token(['audit:read'], 'auditor-rotation'),
+        `query($r: [_Any!]!) { _entities(representations: $r) { ... on AuditEvent { identifierHash } } }`,
+        { r: [{ __typename: 'AuditEvent', id: lookupId }] },
+      );
+      expect(event.body.data!._entities).toEqual([{ identifierHash: null }]);
     } finally {
       await rotated.stop();
     }

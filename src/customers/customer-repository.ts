@@ -45,6 +45,8 @@ interface IdentifierDoc {
   kind: IdentifierKind;
   keyVersion: string;
   linkedAt: Date;
+  /** Absent on records filed before 2026-12-01 and when no older key version was configured. */
+  priorHashes?: string[];
 }
 /** Where data keys were kept before 2026-11-30: still read for customers stored then, and deleted on erasure. */
 interface CustomerKeyDoc extends WrappedKeyDoc {
@@ -153,6 +155,7 @@ export class CustomerRepository {
         kind: identifier.kind,
         keyVersion: identifier.keyVersion,
         linkedAt: identifier.linkedAt,
+        ...(identifier.priorHashes.length > 0 ? { priorHashes: identifier.priorHashes } : {}),
       });
       return { claimed: true };
     } catch (error) {
@@ -164,10 +167,15 @@ export class CustomerRepository {
   }
 
   /** Equality lookups on _id, one per hash: pushed down to the index on every backend. */
-  async findIdentifierByHashes(hashes: readonly string[]): Promise<IdentifierRecord | null> {
+  async findIdentifiersByHashes(hashes: readonly string[]): Promise<IdentifierRecord[]> {
     const found = await Promise.all(hashes.map((hash) => this.identifiers.findOne({ _id: hash })));
-    const first = found.find((doc): doc is IdentifierDoc => doc !== null);
-    return first ? parseIdentifierDoc(first) : null;
+    return found.filter((doc): doc is IdentifierDoc => doc !== null).map(parseIdentifierDoc);
+  }
+
+  /** Adds hashes to a record's priorHashes. Racing calls add the same hashes, so a lost update loses nothing. */
+  async addPriorHashes(hash: string, customerId: string, priorHashes: readonly string[]): Promise<void> {
+    if (priorHashes.length === 0) return;
+    await this.identifiers.updateOne({ _id: hash, customerId }, { $addToSet: { priorHashes: { $each: [...priorHashes] } } });
   }
 
   async findIdentifiersByCustomerIds(ids: readonly string[]): Promise<IdentifierRecord[][]> {
@@ -345,5 +353,6 @@ function parseIdentifierDoc(doc: IdentifierDoc): IdentifierRecord {
     kind: doc.kind,
     keyVersion: doc.keyVersion,
     linkedAt: doc.linkedAt,
+    priorHashes: Array.isArray(doc.priorHashes) ? doc.priorHashes.filter((h): h is string => typeof h === 'string') : [],
   };
 }

@@ -11,7 +11,7 @@ import type { EncryptedValue, PiiEnvelope } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone } from '../policy/masks.js';
 import type { CustomerRepository } from './customer-repository.js';
 import type { CustomerRecord, EncryptedAttributes, IdentifierRecord, MaskedAttributes, PiiField } from './customer-types.js';
-import { ciphertextsOf } from './customer-types.js';
+import { ciphertextsOf, hashesOf } from './customer-types.js';
 
 export interface Actor {
   caller: Caller;
@@ -179,13 +179,12 @@ export class CustomerService {
   async resolve(input: ResolveInput, actor: Actor): Promise<Resolution> {
     const interactionId = validateInteractionId(input.interactionId);
     const [hashed] = this.hashIdentifiers([input.identifier]) as [HashedIdentifier];
-    const found = await this.repository.findIdentifierByHashes(hashed.hashes);
+    const records = await this.repository.findIdentifiersByHashes(hashed.hashes);
+    const found = records[0] ?? null;
     const customer = found ? ((await this.repository.findByIds([found.customerId]))[0] ?? null) : null;
     const isMatch = customer !== null && customer.status === 'ACTIVE';
-    if (isMatch && found && found.keyVersion !== this.keyring.currentVersion) {
-      // Matched under an older key: also file the hash under the current key, so the next lookup needs one query.
-      await this.repository.claimIdentifier(this.toRecord(hashed, customer.id));
-    }
+    // Matched under an older key: re-filed under the current one, so the next lookup needs one query.
+    if (isMatch) await this.rekey(hashed, records, customer.id);
     const event = await this.audit.append({
       type: 'IDENTITY_RESOLUTION',
       customerId: isMatch ? customer.id : null,
@@ -274,7 +273,11 @@ export class CustomerService {
     return hashed;
   }
 
-  /** `linkedAt` defaults to now; a registration's identifiers carry the customer's creation time. */
+  /**
+   * `linkedAt` defaults to now; a registration's identifiers carry the customer's creation time. The hashes under
+   * older configured key versions go with the record (`priorHashes`): what was filed under them before, such as
+   * the person's anonymous lookups, stays findable for data-subject access and erasure after a rotation.
+   */
   private toRecord(identifier: HashedIdentifier, customerId: string, linkedAt: Date = new Date()): IdentifierRecord {
     return {
       hash: identifier.hashes[0] as string,
@@ -282,12 +285,38 @@ export class CustomerService {
       keyVersion: this.keyring.currentVersion,
       customerId,
       linkedAt,
+      priorHashes: identifier.hashes.slice(1),
     };
+  }
+
+  /**
+   * An identifier found under older key versions (`found`: its records under every configured version) moves to
+   * the current one: filed under its current hash with the time it was first linked and every hash it had, then
+   * its old records are dropped. It stays listed once, and an old version can be retired once no record uses it.
+   * While both exist (between the writes, or when a racing request re-keys too) either finds the same customer.
+   * A current record that is already there (the release before 2026-12-01 kept the old one beside it) takes the
+   * old hashes. Records of another customer (the same identifier registered twice mid-rotation) are left alone.
+   */
+  private async rekey(identifier: HashedIdentifier, found: readonly IdentifierRecord[], customerId: string): Promise<void> {
+    const current = this.keyring.currentVersion;
+    const mine = found.filter((record) => record.customerId === customerId);
+    const older = mine.filter((record) => record.keyVersion !== current);
+    if (older.length === 0) return;
+    const priorHashes = [...new Set([...identifier.hashes.slice(1), ...older.flatMap(hashesOf)])];
+    const filed = mine.find((record) => record.keyVersion === current);
+    if (filed) {
+      await this.repository.addPriorHashes(filed.hash, customerId, priorHashes.filter((hash) => !filed.priorHashes.includes(hash)));
+    } else {
+      const linkedAt = new Date(Math.min(...older.map((record) => record.linkedAt.getTime())));
+      const claim = await this.repository.claimIdentifier({ ...this.toRecord(identifier, customerId, linkedAt), priorHashes });
+      if (!claim.claimed && claim.ownerId !== customerId) return;
+    }
+    for (const record of older) await this.repository.deleteIdentifier(record.hash, customerId);
   }
 
   /** The one customer that already owns any of these identifiers (under any key version), or null. */
   private async findOwner(identifiers: readonly HashedIdentifier[]): Promise<{ customer: CustomerRecord; matched: HashedIdentifier } | null> {
-    const found = await Promise.all(identifiers.map((i) => this.repository.findIdentifierByHashes(i.hashes)));
+    const found = await Promise.all(identifiers.map(async (i) => (await this.repository.findIdentifiersByHashes(i.hashes))[0] ?? null));
     const owners = [...new Set(found.filter((f): f is IdentifierRecord => f !== null).map((f) => f.customerId))];
     if (owners.length > 1) throw new ConflictError('These identifiers belong to different customers');
     if (!owners[0]) return null;
@@ -317,11 +346,12 @@ export class CustomerService {
   private async linkMissing(customer: CustomerRecord, identifiers: readonly HashedIdentifier[], actor: Actor, channel: Channel | null): Promise<CustomerRecord> {
     let updated = customer;
     for (const identifier of identifiers) {
-      const existing = await this.repository.findIdentifierByHashes(identifier.hashes);
+      const records = await this.repository.findIdentifiersByHashes(identifier.hashes);
+      const existing = records[0];
       if (existing) {
         if (existing.customerId !== customer.id) throw new ConflictError('The identifier belongs to another customer');
-        // Known under an older key version: file it under the current one too, as resolveCustomer does.
-        if (existing.keyVersion !== this.keyring.currentVersion) await this.repository.claimIdentifier(this.toRecord(identifier, customer.id));
+        // Known under an older key version: re-filed under the current one, as resolveCustomer does.
+        await this.rekey(identifier, records, customer.id);
         continue;
       }
       const record = this.toRecord(identifier, customer.id);

@@ -30,6 +30,17 @@ export interface IdentifierRecord {
   keyVersion: string;
   customerId: string;
   linkedAt: Date;
+  /**
+   * The same identifier's hashes under the older key versions that were configured when it was filed (and those
+   * of the record it was re-keyed from). Never used to resolve anyone: they find what was filed under an older
+   * version, such as the person's anonymous lookups before they registered (data-subject access, erasure).
+   */
+  priorHashes: string[];
+}
+
+/** Every hash an identifier record stands for: its own and its prior ones. */
+export function hashesOf(identifier: IdentifierRecord): string[] {
+  return [identifier.hash, ...identifier.priorHashes];
 }
 
 /** The encrypted attributes of a record read with them; reading them from a masked-only read is a programming error. */

@@ -104,7 +104,7 @@ export function toDsarDocument(record: DataSubjectExportRecord): Record<string, 
     country: record.country,
     preferredLanguage: record.preferredLanguage,
     createdAt: record.createdAt,
-    identifiers: record.identifiers.map((i) => ({ kind: i.kind, hash: i.hash, keyVersion: i.keyVersion, linkedAt: i.linkedAt })),
+    identifiers: record.identifiers.map((i) => ({ kind: i.kind, hash: i.hash, keyVersion: i.keyVersion, linkedAt: i.linkedAt, priorHashes: i.priorHashes })),
     consentReceipts: record.consentReceipts.map((c) => ({
       id: c.id,
       customerId: c.customerId,

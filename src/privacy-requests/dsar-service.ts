@@ -2,7 +2,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { AuditTrailService } from '../audit/audit-trail-service.js';
 import type { ConsentService } from '../consent/consent-service.js';
 import { actorOf, assertCustomerId, type Actor, type CustomerService } from '../customers/customer-service.js';
-import { PII_FIELDS } from '../customers/customer-types.js';
+import { hashesOf, PII_FIELDS } from '../customers/customer-types.js';
 import { BadUserInputError, NotFoundError } from '../errors.js';
 import { unlessRedisIsDown } from '../http/infrastructure-errors.js';
 import type { SupportSessionRecord } from '../context-snapshots/session-store.js';
@@ -90,7 +90,8 @@ export class DsarService {
     // may have been someone else's when it was looked up (a recycled number's earlier owner), so its lookups are
     // left out, made before or after the registration.
     const registeredWith = (identifiers[0] ?? []).filter((i) => i.linkedAt.getTime() - customer.createdAt.getTime() <= REGISTRATION_WINDOW_MS);
-    const hashes = registeredWith.map((identifier) => identifier.hash);
+    // With their hashes under older key versions: a lookup made before a rotation was filed under one of those.
+    const hashes = registeredWith.flatMap(hashesOf);
     const eventIds = await this.sources.anonymousLookupEventIds(hashes);
     const anonymousLookups = (await this.trail.anonymousEventsInRange(eventIds, from, to)).filter((event) => event.occurredAt < customer.createdAt);
     return {

@@ -2,7 +2,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { CustomerRepository } from '../customers/customer-repository.js';
 import { actorOf, assertCustomerId, type Actor } from '../customers/customer-service.js';
 import type { CustomerRecord } from '../customers/customer-types.js';
-import { ciphertextsOf } from '../customers/customer-types.js';
+import { ciphertextsOf, hashesOf } from '../customers/customer-types.js';
 import { NotFoundError, ServiceUnavailableError } from '../errors.js';
 import { assertFreeText } from '../identity/free-text-guard.js';
 import type { ErasureRepository } from './erasure-repository.js';
@@ -143,7 +143,7 @@ export class ErasureService {
    */
   private async forgetAnonymousLookups(customerId: string): Promise<number> {
     const [identifiers] = await this.customers.findIdentifiersByCustomerIds([customerId]);
-    return this.anonymousLookups.forget((identifiers ?? []).map((identifier) => identifier.hash));
+    return this.anonymousLookups.forget((identifiers ?? []).flatMap(hashesOf));
   }
 
   /** Every participant is tried even when one fails; the request fails if any did, and a retry finishes the job. */
