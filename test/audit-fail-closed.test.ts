@@ -19,6 +19,9 @@ let clearReader: string;
 let maskedReader: string;
 let dpo: string;
 let customerId: string;
+let lateGrantId: string;
+const APPROVE = `mutation($id: ID!) { approvePiiAccess(grantId: $id) { status } }`;
+const CONSENT = `mutation($id: ID!) { recordConsent(input: { customerId: $id, scopes: ["analytics"], source: "crm:during-outage" }) { version } }`;
 const DISPLAY_NAME = 'Quentin Marsh-Okafor';
 const duringEmail = anEmail('during');
 const duringPhone = aPhone();
@@ -49,6 +52,13 @@ beforeAll(async () => {
   expect(res.body.errors).toBeUndefined();
   customerId = res.body.data!.registerCustomer.id;
   await grantPii(app, customerId, 'agent-clear', ['DISPLAY_NAME']);
+  // Requested before the outage, approved during it.
+  const requested = await app.graphql<{ requestPiiAccess: { id: string } }>(
+    await app.token(['customer:read', 'pii:read'], 'agent-late'),
+    `mutation($input: PiiAccessRequestInput!) { requestPiiAccess(input: $input) { id } }`,
+    { input: { customerId, fields: ['DISPLAY_NAME'], justification: 'Customer asked to confirm the name on file' } },
+  );
+  lateGrantId = requested.body.data!.requestPiiAccess.id;
 }, 180_000);
 
 afterAll(async () => {
@@ -121,7 +131,14 @@ describe('an audit store outage', () => {
       expect(await app.app.mongo.db.collection('customers').countDocuments()).toBe(customersBefore);
       expect(await app.app.mongo.db.collection('identifiers').countDocuments()).toBe(identifiersBefore);
 
-      expect(await auditWriteFailures()).toBeGreaterThanOrEqual(failuresBefore + 3);
+      // So are an approval and a consent change: the grant stays PENDING, and no receipt is left.
+      const approved = await app.graphql(await app.token(['pii:approve'], 'supervisor-outage'), APPROVE, { id: lateGrantId });
+      expect(approved.body.errors![0]!.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', service: 'audit' });
+      const consented = await app.graphql(service, CONSENT, { id: customerId });
+      expect(consented.body.errors![0]!.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', service: 'audit' });
+      expect(await app.app.mongo.db.collection('consents').countDocuments({ customerId })).toBe(0);
+
+      expect(await auditWriteFailures()).toBeGreaterThanOrEqual(failuresBefore + 5);
     } finally {
       await auditStore.startMongo();
     }
@@ -144,6 +161,10 @@ describe('an audit store outage', () => {
     // REGISTERED, GRANTED, the clear read before the outage and the one after; nothing from the refused requests.
     expect(verification.body.data!.verifyAuditTrail).toEqual({ valid: true, eventCount: 4 });
 
+    // The approval refused during the outage gave nothing: the requester still reads the masked name.
+    const late = await app.token(['customer:read', 'pii:read'], 'agent-late');
+    expect((await readCustomer(late)).body.data!.customer!.displayName).toBe('Quentin M.');
+
     // Repeated now, the refused registration and link are done whole, each with its event.
     const again = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: duringEmail }] } });
     expect(again.body.errors).toBeUndefined();
@@ -153,6 +174,14 @@ describe('an audit store outage', () => {
       expect(await events.countDocuments({ chain: again.body.data!.registerCustomer.id, type: 'CUSTOMER_REGISTERED' })).toBe(1);
       expect((await app.graphql(service, LINK_PHONE, { id: customerId, v: duringPhone })).body.errors).toBeUndefined();
       expect(await events.countDocuments({ chain: customerId, type: 'IDENTIFIER_LINKED' })).toBe(1);
+      // The approval and the consent change too: the grant takes effect with its event, the receipt is version 1.
+      const approvedNow = await app.graphql<{ approvePiiAccess: { status: string } }>(await app.token(['pii:approve'], 'supervisor-outage'), APPROVE, { id: lateGrantId });
+      expect(approvedNow.body.data!.approvePiiAccess.status).toBe('APPROVED');
+      expect(await events.countDocuments({ chain: customerId, type: 'PII_ACCESS_GRANTED', 'details.grantId': lateGrantId })).toBe(1);
+      expect((await readCustomer(late)).body.data!.customer!.displayName).toBe(DISPLAY_NAME);
+      const consentedNow = await app.graphql<{ recordConsent: { version: number } }>(service, CONSENT, { id: customerId });
+      expect(consentedNow.body.data!.recordConsent.version).toBe(1);
+      expect(await events.countDocuments({ chain: customerId, type: 'CONSENT_RECORDED' })).toBe(1);
     } finally {
       await auditClient.close();
     }

@@ -162,6 +162,44 @@ describe('outages of real servers while requests run', () => {
     expect((await waitFor('resolveCustomer once redis writes again', resolve, isOk)).body.data!.resolveCustomer.customer!.id).toBe(customerId);
   });
 
+  it('records an erasure that Redis stopped half-way as incomplete at once, and the repeat finishes it, naming it', async () => {
+    const service = await app.token(SERVICE_SCOPES, 'svc-faults-erasure');
+    const registered = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail('halfway') }] } });
+    const id = registered.body.data!.registerCustomer.id;
+    const dpo = await app.token(['dsar:process'], 'dpo-halfway');
+    const ERASE = `mutation($id: ID!, $r: String!) { eraseCustomer(customerId: $id, requestId: $r, reason: "Asked by letter") { alreadyErased auditEventId } }`;
+    const deletions = () => app.app.mongo.db.collection('audit_events').find({ chain: id, type: 'DATA_DELETION' }).sort({ sequence: 1 }).toArray();
+    const admin = new Redis(services.redisUrl);
+    try {
+      await admin.config('SET', 'min-replicas-to-write', '1');
+      const failed = await app.graphql(dpo, ERASE, { id, r: 'DSR-HALFWAY-1' });
+      expect(failed.body.errors?.[0]?.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', service: 'redis' });
+    } finally {
+      await admin.config('SET', 'min-replicas-to-write', '0');
+      admin.disconnect();
+    }
+    // The customer is erased already, and the trail says by whom, why, and that it is not finished.
+    expect(await app.app.mongo.db.collection('customers').findOne({ _id: id as never })).toMatchObject({ status: 'ERASED' });
+    const [incomplete] = await deletions();
+    expect(incomplete).toMatchObject({ requestId: 'DSR-HALFWAY-1', justification: 'Asked by letter', actor: { id: 'dpo-halfway' } });
+    expect(incomplete!['details']).toMatchObject({ complete: false, unavailable: 'redis' });
+
+    const finished = await app.graphql<{ eraseCustomer: { alreadyErased: boolean } }>(dpo, ERASE, { id, r: 'DSR-HALFWAY-2' });
+    expect(finished.body.errors).toBeUndefined();
+    expect(finished.body.data!.eraseCustomer.alreadyErased).toBe(false);
+    const all = await deletions();
+    expect(all.map((e) => e['details'])).toEqual([
+      expect.objectContaining({ complete: false }),
+      expect.objectContaining({ complete: true, alreadyErased: false, resumesRequestId: 'DSR-HALFWAY-1' }),
+    ]);
+    const verification = await app.graphql<{ verifyAuditTrail: { valid: boolean } }>(
+      await app.token(['audit:read'], 'auditor-halfway'),
+      `query($id: ID!) { verifyAuditTrail(customerId: $id) { valid } }`,
+      { id },
+    );
+    expect(verification.body.data!.verifyAuditTrail.valid).toBe(true);
+  });
+
   it('keeps serving through a MongoDB outage: not ready, SERVICE_UNAVAILABLE, then recovers', async () => {
     const traffic = new BackgroundTraffic();
     await services.stopMongo();

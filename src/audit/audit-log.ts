@@ -186,9 +186,9 @@ export class AuditLog {
     }
   }
 
-  /** Whether a customer's chain holds an event of this type, read from the store. */
-  hasEvent(customerId: string, type: AuditEventInput['type']): Promise<boolean> {
-    return this.repository.hasEvent(chainOf(customerId), type);
+  /** Whether a customer's chain holds an event of this type (with none of the `except` details), read from the store. */
+  hasEvent(customerId: string, type: AuditEventInput['type'], except: Record<string, string | number | boolean> = {}): Promise<boolean> {
+    return this.repository.hasEvent(chainOf(customerId), type, except);
   }
 
   async verify(customerId: string): Promise<ChainVerification> {

@@ -91,8 +91,9 @@ export class AuditRepository {
     }
   }
 
-  async hasEvent(chain: string, type: AuditEventRecord['type']): Promise<boolean> {
-    return (await this.events.findOne({ chain, type }, { projection: { _id: 1 } })) !== null;
+  async hasEvent(chain: string, type: AuditEventRecord['type'], except: Record<string, string | number | boolean> = {}): Promise<boolean> {
+    const unless = Object.fromEntries(Object.entries(except).map(([key, value]) => [`details.${key}`, { $ne: value }]));
+    return (await this.events.findOne({ chain, type, ...unless }, { projection: { _id: 1 } })) !== null;
   }
 
   async findChain(chain: string): Promise<AuditEventRecord[]> {

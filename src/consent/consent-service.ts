@@ -1,6 +1,6 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import { actorOf, assertCustomerId, type Actor, type CustomerService } from '../customers/customer-service.js';
-import { BadUserInputError, CustomerErasedError } from '../errors.js';
+import { BadUserInputError } from '../errors.js';
 import { containsIdentifier } from '../identity/free-text-guard.js';
 import { newPrefixedId } from '../identity/customer-id.js';
 import { isDuplicateKeyError } from '../storage/mongo.js';
@@ -33,17 +33,26 @@ export class ConsentService {
     this.listeners.push(listener);
   }
 
-  /** Writes receipt version n + 1. A concurrent writer that takes n + 1 first makes us retry on top of it. */
+  /**
+   * Writes receipt version n + 1, holding the customer's lock: no other receipt of this customer is written
+   * meanwhile, so a receipt whose CONSENT_RECORDED event cannot be written can be taken back (nothing supersedes
+   * it yet) and the change is refused whole; repeating it records it with its event. The version is still guarded
+   * by the unique (customer, version) index: a writer that takes n + 1 first (a replica of the release before
+   * 2026-12-01, which takes no lock) makes us retry on top of it.
+   */
   async record(input: RecordConsentInput, actor: Actor): Promise<ConsentReceipt> {
     assertCustomerId(input.customerId);
     const scopes = validateScopes(input.scopes);
     const source = validateSource(input.source);
-    const now = new Date();
-    if (input.expiresAt && input.expiresAt.getTime() <= now.getTime()) {
+    if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
       throw new BadUserInputError('expiresAt must be in the future', { field: 'expiresAt' });
     }
     await this.customers.loadActive(input.customerId);
+    return this.customers.withCustomerLock(input.customerId, () => this.recordLocked(input, scopes, source, actor));
+  }
 
+  private async recordLocked(input: RecordConsentInput, scopes: ConsentScope[], source: string, actor: Actor): Promise<ConsentReceipt> {
+    const now = new Date();
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const previous = await this.repository.findLatest(input.customerId);
       const receipt: ConsentReceipt = {
@@ -75,8 +84,9 @@ export class ConsentService {
           details: { receiptId: receipt.id, version: receipt.version, scopes: scopes.join(' '), withdrawn: withdrawn.join(' ') },
         });
       } catch (error) {
-        // The customer was erased after the check above: a receipt recorded after the erasure must not stay.
-        if (error instanceof CustomerErasedError) await this.repository.deleteUnacknowledged(receipt.id);
+        // Not recorded unless audited (the audit store is down, or the customer was erased after the check above: a
+        // receipt recorded after the erasure must not stay either). Under the lock nothing supersedes it yet.
+        await this.repository.deleteUnacknowledged(receipt.id).catch(() => undefined);
         throw error;
       }
       return receipt;

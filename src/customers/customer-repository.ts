@@ -54,7 +54,7 @@ interface CustomerKeyDoc extends WrappedKeyDoc {
   createdAt: Date;
 }
 
-/** Held while one process updates a customer document (see withCustomerLock). */
+/** Held while one process updates a customer document or writes its next consent receipt (see withCustomerLock). */
 interface CustomerLockDoc {
   _id: string;
   token: string;
@@ -207,7 +207,7 @@ export class CustomerRepository {
    * one is lost. An insert behind a unique `_id` is atomic on both, so the lock is a document keyed by the
    * customer id, deleted when done; one left by a process that died is taken over after LOCK_STALE_MS.
    */
-  private async withCustomerLock<T>(customerId: string, update: () => Promise<T>): Promise<T> {
+  async withCustomerLock<T>(customerId: string, update: () => Promise<T>): Promise<T> {
     const token = randomUUID();
     const deadline = Date.now() + LOCK_WAIT_MS;
     for (let attempt = 1; ; attempt++) {

@@ -248,6 +248,11 @@ export class CustomerService {
     return revealed;
   }
 
+  /** Runs `write` holding the customer's lock (across processes): one fill, erasure or consent change at a time. */
+  withCustomerLock<T>(customerId: string, write: () => Promise<T>): Promise<T> {
+    return this.repository.withCustomerLock(customerId, write);
+  }
+
   async loadActive(customerId: string): Promise<CustomerRecord> {
     const [customer] = await this.repository.findByIds([customerId]);
     if (!customer) throw new NotFoundError('No customer has this id');

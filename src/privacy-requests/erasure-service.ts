@@ -4,6 +4,7 @@ import { actorOf, assertCustomerId, type Actor } from '../customers/customer-ser
 import type { CustomerRecord } from '../customers/customer-types.js';
 import { ciphertextsOf, hashesOf } from '../customers/customer-types.js';
 import { NotFoundError, ServiceUnavailableError } from '../errors.js';
+import { classifyInfrastructureError } from '../http/infrastructure-errors.js';
 import { assertFreeText } from '../identity/free-text-guard.js';
 import type { ErasureRepository } from './erasure-repository.js';
 import type { ErasedItem, ErasureParticipant, ErasureReceiptRecord } from './erasure-types.js';
@@ -64,7 +65,7 @@ export class ErasureService {
     if (!customer) throw new NotFoundError('No customer has this id');
 
     const now = new Date();
-    const hadCompleted = await this.audit.hasEvent(customerId, 'DATA_DELETION');
+    const hadCompleted = await this.audit.hasEvent(customerId, 'DATA_DELETION', { complete: false });
     const { isFirst, firstRequestId, firstClaimedAt, firstFailed } = await this.claims.claim(customerId, request, actor.caller.id, now);
     // Claimed by a request that failed half-way (it said so, or it claimed long ago and never completed): this one
     // finishes the job; what the earlier one removed is not in these counts, and the event names it. Claimed
@@ -91,11 +92,23 @@ export class ErasureService {
     const resumes = isUnfinished && (await this.claims.takeOver(customerId, firstRequestId, request, actor.caller.id, now)) ? firstRequestId : null;
     const alreadyErased = !isFirst && resumes === null;
     const { attributesRemoved, keysRemoved } = await this.customers.markErased(customerId, now);
-    const lookupsForgotten = await this.forgetAnonymousLookups(customerId);
-    let identifiersRemoved = await this.customers.deleteIdentifiers(customerId);
-    const fromParticipants = await this.eraseParticipants(customerId);
-    identifiersRemoved += await this.customers.deleteIdentifiers(customerId);
-    const settled = await this.settleErased(customerId, now);
+    const deletion = { type: 'DATA_DELETION' as const, customerId, actor: actorOf(actor), requestId: request, justification };
+    let lookupsForgotten: number, identifiersRemoved: number, fromParticipants: ErasedItem[], settled: Awaited<ReturnType<ErasureService['settleErased']>>;
+    try {
+      lookupsForgotten = await this.forgetAnonymousLookups(customerId);
+      identifiersRemoved = await this.customers.deleteIdentifiers(customerId);
+      fromParticipants = await this.eraseParticipants(customerId);
+      identifiersRemoved += await this.customers.deleteIdentifiers(customerId);
+      settled = await this.settleErased(customerId, now);
+    } catch (error) {
+      // The person is erased (step 2) but something of theirs is left: the trail records now who asked, when and why,
+      // and that it is incomplete; the request fails so that it is repeated, which finishes the job and writes the
+      // complete event (an incomplete one does not count as done: the repeat takes over, naming this request).
+      await this.audit
+        .append({ ...deletion, details: { complete: false, alreadyErased, resumesRequestId: resumes, unavailable: unavailableStore(error) } })
+        .catch(() => undefined);
+      throw error;
+    }
 
     const removed: ErasedItem[] = [
       { store: 'mongodb', item: 'customer_attributes', count: attributesRemoved + settled.attributesRemoved },
@@ -105,12 +118,9 @@ export class ErasureService {
       ...fromParticipants,
     ];
     const event = await this.audit.append({
-      type: 'DATA_DELETION',
-      customerId,
-      actor: actorOf(actor),
-      requestId: request,
-      justification,
+      ...deletion,
       details: {
+        complete: true,
         alreadyErased,
         resumesRequestId: resumes,
         removedTotal: removed.reduce((sum, r) => sum + r.count, 0),
@@ -191,4 +201,10 @@ function isFullyErased(customer: CustomerRecord): boolean {
     customer.country === null &&
     customer.preferredLanguage === null
   );
+}
+
+/** Which store stopped an erasure half-way, for its incomplete DATA_DELETION event. */
+function unavailableStore(error: unknown): string {
+  if (error instanceof ServiceUnavailableError) return String(error.extensions['service']);
+  return classifyInfrastructureError(error) ?? 'error';
 }

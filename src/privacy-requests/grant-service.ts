@@ -69,13 +69,26 @@ export class GrantService {
     return result.grant;
   }
 
+  /**
+   * The approval takes effect (the requester's access keys) only once its PII_ACCESS_GRANTED event is written. An
+   * approval that cannot be audited, or whose access cannot be stored, is taken back to PENDING and refused, so a
+   * repeat approves it whole. Should taking it back fail too (Redis down as well), the grant stays APPROVED with
+   * no access: never usable, and the requester asks again.
+   */
   private async activate(grant: PiiAccessGrantRecord, actor: Actor): Promise<void> {
-    await this.store.activate(grant);
     try {
       await this.audit.append(grantedEvent(grant, actor));
     } catch (error) {
       // Erased meanwhile (the chain is sealed): nothing of this grant may stay usable, and the customer has nothing else left in Redis.
       if (error instanceof CustomerErasedError) await this.store.purgeCustomer(grant.customerId);
+      else await this.store.unapprove(grant.id, actor.caller.id).catch(() => false);
+      throw error;
+    }
+    try {
+      await this.store.activate(grant);
+    } catch (error) {
+      // Audited but not usable: the event over-records an approval that a repeat will record again; nothing is read without one.
+      await this.store.unapprove(grant.id, actor.caller.id).catch(() => false);
       throw error;
     }
   }

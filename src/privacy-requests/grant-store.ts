@@ -35,6 +35,17 @@ local approved = cjson.encode(grant)
 redis.call('SET', KEYS[1], approved, 'KEEPTTL')
 return {1, approved}`;
 
+// Takes back an approval whose PII_ACCESS_GRANTED event could not be written, if it is still the one this approver made.
+const UNAPPROVE_IF_APPROVED_BY = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local grant = cjson.decode(raw)
+if grant.status ~= 'APPROVED' or grant.approvedBy ~= ARGV[1] then return 0 end
+grant.status = 'PENDING'
+grant.approvedBy = cjson.null
+redis.call('SET', KEYS[1], cjson.encode(grant), 'KEEPTTL')
+return 1`;
+
 /**
  * PII access grants live in Redis only, for as long as their TTL. Keys (after the client's prefix):
  *   grant:<id>                        the grant record
@@ -61,6 +72,11 @@ export class GrantStore {
     const result = (await this.redis.eval(APPROVE_IF_PENDING, 1, `grant:${grantId}`, approverId)) as [number, string] | null;
     if (!result) return null;
     return { grant: parseGrant(result[1]), approvedNow: result[0] === 1 };
+  }
+
+  /** Back to PENDING, when this approver's approval is the grant's; false when it is not (or the grant is gone). */
+  async unapprove(grantId: string, approverId: string): Promise<boolean> {
+    return (await this.redis.eval(UNAPPROVE_IF_APPROVED_BY, 1, `grant:${grantId}`, approverId)) === 1;
   }
 
   async activate(grant: PiiAccessGrantRecord): Promise<void> {
