@@ -223,7 +223,11 @@ const CASES: Case[] = [
   { name: 'an operation name the document does not define', run: () => send({ body: JSON.stringify({ query: 'query A { __typename }', operationName: 'B' }) }), status: 400, code: 'OPERATION_RESOLUTION_FAILURE' },
 
   // Ids
-  badInput('a malformed customer id', () => gql(BY_ID, { id: 'not-a-customer-id' })),
+  {
+    ...badInput('a malformed customer id', () => gql(BY_ID, { id: 'not-a-customer-id' })),
+    // The error names the argument as the caller wrote it (`customer(id:)`), not the service's parameter.
+    check: (reply) => expect(reply.body?.errors?.[0]).toMatchObject({ message: expect.stringMatching(/^id must be/), extensions: { field: 'id' } }),
+  },
   badInput('an operator-looking string as customer id', () => gql(BY_ID, { id: OPERATOR })),
   badInput('an operator object as customer id', () => gql(BY_ID, { id: OPERATOR_OBJECT }), 400),
   badInput('an operator-looking string as customerId of linkIdentifier', () => gql(LINK, { id: OPERATOR, kind: 'CRM_ID', value: 'CRM-1' })),

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT, generateKeyPair, base64url } from 'jose';
+import { request } from 'node:http';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { generateDevKeys } from '../src/dev/dev-keys.js';
@@ -424,6 +425,39 @@ describe('authentication', () => {
       .setExpirationTime('5m')
       .sign(privateKey);
     expect((await statusFor(forged)).status).toBe(401);
+  });
+  it('refuses two Authorization headers, whichever of them is valid', async () => {
+    const good = `Bearer ${await app.token(['customer:read'])}`;
+    // An array value sends the header once per element.
+    const send = (authorization: string[]) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const body = JSON.stringify({ query });
+        const headers = { authorization, 'content-type': 'application/json', 'content-length': String(body.length) };
+        const req = request(`${app.baseUrl}/graphql`, { method: 'POST', headers: headers as never }, (res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    const single = await send([good]);
+    expect(single.status, single.body).toBe(200);
+    for (const pair of [[good, 'Bearer nonsense'], ['Bearer nonsense', good], [good, good]]) {
+      const reply = await send(pair);
+      expect(reply.status).toBe(401);
+      expect(JSON.parse(reply.body)).toEqual({ errors: [{ message: 'Send one Authorization header', extensions: { code: 'UNAUTHENTICATED' } }] });
+    }
+  });
+  it('answers the health and metrics routes on GET and HEAD only', async () => {
+    for (const route of ['/health/live', '/health/ready', '/metrics']) {
+      expect((await fetch(`${app.baseUrl}${route}`, { method: 'HEAD' })).status, route).toBe(200);
+      for (const method of ['POST', 'PUT', 'DELETE']) {
+        const res = await fetch(`${app.baseUrl}${route}`, { method });
+        expect(res.status, `${method} ${route}`).toBe(405);
+        expect(res.headers.get('allow')).toBe('GET, HEAD');
+      }
+    }
   });
 });
 

@@ -228,17 +228,22 @@ function copyCaller(caller: Caller): Caller {
 
 function extractBearer(header: string | undefined): string {
   if (!header) throw new UnauthenticatedError('An Authorization: Bearer token is required');
-  const match = /^Bearer ([A-Za-z0-9_\-.=]+)$/i.exec(header.trim());
-  if (!match?.[1] || match[1].length > MAX_TOKEN_LENGTH) {
-    throw new UnauthenticatedError('The Authorization header must be "Bearer <JWT>"');
-  }
+  const match = /^Bearer[ \t]+([A-Za-z0-9_\-.=]+)$/i.exec(header.trim());
+  if (!match?.[1]) throw new UnauthenticatedError('The Authorization header must be "Bearer <JWT>"');
+  if (match[1].length > MAX_TOKEN_LENGTH) throw new UnauthenticatedError(`The token is longer than ${MAX_TOKEN_LENGTH} characters`);
   return match[1];
 }
 
+/**
+ * `scope` (RFC 8693: a space-separated string) and `scp` (an array in many providers, a space-separated string in
+ * Microsoft Entra ID's access tokens): either claim, in either shape. Anything else in them grants nothing.
+ */
 function readScopes(payload: JWTPayload): Set<string> {
   const scopes = new Set<string>();
-  if (typeof payload.scope === 'string') for (const s of payload.scope.split(' ')) if (s) scopes.add(s);
-  if (Array.isArray(payload.scp)) for (const s of payload.scp) if (typeof s === 'string' && s) scopes.add(s);
+  for (const claim of [payload['scope'], payload['scp']]) {
+    const values = typeof claim === 'string' ? claim.split(/[ \t]+/) : Array.isArray(claim) ? claim : [];
+    for (const s of values) if (typeof s === 'string' && s) scopes.add(s);
+  }
   return scopes;
 }
 

@@ -410,8 +410,9 @@ export function actorOf(actor: Actor): { kind: 'AGENT' | 'SERVICE'; id: string }
   return { kind: actor.caller.kind, id: actor.caller.id };
 }
 
-export function assertCustomerId(id: unknown): asserts id is string {
-  if (!isCustomerId(id)) throw new BadUserInputError('customerId must be a customer id (cus_ followed by 26 characters)', { field: 'customerId' });
+/** `field`: the argument as the caller wrote it (`customer(id:)` says `id`). */
+export function assertCustomerId(id: unknown, field = 'customerId'): asserts id is string {
+  if (!isCustomerId(id)) throw new BadUserInputError(`${field} must be a customer id (cus_ followed by 26 characters)`, { field });
 }
 
 function maskAll(clear: Record<PiiField, string | null>): MaskedAttributes {

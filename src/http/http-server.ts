@@ -47,6 +47,11 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
   let route = url.pathname;
   let operationName: string | null = null;
   try {
+    const isOperational = url.pathname === '/health/live' || url.pathname === '/health/ready' || url.pathname === '/metrics';
+    if (isOperational && req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      return sendJson(res, 405, { error: 'method not allowed' });
+    }
     if (url.pathname === '/health/live') return sendJson(res, 200, { status: 'ok' });
     if (url.pathname === '/health/ready') {
       const readiness = await deps.checkReadiness();
@@ -70,6 +75,8 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
     }
     let caller: Caller;
     try {
+      // Node keeps the first of repeated Authorization headers and drops the rest: credentials that disagree are refused.
+      if (countHeader(req, 'authorization') > 1) throw new UnauthenticatedError('Send one Authorization header');
       caller = await deps.verifier.verifyAuthorization(req.headers.authorization);
     } catch (error) {
       if (!(error instanceof UnauthenticatedError)) throw error;
@@ -150,4 +157,10 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   // Apollo's CSRF prevention needs the content type; only JSON bodies are parsed.
   if (!contentType.includes('json')) return text;
   return JSON.parse(text) as unknown;
+}
+
+function countHeader(req: IncomingMessage, name: string): number {
+  let count = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]?.toLowerCase() === name) count += 1;
+  return count;
 }

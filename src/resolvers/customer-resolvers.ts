@@ -6,7 +6,7 @@ import { actorFrom } from './request-actor.js';
 export const customerResolvers: Resolvers = {
   Query: {
     customer: (_root, { id }, ctx) => {
-      assertCustomerId(id);
+      assertCustomerId(id, 'id');
       return ctx.loaders.customerById.load(id);
     },
     resolveCustomer: (_root, { input }, ctx) => ctx.services.customers.resolve(input, actorFrom(ctx)),

@@ -16,8 +16,8 @@ async function setup(verifiedCacheSeconds: number) {
   };
   let clock = Date.now();
   const verifier = new TokenVerifier({ jwks, issuer: ISSUER, audience: AUDIENCE, clockToleranceSeconds: 0, verifiedCacheSeconds, now: () => clock });
-  const mint = (sub: string, scopes: string, expiresInSeconds = 3600) =>
-    new SignJWT({ scope: scopes })
+  const mint = (sub: string, scopes: string, expiresInSeconds = 3600, claims: Record<string, unknown> = { scope: scopes }) =>
+    new SignJWT(claims)
       .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
       .setSubject(sub)
       .setIssuer(ISSUER)
@@ -34,6 +34,32 @@ async function setup(verifiedCacheSeconds: number) {
     },
   };
 }
+
+describe('TokenVerifier scopes and header forms', () => {
+  it('reads scope and scp, each as a space-separated string or an array, and nothing else from them', async () => {
+    const t = await setup(0);
+    const scopesOf = async (claims: Record<string, unknown>) =>
+      [...(await t.verifier.verifyAuthorization(`Bearer ${await t.mint('agent-1', '', 3600, claims)}`)).scopes].sort();
+    expect(await scopesOf({ scope: 'customer:read  pii:read' })).toEqual(['customer:read', 'pii:read']);
+    expect(await scopesOf({ scp: ['customer:read', 'pii:read'] })).toEqual(['customer:read', 'pii:read']);
+    // Microsoft Entra ID puts a space-separated string in scp; some providers an array in scope.
+    expect(await scopesOf({ scp: 'customer:read pii:read' })).toEqual(['customer:read', 'pii:read']);
+    expect(await scopesOf({ scope: ['customer:read'] })).toEqual(['customer:read']);
+    expect(await scopesOf({ scope: 'audit:read', scp: ['customer:read'] })).toEqual(['audit:read', 'customer:read']);
+    expect(await scopesOf({ scope: 42, scp: { 'customer:read': true } })).toEqual([]);
+    expect(await scopesOf({ scp: [7, null, 'customer:read'] })).toEqual(['customer:read']);
+  });
+
+  it('takes any run of spaces or tabs after Bearer, and says when a token is too long', async () => {
+    const t = await setup(0);
+    const token = await t.mint('agent-1', 'customer:read');
+    for (const header of [`Bearer  ${token}`, `Bearer\t${token}`, `bearer ${token}`, ` Bearer ${token} `]) {
+      expect((await t.verifier.verifyAuthorization(header)).id).toBe('agent-1');
+    }
+    await expect(t.verifier.verifyAuthorization(`Bearer${token}`)).rejects.toThrow('must be "Bearer <JWT>"');
+    await expect(t.verifier.verifyAuthorization(`Bearer ${'a'.repeat(9000)}`)).rejects.toThrow('longer than 8192 characters');
+  });
+});
 
 describe('TokenVerifier verified-token cache', () => {
   it('checks the signature of a repeated token once per window, and again after it', async () => {
