@@ -151,10 +151,22 @@ type Env = Record<string, string | undefined>;
 export function loadConfig(env: Env): AppConfig {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
+    const invalid = new Set(parsed.error.issues.map((issue) => String(issue.path[0] ?? 'environment')));
     const lines = parsed.error.issues.map((issue) => `${String(issue.path[0] ?? 'environment')}: ${issue.message}`);
+    // The rest is still checked, so that one bad value (a PORT) does not hide the next (a short key): each variable
+    // that failed is left out, and a line about it from the checks below would only repeat it.
+    const rest = EnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([name]) => !invalid.has(name))));
+    if (rest.success) lines.push(...problemsOf(rest.data).filter((line) => !invalid.has(line.slice(0, line.indexOf(':')))));
     throw new ConfigError(lines.join('\n'));
   }
   const e = parsed.data;
+  const problems = problemsOf(e);
+  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
+  return toConfig(e);
+}
+
+/** What the schema alone cannot see: what production requires, and values that must agree. One line each. */
+function problemsOf(e: z.infer<typeof EnvSchema>): string[] {
   const problems: string[] = [];
   const isProduction = e.NODE_ENV === 'production';
 
@@ -191,8 +203,10 @@ export function loadConfig(env: Env): AppConfig {
   if (e.PII_GRANT_TTL_SECONDS > e.PII_GRANT_MAX_TTL_SECONDS) {
     problems.push('PII_GRANT_TTL_SECONDS: must not exceed PII_GRANT_MAX_TTL_SECONDS');
   }
-  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
+  return problems;
+}
 
+function toConfig(e: z.infer<typeof EnvSchema>): AppConfig {
   return {
     env: e.NODE_ENV,
     port: e.PORT,
@@ -228,7 +242,7 @@ export function loadConfig(env: Env): AppConfig {
     maxAliases: e.MAX_ALIASES,
     maxTokens: e.MAX_TOKENS,
     maxCost: e.MAX_QUERY_COST,
-    introspection: e.INTROSPECTION ?? !isProduction,
+    introspection: e.INTROSPECTION ?? e.NODE_ENV !== 'production',
     policyRouterDirectives: e.POLICY_ROUTER_DIRECTIVES ?? true,
     policyDisabled: e.VEIL_BENCH_DISABLE_POLICY ?? false,
   };

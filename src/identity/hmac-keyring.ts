@@ -62,17 +62,22 @@ export class HmacKeyring {
           `${ENV_NAME} ${position} has a key version that is not 1 to 16 of A-Z a-z 0-9 _ -`,
         );
       }
+      // Entries are named by position, never by their text: an entry written the wrong way round (key:version) would
+      // otherwise print the start of a key as its "version".
       if (keys.has(version)) {
-        throw new ConfigError(`${ENV_NAME} names key version "${version}" more than once`);
+        throw new ConfigError(`${ENV_NAME} ${position} repeats the key version of an earlier entry`);
+      }
+      if (encodedKey.includes(':')) {
+        throw new ConfigError(`${ENV_NAME} ${position} has more than one ':'; a key version may not contain one`);
       }
       const keyBytes = decodeStrictBase64(encodedKey);
       if (keyBytes === null) {
-        throw new ConfigError(`${ENV_NAME} key "${version}" is not valid base64`);
+        throw new ConfigError(`${ENV_NAME} ${position}'s key is not valid base64`);
       }
       if (keyBytes.length < MIN_KEY_BYTES) {
         keyBytes.fill(0);
         throw new ConfigError(
-          `${ENV_NAME} key "${version}" is ${keyBytes.length} bytes; at least ${MIN_KEY_BYTES} are required`,
+          `${ENV_NAME} ${position}'s key is ${keyBytes.length} bytes; at least ${MIN_KEY_BYTES} are required`,
         );
       }
       keys.set(version, createSecretKey(keyBytes));

@@ -26,6 +26,25 @@ describe('numbers in the environment', () => {
   });
 });
 
+describe('several problems at once', () => {
+  it('reports each, one line per variable, a bad value of one kind not hiding one of another', () => {
+    const problems = problemsOf({
+      NODE_ENV: 'production',
+      PORT: 'abc',
+      MONGODB_URL: 'postgres://db',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      AUTH_JWKS_FILE: '/etc/veil/jwks.json',
+      AUTH_ISSUER: 'https://issuer.example/',
+      AUTH_AUDIENCE: 'veil',
+      IDENTITY_HMAC_KEYS: 'v1:xx',
+      PII_MASTER_KEY: 'abc',
+    });
+    expect(problems.map((line) => line.split(/[: ]/)[0]).sort()).toEqual(['IDENTITY_HMAC_KEYS', 'MONGODB_URL', 'PII_MASTER_KEY', 'PORT']);
+    // The invalid MONGODB_URL is reported as invalid, not once more as missing.
+    expect(problems.filter((line) => line.startsWith('MONGODB_URL'))).toEqual(['MONGODB_URL: must be a URL starting with mongodb:// or mongodb+srv://']);
+  });
+});
+
 describe('SHUTDOWN_GRACE_SECONDS', () => {
   it('waits 25 s for requests in flight unless told otherwise, from 1 s to an hour', () => {
     expect(loadConfig({}).shutdownGraceSeconds).toBe(25);

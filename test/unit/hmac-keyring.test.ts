@@ -55,13 +55,17 @@ describe('HmacKeyring.parse', () => {
 
   it('never puts key material in its error messages', () => {
     const short = Buffer.alloc(16, 7).toString('base64');
-    for (const spec of [`v1:${short}`, `v1:${KEY_V1},v1:${KEY_V2}`, KEY_V1, `v1:${KEY_V1}!`]) {
+    // The last two: an entry written the wrong way round, its key's start where the version goes.
+    const keyFirst = Buffer.alloc(12, 9).toString('base64');
+    for (const spec of [`v1:${short}`, `v1:${KEY_V1},v1:${KEY_V2}`, KEY_V1, `v1:${KEY_V1}!`, `${keyFirst}:v1`, `v1:${KEY_V1},${keyFirst}:v2`]) {
       const message = captureConfigError(spec).message;
       expect(message).not.toContain(short);
       expect(message).not.toContain(KEY_V1);
       expect(message).not.toContain(KEY_V1.slice(0, 12));
       expect(message).not.toContain(KEY_V2);
+      expect(message).not.toContain(keyFirst);
     }
+    expect(captureConfigError(`v:1:${KEY_V1}`).message).toBe("IDENTITY_HMAC_KEYS entry 1 has more than one ':'; a key version may not contain one");
   });
 
   it('does not reveal keys when the keyring is inspected or serialised', () => {
