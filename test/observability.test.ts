@@ -198,5 +198,8 @@ describe('metrics', () => {
     expect(labels.labelFor('Lookup_447700900123')).toBe('other');
     expect(new OperationLabels(3).labelFor('Caller_44_7700_900_123')).toBe('other');
     expect(new OperationLabels(3).labelFor('Lookup_v2')).toBe('Lookup_v2');
+    // Nor does a record id (one label per customer).
+    expect(new OperationLabels(3).labelFor('cus_J69NHRCZC7TZHXGHFHEB0JB3TY')).toBe('other');
+    expect(new OperationLabels(3).labelFor('Card_cus_J69NHRCZC7TZHXGHFHEB0JB3TY')).toBe('other');
   });
 });

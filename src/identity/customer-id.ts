@@ -39,6 +39,11 @@ export function newPrefixedId(prefix: IdPrefix): string {
   return `${prefix}_${generateRandomBody()}`;
 }
 
+/** Tells whether a text holds an id of ours anywhere in it (`cus_`, `con_`, ... and 26 base32 characters). */
+export function containsRecordId(text: string): boolean {
+  return /(?:cus|con|aud|grt|era|ses)_[0-9A-HJKMNP-TV-Z]{26}/i.test(text);
+}
+
 /** Tells whether a value is an id with the given prefix. */
 export function isPrefixedId(prefix: IdPrefix, s: unknown): s is string {
   assertKnownPrefix(prefix);

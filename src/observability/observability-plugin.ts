@@ -1,5 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestContext } from '../context.js';
+import { containsRecordId } from '../identity/customer-id.js';
 import { isRecordableName } from '../identity/free-text-guard.js';
 import type { Metrics } from './metrics.js';
 
@@ -19,7 +20,8 @@ export class OperationLabels {
     if (!operationName) return 'anonymous';
     // A known name passed the checks below when it was added: the common case costs one lookup.
     if (this.known.has(operationName)) return operationName;
-    if (!isRecordableName(operationName, 64)) return 'other';
+    // A customer's (or a grant's...) id is no operation name: one label per person would be unbounded too.
+    if (!isRecordableName(operationName, 64) || containsRecordId(operationName)) return 'other';
     if (this.known.size >= this.maxDistinct) return 'other';
     this.known.add(operationName);
     return operationName;
