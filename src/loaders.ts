@@ -90,11 +90,12 @@ async function readClearPii(
   customerById: DataLoader<string, CustomerRecord | null>,
   keys: readonly ClearPiiKey[],
 ): Promise<Array<string | null | Error>> {
-  const byCustomer = new Map<string, { fields: Set<PiiField>; grants: Set<string>; justification: string }>();
+  const byCustomer = new Map<string, { fields: Set<PiiField>; grants: Set<string>; justifications: Set<string> }>();
   for (const key of keys) {
-    const entry = byCustomer.get(key.customerId) ?? { fields: new Set(), grants: new Set(), justification: key.access.justification };
+    const entry = byCustomer.get(key.customerId) ?? { fields: new Set(), grants: new Set(), justifications: new Set() };
     entry.fields.add(key.field);
     entry.grants.add(key.access.grantId);
+    entry.justifications.add(key.access.justification);
     byCustomer.set(key.customerId, entry);
   }
   const customerIds = [...byCustomer.keys()];
@@ -119,7 +120,8 @@ async function readClearPii(
         customerId,
         actor: { kind: caller.kind, id: caller.id },
         fields: shown,
-        justification: entry.justification,
+        // Fields read under different grants: every grant's reason, so the trail shows why each field was read.
+        justification: [...entry.justifications].sort().join(' | '),
         requestId,
         details: { grantIds: [...entry.grants].sort().join(' ') },
       });

@@ -135,6 +135,24 @@ describe('a DISPLAY_NAME-only grant', () => {
   });
 });
 
+describe('two grants read in one request', () => {
+  it('writes one PII_ACCESS event naming every field and the reason of each grant', async () => {
+    const token = await agentToken('agent-two-grants');
+    for (const [fields, justification] of [[['EMAIL'], 'Customer asked us to confirm the address on file'], [['DISPLAY_NAME'], 'Spelling of the name for a refund cheque']] as const) {
+      const requested = await requestGrant(token, { fields, justification });
+      expect((await app.graphql(await approverToken(), APPROVE, { id: requested.body.data!.requestPiiAccess.id })).body.errors).toBeUndefined();
+    }
+    const before = new Date();
+    expect(await piiOf(token, jane.id)).toEqual({ ...masksOf(jane), displayName: 'Jane Doe', email: jane.email.toLowerCase() });
+    const events = await app.app.mongo.db.collection('audit_events').find({ customerId: jane.id, type: 'PII_ACCESS', 'actor.id': 'agent-two-grants', occurredAt: { $gte: before } }).toArray();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      fields: ['DISPLAY_NAME', 'EMAIL'],
+      justification: 'Customer asked us to confirm the address on file | Spelling of the name for a refund cheque',
+    });
+  });
+});
+
 describe('an EMAIL and PHONE grant', () => {
   const requester = 'agent-sam';
   let grant: Grant;
