@@ -138,6 +138,19 @@ describe('an audit store outage', () => {
       expect(consented.body.errors![0]!.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', service: 'audit' });
       expect(await app.app.mongo.db.collection('consents').countDocuments({ customerId })).toBe(0);
 
+      // Reads of the trail name the audit store too, not the (healthy) main MongoDB; an erasure is refused untouched.
+      const auditor = await app.token(['customer:read', 'audit:read'], 'auditor-outage');
+      for (const query of [
+        `query($id: ID!) { customer(id: $id) { auditTrail { edges { cursor } } } }`,
+        `query($id: ID!) { verifyAuditTrail(customerId: $id) { valid } }`,
+      ]) {
+        const read = await app.graphql(auditor, query, { id: customerId });
+        expect(read.body.errors![0]!.extensions, query).toMatchObject({ code: 'SERVICE_UNAVAILABLE', service: 'audit' });
+      }
+      const erased = await app.graphql(dpo, `mutation($id: ID!) { eraseCustomer(customerId: $id, requestId: "DSR-AUDIT-DOWN", reason: "Asked by letter") { alreadyErased } }`, { id: customerId });
+      expect(erased.body.errors![0]!.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', service: 'audit' });
+      expect(await app.app.mongo.db.collection('customers').findOne({ _id: customerId as never })).toMatchObject({ status: 'ACTIVE' });
+
       expect(await auditWriteFailures()).toBeGreaterThanOrEqual(failuresBefore + 5);
     } finally {
       await auditStore.startMongo();

@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { generateDevKeys } from '../src/dev/dev-keys.js';
+import { CustomerRepository } from '../src/customers/customer-repository.js';
 import { HmacKeyring } from '../src/identity/hmac-keyring.js';
 import { aCrmId, anEmail, aPhone, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
 import { findsOn, startTestApp, type TestApp } from './testkit/test-app.js';
@@ -277,13 +278,13 @@ describe('HMAC key rotation', () => {
         value: email,
       });
       expect(res.body.data!.resolveCustomer.customer?.id).toBe(id);
-      // The match re-files the identifier under the current key version, keeping when it was linked and its old
-      // hash, and drops the old record: one identifier, listed once (the old version can be retired once none is left).
-      const versions = await rotated.app.mongo.db.collection('identifiers').find({ customerId: id }).toArray();
-      expect(versions).toHaveLength(1);
-      expect(String(versions[0]!._id)).toMatch(/^v2:[A-Za-z0-9_-]{43}$/);
-      expect(versions[0]!['linkedAt']).toEqual(before[0]!['linkedAt']);
-      expect(versions[0]!['priorHashes']).toEqual([before[0]!._id]);
+      // The match also files the identifier under the current key version, keeping when it was linked and naming
+      // the old hash; the old record stays until v1 is retired, and the identifier is listed once.
+      const versions = await rotated.app.mongo.db.collection('identifiers').find({ customerId: id }).sort({ keyVersion: 1 }).toArray();
+      expect(versions.map((v) => v['keyVersion'])).toEqual(['v1', 'v2']);
+      expect(String(versions[1]!._id)).toMatch(/^v2:[A-Za-z0-9_-]{43}$/);
+      expect(versions[1]!['linkedAt']).toEqual(before[0]!['linkedAt']);
+      expect(versions[1]!['priorHashes']).toEqual([before[0]!._id]);
       const listed = await rotated.graphql<{ customer: { identifiers: Array<{ keyVersion: string }> } }>(
         await rotated.token(['customer:read', 'identity:resolve']),
         `query($id: ID!) { customer(id: $id) { identifiers { keyVersion } } }`,
@@ -313,14 +314,14 @@ describe('HMAC key rotation', () => {
       );
       expect(linked.body.data!.linkIdentifier.id).toBe(id);
       const versions = await rotated.app.mongo.db.collection('identifiers').find({ customerId: id }).toArray();
-      expect(versions.map((v) => `${v['kind']}:${String(v._id).split(':')[0]}`).sort()).toEqual(['CRM_ID:v2', 'EMAIL:v2']);
-      for (const v of versions) expect(v['priorHashes']).toEqual([expect.stringMatching(/^v1:/)]);
+      expect(versions.map((v) => `${v['kind']}:${String(v._id).split(':')[0]}`).sort()).toEqual(['CRM_ID:v1', 'CRM_ID:v2', 'EMAIL:v1', 'EMAIL:v2']);
+      for (const v of versions.filter((r) => r['keyVersion'] === 'v2')) expect(v['priorHashes']).toEqual([expect.stringMatching(/^v1:/)]);
     } finally {
       await rotated.stop();
     }
   });
 
-  it('moves an identifier the release before left on both versions (v1 kept beside v2) to v2 alone, keeping the v1 hash as prior', async () => {
+  it('gives the v2 record that the release before filed beside the v1 one the v1 hash as prior', async () => {
     const oldKeys = app.keys;
     const email = anEmail('rekeyed-by-the-release-before');
     const id = await register([{ kind: 'EMAIL', value: email }]);
@@ -334,10 +335,70 @@ describe('HMAC key rotation', () => {
     try {
       const res = await rotated.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(await rotated.token(['customer:read']), RESOLVE, { kind: 'EMAIL', value: email });
       expect(res.body.data!.resolveCustomer.customer?.id).toBe(id);
-      const after = await identifiers.find({ customerId: id }).toArray();
-      expect(after.map((r) => ({ id: r._id, priorHashes: r['priorHashes'] }))).toEqual([{ id: v2Hash, priorHashes: [v1!._id] }]);
+      const after = await identifiers.find({ customerId: id }).sort({ keyVersion: 1 }).toArray();
+      expect(after.map((r) => ({ id: r._id, priorHashes: r['priorHashes'] }))).toEqual([
+        { id: v1!._id, priorHashes: undefined },
+        { id: v2Hash, priorHashes: [v1!._id] },
+      ]);
     } finally {
       await rotated.stop();
+    }
+  });
+
+  it('keeps an identifier findable on replicas that disagree on the current version (step 2 of a rotation)', async () => {
+    const oldKeys = app.keys;
+    const email = anEmail('mid-rotation');
+    const id = await register([{ kind: 'EMAIL', value: email }]);
+    const newKey = (await generateDevKeys()).identityHmacKeys.replace(/^v1:/, 'v2:');
+    // One replica already on v2, one still on v1 (both know both, as step 1 of the README's procedure makes sure).
+    const [onV2, onV1] = await Promise.all([
+      startTestApp({ shareStoresWith: app, env: { IDENTITY_HMAC_KEYS: `${newKey},${oldKeys.identityHmacKeys}` } }),
+      startTestApp({ shareStoresWith: app, env: { IDENTITY_HMAC_KEYS: `${oldKeys.identityHmacKeys},${newKey}` } }),
+    ]);
+    try {
+      const tokens = await Promise.all([onV2.token(['customer:read']), onV1.token(['customer:read'])]);
+      // Interleaved and concurrent lookups on both: each finds the customer, and no lookup takes a record away.
+      for (let round = 0; round < 4; round++) {
+        const answers = await Promise.all(
+          [onV2, onV1, onV2, onV1].map((replica, i) => replica.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(tokens[i % 2]!, RESOLVE, { kind: 'EMAIL', value: email })),
+        );
+        for (const answer of answers) expect(answer.body.data!.resolveCustomer.customer?.id).toBe(id);
+      }
+      const records = await app.app.mongo.db.collection('identifiers').find({ customerId: id }).sort({ keyVersion: 1 }).toArray();
+      expect(records.map((r) => r['keyVersion'])).toEqual(['v1', 'v2']);
+      for (const [replica, version] of [[onV2, 'v2'], [onV1, 'v1']] as const) {
+        const listed = await replica.graphql<{ customer: { identifiers: Array<{ keyVersion: string }> } }>(
+          await replica.token(['customer:read', 'identity:resolve']),
+          `query($id: ID!) { customer(id: $id) { identifiers { keyVersion } } }`,
+          { id },
+        );
+        expect(listed.body.data!.customer.identifiers).toEqual([{ keyVersion: version }]);
+      }
+    } finally {
+      await Promise.all([onV2.stop(), onV1.stop()]);
+    }
+  });
+
+  it('retires a key version: the re-keyed records go, those never met since the rotation are reported and stay', async () => {
+    // A store of its own: the count must not depend on what other tests filed under v1.
+    const db = app.app.mongo.client.db(`retire_${Date.now()}`);
+    try {
+      const repository = new CustomerRepository(db);
+      const at = new Date();
+      await db.collection('identifiers').insertMany([
+        { _id: 'v1:met' as never, customerId: 'cus_A', kind: 'EMAIL', keyVersion: 'v1', linkedAt: at },
+        { _id: 'v2:met' as never, customerId: 'cus_A', kind: 'EMAIL', keyVersion: 'v2', linkedAt: at, priorHashes: ['v1:met'] },
+        { _id: 'v1:never-met' as never, customerId: 'cus_B', kind: 'EMAIL', keyVersion: 'v1', linkedAt: at },
+        // Named as prior by another customer's record: not this customer's identifier, so not superseded.
+        { _id: 'v1:other' as never, customerId: 'cus_C', kind: 'PHONE', keyVersion: 'v1', linkedAt: at },
+        { _id: 'v2:other' as never, customerId: 'cus_D', kind: 'PHONE', keyVersion: 'v2', linkedAt: at, priorHashes: ['v1:other'] },
+      ]);
+      expect(await repository.retireKeyVersion('v1', false)).toEqual({ records: 3, superseded: 1, removed: 0 });
+      expect(await db.collection('identifiers').countDocuments()).toBe(5);
+      expect(await repository.retireKeyVersion('v1', true)).toEqual({ records: 3, superseded: 1, removed: 1 });
+      expect((await db.collection('identifiers').find({ keyVersion: 'v1' }).toArray()).map((r) => r._id).sort()).toEqual(['v1:never-met', 'v1:other']);
+    } finally {
+      await db.dropDatabase();
     }
   });
 

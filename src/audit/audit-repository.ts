@@ -1,4 +1,6 @@
 import { MongoBulkWriteError, MongoServerError, type Collection, type Db, type Filter } from 'mongodb';
+import { ServiceUnavailableError } from '../errors.js';
+import { classifyInfrastructureError } from '../http/infrastructure-errors.js';
 import { COLLECTIONS, BATCHED_FIND } from '../storage/mongo.js';
 import type { AuditEventRecord, ChainHead } from './audit-types.js';
 
@@ -93,11 +95,11 @@ export class AuditRepository {
 
   async hasEvent(chain: string, type: AuditEventRecord['type'], except: Record<string, string | number | boolean> = {}): Promise<boolean> {
     const unless = Object.fromEntries(Object.entries(except).map(([key, value]) => [`details.${key}`, { $ne: value }]));
-    return (await this.events.findOne({ chain, type, ...unless }, { projection: { _id: 1 } })) !== null;
+    return (await readingTrail(this.events.findOne({ chain, type, ...unless }, { projection: { _id: 1 } }))) !== null;
   }
 
   async findChain(chain: string): Promise<AuditEventRecord[]> {
-    const docs = await this.events.find({ chain }).sort({ sequence: 1 }).toArray();
+    const docs = await readingTrail(this.events.find({ chain }).sort({ sequence: 1 }).toArray());
     return docs.map(parseDoc);
   }
 
@@ -105,9 +107,13 @@ export class AuditRepository {
   async *iterateChain(chain: string): AsyncGenerator<AuditEventRecord> {
     const cursor = this.events.find({ chain }).sort({ sequence: 1 }).batchSize(500);
     try {
-      for await (const doc of cursor) yield parseDoc(doc);
+      for (;;) {
+        const doc = await readingTrail(cursor.next());
+        if (doc === null) return;
+        yield parseDoc(doc);
+      }
     } finally {
-      await cursor.close();
+      await cursor.close().catch(() => undefined);
     }
   }
 
@@ -115,7 +121,7 @@ export class AuditRepository {
   async findInRange(chain: string, from: Date | null, to: Date | null): Promise<AuditEventRecord[]> {
     const filter: Filter<AuditEventDoc> = { chain };
     if (from || to) filter.occurredAt = { ...(from ? { $gte: from } : {}), ...(to ? { $lte: to } : {}) };
-    const docs = await this.events.find(filter).sort({ sequence: 1 }).toArray();
+    const docs = await readingTrail(this.events.find(filter).sort({ sequence: 1 }).toArray());
     return docs.map(parseDoc);
   }
 
@@ -128,14 +134,27 @@ export class AuditRepository {
         ...(query.to ? { $lte: query.to } : {}),
       };
     }
-    const docs = await this.events.find(filter).sort({ sequence: 1 }).limit(query.limit).toArray();
+    const docs = await readingTrail(this.events.find(filter).sort({ sequence: 1 }).limit(query.limit).toArray());
     return docs.map(parseDoc);
   }
 
   async findByIds(ids: readonly string[]): Promise<Array<AuditEventRecord | null>> {
-    const docs = await this.events.find({ _id: { $in: [...new Set(ids)] } }, BATCHED_FIND).toArray();
+    const docs = await readingTrail(this.events.find({ _id: { $in: [...new Set(ids)] } }, BATCHED_FIND).toArray());
     const byId = new Map(docs.map((d) => [d._id, parseDoc(d)]));
     return ids.map((id) => byId.get(id) ?? null);
+  }
+}
+
+/**
+ * A read of the trail that finds its store unreachable answers SERVICE_UNAVAILABLE naming the audit trail, as a
+ * failed write does: it may live in a MongoDB of its own (AUDIT_MONGODB_URL), and that is where to look.
+ */
+async function readingTrail<T>(read: Promise<T>): Promise<T> {
+  try {
+    return await read;
+  } catch (error) {
+    if (classifyInfrastructureError(error) === 'mongodb') throw new ServiceUnavailableError('audit', 'The audit trail could not be read; try again shortly');
+    throw error;
   }
 }
 

@@ -178,6 +178,24 @@ export class CustomerRepository {
     await this.identifiers.updateOne({ _id: hash, customerId }, { $addToSet: { priorHashes: { $each: [...priorHashes] } } });
   }
 
+  /**
+   * Retiring an HMAC key version (`npm run identifiers:retire`): how many identifier records are filed under
+   * `version`, and how many of those another record of the same customer, under another version, names as a prior
+   * hash (re-keyed: the identifier stays findable without them). With `remove`, those are deleted; the others are
+   * identifiers nobody has looked up since the rotation, which nothing can re-key without the identifier itself.
+   */
+  async retireKeyVersion(version: string, remove: boolean): Promise<{ records: number; superseded: number; removed: number }> {
+    const docs = await this.identifiers.find({ keyVersion: version }, { projection: { _id: 1, customerId: 1 } }).toArray();
+    const superseded: IdentifierDoc[] = [];
+    for (const doc of docs) {
+      const successor = await this.identifiers.findOne({ customerId: doc.customerId, priorHashes: doc._id, keyVersion: { $ne: version } }, { projection: { _id: 1 } });
+      if (successor) superseded.push(doc);
+    }
+    let removed = 0;
+    if (remove) for (const doc of superseded) removed += (await this.identifiers.deleteOne({ _id: doc._id, customerId: doc.customerId })).deletedCount;
+    return { records: docs.length, superseded: superseded.length, removed };
+  }
+
   async findIdentifiersByCustomerIds(ids: readonly string[]): Promise<IdentifierRecord[][]> {
     const byCustomer = new Map<string, IdentifierRecord[]>();
     for (const part of chunk([...new Set(ids)], IN_CHUNK_SIZE)) {

@@ -295,28 +295,28 @@ export class CustomerService {
   }
 
   /**
-   * An identifier found under older key versions (`found`: its records under every configured version) moves to
-   * the current one: filed under its current hash with the time it was first linked and every hash it had, then
-   * its old records are dropped. It stays listed once, and an old version can be retired once no record uses it.
-   * While both exist (between the writes, or when a racing request re-keys too) either finds the same customer.
-   * A current record that is already there (the release before 2026-12-01 kept the old one beside it) takes the
-   * old hashes. Records of another customer (the same identifier registered twice mid-rotation) are left alone.
+   * An identifier found under other key versions (`found`: its records under every configured version) is also
+   * filed under the current one, with the time it was first linked and every hash it had as `priorHashes`; a
+   * current record that is already there takes any hash it lacks. The old records stay: mid-rotation, replicas
+   * that disagree on the current version each re-key towards their own, and one deleting the record another has
+   * just filed could leave the identifier with none (a probe made two such replicas flip one identifier between
+   * versions at every lookup). `Customer.identifiers` lists each identifier once (`listedIdentifiers`), and the
+   * old version's records are removed when it is retired (`npm run identifiers:retire`). Records of another
+   * customer (the same identifier registered twice mid-rotation) are left alone.
    */
   private async rekey(identifier: HashedIdentifier, found: readonly IdentifierRecord[], customerId: string): Promise<void> {
     const current = this.keyring.currentVersion;
     const mine = found.filter((record) => record.customerId === customerId);
-    const older = mine.filter((record) => record.keyVersion !== current);
-    if (older.length === 0) return;
-    const priorHashes = [...new Set([...identifier.hashes.slice(1), ...older.flatMap(hashesOf)])];
+    const others = mine.filter((record) => record.keyVersion !== current);
+    if (others.length === 0) return;
     const filed = mine.find((record) => record.keyVersion === current);
+    const priorHashes = [...new Set([...identifier.hashes.slice(1), ...others.flatMap(hashesOf)])].filter((hash) => hash !== identifier.hashes[0]);
     if (filed) {
       await this.repository.addPriorHashes(filed.hash, customerId, priorHashes.filter((hash) => !filed.priorHashes.includes(hash)));
-    } else {
-      const linkedAt = new Date(Math.min(...older.map((record) => record.linkedAt.getTime())));
-      const claim = await this.repository.claimIdentifier({ ...this.toRecord(identifier, customerId, linkedAt), priorHashes });
-      if (!claim.claimed && claim.ownerId !== customerId) return;
+      return;
     }
-    for (const record of older) await this.repository.deleteIdentifier(record.hash, customerId);
+    const linkedAt = new Date(Math.min(...others.map((record) => record.linkedAt.getTime())));
+    await this.repository.claimIdentifier({ ...this.toRecord(identifier, customerId, linkedAt), priorHashes });
   }
 
   /** The one customer that already owns any of these identifiers (under any key version), or null. */

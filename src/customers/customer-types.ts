@@ -43,6 +43,23 @@ export function hashesOf(identifier: IdentifierRecord): string[] {
   return [identifier.hash, ...identifier.priorHashes];
 }
 
+/**
+ * A customer's identifiers as `Customer.identifiers` lists them: one per identifier. Records of one identifier
+ * under several key versions (re-keying keeps the old ones until their version is retired) name each other in
+ * `priorHashes`; of those, the one under `currentVersion` is listed, or else the one that names the most others
+ * (the latest re-keyed).
+ */
+export function listedIdentifiers(records: readonly IdentifierRecord[], currentVersion: string): IdentifierRecord[] {
+  const listed: IdentifierRecord[] = [];
+  const rank = (r: IdentifierRecord) => (r.keyVersion === currentVersion ? Number.MAX_SAFE_INTEGER : r.priorHashes.length);
+  for (const record of records) {
+    const same = listed.findIndex((other) => other.priorHashes.includes(record.hash) || record.priorHashes.includes(other.hash));
+    if (same < 0) listed.push(record);
+    else if (rank(record) > rank(listed[same] as IdentifierRecord)) listed[same] = record;
+  }
+  return listed;
+}
+
 /** The encrypted attributes of a record read with them; reading them from a masked-only read is a programming error. */
 export function ciphertextsOf(customer: CustomerRecord): EncryptedAttributes {
   if (customer.encrypted === null) throw new Error('this customer record was read without its encrypted attributes');

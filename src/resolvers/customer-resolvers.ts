@@ -1,4 +1,5 @@
 import { assertCustomerId } from '../customers/customer-service.js';
+import { listedIdentifiers } from '../customers/customer-types.js';
 import { isCustomerId } from '../identity/customer-id.js';
 import type { Resolvers } from '../generated/graphql.js';
 import { actorFrom } from './request-actor.js';
@@ -23,7 +24,8 @@ export const customerResolvers: Resolvers = {
     displayName: (customer) => customer.masked.DISPLAY_NAME,
     email: (customer) => customer.masked.EMAIL,
     phone: (customer) => customer.masked.PHONE,
-    identifiers: (customer, _args, ctx) => ctx.loaders.identifiersByCustomer.load(customer.id),
+    // One per identifier, however many key versions it is filed under (the data-subject export lists every record).
+    identifiers: async (customer, _args, ctx) => listedIdentifiers(await ctx.loaders.identifiersByCustomer.load(customer.id), ctx.services.keyring.currentVersion),
     // Erasure ends all processing, whatever the last receipt allowed: an erased customer consents to nothing.
     // The receipts stay readable in consentHistory, as the record of what was consented and when.
     consent: (customer, _args, ctx) =>
