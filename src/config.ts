@@ -39,6 +39,8 @@ export interface AppConfig {
   snapshotTtlSeconds: number;
   /** How many of each section (tickets, subscriptions, transactions, interactions) a context snapshot keeps. */
   snapshotRecentItems: number;
+  /** Retention: the most recently received versions of each kind of support record kept per customer. */
+  supportRecordsKeptPerKind: number;
   sessionTtlSeconds: number;
   sessionMaxTtlSeconds: number;
   grantTtlSeconds: number;
@@ -119,6 +121,7 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   SNAPSHOT_TTL_SECONDS: int(5, 86_400, 900),
   SNAPSHOT_RECENT_ITEMS: int(1, 50, 5),
+  SUPPORT_RECORDS_KEPT_PER_KIND: int(10, 1_000_000, 1000),
   SESSION_TTL_SECONDS: int(5, 86_400, 1800),
   SESSION_MAX_TTL_SECONDS: int(5, 86_400, 4 * 3600),
   PII_GRANT_TTL_SECONDS: int(5, 86_400, 900),
@@ -230,6 +233,7 @@ function toConfig(e: z.infer<typeof EnvSchema>): AppConfig {
     logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
     snapshotTtlSeconds: e.SNAPSHOT_TTL_SECONDS,
     snapshotRecentItems: e.SNAPSHOT_RECENT_ITEMS,
+    supportRecordsKeptPerKind: e.SUPPORT_RECORDS_KEPT_PER_KIND,
     sessionTtlSeconds: e.SESSION_TTL_SECONDS,
     sessionMaxTtlSeconds: e.SESSION_MAX_TTL_SECONDS,
     grantTtlSeconds: e.PII_GRANT_TTL_SECONDS,

@@ -172,6 +172,31 @@ describe('building the snapshot', () => {
     expect(after.openTickets!.map((t) => t.id)).toEqual(['T-2']);
   });
 
+  it('keeps the SUPPORT_RECORDS_KEPT_PER_KIND most recently received versions of each kind per customer, and drops the older ones', async () => {
+    const capped = await startTestApp({ shareStoresWith: app, env: { SUPPORT_RECORDS_KEPT_PER_KIND: '10' } });
+    try {
+      const id = await register();
+      await consent(id, ['support_context']);
+      const crm = await capped.token(SERVICE_SCOPES, 'svc-crm-capped');
+      const ticketsOf = (from: number) => Array.from({ length: 6 }, (_v, i) => ({ id: `T-${from + i}`, status: 'open', openedAt: daysAgo(30 - from - i) }));
+      for (const from of [0, 6, 12]) {
+        const res = await capped.graphql(crm, PUSH, { input: { customerId: id, tickets: ticketsOf(from), interactions: [{ id: `I-${from}`, channel: 'VOICE', occurredAt: daysAgo(1) }] } });
+        expect(res.body.errors).toBeUndefined();
+      }
+      const records = app.app.mongo.db.collection(COLLECTIONS.supportRecords);
+      // 18 ticket versions pushed, 10 kept: the first push's six and T-6..T-7 of the second went; interactions stay (3 of 10).
+      const kept = await records.find({ customerId: id, kind: 'ticket' }).toArray();
+      expect(kept.map((r) => r['recordId']).sort((a, b) => Number(String(a).slice(2)) - Number(String(b).slice(2)))).toEqual(
+        Array.from({ length: 10 }, (_v, i) => `T-${8 + i}`),
+      );
+      expect(await records.countDocuments({ customerId: id, kind: 'interaction' })).toBe(3);
+      const context = (await readContext(id)).body.data!.customer.context!;
+      expect(context.openTickets!.map((t) => t.id)).toEqual(['T-17', 'T-16', 'T-15', 'T-14', 'T-13']);
+    } finally {
+      await capped.stop();
+    }
+  });
+
   it('does not let a rebuild that began before an invalidation write its stale snapshot back', async () => {
     const id = await register();
     const cache = new SnapshotCache(app.app.redis, SNAPSHOT_TTL_SECONDS * 1000);

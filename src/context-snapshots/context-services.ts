@@ -46,7 +46,7 @@ export function createContextServices(deps: ContextServiceDeps): ContextServices
     { ttlSeconds: deps.config.snapshotTtlSeconds, recentItems: deps.config.snapshotRecentItems },
     reportStoreError,
   );
-  const supportRecords = new SupportRecordService(records, deps.customers, snapshots, reportStoreError);
+  const supportRecords = new SupportRecordService(records, deps.customers, snapshots, reportStoreError, deps.config.supportRecordsKeptPerKind);
   const sessions = new SessionService(
     new SessionStore(deps.redis),
     deps.customers,

@@ -54,6 +54,26 @@ export class SupportRecordRepository {
     return ids.map((id) => (byCustomer.get(id) ?? []).sort(compareReceived));
   }
 
+  /**
+   * Retention: keeps the `keep` most recently received versions of each kind of one customer's records and deletes
+   * the older ones (one find over the customer's records, one delete when there is anything to drop). A record's
+   * latest version is received after its earlier ones, so what stays never shows an outdated version.
+   */
+  async pruneCustomer(customerId: string, keep: number): Promise<number> {
+    const docs = await this.records.find({ customerId }, { projection: { _id: 1, kind: 1, receivedAt: 1 } }).toArray();
+    const stale: ObjectId[] = [];
+    for (const kind of KINDS) {
+      const ofKind = docs.filter((doc) => doc.kind === kind);
+      if (ofKind.length <= keep) continue;
+      // Newest first; versions received in the same millisecond by insertion order (the ObjectId).
+      ofKind.sort((a, b) => b.receivedAt.getTime() - a.receivedAt.getTime() || b._id.toHexString().localeCompare(a._id.toHexString()));
+      stale.push(...ofKind.slice(keep).map((doc) => doc._id));
+    }
+    let deleted = 0;
+    for (const part of chunk(stale, IN_CHUNK_SIZE)) deleted += (await this.records.deleteMany({ _id: { $in: part } })).deletedCount;
+    return deleted;
+  }
+
   /** Deletes every support record of a customer (erasure); returns how many documents went. */
   async purgeCustomer(customerId: string): Promise<number> {
     const result = await this.records.deleteMany({ customerId });
