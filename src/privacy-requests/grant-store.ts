@@ -117,12 +117,17 @@ export class GrantStore {
     return grants.sort((a, b) => a.expiresAt.getTime() - b.expiresAt.getTime());
   }
 
-  /** Deletes every grant and access key of a customer; returns how many keys went. */
+  /** Deletes every grant and access key of a customer; returns how many grants went (the erasure receipt's count). */
   async purgeCustomer(customerId: string): Promise<number> {
     const index = `grants-of:${customerId}`;
     const keys = await this.redis.smembers(index);
-    const deleted = await this.redis.del(index, ...keys);
-    return Math.max(0, deleted - 1);
+    const grants = keys.filter((key) => key.startsWith('grant:'));
+    const transaction = this.redis.multi();
+    if (grants.length > 0) transaction.del(...grants);
+    transaction.del(index, ...keys.filter((key) => !key.startsWith('grant:')));
+    const results = await transaction.exec();
+    assertExecOk(results);
+    return grants.length > 0 ? Number(results?.[0]?.[1] ?? 0) : 0;
   }
 }
 
