@@ -129,6 +129,20 @@ describe('support sessions', () => {
     expect(await redis.exists(sessionKey(token))).toBe(0);
   });
 
+  it('keeps the customer\'s session index to live sessions, however long it is renewed', async () => {
+    const id = await registerWithActivity();
+    const index = `${app.config.redisKeyPrefix}sessions-of:${id}`;
+    const member = (token: string) => sessionKey(token).slice(app.config.redisKeyPrefix.length);
+    // A long session keeps the index alive while short ones come and go.
+    const long = (await start(id, 'VOICE', 60)).body.data!.startSupportSession.token;
+    for (let i = 0; i < 3; i++) expect((await start(id, 'SMS', 1)).body.errors).toBeUndefined();
+    expect(await redis.scard(index)).toBe(4);
+    await sleep(1300);
+    // The next session drops the three that expired from the index.
+    const { token } = (await start(id, 'VOICE', 60)).body.data!.startSupportSession;
+    expect((await redis.smembers(index)).sort()).toEqual([member(long), member(token)].sort());
+  });
+
   it('stops working once it is ended, and ending it again says false', async () => {
     const id = await registerWithActivity();
     const { token } = (await start(id)).body.data!.startSupportSession;

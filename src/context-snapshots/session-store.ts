@@ -29,7 +29,7 @@ export class SessionStore {
     const key = sessionKey(tokenHash);
     const transaction = this.redis.multi().set(key, JSON.stringify(session), 'PX', ttl, 'NX').sadd(indexKey(session.customerId), key);
     // The index lives as long as its longest session.
-    const results = await extendTtl(transaction, indexKey(session.customerId), ttl).exec();
+    const results = await extendTtl(transaction, indexKey(session.customerId), ttl, this.redis.options.keyPrefix ?? '').exec();
     assertExecOk(results);
     if (results?.[0]?.[1] !== 'OK') throw new Error('support session token collision');
   }
