@@ -260,6 +260,13 @@ describe('batching', () => {
 });
 
 describe('HMAC key rotation', () => {
+  /** A customer registered by email under v1, and a new key to make v2 with. */
+  async function registerBeforeRotation(label: string): Promise<{ email: string; id: string; oldKeys: TestApp['keys']; newKey: string }> {
+    const email = anEmail(label);
+    const id = await register([{ kind: 'EMAIL', value: email }]);
+    return { email, id, oldKeys: app.keys, newKey: (await generateDevKeys()).identityHmacKeys.replace(/^v1:/, 'v2:') };
+  }
+
   it('finds customers hashed under an older key version after a new current key is added', async () => {
     const oldKeys = app.keys;
     const email = anEmail('rotated');
@@ -322,10 +329,7 @@ describe('HMAC key rotation', () => {
   });
 
   it('gives the v2 record that the release before filed beside the v1 one the v1 hash as prior', async () => {
-    const oldKeys = app.keys;
-    const email = anEmail('rekeyed-by-the-release-before');
-    const id = await register([{ kind: 'EMAIL', value: email }]);
-    const newKey = (await generateDevKeys()).identityHmacKeys.replace(/^v1:/, 'v2:');
+    const { email, id, oldKeys, newKey } = await registerBeforeRotation('rekeyed-by-the-release-before');
     const identifiers = app.app.mongo.db.collection('identifiers');
     const [v1] = await identifiers.find({ customerId: id }).toArray();
     // What the release before 2026-12-01 left after re-keying: a v2 record without prior hashes next to the v1 one.
@@ -346,10 +350,7 @@ describe('HMAC key rotation', () => {
   });
 
   it('keeps an identifier findable on replicas that disagree on the current version (step 2 of a rotation)', async () => {
-    const oldKeys = app.keys;
-    const email = anEmail('mid-rotation');
-    const id = await register([{ kind: 'EMAIL', value: email }]);
-    const newKey = (await generateDevKeys()).identityHmacKeys.replace(/^v1:/, 'v2:');
+    const { email, id, oldKeys, newKey } = await registerBeforeRotation('mid-rotation');
     // One replica already on v2, one still on v1 (both know both, as step 1 of the README's procedure makes sure).
     const [onV2, onV1] = await Promise.all([
       startTestApp({ shareStoresWith: app, env: { IDENTITY_HMAC_KEYS: `${newKey},${oldKeys.identityHmacKeys}` } }),
