@@ -91,6 +91,8 @@ describe('building the snapshot', () => {
         { id: 'T-1', status: 'open', subject: 'Router keeps rebooting', openedAt: daysAgo(10) },
         { id: 'T-2', status: 'closed', subject: 'Billing question', openedAt: daysAgo(9) },
         { id: 'T-3', status: 'Resolved', subject: 'Password reset', openedAt: daysAgo(8) },
+        // Done in the words of other helpdesks (Zendesk solved, Jira done, ServiceNow canceled...): not open either.
+        ...['solved', 'done', 'cancelled', 'canceled', 'completed'].map((status, i) => ({ id: `T-X${i}`, status, openedAt: daysAgo(7) })),
         { id: 'T-4', status: 'pending', subject: 'Refund for order 1234', openedAt: daysAgo(20), updatedAt: daysAgo(1) },
       ],
       subscriptions: [
@@ -248,6 +250,8 @@ describe('validating support activity', () => {
     ['an email address spelled with at and dot as words', { tickets: [{ ...base, subject: 'Reply to zelda.probe at example dot org' }] }, 'zelda'],
     ['an email address written with spaces between its letters', { tickets: [{ ...base, subject: 'z e l d a @ e x a m p l e . o r g' }] }, 'e x a m'],
     ['a phone number with a tel: scheme as device fingerprint', { deviceFingerprint: 'tel:447700900987' }, '447700900987'],
+    ['a phone number with any other prefix as device fingerprint', { deviceFingerprint: 'wa:447700900555' }, '447700900555'],
+    ['a phone number inside a device fingerprint', { deviceFingerprint: 'id447700900555x' }, '447700900555'],
     ['a currency that is not ISO 4217', { transactions: [{ ...tx, currency: 'XYZ' }] }, 'XYZ'],
     ['a currency of the wrong length', { transactions: [{ ...tx, currency: 'EURO' }] }, 'EURO'],
     ['an amount beyond the bound', { transactions: [{ ...tx, amountMinor: 2_000_000_000 }] }, '2000000000'],

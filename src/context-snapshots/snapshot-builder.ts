@@ -1,8 +1,8 @@
 import type { SupportRecordsExport, SupportRecordVersion } from '../support-records/support-record-types.js';
 import type { ContextSnapshot, InteractionSummary, SubscriptionSummary, TicketSummary, TransactionSummary } from './snapshot-types.js';
 
-/** A ticket in one of these states is done; every other status counts as open. */
-export const CLOSED_TICKET_STATUSES: ReadonlySet<string> = new Set(['closed', 'resolved']);
+/** A ticket in one of these states is done (in the words of common helpdesks); every other status counts as open. */
+export const CLOSED_TICKET_STATUSES: ReadonlySet<string> = new Set(['closed', 'resolved', 'solved', 'done', 'completed', 'cancelled', 'canceled']);
 /** A subscription in one of these states is over; every other status counts as active. */
 export const ENDED_SUBSCRIPTION_STATUSES: ReadonlySet<string> = new Set(['cancelled', 'canceled', 'expired', 'ended', 'terminated', 'inactive']);
 

@@ -1,6 +1,6 @@
 import { CHANNELS, type InteractionSummary, type SubscriptionSummary, type TicketSummary, type TransactionSummary } from '../context-snapshots/snapshot-types.js';
 import { BadUserInputError } from '../errors.js';
-import { assertFreeText } from '../identity/free-text-guard.js';
+import { assertFreeText, isSafeReference } from '../identity/free-text-guard.js';
 import type { InteractionInput, SubscriptionInput, SupportActivity, SupportActivityInput, TicketInput, TransactionInput } from './support-record-types.js';
 
 export const SUPPORT_LIMITS = {
@@ -126,8 +126,9 @@ function validateInteraction(x: InteractionInput, path: string, now: Date): Inte
 
 export function validateFingerprint(value: string): string {
   const { fingerprintMinLength: min, fingerprintMaxLength: max } = SUPPORT_LIMITS;
-  // `tel:447700900987` has a letter, but is a phone number with a scheme in front.
-  if (/^(tel|sms|callto|whatsapp|mailto):/i.test(value)) {
+  // `tel:447700900987` has a letter, but is a phone number with a scheme in front; so is `wa:447700900555` (any
+  // prefix), which the check every reference gets (a UUID or a hex hash passes) catches.
+  if (/^(tel|sms|callto|whatsapp|mailto):/i.test(value) || !isSafeReference(value)) {
     throw new BadUserInputError('deviceFingerprint must be an opaque token, not a phone number or address', { field: 'deviceFingerprint' });
   }
   if (value.length < min || value.length > max || !FINGERPRINT.test(value) || !/[A-Za-z]/.test(value)) {
