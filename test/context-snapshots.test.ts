@@ -438,6 +438,27 @@ describe('batching and the audit trail', () => {
     }
   });
 
+  it('records a context read made while resolving a call with that call\'s channel and interaction id', async () => {
+    const email = anEmail('on-the-call');
+    rawIdentifiers.push(email);
+    const registered = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }] } });
+    const id = registered.body.data!.registerCustomer.id;
+    const console_ = await app.token(['identity:resolve', 'customer:read', 'context:read'], 'agent-on-call');
+    const res = await app.graphql<{ resolveCustomer: { customer: { context: { customerId: string } } } }>(
+      console_,
+      `query($v: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, channel: VOICE, interactionId: "call-7f3a" }) { customer { context { customerId } } } }`,
+      { v: email },
+    );
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!.resolveCustomer.customer.context.customerId).toBe(id);
+    const events = await app.app.mongo.db.collection(COLLECTIONS.auditEvents).find({ customerId: id }).sort({ sequence: 1 }).toArray();
+    expect(events.map((e) => [e['type'], e['channel'], e['interactionId']])).toEqual([
+      ['CUSTOMER_REGISTERED', null, null],
+      ['IDENTITY_RESOLUTION', 'VOICE', 'call-7f3a'],
+      ['CONTEXT_READ', 'VOICE', 'call-7f3a'],
+    ]);
+  });
+
   it('writes one CONTEXT_READ event per customer per request, however often the request reads it', async () => {
     const id = await register();
     const before = await countAudit('CONTEXT_READ');

@@ -11,6 +11,7 @@ export interface ContextReadKey {
   customerId: string;
   channel: Channel | null;
   sessionId: string | null;
+  interactionId?: string | null;
 }
 
 export const contextReadCacheKey = (key: ContextReadKey): string => `${key.customerId}|${key.sessionId ?? ''}`;
@@ -36,7 +37,14 @@ export async function readSessionContext(ctx: RequestContext, token: string): Pr
 
 async function readContext(ctx: RequestContext, customerId: string, session: SupportSessionRecord | null): Promise<ContextSnapshotView> {
   const snapshot = await ctx.loaders.snapshotByCustomer.load(customerId);
-  await ctx.loaders.contextReadAudit.load({ customerId, channel: session?.channel ?? null, sessionId: session?.sessionId ?? null });
+  // Read during the call this request resolved the customer in: the event says which (a session names its own channel).
+  const interaction = session ? null : (ctx.interactions?.get(customerId) ?? null);
+  await ctx.loaders.contextReadAudit.load({
+    customerId,
+    channel: session?.channel ?? interaction?.channel ?? null,
+    sessionId: session?.sessionId ?? null,
+    interactionId: interaction?.interactionId ?? null,
+  });
   if (!session) return { ...snapshot, sessionId: null };
   // Seen through a session, the view lasts as long as both the snapshot and the session do.
   const expiresAt = session.expiresAt.getTime() < snapshot.expiresAt.getTime() ? session.expiresAt : snapshot.expiresAt;
@@ -54,6 +62,7 @@ export function writeContextReads(services: Services, caller: Caller, requestId:
     customerId: key.customerId,
     actor: { kind: caller.kind, id: caller.id },
     channel: key.channel,
+    interactionId: key.interactionId ?? null,
     requestId,
     details: { via: key.sessionId ? 'session' : 'customer', sessionId: key.sessionId },
   }));

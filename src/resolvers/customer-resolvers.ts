@@ -10,7 +10,11 @@ export const customerResolvers: Resolvers = {
       assertCustomerId(id, 'id');
       return ctx.loaders.customerById.load(id);
     },
-    resolveCustomer: (_root, { input }, ctx) => ctx.services.customers.resolve(input, actorFrom(ctx)),
+    resolveCustomer: async (_root, { input }, ctx) => {
+      const resolution = await ctx.services.customers.resolve(input, actorFrom(ctx));
+      if (resolution.customer) ctx.interactions?.set(resolution.customer.id, { channel: input.channel ?? null, interactionId: input.interactionId ?? null });
+      return resolution;
+    },
   },
   Mutation: {
     registerCustomer: (_root, { input }, ctx) => ctx.services.customers.register(input, actorFrom(ctx)),
