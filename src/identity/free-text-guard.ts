@@ -95,24 +95,20 @@ export function hasControlCharacters(text: string): boolean {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-// 16 or more hex digits: longer than any phone number (E.164 has at most 15 digits), e.g. a W3C trace id.
-const LONG_HEX = /^[0-9a-f]{16,}$/i;
+// Digits that touch a letter: part of an id's own characters (a hex hash, a call SID, `fp_1234567abc`).
+const DIGITS_IN_A_WORD = /(?<=[A-Za-z])\d+|\d+(?=[A-Za-z])/g;
 
 /**
- * A correlation id that the audit trail or the logs keep (request ids,
- * interaction ids): a UUID or a long hex token passes as it is (their digit
- * runs are not phone numbers); anything else must not look like an email
- * address or a phone number.
+ * A correlation id or device token that the audit trail, the logs or a snapshot keep (request ids, interaction
+ * ids, device fingerprints): a UUID passes as it is; anything else must not hold an email address or a phone
+ * number. Digits that touch a letter belong to the id (random hex has runs of ten digits in about one 64-character
+ * hash in six, and in one Twilio call SID in twelve: both were refused when every hex digit run was checked); a
+ * number standing apart is checked as in free text, so `wa:447700900555`, `+44 7700 900555` or a phone number
+ * padded to an id's length (`0044770090073600`) are refused.
  */
 export function isSafeReference(value: string): boolean {
-  // Digits are hex too: a hex token that carries ten or more of them in a row may be a phone number padded to the
-  // shape of an id (`0044770090073600`), and gets the full check like any other text. A UUID keeps its exemption:
-  // its last group is 12 hex digits, all of them digits in about one UUID in 300.
-  return UUID.test(value) || (LONG_HEX.test(value) && !LONG_DIGIT_RUN.test(value)) || !containsIdentifier(value);
+  return UUID.test(value) || !containsIdentifier(value.replace(DIGITS_IN_A_WORD, 'x'));
 }
-
-/** Ten digits in a row: a phone number with its country code. */
-const LONG_DIGIT_RUN = /\d{10,}/;
 
 const GRAPHQL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

@@ -127,7 +127,7 @@ function validateInteraction(x: InteractionInput, path: string, now: Date): Inte
 export function validateFingerprint(value: string): string {
   const { fingerprintMinLength: min, fingerprintMaxLength: max } = SUPPORT_LIMITS;
   // `tel:447700900987` has a letter, but is a phone number with a scheme in front; so is `wa:447700900555` (any
-  // prefix), which the check every reference gets (a UUID or a hex hash passes) catches.
+  // prefix), which the check every reference gets catches (a UUID, a hex hash or `fp_1234567abc` passes).
   if (/^(tel|sms|callto|whatsapp|mailto):/i.test(value) || !isSafeReference(value)) {
     throw new BadUserInputError('deviceFingerprint must be an opaque token, not a phone number or address', { field: 'deviceFingerprint' });
   }

@@ -91,11 +91,24 @@ describe('assertFreeText', () => {
 });
 
 describe('correlation ids (x-request-id, interactionId, an erasure requestId)', () => {
-  it.each(['123e4567-e89b-12d3-a456-426614174000', '4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', 'DSR-2041'])('takes %j', (id) => {
+  it.each([
+    '123e4567-e89b-12d3-a456-426614174000',
+    '4bf92f3577b34da6a3ce929d0e0e4736',
+    '00f067aa0ba902b7',
+    'DSR-2041',
+    // Digits that touch letters belong to the id: a hash or a call SID with a long digit run (one 64-character hex
+    // hash in six has a run of ten), a device token.
+    '9e1c2b7a4f0d3e6c5b8a7f1234567890abcdef1234567890aa1b2c3d4e5f6a7b',
+    'CA8f3e2d1c4477009001234567ab9c8d7e',
+    'fp_1234567abcde',
+  ])('takes %j', (id) => {
     expect(isSafeReference(id)).toBe(true);
   });
 
-  it.each(['0044770090073600', '4477009007364477', '447700900736aaaa', '+447700900736'])('refuses a phone number shaped as a hex id: %j', (id) => {
-    expect(isSafeReference(id)).toBe(false);
-  });
+  it.each(['0044770090073600', '4477009007364477', '+447700900736', 'wa:447700900555', 'ivr-447700900736', '44-7700-900736', 'call_00447700900736'])(
+    'refuses a phone number standing apart in an id: %j',
+    (id) => {
+      expect(isSafeReference(id)).toBe(false);
+    },
+  );
 });
