@@ -121,7 +121,8 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   SNAPSHOT_TTL_SECONDS: int(5, 86_400, 900),
   SNAPSHOT_RECENT_ITEMS: int(1, 50, 5),
-  SUPPORT_RECORDS_KEPT_PER_KIND: int(10, 1_000_000, 1000),
+  // At least one push's worth (100 per section): a push never drops its own records.
+  SUPPORT_RECORDS_KEPT_PER_KIND: int(100, 1_000_000, 1000),
   SESSION_TTL_SECONDS: int(5, 86_400, 1800),
   SESSION_MAX_TTL_SECONDS: int(5, 86_400, 4 * 3600),
   PII_GRANT_TTL_SECONDS: int(5, 86_400, 900),

@@ -132,7 +132,6 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
       services,
       loaders: createLoaders(services, caller, requestId),
       log,
-      interactions: new Map(),
     }),
     checkReadiness: () => checkReadiness(services),
     renderMetrics: () => metrics.render(),

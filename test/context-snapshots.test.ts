@@ -174,26 +174,40 @@ describe('building the snapshot', () => {
     expect(after.openTickets!.map((t) => t.id)).toEqual(['T-2']);
   });
 
-  it('keeps the SUPPORT_RECORDS_KEPT_PER_KIND most recently received versions of each kind per customer, and drops the older ones', async () => {
-    const capped = await startTestApp({ shareStoresWith: app, env: { SUPPORT_RECORDS_KEPT_PER_KIND: '10' } });
+  it('keeps SUPPORT_RECORDS_KEPT_PER_KIND versions of each kind per customer: earlier versions go first, then the records received longest ago', async () => {
+    const capped = await startTestApp({ shareStoresWith: app, env: { SUPPORT_RECORDS_KEPT_PER_KIND: '100' } });
     try {
       const id = await register();
       await consent(id, ['support_context']);
       const crm = await capped.token(SERVICE_SCOPES, 'svc-crm-capped');
-      const ticketsOf = (from: number) => Array.from({ length: 6 }, (_v, i) => ({ id: `T-${from + i}`, status: 'open', openedAt: daysAgo(30 - from - i) }));
-      for (const from of [0, 6, 12]) {
-        const res = await capped.graphql(crm, PUSH, { input: { customerId: id, tickets: ticketsOf(from), interactions: [{ id: `I-${from}`, channel: 'VOICE', occurredAt: daysAgo(1) }] } });
+      const pushTickets = async (tickets: Array<Record<string, unknown>>) => {
+        const res = await capped.graphql(crm, PUSH, { input: { customerId: id, tickets } });
         expect(res.body.errors).toBeUndefined();
-      }
+      };
+      const tickets = (prefix: string, status: string) => Array.from({ length: 60 }, (_v, i) => ({ id: `${prefix}-${i}`, status, openedAt: daysAgo((prefix === 'U' ? 10 : 20) - i / 10) }));
       const records = app.app.mongo.db.collection(COLLECTIONS.supportRecords);
-      // 18 ticket versions pushed, 10 kept: the first push's six and T-6..T-7 of the second went; interactions stay (3 of 10).
-      const kept = await records.find({ customerId: id, kind: 'ticket' }).toArray();
-      expect(kept.map((r) => r['recordId']).sort((a, b) => Number(String(a).slice(2)) - Number(String(b).slice(2)))).toEqual(
-        Array.from({ length: 10 }, (_v, i) => `T-${8 + i}`),
-      );
-      expect(await records.countDocuments({ customerId: id, kind: 'interaction' })).toBe(3);
+      const held = async () => (await records.find({ customerId: id, kind: 'ticket' }).toArray()).map((r) => r['recordId'] as string);
+
+      // A ticket pushed once, then 60 tickets pushed twice: 121 versions, and the 21 dropped are earlier versions.
+      await pushTickets([{ id: 'A', status: 'open', openedAt: daysAgo(30) }]);
+      await pushTickets(tickets('T', 'open'));
+      await pushTickets(tickets('T', 'pending'));
+      let kept = await held();
+      expect(kept).toHaveLength(100);
+      expect(kept).toContain('A');
+      expect(new Set(kept.filter((r) => r.startsWith('T-'))).size).toBe(60);
+      const statuses = (await records.find({ customerId: id, kind: 'ticket', recordId: 'T-0' }).toArray()).map((r) => (r['data'] as { status: string }).status);
+      expect(statuses).toContain('pending');
+
+      // 60 more: the remaining 39 earlier versions go, then the 21 records received longest ago (A first).
+      await pushTickets(tickets('U', 'open'));
+      kept = await held();
+      expect(kept).toHaveLength(100);
+      expect(new Set(kept).size).toBe(100);
+      expect(kept).not.toContain('A');
+      expect(kept.filter((r) => r.startsWith('U-'))).toHaveLength(60);
       const context = (await readContext(id)).body.data!.customer.context!;
-      expect(context.openTickets!.map((t) => t.id)).toEqual(['T-17', 'T-16', 'T-15', 'T-14', 'T-13']);
+      expect(context.openTickets!.map((t) => t.id)).toEqual(['U-59', 'U-58', 'U-57', 'U-56', 'U-55']);
     } finally {
       await capped.stop();
     }
@@ -251,7 +265,7 @@ describe('validating support activity', () => {
     ['an email address written with spaces between its letters', { tickets: [{ ...base, subject: 'z e l d a @ e x a m p l e . o r g' }] }, 'e x a m'],
     ['a phone number with a tel: scheme as device fingerprint', { deviceFingerprint: 'tel:447700900987' }, '447700900987'],
     ['a phone number with any other prefix as device fingerprint', { deviceFingerprint: 'wa:447700900555' }, '447700900555'],
-    ['a phone number inside a device fingerprint', { deviceFingerprint: 'id447700900555x' }, '447700900555'],
+    ['a phone number standing apart inside a device fingerprint', { deviceFingerprint: 'dev_447700900555_ios' }, '447700900555'],
     ['a currency that is not ISO 4217', { transactions: [{ ...tx, currency: 'XYZ' }] }, 'XYZ'],
     ['a currency of the wrong length', { transactions: [{ ...tx, currency: 'EURO' }] }, 'EURO'],
     ['an amount beyond the bound', { transactions: [{ ...tx, amountMinor: 2_000_000_000 }] }, '2000000000'],
@@ -457,6 +471,22 @@ describe('batching and the audit trail', () => {
       ['IDENTITY_RESOLUTION', 'VOICE', 'call-7f3a'],
       ['CONTEXT_READ', 'VOICE', 'call-7f3a'],
     ]);
+
+    // Two calls resolved in one request: a read for each, each with its own call; the read by id with neither,
+    // whichever field GraphQL resolves first.
+    const before = new Date();
+    const both = await app.graphql(
+      console_,
+      `query($v: String!, $id: ID!) {
+        byId: customer(id: $id) { context { customerId } }
+        voice: resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, channel: VOICE, interactionId: "call-1" }) { customer { context { customerId } } }
+        mail: resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, channel: EMAIL, interactionId: "mail-2" }) { customer { context { customerId } } }
+      }`,
+      { v: email, id },
+    );
+    expect(both.body.errors).toBeUndefined();
+    const reads = await app.app.mongo.db.collection(COLLECTIONS.auditEvents).find({ customerId: id, type: 'CONTEXT_READ', occurredAt: { $gte: before } }).toArray();
+    expect(reads.map((e) => `${e['channel']}/${e['interactionId']}`).sort()).toEqual(['EMAIL/mail-2', 'VOICE/call-1', 'null/null']);
   });
 
   it('writes one CONTEXT_READ event per customer per request, however often the request reads it', async () => {

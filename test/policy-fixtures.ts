@@ -207,7 +207,7 @@ export async function recordSupportActivity(app: TestApp, service: string, custo
       subscriptions: [{ id: 'SUB-1', plan: 'fibre-500', status: 'active', startedAt: day }],
       transactions: [{ id: 'TRX-1', status: 'settled', amountMinor: 4599, currency: 'GBP', occurredAt: day, description: 'Monthly fee' }],
       interactions: [{ id: 'INT-1', channel: 'VOICE', occurredAt: day, summary: 'Asked about the outage', outcome: 'resolved' }],
-      deviceFingerprint: `fp_${randomBytes(6).toString('hex')}`,
+      deviceFingerprint: `fp_x${randomBytes(6).toString('hex')}`,
     },
   });
   expectNoErrors(res);

@@ -124,6 +124,7 @@ function demoSupportActivity(customerId: string, index: number, random: () => nu
       summary: 'Customer contacted support about their service',
       outcome: pick(OUTCOMES),
     })),
-    deviceFingerprint: `dfp_${ref}${Math.floor(random() * 0xffffff).toString(16).padStart(6, 'a')}`,
+    // Letters around every digit run: a run of seven digits standing apart would read as a phone number.
+    deviceFingerprint: `dfp_${ref}x${Math.floor(random() * 0xffffff).toString(16).padStart(6, 'a')}`,
   };
 }

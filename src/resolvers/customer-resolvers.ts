@@ -1,4 +1,5 @@
 import { assertCustomerId } from '../customers/customer-service.js';
+import { resolvedIn } from '../context-snapshots/context-reader.js';
 import { listedIdentifiers } from '../customers/customer-types.js';
 import { isCustomerId } from '../identity/customer-id.js';
 import type { Resolvers } from '../generated/graphql.js';
@@ -12,8 +13,8 @@ export const customerResolvers: Resolvers = {
     },
     resolveCustomer: async (_root, { input }, ctx) => {
       const resolution = await ctx.services.customers.resolve(input, actorFrom(ctx));
-      if (resolution.customer) ctx.interactions?.set(resolution.customer.id, { channel: input.channel ?? null, interactionId: input.interactionId ?? null });
-      return resolution;
+      if (!resolution.customer) return resolution;
+      return { ...resolution, customer: resolvedIn(resolution.customer, { channel: input.channel ?? null, interactionId: input.interactionId ?? null }) };
     },
   },
   Mutation: {

@@ -55,19 +55,29 @@ export class SupportRecordRepository {
   }
 
   /**
-   * Retention: keeps the `keep` most recently received versions of each kind of one customer's records and deletes
-   * the older ones (one find over the customer's records, one delete when there is anything to drop). A record's
-   * latest version is received after its earlier ones, so what stays never shows an outdated version.
+   * Retention: keeps at most `keep` versions of each of these kinds of one customer's records (one find over them,
+   * one delete when there is anything to drop). Earlier versions of a record go first, oldest first, so a record
+   * pushed once is not dropped for another pushed many times; only then the latest versions of the records
+   * received longest ago.
    */
-  async pruneCustomer(customerId: string, keep: number): Promise<number> {
-    const docs = await this.records.find({ customerId }, { projection: { _id: 1, kind: 1, receivedAt: 1 } }).toArray();
+  async pruneCustomer(customerId: string, kinds: readonly SupportRecordKind[], keep: number): Promise<number> {
+    if (kinds.length === 0) return 0;
+    const docs = await this.records
+      .find({ customerId, kind: { $in: [...kinds] } }, { projection: { _id: 1, kind: 1, recordId: 1, receivedAt: 1 } })
+      .toArray();
     const stale: ObjectId[] = [];
-    for (const kind of KINDS) {
+    for (const kind of kinds) {
       const ofKind = docs.filter((doc) => doc.kind === kind);
       if (ofKind.length <= keep) continue;
       // Newest first; versions received in the same millisecond by insertion order (the ObjectId).
       ofKind.sort((a, b) => b.receivedAt.getTime() - a.receivedAt.getTime() || b._id.toHexString().localeCompare(a._id.toHexString()));
-      stale.push(...ofKind.slice(keep).map((doc) => doc._id));
+      const seen = new Set<string>();
+      const latest = ofKind.filter((doc) => !seen.has(doc.recordId) && seen.add(doc.recordId));
+      const isLatest = new Set(latest);
+      const earlier = ofKind.filter((doc) => !isLatest.has(doc));
+      const excess = ofKind.length - keep;
+      const dropped = earlier.slice(-excess);
+      stale.push(...dropped.map((doc) => doc._id), ...latest.slice(latest.length - (excess - dropped.length)).map((doc) => doc._id));
     }
     let deleted = 0;
     for (const part of chunk(stale, IN_CHUNK_SIZE)) deleted += (await this.records.deleteMany({ _id: { $in: part } })).deletedCount;

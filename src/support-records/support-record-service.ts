@@ -3,7 +3,7 @@ import { guardRedis, type StoreErrorReporter } from '../context-snapshots/store-
 import { assertCustomerId, type CustomerService } from '../customers/customer-service.js';
 import { BadUserInputError, CustomerErasedError, ServiceUnavailableError } from '../errors.js';
 import type { SupportRecordRepository } from './support-record-repository.js';
-import type { SupportActivityInput, SupportRecordsExport } from './support-record-types.js';
+import type { SupportActivity, SupportActivityInput, SupportRecordKind, SupportRecordsExport } from './support-record-types.js';
 import { validateSupportActivity } from './support-record-validation.js';
 
 /** Drops a customer's cached snapshot so the next read sees the new records. */
@@ -40,7 +40,7 @@ export class SupportRecordService {
       throw new CustomerErasedError();
     }
     // Bounded history: a snapshot rebuild reads every record the customer has (a probe's 60,000 took 6 s and 800 MB).
-    await this.repository.pruneCustomer(input.customerId, this.keptPerKind);
+    await this.repository.pruneCustomer(input.customerId, kindsIn(activity), this.keptPerKind);
     await guardRedis(() => this.snapshots.invalidate(input.customerId), this.reportStoreError).catch((error: unknown) => {
       if (!(error instanceof ServiceUnavailableError)) throw error;
       // Stored but not yet visible: say so. Pushing the same records again is harmless (the latest version of each id wins).
@@ -79,4 +79,14 @@ export class SupportRecordService {
   purgeCustomer(customerId: string): Promise<number> {
     return this.repository.purgeCustomer(customerId);
   }
+}
+
+function kindsIn(activity: SupportActivity): SupportRecordKind[] {
+  const kinds: SupportRecordKind[] = [];
+  if (activity.tickets.length > 0) kinds.push('ticket');
+  if (activity.subscriptions.length > 0) kinds.push('subscription');
+  if (activity.transactions.length > 0) kinds.push('transaction');
+  if (activity.interactions.length > 0) kinds.push('interaction');
+  if (activity.deviceFingerprint) kinds.push('device');
+  return kinds;
 }
