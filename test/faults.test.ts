@@ -200,8 +200,27 @@ describe('outages of real servers while requests run', () => {
     expect(verification.body.data!.verifyAuditTrail.valid).toBe(true);
   });
 
+  // This takes about 10 s, but it hit the 60 s test timeout once in a full run on a loaded 2-CPU machine (the cause was
+  // not found again in later runs); cut short, it left its traffic running and the store down, and the next test and
+  // the file's teardown timed out too. Now it always stops its traffic and brings the store back.
   it('keeps serving through a MongoDB outage: not ready, SERVICE_UNAVAILABLE, then recovers', async () => {
     const traffic = new BackgroundTraffic();
+    try {
+      await runMongoOutage();
+    } finally {
+      await traffic.stop();
+      // Cut short while the store was down: bring it back for the tests after this one.
+      if ((await readiness()).checks['mongodb'] !== 'ok') await services.startMongo().catch(() => undefined);
+    }
+    expect(traffic.failures).toEqual([]);
+    for (const res of traffic.responses) {
+      expect(res.status).toBe(200);
+      for (const code of codesOf(res)) expect(code).toBe('SERVICE_UNAVAILABLE');
+      expect(JSON.stringify(res.body)).not.toMatch(INTERNALS);
+    }
+  }, 150_000);
+
+  async function runMongoOutage(): Promise<void> {
     await services.stopMongo();
 
     const down = await waitFor('readiness to report mongodb down', readiness, (r) => r.status === 503);
@@ -220,15 +239,7 @@ describe('outages of real servers while requests run', () => {
     const recovered = await waitFor('customer(id) after mongodb restart', byId, isOk);
     expect(recovered.body.data!.customer!.id).toBe(customerId);
     expect((await waitFor('resolveCustomer after mongodb restart', resolve, isOk)).body.data!.resolveCustomer.customer!.id).toBe(customerId);
-
-    await traffic.stop();
-    expect(traffic.failures).toEqual([]);
-    for (const res of traffic.responses) {
-      expect(res.status).toBe(200);
-      for (const code of codesOf(res)) expect(code).toBe('SERVICE_UNAVAILABLE');
-      expect(JSON.stringify(res.body)).not.toMatch(INTERNALS);
-    }
-  });
+  }
 
   it('survives both servers down at once and counts the store errors', async () => {
     await Promise.all([services.stopRedis(), services.stopMongo()]);
@@ -243,5 +254,5 @@ describe('outages of real servers while requests run', () => {
     expect(metrics).toMatch(/veil_store_errors_total\{store="redis",kind="connection"\} [1-9]/);
     expect(metrics).toMatch(/veil_store_errors_total\{store="mongodb",kind="request"\} [1-9]/);
     expect(unhandled).toEqual([]);
-  });
+  }, 150_000);
 });
