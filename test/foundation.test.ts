@@ -332,7 +332,7 @@ describe('HMAC key rotation', () => {
     const { email, id, oldKeys, newKey } = await registerBeforeRotation('rekeyed-by-the-release-before');
     const identifiers = app.app.mongo.db.collection('identifiers');
     const [v1] = await identifiers.find({ customerId: id }).toArray();
-    // What the release before 2026-12-01 left after re-keying: a v2 record without prior hashes next to the v1 one.
+    // What the release of 2026-11-30 (d9fbfee) left after re-keying: a v2 record without prior hashes next to the v1 one.
     const v2Hash = HmacKeyring.parse(newKey).hashAll('EMAIL', email.toLowerCase())[0]!;
     await identifiers.insertOne({ _id: v2Hash as never, customerId: id, kind: 'EMAIL', keyVersion: 'v2', linkedAt: new Date() });
     const rotated = await startTestApp({ shareStoresWith: app, env: { IDENTITY_HMAC_KEYS: `${newKey},${oldKeys.identityHmacKeys}` } });

@@ -37,8 +37,8 @@ export class ConsentService {
    * Writes receipt version n + 1, holding the customer's lock: no other receipt of this customer is written
    * meanwhile, so a receipt whose CONSENT_RECORDED event cannot be written can be taken back (nothing supersedes
    * it yet) and the change is refused whole; repeating it records it with its event. The version is still guarded
-   * by the unique (customer, version) index: a writer that takes n + 1 first (a replica of the release before
-   * 2026-12-01, which takes no lock) makes us retry on top of it.
+   * by the unique (customer, version) index: a writer that takes n + 1 first (a replica of the release of
+   * 2026-11-30, d9fbfee, or an older one, which takes no lock) makes us retry on top of it.
    */
   async record(input: RecordConsentInput, actor: Actor): Promise<ConsentReceipt> {
     assertCustomerId(input.customerId);

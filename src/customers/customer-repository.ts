@@ -45,7 +45,7 @@ interface IdentifierDoc {
   kind: IdentifierKind;
   keyVersion: string;
   linkedAt: Date;
-  /** Absent on records filed before 2026-12-01 and when no older key version was configured. */
+  /** Absent on records filed by the release of 2026-11-30 (d9fbfee) or before, and when no older key version was configured. */
   priorHashes?: string[];
 }
 /** Where data keys were kept before 2026-11-30: still read for customers stored then, and deleted on erasure. */
