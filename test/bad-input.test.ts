@@ -233,6 +233,12 @@ const CASES: Case[] = [
   badInput('an operator-looking string as customerId of linkIdentifier', () => gql(LINK, { id: OPERATOR, kind: 'CRM_ID', value: 'CRM-1' })),
   badInput('an operator-looking grant id', () => gql(`mutation($g: ID!) { approvePiiAccess(grantId: $g) { id } }`, { g: OPERATOR })),
   badInput('an operator-looking customer id for erasure', () => gql(`mutation($c: ID!) { eraseCustomer(customerId: $c, requestId: "dsar-1", reason: "Customer request") { customerId } }`, { c: OPERATOR })),
+  // Escaped, the digits of the number would touch the letters of the escape (`%2B4477...`) and pass as part of an id.
+  ...['tel%3A%2B447700900123', 'jane%40example.com'].map((requestId) =>
+    badInput(`an escaped phone number or address as erasure request id (${requestId})`, () =>
+      gql(`mutation($c: ID!, $r: String!) { eraseCustomer(customerId: $c, requestId: $r, reason: "Customer request") { customerId } }`, { c: customerId, r: requestId }),
+    ),
+  ),
   {
     name: 'an operator object as an _entities key',
     run: () => gql(`query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id email } } }`, { r: [{ __typename: 'Customer', id: OPERATOR_OBJECT }] }),

@@ -95,8 +95,25 @@ export function hasControlCharacters(text: string): boolean {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// A UUID inside a longer id (`call-<uuid>`, `urn:uuid:<uuid>`, `<uuid>:1`): its all-digit groups are not a number.
+const UUID_INSIDE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 // Digits that touch a letter: part of an id's own characters (a hex hash, a call SID, `fp_1234567abc`).
 const DIGITS_IN_A_WORD = /(?<=[A-Za-z])\d+|\d+(?=[A-Za-z])/g;
+
+/**
+ * Percent-escapes (also escaped twice) and numeric HTML character references, decoded: in `tel%3A%2B447700900555`
+ * the phone number's digits would otherwise touch the letter of an escape and pass as part of an id.
+ */
+function decodeEscapes(text: string): string {
+  let decoded = text;
+  for (let round = 0; round < 3 && /%[0-9a-f]{2}/i.test(decoded); round++) {
+    decoded = decoded.replace(/%([0-9a-f]{2})/gi, (_escape, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  }
+  const char = (code: number): string => (code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : '');
+  return decoded
+    .replace(/&#x([0-9a-f]{1,6});?/gi, (_ref, hex: string) => char(parseInt(hex, 16)))
+    .replace(/&#([0-9]{1,7});?/g, (_ref, digits: string) => char(Number(digits)));
+}
 
 /**
  * A correlation id or device token that the audit trail, the logs or a snapshot keep (request ids, interaction
@@ -104,10 +121,11 @@ const DIGITS_IN_A_WORD = /(?<=[A-Za-z])\d+|\d+(?=[A-Za-z])/g;
  * number. Digits that touch a letter belong to the id (random hex has runs of ten digits in about one 64-character
  * hash in six, and in one Twilio call SID in twelve: both were refused when every hex digit run was checked); a
  * number standing apart is checked as in free text, so `wa:447700900555`, `+44 7700 900555` or a phone number
- * padded to an id's length (`0044770090073600`) are refused.
+ * padded to an id's length (`0044770090073600`) are refused, escaped too (`tel%3A%2B447700900555`). A UUID inside a
+ * longer id counts as the id's own as well.
  */
 export function isSafeReference(value: string): boolean {
-  return UUID.test(value) || !containsIdentifier(value.replace(DIGITS_IN_A_WORD, 'x'));
+  return UUID.test(value) || !containsIdentifier(decodeEscapes(value).replace(UUID_INSIDE, 'x').replace(DIGITS_IN_A_WORD, 'x'));
 }
 
 const GRAPHQL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -101,11 +101,32 @@ describe('correlation ids (x-request-id, interactionId, an erasure requestId)', 
     '9e1c2b7a4f0d3e6c5b8a7f1234567890abcdef1234567890aa1b2c3d4e5f6a7b',
     'CA8f3e2d1c4477009001234567ab9c8d7e',
     'fp_1234567abcde',
+    // A UUID inside a longer id: its all-digit groups (`0640-4472`) are not a number.
+    'call-3fd6b9b2-0640-4472-933e-5f1181b9111f',
+    'urn:uuid:eeaf1607-be60-4473-8930-ce14c3a143ac',
+    '74e48a22-4ffd-4214-9953-ac912d9e082e:1',
+    '3fd6b9b2-0640-4472-933e-5f1181b9111f:74e48a22-4ffd-4214-9953-ac912d9e082e',
+    '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
   ])('takes %j', (id) => {
     expect(isSafeReference(id)).toBe(true);
   });
 
-  it.each(['0044770090073600', '4477009007364477', '+447700900736', 'wa:447700900555', 'ivr-447700900736', '44-7700-900736', 'call_00447700900736'])(
+  it.each([
+    '0044770090073600',
+    '4477009007364477',
+    '+447700900736',
+    'wa:447700900555',
+    'ivr-447700900736',
+    '44-7700-900736',
+    'call_00447700900736',
+    // Escaped: the digits would touch the letter of an escape.
+    'tel%3A%2B447700900555',
+    'caller%3D447700900555',
+    'jane%40example.com',
+    'tel%253A%252B447700900555',
+    'jane&#x40;example.com',
+    'tel:&#43;447700900555',
+  ])(
     'refuses a phone number standing apart in an id: %j',
     (id) => {
       expect(isSafeReference(id)).toBe(false);
