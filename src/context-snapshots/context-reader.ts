@@ -10,8 +10,8 @@ import type { Channel, ContextSnapshotView } from './snapshot-types.js';
  * The call a customer was resolved in (`resolveCustomer` with a channel or an interaction id), carried on the
  * customer that resolution returns: a context read through it is recorded with that call, and only such a read.
  */
-export const RESOLVED_IN = Symbol('resolvedIn');
-export interface ResolvedIn {
+const RESOLVED_IN = Symbol('resolvedIn');
+interface ResolvedIn {
   channel: Channel | null;
   interactionId: string | null;
 }

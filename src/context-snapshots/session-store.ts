@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { extendTtl } from '../storage/redis.js';
+import { refreshIndex } from '../storage/redis.js';
 import { CHANNELS, type Channel } from './snapshot-types.js';
 
 /** A live support session as Redis holds it. The token itself is not in here. */
@@ -29,7 +29,7 @@ export class SessionStore {
     const key = sessionKey(tokenHash);
     const transaction = this.redis.multi().set(key, JSON.stringify(session), 'PX', ttl, 'NX').sadd(indexKey(session.customerId), key);
     // The index lives as long as its longest session.
-    const results = await extendTtl(transaction, indexKey(session.customerId), ttl, this.redis.options.keyPrefix ?? '').exec();
+    const results = await refreshIndex(transaction, indexKey(session.customerId), ttl, this.redis.options.keyPrefix ?? '').exec();
     assertExecOk(results);
     if (results?.[0]?.[1] !== 'OK') throw new Error('support session token collision');
   }

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { extendTtl } from '../storage/redis.js';
+import { refreshIndex } from '../storage/redis.js';
 import type { PiiField } from '../customers/customer-types.js';
 import type { PiiAccessGrantRecord } from './grant-types.js';
 
@@ -59,7 +59,7 @@ export class GrantStore {
     const ttl = Math.max(1, grant.expiresAt.getTime() - Date.now());
     const key = `grant:${grant.id}`;
     const transaction = this.redis.multi().set(key, JSON.stringify(grant), 'PX', ttl).sadd(`grants-of:${grant.customerId}`, key);
-    await extendTtl(transaction, `grants-of:${grant.customerId}`, ttl, this.redis.options.keyPrefix ?? '').exec().then(assertExecOk);
+    await refreshIndex(transaction, `grants-of:${grant.customerId}`, ttl, this.redis.options.keyPrefix ?? '').exec().then(assertExecOk);
   }
 
   async find(grantId: string): Promise<PiiAccessGrantRecord | null> {
@@ -88,7 +88,7 @@ export class GrantStore {
       pipeline.eval(SET_IF_LATER, 1, key, JSON.stringify(access), String(ttl));
       pipeline.sadd(`grants-of:${grant.customerId}`, key);
     }
-    await extendTtl(pipeline, `grants-of:${grant.customerId}`, ttl, this.redis.options.keyPrefix ?? '').exec().then(assertExecOk);
+    await refreshIndex(pipeline, `grants-of:${grant.customerId}`, ttl, this.redis.options.keyPrefix ?? '').exec().then(assertExecOk);
   }
 
   /** One MGET for every customer and field of a request. */

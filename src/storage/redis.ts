@@ -43,6 +43,6 @@ return dropped`;
  * `GT` alone is not enough: Redis treats a key without a TTL (a set SADD just created) as living forever, so GT
  * never applies to it; `NX` gives such a key its first TTL.
  */
-export function extendTtl(transaction: ChainableCommander, key: string, ttlMs: number, keyPrefix: string): ChainableCommander {
+export function refreshIndex(transaction: ChainableCommander, key: string, ttlMs: number, keyPrefix: string): ChainableCommander {
   return transaction.eval(DROP_EXPIRED_MEMBERS, 1, key, keyPrefix).pexpire(key, ttlMs, 'GT').pexpire(key, ttlMs, 'NX');
 }

@@ -18,8 +18,8 @@ export class SupportRecordService {
     private readonly customers: CustomerService,
     private readonly snapshots: SnapshotInvalidator,
     private readonly reportStoreError: StoreErrorReporter,
-    /** Retention (SUPPORT_RECORDS_KEPT_PER_KIND): versions of each kind kept per customer, the latest received. */
-    private readonly keptPerKind = 1000,
+    /** Retention (SUPPORT_RECORDS_KEPT_PER_KIND): at most this many versions of each kind per customer. */
+    private readonly keptPerKind: number,
   ) {}
 
   /**
