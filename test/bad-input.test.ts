@@ -158,6 +158,11 @@ const CASES: Case[] = [
   unauthenticated('a token signed by another key under the trusted kid', async () => `Bearer ${await signed({}, { key: (await generateKeyPair('ES256')).privateKey })}`),
   unauthenticated('a token with an unknown critical header', async () => `Bearer ${await signed({}, { crit: true })}`),
   unauthenticated('a token without a subject', async () => `Bearer ${await signed({ sub: undefined })}`),
+  // Subjects are compared exactly (two-person rule, grants, audit actor): a padded or invisible variant would pass as a second person.
+  unauthenticated('a token whose subject is blank', async () => `Bearer ${await signed({ sub: '   ' })}`),
+  unauthenticated('a token whose subject has a trailing space', async () => `Bearer ${await signed({ sub: 'agent-bad-input ' })}`),
+  unauthenticated('a token whose subject has a zero-width space', async () => `Bearer ${await signed({ sub: 'agent-bad-input\u200b' })}`),
+  unauthenticated('a token whose subject has an unpaired surrogate', async () => `Bearer ${await signed({ sub: 'agent-\ud800' })}`),
   unauthenticated('a token without an expiry', async () => `Bearer ${await signed({ exp: undefined })}`),
   unauthenticated('a garbage bearer value', () => 'Bearer abc.def.ghi'),
   unauthenticated('an empty Bearer', () => 'Bearer '),
@@ -331,6 +336,19 @@ const CASES: Case[] = [
   badInput('a consent expiry in the past', () => gql(`mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "web", expiresAt: "2001-01-01T00:00:00Z" }) { id } }`, { c: customerId })),
   badInput('an unknown consent scope', () => gql(`mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["everything"], source: "web" }) { id } }`, { c: customerId })),
   badInput('a session TTL of zero', () => gql(`mutation($c: ID!) { startSupportSession(customerId: $c, channel: VOICE, ttlSeconds: 0) { token } }`, { c: customerId })),
+
+  // Text that is not valid Unicode: the stores keep U+FFFD instead, so an audit event hashed over it would never verify.
+  badInput('an erasure request id with an unpaired surrogate', () =>
+    gql(`mutation($c: ID!, $r: String!) { eraseCustomer(customerId: $c, requestId: $r, reason: "asked") { requestId } }`, { c: customerId, r: 'req-\ud800' }), 400),
+  badInput('an erasure reason with an unpaired surrogate', () =>
+    gql(`mutation($c: ID!, $z: String!) { eraseCustomer(customerId: $c, requestId: "req-1", reason: $z) { requestId } }`, { c: customerId, z: 'customer asked \udc00' }), 400),
+  badInput('a PII justification with an unpaired surrogate', () =>
+    gql(`mutation($c: ID!, $j: String!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: $j }) { id } }`, { c: customerId, j: 'caller verification \udc00' }), 400),
+  badInput('a display name with an unpaired surrogate in a literal', () =>
+    gql(`mutation { registerCustomer(input: { identifiers: [{ kind: CRM_ID, value: "CRM-DN-4" }], displayName: "Ann \ud800Lee" }) { id } }`), 400),
+  badInput('a variable name with an unpaired surrogate', () => send({ body: JSON.stringify({ query: BY_ID, variables: { id: customerId, ['x\ud800']: 1 } }) }), 400),
+  badInput('a GET whose variables hold an unpaired surrogate', () =>
+    send({ method: 'GET', search: `?query=${encodeURIComponent(BY_ID)}&variables=${encodeURIComponent('{"id":"cus_\\ud800"}')}`, headers: { 'apollo-require-preflight': 'true' } }), 400),
 
   // Free text
   badInput('a PII justification that carries an email address', () =>

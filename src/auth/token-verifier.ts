@@ -118,7 +118,7 @@ export class TokenVerifier {
     } catch (error) {
       throw new UnauthenticatedError(describeJoseFailure(error));
     }
-    if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > MAX_SUBJECT_LENGTH) {
+    if (typeof payload.sub !== 'string' || !isUsableSubject(payload.sub)) {
       throw new UnauthenticatedError('The token has no usable subject');
     }
     // jose checks iat only with maxTokenAge: a token that claims to be issued in the future is refused here.
@@ -129,6 +129,15 @@ export class TokenVerifier {
     // requiredClaims makes jose reject a token without a numeric exp.
     return { caller: { id: payload.sub, kind: classifyCaller(scopes), scopes }, exp: payload.exp as number };
   }
+}
+
+/**
+ * A subject is compared exactly (the two-person rule, grants, the audit actor): one that is blank, padded, or carries
+ * invisible characters (controls, zero-width and other format characters, an unpaired surrogate that the stores would
+ * turn into U+FFFD) would be a second identity that looks like the first, so it is refused.
+ */
+function isUsableSubject(sub: string): boolean {
+  return sub.length > 0 && sub.length <= MAX_SUBJECT_LENGTH && sub.trim() === sub && !/[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u.test(sub);
 }
 
 const PRIVATE_KEY_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];

@@ -7,6 +7,7 @@ import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { RequestContext } from '../context.js';
 import { UnauthenticatedError } from '../errors.js';
 import { isRecordableName, isSafeReference } from '../identity/free-text-guard.js';
+import { graphqlParamsOfSearch, illFormedParameter } from '../hardening/well-formed-text.js';
 import { runInRequestScope } from '../observability/request-scope.js';
 
 export interface HttpRoutesDeps {
@@ -90,6 +91,13 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
       const name = (body as { operationName?: unknown }).operationName;
       // Logged and counted: only a well-formed GraphQL name that spells no phone number, never whatever text a caller put there.
       operationName = isRecordableName(name, 100) ? name : null;
+    }
+    // Refused before Apollo sees it: a lone surrogate becomes U+FFFD in every store, so what was hashed would not be what was kept.
+    const illFormed = illFormedParameter(req.method === 'POST' ? body : graphqlParamsOfSearch(url.searchParams));
+    if (illFormed) {
+      return sendJson(res, 400, {
+        errors: [{ message: `Text in the request's ${illFormed} is not valid Unicode (an unpaired UTF-16 surrogate)`, extensions: { code: 'BAD_USER_INPUT' } }],
+      });
     }
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers)) {
