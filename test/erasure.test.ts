@@ -388,6 +388,25 @@ describe('eraseCustomer under concurrency and bad input', () => {
     expect(event!['details']).toMatchObject({ alreadyErased: false, resumesRequestId: 'DSR-TIMEOUT' });
   }, 60_000);
 
+  it('takes over in turn a request that took over a failed erasure and failed too, naming it', async () => {
+    const id = await registerOne();
+    await app.app.mongo.db
+      .collection<{ _id: string }>('erasure_requests')
+      .insertOne({ _id: id, requestId: 'DSR-S1', claimedAt: new Date(), claimedBy: 'dpo-riley', failedAt: new Date() } as { _id: string });
+    // The request taking over cannot mark the customer erased (a lock that never goes stale) and fails after 15 s.
+    const locks = app.app.mongo.db.collection<{ _id: string }>('customer_locks');
+    await locks.insertOne({ _id: id, token: 'held', acquiredAt: new Date(Date.now() + 3_600_000) } as { _id: string });
+    const failed = await app.graphql(dpo, ERASE, { id, requestId: 'DSR-S2', reason: 'Asked by letter' });
+    await locks.deleteOne({ _id: id });
+    expect(failed.body.errors?.[0]?.extensions?.['code']).toBe('SERVICE_UNAVAILABLE');
+    // It used to be taken for a takeover still running: the next request answered alreadyErased and named nobody.
+    const retry = await erase(id, 'DSR-S3');
+    expect(retry.alreadyErased).toBe(false);
+    expect(countOf(retry, 'mongodb', 'data_keys')).toBe(1);
+    const event = await app.app.mongo.db.collection('audit_events').findOne({ _id: retry.auditEventId as never });
+    expect(event!['details']).toMatchObject({ complete: true, alreadyErased: false, resumesRequestId: 'DSR-S2' });
+  }, 60_000);
+
   it('lets one of several requests retrying a failed erasure at once finish it; the others are duplicates', async () => {
     const id = await registerOne();
     await app.app.mongo.db
@@ -513,6 +532,77 @@ describe('writes that race an erasure', () => {
     const id = await registered();
     await writeThatRacesErasure(id, 'supportRecords', 'insertActivities', PUSH, {});
     expect(await app.app.mongo.db.collection('support_records').countDocuments({ customerId: id })).toBe(0);
+  });
+
+  /**
+   * Starts an erasure of `id` that stops after marking the customer erased, before its chain is sealed (held in its
+   * first participant until `release`). Resolves once it got there.
+   */
+  async function eraseUpToParticipants(id: string): Promise<{ release: () => Promise<void> }> {
+    const participant = app.app.services.erasureParticipants[0]!;
+    const original = participant.erase.bind(participant);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let arrived!: () => void;
+    const reached = new Promise<void>((resolve) => (arrived = resolve));
+    participant.erase = async (customerId: string) => {
+      arrived();
+      await gate;
+      return original(customerId);
+    };
+    const erasure = erase(id, 'DSR-UNSEALED', 'Erased while writes waited for the lock');
+    await reached;
+    return {
+      release: async () => {
+        open();
+        await erasure;
+        participant.erase = original;
+      },
+    };
+  }
+
+  it('refuses a consent that passed its check before the customer was marked erased and got the lock after', async () => {
+    const id = await registered();
+    const customers = app.app.services.customers as unknown as { withCustomerLock: (id: string, write: () => Promise<unknown>) => Promise<unknown> };
+    const original = customers.withCustomerLock.bind(customers);
+    let erasure: { release: () => Promise<void> } | undefined;
+    customers.withCustomerLock = async (customerId, write) => {
+      erasure = await eraseUpToParticipants(id);
+      return original(customerId, write);
+    };
+    try {
+      const res = await app.graphql(service, CONSENT, { id });
+      // It used to be written (the chain was not sealed yet) and kept, with a grantedAt after the customer's erasedAt.
+      expect(res.body.errors?.[0]?.message).toBe('The customer has been erased');
+    } finally {
+      customers.withCustomerLock = original;
+      await erasure?.release();
+    }
+    expect(await app.app.mongo.db.collection('consents').countDocuments({ customerId: id })).toBe(0);
+    await expectSealedChain(id);
+  });
+
+  it('refuses a link whose identifier was claimed before the customer was marked erased and filled after', async () => {
+    const id = await registered();
+    const repository = (app.app.services.customers as unknown as { repository: Record<string, unknown> }).repository;
+    const original = repository['claimIdentifier'] as (...args: unknown[]) => Promise<unknown>;
+    let erasure: { release: () => Promise<void> } | undefined;
+    repository['claimIdentifier'] = async function (this: unknown, ...args: unknown[]) {
+      const claimed = await original.apply(this, args);
+      erasure = await eraseUpToParticipants(id);
+      return claimed;
+    };
+    try {
+      const res = await app.graphql(service, LINK, { id, v: aCrmId() });
+      // It used to answer "linked" and write IDENTIFIER_LINKED for a customer already marked erased.
+      expect(res.body.errors?.[0]?.message).toBe('The customer has been erased');
+    } finally {
+      repository['claimIdentifier'] = original;
+      await erasure?.release();
+    }
+    expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId: id })).toBe(0);
+    expect(await app.app.mongo.db.collection('audit_events').countDocuments({ chain: id, type: 'IDENTIFIER_LINKED' })).toBe(0);
+    await expectSealedChain(id);
   });
 
   it('leaves no identifier and a sealed, valid chain when 12 links and an erasure really run at once', async () => {

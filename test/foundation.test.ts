@@ -198,6 +198,55 @@ describe('concurrency on FerretDB and MongoDB alike', () => {
   });
 });
 
+describe('racing links of one identifier', () => {
+  const LINK = `mutation($id: ID!, $k: IdentifierKind!, $v: String!) { linkIdentifier(customerId: $id, identifier: { kind: $k, value: $v }) { id } }`;
+  const maskedPhone = async (id: string) => ((await app.app.mongo.db.collection('customers').findOne({ _id: id as never }))!['masked'] as { PHONE: string | null }).PHONE;
+
+  it('answers "linked" to none of them when the link cannot complete, and the identifier is not left behind', async () => {
+    const id = await register([{ kind: 'EMAIL', value: anEmail('pending') }]);
+    const phone = aPhone();
+    rawIdentifiers.push(phone);
+    // A lock that never goes stale: the call that claims the phone cannot fill it and gives up after 15 s. The others
+    // used to find the phone already claimed and answer at once that it was linked; it then vanished.
+    const locks = app.app.mongo.db.collection<{ _id: string }>('customer_locks');
+    await locks.insertOne({ _id: id, token: 'held', acquiredAt: new Date(Date.now() + 3_600_000) } as { _id: string });
+    let results;
+    try {
+      results = await Promise.all(Array.from({ length: 4 }, () => app.graphql(service, LINK, { id, k: 'PHONE', v: phone })));
+    } finally {
+      await locks.deleteOne({ _id: id });
+    }
+    for (const r of results) expect(r.body.errors?.[0]?.extensions?.['code']).toBe('SERVICE_UNAVAILABLE');
+    expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId: id, kind: 'PHONE' })).toBe(0);
+
+    // Once the customer can be written again, racing links all answer with the phone filled, and it is linked once.
+    const again = await Promise.all(Array.from({ length: 4 }, () => app.graphql(service, LINK, { id, k: 'PHONE', v: phone })));
+    for (const r of again) expect(r.body.errors).toBeUndefined();
+    expect(await maskedPhone(id)).toMatch(/^\+\*+\d{4}$/);
+    const records = await app.app.mongo.db.collection('identifiers').find({ customerId: id, kind: 'PHONE' }).toArray();
+    expect(records).toHaveLength(1);
+    expect(records[0]!['pendingSince']).toBeUndefined();
+    expect(await app.app.mongo.db.collection('audit_events').countDocuments({ chain: id, type: 'IDENTIFIER_LINKED' })).toBe(1);
+  }, 90_000);
+
+  it('completes a link whose process died between the claim and the event', async () => {
+    const id = await register([{ kind: 'EMAIL', value: anEmail('died') }]);
+    const phone = aPhone();
+    rawIdentifiers.push(phone);
+    const keyring = HmacKeyring.parse(app.keys.identityHmacKeys);
+    const hash = keyring.hashAll('PHONE', phone)[0]!;
+    // What a process leaves that stops right after claiming: a pending record, no attribute, no event.
+    await app.app.mongo.db.collection<{ _id: string }>('identifiers').insertOne({
+      _id: hash, customerId: id, kind: 'PHONE', keyVersion: keyring.currentVersion, linkedAt: new Date(Date.now() - 120_000), pendingSince: new Date(Date.now() - 120_000),
+    } as { _id: string });
+    const res = await app.graphql(service, LINK, { id, k: 'PHONE', v: phone });
+    expect(res.body.errors).toBeUndefined();
+    expect(await maskedPhone(id)).toMatch(/^\+\*+\d{4}$/);
+    expect(await app.app.mongo.db.collection('identifiers').findOne({ _id: hash as never })).not.toHaveProperty('pendingSince');
+    expect(await app.app.mongo.db.collection('audit_events').countDocuments({ chain: id, type: 'IDENTIFIER_LINKED' })).toBe(1);
+  });
+});
+
 describe('_entities and callers who see nothing of a type', () => {
   it('answers a token without a fitting scope FORBIDDEN for existing and unknown ids alike, so __typename tells nothing', async () => {
     const known = await register([{ kind: 'EMAIL', value: anEmail('probe') }]);

@@ -52,6 +52,10 @@ export class ConsentService {
   }
 
   private async recordLocked(input: RecordConsentInput, scopes: ConsentScope[], source: string, actor: Actor): Promise<ConsentReceipt> {
+    // Again under the lock: an erasure marks the customer under the same lock, so a receipt is either written before
+    // it or refused (a probe had receipts written seconds after the customer was marked erased, while the erasure
+    // went on with its other steps and had not sealed the chain yet).
+    await this.customers.loadActive(input.customerId);
     const now = new Date();
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const previous = await this.repository.findLatest(input.customerId);

@@ -47,6 +47,8 @@ interface IdentifierDoc {
   linkedAt: Date;
   /** Absent on records filed by the release of 2026-11-30 (d9fbfee) or before, and when no older key version was configured. */
   priorHashes?: string[];
+  /** A link under way (see IdentifierRecord); absent on every record written before this release. */
+  pendingSince?: Date;
 }
 /** Where data keys were kept before 2026-11-30: still read for customers stored then, and deleted on erasure. */
 interface CustomerKeyDoc extends WrappedKeyDoc {
@@ -156,6 +158,7 @@ export class CustomerRepository {
         keyVersion: identifier.keyVersion,
         linkedAt: identifier.linkedAt,
         ...(identifier.priorHashes.length > 0 ? { priorHashes: identifier.priorHashes } : {}),
+        ...(identifier.pendingSince ? { pendingSince: identifier.pendingSince } : {}),
       });
       return { claimed: true };
     } catch (error) {
@@ -209,14 +212,20 @@ export class CustomerRepository {
     return ids.map((id) => (byCustomer.get(id) ?? []).sort((a, b) => a.linkedAt.getTime() - b.linkedAt.getTime()));
   }
 
-  /** Fills an attribute that the customer does not have yet; never overwrites a value set concurrently. */
-  async setAttributeIfAbsent(customerId: string, field: PiiField, encrypted: EncryptedValue, masked: string | null): Promise<void> {
-    await this.withCustomerLock(customerId, () =>
-      this.customers.updateOne(
-        { _id: customerId, status: 'ACTIVE', [`encrypted.${field}`]: { $exists: false } },
-        { $set: { [`encrypted.${field}`]: toEncryptedDoc(encrypted), [`masked.${field}`]: masked } },
-      ),
+  /**
+   * Fills an attribute that the customer does not have yet; never overwrites a value set concurrently. Only while
+   * holding the customer's lock (withCustomerLock): FerretDB loses one of two concurrent updates of a document.
+   */
+  async setAttributeIfAbsentLocked(customerId: string, field: PiiField, encrypted: EncryptedValue, masked: string | null): Promise<void> {
+    await this.customers.updateOne(
+      { _id: customerId, status: 'ACTIVE', [`encrypted.${field}`]: { $exists: false } },
+      { $set: { [`encrypted.${field}`]: toEncryptedDoc(encrypted), [`masked.${field}`]: masked } },
     );
+  }
+
+  /** A link is filled and audited: its identifier record is no longer pending. */
+  async settleIdentifier(hash: string, customerId: string): Promise<void> {
+    await this.identifiers.updateOne({ _id: hash, customerId }, { $unset: { pendingSince: '' } });
   }
 
   /**
@@ -265,11 +274,13 @@ export class CustomerRepository {
    * update: one erasure at a time holds the customer's lock, so concurrent erasures count each attribute and the
    * key (one key, wherever its copies were) once.
    */
-  async markErased(customerId: string, erasedAt: Date): Promise<{ attributesRemoved: number; keysRemoved: number }> {
-    return this.withCustomerLock(customerId, () => this.markErasedUnlocked(customerId, erasedAt));
+  async markErased(customerId: string): Promise<{ attributesRemoved: number; keysRemoved: number }> {
+    return this.withCustomerLock(customerId, () => this.markErasedUnlocked(customerId));
   }
 
-  private async markErasedUnlocked(customerId: string, erasedAt: Date): Promise<{ attributesRemoved: number; keysRemoved: number }> {
+  /** `erasedAt` is when the customer was first marked, under the lock: from then on every write of theirs is refused. */
+  private async markErasedUnlocked(customerId: string): Promise<{ attributesRemoved: number; keysRemoved: number }> {
+    const erasedAt = new Date();
     const current = await this.customers.findOne({ _id: customerId }, { projection: { erasedAt: 1 } });
     if (!current) return { attributesRemoved: 0, keysRemoved: 0 };
     const before = await this.customers.findOneAndUpdate(
@@ -372,5 +383,6 @@ function parseIdentifierDoc(doc: IdentifierDoc): IdentifierRecord {
     keyVersion: doc.keyVersion,
     linkedAt: doc.linkedAt,
     priorHashes: Array.isArray(doc.priorHashes) ? doc.priorHashes.filter((h): h is string => typeof h === 'string') : [],
+    pendingSince: doc.pendingSince instanceof Date ? doc.pendingSince : null,
   };
 }

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Caller } from '../auth/caller.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Channel } from '../context-snapshots/snapshot-types.js';
-import { BadUserInputError, ConflictError, CustomerErasedError, NotFoundError } from '../errors.js';
+import { BadUserInputError, ConflictError, CustomerErasedError, NotFoundError, ServiceUnavailableError } from '../errors.js';
 import { isCustomerId, newCustomerId } from '../identity/customer-id.js';
 import type { HmacKeyring } from '../identity/hmac-keyring.js';
 import { containsIdentifier, hasControlCharacters, isSafeReference } from '../identity/free-text-guard.js';
@@ -55,6 +55,11 @@ const MAX_IDENTIFIERS_PER_REGISTRATION = 10;
 const MAX_REGISTRATION_ATTEMPTS = 5;
 const MAX_DISPLAY_NAME_LENGTH = 200;
 const MAX_INTERACTION_ID_LENGTH = 128;
+/** How long a link waits for another call's link of the same identifier to settle (longer than the lock wait). */
+const PENDING_LINK_WAIT_MS = 20_000;
+const PENDING_LINK_POLL_MS = 50;
+/** A link pending this long died half-way (its process stopped); the next link of the identifier completes it. */
+const STALE_PENDING_LINK_MS = 60_000;
 
 /** Registration, cross-channel linking and identity resolution. Raw identifiers stop here: only hashes go further. */
 export class CustomerService {
@@ -347,26 +352,72 @@ export class CustomerService {
     });
   }
 
-  /** Links what the customer does not have yet. Each link is an insert keyed by hash, so racing links all land. */
+  /**
+   * Links what the customer does not have yet. Each link is an insert keyed by hash, so of racing links of one
+   * identifier exactly one claims it; the record stays `pendingSince` until its attribute is filled and its
+   * IDENTIFIER_LINKED event written, and is taken back if either fails. A link that finds the identifier pending
+   * for this customer waits for that link to settle (or to be taken back, and then claims it itself) before it
+   * answers: it used to answer at once, so callers were told "linked" for a link that then failed and was undone.
+   */
   private async linkMissing(customer: CustomerRecord, identifiers: readonly HashedIdentifier[], actor: Actor, channel: Channel | null): Promise<CustomerRecord> {
-    let updated = customer;
+    let changed = false;
     for (const identifier of identifiers) {
+      if (await this.linkOne(customer, identifier, actor, channel)) changed = true;
+    }
+    if (!changed) return customer;
+    const [reloaded] = await this.repository.findByIds([customer.id]);
+    if (!reloaded || reloaded.status !== 'ACTIVE') throw new CustomerErasedError();
+    return reloaded;
+  }
+
+  /** One identifier; true when this call linked it or waited for another call's link (the customer may have changed). */
+  private async linkOne(customer: CustomerRecord, identifier: HashedIdentifier, actor: Actor, channel: Channel | null): Promise<boolean> {
+    const deadline = Date.now() + PENDING_LINK_WAIT_MS;
+    let waited = false;
+    for (;;) {
       const records = await this.repository.findIdentifiersByHashes(identifier.hashes);
       const existing = records[0];
       if (existing) {
         if (existing.customerId !== customer.id) throw new ConflictError('The identifier belongs to another customer');
-        // Known under an older key version: re-filed under the current one, as resolveCustomer does.
-        await this.rekey(identifier, records, customer.id);
+        if (!existing.pendingSince) {
+          // Known under an older key version: re-filed under the current one, as resolveCustomer does.
+          await this.rekey(identifier, records, customer.id);
+          return waited;
+        }
+        // Its link died half-way (the process stopped between the claim and the event): this call completes it.
+        if (Date.now() - existing.pendingSince.getTime() >= STALE_PENDING_LINK_MS) {
+          await this.completeLink(customer, identifier, existing.hash, actor, channel);
+          return true;
+        }
+        if (Date.now() > deadline) throw new ServiceUnavailableError('mongodb', 'The identifier is being linked by another request; try again');
+        waited = true;
+        await sleep(PENDING_LINK_POLL_MS);
         continue;
       }
-      const record = this.toRecord(identifier, customer.id);
+      const record: IdentifierRecord = { ...this.toRecord(identifier, customer.id), pendingSince: new Date() };
       const claim = await this.repository.claimIdentifier(record);
       if (!claim.claimed) {
         if (claim.ownerId !== customer.id) throw new ConflictError('The identifier belongs to another customer');
-        continue;
+        continue; // Another call of this customer claimed it a moment ago: wait for it above.
       }
-      try {
-        updated = await this.fillAttribute(updated, identifier);
+      await this.completeLink(customer, identifier, record.hash, actor, channel);
+      return true;
+    }
+  }
+
+  /**
+   * Fills the attribute and writes IDENTIFIER_LINKED under the customer's lock, checking first that the customer is
+   * still active: an erasure marks the customer under the same lock, so a link either lands before it (and the
+   * erasure removes the identifier) or sees the customer erased and is undone. Not linked unless filled and
+   * audited: on any failure the identifier is taken back, so repeating the request does the whole link, and a
+   * customer erased meanwhile keeps no identifier (which would keep the person from registering again).
+   */
+  private async completeLink(customer: CustomerRecord, identifier: HashedIdentifier, hash: string, actor: Actor, channel: Channel | null): Promise<void> {
+    try {
+      await this.repository.withCustomerLock(customer.id, async () => {
+        const [current] = await this.repository.findByIds([customer.id]);
+        if (!current || current.status !== 'ACTIVE') throw new CustomerErasedError();
+        await this.fillAttribute(current, identifier);
         await this.audit.append({
           type: 'IDENTIFIER_LINKED',
           customerId: customer.id,
@@ -375,23 +426,22 @@ export class CustomerService {
           identifierHash: identifier.hashes[0] ?? null,
           requestId: actor.requestId,
           details: { kind: identifier.kind },
-          sealingKey: customer.dataKey,
+          sealingKey: current.dataKey,
         });
-      } catch (error) {
-        // Not linked unless filled and audited: take the identifier back. Repeating the request then does the whole
-        // link (an identifier left behind made the repeat a no-op: no attribute, no IDENTIFIER_LINKED event), and a
-        // customer erased meanwhile keeps no identifier (which would keep the person from registering again).
-        await this.repository.deleteIdentifier(record.hash, customer.id).catch(() => undefined);
-        throw error;
-      }
+      });
+    } catch (error) {
+      await this.repository.deleteIdentifier(hash, customer.id).catch(() => undefined);
+      throw error;
     }
-    return updated;
+    // Linked and audited. Should this update be lost, the record stays pending and a later link of it, once it is
+    // stale, fills (a no-op) and audits it again: one IDENTIFIER_LINKED too many, never one missing.
+    await this.repository.settleIdentifier(hash, customer.id).catch(() => undefined);
   }
 
-  /** A first email or phone linked later becomes the customer's contact attribute. */
-  private async fillAttribute(customer: CustomerRecord, identifier: HashedIdentifier): Promise<CustomerRecord> {
+  /** A first email or phone linked later becomes the customer's contact attribute. Runs holding the customer's lock. */
+  private async fillAttribute(customer: CustomerRecord, identifier: HashedIdentifier): Promise<void> {
     const field: PiiField | null = identifier.kind === 'EMAIL' ? 'EMAIL' : identifier.kind === 'PHONE' ? 'PHONE' : null;
-    if (field === null || ciphertextsOf(customer)[field] || !customer.dataKey) return customer;
+    if (field === null || ciphertextsOf(customer)[field] || !customer.dataKey) return;
     const dataKey = this.envelope.unwrapDataKey(customer.id, customer.dataKey);
     let encrypted: EncryptedValue;
     try {
@@ -400,9 +450,7 @@ export class CustomerService {
       dataKey.fill(0);
     }
     const masked = field === 'EMAIL' ? maskEmail(identifier.normalised) : maskPhone(identifier.normalised);
-    await this.repository.setAttributeIfAbsent(customer.id, field, encrypted, masked);
-    const [reloaded] = await this.repository.findByIds([customer.id]);
-    return reloaded ?? customer;
+    await this.repository.setAttributeIfAbsentLocked(customer.id, field, encrypted, masked);
   }
 }
 

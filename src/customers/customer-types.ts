@@ -36,6 +36,11 @@ export interface IdentifierRecord {
    * version, such as the person's anonymous lookups before they registered (data-subject access, erasure).
    */
   priorHashes: string[];
+  /**
+   * Set while a link is under way (claimed, not yet filled and audited); absent once it is settled, and on records
+   * of registrations and re-keying, which are whole when written.
+   */
+  pendingSince?: Date | null;
 }
 
 /** Every hash an identifier record stands for: its own and its prior ones. */

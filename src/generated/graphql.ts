@@ -232,9 +232,11 @@ export type ErasedItems = {
 export type ErasureReceipt = {
   __typename?: 'ErasureReceipt';
   /**
-   * true when an erasure of this customer had already completed (its DATA_DELETION event written) before this request
-   * began. `removed` counts what this request removed itself: 0 for a repeated request, unless it finished the work of
-   * one that failed half-way (the DATA_DELETION event then names that request in `resumesRequestId`).
+   * true when another request had claimed this customer's erasure first and completed it or is still running it (this
+   * one is a duplicate); false for the first request, and for one that finished the work of a request that failed
+   * half-way (its DATA_DELETION event names that request in `resumesRequestId`). `removed` counts what this request
+   * removed itself: 0 after a completed erasure; a duplicate running beside the first can remove what the first had
+   * not reached yet.
    */
   alreadyErased: Scalars['Boolean']['output'];
   auditEventId: Scalars['ID']['output'];

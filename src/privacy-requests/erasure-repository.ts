@@ -12,6 +12,10 @@ interface ErasureClaimDoc {
 }
 
 export const ERASURE_REQUESTS_COLLECTION = 'erasure_requests';
+/** Failed takeovers of one erasure followed at most (each is a request that failed: a store stayed down). */
+const MAX_TAKEOVER_HOPS = 50;
+
+const takeOverId = (customerId: string, failedRequestId: string) => `resume:${customerId}:${failedRequestId}`;
 
 /**
  * Decides which of several erasure requests for one customer came first: the
@@ -43,22 +47,34 @@ export class ErasureRepository {
     }
   }
 
-  /** The request that claimed this erasure failed before completing it (its only writer, so a plain update). */
-  async markFailed(customerId: string, requestId: string, failedAt: Date): Promise<void> {
-    await this.claims.updateOne({ _id: customerId, requestId }, { $set: { failedAt } });
+  /**
+   * The request that claimed this erasure (or, with `resumed`, took over the one that had) failed before completing
+   * it: its claim's only writer, so a plain update.
+   */
+  async markFailed(customerId: string, requestId: string, failedAt: Date, resumed: string | null = null): Promise<void> {
+    await this.claims.updateOne({ _id: resumed === null ? customerId : takeOverId(customerId, resumed), requestId }, { $set: { failedAt } });
   }
 
   /**
    * Takes over an erasure that `failedRequestId` claimed and never completed: an insert keyed by both, so of
-   * several requests retrying it at once exactly one finishes it; the others are duplicates.
+   * several requests retrying it at once exactly one finishes it; the others are duplicates (null). A request that
+   * took it over and failed as well (marked failed, or claimed `staleMs` ago) is taken over in turn: the answer is
+   * the request this one finishes the job of.
    */
-  async takeOver(customerId: string, failedRequestId: string, requestId: string, claimedBy: string, claimedAt: Date): Promise<boolean> {
-    try {
-      await this.claims.insertOne({ _id: `resume:${customerId}:${failedRequestId}`, requestId, claimedAt, claimedBy });
-      return true;
-    } catch (error) {
-      if (isDuplicateKeyError(error)) return false;
-      throw error;
+  async takeOver(customerId: string, failedRequestId: string, requestId: string, claimedBy: string, claimedAt: Date, staleMs: number): Promise<string | null> {
+    let resumes = failedRequestId;
+    for (let hop = 0; hop < MAX_TAKEOVER_HOPS; hop++) {
+      try {
+        await this.claims.insertOne({ _id: takeOverId(customerId, resumes), requestId, claimedAt, claimedBy });
+        return resumes;
+      } catch (error) {
+        if (!isDuplicateKeyError(error)) throw error;
+      }
+      const holder = await this.claims.findOne({ _id: takeOverId(customerId, resumes) });
+      if (!holder) continue;
+      if (holder.failedAt == null && claimedAt.getTime() - holder.claimedAt.getTime() < staleMs) return null;
+      resumes = holder.requestId;
     }
+    return null;
   }
 }

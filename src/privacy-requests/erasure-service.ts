@@ -72,11 +72,14 @@ export class ErasureService {
     // moments ago and not failed: it is still running, and this is a duplicate of it (already erased, as far as
     // its caller is concerned).
     const isUnfinished = !isFirst && !hadCompleted && (firstFailed || now.getTime() - firstClaimedAt.getTime() >= UNFINISHED_ERASURE_MS);
+    // Of several requests finishing it at once, one does; a request that took it over and failed too is taken over
+    // in turn, and the request finishing the job names the last one that failed.
+    const resumes = isUnfinished ? await this.claims.takeOver(customerId, firstRequestId, request, actor.caller.id, now, UNFINISHED_ERASURE_MS) : null;
     try {
-      return await this.eraseClaimed(customerId, request, justification, actor, now, { isFirst, isUnfinished, firstRequestId });
+      return await this.eraseClaimed(customerId, request, justification, actor, now, { alreadyErased: !isFirst && resumes === null, resumes });
     } catch (error) {
       // The next request takes over at once (a process that died here is covered by UNFINISHED_ERASURE_MS instead).
-      if (isFirst) await this.claims.markFailed(customerId, request, new Date()).catch(() => undefined);
+      if (isFirst || resumes !== null) await this.claims.markFailed(customerId, request, new Date(), resumes).catch(() => undefined);
       throw error;
     }
   }
@@ -87,11 +90,9 @@ export class ErasureService {
     justification: string,
     actor: Actor,
     now: Date,
-    { isFirst, isUnfinished, firstRequestId }: { isFirst: boolean; isUnfinished: boolean; firstRequestId: string },
+    { alreadyErased, resumes }: { alreadyErased: boolean; resumes: string | null },
   ): Promise<ErasureReceiptRecord> {
-    const resumes = isUnfinished && (await this.claims.takeOver(customerId, firstRequestId, request, actor.caller.id, now)) ? firstRequestId : null;
-    const alreadyErased = !isFirst && resumes === null;
-    const { attributesRemoved, keysRemoved } = await this.customers.markErased(customerId, now);
+    const { attributesRemoved, keysRemoved } = await this.customers.markErased(customerId);
     const deletion = { type: 'DATA_DELETION' as const, customerId, actor: actorOf(actor), requestId: request, justification };
     let lookupsForgotten: number, identifiersRemoved: number, fromParticipants: ErasedItem[], settled: Awaited<ReturnType<ErasureService['settleErased']>>;
     try {
@@ -176,7 +177,7 @@ export class ErasureService {
       const [customer] = await this.customers.findByIds([customerId]);
       if (!customer) throw new NotFoundError('No customer has this id');
       if (isFullyErased(customer)) return { erasedAt: customer.erasedAt ?? now, attributesRemoved, keysRemoved };
-      const removed = await this.customers.markErased(customerId, now);
+      const removed = await this.customers.markErased(customerId);
       attributesRemoved += removed.attributesRemoved;
       keysRemoved += removed.keysRemoved;
     }
