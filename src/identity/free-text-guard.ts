@@ -101,8 +101,9 @@ const UUID_INSIDE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 const DIGITS_IN_A_WORD = /(?<=[A-Za-z])\d+|\d+(?=[A-Za-z])/g;
 
 /**
- * Percent-escapes (also escaped twice) and numeric HTML character references, decoded: in `tel%3A%2B447700900555`
- * the phone number's digits would otherwise touch the letter of an escape and pass as part of an id.
+ * Percent-escapes (also escaped twice), numeric HTML character references and backslash escapes, decoded: in
+ * `tel%3A%2B447700900555` or `\u002b\u0034\u0034...` the phone number's digits would otherwise touch the letter of
+ * an escape and pass as part of an id.
  */
 function decodeEscapes(text: string): string {
   let decoded = text;
@@ -112,7 +113,16 @@ function decodeEscapes(text: string): string {
   const char = (code: number): string => (code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : '');
   return decoded
     .replace(/&#x([0-9a-f]{1,6});?/gi, (_ref, hex: string) => char(parseInt(hex, 16)))
-    .replace(/&#([0-9]{1,7});?/g, (_ref, digits: string) => char(Number(digits)));
+    .replace(/&#([0-9]{1,7});?/g, (_ref, digits: string) => char(Number(digits)))
+    // Escapes as in source code or JSON: `jane\u0040example.com`, `\x40`, `\u{40}`, `\u002b\u0034...` (a phone number).
+    .replace(/\\u\{([0-9a-f]{1,6})\}|\\u([0-9a-f]{4})|\\x([0-9a-f]{2})/gi, (_escape, braced?: string, four?: string, two?: string) =>
+      char(parseInt((braced ?? four ?? two) as string, 16)),
+    );
+}
+
+/** Quoted-printable, as mail systems write `=40` for `@` and `=2B` for `+`. */
+function decodeQuotedPrintable(text: string): string {
+  return text.replace(/=([0-9A-F]{2})/g, (_escape, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
 /**
@@ -125,7 +135,10 @@ function decodeEscapes(text: string): string {
  * longer id counts as the id's own as well.
  */
 export function isSafeReference(value: string): boolean {
-  return UUID.test(value) || !containsIdentifier(decodeEscapes(value).replace(UUID_INSIDE, 'x').replace(DIGITS_IN_A_WORD, 'x'));
+  if (UUID.test(value)) return true;
+  const decoded = decodeEscapes(value);
+  // Read both as it is and as quoted-printable: `caller=447700900555` is a number after `=`, `jane=40example.com` an address.
+  return [decoded, decodeQuotedPrintable(decoded)].every((text) => !containsIdentifier(text.replace(UUID_INSIDE, 'x').replace(DIGITS_IN_A_WORD, 'x')));
 }
 
 const GRAPHQL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -126,6 +126,13 @@ describe('correlation ids (x-request-id, interactionId, an erasure requestId)', 
     'tel%253A%252B447700900555',
     'jane&#x40;example.com',
     'tel:&#43;447700900555',
+    // Backslash escapes as in JSON or source code, and quoted-printable (a probe stored the first three).
+    'victim.one\\u0040example.com',
+    'victim.two\\x40example.com',
+    '\\u002b\\u0034\\u0034\\u0037\\u0037\\u0030\\u0030\\u0039\\u0030\\u0030\\u0039\\u0039\\u0039',
+    'victim\\u{40}example.com',
+    'victim.four=40example.com',
+    'tel=3A=2B447700900555',
   ])(
     'refuses a phone number standing apart in an id: %j',
     (id) => {
