@@ -43,6 +43,7 @@ export interface AppConfig {
   supportRecordsKeptPerKind: number;
   sessionTtlSeconds: number;
   sessionMaxTtlSeconds: number;
+  sessionsPerCustomerMax: number;
   grantTtlSeconds: number;
   grantMaxTtlSeconds: number;
   rateLimitWindowSeconds: number;
@@ -125,6 +126,7 @@ const EnvSchema = z.object({
   SUPPORT_RECORDS_KEPT_PER_KIND: int(100, 1_000_000, 1000),
   SESSION_TTL_SECONDS: int(5, 86_400, 1800),
   SESSION_MAX_TTL_SECONDS: int(5, 86_400, 4 * 3600),
+  SESSIONS_PER_CUSTOMER_MAX: int(1, 10_000, 50),
   PII_GRANT_TTL_SECONDS: int(5, 86_400, 900),
   PII_GRANT_MAX_TTL_SECONDS: int(5, 86_400, 3600),
   RATE_LIMIT_WINDOW_SECONDS: int(1, 3600, 60),
@@ -237,6 +239,7 @@ function toConfig(e: z.infer<typeof EnvSchema>): AppConfig {
     supportRecordsKeptPerKind: e.SUPPORT_RECORDS_KEPT_PER_KIND,
     sessionTtlSeconds: e.SESSION_TTL_SECONDS,
     sessionMaxTtlSeconds: e.SESSION_MAX_TTL_SECONDS,
+    sessionsPerCustomerMax: e.SESSIONS_PER_CUSTOMER_MAX,
     grantTtlSeconds: e.PII_GRANT_TTL_SECONDS,
     grantMaxTtlSeconds: e.PII_GRANT_MAX_TTL_SECONDS,
     rateLimitWindowSeconds: e.RATE_LIMIT_WINDOW_SECONDS,

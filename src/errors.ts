@@ -50,8 +50,8 @@ export class ServiceUnavailableError extends GraphQLError {
 }
 
 export class RateLimitedError extends GraphQLError {
-  constructor(retryAfterSeconds: number) {
-    super(`Too many requests; retry after ${retryAfterSeconds} s`, {
+  constructor(retryAfterSeconds: number, what = 'Too many requests') {
+    super(`${what}; retry after ${retryAfterSeconds} s`, {
       extensions: { code: 'RATE_LIMITED', retryAfterSeconds },
     });
   }

@@ -7,6 +7,7 @@ import { anEmail, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
 import { startTestApp, type GraphQLResponse, type TestApp } from './testkit/test-app.js';
 
 const SESSION_MAX_TTL_SECONDS = 600;
+const SESSIONS_PER_CUSTOMER_MAX = 8;
 
 let app: TestApp;
 let redis: Redis;
@@ -64,7 +65,7 @@ async function sessionContext(token: string): Promise<GraphQLResponse<{ sessionC
 }
 
 beforeAll(async () => {
-  app = await startTestApp({ env: { SESSION_TTL_SECONDS: '120', SESSION_MAX_TTL_SECONDS: String(SESSION_MAX_TTL_SECONDS) } });
+  app = await startTestApp({ env: { SESSION_TTL_SECONDS: '120', SESSION_MAX_TTL_SECONDS: String(SESSION_MAX_TTL_SECONDS), SESSIONS_PER_CUSTOMER_MAX: String(SESSIONS_PER_CUSTOMER_MAX) } });
   redis = new Redis(inject('redisUrl'));
   service = await app.token(SERVICE_SCOPES, 'svc-crm');
   agent = await app.token(['customer:read', 'context:read'], 'agent-session');
@@ -141,6 +142,39 @@ describe('support sessions', () => {
     // The next session drops the three that expired from the index.
     const { token } = (await start(id, 'VOICE', 60)).body.data!.startSupportSession;
     expect((await redis.smembers(index)).sort()).toEqual([member(long), member(token)].sort());
+  });
+
+  it('caps the live sessions of one customer, racing starts included, and frees a place when one ends', async () => {
+    const id = await registerWithActivity();
+    // A probe made 1,234 four-hour sessions for one customer in 90 s with one token.
+    const results = await Promise.all(Array.from({ length: SESSIONS_PER_CUSTOMER_MAX + 4 }, () => start(id, 'VOICE', 300)));
+    const started = results.filter((r) => !r.body.errors).map((r) => r.body.data!.startSupportSession.token);
+    const refused = results.filter((r) => r.body.errors);
+    expect(started).toHaveLength(SESSIONS_PER_CUSTOMER_MAX);
+    for (const r of refused) {
+      expect(r.body.errors![0]!.extensions?.['code']).toBe('RATE_LIMITED');
+      expect(r.body.errors![0]!.extensions?.['retryAfterSeconds']).toBeGreaterThan(290);
+      expect(r.body.errors![0]!.extensions?.['retryAfterSeconds']).toBeLessThanOrEqual(300);
+    }
+    expect(await redis.scard(`${app.config.redisKeyPrefix}sessions-of:${id}`)).toBe(SESSIONS_PER_CUSTOMER_MAX);
+    expect((await app.graphql(agent, END, { token: started[0] })).body.errors).toBeUndefined();
+    expect((await start(id, 'VOICE', 60)).body.errors).toBeUndefined();
+    expect((await start(id, 'VOICE', 60)).body.errors?.[0]?.extensions?.['code']).toBe('RATE_LIMITED');
+    // Another customer is not affected.
+    expect((await start(await registerWithActivity(), 'VOICE', 60)).body.errors).toBeUndefined();
+  });
+
+  it('counts startSupportSession against the caller\'s budget of sensitive operations', async () => {
+    const limited = await startTestApp({ shareStoresWith: app, env: { RATE_LIMIT_SENSITIVE_MAX: '3' } });
+    try {
+      const caller = await limited.token(['customer:read', 'context:read'], 'agent-session-budget');
+      const id = await registerWithActivity();
+      const codes = [];
+      for (let i = 0; i < 4; i++) codes.push((await limited.graphql(caller, START, { id, channel: 'VOICE', ttl: 60 })).body.errors?.[0]?.extensions?.['code'] ?? 'ok');
+      expect(codes).toEqual(['ok', 'ok', 'ok', 'RATE_LIMITED']);
+    } finally {
+      await limited.stop();
+    }
   });
 
   it('stops working once it is ended, and ending it again says false', async () => {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { assertCustomerId, type Actor, type CustomerService } from '../customers/customer-service.js';
-import { BadUserInputError } from '../errors.js';
+import { BadUserInputError, RateLimitedError } from '../errors.js';
 import { newPrefixedId } from '../identity/customer-id.js';
 import type { SessionStore, SupportSessionRecord } from './session-store.js';
 import { guardRedis, type StoreErrorReporter } from './store-guard.js';
@@ -17,6 +17,8 @@ export interface StartedSession {
 export interface SessionTtlOptions {
   defaultSeconds: number;
   maxSeconds: number;
+  /** Live sessions one customer may have at once (SESSIONS_PER_CUSTOMER_MAX). */
+  maxLivePerCustomer: number;
 }
 
 const TOKEN_BYTES = 32;
@@ -56,7 +58,10 @@ export class SessionService {
       startedAt: new Date(now),
       expiresAt: new Date(now + seconds * 1000),
     };
-    await guardRedis(() => this.store.save(hashToken(token), session), this.reportStoreError);
+    const saved = await guardRedis(() => this.store.save(hashToken(token), session, this.ttl.maxLivePerCustomer), this.reportStoreError);
+    // Each live session is a key and an index member that every new one checks: without a cap one caller made 1,234
+    // four-hour sessions for one customer in 90 s, and every start scanned them all inside Redis.
+    if (!saved.saved) throw new RateLimitedError(saved.retryAfterSeconds, `This customer has ${this.ttl.maxLivePerCustomer} live support sessions`);
     return { token, expiresAt: session.expiresAt, customerId, channel, sessionId: session.sessionId };
   }
 

@@ -1,5 +1,4 @@
 import type { Redis } from 'ioredis';
-import { refreshIndex } from '../storage/redis.js';
 import { CHANNELS, type Channel } from './snapshot-types.js';
 
 /** A live support session as Redis holds it. The token itself is not in here. */
@@ -13,6 +12,27 @@ export interface SupportSessionRecord {
 }
 
 const sessionKey = (tokenHash: string): string => `session:${tokenHash}`;
+
+// KEYS: the session key, the customer's index. ARGV: record, TTL ms, live-session cap, the client's key prefix, the
+// session key without it (index members are key names without the prefix, as the client's own commands use them). 1 saved, 0 token collision, -n full: the first live session ends in n seconds.
+const SAVE_SESSION = `
+local live = 0
+local soonest = -1
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local left = redis.call('PTTL', ARGV[4] .. member)
+  if left < 0 then
+    redis.call('SREM', KEYS[2], member)
+  else
+    live = live + 1
+    if soonest < 0 or left < soonest then soonest = left end
+  end
+end
+if live >= tonumber(ARGV[3]) then return -math.max(1, math.ceil(soonest / 1000)) end
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
+redis.call('SADD', KEYS[2], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[2], 'GT')
+redis.call('PEXPIRE', KEYS[2], ARGV[2], 'NX')
+return 1`;
 const indexKey = (customerId: string): string => `sessions-of:${customerId}`;
 
 /**
@@ -24,14 +44,27 @@ const indexKey = (customerId: string): string => `sessions-of:${customerId}`;
 export class SessionStore {
   constructor(private readonly redis: Redis) {}
 
-  async save(tokenHash: string, session: SupportSessionRecord): Promise<void> {
+  /**
+   * Saves a session unless the customer already has `maxLive` live ones: one script, so racing starts cannot pass
+   * the cap together. Expired members leave the index first (they are not live), and the index lives as long as
+   * its longest session. The answer: saved, or full with the seconds until the first live session ends.
+   */
+  async save(tokenHash: string, session: SupportSessionRecord, maxLive: number): Promise<{ saved: true } | { saved: false; retryAfterSeconds: number }> {
     const ttl = Math.max(1, session.expiresAt.getTime() - Date.now());
-    const key = sessionKey(tokenHash);
-    const transaction = this.redis.multi().set(key, JSON.stringify(session), 'PX', ttl, 'NX').sadd(indexKey(session.customerId), key);
-    // The index lives as long as its longest session.
-    const results = await refreshIndex(transaction, indexKey(session.customerId), ttl, this.redis.options.keyPrefix ?? '').exec();
-    assertExecOk(results);
-    if (results?.[0]?.[1] !== 'OK') throw new Error('support session token collision');
+    const result = (await this.redis.eval(
+      SAVE_SESSION,
+      2,
+      sessionKey(tokenHash),
+      indexKey(session.customerId),
+      JSON.stringify(session),
+      String(ttl),
+      String(maxLive),
+      this.redis.options.keyPrefix ?? '',
+      sessionKey(tokenHash),
+    )) as number;
+    if (result === 0) throw new Error('support session token collision');
+    if (result < 0) return { saved: false, retryAfterSeconds: -result };
+    return { saved: true };
   }
 
   async find(tokenHash: string): Promise<SupportSessionRecord | null> {

@@ -19,6 +19,8 @@ export type RateLimitFailureMode = 'fail-closed' | 'fail-open';
 export const RATE_LIMITED_FIELDS: Readonly<Record<string, RateLimitFailureMode>> = {
   'Query.resolveCustomer': 'fail-closed',
   'Mutation.requestPiiAccess': 'fail-closed',
+  // Sessions live in Redis too; each is a key that lives up to SESSION_MAX_TTL_SECONDS.
+  'Mutation.startSupportSession': 'fail-closed',
   'Query.dataSubjectAccess': 'fail-open',
   'Mutation.eraseCustomer': 'fail-open',
 };

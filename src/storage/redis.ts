@@ -37,7 +37,7 @@ end
 return dropped`;
 
 /**
- * Keeps an index set (sessions-of, grants-of) to its live members, and alive at least `ttlMs` from now, never
+ * Keeps an index set (grants-of; sessions-of has a script of its own that also caps it) to its live members, and alive at least `ttlMs` from now, never
  * shorter than it already does. Without the first, a customer who gets a new session before the last one's TTL
  * runs out keeps an index that never expires and gains a dead member per session (a probe: 153 members, 3 live).
  * `GT` alone is not enough: Redis treats a key without a TTL (a set SADD just created) as living forever, so GT
