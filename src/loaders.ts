@@ -38,6 +38,26 @@ export interface RequestLoaders {
   contextReadAudit: DataLoader<ContextReadKey, true, string>;
 }
 
+/**
+ * Drops what the loaders read (customers, identifiers, consent, grants, clear values, snapshots, audit events): a clear
+ * value read again after a mutation is read again, and audited again. CONTEXT_READ stays one per customer and call.
+ */
+export function forgetCachedReads(loaders: RequestLoaders): void {
+  for (const loader of [
+    loaders.customerById,
+    loaders.identifiersByCustomer,
+    loaders.consentStateByCustomer,
+    loaders.consentHistoryByCustomer,
+    loaders.consentById,
+    loaders.activeAccessByCustomer,
+    loaders.clearPii,
+    loaders.auditEventById,
+    loaders.snapshotByCustomer,
+  ]) {
+    loader.clearAll();
+  }
+}
+
 export function createLoaders(services: Services, caller: Caller, requestId: string): RequestLoaders {
   const options = { maxBatchSize: 10_000 };
   // Only a caller who may read clear text (pii:read, plus a grant checked later) needs the ciphertexts loaded.

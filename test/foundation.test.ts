@@ -229,6 +229,24 @@ describe('racing links of one identifier', () => {
     expect(await app.app.mongo.db.collection('audit_events').countDocuments({ chain: id, type: 'IDENTIFIER_LINKED' })).toBe(1);
   }, 90_000);
 
+  it('answers each of two links in one request with the identifiers as that link left them', async () => {
+    const id = await register([{ kind: 'EMAIL', value: anEmail('twice') }]);
+    const [x, y] = [aCrmId(), aCrmId()];
+    rawIdentifiers.push(x, y);
+    const res = await app.graphql<{ a: { identifiers: unknown[] }; b: { identifiers: unknown[] } }>(
+      service,
+      `mutation($id: ID!, $x: String!, $y: String!) {
+        a: linkIdentifier(customerId: $id, identifier: { kind: CRM_ID, value: $x }) { identifiers { hash } }
+        b: linkIdentifier(customerId: $id, identifier: { kind: CRM_ID, value: $y }) { identifiers { hash } }
+      }`,
+      { id, x, y },
+    );
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!.a.identifiers).toHaveLength(2);
+    // The second answer used to come from the first one's cached read: two identifiers, without the one just linked.
+    expect(res.body.data!.b.identifiers).toHaveLength(3);
+  });
+
   it('completes a link whose process died between the claim and the event', async () => {
     const id = await register([{ kind: 'EMAIL', value: anEmail('died') }]);
     const phone = aPhone();

@@ -1,4 +1,6 @@
+import type { RequestContext } from '../context.js';
 import type { Resolvers } from '../generated/graphql.js';
+import { forgetCachedReads } from '../loaders.js';
 import { consentResolvers } from './consent-resolvers.js';
 import { contextResolvers } from './context-resolvers.js';
 import { customerResolvers } from './customer-resolvers.js';
@@ -22,7 +24,28 @@ export function mergeResolvers(maps: readonly Resolvers[]): Resolvers {
   return merged as Resolvers;
 }
 
-export const resolvers: Resolvers = mergeResolvers([
+/**
+ * Mutations run one after another, and each may change what the request's loaders cached for an earlier one: every
+ * cache is dropped once a mutation has run, so the fields it selects (and those of the next) read what it wrote. Two
+ * links in one request answered the second with the identifiers as the first had left them (a probe).
+ */
+export function freshAfterMutations(map: Resolvers): Resolvers {
+  const mutation = map.Mutation as Record<string, (...args: unknown[]) => unknown> | undefined;
+  if (!mutation) return map;
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, resolve] of Object.entries(mutation)) {
+    wrapped[name] = async (root: unknown, args: unknown, ctx: RequestContext, info: unknown) => {
+      try {
+        return await resolve(root, args, ctx, info);
+      } finally {
+        forgetCachedReads(ctx.loaders);
+      }
+    };
+  }
+  return { ...map, Mutation: wrapped } as Resolvers;
+}
+
+export const resolvers: Resolvers = freshAfterMutations(mergeResolvers([
   { DateTime: DateTimeScalar },
   customerResolvers,
   consentResolvers,
@@ -30,4 +53,4 @@ export const resolvers: Resolvers = mergeResolvers([
   privacyResolvers,
   auditResolvers,
   dsarResolvers,
-]);
+]));
