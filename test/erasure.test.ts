@@ -206,6 +206,19 @@ describe('eraseCustomer, end to end', () => {
     expect(stored).toMatchObject({ status: 'ERASED', encrypted: {}, masked: { DISPLAY_NAME: null, EMAIL: null, PHONE: null } });
   });
 
+  it('gives a caller with pii:read alone null personal fields without an error, through _entities too', async () => {
+    // pii:read alone sees these fields of an active customer once a grant is approved: it may see them, and they are
+    // null now. It used to get FORBIDDEN/MISSING_SCOPE, as if it could never see them.
+    const piiOnly = await app.token(['pii:read'], 'agent-pii-only');
+    const res = await app.graphql<{ _entities: Array<Record<string, unknown>> }>(
+      piiOnly,
+      `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { displayName email phone } } }`,
+      { r: [{ __typename: 'Customer', id }] },
+    );
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!._entities).toEqual([{ displayName: null, email: null, phone: null }]);
+  });
+
   it('shows an erased customer consenting to nothing, while the receipts stay in the consent history', async () => {
     const reader = await app.token(['customer:read', 'consent:read'], 'agent-consent-erin');
     const res = await app.graphql<{ customer: { consent: unknown; consentHistory: Array<{ version: number; scopes: string[] }> } }>(

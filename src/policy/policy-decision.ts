@@ -56,8 +56,10 @@ function decideByConsent(rule: ScopedRule, consentScopes: readonly string[]): De
 }
 
 function decidePiiByScopes(rule: PiiRule, scopes: ReadonlySet<string>, isErased: boolean): Decision | typeof NEEDS_GRANT {
-  // An erased customer has nothing left to reveal: no grant lookup, no audit event.
-  if (!scopes.has('pii:read') || isErased) return hasAny(scopes, rule.scopes) ? MASKED : MISSING_SCOPE;
+  // An erased customer has nothing left to reveal: no grant lookup, no audit event. Its fields are null (its masks are
+  // gone) for whoever may see them in some form, `pii:read` alone included (it said MISSING_SCOPE there).
+  if (isErased) return hasAny(scopes, rule.scopes) || scopes.has('pii:read') ? MASKED : MISSING_SCOPE;
+  if (!scopes.has('pii:read')) return hasAny(scopes, rule.scopes) ? MASKED : MISSING_SCOPE;
   return NEEDS_GRANT;
 }
 
