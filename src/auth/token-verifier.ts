@@ -136,8 +136,13 @@ export class TokenVerifier {
  * invisible characters (controls, zero-width and other format characters, an unpaired surrogate that the stores would
  * turn into U+FFFD) would be a second identity that looks like the first, so it is refused.
  */
+// Controls, format characters (zero-width), unpaired surrogates, every space but the ASCII one (no-break, ideographic,
+// ...), and the blank letters and symbols that render as nothing: Hangul fillers, the braille blank, Mongolian vowel
+// separator (a probe approved its own grant as `agent-7\u3164`).
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000\u115F\u1160\u3164\uFFA0\u2800\u180E]/u;
+
 function isUsableSubject(sub: string): boolean {
-  return sub.length > 0 && sub.length <= MAX_SUBJECT_LENGTH && sub.trim() === sub && !/[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u.test(sub);
+  return sub.length > 0 && sub.length <= MAX_SUBJECT_LENGTH && sub.trim() === sub && !INVISIBLE.test(sub);
 }
 
 const PRIVATE_KEY_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];

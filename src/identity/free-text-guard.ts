@@ -120,9 +120,13 @@ function decodeEscapes(text: string): string {
     );
 }
 
-/** Quoted-printable, as mail systems write `=40` for `@` and `=2B` for `+`. */
+/**
+ * Quoted-printable, as mail systems write `=40` for `@`, `=2B` for `+` and `=3X` for digits; only those, which are
+ * what an address or a number needs: decoding every `=XX` turned `case=AA1234567` into `caseª1234567`, a number
+ * standing apart, and refused an ordinary reference.
+ */
 function decodeQuotedPrintable(text: string): string {
-  return text.replace(/=([0-9A-F]{2})/g, (_escape, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  return text.replace(/=(40|2B|3[0-9])/gi, (_escape, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
 /**
