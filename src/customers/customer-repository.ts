@@ -259,6 +259,11 @@ export class CustomerRepository {
     return this.identifiers.countDocuments({ customerId });
   }
 
+  /** Takes back a link that did not complete: only while its record is still pending and names this customer. */
+  async deletePendingIdentifier(hash: string, customerId: string): Promise<void> {
+    await this.identifiers.deleteOne({ _id: hash, customerId, pendingSince: { $exists: true } });
+  }
+
   /** Removes one identifier, only if it still names this customer. */
   async deleteIdentifier(hash: string, customerId: string): Promise<void> {
     await this.identifiers.deleteOne({ _id: hash, customerId });

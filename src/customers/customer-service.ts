@@ -386,7 +386,7 @@ export class CustomerService {
         }
         // Its link died half-way (the process stopped between the claim and the event): this call completes it.
         if (Date.now() - existing.pendingSince.getTime() >= STALE_PENDING_LINK_MS) {
-          await this.completeLink(customer, identifier, existing.hash, actor, channel);
+          await this.completeLink(customer, identifier, existing.hash, actor, channel, false);
           return true;
         }
         if (Date.now() > deadline) throw new ServiceUnavailableError('mongodb', 'The identifier is being linked by another request; try again');
@@ -400,7 +400,7 @@ export class CustomerService {
         if (claim.ownerId !== customer.id) throw new ConflictError('The identifier belongs to another customer');
         continue; // Another call of this customer claimed it a moment ago: wait for it above.
       }
-      await this.completeLink(customer, identifier, record.hash, actor, channel);
+      await this.completeLink(customer, identifier, record.hash, actor, channel, true);
       return true;
     }
   }
@@ -410,11 +410,24 @@ export class CustomerService {
    * still active: an erasure marks the customer under the same lock, so a link either lands before it (and the
    * erasure removes the identifier) or sees the customer erased and is undone. Not linked unless filled and
    * audited: on any failure the identifier is taken back, so repeating the request does the whole link, and a
-   * customer erased meanwhile keeps no identifier (which would keep the person from registering again).
+   * customer erased meanwhile keeps no identifier (which would keep the person from registering again; erasure
+   * sweeps the customer's identifiers as well).
    */
-  private async completeLink(customer: CustomerRecord, identifier: HashedIdentifier, hash: string, actor: Actor, channel: Channel | null): Promise<void> {
+  private async completeLink(
+    customer: CustomerRecord,
+    identifier: HashedIdentifier,
+    hash: string,
+    actor: Actor,
+    channel: Channel | null,
+    claimedByThisCall: boolean,
+  ): Promise<void> {
     try {
       await this.repository.withCustomerLock(customer.id, async () => {
+        // Several calls may complete one stale link at once: the first settles it under the lock, the others find
+        // it settled here and write nothing (each used to write its own IDENTIFIER_LINKED).
+        const [record] = await this.repository.findIdentifiersByHashes([hash]);
+        if (!record || record.customerId !== customer.id) throw new ServiceUnavailableError('mongodb', 'The identifier is being linked by another request; try again');
+        if (!record.pendingSince) return;
         const [current] = await this.repository.findByIds([customer.id]);
         if (!current || current.status !== 'ACTIVE') throw new CustomerErasedError();
         await this.fillAttribute(current, identifier);
@@ -428,14 +441,16 @@ export class CustomerService {
           details: { kind: identifier.kind },
           sealingKey: current.dataKey,
         });
+        // Linked and audited. Should this update fail, the record stays pending and a later link of it, once it is
+        // stale, fills (a no-op) and audits it again: one IDENTIFIER_LINKED too many, never one missing.
+        await this.repository.settleIdentifier(hash, customer.id).catch(() => undefined);
       });
     } catch (error) {
-      await this.repository.deleteIdentifier(hash, customer.id).catch(() => undefined);
+      // Only the call that claimed the identifier takes it back, and only while it is still pending: a call completing
+      // a stale link leaves it for the next one, as another call may have completed it meanwhile.
+      if (claimedByThisCall) await this.repository.deletePendingIdentifier(hash, customer.id).catch(() => undefined);
       throw error;
     }
-    // Linked and audited. Should this update be lost, the record stays pending and a later link of it, once it is
-    // stale, fills (a no-op) and audits it again: one IDENTIFIER_LINKED too many, never one missing.
-    await this.repository.settleIdentifier(hash, customer.id).catch(() => undefined);
   }
 
   /** A first email or phone linked later becomes the customer's contact attribute. Runs holding the customer's lock. */
