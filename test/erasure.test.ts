@@ -512,7 +512,7 @@ describe('writes that race an erasure', () => {
   }
 
   /** Sends `mutation` while the store method the write goes through first runs a whole erasure; expects the write refused. */
-  async function writeThatRacesErasure(id: string, owner: 'customers' | 'consent' | 'supportRecords', method: string, mutation: string, variables: Record<string, unknown>) {
+  async function writeThatRacesErasure(id: string, owner: 'customers' | 'supportRecords', method: string, mutation: string, variables: Record<string, unknown>) {
     const repository = (app.app.services[owner] as unknown as { repository: Record<string, unknown> }).repository;
     const restore = eraseBeforeFirstCall(repository, method, id);
     try {
@@ -535,9 +535,20 @@ describe('writes that race an erasure', () => {
     expect(again.body.data!.registerCustomer.id).not.toBe(id);
   });
 
-  it('takes back a consent receipt recorded after the erasure', async () => {
+  it('refuses a consent receipt whose check passed before the erasure', async () => {
     const id = await registered();
-    await writeThatRacesErasure(id, 'consent', 'insert', CONSENT, {});
+    // The receipt is written under the customer's lock, which the erasure takes too: a whole erasure runs between
+    // the check and the lock (it used to run between the check and the insert, when the lock was not re-checked).
+    const customers = app.app.services.customers as unknown as Record<string, unknown>;
+    const restore = eraseBeforeFirstCall(customers, 'withCustomerLock', id);
+    try {
+      const res = await app.graphql(service, CONSENT, { id });
+      expect(res.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+      expect(res.body.errors?.[0]?.message).toBe('The customer has been erased');
+    } finally {
+      restore();
+    }
+    await expectSealedChain(id);
     expect(await app.app.mongo.db.collection('consents').countDocuments({ customerId: id })).toBe(0);
   });
 

@@ -82,6 +82,8 @@ export class CustomerRepository {
   private readonly identifiers: Collection<IdentifierDoc>;
   private readonly keys: Collection<CustomerKeyDoc>;
   private readonly locks: Collection<CustomerLockDoc>;
+  /** Per customer, the last writer of this process waiting for or holding the customer's lock (withCustomerLock). */
+  private readonly localLockQueue = new Map<string, Promise<void>>();
 
   constructor(db: Db) {
     this.customers = db.collection<CustomerDoc>(COLLECTIONS.customers);
@@ -235,8 +237,28 @@ export class CustomerRepository {
    * customer id, deleted when done; one left by a process that died is taken over after LOCK_STALE_MS.
    */
   async withCustomerLock<T>(customerId: string, update: () => Promise<T>): Promise<T> {
-    const token = randomUUID();
     const deadline = Date.now() + LOCK_WAIT_MS;
+    // Writers of one customer in this process queue here first, so that only the head of the queue polls the store:
+    // forty writers polling at once flooded FerretDB with inserts and deletes, slowed the holder, and most of them
+    // gave up (a probe: 28 of 40 links and 31 of 40 consents on one customer across two replicas).
+    const previous = this.localLockQueue.get(customerId) ?? Promise.resolve();
+    let leave!: () => void;
+    const queued = previous.then(() => new Promise<void>((resolve) => (leave = resolve)));
+    this.localLockQueue.set(customerId, queued);
+    try {
+      await waitUntil(previous, deadline);
+      return await this.withStoreLock(customerId, deadline, update);
+    } finally {
+      // Whoever gave up waiting still holds its place until the one before it is done: the queue stays ordered.
+      void previous.then(() => leave());
+      void queued.then(() => {
+        if (this.localLockQueue.get(customerId) === queued) this.localLockQueue.delete(customerId);
+      });
+    }
+  }
+
+  private async withStoreLock<T>(customerId: string, deadline: number, update: () => Promise<T>): Promise<T> {
+    const token = randomUUID();
     for (let attempt = 1; ; attempt++) {
       try {
         await this.locks.insertOne({ _id: customerId, token, acquiredAt: new Date() });
@@ -307,6 +329,19 @@ export class CustomerRepository {
     const copies = (await this.keys.deleteOne({ _id: customerId })).deletedCount;
     if (!before) return { attributesRemoved: 0, keysRemoved: copies > 0 ? 1 : 0 };
     return { attributesRemoved: Object.keys(before.encrypted ?? {}).length, keysRemoved: before.dataKey || copies > 0 ? 1 : 0 };
+  }
+}
+
+/** Waits for `step` until `deadline`; past it, SERVICE_UNAVAILABLE as for the store's lock. */
+async function waitUntil(step: Promise<void>, deadline: number): Promise<void> {
+  const abort = new AbortController();
+  const timedOut = sleep(Math.max(0, deadline - Date.now()), 'timeout' as const, { signal: abort.signal }).catch(() => 'aborted' as const);
+  try {
+    if ((await Promise.race([step.then(() => 'ready' as const), timedOut])) === 'timeout') {
+      throw new ServiceUnavailableError('mongodb', 'The customer record is being changed by another request; try again');
+    }
+  } finally {
+    abort.abort();
   }
 }
 

@@ -423,13 +423,13 @@ export class CustomerService {
   ): Promise<void> {
     try {
       await this.repository.withCustomerLock(customer.id, async () => {
+        const [current] = await this.repository.findByIds([customer.id]);
+        if (!current || current.status !== 'ACTIVE') throw new CustomerErasedError();
         // Several calls may complete one stale link at once: the first settles it under the lock, the others find
         // it settled here and write nothing (each used to write its own IDENTIFIER_LINKED).
         const [record] = await this.repository.findIdentifiersByHashes([hash]);
         if (!record || record.customerId !== customer.id) throw new ServiceUnavailableError('mongodb', 'The identifier is being linked by another request; try again');
         if (!record.pendingSince) return;
-        const [current] = await this.repository.findByIds([customer.id]);
-        if (!current || current.status !== 'ACTIVE') throw new CustomerErasedError();
         await this.fillAttribute(current, identifier);
         await this.audit.append({
           type: 'IDENTIFIER_LINKED',
