@@ -44,6 +44,7 @@ export interface AppConfig {
   sessionTtlSeconds: number;
   sessionMaxTtlSeconds: number;
   sessionsPerCustomerMax: number;
+  sessionsPerCallerMax: number;
   grantTtlSeconds: number;
   grantMaxTtlSeconds: number;
   rateLimitWindowSeconds: number;
@@ -126,7 +127,8 @@ const EnvSchema = z.object({
   SUPPORT_RECORDS_KEPT_PER_KIND: int(100, 1_000_000, 1000),
   SESSION_TTL_SECONDS: int(5, 86_400, 1800),
   SESSION_MAX_TTL_SECONDS: int(5, 86_400, 4 * 3600),
-  SESSIONS_PER_CUSTOMER_MAX: int(1, 10_000, 50),
+  SESSIONS_PER_CUSTOMER_MAX: int(1, 10_000, 200),
+  SESSIONS_PER_CALLER_MAX: int(1, 10_000, 10),
   PII_GRANT_TTL_SECONDS: int(5, 86_400, 900),
   PII_GRANT_MAX_TTL_SECONDS: int(5, 86_400, 3600),
   RATE_LIMIT_WINDOW_SECONDS: int(1, 3600, 60),
@@ -240,6 +242,7 @@ function toConfig(e: z.infer<typeof EnvSchema>): AppConfig {
     sessionTtlSeconds: e.SESSION_TTL_SECONDS,
     sessionMaxTtlSeconds: e.SESSION_MAX_TTL_SECONDS,
     sessionsPerCustomerMax: e.SESSIONS_PER_CUSTOMER_MAX,
+    sessionsPerCallerMax: e.SESSIONS_PER_CALLER_MAX,
     grantTtlSeconds: e.PII_GRANT_TTL_SECONDS,
     grantMaxTtlSeconds: e.PII_GRANT_MAX_TTL_SECONDS,
     rateLimitWindowSeconds: e.RATE_LIMIT_WINDOW_SECONDS,

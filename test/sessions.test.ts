@@ -8,6 +8,7 @@ import { startTestApp, type GraphQLResponse, type TestApp } from './testkit/test
 
 const SESSION_MAX_TTL_SECONDS = 600;
 const SESSIONS_PER_CUSTOMER_MAX = 8;
+const SESSIONS_PER_CALLER_MAX = 5;
 
 let app: TestApp;
 let redis: Redis;
@@ -65,7 +66,7 @@ async function sessionContext(token: string): Promise<GraphQLResponse<{ sessionC
 }
 
 beforeAll(async () => {
-  app = await startTestApp({ env: { SESSION_TTL_SECONDS: '120', SESSION_MAX_TTL_SECONDS: String(SESSION_MAX_TTL_SECONDS), SESSIONS_PER_CUSTOMER_MAX: String(SESSIONS_PER_CUSTOMER_MAX) } });
+  app = await startTestApp({ env: { SESSION_TTL_SECONDS: '120', SESSION_MAX_TTL_SECONDS: String(SESSION_MAX_TTL_SECONDS), SESSIONS_PER_CUSTOMER_MAX: String(SESSIONS_PER_CUSTOMER_MAX), SESSIONS_PER_CALLER_MAX: String(SESSIONS_PER_CALLER_MAX) } });
   redis = new Redis(inject('redisUrl'));
   service = await app.token(SERVICE_SCOPES, 'svc-crm');
   agent = await app.token(['customer:read', 'context:read'], 'agent-session');
@@ -144,22 +145,30 @@ describe('support sessions', () => {
     expect((await redis.smembers(index)).sort()).toEqual([member(long), member(token)].sort());
   });
 
-  it('caps the live sessions of one customer, racing starts included, and frees a place when one ends', async () => {
+  it('caps the live sessions of one customer, and of one caller for it, racing starts included', async () => {
     const id = await registerWithActivity();
-    // A probe made 1,234 four-hour sessions for one customer in 90 s with one token.
-    const results = await Promise.all(Array.from({ length: SESSIONS_PER_CUSTOMER_MAX + 4 }, () => start(id, 'VOICE', 300)));
-    const started = results.filter((r) => !r.body.errors).map((r) => r.body.data!.startSupportSession.token);
-    const refused = results.filter((r) => r.body.errors);
-    expect(started).toHaveLength(SESSIONS_PER_CUSTOMER_MAX);
-    for (const r of refused) {
+    const other = await app.token(['customer:read', 'context:read'], 'agent-second');
+    const startAs = (token: string, ttl: number) => app.graphql<{ startSupportSession: StartedSession }>(token, START, { id, channel: 'VOICE', ttl });
+    const codes = (results: Array<GraphQLResponse<unknown>>) => results.map((r) => r.body.errors?.[0]?.extensions?.['code'] ?? 'ok');
+    // A probe made 1,234 four-hour sessions for one customer in 90 s with one token; with a cap per customer alone,
+    // one caller then filled it and locked every other agent out.
+    const first = await Promise.all(Array.from({ length: SESSIONS_PER_CALLER_MAX + 3 }, () => startAs(agent, 300)));
+    expect(codes(first).filter((c) => c === 'ok')).toHaveLength(SESSIONS_PER_CALLER_MAX);
+    for (const r of first.filter((x) => x.body.errors)) {
       expect(r.body.errors![0]!.extensions?.['code']).toBe('RATE_LIMITED');
+      expect(r.body.errors![0]!.message).toMatch(/^You have 5 live support sessions for this customer; retry after/);
       expect(r.body.errors![0]!.extensions?.['retryAfterSeconds']).toBeGreaterThan(290);
       expect(r.body.errors![0]!.extensions?.['retryAfterSeconds']).toBeLessThanOrEqual(300);
     }
+    // Another caller gets the places left for the customer, then the customer's cap holds for everyone.
+    const second = await Promise.all(Array.from({ length: 4 }, () => startAs(other, 120)));
+    expect(codes(second).filter((c) => c === 'ok')).toHaveLength(SESSIONS_PER_CUSTOMER_MAX - SESSIONS_PER_CALLER_MAX);
+    expect(second.find((r) => r.body.errors)!.body.errors![0]!.message).toMatch(/^This customer has 8 live support sessions; retry after/);
     expect(await redis.scard(`${app.config.redisKeyPrefix}sessions-of:${id}`)).toBe(SESSIONS_PER_CUSTOMER_MAX);
-    expect((await app.graphql(agent, END, { token: started[0] })).body.errors).toBeUndefined();
-    expect((await start(id, 'VOICE', 60)).body.errors).toBeUndefined();
-    expect((await start(id, 'VOICE', 60)).body.errors?.[0]?.extensions?.['code']).toBe('RATE_LIMITED');
+    // Ending one frees its place.
+    const token = first.find((r) => !r.body.errors)!.body.data!.startSupportSession.token;
+    expect((await app.graphql(agent, END, { token })).body.errors).toBeUndefined();
+    expect(codes([await startAs(agent, 60), await startAs(agent, 60)])).toEqual(['ok', 'RATE_LIMITED']);
     // Another customer is not affected.
     expect((await start(await registerWithActivity(), 'VOICE', 60)).body.errors).toBeUndefined();
   });

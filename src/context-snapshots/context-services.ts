@@ -50,7 +50,7 @@ export function createContextServices(deps: ContextServiceDeps): ContextServices
   const sessions = new SessionService(
     new SessionStore(deps.redis),
     deps.customers,
-    { defaultSeconds: deps.config.sessionTtlSeconds, maxSeconds: deps.config.sessionMaxTtlSeconds, maxLivePerCustomer: deps.config.sessionsPerCustomerMax },
+    { defaultSeconds: deps.config.sessionTtlSeconds, maxSeconds: deps.config.sessionMaxTtlSeconds, maxLivePerCustomer: deps.config.sessionsPerCustomerMax, maxLivePerCaller: deps.config.sessionsPerCallerMax },
     reportStoreError,
   );
 

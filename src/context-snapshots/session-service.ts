@@ -19,6 +19,8 @@ export interface SessionTtlOptions {
   maxSeconds: number;
   /** Live sessions one customer may have at once (SESSIONS_PER_CUSTOMER_MAX). */
   maxLivePerCustomer: number;
+  /** Of those, live sessions one caller may have started (SESSIONS_PER_CALLER_MAX). */
+  maxLivePerCaller: number;
 }
 
 const TOKEN_BYTES = 32;
@@ -58,10 +60,15 @@ export class SessionService {
       startedAt: new Date(now),
       expiresAt: new Date(now + seconds * 1000),
     };
-    const saved = await guardRedis(() => this.store.save(hashToken(token), session, this.ttl.maxLivePerCustomer), this.reportStoreError);
+    const limits = { perCustomer: this.ttl.maxLivePerCustomer, perCaller: this.ttl.maxLivePerCaller };
+    const saved = await guardRedis(() => this.store.save(hashToken(token), session, limits), this.reportStoreError);
     // Each live session is a key and an index member that every new one checks: without a cap one caller made 1,234
-    // four-hour sessions for one customer in 90 s, and every start scanned them all inside Redis.
-    if (!saved.saved) throw new RateLimitedError(saved.retryAfterSeconds, `This customer has ${this.ttl.maxLivePerCustomer} live support sessions`);
+    // four-hour sessions for one customer in 90 s, and every start scanned them all inside Redis. The cap per caller
+    // keeps one caller from using up the customer's (which locked every other agent out for four hours).
+    if (!saved.saved) {
+      const what = saved.cap === 'caller' ? `You have ${limits.perCaller} live support sessions for this customer` : `This customer has ${limits.perCustomer} live support sessions`;
+      throw new RateLimitedError(saved.retryAfterSeconds, what);
+    }
     return { token, expiresAt: session.expiresAt, customerId, channel, sessionId: session.sessionId };
   }
 

@@ -13,26 +13,34 @@ export interface SupportSessionRecord {
 
 const sessionKey = (tokenHash: string): string => `session:${tokenHash}`;
 
-// KEYS: the session key, the customer's index. ARGV: record, TTL ms, live-session cap, the client's key prefix, the
-// session key without it (index members are key names without the prefix, as the client's own commands use them). 1 saved, 0 token collision, -n full: the first live session ends in n seconds.
+// KEYS: the session key, the customer's index. ARGV: record, TTL ms, cap for the customer, cap for one caller and
+// customer, the client's key prefix, the session key without it (index members are key names without the prefix, as
+// the client's own commands use them), the caller. Answers { 'saved' } or { 'collision' }, or { 'customer' | 'caller',
+// seconds until the first live session under that cap ends }.
 const SAVE_SESSION = `
-local live = 0
-local soonest = -1
+local live, mine = 0, 0
+local soonest, soonestMine = -1, -1
 for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  local left = redis.call('PTTL', ARGV[4] .. member)
+  local left = redis.call('PTTL', ARGV[5] .. member)
   if left < 0 then
     redis.call('SREM', KEYS[2], member)
   else
     live = live + 1
     if soonest < 0 or left < soonest then soonest = left end
+    local ok, record = pcall(cjson.decode, redis.call('GET', ARGV[5] .. member))
+    if ok and type(record) == 'table' and record.startedBy == ARGV[7] then
+      mine = mine + 1
+      if soonestMine < 0 or left < soonestMine then soonestMine = left end
+    end
   end
 end
-if live >= tonumber(ARGV[3]) then return -math.max(1, math.ceil(soonest / 1000)) end
-if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
-redis.call('SADD', KEYS[2], ARGV[5])
+if mine >= tonumber(ARGV[4]) then return { 'caller', math.max(1, math.ceil(soonestMine / 1000)) } end
+if live >= tonumber(ARGV[3]) then return { 'customer', math.max(1, math.ceil(soonest / 1000)) } end
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return { 'collision' } end
+redis.call('SADD', KEYS[2], ARGV[6])
 redis.call('PEXPIRE', KEYS[2], ARGV[2], 'GT')
 redis.call('PEXPIRE', KEYS[2], ARGV[2], 'NX')
-return 1`;
+return { 'saved' }`;
 const indexKey = (customerId: string): string => `sessions-of:${customerId}`;
 
 /**
@@ -45,26 +53,33 @@ export class SessionStore {
   constructor(private readonly redis: Redis) {}
 
   /**
-   * Saves a session unless the customer already has `maxLive` live ones: one script, so racing starts cannot pass
-   * the cap together. Expired members leave the index first (they are not live), and the index lives as long as
-   * its longest session. The answer: saved, or full with the seconds until the first live session ends.
+   * Saves a session unless the customer already has `limits.perCustomer` live ones, or the session's starter
+   * `limits.perCaller` of them: one script, so racing starts cannot pass a cap together. Expired members leave the
+   * index first (they are not live), and the index lives as long as its longest session. Refused, the answer names
+   * the cap and the seconds until the first live session under it ends.
    */
-  async save(tokenHash: string, session: SupportSessionRecord, maxLive: number): Promise<{ saved: true } | { saved: false; retryAfterSeconds: number }> {
+  async save(
+    tokenHash: string,
+    session: SupportSessionRecord,
+    limits: { perCustomer: number; perCaller: number },
+  ): Promise<{ saved: true } | { saved: false; cap: 'customer' | 'caller'; retryAfterSeconds: number }> {
     const ttl = Math.max(1, session.expiresAt.getTime() - Date.now());
-    const result = (await this.redis.eval(
+    const [outcome, seconds] = (await this.redis.eval(
       SAVE_SESSION,
       2,
       sessionKey(tokenHash),
       indexKey(session.customerId),
       JSON.stringify(session),
       String(ttl),
-      String(maxLive),
+      String(limits.perCustomer),
+      String(limits.perCaller),
       this.redis.options.keyPrefix ?? '',
       sessionKey(tokenHash),
-    )) as number;
-    if (result === 0) throw new Error('support session token collision');
-    if (result < 0) return { saved: false, retryAfterSeconds: -result };
-    return { saved: true };
+      session.startedBy,
+    )) as [string, number?];
+    if (outcome === 'saved') return { saved: true };
+    if (outcome === 'customer' || outcome === 'caller') return { saved: false, cap: outcome, retryAfterSeconds: Number(seconds) };
+    throw new Error('support session token collision');
   }
 
   async find(tokenHash: string): Promise<SupportSessionRecord | null> {
