@@ -131,18 +131,21 @@ export class TokenVerifier {
   }
 }
 
-/**
- * A subject is compared exactly (the two-person rule, grants, the audit actor): one that is blank, padded, or carries
- * invisible characters (controls, zero-width and other format characters, an unpaired surrogate that the stores would
- * turn into U+FFFD) would be a second identity that looks like the first, so it is refused.
- */
-// Controls, format characters (zero-width), unpaired surrogates, every space but the ASCII one (no-break, ideographic,
-// ...), and the blank letters and symbols that render as nothing: Hangul fillers, the braille blank, Mongolian vowel
-// separator (a probe approved its own grant as `agent-7\u3164`).
-const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000\u115F\u1160\u3164\uFFA0\u2800\u180E]/u;
+// Controls, unpaired surrogates, private-use and unassigned code points, every space but the ASCII one, the
+// default-ignorable code points (zero-width characters, variation selectors, the combining grapheme joiner, Hangul
+// fillers, Khmer and Mongolian invisibles, tags: drawn as nothing) and the braille blank. Probes approved their own
+// grants as `agent-7\u3164` and then as `agent-7\u034f`.
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000\u2800]/u;
 
+/**
+ * A subject is compared exactly (the two-person rule, grants, the audit actor): one that is blank, padded, carries
+ * invisible characters, or is not in Unicode's composed form (NFC: `jose\u0301` beside `josé`) would be a second
+ * identity that looks like the first, so it is refused.
+ */
 function isUsableSubject(sub: string): boolean {
-  return sub.length > 0 && sub.length <= MAX_SUBJECT_LENGTH && sub.trim() === sub && !INVISIBLE.test(sub);
+  return (
+    sub.length > 0 && sub.length <= MAX_SUBJECT_LENGTH && sub.trim() === sub && !INVISIBLE.test(sub) && sub.normalize('NFC') === sub
+  );
 }
 
 const PRIVATE_KEY_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];

@@ -121,12 +121,15 @@ function decodeEscapes(text: string): string {
 }
 
 /**
- * Quoted-printable, as mail systems write `=40` for `@`, `=2B` for `+` and `=3X` for digits; only those, which are
- * what an address or a number needs: decoding every `=XX` turned `case=AA1234567` into `caseª1234567`, a number
- * standing apart, and refused an ordinary reference.
+ * Quoted-printable, as mail systems write `=40` for `@` and `=2E` for `.`: printable ASCII only. Decoding every `=XX`
+ * turned `case=AA1234567` into `caseª1234567`, a number standing apart, and refused an ordinary reference; decoding
+ * only `@`, `+` and digits let `jane=40example=2Ecom` and `caller=2B44=2D7700=2D900123` through.
  */
 function decodeQuotedPrintable(text: string): string {
-  return text.replace(/=(40|2B|3[0-9])/gi, (_escape, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  return text.replace(/=([2-7][0-9A-F])/gi, (escape, hex: string) => {
+    const code = parseInt(hex, 16);
+    return code >= 0x20 && code <= 0x7e ? String.fromCharCode(code) : escape;
+  });
 }
 
 /**

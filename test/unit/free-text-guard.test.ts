@@ -137,6 +137,9 @@ describe('correlation ids (x-request-id, interactionId, an erasure requestId)', 
     'victim\\u{40}example.com',
     'victim.four=40example.com',
     'tel=3A=2B447700900555',
+    'jane=40example=2Ecom',
+    'caller=2B44=2D7700=2D900123',
+    'caller=2B44=5F7700=5F900123',
   ])(
     'refuses a phone number standing apart in an id: %j',
     (id) => {
