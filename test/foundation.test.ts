@@ -59,6 +59,12 @@ describe('registration and resolution', () => {
     expect(byId.body.data!.customer).toEqual({ id, country: 'GB', displayName: 'Jane D.' });
   });
 
+  it('records the kinds of identifiers a registration came with in CUSTOMER_REGISTERED', async () => {
+    const id = await register([{ kind: 'EMAIL', value: anEmail('kinds') }, { kind: 'PHONE', value: aPhone() }, { kind: 'CRM_ID', value: aCrmId() }]);
+    const event = await app.app.mongo.db.collection('audit_events').findOne({ chain: id, type: 'CUSTOMER_REGISTERED' });
+    expect(event!['details']).toMatchObject({ identifierCount: 3, kind: 'EMAIL', kinds: 'EMAIL PHONE CRM_ID' });
+  });
+
   it('treats an unknown identifier as an anonymous interaction, not an error', async () => {
     const res = await app.graphql<{ resolveCustomer: { matchedBy: string | null; customer: null; auditEventId: string } }>(agent, RESOLVE, {
       kind: 'PHONE',

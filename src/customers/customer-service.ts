@@ -159,7 +159,8 @@ export class CustomerService {
         channel: input.channel ?? null,
         identifierHash: primary.hashes[0] ?? null,
         requestId: actor.requestId,
-        details: { identifierCount: identifiers.length },
+        // The first identifier's hash is the event's (sealed under the customer's key); the kinds say what came with it.
+        details: { identifierCount: identifiers.length, kind: primary.kind, kinds: identifiers.map((i) => i.kind).join(' ') },
         expectsNewChain: true,
         sealingKey: wrapped,
       });

@@ -93,7 +93,11 @@ export class DsarService {
     // With their hashes under older key versions: a lookup made before a rotation was filed under one of those.
     const hashes = registeredWith.flatMap(hashesOf);
     const eventIds = await this.sources.anonymousLookupEventIds(hashes);
-    const anonymousLookups = (await this.trail.anonymousEventsInRange(eventIds, from, to)).filter((event) => event.occurredAt < customer.createdAt);
+    // In time order, as a reader of the export expects; the shared anonymous chain numbers concurrent lookups in the
+    // order they were appended, which is not always the order they happened in.
+    const anonymousLookups = (await this.trail.anonymousEventsInRange(eventIds, from, to))
+      .filter((event) => event.occurredAt < customer.createdAt)
+      .sort((a, b) => a.occurredAt.getTime() - b.occurredAt.getTime() || a.sequence - b.sequence);
     return {
       customerId,
       status: customer.status,
