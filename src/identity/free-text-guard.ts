@@ -97,6 +97,8 @@ export function hasControlCharacters(text: string): boolean {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // A UUID inside a longer id (`call-<uuid>`, `urn:uuid:<uuid>`, `<uuid>:1`): its all-digit groups are not a number.
 const UUID_INSIDE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+const CHANNEL_PREFIX = /(whatsapp|wa|tel|phone|sms|mms|mobile|mob|cell|msisdn|viber|signal|telegram|imessage)(?=\+?\d)/gi;
+
 // Digits that touch a letter: part of an id's own characters (a hex hash, a call SID, `fp_1234567abc`).
 const DIGITS_IN_A_WORD = /(?<=[A-Za-z])\d+|\d+(?=[A-Za-z])/g;
 
@@ -143,7 +145,8 @@ function decodeQuotedPrintable(text: string): string {
  */
 export function isSafeReference(value: string): boolean {
   if (UUID.test(value)) return true;
-  const decoded = decodeEscapes(value);
+  // A channel's name run into a number is an address, not an id's own characters: `whatsapp447700900555`.
+  const decoded = decodeEscapes(value).replace(CHANNEL_PREFIX, '$1 ');
   // Read both as it is and as quoted-printable: `caller=447700900555` is a number after `=`, `jane=40example.com` an address.
   return [decoded, decodeQuotedPrintable(decoded)].every((text) => !containsIdentifier(text.replace(UUID_INSIDE, 'x').replace(DIGITS_IN_A_WORD, 'x')));
 }

@@ -140,6 +140,11 @@ describe('correlation ids (x-request-id, interactionId, an erasure requestId)', 
     'jane=40example=2Ecom',
     'caller=2B44=2D7700=2D900123',
     'caller=2B44=5F7700=5F900123',
+    // A channel's name run into the number (a probe stored the first as a device fingerprint).
+    'whatsapp447700900555',
+    'phone447700900555',
+    'tel+447700900555',
+    'fp-SMS07700900555',
   ])(
     'refuses a phone number standing apart in an id: %j',
     (id) => {
