@@ -292,6 +292,33 @@ describe('validating support activity', () => {
     expect(await app.app.mongo.db.collection(COLLECTIONS.supportRecords).countDocuments()).toBe(before);
   });
 
+  it('refuses text that names the customer\'s own CRM id, storing nothing of the push', async () => {
+    // Letters only: a CRM id holding seven digits in a row would be refused as a phone number by its shape alone.
+    const lettersOnly = () => `ACME-${Array.from({ length: 8 }, () => String.fromCharCode(65 + Math.floor(Math.random() * 26))).join('')}`;
+    const crmId = lettersOnly();
+    rawIdentifiers.push(crmId);
+    const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {
+      input: { identifiers: [{ kind: 'EMAIL', value: anEmail('crm-text') }, { kind: 'CRM_ID', value: crmId }] },
+    });
+    const id = res.body.data!.registerCustomer.id;
+    const ticket = (subject: string, ticketId = 'T-CRM') => ({ id: ticketId, status: 'open', subject, openedAt: daysAgo(1) });
+    const refusals: Array<[Record<string, unknown>, string]> = [
+      [{ tickets: [ticket('Open', 'T-1'), ticket(`ref ${crmId}`)] }, 'tickets[1].subject'],
+      [{ tickets: [ticket(`Customer (${crmId}).`)] }, 'tickets[0].subject'],
+      [{ interactions: [{ id: 'I-CRM', channel: 'EMAIL', occurredAt: daysAgo(1), summary: `see crm:${crmId}` }] }, 'interactions[0].summary'],
+      [{ tickets: [ticket('Open', crmId)] }, 'tickets[0].id'],
+      [{ deviceFingerprint: `crm:${crmId}` }, 'deviceFingerprint'],
+    ];
+    for (const [records, path] of refusals) {
+      const refused = await push({ customerId: id, ...records });
+      expect(refused.body.errors?.[0]?.extensions, path).toMatchObject({ code: 'BAD_USER_INPUT', field: path });
+      expect(JSON.stringify(refused.body)).not.toContain(crmId);
+    }
+    expect(await app.app.mongo.db.collection(COLLECTIONS.supportRecords).countDocuments({ customerId: id })).toBe(0);
+    // Words that are not the customer's CRM id pass, another customer's included: a CRM id has no shape to refuse.
+    expect((await push({ customerId: id, tickets: [ticket(`About ${crmId.slice(0, -1)} and ${lettersOnly()}`)] })).body.errors).toBeUndefined();
+  });
+
   it('answers NOT_FOUND for an unknown customer and BAD_USER_INPUT for an erased one or a malformed id', async () => {
     const unknown = await push({ customerId: 'cus_00000000000000000000000000', tickets: [{ id: 'T-1', status: 'open', openedAt: daysAgo(1) }] });
     expect(unknown.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');

@@ -210,6 +210,29 @@ export class CustomerService {
     };
   }
 
+  /**
+   * Where, if anywhere, text about customers names one of their own CRM ids: the path of the first such text, or
+   * null. A CRM id has no shape that free text could be screened for (emails and phone numbers are refused by shape
+   * everywhere), but a customer's own are known by hash: every word of the text, as a CRM id would be normalised,
+   * is hashed and looked for among them. One `find` on `identifiers` for all the customers.
+   */
+  async findOwnCrmIdIn(items: ReadonlyArray<{ customerId: string; texts: ReadonlyArray<readonly [string, string]> }>): Promise<string | null> {
+    if (items.every((item) => item.texts.length === 0)) return null;
+    const customerIds = [...new Set(items.map((item) => item.customerId))];
+    const identifiers = await this.repository.findIdentifiersByCustomerIds(customerIds);
+    const known = new Map(customerIds.map((id, i) => [id, new Set((identifiers[i] ?? []).filter((r) => r.kind === 'CRM_ID').flatMap(hashesOf))]));
+    for (const item of items) {
+      const hashes = known.get(item.customerId);
+      if (!hashes || hashes.size === 0) continue;
+      for (const [path, text] of item.texts) {
+        for (const candidate of crmIdCandidates(text)) {
+          if (this.keyring.hashAll('CRM_ID', candidate).some((hash) => hashes.has(hash))) return path;
+        }
+      }
+    }
+    return null;
+  }
+
   /** Decrypts attributes of customers read with their ciphertexts; a ciphertext that does not authenticate throws. */
   revealAttributes(customers: readonly CustomerRecord[], fields: readonly PiiField[]): Array<Partial<Record<PiiField, string | null>>> {
     return customers.map((customer) => {
@@ -525,6 +548,17 @@ function validateInteractionId(value: string | null | undefined): string | null 
     throw new BadUserInputError('interactionId must not look like a phone number or email address (a call UUID or the channel\'s own id is)', { field: 'interactionId' });
   }
   return value;
+}
+
+/** The words of a text that could be a CRM id (its characters: letters, digits, . _ : -), also without edge punctuation and split at colons. */
+function crmIdCandidates(text: string): Set<string> {
+  const candidates = new Set<string>();
+  for (const word of text.match(/[A-Za-z0-9._:-]+/g) ?? []) {
+    for (const form of [word, word.replace(/^[._:-]+|[._:-]+$/g, ''), ...word.split(':')]) {
+      if (form.length > 0 && form.length <= 128) candidates.add(form);
+    }
+  }
+  return candidates;
 }
 
 function asError(error: unknown): Error {

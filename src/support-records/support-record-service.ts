@@ -31,6 +31,7 @@ export class SupportRecordService {
     assertCustomerId(input.customerId);
     const activity = validateSupportActivity(input);
     await this.customers.loadActive(input.customerId);
+    await this.refuseOwnCrmIds([activity]);
     await this.repository.insertActivities([activity]);
     // An erasure may have begun after the check above and purged before this insert landed: look again, and take
     // the records back if the customer is gone (whatever erasure missed, it would have deleted anyway).
@@ -60,6 +61,7 @@ export class SupportRecordService {
   async importMany(inputs: readonly SupportActivityInput[]): Promise<number> {
     for (const input of inputs) assertCustomerId(input.customerId);
     const activities = inputs.map((input) => validateSupportActivity(input));
+    await this.refuseOwnCrmIds(activities);
     const customerIds = [...new Set(activities.map((a) => a.customerId))];
     const customers = await this.customers.findByIds(customerIds);
     if (customers.some((c) => c === null || c.status !== 'ACTIVE')) {
@@ -68,6 +70,16 @@ export class SupportRecordService {
     const written = await this.repository.insertActivities(activities);
     await guardRedis(() => Promise.all(customerIds.map((id) => this.snapshots.invalidate(id))), this.reportStoreError);
     return written;
+  }
+
+  /**
+   * The contract keeps raw identifiers out of summaries; emails and phone numbers are refused by shape when the push
+   * is validated, and a customer's own CRM ids are found by hash here (a probe stored `ref CRM-000001`, the
+   * customer's CRM id, as a ticket subject, and it was shown in context and the export).
+   */
+  private async refuseOwnCrmIds(activities: readonly SupportActivity[]): Promise<void> {
+    const path = await this.customers.findOwnCrmIdIn(activities.map((activity, i) => ({ customerId: activity.customerId, texts: textsOf(activity, activities.length > 1 ? `[${i}].` : '') })));
+    if (path) throw new BadUserInputError(`${path} must not contain the customer's CRM id`, { field: path });
   }
 
   /** Everything held about one customer's support history, for a data-subject access export. */
@@ -89,4 +101,16 @@ function kindsIn(activity: SupportActivity): SupportRecordKind[] {
   if (activity.interactions.length > 0) kinds.push('interaction');
   if (activity.deviceFingerprint) kinds.push('device');
   return kinds;
+}
+
+/** Every text of a push with the input path it came from (`tickets[0].subject`), ids and statuses included. */
+function textsOf(activity: SupportActivity, prefix: string): Array<readonly [string, string]> {
+  const texts: Array<readonly [string, string]> = [];
+  for (const section of ['tickets', 'subscriptions', 'transactions', 'interactions'] as const) {
+    activity[section].forEach((record, i) => {
+      for (const [field, value] of Object.entries(record)) if (typeof value === 'string') texts.push([`${prefix}${section}[${i}].${field}`, value]);
+    });
+  }
+  if (activity.deviceFingerprint) texts.push([`${prefix}deviceFingerprint`, activity.deviceFingerprint]);
+  return texts;
 }
