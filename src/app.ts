@@ -6,6 +6,8 @@ import { Metrics } from './observability/metrics.js';
 import { AuditRepository } from './audit/audit-repository.js';
 import { createSubgraph, type PolicyEngine, type Subgraph } from './server.js';
 import { createServices, type Services } from './services.js';
+import { verifyKeysAgainstStore } from './identity/key-checks.js';
+import { PiiEnvelope } from './identity/pii-envelope.js';
 import { connectMongo, ensureIndexes, type MongoHandle } from './storage/mongo.js';
 import { connectRedis } from './storage/redis.js';
 import { ConfigError, describeCause, StartupError } from './errors.js';
@@ -82,6 +84,15 @@ export async function createApp(options: AppOptions): Promise<App> {
     logger,
     onAuditWriteFailure: () => metrics.auditWriteFailures.inc(),
   });
+  // A well-formed key that is not the data's own is bad configuration too: stop here, naming the variable.
+  try {
+    await verifyKeysAgainstStore(mongo.db, services.keyring, PiiEnvelope.fromBase64(config.piiMasterKey).masterKeyId);
+  } catch (error) {
+    redis.disconnect();
+    await mongo.close();
+    await auditMongo?.close();
+    throw error;
+  }
   const verifier = await TokenVerifier.fromSource({
     jwksUrl: config.authJwksUrl,
     jwksFile: config.authJwksFile,

@@ -165,3 +165,28 @@ describe('production start-up with a bad setting', () => {
     expect(code, output).toBe('serving');
   });
 });
+
+describe('production start-up with a well-formed key that is not the data\'s own', () => {
+  it('stops with one line naming IDENTITY_HMAC_KEYS or PII_MASTER_KEY, and serves again with the right keys', async () => {
+    const env = baseEnv();
+    expect((await start(env)).code).toBe('serving');
+    const other = await generateDevKeys();
+    // The same version label with another key: every known person would be unknown, and registered twice.
+    const hmac = await start({ ...env, IDENTITY_HMAC_KEYS: other.identityHmacKeys });
+    expect(hmac.code, hmac.output).toBe(78);
+    expect(hmac.output).toMatch(/^veil: configuration error: IDENTITY_HMAC_KEYS: the key of version "v1" is not the one this database's identifiers were hashed with/m);
+    // Every clear read and export would fail.
+    const master = await start({ ...env, PII_MASTER_KEY: other.piiMasterKey });
+    expect(master.code, master.output).toBe(78);
+    expect(master.output).toMatch(/^veil: configuration error: PII_MASTER_KEY: is not the key this database's customer data keys were wrapped with$/m);
+    for (const output of [hmac.output, master.output]) {
+      expect(output).not.toContain(other.piiMasterKey);
+      expect(output).not.toContain(other.identityHmacKeys.slice(3));
+      expect(output).not.toMatch(/\n\s+at /);
+    }
+    // A new version added in front (a rotation) is recorded, and the right keys still serve.
+    const rotated = `${other.identityHmacKeys.replace(/^v1:/, 'v2:')},${keys.identityHmacKeys}`;
+    expect((await start({ ...env, IDENTITY_HMAC_KEYS: rotated })).code).toBe('serving');
+    expect((await start(env)).code).toBe('serving');
+  }, 120_000);
+});

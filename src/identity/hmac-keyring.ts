@@ -134,6 +134,16 @@ export class HmacKeyring {
   }
 
   /**
+   * A value that tells whether `version` is the same key another time: an HMAC of a fixed text (never of an
+   * identifier), stored on first use and compared at every start (`key-checks.ts`).
+   */
+  checkValue(version: string): string {
+    const key = this.#keys.get(version);
+    if (key === undefined) throw new ConfigError(`${ENV_NAME} has no key version "${version}"`);
+    return createHmac('sha256', key).update(`${DOMAIN_TAG}\0key-check\0${version}`, 'utf8').digest('base64url');
+  }
+
+  /**
    * Hashes under every configured version, current first: the lookup set for
    * an identifier that may have been stored before the last key rotation.
    */

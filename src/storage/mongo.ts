@@ -9,6 +9,7 @@ export const COLLECTIONS = {
   auditEvents: 'audit_events',
   anonymousLookups: 'anonymous_lookups',
   customerLocks: 'customer_locks',
+  keyChecks: 'key_checks',
 } as const;
 
 export interface MongoHandle {

@@ -1,0 +1,45 @@
+import type { Collection, Db } from 'mongodb';
+import { ConfigError } from '../errors.js';
+import { COLLECTIONS, isDuplicateKeyError } from '../storage/mongo.js';
+import type { HmacKeyring } from './hmac-keyring.js';
+
+/** One per key: `hmac:<version>` or `pii-master-key`, with a value that only that key gives (never the key). */
+interface KeyCheckDoc {
+  _id: string;
+  value: string;
+  recordedAt: Date;
+}
+
+/**
+ * A well-formed key that is not the one the data was written with starts like any other and then does harm: under
+ * another `IDENTITY_HMAC_KEYS` key of the same version nobody is found and every known person is registered again;
+ * under another `PII_MASTER_KEY` every clear read and export fails (a probe ran both). So each key's check value is
+ * recorded the first time it is used with a database, and compared at every start: a key that does not match stops
+ * start-up with one line naming the variable. A database written before these checks existed is checked for the
+ * master key against a stored customer's wrapped data key; its HMAC keys are recorded as they are.
+ */
+export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, masterKeyId: string): Promise<void> {
+  const checks = db.collection<KeyCheckDoc>(COLLECTIONS.keyChecks);
+  for (const version of keyring.versions) {
+    await recordOrCompare(checks, `hmac:${version}`, keyring.checkValue(version), () =>
+      new ConfigError(`IDENTITY_HMAC_KEYS: the key of version "${version}" is not the one this database's identifiers were hashed with (same version, another key)`),
+    );
+  }
+  const masterMismatch = () => new ConfigError("PII_MASTER_KEY: is not the key this database's customer data keys were wrapped with");
+  if (!(await checks.findOne({ _id: 'pii-master-key' }))) {
+    const customer = await db.collection<{ _id: string; dataKey?: { masterKeyId?: unknown } }>(COLLECTIONS.customers).findOne({ 'dataKey.masterKeyId': { $exists: true } });
+    if (customer && customer.dataKey?.masterKeyId !== masterKeyId) throw masterMismatch();
+  }
+  await recordOrCompare(checks, 'pii-master-key', masterKeyId, masterMismatch);
+}
+
+async function recordOrCompare(checks: Collection<KeyCheckDoc>, id: string, value: string, mismatch: () => ConfigError): Promise<void> {
+  try {
+    await checks.insertOne({ _id: id, value, recordedAt: new Date() });
+    return;
+  } catch (error) {
+    if (!isDuplicateKeyError(error)) throw error;
+  }
+  const recorded = await checks.findOne({ _id: id });
+  if (recorded && recorded.value !== value) throw mismatch();
+}
