@@ -1,6 +1,7 @@
 # Production image: Node 24 LTS, running the tsc build (dist/). The build
 # stage compiles src/ with dev dependencies; the runtime stage has only the
-# production dependencies, the JavaScript and the schema.
+# production dependencies, the JavaScript, the schema, and the sources the
+# operator's scripts run from.
 FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -21,6 +22,10 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY schema ./schema
 COPY --from=build /app/dist ./dist
+# For the operator's scripts (`npm run identifiers:retire`), which tsx (a production dependency) runs from source.
+COPY tsconfig.json ./
+COPY src ./src
+COPY scripts ./scripts
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
 EXPOSE 4001

@@ -6,28 +6,62 @@
  *   npm run identifiers:retire -- v1 --delete   delete the v1 records that a record under another version supersedes
  * Reads MONGODB_URL and MONGODB_DB (and IDENTITY_HMAC_KEYS, when set, to refuse the current version).
  */
-import { loadConfig } from '../src/config.js';
+import { connectNamedMongo } from '../src/app.js';
+import { ConfigError, describeCause, StartupError } from '../src/errors.js';
 import { CustomerRepository } from '../src/customers/customer-repository.js';
 import { HmacKeyring } from '../src/identity/hmac-keyring.js';
-import { connectMongo } from '../src/storage/mongo.js';
+
+const USAGE = `usage: npm run identifiers:retire -- <key version> [--delete]
+
+Step 3 of an HMAC key rotation (README "Rotating the HMAC key across replicas"): reports how many identifier
+records are filed under <key version> and how many of them have been re-keyed under another version; --delete
+removes the re-keyed ones. Run it once every replica has the new version as current.
+Environment: MONGODB_URL (required), MONGODB_DB (default veil), IDENTITY_HMAC_KEYS (optional: refuses the current
+version). Exit codes: 0 done, 2 usage, 78 configuration, 1 MongoDB unreachable.`;
+
+function fail(code: number, line: string): number {
+  console.error(`identifiers:retire: ${line}`);
+  return code;
+}
 
 async function main(argv: readonly string[]): Promise<number> {
-  const version = argv.find((arg) => !arg.startsWith('--'));
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
+  const unknown = argv.filter((arg) => arg.startsWith('-') && arg !== '--delete');
+  const positional = argv.filter((arg) => !arg.startsWith('-'));
+  if (unknown.length > 0 || positional.length !== 1 || !/^[A-Za-z0-9_-]{1,16}$/.test(positional[0] as string)) {
+    console.error(unknown.length > 0 ? `identifiers:retire: unknown option ${JSON.stringify(unknown[0]).slice(0, 40)}\n\n${USAGE}` : USAGE);
+    return 2;
+  }
+  const version = positional[0] as string;
   const remove = argv.includes('--delete');
-  if (!version || !/^[A-Za-z0-9_-]{1,16}$/.test(version)) {
-    console.error('usage: npm run identifiers:retire -- <key version> [--delete]');
-    return 2;
+  const url = process.env['MONGODB_URL']?.trim();
+  const dbName = process.env['MONGODB_DB']?.trim() || 'veil';
+  if (!url) return fail(78, "MONGODB_URL: is required (npm start prints the dev server's URL)");
+  if (!/^[A-Za-z0-9_-]{1,63}$/.test(dbName)) return fail(78, 'MONGODB_DB: must be 1-63 letters, digits, _ or -');
+  const keys = process.env['IDENTITY_HMAC_KEYS']?.trim();
+  if (keys) {
+    let keyring: HmacKeyring;
+    try {
+      keyring = HmacKeyring.parse(keys);
+    } catch (error) {
+      return fail(78, error instanceof ConfigError ? error.message : 'IDENTITY_HMAC_KEYS: cannot be read');
+    }
+    if (keyring.currentVersion === version) {
+      return fail(2, `${version} is the current version in IDENTITY_HMAC_KEYS; make another one current on every replica first`);
+    }
   }
-  const config = loadConfig(process.env);
-  if (!config.mongodbUrl) {
-    console.error('MONGODB_URL is required (npm start prints the dev server\'s URL)');
-    return 2;
+  let mongo;
+  try {
+    mongo = await connectNamedMongo('MONGODB_URL', url, dbName);
+  } catch (error) {
+    // The same lines as start-up: 78 for a URL the driver refuses or credentials MongoDB refuses, 1 for no server.
+    if (error instanceof ConfigError) return fail(78, error.message);
+    if (error instanceof StartupError) return fail(1, error.message);
+    throw error;
   }
-  if (config.identityHmacKeys && HmacKeyring.parse(config.identityHmacKeys).currentVersion === version) {
-    console.error(`${version} is the current version in IDENTITY_HMAC_KEYS; make another one current on every replica first`);
-    return 2;
-  }
-  const mongo = await connectMongo(config.mongodbUrl, config.mongodbDb);
   try {
     const result = await new CustomerRepository(mongo.db).retireKeyVersion(version, remove);
     const left = result.records - result.removed;
@@ -37,6 +71,9 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     if (remove && left === 0) console.log(`no ${version} record is left: ${version} can leave IDENTITY_HMAC_KEYS`);
     return 0;
+  } catch (error) {
+    // The driver's message can quote the URL with its password: its name and codes only.
+    return fail(1, `MONGODB_URL: cannot use MongoDB (${describeCause(error)})`);
   } finally {
     await mongo.close();
   }

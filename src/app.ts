@@ -154,7 +154,7 @@ function isRedisAuthFailure(error: Error): boolean {
  * not (exit 1). Neither line repeats the driver's message, which can quote the
  * URL and its password.
  */
-async function connectNamedMongo(variable: string, url: string, dbName: string, options: MongoClientOptions = {}): Promise<MongoHandle> {
+export async function connectNamedMongo(variable: string, url: string, dbName: string, options: MongoClientOptions = {}): Promise<MongoHandle> {
   try {
     return await connectMongo(url, dbName, options);
   } catch (error) {

@@ -190,3 +190,34 @@ describe('production start-up with a well-formed key that is not the data\'s own
     expect((await start(env)).code).toBe('serving');
   }, 120_000);
 });
+
+describe('npm run identifiers:retire', () => {
+  function retire(args: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/retire-key-version.ts', ...args], { cwd: repoRoot, env: { PATH: process.env['PATH'] ?? '', ...env } });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.once('exit', (code) => resolve({ code: code ?? -1, output }));
+    });
+  }
+
+  it('explains itself, refuses unknown options, and reports configuration in one line without secrets', async () => {
+    const store = { MONGODB_URL: inject('mongoUrl'), MONGODB_DB: `veil_retire_${randomBytes(4).toString('hex')}` };
+    const help = await retire(['--help'], {});
+    expect(help.code).toBe(0);
+    expect(help.output).toContain('Step 3 of an HMAC key rotation');
+    // `-d` used to be taken for the key version, and a misspelt --delete was ignored.
+    expect((await retire(['-d', 'v1'], store)).code).toBe(2);
+    expect((await retire(['v1', '--delte'], store)).output).toMatch(/unknown option "--delte"/);
+    const missing = await retire(['v1'], {});
+    expect([missing.code, missing.output.trim()]).toEqual([78, "identifiers:retire: MONGODB_URL: is required (npm start prints the dev server's URL)"]);
+    const unreachable = await retire(['v1'], { MONGODB_URL: `mongodb://user:${SECRET}@127.0.0.1:${await findFreePort()}/` });
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.output.trim()).toMatch(/^identifiers:retire: MONGODB_URL: cannot connect to MongoDB \(MongoServerSelectionError/);
+    expect(unreachable.output).not.toContain(SECRET);
+    const report = await retire(['v0'], store);
+    expect([report.code, report.output.trim()]).toEqual([0, 'v0: 0 identifier records, 0 re-keyed under another version (--delete removes them)']);
+  }, 60_000);
+});
+
