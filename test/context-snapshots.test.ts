@@ -319,6 +319,15 @@ describe('validating support activity', () => {
     expect((await push({ customerId: id, tickets: [ticket(`About ${crmId.slice(0, -1)} and ${lettersOnly()}`)] })).body.errors).toBeUndefined();
   });
 
+  it('does not screen for CRM ids under four characters, which ordinary ids and words would match', async () => {
+    const shortId = `${Math.floor(Math.random() * 900) + 100}`;
+    const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {
+      input: { identifiers: [{ kind: 'EMAIL', value: anEmail('short-crm') }, { kind: 'CRM_ID', value: shortId }] },
+    });
+    const id = res.body.data!.registerCustomer.id;
+    expect((await push({ customerId: id, tickets: [{ id: shortId, status: 'open', subject: `Order ${shortId} late`, openedAt: daysAgo(1) }] })).body.errors).toBeUndefined();
+  });
+
   it('answers NOT_FOUND for an unknown customer and BAD_USER_INPUT for an erased one or a malformed id', async () => {
     const unknown = await push({ customerId: 'cus_00000000000000000000000000', tickets: [{ id: 'T-1', status: 'open', openedAt: daysAgo(1) }] });
     expect(unknown.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');

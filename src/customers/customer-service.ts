@@ -550,16 +550,22 @@ function validateInteractionId(value: string | null | undefined): string | null 
   return value;
 }
 
-/** The words of a text that could be a CRM id (its characters: letters, digits, . _ : -), also without edge punctuation and split at colons. */
+/**
+ * The words of a text that could be a CRM id (its characters: letters, digits, . _ : -), also without edge punctuation
+ * and split at colons. Words under four characters are left out: a CRM id as short as `1` or `A7` would refuse every
+ * ticket numbered 1 or every status that spells it, and screening such an id in free text cannot work anyway.
+ */
 function crmIdCandidates(text: string): Set<string> {
   const candidates = new Set<string>();
   for (const word of text.match(/[A-Za-z0-9._:-]+/g) ?? []) {
     for (const form of [word, word.replace(/^[._:-]+|[._:-]+$/g, ''), ...word.split(':')]) {
-      if (form.length > 0 && form.length <= 128) candidates.add(form);
+      if (form.length >= MIN_SCREENED_CRM_ID_LENGTH && form.length <= 128) candidates.add(form);
     }
   }
   return candidates;
 }
+
+const MIN_SCREENED_CRM_ID_LENGTH = 4;
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error('the value could not be decrypted');
