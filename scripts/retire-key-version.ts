@@ -29,7 +29,7 @@ async function main(argv: readonly string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const unknown = argv.filter((arg) => arg.startsWith('-') && arg !== '--delete');
+  const unknown = argv.filter((arg) => arg.startsWith('-') && arg !== '--delete' && arg !== '--');
   const positional = argv.filter((arg) => !arg.startsWith('-'));
   if (unknown.length > 0 || positional.length !== 1 || !/^[A-Za-z0-9_-]{1,16}$/.test(positional[0] as string)) {
     console.error(unknown.length > 0 ? `identifiers:retire: unknown option ${JSON.stringify(unknown[0]).slice(0, 40)}\n\n${USAGE}` : USAGE);

@@ -308,6 +308,17 @@ describe('validating support activity', () => {
       [{ interactions: [{ id: 'I-CRM', channel: 'EMAIL', occurredAt: daysAgo(1), summary: `see crm:${crmId}` }] }, 'interactions[0].summary'],
       [{ tickets: [ticket('Open', crmId)] }, 'tickets[0].id'],
       [{ deviceFingerprint: `crm:${crmId}` }, 'deviceFingerprint'],
+      // Found by a probe of the first version: inside longer words, in other case, through escapes and look-alikes.
+      [{ tickets: [ticket(`see ${crmId}.pdf`)] }, 'tickets[0].subject'],
+      [{ tickets: [ticket(`${crmId}_notes`)] }, 'tickets[0].subject'],
+      [{ tickets: [ticket(`ref:${crmId}.`)] }, 'tickets[0].subject'],
+      [{ tickets: [ticket('Open', `${crmId}.1`)] }, 'tickets[0].id'],
+      [{ tickets: [{ id: 'T-ST', status: crmId, openedAt: daysAgo(1) }] }, 'tickets[0].status'],
+      [{ tickets: [ticket(crmId.toLowerCase())] }, 'tickets[0].subject'],
+      [{ tickets: [ticket(crmId.replace('-', '%2D'))] }, 'tickets[0].subject'],
+      [{ tickets: [ticket(crmId.replace('-', '\u2013'))] }, 'tickets[0].subject'],
+      [{ tickets: [ticket(crmId.replace('-', '-\u200b'))] }, 'tickets[0].subject'],
+      [{ tickets: [ticket([...crmId].map((c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0)).join(''))] }, 'tickets[0].subject'],
     ];
     for (const [records, path] of refusals) {
       const refused = await push({ customerId: id, ...records });

@@ -11,6 +11,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { repoRoot } from '../scripts/production-runtime.js';
 import { DEV_AUDIENCE, DEV_ISSUER, devJwks, generateDevKeys, type DevKeys } from '../src/dev/dev-keys.js';
@@ -184,11 +185,25 @@ describe('production start-up with a well-formed key that is not the data\'s own
       expect(output).not.toContain(other.identityHmacKeys.slice(3));
       expect(output).not.toMatch(/\n\s+at /);
     }
+    // A refused start records nothing: v7 is not bound to the key it brought.
+    const third = await generateDevKeys();
+    expect((await start({ ...env, IDENTITY_HMAC_KEYS: `${third.identityHmacKeys.replace(/^v1:/, 'v7:')},${other.identityHmacKeys}` })).code).toBe(78);
     // A new version added in front (a rotation) is recorded, and the right keys still serve.
-    const rotated = `${other.identityHmacKeys.replace(/^v1:/, 'v2:')},${keys.identityHmacKeys}`;
+    const rotated = `${other.identityHmacKeys.replace(/^v1:/, 'v7:')},${keys.identityHmacKeys}`;
     expect((await start({ ...env, IDENTITY_HMAC_KEYS: rotated })).code).toBe('serving');
     expect((await start(env)).code).toBe('serving');
-  }, 120_000);
+    // With identifiers on record, a key set sharing no version with them (another key under a new label) is refused.
+    const client = await MongoClient.connect(env['MONGODB_URL'] as string);
+    try {
+      await client.db(env['MONGODB_DB']).collection<{ _id: string }>('identifiers').insertOne({ _id: 'v1:x', keyVersion: 'v1', kind: 'EMAIL', customerId: 'cus_x', linkedAt: new Date() } as { _id: string });
+    } finally {
+      await client.close();
+    }
+    const unrelated = await start({ ...env, IDENTITY_HMAC_KEYS: third.identityHmacKeys.replace(/^v1:/, 'v9:') });
+    expect(unrelated.code, unrelated.output).toBe(78);
+    expect(unrelated.output).toMatch(/^veil: configuration error: IDENTITY_HMAC_KEYS: none of its versions \(v9\) is a version this database's identifiers were hashed with$/m);
+    expect((await start(env)).code).toBe('serving');
+  }, 180_000);
 });
 
 describe('npm run identifiers:retire', () => {

@@ -5,7 +5,7 @@ import type { Channel } from '../context-snapshots/snapshot-types.js';
 import { BadUserInputError, ConflictError, CustomerErasedError, NotFoundError, ServiceUnavailableError } from '../errors.js';
 import { isCustomerId, newCustomerId } from '../identity/customer-id.js';
 import type { HmacKeyring } from '../identity/hmac-keyring.js';
-import { containsIdentifier, hasControlCharacters, isSafeReference } from '../identity/free-text-guard.js';
+import { containsIdentifier, foldForMatching, hasControlCharacters, isSafeReference } from '../identity/free-text-guard.js';
 import { normaliseIdentifier, type IdentifierKind } from '../identity/normalise-identifier.js';
 import type { EncryptedValue, PiiEnvelope } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone } from '../policy/masks.js';
@@ -551,20 +551,34 @@ function validateInteractionId(value: string | null | undefined): string | null 
 }
 
 /**
- * The words of a text that could be a CRM id (its characters: letters, digits, . _ : -), also without edge punctuation
- * and split at colons. Words under four characters are left out: a CRM id as short as `1` or `A7` would refuse every
- * ticket numbered 1 or every status that spells it, and screening such an id in free text cannot work anyway.
+ * What in a text could be a CRM id (its characters: letters, digits, . _ : -), read through escapes and look-alikes
+ * (`foldForMatching`), as written and in either case: every word, and every run of its pieces between punctuation
+ * (so `CRM-000001.pdf`, `ref:CRM-000001.` and `CRM-000001_notes` give `CRM-000001`). Forms under four characters
+ * are left out: a CRM id as short as `1` or `A7` would refuse every ticket numbered 1, and screening such an id in
+ * free text cannot work anyway. A CRM id run into other letters (`xCRM-000001`) is not found.
  */
 function crmIdCandidates(text: string): Set<string> {
   const candidates = new Set<string>();
-  for (const word of text.match(/[A-Za-z0-9._:-]+/g) ?? []) {
-    for (const form of [word, word.replace(/^[._:-]+|[._:-]+$/g, ''), ...word.split(':')]) {
-      if (form.length >= MIN_SCREENED_CRM_ID_LENGTH && form.length <= 128) candidates.add(form);
+  const add = (form: string) => {
+    if (form.length < MIN_SCREENED_CRM_ID_LENGTH || form.length > 128) return;
+    candidates.add(form).add(form.toUpperCase()).add(form.toLowerCase());
+  };
+  for (const word of foldForMatching(text).match(/[A-Za-z0-9._:-]+/g) ?? []) {
+    add(word);
+    const pieces = word.split(/([._:-])/);
+    // pieces: text, separator, text, ...; runs of whole pieces, at most MAX_PIECES of them from each start.
+    for (let start = 0; start < pieces.length; start += 2) {
+      let run = '';
+      for (let end = start; end < pieces.length && end - start < MAX_PIECES * 2; end += 2) {
+        run += (end > start ? (pieces[end - 1] ?? '') : '') + (pieces[end] ?? '');
+        add(run);
+      }
     }
   }
   return candidates;
 }
 
+const MAX_PIECES = 6;
 const MIN_SCREENED_CRM_ID_LENGTH = 4;
 
 function asError(error: unknown): Error {

@@ -20,17 +20,30 @@ interface KeyCheckDoc {
  */
 export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, masterKeyId: string): Promise<void> {
   const checks = db.collection<KeyCheckDoc>(COLLECTIONS.keyChecks);
+  const expected = new Map<string, { value: string; mismatch: () => ConfigError }>();
   for (const version of keyring.versions) {
-    await recordOrCompare(checks, `hmac:${version}`, keyring.checkValue(version), () =>
-      new ConfigError(`IDENTITY_HMAC_KEYS: the key of version "${version}" is not the one this database's identifiers were hashed with (same version, another key)`),
-    );
+    expected.set(`hmac:${version}`, {
+      value: keyring.checkValue(version),
+      mismatch: () => new ConfigError(`IDENTITY_HMAC_KEYS: the key of version "${version}" is not the one this database's identifiers were hashed with (same version, another key)`),
+    });
   }
   const masterMismatch = () => new ConfigError("PII_MASTER_KEY: is not the key this database's customer data keys were wrapped with");
-  if (!(await checks.findOne({ _id: 'pii-master-key' }))) {
+  expected.set('pii-master-key', { value: masterKeyId, mismatch: masterMismatch });
+
+  // Everything is compared before anything is recorded: a start that is refused records no new version.
+  const recorded = new Map((await checks.find({ _id: { $in: [...expected.keys()] } }).toArray()).map((doc) => [doc._id, doc.value]));
+  for (const [id, { value, mismatch }] of expected) if (recorded.has(id) && recorded.get(id) !== value) throw mismatch();
+  if (!recorded.has('pii-master-key')) {
     const customer = await db.collection<{ _id: string; dataKey?: { masterKeyId?: unknown } }>(COLLECTIONS.customers).findOne({ 'dataKey.masterKeyId': { $exists: true } });
     if (customer && customer.dataKey?.masterKeyId !== masterKeyId) throw masterMismatch();
   }
-  await recordOrCompare(checks, 'pii-master-key', masterKeyId, masterMismatch);
+  // A key set that shares no version with the identifiers on record (a wrong key under a new label, or the new
+  // version alone before any identifier was filed under it) would find nobody and register everyone again.
+  const identifiers = db.collection<{ _id: string; keyVersion?: string }>(COLLECTIONS.identifiers);
+  if ((await identifiers.findOne({})) && !(await identifiers.findOne({ keyVersion: { $in: keyring.versions } }))) {
+    throw new ConfigError(`IDENTITY_HMAC_KEYS: none of its versions (${keyring.versions.join(', ')}) is a version this database's identifiers were hashed with`);
+  }
+  for (const [id, { value, mismatch }] of expected) if (!recorded.has(id)) await recordOrCompare(checks, id, value, mismatch);
 }
 
 async function recordOrCompare(checks: Collection<KeyCheckDoc>, id: string, value: string, mismatch: () => ConfigError): Promise<void> {

@@ -31,7 +31,7 @@ export class SupportRecordService {
     assertCustomerId(input.customerId);
     const activity = validateSupportActivity(input);
     await this.customers.loadActive(input.customerId);
-    await this.refuseOwnCrmIds([activity]);
+    await this.refuseOwnCrmIds([input]);
     await this.repository.insertActivities([activity]);
     // An erasure may have begun after the check above and purged before this insert landed: look again, and take
     // the records back if the customer is gone (whatever erasure missed, it would have deleted anyway).
@@ -61,7 +61,7 @@ export class SupportRecordService {
   async importMany(inputs: readonly SupportActivityInput[]): Promise<number> {
     for (const input of inputs) assertCustomerId(input.customerId);
     const activities = inputs.map((input) => validateSupportActivity(input));
-    await this.refuseOwnCrmIds(activities);
+    await this.refuseOwnCrmIds(inputs);
     const customerIds = [...new Set(activities.map((a) => a.customerId))];
     const customers = await this.customers.findByIds(customerIds);
     if (customers.some((c) => c === null || c.status !== 'ACTIVE')) {
@@ -77,7 +77,7 @@ export class SupportRecordService {
    * is validated, and a customer's own CRM ids are found by hash here (a probe stored `ref CRM-000001`, the
    * customer's CRM id, as a ticket subject, and it was shown in context and the export).
    */
-  private async refuseOwnCrmIds(activities: readonly SupportActivity[]): Promise<void> {
+  private async refuseOwnCrmIds(activities: readonly SupportActivityInput[]): Promise<void> {
     const path = await this.customers.findOwnCrmIdIn(activities.map((activity, i) => ({ customerId: activity.customerId, texts: textsOf(activity, activities.length > 1 ? `[${i}].` : '') })));
     if (path) throw new BadUserInputError(`${path} must not contain the customer's CRM id`, { field: path });
   }
@@ -103,14 +103,21 @@ function kindsIn(activity: SupportActivity): SupportRecordKind[] {
   return kinds;
 }
 
-/** Every text of a push with the input path it came from (`tickets[0].subject`), ids and statuses included. */
-function textsOf(activity: SupportActivity, prefix: string): Array<readonly [string, string]> {
+/**
+ * Every text of a push, as the caller sent it (before statuses are lower-cased), with the input path it came from
+ * (`tickets[0].subject`); dates, amounts and currency codes are values from a fixed form, not screened.
+ */
+function textsOf(activity: SupportActivityInput, prefix: string): Array<readonly [string, string]> {
   const texts: Array<readonly [string, string]> = [];
   for (const section of ['tickets', 'subscriptions', 'transactions', 'interactions'] as const) {
-    activity[section].forEach((record, i) => {
-      for (const [field, value] of Object.entries(record)) if (typeof value === 'string') texts.push([`${prefix}${section}[${i}].${field}`, value]);
+    (activity[section] ?? []).forEach((record, i) => {
+      for (const [field, value] of Object.entries(record)) {
+        if (typeof value === 'string' && !UNSCREENED_FIELD.test(field)) texts.push([`${prefix}${section}[${i}].${field}`, value]);
+      }
     });
   }
   if (activity.deviceFingerprint) texts.push([`${prefix}deviceFingerprint`, activity.deviceFingerprint]);
   return texts;
 }
+
+const UNSCREENED_FIELD = /At$|^currency$|^amount/;
