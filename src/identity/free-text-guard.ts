@@ -135,6 +135,18 @@ function decodeQuotedPrintable(text: string): string {
 }
 
 /**
+ * Text as the identifier checks read it: escapes decoded (percent, HTML, backslash, quoted-printable), NFKC
+ * (fullwidth letters and digits), format characters (zero-width) removed, typographic dashes as `-`.
+ */
+export function foldForMatching(text: string): string {
+  return decodeQuotedPrintable(decodeEscapes(text))
+    .normalize('NFKC')
+    .replace(/\p{Cf}/gu, '')
+    // Dashes as `foldForDetection` reads them (and the minus sign).
+    .replace(/[\p{Pd}\u2212]/gu, '-');
+}
+
+/**
  * A correlation id or device token that the audit trail, the logs or a snapshot keep (request ids, interaction
  * ids, device fingerprints): a UUID passes as it is; anything else must not hold an email address or a phone
  * number. Digits that touch a letter belong to the id (random hex has runs of ten digits in about one 64-character
@@ -143,17 +155,6 @@ function decodeQuotedPrintable(text: string): string {
  * padded to an id's length (`0044770090073600`) are refused, escaped too (`tel%3A%2B447700900555`). A UUID inside a
  * longer id counts as the id's own as well.
  */
-/**
- * Text as the identifier checks read it: escapes decoded (percent, HTML, backslash, quoted-printable), NFKC
- * (fullwidth letters and digits), format characters (zero-width) removed, typographic dashes as `-`.
- */
-export function foldForMatching(text: string): string {
-  return decodeQuotedPrintable(decodeEscapes(text))
-    .normalize('NFKC')
-    .replace(/\p{Cf}/gu, '')
-    .replace(/[\u2010-\u2015\u2212\uFE58\uFE63\uFF0D]/g, '-');
-}
-
 export function isSafeReference(value: string): boolean {
   if (UUID.test(value)) return true;
   // A channel's name run into a number is an address, not an id's own characters: `whatsapp447700900555`.

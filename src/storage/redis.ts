@@ -37,11 +37,11 @@ end
 return dropped`;
 
 /**
- * Keeps an index set (grants-of; sessions-of has a script of its own that also caps it) to its live members, and alive at least `ttlMs` from now, never
- * shorter than it already does. Without the first, a customer who gets a new session before the last one's TTL
- * runs out keeps an index that never expires and gains a dead member per session (a probe: 153 members, 3 live).
- * `GT` alone is not enough: Redis treats a key without a TTL (a set SADD just created) as living forever, so GT
- * never applies to it; `NX` gives such a key its first TTL.
+ * Keeps an index set (grants-of; sessions-of has a script of its own that also caps it) to its live members, and
+ * alive at least `ttlMs` from now, never shorter than it already does. Without the first, a customer who gets a new
+ * grant before the last one's TTL runs out keeps an index that never expires and gains a dead member each time (a
+ * probe: 153 members, 3 live). `GT` alone is not enough: Redis treats a key without a TTL (a set SADD just created)
+ * as living forever, so GT never applies to it; `NX` gives such a key its first TTL.
  */
 export function refreshIndex(transaction: ChainableCommander, key: string, ttlMs: number, keyPrefix: string): ChainableCommander {
   return transaction.eval(DROP_EXPIRED_MEMBERS, 1, key, keyPrefix).pexpire(key, ttlMs, 'GT').pexpire(key, ttlMs, 'NX');
