@@ -10,6 +10,9 @@ import type { DevServices } from '../src/dev/services.js';
 import { anEmail, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
 import { startPrivateServices } from './testkit/service-control.js';
 import { startTestApp, type GraphQLResponse, type TestApp } from './testkit/test-app.js';
+import { AuditRepository } from '../src/audit/audit-repository.js';
+import { classifyInfrastructureError } from '../src/http/infrastructure-errors.js';
+import { SupportRecordRepository } from '../src/support-records/support-record-repository.js';
 
 let services: DevServices;
 let app: TestApp;
@@ -240,6 +243,50 @@ describe('outages of real servers while requests run', () => {
     expect(recovered.body.data!.customer!.id).toBe(customerId);
     expect((await waitFor('resolveCustomer after mongodb restart', resolve, isOk)).body.data!.resolveCustomer.customer!.id).toBe(customerId);
   }
+
+  // insertMany wraps a failure to reach the server in a MongoBulkWriteError that keeps neither its class nor its cause:
+  // audit events written together (two requests at once) then failed as INTERNAL_SERVER_ERROR in an outage (a CI
+  // run under load caught it in the test above).
+  it('fails audit events written together, and a support push, as MongoDB unavailable while it is down', async () => {
+    const events = new AuditRepository(app.app.mongo.db);
+    const records = new SupportRecordRepository(app.app.mongo.db);
+    const event = (n: number) => ({
+      id: `outage-batch-${n}-${Date.now()}`,
+      chain: 'outage-batch',
+      type: 'IDENTITY_RESOLUTION' as const,
+      occurredAt: new Date(),
+      customerId: null,
+      actor: { kind: 'AGENT' as const, id: 'agent-faults' },
+      channel: null,
+      interactionId: null,
+      resolutionSource: null,
+      identifierHash: null,
+      sealedIdentifierHash: null,
+      fields: null,
+      justification: null,
+      requestId: null,
+      details: {},
+      sequence: n,
+      prevHash: '0'.repeat(64),
+      hash: 'f'.repeat(64),
+    });
+    await services.stopMongo();
+    try {
+      await waitFor('readiness to report mongodb down', readiness, (r) => r.status === 503);
+      // Issued in one turn of the event loop: the repository sends them as one batch.
+      const outcomes = await Promise.allSettled([1, 2, 3].map((n) => events.insert(event(n))));
+      for (const outcome of outcomes) {
+        expect(outcome.status).toBe('rejected');
+        expect(classifyInfrastructureError((outcome as PromiseRejectedResult).reason)).toBe('mongodb');
+      }
+      const push = { customerId, tickets: [{ id: 'T-OUTAGE', status: 'open', subject: null, openedAt: new Date(), updatedAt: null }], subscriptions: [], transactions: [], interactions: [], deviceFingerprint: null };
+      const pushed = await records.insertActivities([push]).then(() => null, (error: unknown) => error);
+      expect(classifyInfrastructureError(pushed)).toBe('mongodb');
+    } finally {
+      await services.startMongo();
+    }
+    await waitFor('readiness after mongodb restart', readiness, (r) => r.status === 200);
+  }, 150_000);
 
   it('survives both servers down at once and counts the store errors', async () => {
     await Promise.all([services.stopRedis(), services.stopMongo()]);

@@ -1,7 +1,7 @@
-import { MongoBulkWriteError, MongoServerError, type Collection, type Db, type Filter } from 'mongodb';
+import { MongoServerError, type Collection, type Db, type Filter } from 'mongodb';
 import { ServiceUnavailableError } from '../errors.js';
 import { classifyInfrastructureError } from '../http/infrastructure-errors.js';
-import { COLLECTIONS, BATCHED_FIND } from '../storage/mongo.js';
+import { COLLECTIONS, BATCHED_FIND, insertDocuments, type InsertRefusal } from '../storage/mongo.js';
 import type { AuditEventRecord, ChainHead } from './audit-types.js';
 
 type AuditEventDoc = Omit<AuditEventRecord, 'id'> & { _id: string };
@@ -25,7 +25,7 @@ export class AuditRepository {
   private readonly events: Collection<AuditEventDoc>;
   private pending: PendingInsert[] = [];
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.events = db.collection<AuditEventDoc>(COLLECTIONS.auditEvents);
   }
 
@@ -46,7 +46,7 @@ export class AuditRepository {
 
   /**
    * Inserts issued in the same event-loop turn go to MongoDB as one unordered
-   * insertMany: reading 100 customers' context writes 100 events, and 100
+   * insert command: reading 100 customers' context writes 100 events, and 100
    * round trips cost ten times the client CPU of one (measured in bench/).
    * Each event still succeeds or fails on its own: a duplicate (chain,
    * sequence) rejects only that event's promise, with code 11000, so the
@@ -67,30 +67,21 @@ export class AuditRepository {
       await this.events.insertOne(only.doc).then(() => only.resolve(), only.reject);
       return;
     }
+    let refusals: InsertRefusal[];
     try {
-      await this.events.insertMany(
-        batch.map((p) => p.doc),
-        { ordered: false },
-      );
-      for (const p of batch) p.resolve();
+      refusals = await insertDocuments(this.db, COLLECTIONS.auditEvents, batch.map((p) => p.doc), false);
     } catch (error) {
-      if (!(error instanceof MongoBulkWriteError)) {
-        for (const p of batch) p.reject(error);
-        return;
-      }
-      const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
-      if (writeErrors.length === 0) {
-        // A write-concern failure: what was written is unknown, so no event counts as written.
-        for (const p of batch) p.reject(error);
-        return;
-      }
-      const failed = new Map(writeErrors.map((w) => [w.index, w]));
-      batch.forEach((p, index) => {
-        const writeError = failed.get(index);
-        if (!writeError) return p.resolve();
-        p.reject(new MongoServerError({ message: writeError.errmsg ?? 'write error', errmsg: writeError.errmsg, code: writeError.code }));
-      });
+      // The command failed as a whole (no connection, a write-concern failure): what was written is unknown, so no
+      // event counts as written.
+      for (const p of batch) p.reject(error);
+      return;
     }
+    const failed = new Map(refusals.map((r) => [r.index, r]));
+    batch.forEach((p, index) => {
+      const refusal = failed.get(index);
+      if (!refusal) return p.resolve();
+      p.reject(new MongoServerError({ message: refusal.errmsg, errmsg: refusal.errmsg, code: refusal.code }));
+    });
   }
 
   async hasEvent(chain: string, type: AuditEventRecord['type'], except: Record<string, string | number | boolean> = {}): Promise<boolean> {

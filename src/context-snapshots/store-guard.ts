@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
-import { MongoNetworkError, MongoNotConnectedError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
 import { ServiceUnavailableError } from '../errors.js';
+import { classifyInfrastructureError } from '../http/infrastructure-errors.js';
 
 /** Told about every store failure that is turned into SERVICE_UNAVAILABLE, so it still reaches the log and metrics. */
 export type StoreErrorReporter = (store: 'redis' | 'mongodb', error: unknown) => void;
@@ -26,7 +26,7 @@ export async function guardMongo<T>(operation: () => Promise<T>, report: StoreEr
   try {
     return await operation();
   } catch (error) {
-    if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError || error instanceof MongoNotConnectedError || error instanceof MongoTopologyClosedError) {
+    if (classifyInfrastructureError(error) === 'mongodb') {
       report('mongodb', error);
       throw new ServiceUnavailableError('mongodb');
     }

@@ -1,4 +1,4 @@
-import { MongoNetworkError, MongoNotConnectedError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
+import { MongoNetworkError, MongoNotConnectedError, MongoServerClosedError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
 
 export type InfrastructureService = 'mongodb' | 'redis';
 
@@ -15,6 +15,23 @@ const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'
 // write, loading its data, busy with a script, a failed save, a cluster that is down or resharding.
 const REDIS_UNAVAILABLE_REPLIES = /^(?:OOM|READONLY|NOREPLICAS|LOADING|BUSY|MASTERDOWN|MISCONF|CLUSTERDOWN|TRYAGAIN)\b/;
 
+// Server replies that mean "not now" rather than "no": a mongod shutting down answers the operations it was running with
+// InterruptedAtShutdown or ShutdownInProgress, a replica set member that stepped down with NotWritablePrimary, and so
+// on (the driver's retryable-read codes, less the time limits, which are the caller's own).
+const MONGO_UNAVAILABLE_CODES = new Set([
+  6, // HostUnreachable
+  7, // HostNotFound
+  89, // NetworkTimeout
+  91, // ShutdownInProgress
+  189, // PrimarySteppedDown
+  9001, // SocketException
+  10107, // NotWritablePrimary
+  11600, // InterruptedAtShutdown
+  11602, // InterruptedDueToReplStateChange
+  13435, // NotPrimaryNoSecondaryOk
+  13436, // NotPrimaryOrSecondary
+]);
+
 /**
  * Which store an error says is unreachable, or null when it is something else
  * (a bug, a rejected write, a caller's mistake). Follows `cause` a few levels:
@@ -27,7 +44,9 @@ export function classifyInfrastructureError(error: unknown): InfrastructureServi
       current instanceof MongoNetworkError ||
       current instanceof MongoServerSelectionError ||
       current instanceof MongoNotConnectedError ||
-      current instanceof MongoTopologyClosedError
+      current instanceof MongoTopologyClosedError ||
+      current instanceof MongoServerClosedError ||
+      (current instanceof MongoServerError && typeof current.code === 'number' && MONGO_UNAVAILABLE_CODES.has(current.code))
     ) {
       return 'mongodb';
     }

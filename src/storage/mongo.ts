@@ -1,4 +1,4 @@
-import { MongoClient, MongoServerError, type Db, type MongoClientOptions } from 'mongodb';
+import { MongoClient, MongoServerError, type Db, type Document, type MongoClientOptions } from 'mongodb';
 
 export const COLLECTIONS = {
   customers: 'customers',
@@ -48,6 +48,36 @@ export async function ensureIndexes(db: Db): Promise<void> {
     .createIndex({ chain: 1, sequence: 1 }, { name: 'chain_sequence_unique', unique: true });
   await db.collection(COLLECTIONS.auditEvents).createIndex({ customerId: 1, occurredAt: 1 }, { name: 'by_customer_time' });
   await db.collection(COLLECTIONS.anonymousLookups).createIndex({ identifierHash: 1 }, { name: 'by_identifier_hash' });
+}
+
+/** A document the server refused in an insert: its position in the list, and the server's code and message. */
+export interface InsertRefusal {
+  index: number;
+  code: number;
+  errmsg: string;
+}
+
+/** What one `insert` command may carry (the server's maxWriteBatchSize is 100,000; this keeps each command small). */
+const INSERT_BATCH_SIZE = 1000;
+
+/**
+ * Inserts documents (each with its `_id`) with `insert` commands, as insertMany does, and answers the documents the
+ * server refused, by index. Unlike insertMany, it leaves the driver's errors as they are: insertMany wraps a dropped
+ * connection or an unreachable server in a MongoBulkWriteError that keeps neither its class nor its cause, so a store
+ * outage read as a bug (INTERNAL_SERVER_ERROR) instead of SERVICE_UNAVAILABLE (a CI run caught it, under load, when
+ * several audit events were written at once). Ordered inserts stop at the first refusal, as the server does.
+ */
+export async function insertDocuments(db: Db, collection: string, docs: readonly Document[], ordered: boolean): Promise<InsertRefusal[]> {
+  const refusals: InsertRefusal[] = [];
+  for (let start = 0; start < docs.length; start += INSERT_BATCH_SIZE) {
+    const reply = await db.command({ insert: collection, documents: docs.slice(start, start + INSERT_BATCH_SIZE), ordered });
+    const concern = reply['writeConcernError'] as { code?: number; errmsg?: string } | undefined;
+    if (concern) throw new MongoServerError({ message: concern.errmsg ?? 'write concern error', errmsg: concern.errmsg, code: concern.code });
+    const refused = (Array.isArray(reply['writeErrors']) ? reply['writeErrors'] : []) as InsertRefusal[];
+    refusals.push(...refused.map((r) => ({ index: start + r.index, code: r.code, errmsg: r.errmsg })));
+    if (ordered && refused.length > 0) break;
+  }
+  return refusals;
 }
 
 export function isDuplicateKeyError(error: unknown): boolean {

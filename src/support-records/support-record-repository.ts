@@ -1,6 +1,6 @@
-import { ObjectId, type Collection, type Db } from 'mongodb';
+import { MongoServerError, ObjectId, type Collection, type Db } from 'mongodb';
 import { CHANNELS, type Channel } from '../context-snapshots/snapshot-types.js';
-import { chunk, COLLECTIONS, BATCHED_FIND, IN_CHUNK_SIZE } from '../storage/mongo.js';
+import { chunk, COLLECTIONS, BATCHED_FIND, IN_CHUNK_SIZE, insertDocuments } from '../storage/mongo.js';
 import type { SupportActivity, SupportRecordKind, SupportRecordVersion } from './support-record-types.js';
 
 type Scalar = string | number | Date | null;
@@ -26,15 +26,16 @@ const KINDS: readonly SupportRecordKind[] = ['ticket', 'subscription', 'transact
 export class SupportRecordRepository {
   private readonly records: Collection<SupportRecordDoc>;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.records = db.collection<SupportRecordDoc>(COLLECTIONS.supportRecords);
   }
 
-  /** One insertMany for one or more pushes; returns how many documents were written. */
+  /** One insert command for one or more pushes; returns how many documents were written. */
   async insertActivities(activities: readonly SupportActivity[], receivedAt: Date = new Date()): Promise<number> {
     const docs = activities.flatMap((activity) => convertToDocs(activity, receivedAt));
     if (docs.length === 0) return 0;
-    await this.records.insertMany(docs, { ordered: true });
+    const [refused] = await insertDocuments(this.db, COLLECTIONS.supportRecords, docs, true);
+    if (refused) throw new MongoServerError({ message: refused.errmsg, errmsg: refused.errmsg, code: refused.code });
     return docs.length;
   }
 

@@ -55,7 +55,7 @@ export class SupportRecordService {
 
   /**
    * Bulk import (demo seed, back-fills): validates every push first, checks the
-   * customers with one query, stores everything with one insertMany and drops
+   * customers with one query, stores everything with one insert command and drops
    * the customers' cached snapshots. Returns how many documents were written.
    */
   async importMany(inputs: readonly SupportActivityInput[]): Promise<number> {
