@@ -95,6 +95,13 @@ describe('logs', () => {
     const traced = await fetch(`${app.baseUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${agent}`, 'x-request-id': uuid }, body: '{"query":"{ __typename }"}' });
     expect(traced.headers.get('x-request-id')).toBe(uuid);
     expect(lines.some((l) => l['msg'] === 'unauthenticated request')).toBe(true);
+    // The longest id the header takes, of the character a pattern once split in exponentially many ways: answered at
+    // once, with or without a token (it is checked before the token).
+    const underscores = '_'.repeat(64);
+    for (const token of [agent, 'not-a-token']) {
+      const answered = await app.graphql(token, '{ __typename }', undefined, { 'x-request-id': underscores });
+      expect(answered.headers.get('x-request-id')).toBe(underscores);
+    }
   });
 
   it('tells every cache to store no answer: GraphQL over GET and POST, health, metrics', async () => {

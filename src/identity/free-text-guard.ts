@@ -1,7 +1,8 @@
 import { BadUserInputError } from '../errors.js';
 
-// An email address anywhere in the text.
-const EMAIL_LIKE = /[^\s@]+@[^\s@]+\.[^\s@]+/;
+// An email address anywhere in the text. Tried only where a word starts (the lookbehind): tried from every character,
+// a long word without an at sign was scanned again from each of its characters (quadratic).
+const EMAIL_LIKE = /(?<![^\s@])[^\s@]+@[^\s@]+\.[^\s@]+/;
 // The dot of a disguised address: a real one, tight between labels (a sentence's `. ` is not one), or `dot` as a word.
 const DOT = String.raw`(?:\.|\s+(?:dot|DOT|Dot)\s+)`;
 // A domain after a disguised at sign: labels, then a top-level domain of letters, in one case after a real dot
@@ -11,7 +12,7 @@ const DOMAIN = String.raw`[\p{L}\p{N}-]+(?:${DOT}[\p{L}\p{N}-]+)*(?:\.(?:\p{Ll}{
 const NOT_A_DOMAIN = String.raw`(?!(?:the|a|an|my|your|our|his|her|their|its|this|that|these|those|home|work|least|most|all|once|first|last|noon|night)\b)`;
 // An address whose at sign is disguised: `zelda at example dot org`, `zelda AT example.org`, or an `@` whose dots
 // are spelled (`zelda@example dot org`, what is left of a spaced-out address once its letters are joined).
-const DISGUISED_EMAIL_LIKE = new RegExp(String.raw`[^\s@]+(?:\s+(?:at|AT|At)\s+${NOT_A_DOMAIN}|@)${DOMAIN}`, 'u');
+const DISGUISED_EMAIL_LIKE = new RegExp(String.raw`(?<![^\s@])[^\s@]+(?:\s+(?:at|AT|At)\s+${NOT_A_DOMAIN}|@)${DOMAIN}`, 'u');
 // Seven or more digits with nothing but separators between them: spaces, brackets, dots and dashes as people type
 // phone numbers, and any other punctuation or symbol too (`07700_900_123`, `44/7700/900/123`, `44:7700:900:123`
 // read back as a number just as well). A letter ends the run. The class cannot match a digit, so this stays linear.
@@ -40,6 +41,11 @@ const DATES_TIMES_AMOUNTS = new RegExp(
  * characters (zero-width space and joiners, directional marks, soft hyphen)
  * are dropped; dashes become `-`.
  */
+/** A run of separators (spaces, punctuation, symbols, `_`) with at least one that is not a space. */
+const SEPARATORS = String.raw`\s*[^\p{L}\p{N}\s][^\p{L}\p{N}]*`;
+/** Where such a run starts: the text's start or a letter or digit before it. */
+const RUN_START = String.raw`(?<![^\p{L}\p{N}])`;
+
 function foldForDetection(text: string): string {
   return (
     text
@@ -56,8 +62,12 @@ function foldForDetection(text: string): string {
       .replace(/&(?:#0*64|#x0*40|commat);?/gi, '@')
       .replace(/&(?:#0*46|#x0*2e|period);?/gi, '.')
       // `at`/`dot` set off by punctuation or symbols: `(at)`, `[dot]`, `<at>`, `-at-`, `"at"`, `_at_`; and `at sign`.
-      .replace(/[\s_]*(?:[^\p{L}\p{N}\s]|_)+[\s_]*at(?:[\s-]?sign)?[\s_]*(?:[^\p{L}\p{N}\s]|_)+[\s_]*/giu, '@')
-      .replace(/[\s_]*(?:[^\p{L}\p{N}\s]|_)+[\s_]*dot[\s_]*(?:[^\p{L}\p{N}\s]|_)+[\s_]*/giu, '.')
+      // Each side is one run of separators holding at least one that is not a space, matched from the run's start
+      // only and in one way: `\s*` up to the first such separator, then the rest of the run. (The earlier form,
+      // `[\s_]*(?:[^\p{L}\p{N}\s]|_)+[\s_]*`, could split a run of underscores in exponentially many ways: 26 of them
+      // in an x-request-id blocked the process for 5 s, before the token was even checked.)
+      .replace(new RegExp(String.raw`${RUN_START}${SEPARATORS}at(?:[\s-]?sign)?${SEPARATORS}`, 'giu'), '@')
+      .replace(new RegExp(String.raw`${RUN_START}${SEPARATORS}dot${SEPARATORS}`, 'giu'), '.')
       .replace(/\s+at[\s-]sign\s+/gi, '@')
       .replace(DATES_TIMES_AMOUNTS, 'D')
       .replace(/\p{Nd}/gu, '0')
