@@ -353,6 +353,10 @@ const CASES: Case[] = [
   badInput('a display name with an unpaired surrogate in a literal', () =>
     gql(`mutation { registerCustomer(input: { identifiers: [{ kind: CRM_ID, value: "CRM-DN-4" }], displayName: "Ann \ud800Lee" }) { id } }`), 400),
   badInput('a variable name with an unpaired surrogate', () => send({ body: JSON.stringify({ query: BY_ID, variables: { id: customerId, ['x\ud800']: 1 } }) }), 400),
+  // Nested thousands deep, variables and extensions overflowed the stack of the check above: HTTP 500 (a probe).
+  badInput('variables nested 7,000 lists deep', () => send({ body: `{"query":"{ __typename }","variables":{"x":${'['.repeat(7_000)}${']'.repeat(7_000)}}}` }), 400),
+  badInput('extensions nested 6,000 levels deep', () => send({ body: `{"query":"{ __typename }","extensions":{"a":${'['.repeat(6_000)}{}${']'.repeat(6_000)}}}` }), 400),
+  badInput('variables nested 65 levels deep', () => send({ body: JSON.stringify({ query: BY_ID, variables: { id: customerId, x: JSON.parse(`${'['.repeat(65)}${']'.repeat(65)}`) } }) }), 400),
   badInput('a GET whose variables hold an unpaired surrogate', () =>
     send({ method: 'GET', search: `?query=${encodeURIComponent(BY_ID)}&variables=${encodeURIComponent('{"id":"cus_\\ud800"}')}`, headers: { 'apollo-require-preflight': 'true' } }), 400),
 

@@ -7,22 +7,43 @@
  */
 const LONE_SURROGATE = /\p{Cs}/u;
 
-/** Whether any text in `value`, key or value, at any depth, is not valid Unicode. */
-export function holdsIllFormedText(value: unknown): boolean {
-  if (typeof value === 'string') return LONE_SURROGATE.test(value);
-  if (value === null || typeof value !== 'object') return false;
-  if (Array.isArray(value)) return value.some(holdsIllFormedText);
-  return Object.entries(value).some(([key, item]) => LONE_SURROGATE.test(key) || holdsIllFormedText(item));
+/**
+ * How deep variables and extensions may nest (objects and lists). The schema's deepest input is a few levels; a
+ * caller's `[[[[...]]]]` thousands deep overflowed the stack of a recursive walk and answered HTTP 500 (a probe).
+ */
+export const MAX_PARAMETER_DEPTH = 64;
+
+export type ParameterProblem = 'ill-formed' | 'too-deep';
+
+/** What is wrong with `value`, at any depth (keys too), or null: walked with a stack of its own, never recursively. */
+function inspect(value: unknown): ParameterProblem | null {
+  const pending: Array<{ item: unknown; depth: number }> = [{ item: value, depth: 0 }];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const { item, depth } = next;
+    if (typeof item === 'string') {
+      if (LONE_SURROGATE.test(item)) return 'ill-formed';
+      continue;
+    }
+    if (item === null || typeof item !== 'object') continue;
+    if (depth >= MAX_PARAMETER_DEPTH) return 'too-deep';
+    for (const [key, child] of Object.entries(item)) {
+      if (LONE_SURROGATE.test(key)) return 'ill-formed';
+      pending.push({ item: child, depth: depth + 1 });
+    }
+  }
+  return null;
 }
 
 /**
- * Which GraphQL parameter (`query`, `variables`, `operationName`, `extensions`) holds text that is not valid Unicode;
- * null when none does. Only the parameter is named: a deeper key is the caller's text, and could be anything.
+ * Which GraphQL parameter (`query`, `variables`, `operationName`, `extensions`) holds text that is not valid Unicode
+ * or nests deeper than MAX_PARAMETER_DEPTH, and which of the two; null when none does. Only the parameter is named:
+ * a deeper key is the caller's text, and could be anything.
  */
-export function illFormedParameter(params: unknown): string | null {
+export function checkParameters(params: unknown): { parameter: string; problem: ParameterProblem } | null {
   if (params === null || typeof params !== 'object' || Array.isArray(params)) return null;
   for (const [name, value] of Object.entries(params)) {
-    if (holdsIllFormedText(value) || LONE_SURROGATE.test(name)) return /^[A-Za-z]{1,20}$/.test(name) ? name : 'a parameter';
+    const problem = LONE_SURROGATE.test(name) ? 'ill-formed' : inspect(value);
+    if (problem) return { parameter: /^[A-Za-z]{1,20}$/.test(name) ? name : 'a parameter', problem };
   }
   return null;
 }

@@ -102,7 +102,9 @@ export function redactValues(message: string): string {
     // `Value "CRM000001" does not exist in "IdentifierKind" enum.`
     .replace(/\b(value:?|found) "(?:[^"\\]|\\.)*"/gi, '$1 "<redacted>"')
     // Names stay (types, fields, variables), unless the caller spelled a phone number as one (`_447700900123`).
-    .replace(/"((?:[^"\\]|\\.)*)"/g, (whole, inner: string) => (KEEP_QUOTED.test(inner) && !containsIdentifier(inner) ? whole : '"<redacted>"'))
+    // A quote starts a value only where it is not escaped (an even run of backslashes before it): a value full of
+    // escaped quotes was otherwise scanned again from each of them (quadratic).
+    .replace(/(?<=(?:^|[^\\])(?:\\\\)*)"((?:[^"\\]|\\.)*)"/g, (whole, inner: string) => (KEEP_QUOTED.test(inner) && !containsIdentifier(inner) ? whole : '"<redacted>"'))
     .replace(/(found|value:|got invalid value) (?!")[^;]*?(;|$| at )/g, '$1 <redacted>$2')
     .slice(0, 400);
 }

@@ -7,7 +7,7 @@ import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { RequestContext } from '../context.js';
 import { UnauthenticatedError } from '../errors.js';
 import { isRecordableName, isSafeReference } from '../identity/free-text-guard.js';
-import { graphqlParamsOfSearch, illFormedParameter } from '../hardening/well-formed-text.js';
+import { checkParameters, graphqlParamsOfSearch, MAX_PARAMETER_DEPTH } from '../hardening/well-formed-text.js';
 import { runInRequestScope } from '../observability/request-scope.js';
 
 export interface HttpRoutesDeps {
@@ -92,12 +92,15 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
       // Logged and counted: only a well-formed GraphQL name that spells no phone number, never whatever text a caller put there.
       operationName = isRecordableName(name, 100) ? name : null;
     }
-    // Refused before Apollo sees it: a lone surrogate becomes U+FFFD in every store, so what was hashed would not be what was kept.
-    const illFormed = illFormedParameter(req.method === 'POST' ? body : graphqlParamsOfSearch(url.searchParams));
-    if (illFormed) {
-      return sendJson(res, 400, {
-        errors: [{ message: `Text in the request's ${illFormed} is not valid Unicode (an unpaired UTF-16 surrogate)`, extensions: { code: 'BAD_USER_INPUT' } }],
-      });
+    // Refused before Apollo sees it: a lone surrogate becomes U+FFFD in every store, so what was hashed would not be
+    // what was kept; and no input of the schema nests deeper than a few levels.
+    const refused = checkParameters(req.method === 'POST' ? body : graphqlParamsOfSearch(url.searchParams));
+    if (refused) {
+      const message =
+        refused.problem === 'ill-formed'
+          ? `Text in the request's ${refused.parameter} is not valid Unicode (an unpaired UTF-16 surrogate)`
+          : `The request's ${refused.parameter} nest deeper than ${MAX_PARAMETER_DEPTH} levels`;
+      return sendJson(res, 400, { errors: [{ message, extensions: { code: 'BAD_USER_INPUT' } }] });
     }
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers)) {

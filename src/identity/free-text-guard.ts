@@ -68,7 +68,7 @@ function foldForDetection(text: string): string {
       // in an x-request-id blocked the process for 5 s, before the token was even checked.)
       .replace(new RegExp(String.raw`${RUN_START}${SEPARATORS}at(?:[\s-]?sign)?${SEPARATORS}`, 'giu'), '@')
       .replace(new RegExp(String.raw`${RUN_START}${SEPARATORS}dot${SEPARATORS}`, 'giu'), '.')
-      .replace(/\s+at[\s-]sign\s+/gi, '@')
+      .replace(/(?<!\s)\s+at[\s-]sign\s+/gi, '@')
       .replace(DATES_TIMES_AMOUNTS, 'D')
       .replace(/\p{Nd}/gu, '0')
       .replace(/\p{Pd}/gu, '-')
@@ -87,11 +87,12 @@ export function containsIdentifier(text: string): boolean {
  * no address).
  */
 function closeUpSpacing(text: string): string {
+  // Each run of spaces is tried once, from its start (`(?<!\s)`): tried from each space, a long run was quadratic.
   return text
     .replace(/(?<=(?:^|\s)\S)\s+(?=\S(?:\s|$))/gu, '')
-    .replace(/\s*@\s*/g, '@')
+    .replace(/(?<!\s)\s*@\s*/g, '@')
     // Spaced on both sides, a dot is as deliberate as a spelled one (`zelda @ example . Org`).
-    .replace(/\s+\.\s+/g, ' dot ');
+    .replace(/(?<!\s)\s+\.\s+/g, ' dot ');
 }
 
 // Bidirectional embeddings, overrides and isolates: they reorder how stored text displays (a reason or subject could

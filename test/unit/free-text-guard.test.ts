@@ -167,6 +167,9 @@ describe('the cost of checking hostile text', () => {
     ['labels', 'a.'.repeat(10_000)],
     ['escapes', '\\u00'.repeat(5_000)],
     ['spaced underscores', '_ '.repeat(1_000)],
+    ['a long run of spaces', `${' '.repeat(20_000)}x`],
+    ['spaces before a spelled at sign', `${'\t'.repeat(20_000)}at`],
+    ['spaces before a dot', `${' '.repeat(20_000)}.x`],
   ];
   it('stays linear in the text for every check', () => {
     const started = performance.now();
