@@ -163,6 +163,22 @@ describe('AuditEvent as a federated entity', () => {
     }
   });
 
+  it('verifies at most 3 chains in one operation: more are refused before any runs, aliases and fragments counted', async () => {
+    const id = await registerWithEvents(0);
+    const verify = (n: number) => Array.from({ length: n }, (_, i) => `v${i}: verifyAuditTrail(customerId: $id) { valid }`).join(' ');
+    const three = await app.graphql<Record<string, { valid: boolean }>>(auditor, `query($id: ID!) { ${verify(3)} }`, { id });
+    expect(three.body.errors).toBeUndefined();
+    expect(Object.values(three.body.data!).map((v) => v.valid)).toEqual([true, true, true]);
+    app.resetCommands();
+    for (const query of [`query($id: ID!) { ${verify(30)} }`, `query($id: ID!) { ...A ...B } fragment A on Query { ${verify(2)} } fragment B on Query { w: verifyAuditTrail(customerId: $id) { valid } x: verifyAuditTrail(customerId: $id) { eventCount } }`]) {
+      const refused = await app.graphql(auditor, query, { id });
+      expect(refused.status).toBe(400);
+      expect(refused.body.data ?? null).toBeNull();
+      expect(refused.body.errors?.[0]?.extensions).toEqual({ code: 'QUERY_TOO_COMPLEX', limit: 'auditVerifications', maximum: 3 });
+    }
+    expect(app.mongoCommands.filter((c) => c.commandName === 'find')).toHaveLength(0);
+  });
+
   it('resolves AuditEvent references through _entities in key order, with null for unknown or malformed ids', async () => {
     const id = await registerWithEvents(2);
     const { edges } = await readAll(id, 50);
