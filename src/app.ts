@@ -8,7 +8,7 @@ import { createSubgraph, type PolicyEngine, type Subgraph } from './server.js';
 import { createServices, type Services } from './services.js';
 import { verifyKeysAgainstStore } from './identity/key-checks.js';
 import { PiiEnvelope } from './identity/pii-envelope.js';
-import { connectMongo, ensureIndexes, type MongoHandle } from './storage/mongo.js';
+import { connectMongo, ensureIndexes, type MongoHandle, type MongoWatchdogOptions } from './storage/mongo.js';
 import { connectRedis } from './storage/redis.js';
 import { ConfigError, describeCause, StartupError } from './errors.js';
 import type { Redis } from 'ioredis';
@@ -33,6 +33,8 @@ export interface AppOptions {
   jwks?: JSONWebKeySet | null;
   policyEngine?: PolicyEngine;
   mongoOptions?: MongoClientOptions;
+  /** When a stalled server monitor counts as stalled (tests shorten it); 30 s by default. */
+  mongoStalledCheckMs?: number;
   collectDefaultMetrics?: boolean;
 }
 
@@ -42,10 +44,20 @@ export async function createApp(options: AppOptions): Promise<App> {
   const metrics = new Metrics({ collectDefaults: options.collectDefaultMetrics ?? true });
   // Command monitoring feeds the failed-command counter, and costs CPU on every command (the driver builds an event
   // and deserialises every reply once more for it): 11% of a one-entity request's CPU, measured in bench/. Opt-in.
-  const mongo = await connectNamedMongo('MONGODB_URL', config.mongodbUrl, config.mongodbDb, {
-    monitorCommands: config.mongodbCommandMonitoring,
-    ...options.mongoOptions,
+  const watchdog = (variable: string): MongoWatchdogOptions => ({
+    ...(options.mongoStalledCheckMs === undefined ? {} : { stalledCheckMs: options.mongoStalledCheckMs }),
+    onStalledMonitor: ({ pendingMs }) => {
+      metrics.storeErrors.inc({ store: 'mongodb', kind: 'monitor' });
+      logger.warn({ variable, pendingMs }, "MongoDB's server check stalled: connecting the client afresh");
+    },
   });
+  const mongo = await connectNamedMongo(
+    'MONGODB_URL',
+    config.mongodbUrl,
+    config.mongodbDb,
+    { monitorCommands: config.mongodbCommandMonitoring, ...options.mongoOptions },
+    watchdog('MONGODB_URL'),
+  );
   await ensureIndexes(mongo.db);
   const redis = connectRedis(config.redisUrl, config.redisKeyPrefix);
   redis.on('error', () => metrics.storeErrors.inc({ store: 'redis', kind: 'connection' }));
@@ -71,7 +83,7 @@ export async function createApp(options: AppOptions): Promise<App> {
 
   // The audit trail may live in a MongoDB of its own (AUDIT_MONGODB_URL), or in another database of the main one.
   const auditMongo = config.auditMongodbUrl
-    ? await connectNamedMongo('AUDIT_MONGODB_URL', config.auditMongodbUrl, config.auditMongodbDb ?? config.mongodbDb, options.mongoOptions)
+    ? await connectNamedMongo('AUDIT_MONGODB_URL', config.auditMongodbUrl, config.auditMongodbDb ?? config.mongodbDb, options.mongoOptions, watchdog('AUDIT_MONGODB_URL'))
     : null;
   const auditDb = auditMongo?.db ?? (config.auditMongodbDb ? mongo.client.db(config.auditMongodbDb) : mongo.db);
   if (auditDb !== mongo.db) await new AuditRepository(auditDb).ensureIndexes();
@@ -154,9 +166,9 @@ function isRedisAuthFailure(error: Error): boolean {
  * not (exit 1). Neither line repeats the driver's message, which can quote the
  * URL and its password.
  */
-export async function connectNamedMongo(variable: string, url: string, dbName: string, options: MongoClientOptions = {}): Promise<MongoHandle> {
+export async function connectNamedMongo(variable: string, url: string, dbName: string, options: MongoClientOptions = {}, watchdog: MongoWatchdogOptions = {}): Promise<MongoHandle> {
   try {
-    return await connectMongo(url, dbName, options);
+    return await connectMongo(url, dbName, options, watchdog);
   } catch (error) {
     const name = error instanceof Error ? error.name : '';
     if (name === 'MongoParseError' || name === 'MongoInvalidArgumentError' || name === 'MongoAPIError') {

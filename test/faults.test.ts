@@ -288,6 +288,30 @@ describe('outages of real servers while requests run', () => {
     await waitFor('readiness after mongodb restart', readiness, (r) => r.status === 200);
   }, 150_000);
 
+  // The driver's server monitor can stall for good when MongoDB closes the monitor's connection just as a check is
+  // sent (a stress run of FerretDB restarts under load: readiness stayed down for over 60 s while a fresh client
+  // connected at once). That race cannot be caused on demand; a check that never ends is told to the watchdog by the
+  // driver's own event, for an address no real check will end.
+  it('connects the MongoDB client afresh when a server check stalls, and keeps serving', async () => {
+    const watched = await startTestApp({ shareStoresWith: app, mongoUrl: services.mongoUrl, redisUrl: services.redisUrl, mongoStalledCheckMs: 1000 });
+    try {
+      const reader = await watched.token(['customer:read'], 'agent-watchdog');
+      const read = () => watched.graphql<{ customer: { id: string } | null }>(reader, BY_ID, { id: customerId });
+      expect((await read()).body.data!.customer!.id).toBe(customerId);
+      const opened: unknown[] = [];
+      watched.app.mongo.client.on('topologyOpening', (event) => opened.push(event));
+      watched.app.mongo.client.emit('serverHeartbeatStarted', { connectionId: 'stalled.invalid:27017', awaited: false } as never);
+      await waitFor('the watchdog to connect afresh', async () => opened.length, (n) => n > 0, 15_000);
+      const served = await waitFor('customer(id) after the fresh connection', read, isOk, 15_000);
+      expect(served.body.data!.customer!.id).toBe(customerId);
+      expect(watched.logs.text()).toMatch(/server check stalled/);
+      const metrics = await (await fetch(`${watched.baseUrl}/metrics`)).text();
+      expect(metrics).toMatch(/veil_store_errors_total\{store="mongodb",kind="monitor"\} 1\b/);
+    } finally {
+      await watched.stop();
+    }
+  });
+
   it('survives both servers down at once and counts the store errors', async () => {
     await Promise.all([services.stopRedis(), services.stopMongo()]);
     const down = await waitFor('readiness to report both down', readiness, (r) => r.checks['mongodb'] === 'down' && r.checks['redis'] === 'down');

@@ -47,7 +47,7 @@ export class Metrics {
   });
   readonly storeErrors = new Counter({
     name: 'veil_store_errors_total',
-    help: 'Errors talking to MongoDB or Redis: connection errors, failed heartbeats, failed commands, requests that found a store unreachable',
+    help: 'Errors talking to MongoDB or Redis: connection errors, failed heartbeats, stalled server monitors, failed commands, requests that found a store unreachable',
     labelNames: ['store', 'kind'] as const,
     registers: [this.registry],
   });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient, MongoServerError, type Db, type Document, type MongoClientOptions } from 'mongodb';
 
 export const COLLECTIONS = {
@@ -18,12 +19,19 @@ export interface MongoHandle {
   close(): Promise<void>;
 }
 
+export interface MongoWatchdogOptions {
+  /** A server check pending this long is taken for a stalled monitor (default 30 s). */
+  stalledCheckMs?: number;
+  /** Told before the client is connected afresh. */
+  onStalledMonitor?: (info: { address: string; pendingMs: number }) => void;
+}
+
 /**
  * Connects without waiting for the server: the driver reconnects by itself, so
  * the subgraph starts (and reports not-ready) while MongoDB is down and
  * recovers when it returns.
  */
-export async function connectMongo(url: string, dbName: string, options: MongoClientOptions = {}): Promise<MongoHandle> {
+export async function connectMongo(url: string, dbName: string, options: MongoClientOptions = {}, watchdog: MongoWatchdogOptions = {}): Promise<MongoHandle> {
   const client = new MongoClient(url, {
     serverSelectionTimeoutMS: 3000,
     connectTimeoutMS: 3000,
@@ -33,7 +41,66 @@ export async function connectMongo(url: string, dbName: string, options: MongoCl
   });
   await client.connect();
   const db = client.db(dbName);
-  return { client, db, close: () => client.close() };
+  const stopWatching = watchServerChecks(client, watchdog);
+  return {
+    client,
+    db,
+    close: async () => {
+      stopWatching();
+      await client.close();
+    },
+  };
+}
+
+const DEFAULT_STALLED_CHECK_MS = 30_000;
+const RECONNECT_PAUSE_MS = 1000;
+
+/**
+ * The driver's server monitor can stall for good: a check sent on its connection just as the server closed it waits
+ * for a `drain` that a destroyed socket never emits (driver 6.22 and 7.9 alike: `Connection.writeCommand`), and
+ * while the check is pending no other one starts. The server then stays "Unknown": every operation fails server
+ * selection, and readiness stays down, however long MongoDB has been back (seen in a stress run of FerretDB restarts
+ * under load: over 60 s, until the process restarted; a fresh client connected at once). A check cannot take longer
+ * than a connect and a hello (connectTimeoutMS each), plus heartbeatFrequencyMS when the server streams them; one
+ * pending far longer has stalled, and the client is closed and connected afresh (operations meanwhile answer
+ * SERVICE_UNAVAILABLE). Only the driver's public heartbeat events are read.
+ */
+function watchServerChecks(client: MongoClient, { stalledCheckMs = DEFAULT_STALLED_CHECK_MS, onStalledMonitor }: MongoWatchdogOptions): () => void {
+  const pendingSince = new Map<string, number>();
+  let stopped = false;
+  let reconnecting = false;
+  client.on('serverHeartbeatStarted', (event) => pendingSince.set(event.connectionId, Date.now()));
+  client.on('serverHeartbeatSucceeded', (event) => pendingSince.delete(event.connectionId));
+  client.on('serverHeartbeatFailed', (event) => pendingSince.delete(event.connectionId));
+  const reconnect = async () => {
+    reconnecting = true;
+    pendingSince.clear();
+    await client.close().catch(() => undefined);
+    // A client whose connect failed (MongoDB down meanwhile) stays closed: try until one succeeds, or until closed.
+    while (!stopped) {
+      if (await client.connect().then(() => true, () => false)) {
+        if (stopped) await client.close().catch(() => undefined);
+        break;
+      }
+      await sleep(RECONNECT_PAUSE_MS);
+    }
+    reconnecting = false;
+  };
+  const timer = setInterval(() => {
+    if (stopped || reconnecting) return;
+    const now = Date.now();
+    for (const [address, since] of pendingSince) {
+      if (now - since < stalledCheckMs) continue;
+      onStalledMonitor?.({ address, pendingMs: now - since });
+      void reconnect();
+      return;
+    }
+  }, Math.max(50, Math.min(5000, stalledCheckMs / 4)));
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
 }
 
 /** Indexes the code relies on; the unique ones are what makes racing writes safe. */

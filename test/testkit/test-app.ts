@@ -43,6 +43,8 @@ export interface TestAppOptions {
   mongoUrl?: string;
   /** A Redis other than the shared one. */
   redisUrl?: string;
+  /** When a pending MongoDB server check counts as stalled (the app's watchdog; 30 s by default). */
+  mongoStalledCheckMs?: number;
 }
 
 /**
@@ -75,6 +77,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     jwks: devJwks(keys),
     policyEngine: options.policyEngine,
     mongoOptions: { monitorCommands: true },
+    ...(options.mongoStalledCheckMs === undefined ? {} : { mongoStalledCheckMs: options.mongoStalledCheckMs }),
     collectDefaultMetrics: false,
   });
   app.mongo.client.on('commandStarted', (event) => mongoCommands.push(event));
