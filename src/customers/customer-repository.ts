@@ -32,6 +32,7 @@ interface CustomerDoc {
   encrypted: Partial<Record<PiiField, EncryptedDoc>>;
   /** The customer's data key wrapped by the master key; absent once erased, and on customers stored before it moved here. */
   dataKey?: WrappedKeyDoc;
+  registrationPending?: boolean;
 }
 interface WrappedKeyDoc {
   masterKeyId: string;
@@ -101,6 +102,11 @@ export class CustomerRepository {
   async insertCustomer(customer: CustomerRecord, wrappedKey: WrappedDataKey): Promise<void> {
     await this.keys.insertOne({ _id: customer.id, ...toWrappedKeyDoc(wrappedKey), createdAt: customer.createdAt });
     await this.customers.insertOne({ ...toCustomerDoc(customer), dataKey: toWrappedKeyDoc(wrappedKey) });
+  }
+
+  /** Its CUSTOMER_REGISTERED is written: the registration is complete. */
+  async settleRegistration(customerId: string): Promise<void> {
+    await this.customers.updateOne({ _id: customerId, registrationPending: true }, { $unset: { registrationPending: '' } });
   }
 
   /** Removes a customer that lost a registration race before anyone could see it. */
@@ -385,6 +391,7 @@ function toCustomerDoc(customer: CustomerRecord): CustomerDoc {
     erasedAt: customer.erasedAt,
     masked: { ...customer.masked },
     encrypted,
+    ...(customer.registrationPending ? { registrationPending: true } : {}),
   };
 }
 
@@ -412,6 +419,7 @@ function parseCustomerDoc(doc: CustomerDoc, hasCiphertexts: boolean): CustomerRe
     masked,
     encrypted,
     dataKey: hasCiphertexts && doc.dataKey ? parseWrappedKeyDoc(doc.dataKey) : null,
+    ...(doc.registrationPending === true ? { registrationPending: true } : {}),
   };
 }
 

@@ -101,6 +101,7 @@ export class CustomerService {
   ): Promise<CustomerRecord | null> {
     const existing = await this.findOwner(identifiers);
     if (existing) {
+      if (existing.customer.registrationPending && !(await this.completeRegistration(existing.customer, identifiers, actor, input.channel ?? null))) return null;
       await this.auditRegistrationMatch(existing.customer, existing.matched, actor, input.channel ?? null);
       return this.linkMissing(existing.customer, identifiers, actor, input.channel ?? null);
     }
@@ -125,6 +126,7 @@ export class CustomerService {
       masked: maskAll(clear),
       encrypted,
       dataKey: wrapped,
+      registrationPending: true,
     };
     await this.repository.insertCustomer(customer, wrapped);
 
@@ -133,6 +135,12 @@ export class CustomerService {
     const claim = await this.repository.claimIdentifier(this.toRecord(primary, customerId, customer.createdAt));
     if (!claim.claimed) {
       await this.repository.deleteUnclaimedCustomer(customerId);
+      const [owner] = await this.repository.findByIds([claim.ownerId]);
+      if (!owner) {
+        // Left by a registration that failed half-way (see findOwner): taken back, and this one runs again.
+        await this.repository.deleteIdentifier(primary.hashes[0] as string, claim.ownerId);
+        return null;
+      }
       const winner = await this.loadActive(claim.ownerId);
       await this.auditRegistrationMatch(winner, primary, actor, input.channel ?? null);
       return this.linkMissing(winner, others, actor, input.channel ?? null);
@@ -151,28 +159,66 @@ export class CustomerService {
       return null;
     }
 
-    try {
-      await this.audit.append({
-        type: 'CUSTOMER_REGISTERED',
-        customerId,
-        actor: actorOf(actor),
-        channel: input.channel ?? null,
-        identifierHash: primary.hashes[0] ?? null,
-        requestId: actor.requestId,
-        // The first identifier's hash is the event's (sealed under the customer's key); the kinds say what came with it.
-        details: { identifierCount: identifiers.length, kind: primary.kind, kinds: identifiers.map((i) => i.kind).join(' ') },
-        expectsNewChain: true,
-        sealingKey: wrapped,
-      });
-    } catch (error) {
-      // Not registered unless audited: undo the customer nobody was told about, so that repeating the request
-      // registers it whole, with its event (it used to find the identifiers and answer a customer with no
-      // CUSTOMER_REGISTERED in its chain).
-      for (const identifier of claimed) await this.repository.deleteIdentifier(identifier.hashes[0] as string, customerId).catch(() => undefined);
-      await this.repository.deleteUnclaimedCustomer(customerId).catch(() => undefined);
-      throw error;
-    }
-    return customer;
+    // Under the customer's lock, as a repeat that completes a pending registration writes its event (below): of the
+    // two, only the first writes CUSTOMER_REGISTERED.
+    await this.repository.withCustomerLock(customerId, async () => {
+      try {
+        if (await this.audit.hasEvent(customerId, 'CUSTOMER_REGISTERED')) return;
+        await this.audit.append({
+          type: 'CUSTOMER_REGISTERED',
+          customerId,
+          actor: actorOf(actor),
+          channel: input.channel ?? null,
+          identifierHash: primary.hashes[0] ?? null,
+          requestId: actor.requestId,
+          // The first identifier's hash is the event's (sealed under the customer's key); the kinds say what came with it.
+          details: { identifierCount: identifiers.length, kind: primary.kind, kinds: identifiers.map((i) => i.kind).join(' ') },
+          sealingKey: wrapped,
+        });
+      } catch (error) {
+        // Not registered unless audited: undo the customer nobody was told about, so that repeating the request
+        // registers it whole, with its event. Should the store be down for this too, the customer stays pending
+        // and the repeat completes it (completeRegistration).
+        for (const identifier of claimed) await this.repository.deleteIdentifier(identifier.hashes[0] as string, customerId).catch(() => undefined);
+        await this.repository.deleteUnclaimedCustomer(customerId).catch(() => undefined);
+        throw error;
+      }
+    });
+    // Should this fail, the next registration of these identifiers finds the event and settles it.
+    await this.repository.settleRegistration(customerId).catch(() => undefined);
+    const { registrationPending: _pending, ...registered } = customer;
+    return registered;
+  }
+
+  /**
+   * A registration of these identifiers failed half-way while the store was down and its clean-up failed too: the
+   * customer and some identifiers stayed, without CUSTOMER_REGISTERED. This registration completes it, under the
+   * customer's lock: the event is written unless it was (the first call's reply may have been lost), the rest of
+   * the identifiers are linked after, and the customer is settled. False when the customer is gone meanwhile (the
+   * first call's clean-up ran): the caller registers afresh.
+   */
+  private async completeRegistration(customer: CustomerRecord, identifiers: readonly HashedIdentifier[], actor: Actor, channel: Channel | null): Promise<boolean> {
+    return this.repository.withCustomerLock(customer.id, async () => {
+      const [current] = await this.repository.findByIds([customer.id], { ciphertexts: false });
+      if (!current) return false;
+      if (!current.registrationPending) return true;
+      if (!(await this.audit.hasEvent(customer.id, 'CUSTOMER_REGISTERED'))) {
+        const held = (await this.repository.findIdentifiersByCustomerIds([customer.id]))[0] ?? [];
+        const primary = identifiers.find((i) => held.some((h) => i.hashes.includes(h.hash))) ?? identifiers[0];
+        await this.audit.append({
+          type: 'CUSTOMER_REGISTERED',
+          customerId: customer.id,
+          actor: actorOf(actor),
+          channel,
+          identifierHash: primary?.hashes[0] ?? null,
+          requestId: actor.requestId,
+          details: { identifierCount: held.length, kind: primary?.kind ?? null, kinds: held.map((h) => h.kind).join(' '), completed: true },
+          sealingKey: customer.dataKey,
+        });
+      }
+      await this.repository.settleRegistration(customer.id);
+      return true;
+    });
   }
 
   async linkIdentifier(customerId: string, identifier: IdentifierInput, actor: Actor): Promise<CustomerRecord> {
@@ -351,11 +397,22 @@ export class CustomerService {
   /** The one customer that already owns any of these identifiers (under any key version), or null. */
   private async findOwner(identifiers: readonly HashedIdentifier[]): Promise<{ customer: CustomerRecord; matched: HashedIdentifier } | null> {
     const found = await Promise.all(identifiers.map(async (i) => (await this.repository.findIdentifiersByHashes(i.hashes))[0] ?? null));
-    const owners = [...new Set(found.filter((f): f is IdentifierRecord => f !== null).map((f) => f.customerId))];
-    if (owners.length > 1) throw new ConflictError('These identifiers belong to different customers');
-    if (!owners[0]) return null;
-    const matched = identifiers[found.findIndex((f) => f !== null)] as HashedIdentifier;
-    return { customer: await this.loadActive(owners[0]), matched };
+    const ownerIds = [...new Set(found.filter((f): f is IdentifierRecord => f !== null).map((f) => f.customerId))];
+    const owners = new Map((await this.repository.findByIds(ownerIds)).flatMap((c) => (c ? [[c.id, c] as const] : [])));
+    // A customer is stored before any identifier is claimed for it, and taken back after them: an identifier whose
+    // customer does not exist was left by a registration that failed half-way while the store was down (its clean-up
+    // failing too). Nobody can reach it, and every repeat of that registration answered NOT_FOUND: it is taken back.
+    for (const record of found) {
+      if (record && !owners.has(record.customerId)) await this.repository.deleteIdentifier(record.hash, record.customerId);
+    }
+    const live = found.map((f) => (f && owners.has(f.customerId) ? f : null));
+    const liveOwners = ownerIds.filter((id) => owners.has(id));
+    if (liveOwners.length > 1) throw new ConflictError('These identifiers belong to different customers');
+    const customer = liveOwners[0] === undefined ? undefined : owners.get(liveOwners[0]);
+    if (!customer) return null;
+    if (customer.status !== 'ACTIVE') throw new CustomerErasedError();
+    const matched = identifiers[live.findIndex((f) => f !== null)] as HashedIdentifier;
+    return { customer, matched };
   }
 
   /**

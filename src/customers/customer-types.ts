@@ -22,6 +22,11 @@ export interface CustomerRecord {
   encrypted: EncryptedAttributes | null;
   /** The data key the ciphertexts open with, wrapped by the master key: null when left out with them, or erased. */
   dataKey: WrappedDataKey | null;
+  /**
+   * Set from the insert until CUSTOMER_REGISTERED is written: a registration that failed half-way while the store
+   * was down (its clean-up failing too) leaves it set, and the next registration of its identifiers completes it.
+   */
+  registrationPending?: boolean;
 }
 
 export interface IdentifierRecord {

@@ -1,0 +1,100 @@
+/**
+ * A registration that fails half-way while the store is down, and whose clean-up fails too (a probe stopped and
+ * killed FerretDB under concurrent registrations): what it left must not stand as a customer without its
+ * CUSTOMER_REGISTERED event, and repeating the registration must succeed. The outage itself cannot be timed to
+ * fall between those writes on demand, so the writes that failed in the probe fail here by a store error injected
+ * into the running app; everything else runs on the real stores.
+ */
+import { MongoNetworkError } from 'mongodb';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { aPhone, anEmail, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { startTestApp, type TestApp } from './testkit/test-app.js';
+
+let app: TestApp;
+let service: string;
+const restore: Array<() => void> = [];
+
+interface Internals {
+  audit: { append: (input: { type: string }) => Promise<unknown> };
+  repository: { deleteIdentifier: (...args: unknown[]) => Promise<void>; deleteUnclaimedCustomer: (...args: unknown[]) => Promise<void> };
+}
+
+/** Makes `method` of `target` fail with a dropped connection while `when` holds, until the test ends. */
+function failWhile<T extends object, K extends keyof T>(target: T, method: K, when: (...args: unknown[]) => boolean = () => true): void {
+  const original = target[method] as unknown as (...args: unknown[]) => Promise<unknown>;
+  target[method] = ((...args: unknown[]) => (when(...args) ? Promise.reject(new MongoNetworkError('connection closed (injected)')) : original.apply(target, args))) as T[K];
+  restore.push(() => (target[method] = original as T[K]));
+}
+
+beforeAll(async () => {
+  app = await startTestApp();
+  service = await app.token(SERVICE_SCOPES, 'svc-recovery');
+});
+afterEach(() => {
+  for (const undo of restore.splice(0)) undo();
+});
+afterAll(async () => {
+  await app?.stop();
+});
+
+const internals = () => app.app.services.customers as unknown as Internals;
+const register = (identifiers: Array<{ kind: string; value: string }>) => app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers, displayName: 'Half Way' } });
+const events = (customerId: string) => app.app.mongo.db.collection('audit_events').find({ chain: customerId }).sort({ sequence: 1 }).toArray();
+
+describe('a registration that failed half-way', () => {
+  it('is completed by its repeat: the same customer, with one CUSTOMER_REGISTERED, settled', async () => {
+    const identifiers = [{ kind: 'EMAIL', value: anEmail('halfway') }, { kind: 'PHONE', value: aPhone() }];
+    const { audit, repository } = internals();
+    failWhile(audit, 'append', (input) => (input as { type: string }).type === 'CUSTOMER_REGISTERED');
+    failWhile(repository, 'deleteIdentifier');
+    failWhile(repository, 'deleteUnclaimedCustomer');
+    const failed = await register(identifiers);
+    expect(failed.body.errors?.[0]?.extensions).toEqual({ code: 'SERVICE_UNAVAILABLE', service: 'mongodb' });
+    for (const undo of restore.splice(0)) undo();
+
+    // What it left: the customer, pending, and its identifiers, without an event.
+    const left = await app.app.mongo.db.collection('customers').find({ registrationPending: true }).toArray();
+    expect(left).toHaveLength(1);
+    const customerId = String(left[0]!['_id']);
+    expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId })).toBe(2);
+    expect(await events(customerId)).toEqual([]);
+
+    const repeated = await register(identifiers);
+    expect(repeated.body.errors).toBeUndefined();
+    expect(repeated.body.data!.registerCustomer.id).toBe(customerId);
+    const trail = await events(customerId);
+    expect(trail.map((e) => e['type'])).toEqual(['CUSTOMER_REGISTERED', 'IDENTITY_RESOLUTION']);
+    expect(trail[0]!['details']).toMatchObject({ identifierCount: 2, kinds: 'EMAIL PHONE', completed: true });
+    expect(await app.app.mongo.db.collection('customers').findOne({ _id: customerId as never })).not.toHaveProperty('registrationPending');
+
+    // Once settled, a third registration is an ordinary match.
+    expect((await register(identifiers)).body.data!.registerCustomer.id).toBe(customerId);
+    expect((await events(customerId)).filter((e) => e['type'] === 'CUSTOMER_REGISTERED')).toHaveLength(1);
+    const verification = await app.graphql<{ verifyAuditTrail: { valid: boolean } }>(await app.token(['audit:read'], 'auditor-recovery'), `query($id: ID!) { verifyAuditTrail(customerId: $id) { valid } }`, { id: customerId });
+    expect(verification.body.data!.verifyAuditTrail.valid).toBe(true);
+  });
+
+  it('leaves no identifier that answers NOT_FOUND for ever when its customer was taken back and it was not', async () => {
+    const identifiers = [{ kind: 'EMAIL', value: anEmail('orphan') }, { kind: 'PHONE', value: aPhone() }];
+    const { audit, repository } = internals();
+    failWhile(audit, 'append', (input) => (input as { type: string }).type === 'CUSTOMER_REGISTERED');
+    failWhile(repository, 'deleteIdentifier');
+    const failed = await register(identifiers);
+    expect(failed.body.errors?.[0]?.extensions?.['code']).toBe('SERVICE_UNAVAILABLE');
+    for (const undo of restore.splice(0)) undo();
+
+    const repeated = await register(identifiers);
+    expect(repeated.body.errors).toBeUndefined();
+    const customerId = repeated.body.data!.registerCustomer.id;
+    expect((await events(customerId)).map((e) => e['type'])).toEqual(['CUSTOMER_REGISTERED']);
+    // Both identifiers now belong to the registered customer, and to nobody else.
+    const owners = await app.app.mongo.db.collection('identifiers').find({ kind: { $in: ['EMAIL', 'PHONE'] }, customerId }).toArray();
+    expect(owners).toHaveLength(2);
+    const resolved = await app.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(
+      await app.token(['customer:read'], 'agent-recovery'),
+      `query($v: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v } }) { customer { id } } }`,
+      { v: identifiers[0]!.value },
+    );
+    expect(resolved.body.data!.resolveCustomer.customer!.id).toBe(customerId);
+  });
+});
