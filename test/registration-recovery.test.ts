@@ -98,3 +98,37 @@ describe('a registration that failed half-way', () => {
     expect(resolved.body.data!.resolveCustomer.customer!.id).toBe(customerId);
   });
 });
+
+describe('a consent change that fails half-way', () => {
+  const CONSENT = `mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["support_context"], source: "ivr" }) { id version } }`;
+  const receipts = (customerId: string) => app.app.mongo.db.collection('consents').find({ customerId }).toArray();
+  const consentEvents = async (customerId: string) => (await events(customerId)).filter((e) => e['type'] === 'CONSENT_RECORDED');
+
+  it('leaves no receipt without its event, however the store fails, and its repeat records it whole', async () => {
+    const customerId = (await register([{ kind: 'EMAIL', value: anEmail('consent-halfway') }])).body.data!.registerCustomer.id;
+    const consenter = await app.token(['consent:write'], 'svc-consent-recovery');
+    const repository = (app.app.services.consent as unknown as { repository: object }).repository;
+    const { audit } = internals();
+
+    // The event cannot be written (and, as in the probe, neither could anything be taken back): nothing stands.
+    failWhile(audit, 'append', (input) => (input as { type: string }).type === 'CONSENT_RECORDED');
+    failWhile(repository as { deleteUnacknowledged?: () => Promise<void> }, 'deleteUnacknowledged' as never);
+    expect((await app.graphql(consenter, CONSENT, { c: customerId })).body.errors?.[0]?.extensions?.['code']).toBe('SERVICE_UNAVAILABLE');
+    for (const undo of restore.splice(0)) undo();
+    expect(await receipts(customerId)).toEqual([]);
+
+    // The receipt cannot be written after its event: the trail over-records, and the consent is not in effect.
+    failWhile(repository as { insert: () => Promise<void> }, 'insert');
+    expect((await app.graphql(consenter, CONSENT, { c: customerId })).body.errors?.[0]?.extensions?.['code']).toBe('SERVICE_UNAVAILABLE');
+    for (const undo of restore.splice(0)) undo();
+    expect(await receipts(customerId)).toEqual([]);
+    expect(await consentEvents(customerId)).toHaveLength(1);
+
+    const repeated = await app.graphql<{ recordConsent: { id: string; version: number } }>(consenter, CONSENT, { c: customerId });
+    expect(repeated.body.errors).toBeUndefined();
+    expect(repeated.body.data!.recordConsent.version).toBe(1);
+    const stored = await receipts(customerId);
+    expect(stored.map((r) => r['_id'])).toEqual([repeated.body.data!.recordConsent.id]);
+    expect((await consentEvents(customerId)).map((e) => (e['details'] as { receiptId: string }).receiptId)).toContain(repeated.body.data!.recordConsent.id);
+  });
+});

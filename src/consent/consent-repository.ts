@@ -17,14 +17,6 @@ export class ConsentRepository {
     await this.receipts.insertOne({ _id: id, ...rest });
   }
 
-  /**
-   * Receipts are never updated; this removes one that was never acknowledged: its writer found the customer
-   * erased before the receipt could be audited (ConsentService.record).
-   */
-  async deleteUnacknowledged(id: string): Promise<void> {
-    await this.receipts.deleteOne({ _id: id });
-  }
-
   async findLatest(customerId: string): Promise<ConsentReceipt | null> {
     const doc = await this.receipts.find({ customerId }).sort({ version: -1 }).limit(1).next();
     return doc ? parseDoc(doc) : null;

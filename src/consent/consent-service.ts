@@ -34,9 +34,9 @@ export class ConsentService {
   }
 
   /**
-   * Writes receipt version n + 1, holding the customer's lock: no other receipt of this customer is written
-   * meanwhile, so a receipt whose CONSENT_RECORDED event cannot be written can be taken back (nothing supersedes
-   * it yet) and the change is refused whole; repeating it records it with its event. The version is still guarded
+   * Writes receipt version n + 1 after its CONSENT_RECORDED event, holding the customer's lock: no other receipt of
+   * this customer is written meanwhile. A change whose event or receipt cannot be written is refused whole; repeating
+   * it records it with its event. The version is still guarded
    * by the unique (customer, version) index: a writer that takes n + 1 first (a replica of the release of
    * 2026-11-30, d9fbfee, or an older one, which takes no lock) makes us retry on top of it.
    */
@@ -70,29 +70,27 @@ export class ConsentService {
         supersedes: previous?.id ?? null,
         recordedBy: actor.caller.id,
       };
+      const before = previous ? effectiveScopes(previous, now) : [];
+      const withdrawn = before.filter((s) => !scopes.includes(s));
+      // The event first, then the receipt: no receipt stands without its event, whatever fails. When the receipt
+      // cannot be written (the store went down), the request fails and the trail holds an event for a receipt that
+      // is not there: it over-records, never under-records. (Receipt first, the receipt was taken back when the event
+      // failed; with the store down for that too, it stayed, effective and never audited: a probe.)
+      await this.audit.append({
+        type: 'CONSENT_RECORDED',
+        customerId: input.customerId,
+        actor: actorOf(actor),
+        requestId: actor.requestId,
+        details: { receiptId: receipt.id, version: receipt.version, scopes: scopes.join(' '), withdrawn: withdrawn.join(' ') },
+      });
       try {
         await this.repository.insert(receipt);
       } catch (error) {
+        // Taken by a writer without the lock (see above): its event stays, as said, and this one goes on top.
         if (isDuplicateKeyError(error)) continue;
         throw error;
       }
-      const before = previous ? effectiveScopes(previous, now) : [];
-      const withdrawn = before.filter((s) => !scopes.includes(s));
       await Promise.all(this.listeners.map((listener) => listener(input.customerId, withdrawn)));
-      try {
-        await this.audit.append({
-          type: 'CONSENT_RECORDED',
-          customerId: input.customerId,
-          actor: actorOf(actor),
-          requestId: actor.requestId,
-          details: { receiptId: receipt.id, version: receipt.version, scopes: scopes.join(' '), withdrawn: withdrawn.join(' ') },
-        });
-      } catch (error) {
-        // Not recorded unless audited (the audit store is down, or the customer was erased after the check above: a
-        // receipt recorded after the erasure must not stay either). Under the lock nothing supersedes it yet.
-        await this.repository.deleteUnacknowledged(receipt.id).catch(() => undefined);
-        throw error;
-      }
       return receipt;
     }
     throw new Error('consent receipts for this customer are too contended');
