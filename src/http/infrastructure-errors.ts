@@ -32,6 +32,11 @@ const MONGO_UNAVAILABLE_CODES = new Set([
   13436, // NotPrimaryOrSecondary
 ]);
 
+// FerretDB answers the operations it was running when told to stop with InternalError (code 1) naming why: their
+// context was cancelled, or its SQLite pool was closed under them (a probe saw one such answer as
+// INTERNAL_SERVER_ERROR). Other InternalErrors stay unexpected.
+const FERRETDB_STOPPING = /context canceled|database is closed|connection is already closed/;
+
 /**
  * Which store an error says is unreachable, or null when it is something else
  * (a bug, a rejected write, a caller's mistake). Follows `cause` a few levels:
@@ -46,7 +51,8 @@ export function classifyInfrastructureError(error: unknown): InfrastructureServi
       current instanceof MongoNotConnectedError ||
       current instanceof MongoTopologyClosedError ||
       current instanceof MongoServerClosedError ||
-      (current instanceof MongoServerError && typeof current.code === 'number' && MONGO_UNAVAILABLE_CODES.has(current.code))
+      (current instanceof MongoServerError && typeof current.code === 'number' && MONGO_UNAVAILABLE_CODES.has(current.code)) ||
+      (current instanceof MongoServerError && current.code === 1 && FERRETDB_STOPPING.test(current.message))
     ) {
       return 'mongodb';
     }

@@ -19,6 +19,13 @@ describe('classifyInfrastructureError', () => {
     }
   });
 
+  it("takes FerretDB's answers to the operations it was running when told to stop as unavailable, and no other InternalError", () => {
+    expect(classifyInfrastructureError(serverError(1, '[msg_find.go:120 handler.(*Handler).MsgFind] context canceled after delay'))).toBe('mongodb');
+    expect(classifyInfrastructureError(serverError(1, 'sql: database is closed'))).toBe('mongodb');
+    expect(classifyInfrastructureError(serverError(1, 'unexpected end of JSON input'))).toBeNull();
+    expect(classifyInfrastructureError(serverError(2, 'context canceled'))).toBeNull();
+  });
+
   it('leaves a refused write, a bad query, an exceeded time limit and a bug to be reported as they are', () => {
     for (const code of [11000, 2, 50, 262, 1, 121]) expect(classifyInfrastructureError(serverError(code)), `code ${code}`).toBeNull();
     expect(classifyInfrastructureError(new TypeError('undefined is not a function'))).toBeNull();
