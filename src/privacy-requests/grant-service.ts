@@ -1,12 +1,22 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditLog } from '../audit/audit-log.js';
 import { actorOf, assertCustomerId, type Actor, type CustomerService } from '../customers/customer-service.js';
 import { PII_FIELDS, type PiiField } from '../customers/customer-types.js';
 import type { AuditEventInput } from '../audit/audit-types.js';
-import { BadUserInputError, CustomerErasedError, ForbiddenError, NotFoundError } from '../errors.js';
+import { BadUserInputError, CustomerErasedError, ForbiddenError, NotFoundError, ServiceUnavailableError } from '../errors.js';
 import { assertFreeText } from '../identity/free-text-guard.js';
 import { isPrefixedId, newPrefixedId } from '../identity/customer-id.js';
 import type { GrantStore } from './grant-store.js';
 import { MAX_JUSTIFICATION, type PiiAccessGrantRecord } from './grant-types.js';
+
+/**
+ * An approval not in effect after this long has failed (its event or its access could not be written, and taking
+ * it back failed too, or a hung Redis ran it after its caller was told it failed): the next approval redoes it whole.
+ * An approval in progress takes milliseconds, or a few seconds while a store is slow.
+ */
+const STALLED_APPROVAL_MS = 15_000;
+/** How long an approver waits for a racing approval to take effect before answering that it is being recorded. */
+const RACING_APPROVAL_WAIT_MS = 3_000;
 
 export interface PiiAccessRequest {
   customerId: string;
@@ -58,15 +68,29 @@ export class GrantService {
     if (grant.requestedBy === actor.caller.id) {
       throw new ForbiddenError('ELEVATION_REQUIRED', 'A PII access grant must be approved by someone other than its requester');
     }
-    if (grant.status === 'APPROVED') return grant;
+    if (grant.status === 'APPROVED' && grant.activated !== false) return grant;
     // A grant requested just before its customer was erased outlives the erasure in Redis until its TTL: refused.
     await this.customers.loadActive(grant.customerId);
     // Atomic in Redis: of approvers racing (on several replicas), one approves and writes PII_ACCESS_GRANTED; the
     // others get the grant with that first approver, as a repeated approval does.
-    const result = await this.store.approve(grant.id, actor.caller.id);
+    const result = await this.store.approve(grant.id, actor.caller.id, STALLED_APPROVAL_MS);
     if (!result) throw new NotFoundError('No live PII access grant has this id; it may have expired');
-    if (result.approvedNow) await this.activate(result.grant, actor);
-    return result.grant;
+    if (result.approvedNow) {
+      await this.activate(result.grant, actor);
+      return { ...result.grant, activated: true };
+    }
+    if (result.grant.activated !== false) return result.grant;
+    // Approved, but not in effect: another approval is being recorded now (racing approvers wait for it), or one that
+    // failed is not stalled long enough to be redone. Never answered APPROVED while not in effect: a repeat used to,
+    // with no event written and no access given.
+    for (const deadline = Date.now() + RACING_APPROVAL_WAIT_MS; Date.now() < deadline; ) {
+      await sleep(50);
+      const current = await this.store.find(grant.id);
+      if (!current) throw new NotFoundError('No live PII access grant has this id; it may have expired');
+      if (current.status === 'APPROVED' && current.activated !== false) return current;
+      if (current.status !== 'APPROVED') break;
+    }
+    throw new ServiceUnavailableError('redis', "This grant's approval is being recorded; try again in a few seconds");
   }
 
   /**

@@ -24,16 +24,32 @@ return 0`;
 // Approves a PENDING grant in one step, so that of approvers racing on replicas exactly one approves it; the others
 // get the grant as the first one left it. Returns {1, grant} when this call approved it, {0, grant} when it already
 // was, nil when there is no such grant.
+// Approves a pending grant; or one approved over ARGV[3] ms ago and never activated: its approver was told the
+// approval failed (Redis hung, ran the approval after the client had timed out, and taking it back failed too).
 const APPROVE_IF_PENDING = `
 local raw = redis.call('GET', KEYS[1])
 if not raw then return nil end
 local grant = cjson.decode(raw)
-if grant.status ~= 'PENDING' then return {0, raw} end
+local now = tonumber(ARGV[2])
+local stalled = grant.status == 'APPROVED' and grant.activated == false and tonumber(grant.approvedAt or now) <= now - tonumber(ARGV[3])
+if grant.status ~= 'PENDING' and not stalled then return {0, raw} end
 grant.status = 'APPROVED'
 grant.approvedBy = ARGV[1]
+grant.approvedAt = now
+grant.activated = false
 local approved = cjson.encode(grant)
 redis.call('SET', KEYS[1], approved, 'KEEPTTL')
 return {1, approved}`;
+
+// Marks the approval of ARGV[1] as in effect (its event written, its access stored).
+const MARK_ACTIVATED = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local grant = cjson.decode(raw)
+if grant.status ~= 'APPROVED' or grant.approvedBy ~= ARGV[1] then return 0 end
+grant.activated = true
+redis.call('SET', KEYS[1], cjson.encode(grant), 'KEEPTTL')
+return 1`;
 
 // Takes back an approval whose PII_ACCESS_GRANTED event could not be written, if it is still the one this approver made.
 const UNAPPROVE_IF_APPROVED_BY = `
@@ -68,8 +84,8 @@ export class GrantStore {
   }
 
   /** Approves a pending grant atomically; `approvedNow` is false when another approver came first. null: no such grant. */
-  async approve(grantId: string, approverId: string): Promise<{ grant: PiiAccessGrantRecord; approvedNow: boolean } | null> {
-    const result = (await this.redis.eval(APPROVE_IF_PENDING, 1, `grant:${grantId}`, approverId)) as [number, string] | null;
+  async approve(grantId: string, approverId: string, stalledAfterMs: number): Promise<{ grant: PiiAccessGrantRecord; approvedNow: boolean } | null> {
+    const result = (await this.redis.eval(APPROVE_IF_PENDING, 1, `grant:${grantId}`, approverId, String(Date.now()), String(stalledAfterMs))) as [number, string] | null;
     if (!result) return null;
     return { grant: parseGrant(result[1]), approvedNow: result[0] === 1 };
   }
@@ -88,6 +104,7 @@ export class GrantStore {
       pipeline.eval(SET_IF_LATER, 1, key, JSON.stringify(access), String(ttl));
       pipeline.sadd(`grants-of:${grant.customerId}`, key);
     }
+    pipeline.eval(MARK_ACTIVATED, 1, `grant:${grant.id}`, grant.approvedBy ?? '');
     await refreshIndex(pipeline, `grants-of:${grant.customerId}`, ttl, this.redis.options.keyPrefix ?? '').exec().then(assertExecOk);
   }
 

@@ -12,6 +12,13 @@ export interface PiiAccessGrantRecord {
   requestedBy: string;
   approvedBy: string | null;
   justification: string;
+  /**
+   * False from the approval until its event is written and its access stored; absent on grants approved by a
+   * release before 2026-11-30's last commits (taken as in effect).
+   */
+  activated?: boolean;
+  /** When it was approved (ms since the epoch). */
+  approvedAt?: number;
 }
 
 /** The longest justification a grant request may carry. */

@@ -132,3 +132,44 @@ describe('a consent change that fails half-way', () => {
     expect((await consentEvents(customerId)).map((e) => (e['details'] as { receiptId: string }).receiptId)).toContain(repeated.body.data!.recordConsent.id);
   });
 });
+
+describe('a grant approval that fails half-way', () => {
+  const REQUEST = `mutation($c: ID!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: "Caller verification" }) { id status } }`;
+  const APPROVE = `mutation($g: ID!) { approvePiiAccess(grantId: $g) { id status } }`;
+
+  // A hung Redis ran the approval after its client had timed out (the approver was told it failed), and taking it
+  // back failed too: a probe then found the grant APPROVED with no PII_ACCESS_GRANTED, and a repeated approval
+  // answered APPROVED, still without the event and without the access.
+  it('is never answered APPROVED before it is in effect, and is redone whole once it has stalled', async () => {
+    const email = anEmail('grant-halfway');
+    const customerId = (await register([{ kind: 'EMAIL', value: email }])).body.data!.registerCustomer.id;
+    const requester = await app.token(['customer:read', 'pii:read'], 'agent-halfway-a');
+    const approver = await app.token(['pii:approve'], 'agent-halfway-b');
+    const grantId = (await app.graphql<{ requestPiiAccess: { id: string } }>(requester, REQUEST, { c: customerId })).body.data!.requestPiiAccess.id;
+    const store = (app.app.services.grants as unknown as { store: object }).store;
+    failWhile(internals().audit, 'append', (input) => (input as { type: string }).type === 'PII_ACCESS_GRANTED');
+    failWhile(store as { unapprove: () => Promise<boolean> }, 'unapprove');
+    expect((await app.graphql(approver, APPROVE, { g: grantId })).body.errors?.[0]?.extensions?.['code']).toBe('SERVICE_UNAVAILABLE');
+    for (const undo of restore.splice(0)) undo();
+    const granted = async () => (await events(customerId)).filter((e) => e['type'] === 'PII_ACCESS_GRANTED');
+    const readEmail = async () => (await app.graphql<{ customer: { email: string } }>(requester, `query($c: ID!) { customer(id: $c) { email } }`, { c: customerId })).body.data!.customer.email;
+
+    const early = await app.graphql(approver, APPROVE, { g: grantId });
+    expect(early.body.data ?? null).toBeNull();
+    expect(early.body.errors?.[0]?.extensions).toEqual({ code: 'SERVICE_UNAVAILABLE', service: 'redis' });
+    expect(await granted()).toEqual([]);
+    expect(await readEmail()).not.toBe(email);
+
+    // Its approval is now older than the stall limit (15 s): moved back rather than waited for.
+    const raw = JSON.parse((await app.app.redis.get(`grant:${grantId}`))!) as { approvedAt: number };
+    await app.app.redis.set(`grant:${grantId}`, JSON.stringify({ ...raw, approvedAt: raw.approvedAt - 20_000 }), 'KEEPTTL');
+    const redone = await app.graphql<{ approvePiiAccess: { status: string } }>(approver, APPROVE, { g: grantId });
+    expect(redone.body.errors).toBeUndefined();
+    expect(redone.body.data!.approvePiiAccess.status).toBe('APPROVED');
+    expect(await granted()).toHaveLength(1);
+    expect(await readEmail()).toBe(email);
+    // And from then on a repeat is an ordinary answer, with nothing written again.
+    expect((await app.graphql<{ approvePiiAccess: { status: string } }>(approver, APPROVE, { g: grantId })).body.data!.approvePiiAccess.status).toBe('APPROVED');
+    expect(await granted()).toHaveLength(1);
+  });
+});
