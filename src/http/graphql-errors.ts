@@ -95,16 +95,41 @@ function isCodelessRequestError(error: unknown): boolean {
 
 const KEEP_QUOTED = /^(\$[A-Za-z_][A-Za-z0-9_]*|[A-Z_][A-Za-z0-9_]*[!\]\[]*|\[*[A-Z][A-Za-z0-9_]*!?\]*!?|[a-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*)$/;
 
-/** Keeps variable names, type names and paths; drops quoted and literal values. */
+/** What of a message is read at most: answers keep 400 characters, and every step below is linear up to this. */
+const MAX_MESSAGE_READ = 2_000;
+/** Said instead when what is left would still spell an address or a phone number. */
+const WITHHELD = 'The request holds a value that is not accepted here (the message quoting it is withheld)';
+
+/**
+ * Keeps variable names, type names and paths; drops quoted and literal values. One pass over the message, left to
+ * right (a regex that retried every quote, and then one whose lookbehind rescanned backslash runs, were quadratic:
+ * 100 KB of backslashes in an enum value blocked the process for 2.8 s; probes). A quoted value right after `value`
+ * or `found` is the caller's, however name-like it looks (a CRM id can: `Value "CRM000001" does not exist in
+ * "IdentifierKind" enum.`); a quote left open (graphql-js prints some values raw, quotes and all) hides the rest. A
+ * message that still spells an address or a phone number after all this is withheld whole.
+ */
 export function redactValues(message: string): string {
-  return message
-    // A quoted value right after "value" or "found" is the caller's, however name-like it looks (a CRM id can):
-    // `Value "CRM000001" does not exist in "IdentifierKind" enum.`
-    .replace(/\b(value:?|found) "(?:[^"\\]|\\.)*"/gi, '$1 "<redacted>"')
-    // Names stay (types, fields, variables), unless the caller spelled a phone number as one (`_447700900123`).
-    // A quote starts a value only where it is not escaped (an even run of backslashes before it): a value full of
-    // escaped quotes was otherwise scanned again from each of them (quadratic).
-    .replace(/(?<=(?:^|[^\\])(?:\\\\)*)"((?:[^"\\]|\\.)*)"/g, (whole, inner: string) => (KEEP_QUOTED.test(inner) && !containsIdentifier(inner) ? whole : '"<redacted>"'))
-    .replace(/(found|value:|got invalid value) (?!")[^;]*?(;|$| at )/g, '$1 <redacted>$2')
-    .slice(0, 400);
+  const text = message.slice(0, MAX_MESSAGE_READ);
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const quote = text.indexOf('"', i);
+    if (quote === -1) {
+      out += text.slice(i);
+      break;
+    }
+    out += text.slice(i, quote);
+    let end = quote + 1;
+    while (end < text.length && text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+    if (end >= text.length) {
+      out += '"<redacted>';
+      break;
+    }
+    const inner = text.slice(quote + 1, end);
+    const named = !/\b(?:value:?|found) $/i.test(out.slice(-8)) && KEEP_QUOTED.test(inner) && !containsIdentifier(inner);
+    out += named ? `"${inner}"` : '"<redacted>"';
+    i = end + 1;
+  }
+  const redacted = out.replace(/(found|value:|got invalid value) (?!")[^;]*?(;|$| at )/g, '$1 <redacted>$2').slice(0, 400);
+  return containsIdentifier(redacted) ? WITHHELD : redacted;
 }
