@@ -173,3 +173,39 @@ describe('a grant approval that fails half-way', () => {
     expect(await granted()).toHaveLength(1);
   });
 });
+
+describe('registrations of one person racing on two replicas', () => {
+  // No store fails here: a registration still running looked like one that had failed, a racing call completed it
+  // and linked identifiers to it, and the first call then took those for a lost race and deleted its customer under
+  // the other's answer ("erased", NOT_FOUND, and CUSTOMER_REGISTERED for customers that do not exist; a probe).
+  it('answer every call with the one customer, registered once, holding every identifier', async () => {
+    const second = await startTestApp({ shareStoresWith: app });
+    try {
+      const token2 = await second.token(SERVICE_SCOPES, 'svc-recovery-2');
+      for (let round = 0; round < 15; round++) {
+        const identifiers = [
+          { kind: 'EMAIL', value: anEmail('race') },
+          { kind: 'PHONE', value: aPhone() },
+          ...Array.from({ length: 4 }, (_, i) => ({ kind: 'CRM_ID', value: `RACE-${round}-${i}-${Math.random().toString(36).slice(2, 8)}` })),
+        ];
+        const answers = await Promise.all(
+          [0, 1, 2, 3].map((i) =>
+            (i % 2 === 0 ? app : second).graphql<{ registerCustomer: { id: string } }>(i % 2 === 0 ? service : token2, REGISTER, { input: { identifiers, displayName: 'Race Person' } }),
+          ),
+        );
+        for (const answer of answers) expect(answer.body.errors, JSON.stringify(answer.body.errors)).toBeUndefined();
+        const ids = new Set(answers.map((a) => a.body.data!.registerCustomer.id));
+        expect(ids.size).toBe(1);
+        const [customerId] = [...ids] as [string];
+        expect((await events(customerId)).filter((e) => e['type'] === 'CUSTOMER_REGISTERED')).toHaveLength(1);
+        expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId })).toBe(6);
+      }
+      // No event anywhere names a customer that does not exist.
+      const registered = await app.app.mongo.db.collection('audit_events').distinct('customerId', { type: 'CUSTOMER_REGISTERED' });
+      const existing = await app.app.mongo.db.collection('customers').countDocuments({ _id: { $in: registered } });
+      expect(existing).toBe(registered.length);
+    } finally {
+      await second.stop();
+    }
+  }, 120_000);
+});

@@ -147,10 +147,15 @@ export class CustomerService {
     }
     const claimed = [primary];
     for (const other of others) {
-      if ((await this.repository.claimIdentifier(this.toRecord(other, customerId, customer.createdAt))).claimed) {
+      const otherClaim = await this.repository.claimIdentifier(this.toRecord(other, customerId, customer.createdAt));
+      if (otherClaim.claimed) {
         claimed.push(other);
         continue;
       }
+      // A racing registration of the same person found this customer by the identifiers claimed so far and linked
+      // this one to it: it is this customer's already. (Taken for a lost race, it had this customer deleted under
+      // the other call's answer: "erased" and NOT_FOUND for identifiers nobody erased; a probe.)
+      if (otherClaim.ownerId === customerId) continue;
       // Two registrations shared a new identifier (two emails, one phone) and the other one got it: undo this
       // customer, which nobody was told about, rather than answer with an identifier missing. Run again, this
       // registration then does what it would have done had it come second: link its identifiers to that customer.

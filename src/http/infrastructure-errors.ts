@@ -1,4 +1,4 @@
-import { MongoNetworkError, MongoNotConnectedError, MongoServerClosedError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
+import { MongoClientClosedError, MongoNetworkError, MongoNotConnectedError, MongoServerClosedError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
 
 export type InfrastructureService = 'mongodb' | 'redis';
 
@@ -51,6 +51,8 @@ export function classifyInfrastructureError(error: unknown): InfrastructureServi
       current instanceof MongoNotConnectedError ||
       current instanceof MongoTopologyClosedError ||
       current instanceof MongoServerClosedError ||
+      // The watchdog (storage/mongo.ts) closes the client to connect it afresh: what was running then fails with this.
+      current instanceof MongoClientClosedError ||
       (current instanceof MongoServerError && typeof current.code === 'number' && MONGO_UNAVAILABLE_CODES.has(current.code)) ||
       (current instanceof MongoServerError && current.code === 1 && FERRETDB_STOPPING.test(current.message))
     ) {

@@ -1,4 +1,4 @@
-import { MongoNetworkError, MongoServerClosedError, MongoServerError, MongoServerSelectionError } from 'mongodb';
+import { MongoClientClosedError, MongoNetworkError, MongoServerClosedError, MongoServerError, MongoServerSelectionError } from 'mongodb';
 import { ReplyError } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { classifyInfrastructureError } from '../../src/http/infrastructure-errors.js';
@@ -9,6 +9,8 @@ describe('classifyInfrastructureError', () => {
   it('takes the driver errors for an unreachable server as MongoDB unavailable, also when wrapped as a cause', () => {
     expect(classifyInfrastructureError(new MongoNetworkError('connection 3 to 127.0.0.1:27017 closed'))).toBe('mongodb');
     expect(classifyInfrastructureError(new MongoServerClosedError())).toBe('mongodb');
+    // What runs while the watchdog closes the client to connect it afresh (a probe saw it as INTERNAL_SERVER_ERROR).
+    expect(classifyInfrastructureError(new MongoClientClosedError())).toBe('mongodb');
     expect(classifyInfrastructureError(new Error('wrapped', { cause: new MongoNetworkError('closed') }))).toBe('mongodb');
     expect(classifyInfrastructureError(new MongoServerSelectionError('Server selection timed out', { type: 'Unknown' } as never))).toBe('mongodb');
   });
