@@ -186,7 +186,10 @@ export class AuditLog {
     }
   }
 
-  /** Whether a customer's chain holds an event of this type (with none of the `except` details), read from the store. */
+  /**
+   * Whether a customer's chain holds an event of this type (with none of the `except` details), read from the store.
+   * FerretDB filters it by scanning the events: for rare paths only.
+   */
   hasEvent(customerId: string, type: AuditEventInput['type'], except: Record<string, string | number | boolean> = {}): Promise<boolean> {
     return this.repository.hasEvent(chainOf(customerId), type, except);
   }
