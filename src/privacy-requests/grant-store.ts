@@ -23,9 +23,9 @@ return 0`;
 
 // Approves a PENDING grant in one step, so that of approvers racing on replicas exactly one approves it; the others
 // get the grant as the first one left it. Returns {1, grant} when this call approved it, {0, grant} when it already
-// was, nil when there is no such grant.
-// Approves a pending grant; or one approved over ARGV[3] ms ago and never activated: its approver was told the
-// approval failed (Redis hung, ran the approval after the client had timed out, and taking it back failed too).
+// was, nil when there is no such grant. A grant approved over ARGV[3] ms before ARGV[2] (now) and never activated
+// counts as pending: its approver was told the approval failed (a hung Redis ran it after the client had timed out,
+// and taking it back failed too).
 const APPROVE_IF_PENDING = `
 local raw = redis.call('GET', KEYS[1])
 if not raw then return nil end
