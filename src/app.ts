@@ -105,6 +105,17 @@ export async function createApp(options: AppOptions): Promise<App> {
     await auditMongo?.close();
     throw error;
   }
+  // Customers a registration abandoned before claiming any identifier: at start, then hourly.
+  const sweepAbandoned = () =>
+    services.customers.sweepAbandonedRegistrations().then(
+      (removed) => {
+        if (removed > 0) logger.warn({ removed }, 'deleted customers whose registration died before any identifier was claimed');
+      },
+      (error: unknown) => logger.warn({ cause: describeCause(error) }, 'could not look for abandoned registrations; trying again in an hour'),
+    );
+  await sweepAbandoned();
+  const sweepTimer = setInterval(() => void sweepAbandoned(), 60 * 60_000);
+  sweepTimer.unref();
   const verifier = await TokenVerifier.fromSource({
     jwksUrl: config.authJwksUrl,
     jwksFile: config.authJwksFile,
@@ -127,6 +138,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     redis,
     metrics,
     stop: async () => {
+      clearInterval(sweepTimer);
       await subgraph.stop();
       redis.disconnect();
       await mongo.close();

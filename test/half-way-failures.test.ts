@@ -99,6 +99,44 @@ describe('a registration that failed half-way', () => {
   });
 });
 
+describe('a registration that died before claiming any identifier', () => {
+  it('leaves a customer no identifier leads to, which the sweep deletes with its key; pending customers with identifiers stay', async () => {
+    const { repository } = internals() as unknown as { repository: Internals['repository'] & { claimIdentifier: () => Promise<unknown> } };
+    failWhile(repository, 'claimIdentifier');
+    failWhile(repository, 'deleteUnclaimedCustomer');
+    const failed = await register([{ kind: 'EMAIL', value: anEmail('abandoned') }]);
+    expect(failed.body.errors?.[0]?.extensions?.['code']).toBe('SERVICE_UNAVAILABLE');
+    for (const undo of restore.splice(0)) undo();
+    const customers = app.app.mongo.db.collection('customers');
+    const abandoned = await customers.find({ registrationPending: true }).toArray();
+    const withoutIdentifiers: string[] = [];
+    for (const doc of abandoned) {
+      if ((await app.app.mongo.db.collection('identifiers').countDocuments({ customerId: doc['_id'] })) === 0) withoutIdentifiers.push(String(doc['_id']));
+    }
+    expect(withoutIdentifiers).toHaveLength(1);
+    const [id] = withoutIdentifiers as [string];
+    expect(await app.app.mongo.db.collection('customer_keys').countDocuments({ _id: id as never })).toBe(1);
+
+    // And one left pending with its identifiers (its event failed, and so did taking it back).
+    const { audit } = internals();
+    failWhile(audit, 'append', (input) => (input as { type: string }).type === 'CUSTOMER_REGISTERED');
+    failWhile(repository, 'deleteIdentifier');
+    failWhile(repository, 'deleteUnclaimedCustomer');
+    expect((await register([{ kind: 'EMAIL', value: anEmail('kept-pending') }])).body.errors?.[0]?.extensions?.['code']).toBe('SERVICE_UNAVAILABLE');
+    for (const undo of restore.splice(0)) undo();
+
+    // Not yet: it is younger than the sweep's ten minutes.
+    expect(await app.app.services.customers.sweepAbandonedRegistrations()).toBe(0);
+    const pendingBefore = await customers.countDocuments({ registrationPending: true });
+    expect(pendingBefore).toBeGreaterThanOrEqual(2);
+    expect(await app.app.services.customers.sweepAbandonedRegistrations(0)).toBe(1);
+    expect(await customers.countDocuments({ _id: id as never })).toBe(0);
+    expect(await app.app.mongo.db.collection('customer_keys').countDocuments({ _id: id as never })).toBe(0);
+    // Only that one: a pending customer that holds identifiers is left for its repeat to complete.
+    expect(await customers.countDocuments({ registrationPending: true })).toBe(pendingBefore - 1);
+  });
+});
+
 describe('a consent change that fails half-way', () => {
   const CONSENT = `mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["support_context"], source: "ivr" }) { id version } }`;
   const receipts = (customerId: string) => app.app.mongo.db.collection('consents').find({ customerId }).toArray();

@@ -104,6 +104,12 @@ export class CustomerRepository {
     await this.customers.insertOne({ ...toCustomerDoc(customer), dataKey: toWrappedKeyDoc(wrappedKey) });
   }
 
+  /** Active customers still pending registration that were stored before `before` (ids only, at most `limit`). */
+  async findPendingRegistrations(before: Date, limit = 1000): Promise<string[]> {
+    const docs = await this.customers.find({ registrationPending: true, status: 'ACTIVE', createdAt: { $lt: before } }, { projection: { _id: 1 }, limit }).toArray();
+    return docs.map((doc) => doc._id);
+  }
+
   /** Its CUSTOMER_REGISTERED is written: the registration is complete. */
   async settleRegistration(customerId: string): Promise<void> {
     await this.customers.updateOne({ _id: customerId }, { $unset: { registrationPending: '' } });

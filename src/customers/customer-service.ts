@@ -58,6 +58,8 @@ const MAX_INTERACTION_ID_LENGTH = 128;
 /** How long a link waits for another call's link of the same identifier to settle (longer than the lock wait). */
 const PENDING_LINK_WAIT_MS = 20_000;
 const PENDING_LINK_POLL_MS = 50;
+/** A registration pending this long with no identifier died before claiming one (sweepAbandonedRegistrations). */
+const ABANDONED_REGISTRATION_MS = 10 * 60_000;
 /** A link pending this long died half-way (its process stopped); the next link of the identifier completes it. */
 const STALE_PENDING_LINK_MS = 60_000;
 
@@ -198,6 +200,29 @@ export class CustomerService {
     await this.repository.settleRegistration(customerId).catch(() => undefined);
     const { registrationPending: _pending, ...registered } = customer;
     return registered;
+  }
+
+  /**
+   * A registration whose store died between storing the customer and claiming its first identifier left a customer
+   * that no identifier leads to (so no repeat completes it and no erasure reaches it), holding encrypted attributes
+   * and the key that opens them: a probe found them after stopping and killing FerretDB under registrations. Once
+   * pending for `olderThanMs` with no identifier (a registration in progress claims one within milliseconds), it is
+   * deleted with its key, under its lock. Returns how many were.
+   */
+  async sweepAbandonedRegistrations(olderThanMs = ABANDONED_REGISTRATION_MS): Promise<number> {
+    const ids = await this.repository.findPendingRegistrations(new Date(Date.now() - olderThanMs));
+    if (ids.length === 0) return 0;
+    const held = await this.repository.findIdentifiersByCustomerIds(ids);
+    let removed = 0;
+    for (const [i, id] of ids.entries()) {
+      if ((held[i] ?? []).length > 0) continue;
+      await this.repository.withCustomerLock(id, async () => {
+        if (((await this.repository.findIdentifiersByCustomerIds([id]))[0] ?? []).length > 0) return;
+        await this.repository.deleteUnclaimedCustomer(id);
+        removed += 1;
+      });
+    }
+    return removed;
   }
 
   /**
