@@ -105,7 +105,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     await auditMongo?.close();
     throw error;
   }
-  // Customers a registration abandoned before claiming any identifier: at start, then hourly.
+  // Customers a registration abandoned before claiming any identifier: a minute after start, then hourly. Not awaited
+  // at start: the query scans the customers (no index on the flag), which a start should not wait for.
   const sweepAbandoned = () =>
     services.customers.sweepAbandonedRegistrations().then(
       (removed) => {
@@ -113,8 +114,9 @@ export async function createApp(options: AppOptions): Promise<App> {
       },
       (error: unknown) => logger.warn({ cause: describeCause(error) }, 'could not look for abandoned registrations; trying again in an hour'),
     );
-  await sweepAbandoned();
+  const firstSweep = setTimeout(() => void sweepAbandoned(), 60_000);
   const sweepTimer = setInterval(() => void sweepAbandoned(), 60 * 60_000);
+  firstSweep.unref();
   sweepTimer.unref();
   const verifier = await TokenVerifier.fromSource({
     jwksUrl: config.authJwksUrl,
@@ -138,6 +140,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     redis,
     metrics,
     stop: async () => {
+      clearTimeout(firstSweep);
       clearInterval(sweepTimer);
       await subgraph.stop();
       redis.disconnect();

@@ -1,13 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Caller } from '../auth/caller.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditEventInput } from '../audit/audit-types.js';
 import type { Channel } from '../context-snapshots/snapshot-types.js';
 import { BadUserInputError, ConflictError, CustomerErasedError, NotFoundError, ServiceUnavailableError } from '../errors.js';
 import { isCustomerId, newCustomerId } from '../identity/customer-id.js';
 import type { HmacKeyring } from '../identity/hmac-keyring.js';
 import { containsIdentifier, foldForMatching, hasControlCharacters, isSafeReference } from '../identity/free-text-guard.js';
 import { normaliseIdentifier, type IdentifierKind } from '../identity/normalise-identifier.js';
-import type { EncryptedValue, PiiEnvelope } from '../identity/pii-envelope.js';
+import type { EncryptedValue, PiiEnvelope, WrappedDataKey } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone } from '../policy/masks.js';
 import type { CustomerRepository } from './customer-repository.js';
 import type { CustomerRecord, EncryptedAttributes, IdentifierRecord, MaskedAttributes, PiiField } from './customer-types.js';
@@ -175,18 +176,7 @@ export class CustomerService {
         // here made seeding 300 customers take twice as long).
         const [current] = await this.repository.findByIds([customerId], { ciphertexts: false });
         if (current && !current.registrationPending) return;
-        await this.audit.append({
-          type: 'CUSTOMER_REGISTERED',
-          customerId,
-          actor: actorOf(actor),
-          channel: input.channel ?? null,
-          identifierHash: primary.hashes[0] ?? null,
-          requestId: actor.requestId,
-          // The first identifier's hash is the event's (sealed under the customer's key); the kinds say what came with it.
-          details: { identifierCount: identifiers.length, kind: primary.kind, kinds: identifiers.map((i) => i.kind).join(' ') },
-          expectsNewChain: true,
-          sealingKey: wrapped,
-        });
+        await this.audit.append({ ...registeredEvent(customerId, actor, input.channel ?? null, primary, identifiers, wrapped), expectsNewChain: true });
       } catch (error) {
         // Not registered unless audited: undo the customer nobody was told about, so that repeating the request
         // registers it whole, with its event. Should the store be down for this too, the customer stays pending
@@ -195,9 +185,10 @@ export class CustomerService {
         await this.repository.deleteUnclaimedCustomer(customerId).catch(() => undefined);
         throw error;
       }
+      // Under the lock too: FerretDB loses one of two concurrent updates of a document, and a link fills this one's
+      // attributes under the lock. Should this fail, the next registration of these identifiers settles it.
+      await this.repository.settleRegistration(customerId).catch(() => undefined);
     });
-    // Should this fail, the next registration of these identifiers finds the event and settles it.
-    await this.repository.settleRegistration(customerId).catch(() => undefined);
     const { registrationPending: _pending, ...registered } = customer;
     return registered;
   }
@@ -239,17 +230,9 @@ export class CustomerService {
       if (!current.registrationPending) return true;
       if (!(await this.audit.hasEvent(customer.id, 'CUSTOMER_REGISTERED'))) {
         const held = (await this.repository.findIdentifiersByCustomerIds([customer.id]))[0] ?? [];
-        const primary = identifiers.find((i) => held.some((h) => i.hashes.includes(h.hash))) ?? identifiers[0];
-        await this.audit.append({
-          type: 'CUSTOMER_REGISTERED',
-          customerId: customer.id,
-          actor: actorOf(actor),
-          channel,
-          identifierHash: primary?.hashes[0] ?? null,
-          requestId: actor.requestId,
-          details: { identifierCount: held.length, kind: primary?.kind ?? null, kinds: held.map((h) => h.kind).join(' '), completed: true },
-          sealingKey: customer.dataKey,
-        });
+        const primary = identifiers.find((i) => held.some((h) => i.hashes.includes(h.hash))) ?? (identifiers[0] as HashedIdentifier);
+        const event = registeredEvent(customer.id, actor, channel, primary, held, customer.dataKey);
+        await this.audit.append({ ...event, details: { ...event.details, completed: true } });
       }
       await this.repository.settleRegistration(customer.id);
       return true;
@@ -640,6 +623,30 @@ function validateInteractionId(value: string | null | undefined): string | null 
     throw new BadUserInputError('interactionId must not look like a phone number or email address (a call UUID or the channel\'s own id is)', { field: 'interactionId' });
   }
   return value;
+}
+
+/**
+ * CUSTOMER_REGISTERED: the first identifier's hash is the event's (sealed under the customer's key); the kinds say
+ * what came with it.
+ */
+function registeredEvent(
+  customerId: string,
+  actor: Actor,
+  channel: Channel | null,
+  primary: HashedIdentifier,
+  identifiers: ReadonlyArray<{ kind: IdentifierKind }>,
+  sealingKey: WrappedDataKey | null,
+): AuditEventInput {
+  return {
+    type: 'CUSTOMER_REGISTERED',
+    customerId,
+    actor: actorOf(actor),
+    channel,
+    identifierHash: primary.hashes[0] ?? null,
+    requestId: actor.requestId,
+    details: { identifierCount: identifiers.length, kind: primary.kind, kinds: identifiers.map((i) => i.kind).join(' ') },
+    sealingKey,
+  };
 }
 
 /**
