@@ -85,6 +85,12 @@ export class CustomerService {
   async register(input: RegisterInput, actor: Actor): Promise<CustomerRecord> {
     const identifiers = this.hashIdentifiers(input.identifiers);
     const attributes = validateAttributes(input);
+    // The masked display name keeps its first word in clear: a CRM id there would be stored and shown (a probe
+    // registered `CRM-CBC6490F Smith` with that CRM id). Emails and phone numbers are refused by shape above.
+    const crmIds = identifiers.filter((i) => i.kind === 'CRM_ID').map((i) => i.normalised);
+    if (attributes.displayName !== null && namesAnyCrmId(attributes.displayName, crmIds)) {
+      throw new BadUserInputError("displayName must not contain the customer's CRM id", { field: 'displayName' });
+    }
     for (let attempt = 1; ; attempt++) {
       const registered = await this.registerOnce(input, identifiers, attributes, actor);
       if (registered) return registered;
@@ -249,6 +255,10 @@ export class CustomerService {
   async resolve(input: ResolveInput, actor: Actor): Promise<Resolution> {
     const interactionId = validateInteractionId(input.interactionId);
     const [hashed] = this.hashIdentifiers([input.identifier]) as [HashedIdentifier];
+    // Stored in the IDENTITY_RESOLUTION event: the CRM id being resolved must not come back in clear there.
+    if (interactionId !== null && hashed.kind === 'CRM_ID' && namesAnyCrmId(interactionId, [hashed.normalised])) {
+      throw new BadUserInputError('interactionId must not contain the identifier being resolved', { field: 'interactionId' });
+    }
     const records = await this.repository.findIdentifiersByHashes(hashed.hashes);
     const found = records[0] ?? null;
     const customer = found ? ((await this.repository.findByIds([found.customerId]))[0] ?? null) : null;
@@ -280,7 +290,7 @@ export class CustomerService {
    * everywhere), but a customer's own are known by hash: every word of the text, as a CRM id would be normalised,
    * is hashed and looked for among them. One `find` on `identifiers` for all the customers.
    */
-  async findOwnCrmIdIn(items: ReadonlyArray<{ customerId: string; texts: ReadonlyArray<readonly [string, string]> }>): Promise<string | null> {
+  private async findOwnCrmIdIn(items: ReadonlyArray<{ customerId: string; texts: ReadonlyArray<readonly [string, string]> }>): Promise<string | null> {
     if (items.every((item) => item.texts.length === 0)) return null;
     const customerIds = [...new Set(items.map((item) => item.customerId))];
     const identifiers = await this.repository.findIdentifiersByCustomerIds(customerIds);
@@ -295,6 +305,16 @@ export class CustomerService {
       }
     }
     return null;
+  }
+
+  /**
+   * Refuses (BAD_USER_INPUT, naming the field and never the value) text about customers that names one of their own
+   * CRM ids: every free text stored about a customer (support records, a consent's source, a grant's justification,
+   * an erasure's reason and reference) goes through here before it is stored.
+   */
+  async refuseOwnCrmIds(items: ReadonlyArray<{ customerId: string; texts: ReadonlyArray<readonly [string, string]> }>): Promise<void> {
+    const path = await this.findOwnCrmIdIn(items);
+    if (path) throw new BadUserInputError(`${path} must not contain the customer's CRM id`, { field: path });
   }
 
   /** Decrypts attributes of customers read with their ciphertexts; a ciphertext that does not authenticate throws. */
@@ -675,6 +695,13 @@ function crmIdCandidates(text: string): Set<string> {
     }
   }
   return candidates;
+}
+
+/** Whether the text names one of these CRM ids, read as the screen reads text (`crmIdCandidates`), in any case. */
+function namesAnyCrmId(text: string, crmIds: readonly string[]): boolean {
+  if (crmIds.length === 0) return false;
+  const forms = new Set([...crmIdCandidates(text)].map((form) => form.toLowerCase()));
+  return crmIds.some((id) => forms.has(id.toLowerCase()));
 }
 
 const MAX_PIECES = 6;

@@ -175,7 +175,9 @@ function normalisePhone(trimmed: string, defaultCountry: CountryCode | undefined
   // libphonenumber would fish a number out of free text like
   // "call me on +44 7700 900123 please", and we would hash something the
   // caller did not present as an identifier.
-  const parsed = parsePhoneNumberFromString(trimmed, { defaultCountry: country, extract: false });
+  // libphonenumber reads fullwidth and Arabic-Indic digits but not the fullwidth plus sign (U+FF0B), which an
+  // IME types along with fullwidth digits: folded, so that `＋４４…` is the same number as `+44…` (a probe).
+  const parsed = parsePhoneNumberFromString(trimmed.replaceAll('\uFF0B', '+'), { defaultCountry: country, extract: false });
   if (parsed === undefined) throw invalid();
 
   // E.164 has no room for an extension; dropping it silently would merge

@@ -223,7 +223,7 @@ export function renderPolicyDocs(input: PolicyDocsInput): string {
   out.push(
     '## PII access grants',
     '',
-    `- ${code('requestPiiAccess(input: { customerId, fields, justification, ttlSeconds })')} needs ${code('pii:read')}. The justification is 1-${input.maxJustificationLength} characters and must not contain an email address or phone number (${code('BAD_USER_INPUT')}). The grant lasts ${code('ttlSeconds')} (default ${code('PII_GRANT_TTL_SECONDS')}, ${input.grantTtl.defaultSeconds} s), capped at ${code('PII_GRANT_MAX_TTL_SECONDS')} (${input.grantTtl.maxSeconds} s); it covers one agent, one customer and the fields named.`,
+    `- ${code('requestPiiAccess(input: { customerId, fields, justification, ttlSeconds })')} needs ${code('pii:read')}. The justification is 1-${input.maxJustificationLength} characters and must not contain an email address, a phone number or the customer's CRM id (${code('BAD_USER_INPUT')}). The grant lasts ${code('ttlSeconds')} (default ${code('PII_GRANT_TTL_SECONDS')}, ${input.grantTtl.defaultSeconds} s), capped at ${code('PII_GRANT_MAX_TTL_SECONDS')} (${input.grantTtl.maxSeconds} s); it covers one agent, one customer and the fields named.`,
     `- Every grant (${codes(needsApproval)}) needs a second person: it is ${code('PENDING')} until ${code('approvePiiAccess(grantId)')} by a caller holding ${code('pii:approve')} who is not the requester; the requester approving its own grant gets ${code('FORBIDDEN')} with reason ${code('ELEVATION_REQUIRED')}.`,
     `- Grants live in Redis only, with their TTL; approval writes a ${code('PII_ACCESS_GRANTED')} audit event. When the grant expires the field is masked again.`,
     '',

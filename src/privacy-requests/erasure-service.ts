@@ -1,6 +1,6 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import type { CustomerRepository } from '../customers/customer-repository.js';
-import { actorOf, assertCustomerId, type Actor } from '../customers/customer-service.js';
+import { actorOf, assertCustomerId, type Actor, type CustomerService } from '../customers/customer-service.js';
 import type { CustomerRecord } from '../customers/customer-types.js';
 import { ciphertextsOf, hashesOf } from '../customers/customer-types.js';
 import { NotFoundError, ServiceUnavailableError } from '../errors.js';
@@ -55,6 +55,8 @@ export class ErasureService {
     private readonly participants: readonly ErasureParticipant[],
     private readonly audit: AuditLog,
     private readonly anonymousLookups: AnonymousLookupForgetter,
+    /** CustomerService.refuseOwnCrmIds: the reason and the reference stay in the DATA_DELETION event for good. */
+    private readonly refuseOwnCrmIds: CustomerService['refuseOwnCrmIds'],
   ) {}
 
   async erase(customerId: string, requestId: string, reason: string, actor: Actor): Promise<ErasureReceiptRecord> {
@@ -63,6 +65,7 @@ export class ErasureService {
     const justification = assertFreeText(reason, 'reason', MAX_REASON_LENGTH);
     const [customer] = await this.customers.findByIds([customerId]);
     if (!customer) throw new NotFoundError('No customer has this id');
+    await this.refuseOwnCrmIds([{ customerId, texts: [['requestId', request], ['reason', justification]] }]);
 
     const now = new Date();
     const hadCompleted = await this.audit.hasEvent(customerId, 'DATA_DELETION', { complete: false });

@@ -90,6 +90,12 @@ describe('normaliseIdentifier: phone', () => {
     expect(normaliseIdentifier('PHONE', '+44 7700 900123')).toBe('+447700900123');
   });
 
+  it('reads fullwidth digits and a fullwidth plus sign as an IME types them: the same number', () => {
+    expect(normaliseIdentifier('PHONE', '\uFF0B447700900123')).toBe('+447700900123');
+    expect(normaliseIdentifier('PHONE', '\uFF0B\uFF14\uFF14 \uFF17\uFF17\uFF10\uFF10 \uFF19\uFF10\uFF10\uFF11\uFF12\uFF13')).toBe('+447700900123');
+    expect(normaliseIdentifier('PHONE', '+\u0664\u0664\u0667\u0667\u0660\u0660\u0669\u0660\u0660\u0661\u0662\u0663')).toBe('+447700900123');
+  });
+
   it('accepts the Ofcom drama-range mobile number the demo uses, although libphonenumber does not call it valid', () => {
     expect(normaliseIdentifier('PHONE', '+447700900123')).toBe('+447700900123');
     expect(normaliseIdentifier('PHONE', '07700 900123', { defaultCountry: 'GB' })).toBe('+447700900123');
