@@ -243,6 +243,61 @@ describe('tamper evidence', () => {
     expect((await storedChain(own)).map((d) => d['sequence'])).toEqual([1, 2, 3, 4]);
   });
 
+  it('reads values the schema cannot show as placeholders, pages past tampered positions, and appends after the highest number', async () => {
+    const own = await register();
+    const dpo = await app.token(['dsar:process'], 'dpo-tamper');
+    const LINK = `mutation($c: ID!, $v: String!) { linkIdentifier(customerId: $c, identifier: { kind: CRM_ID, value: $v }) { id } }`;
+    const link = async (via: TestApp) => expect((await via.graphql(service, LINK, { c: own, v: aCrmId() })).body.errors).toBeUndefined();
+    for (let i = 0; i < 4; i++) await link(app);
+    const stored = await storedChain(own);
+    expect(stored.map((d) => d['sequence'])).toEqual([1, 2, 3, 4, 5]);
+
+    // Values outside the schema's enums and types: one such event made the whole page and the whole export null.
+    await events().updateOne({ _id: stored[2]!['_id'] }, { $set: { type: 'BOGUS', channel: 'CARRIER_PIGEON', fields: ['EMAIL', 'SHOE_SIZE'], interactionId: 42 } });
+    const trail = await app.graphql<{ customer: { auditTrail: { edges: Array<{ node: { sequence: number; type: string; channel: string | null; fields: string[] | null; interactionId: string | null } }> } } }>(
+      auditor,
+      `query($id: ID!) { customer(id: $id) { auditTrail(first: 50) { edges { node { sequence type channel fields interactionId } } } } }`,
+      { id: own },
+    );
+    expect(trail.body.errors).toBeUndefined();
+    expect(trail.body.data!.customer.auditTrail.edges.map((e) => e.node.type)).toEqual(['CUSTOMER_REGISTERED', 'IDENTIFIER_LINKED', 'UNKNOWN', 'IDENTIFIER_LINKED', 'IDENTIFIER_LINKED']);
+    expect(trail.body.data!.customer.auditTrail.edges[2]!.node).toEqual({ sequence: 3, type: 'UNKNOWN', channel: null, fields: ['EMAIL'], interactionId: null });
+    const exported = await app.graphql(dpo, `query($id: ID!) { dataSubjectAccess(customerId: $id) { customerId auditEvents { sequence type } } }`, { id: own });
+    expect(exported.body.errors).toBeUndefined();
+    expect(await verify(own)).toMatchObject({ valid: false, firstBrokenSequence: 3 });
+
+    // A sequence stored as a string sorts above every number: taken for the head, it made appends write "41", "411".
+    await events().updateOne({ _id: stored[3]!['_id'] }, { $set: { sequence: '4' } });
+    const before = (await storedChain(own)).length;
+    await link(second); // a process that reads the head from the store
+    await link(second);
+    const after = await events().find({ chain: own }).toArray();
+    expect(after).toHaveLength(before + 2);
+    const numbers = after.map((d) => d['sequence']).filter((s): s is number => typeof s === 'number').sort((a, b) => a - b);
+    expect(numbers).toEqual([1, 2, 3, 5, 6, 7, 8]);
+    expect((await verify(own)).headSequence).toBe(8);
+
+    // A forged fraction between two events: the walk goes on past it, every numbered event once, in order.
+    await events().insertOne({ ...stored[1]!, _id: 'aud_FORGED0000000000000000000B' as never, sequence: 2.5 });
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let page = 0; page < 30; page++) {
+      const res: { body: { errors?: unknown; data?: { customer: { auditTrail: { edges: Array<{ node: { id: string } }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } } | null } } = await app.graphql(
+        auditor,
+        `query($id: ID!, $after: String) { customer(id: $id) { auditTrail(first: 1, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } } }`,
+        { id: own, after: cursor },
+      );
+      expect(res.body.errors).toBeUndefined();
+      const { edges, pageInfo } = res.body.data!.customer.auditTrail;
+      seen.push(...edges.map((e) => e.node.id));
+      if (!pageInfo.hasNextPage || edges.length === 0) break;
+      cursor = pageInfo.endCursor;
+    }
+    const numbered = (await events().find({ chain: own }).toArray()).filter((d) => typeof d['sequence'] === 'number').sort((a, b) => a['sequence'] - b['sequence']);
+    expect(seen.filter((id) => numbered.some((d) => String(d['_id']) === id))).toEqual(numbered.map((d) => String(d['_id'])));
+    expect(new Set(seen).size).toBe(seen.length);
+  });
+
   it('reports the position of an event deleted from the middle of the chain', async () => {
     const victim = chain[1]!;
     await events().deleteOne({ _id: victim['_id'] });

@@ -48,7 +48,7 @@ export interface ChainVerification {
   valid: boolean;
   eventCount: number;
   firstBrokenSequence: number | null;
-  /** The last event, as stored (null for an empty chain): what a deployment anchors elsewhere. */
+  /** The event at the highest position, as stored (null for an empty chain): what a deployment anchors elsewhere. */
   head: { sequence: number; hash: string } | null;
 }
 
@@ -65,7 +65,9 @@ export class ChainVerifier {
 
   push(event: AuditEventRecord): void {
     this.count += 1;
-    this.last = { sequence: event.sequence, hash: event.hash };
+    // The head is the highest position, not the last event read: a tampered sequence (read as 0) that sorts last
+    // was reported as the head to anchor (a probe).
+    if (this.last === null || event.sequence >= this.last.sequence) this.last = { sequence: event.sequence, hash: event.hash };
     if (this.firstBroken !== null) return;
     const { hash, ...rest } = event;
     const isIntact = event.sequence === this.count && event.prevHash === this.prevHash && recomputes(rest, hash);

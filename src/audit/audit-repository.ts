@@ -2,9 +2,17 @@ import { MongoServerError, type Collection, type Db, type Filter } from 'mongodb
 import { ServiceUnavailableError } from '../errors.js';
 import { classifyInfrastructureError } from '../http/infrastructure-errors.js';
 import { COLLECTIONS, BATCHED_FIND, insertDocuments, type InsertRefusal } from '../storage/mongo.js';
-import type { AuditEventRecord, ChainHead } from './audit-types.js';
+import { CHANNELS } from '../context-snapshots/snapshot-types.js';
+import { PII_FIELDS } from '../customers/customer-types.js';
+import { AUDIT_EVENT_TYPES, type AuditEventRecord, type ChainHead } from './audit-types.js';
 
 type AuditEventDoc = Omit<AuditEventRecord, 'id'> & { _id: string };
+
+/**
+ * An event's stored sequence when it is a number (a whole one but for tampering, which may store `2.5`); null for
+ * any other kind of value, which only tampering stores and which sorts after every number.
+ */
+export type AuditPosition = number | null;
 
 export interface AuditPageQuery {
   customerId: string;
@@ -39,9 +47,16 @@ export class AuditRepository {
     await this.events.createIndex({ customerId: 1, occurredAt: 1 }, { name: 'by_customer_time' });
   }
 
+  /**
+   * The event with the highest numeric sequence. Only tampering stores another kind of sequence: a string sorts
+   * above every number, and taking it for the head made every later append write `"3" + 1 = "31"` (a probe). A
+   * number that is not whole (a forged `4.5`) counts as its whole part, so appends stay whole numbers.
+   */
   async findHead(chain: string): Promise<ChainHead | null> {
-    const doc = await this.events.find({ chain }).sort({ sequence: -1 }).limit(1).next();
-    return doc ? { sequence: doc.sequence, hash: doc.hash, type: doc.type } : null;
+    const doc = await this.events.find({ chain, sequence: { $type: NUMBER_TYPES } }).sort({ sequence: -1 }).limit(1).next();
+    if (!doc) return null;
+    const parsed = parseDoc(doc);
+    return { sequence: Number.isFinite(doc.sequence) ? Math.max(0, Math.floor(doc.sequence)) : 0, hash: parsed.hash, type: parsed.type };
   }
 
   /**
@@ -116,7 +131,8 @@ export class AuditRepository {
     return docs.map(parseDoc);
   }
 
-  async findPage(query: AuditPageQuery): Promise<AuditEventRecord[]> {
+  /** With each event, where it stands in its chain as stored: what the next page starts after (see AuditPosition). */
+  async findPage(query: AuditPageQuery): Promise<Array<{ event: AuditEventRecord; position: AuditPosition }>> {
     const filter: Filter<AuditEventDoc> = { chain: query.customerId };
     if (query.afterSequence !== null) filter.sequence = { $gt: query.afterSequence };
     if (query.from || query.to) {
@@ -126,7 +142,7 @@ export class AuditRepository {
       };
     }
     const docs = await readingTrail(this.events.find(filter).sort({ sequence: 1 }).limit(query.limit).toArray());
-    return docs.map(parseDoc);
+    return docs.map((doc) => ({ event: parseDoc(doc), position: Number.isFinite(doc.sequence) ? doc.sequence : null }));
   }
 
   async findByIds(ids: readonly string[]): Promise<Array<AuditEventRecord | null>> {
@@ -165,27 +181,36 @@ function parseDoc(doc: AuditEventDoc): AuditEventRecord {
   return {
     id: doc._id,
     chain: doc.chain,
-    type: doc.type,
+    // A value outside an enum failed the whole page or export it was in, not just the event (a probe set `type:
+    // 'BOGUS'` and the GraphQL export came back null): every field is read as what the schema can show.
+    type: (AUDIT_EVENT_TYPES as readonly unknown[]).includes(doc.type) ? doc.type : 'UNKNOWN',
     occurredAt: doc.occurredAt instanceof Date ? doc.occurredAt : new Date(0),
-    customerId: doc.customerId ?? null,
+    customerId: textOrNull(doc.customerId),
     actor: {
       kind: actor.kind === 'AGENT' || actor.kind === 'SERVICE' || actor.kind === 'SYSTEM' ? actor.kind : 'SYSTEM',
       id: typeof actor.id === 'string' ? actor.id : MISSING,
     },
-    channel: doc.channel ?? null,
-    interactionId: doc.interactionId ?? null,
-    resolutionSource: doc.resolutionSource ?? null,
-    identifierHash: doc.identifierHash ?? null,
-    sealedIdentifierHash: doc.sealedIdentifierHash ?? null,
-    fields: doc.fields ?? null,
-    justification: doc.justification ?? null,
-    requestId: doc.requestId ?? null,
-    details: doc.details ?? {},
+    channel: (CHANNELS as readonly unknown[]).includes(doc.channel) ? doc.channel : null,
+    interactionId: textOrNull(doc.interactionId),
+    resolutionSource: textOrNull(doc.resolutionSource),
+    identifierHash: textOrNull(doc.identifierHash),
+    sealedIdentifierHash: textOrNull(doc.sealedIdentifierHash),
+    fields: Array.isArray(doc.fields) ? doc.fields.filter((f) => (PII_FIELDS as readonly unknown[]).includes(f)) : null,
+    justification: textOrNull(doc.justification),
+    requestId: textOrNull(doc.requestId),
+    details: typeof doc.details === 'object' && doc.details !== null && !Array.isArray(doc.details) ? doc.details : {},
     sequence: Number.isSafeInteger(doc.sequence) ? doc.sequence : 0,
     prevHash: typeof doc.prevHash === 'string' ? doc.prevHash : MISSING,
     hash: typeof doc.hash === 'string' ? doc.hash : MISSING,
   };
 }
+
+function textOrNull(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
+}
+
+/** BSON's number types, for `$type` (MongoDB's alias, which FerretDB knows too; the driver's typings do not). */
+const NUMBER_TYPES = 'number' as unknown as 'double';
 
 /** What a tampered document shows where the log always writes a value. */
 const MISSING = '(missing)';

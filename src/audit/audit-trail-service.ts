@@ -51,8 +51,15 @@ export class AuditTrailService {
     const afterSequence = args.after == null ? null : decodeAuditCursor(args.after);
     const range = validateRange(args.from ?? null, args.to ?? null);
     const found = await this.repository.findPage({ customerId, afterSequence, ...range, limit: first + 1 });
-    const events = await this.reveal(found.slice(0, first));
-    const edges = events.map((node) => ({ cursor: encodeAuditCursor(node.sequence), node }));
+    const page = found.slice(0, first);
+    const events = await this.reveal(page.map((f) => f.event));
+    // A position that is not a number (only tampering stores one) is not something `$gt` can start after: its cursor
+    // is the last number before it, so the walk goes on with the numbers after that.
+    let position = afterSequence ?? -1;
+    const edges = events.map((node, i) => {
+      position = page[i]?.position ?? position;
+      return { cursor: encodeAuditCursor(position), node };
+    });
     return { edges, pageInfo: { hasNextPage: found.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
   }
 
@@ -109,17 +116,26 @@ export class AuditTrailService {
 const CURSOR_PREFIX = 'seq:';
 const MAX_SEQUENCE = 2_147_483_647;
 
-/** Opaque to callers: base64url over the event's position in its chain. */
-export function encodeAuditCursor(sequence: number): string {
-  return Buffer.from(`${CURSOR_PREFIX}${sequence}`, 'utf8').toString('base64url');
+/**
+ * Opaque to callers: base64url over the event's position in its chain. A position that only tampering stores (a
+ * forged `2.5`, or a negative) is written as stored, so that the walk goes on past it: as `0` (what the event reads
+ * as) it was a cursor the trail refused, and no page after it could be reached (a probe). A sequence that is not a
+ * number at all has the cursor of the number before it (see page()).
+ */
+export function encodeAuditCursor(position: number): string {
+  return Buffer.from(`${CURSOR_PREFIX}${position}`, 'utf8').toString('base64url');
 }
 
 export function decodeAuditCursor(cursor: string): number {
   const invalid = () => new BadUserInputError('after is not a cursor from this audit trail', { field: 'after' });
-  if (cursor.length > 32 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
-  const match = /^seq:([1-9]\d{0,9})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (cursor.length > 64 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const match = /^seq:(-?\d{1,16}(?:\.\d{1,20})?)$/.exec(text);
   const sequence = match ? Number(match[1]) : NaN;
-  if (!Number.isSafeInteger(sequence) || sequence > MAX_SEQUENCE) throw invalid();
+  // Written as encodeAuditCursor writes it (`seq:1e3`, `seq:01` and `seq:1.0` are not): a whole number from 1 up, or
+  // the position of a tampered event (a fraction, a negative) or before one (-1).
+  if (!match || String(sequence) !== match[1] || sequence > MAX_SEQUENCE) throw invalid();
+  if (sequence === 0) throw invalid();
   return sequence;
 }
 

@@ -14,6 +14,8 @@ export const AUDIT_EVENT_TYPES = [
   'DATA_DELETION',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+/** What a stored event reads as: `UNKNOWN` for a type the log never writes (a newer release's, or tampering). */
+export type StoredAuditEventType = AuditEventType | 'UNKNOWN';
 
 export interface AuditActor {
   kind: 'AGENT' | 'SERVICE' | 'SYSTEM';
@@ -51,7 +53,7 @@ export interface AuditEventInput {
 export interface ChainHead {
   sequence: number;
   hash: string;
-  type: AuditEventType;
+  type: StoredAuditEventType;
 }
 
 /**
@@ -66,7 +68,7 @@ export const EVENTS_AFTER_ERASURE: ReadonlySet<AuditEventType> = new Set<AuditEv
 export interface AuditEventRecord {
   id: string;
   chain: string;
-  type: AuditEventType;
+  type: StoredAuditEventType;
   occurredAt: Date;
   customerId: string | null;
   actor: AuditActor;

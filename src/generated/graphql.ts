@@ -87,7 +87,12 @@ export type AuditEventType =
   | 'IDENTIFIER_LINKED'
   | 'IDENTITY_RESOLUTION'
   | 'PII_ACCESS'
-  | 'PII_ACCESS_GRANTED';
+  | 'PII_ACCESS_GRANTED'
+  /**
+   * Read only, never written: the stored type is none of the above. Either a newer release wrote it (during a
+   * rolling upgrade), or the store was altered; verifyAuditTrail tells which (an altered event does not verify).
+   */
+  | 'UNKNOWN';
 
 export type AuditVerification = {
   __typename?: 'AuditVerification';
