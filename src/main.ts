@@ -6,7 +6,7 @@ import { seedDemoData } from './dev/demo-seed.js';
 import { ConfigError, describeCause, StartupError } from './errors.js';
 import { createLogger } from './observability/logger.js';
 
-// Start-up only: config -> connections -> subgraph -> listen; graceful stop on SIGTERM/SIGINT.
+// Start-up only: config -> connections -> subgraph -> listen; graceful stop on SIGTERM/SIGINT/SIGHUP.
 async function main(): Promise<void> {
   let config: AppConfig;
   try {
@@ -56,6 +56,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  // A closed terminal or a dropped SSH session: without this, node died at once and its redis-server lived on (a probe).
+  process.on('SIGHUP', () => void stop('SIGHUP'));
 
   try {
     app = await createApp({ config: resolved, logger, jwks: dev?.jwks ?? null });

@@ -207,6 +207,8 @@ const CASES: Case[] = [
   { name: 'a query that is not a string', run: () => send({ body: JSON.stringify({ query: 42 }) }), status: 400, code: 'BAD_REQUEST' },
   { name: 'variables that are not an object', run: () => send({ body: JSON.stringify({ query: BY_ID, variables: '{"id":"x"}' }) }), status: 400, code: 'BAD_REQUEST' },
   { name: 'a syntax error', run: () => gql('{ customer(id: "x") { id }'), status: 400, code: 'GRAPHQL_PARSE_FAILED' },
+  // Under the token limit, but more repeated fields than graphql-js will compare: it aborts validation.
+  { name: '1,000 repeated __typename selections', run: () => gql(`{ ${'__typename '.repeat(1_000)}}`), status: 400, code: 'QUERY_TOO_COMPLEX' },
   // Apollo refuses these before any operation runs, with no code of its own: a bad request, never an internal error.
   ...(
     [

@@ -1,9 +1,12 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { startDevServices } from '../src/dev/services.js';
 import { canControl, readServicesControlFile, startMongo, startPrivateServices, startRedis, stopMongo, stopRedis } from './testkit/service-control.js';
 
 const mongoUrl = inject('mongoUrl');
@@ -170,4 +173,63 @@ describe('FerretDB data at rest', () => {
       await services.stop();
     }
   });
+});
+
+describe('servers a start left running', () => {
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  /** A start of the dev services in a process of its own, as `npm start` runs them; resolves with their pids. */
+  function startInChild(dataDir: string): Promise<{ child: ChildProcess; pids: { redis: number; mongo: number } }> {
+    const script = `import { startDevServices } from ${JSON.stringify(path.resolve('src/dev/services.ts'))};
+const services = await startDevServices({ dataDir: ${JSON.stringify(dataDir)} });
+console.log(JSON.stringify(services.pids()));
+setInterval(() => undefined, 60_000);`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    return new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const line = out.split('\n').find((l) => l.startsWith('{'));
+        if (line) resolve({ child, pids: JSON.parse(line) as { redis: number; mongo: number } });
+      });
+      child.once('exit', (code) => reject(new Error(`the child start exited with ${code}`)));
+    });
+  }
+
+  it('stops the servers of a start killed with SIGKILL, and refuses to start beside a start that still runs', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'veil-leftover-'));
+    const cleanUp: number[] = [];
+    try {
+      const first = await startInChild(dataDir);
+      cleanUp.push(first.child.pid!, first.pids.redis, first.pids.mongo);
+      // Still running: a second start on the same directory is refused and touches nothing.
+      await expect(startDevServices({ dataDir })).rejects.toThrow(new RegExp(`another start \\(pid ${first.child.pid}\\)`));
+      expect(alive(first.pids.redis) && alive(first.pids.mongo)).toBe(true);
+
+      first.child.kill('SIGKILL');
+      await new Promise((resolve) => first.child.once('exit', resolve));
+      // Orphaned, both still serve: nobody else would ever stop them.
+      expect(alive(first.pids.redis) && alive(first.pids.mongo)).toBe(true);
+      const lines: string[] = [];
+      const second = await startDevServices({ dataDir, log: (line) => lines.push(line) });
+      try {
+        expect(alive(first.pids.redis)).toBe(false);
+        expect(alive(first.pids.mongo)).toBe(false);
+        expect(lines.filter((l) => l.startsWith('stopping '))).toHaveLength(2);
+        expect(await canConnect(second.mongoUrl)).toBe(true);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      for (const pid of cleanUp) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -75,6 +75,22 @@ describe('logs', () => {
     for (const token of tokens) for (const part of token.split('.').slice(1)) expect(text).not.toContain(part);
   });
 
+  it("names the operation the document ran in the request's log line, over GET and without operationName too", async () => {
+    const agent = await app.token(['customer:read'], 'agent-op-name');
+    const completed = (id: string) =>
+      app.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['requestId'] === id && l['msg'] === 'request completed');
+    await app.graphql(agent, 'query NamedInDocument { __typename }', undefined, { 'x-request-id': 'op-name-post' });
+    const get = await fetch(`${app.url}?query=${encodeURIComponent('query NamedOverGet { __typename }')}`, {
+      headers: { authorization: `Bearer ${agent}`, 'apollo-require-preflight': 'true', 'x-request-id': 'op-name-get' },
+    });
+    expect(get.status).toBe(200);
+    // A name that spells a phone number is neither logged nor counted, whoever sent it.
+    await app.graphql(agent, 'query call_07700_900_987 { __typename }', undefined, { 'x-request-id': 'op-name-phone' });
+    expect(completed('op-name-post')?.['operationName']).toBe('NamedInDocument');
+    expect(completed('op-name-get')?.['operationName']).toBe('NamedOverGet');
+    expect(completed('op-name-phone')?.['operationName']).toBeNull();
+  });
+
   it('gives every line written while serving a request its requestId', async () => {
     const from = app.logs.lines.length;
     const agent = await app.token(['customer:read'], 'agent-request-id');

@@ -12,6 +12,7 @@ import { chmod, mkdir, open, rename, rm, rmdir, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stopLeftoverServers } from './leftover-servers.js';
 
 export type Log = (line: string) => void;
 
@@ -61,6 +62,7 @@ export async function startDevServices(opts: StartDevServicesOptions): Promise<D
   const log = opts.log ?? silent;
   const dataDir = path.resolve(opts.dataDir);
   await mkdir(dataDir, { recursive: true });
+  await stopLeftoverServers(dataDir, log);
 
   // Started side by side: the first FerretDB build takes minutes and Redis
   // need not wait for it.

@@ -61,6 +61,15 @@ export function createErrorFormatter(onUnexpected: (error: unknown) => void, hoo
     if (limit) {
       return { message: limit.message, ...where, extensions: { code: OPERATION_LIMIT_CODE, limit: limit.limit, maximum: limit.maximum } };
     }
+    // graphql-js stops validating an operation whose repeated fields or fragments would take too long to compare
+    // (1,000 `__typename` selections do, under the token limit): a limit too, and the caller can act on it (a probe).
+    if (code === 'GRAPHQL_VALIDATION_FAILED' && formatted.message === 'Validation aborted.') {
+      return {
+        message: 'The operation repeats too many fields or fragments to validate; send a smaller operation',
+        ...where,
+        extensions: { code: OPERATION_LIMIT_CODE, limit: 'validation' },
+      };
+    }
     // A scalar's parseLiteral refusing a literal (a bad date) is reported by validation; keep the scalar's own code.
     const inner = original instanceof GraphQLError ? original.originalError : undefined;
     if (code === 'GRAPHQL_VALIDATION_FAILED' && isOwnError(inner)) {

@@ -106,10 +106,12 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
     for (const [key, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
     }
+    const ran: NonNullable<RequestContext['ran']> = { operationName: null };
     const response = await deps.apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
-      context: async () => deps.buildContext(caller, requestId, log),
+      context: async () => ({ ...deps.buildContext(caller, requestId, log), ran }),
     });
+    if (ran.operationName !== null) operationName = isRecordableName(ran.operationName, 100) ? ran.operationName : null;
     // Apollo's own cache headers (a persisted-query miss sends `private, no-cache, must-revalidate`) do not replace no-store.
     for (const [key, value] of response.headers) if (key.toLowerCase() !== 'cache-control') res.setHeader(key, value);
     res.statusCode = response.status ?? 200;

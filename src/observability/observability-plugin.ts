@@ -39,6 +39,7 @@ export function createObservabilityPlugin(metrics: Metrics, labels = new Operati
       const started = process.hrtime.bigint();
       return {
         async willSendResponse(requestContext) {
+          if (requestContext.contextValue.ran) requestContext.contextValue.ran.operationName = requestContext.operationName ?? null;
           const operation = labels.labelFor(requestContext.operationName);
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;
           const body = requestContext.response.body;
