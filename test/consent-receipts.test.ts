@@ -178,6 +178,31 @@ describe('consent batching', () => {
     expect(allowed.body.data!._entities.map((c) => c?.version)).toEqual([2, 1]);
   });
 
+  it('reaches receipts and audit events by id only with the scopes that list them on a customer, not with every scope that reads their fields', async () => {
+    const id = await register();
+    const first = await record(id, ['marketing_email']);
+    const second = await record(id, ['analytics']);
+    const auditor = await app.token(['customer:read', 'audit:read'], 'auditor-reach');
+    const trail = await app.graphql<{ customer: { auditTrail: { edges: Array<{ node: { id: string } }> } } }>(
+      auditor,
+      `query($id: ID!) { customer(id: $id) { auditTrail(first: 1) { edges { node { id } } } } }`,
+      { id },
+    );
+    const eventId = trail.body.data!.customer.auditTrail.edges[0]!.node.id;
+    const ENTITIES = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Consent { id version } ... on AuditEvent { id type } } }`;
+    const r = [{ __typename: 'Consent', id: second.id }, { __typename: 'Consent', id: first.id }, { __typename: 'AuditEvent', id: eventId }];
+    const reach = async (scopes: string[]) => {
+      const res = await app.graphql<{ _entities: Array<{ id: string } | null> }>(await app.token(scopes, `reach-${scopes.join('-')}`), ENTITIES, { r });
+      return res.body.data!._entities.map((e, i) => (e ? 'read' : (res.body.errors ?? []).find((x) => x.path?.[1] === i)?.extensions?.['reason']));
+    };
+    // dsar:process reads receipts and events inside an export, which writes DSAR_EXPORT; by id it reaches neither.
+    expect(await reach(['dsar:process'])).toEqual(['MISSING_SCOPE', 'MISSING_SCOPE', 'MISSING_SCOPE']);
+    // consent:write reads the current receipt (as Customer.consent shows it), not the history, and no event.
+    expect(await reach(['consent:write'])).toEqual(['read', 'MISSING_SCOPE', 'MISSING_SCOPE']);
+    expect(await reach(['consent:read'])).toEqual(['read', 'read', 'MISSING_SCOPE']);
+    expect(await reach(['audit:read'])).toEqual(['MISSING_SCOPE', 'MISSING_SCOPE', 'read']);
+  });
+
   it("withholds an erased customer's last receipt from customer:read through _entities, as Customer.consent shows none", async () => {
     const id = await register();
     const receipt = await record(id, ['support_context']);

@@ -2,7 +2,7 @@ import { defaultFieldResolver, isUnionType, type GraphQLFieldResolver, type Grap
 import { hasAnyScope, type CallerScope } from '../auth/caller.js';
 import type { RequestContext } from '../context.js';
 import { ForbiddenError } from '../errors.js';
-import type { TypePolicy } from './policy-table.js';
+import { ENTITY_REACH, type TypePolicy } from './policy-table.js';
 
 /** The entity types of a subgraph schema (the `_Entity` union), sorted. */
 export function entityTypesOf(schema: GraphQLSchema): string[] {
@@ -15,11 +15,20 @@ export function entityTypesOf(schema: GraphQLSchema): string[] {
  * The scopes a field rule of the type answers to, from the policy table: its
  * scopes, and `pii:read` for a personal field (whose holder without the
  * reading scope is told ELEVATION_REQUIRED, field by field); null when a field
- * of the type is open to every valid token.
+ * of the type is open to every valid token. A type `narrower` names (ENTITY_REACH) takes the scopes it gives.
  */
-export function entityReachScopes(table: Record<string, TypePolicy>, entityTypes: readonly string[]): Map<string, readonly CallerScope[] | null> {
+export function entityReachScopes(
+  table: Record<string, TypePolicy>,
+  entityTypes: readonly string[],
+  narrower: Readonly<Record<string, readonly CallerScope[]>> = ENTITY_REACH,
+): Map<string, readonly CallerScope[] | null> {
   const reach = new Map<string, readonly CallerScope[] | null>();
   for (const typeName of entityTypes) {
+    const given = narrower[typeName];
+    if (given) {
+      reach.set(typeName, [...given].sort());
+      continue;
+    }
     const rules = Object.values(table[typeName] ?? {});
     const scopes = rules.flatMap((r): CallerScope[] => (r.kind === 'open' ? [] : r.kind === 'pii' ? [...r.scopes, 'pii:read'] : [...r.scopes]));
     reach.set(typeName, rules.some((r) => r.kind === 'open') ? null : [...new Set(scopes)].sort());

@@ -63,15 +63,28 @@ const CUSTOMER_REFERENCE: readonly CallerScope[] = [
 ];
 const CUSTOMER_READ: readonly CallerScope[] = ['customer:read'];
 /**
- * Who may read any consent receipt, earlier ones included. `customer:read`
- * sees only a customer's current receipt (`Customer.consent.receipt`): a
- * `Consent` reached through `_entities` (following `supersedes`) that is not
- * the current one is withheld from it (`Consent.__resolveReference`), as
- * `consentHistory` is.
+ * Who may reach any consent receipt by id, earlier ones included, as `Customer.consentHistory`. The other callers
+ * `_entities` lets reach a `Consent` (ENTITY_REACH) get only a customer's current receipt, the one
+ * `Customer.consent.receipt` shows them (`Consent.__resolveReference`).
  */
-export const CONSENT_HISTORY_READ: readonly CallerScope[] = ['consent:read', 'consent:write', 'dsar:process'];
-const CONSENT_RECEIPT_READ: readonly CallerScope[] = ['customer:read', ...CONSENT_HISTORY_READ];
+export const CONSENT_HISTORY_READ: readonly CallerScope[] = ['consent:read'];
+/** Who reads a receipt's fields where one is shown: Customer.consent, consentHistory, recordConsent's answer, an export. */
+const CONSENT_RECEIPT_READ: readonly CallerScope[] = ['customer:read', 'consent:read', 'consent:write', 'dsar:process'];
+/** Who reads an event's fields where one is shown: Customer.auditTrail, and a data-subject export (itself audited). */
 const AUDIT_READ: readonly CallerScope[] = ['audit:read', 'dsar:process'];
+
+/**
+ * Who may reach an entity by id through `_entities` where that is narrower than who reads its fields somewhere.
+ * A `dsar:process` caller reads audit events and receipts inside an export, which writes `DSAR_EXPORT`; by id, an
+ * event takes `audit:read`, as `Customer.auditTrail` does, and a receipt the scopes that show one on a customer
+ * (`Customer.consent`: the current one; `consentHistory`: any). A probe read every receipt and every event, with
+ * the identifier hashes of anonymous lookups, holding `dsar:process` or `consent:write` alone, and nothing recorded
+ * the reads.
+ */
+export const ENTITY_REACH: Readonly<Record<string, readonly CallerScope[]>> = {
+  AuditEvent: ['audit:read'],
+  Consent: ['consent:read', 'consent:write', 'customer:read'],
+};
 
 export const FIELD_POLICY: Record<string, TypePolicy> = {
   Query: {
