@@ -330,6 +330,38 @@ describe('validating support activity', () => {
     expect((await push({ customerId: id, tickets: [ticket(`About ${crmId.slice(0, -1)} and ${lettersOnly()}`)] })).body.errors).toBeUndefined();
   });
 
+  it("refuses record ids and statuses that carry the customer's own phone number, which their shape alone lets through", async () => {
+    const phone = aPhone();
+    rawIdentifiers.push(phone);
+    const digits = phone.slice(1);
+    const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {
+      input: { identifiers: [{ kind: 'EMAIL', value: anEmail('phone-id') }, { kind: 'PHONE', value: phone }] },
+    });
+    const id = res.body.data!.registerCustomer.id;
+    const at = daysAgo(1);
+    // A probe's push: every one of these was stored and shown in clear next to the masked phone.
+    const refusals: Array<[Record<string, unknown>, string]> = [
+      [{ tickets: [{ id: `tel:${digits}`, status: 'open', openedAt: at }] }, 'tickets[0].id'],
+      [{ tickets: [{ id: 'T-PH', status: `wa${digits}`, openedAt: at }] }, 'tickets[0].status'],
+      [{ transactions: [{ id: digits, status: 'settled', amountMinor: 100, currency: 'GBP', occurredAt: at }] }, 'transactions[0].id'],
+      [{ transactions: [{ id: 'X-1', status: `sms-${digits}`, amountMinor: 100, currency: 'GBP', occurredAt: at }] }, 'transactions[0].status'],
+      [{ subscriptions: [{ id: `whatsapp:${digits}`, plan: 'gold', status: 'active', startedAt: at }] }, 'subscriptions[0].id'],
+      [{ interactions: [{ id: `wa:${digits}`, channel: 'WHATSAPP', occurredAt: at }] }, 'interactions[0].id'],
+      [{ interactions: [{ id: `00${digits}`, channel: 'VOICE', occurredAt: at }] }, 'interactions[0].id'],
+      [{ interactions: [{ id: `call-${digits.slice(0, 4)}-${digits.slice(4)}`, channel: 'VOICE', occurredAt: at }] }, 'interactions[0].id'],
+    ];
+    for (const [records, path] of refusals) {
+      const refused = await push({ customerId: id, ...records });
+      expect(refused.body.errors?.[0]?.extensions, path).toMatchObject({ code: 'BAD_USER_INPUT', field: path });
+      expect(refused.body.errors?.[0]?.message).toMatch(/phone number/);
+      expect(JSON.stringify(refused.body)).not.toContain(digits);
+    }
+    expect(await app.app.mongo.db.collection(COLLECTIONS.supportRecords).countDocuments({ customerId: id })).toBe(0);
+    // An order number is still a digit run, when it is not the customer's number.
+    const other = `${digits.slice(0, -1)}${(Number(digits.at(-1)) + 1) % 10}`;
+    expect((await push({ customerId: id, transactions: [{ id: other, status: 'settled', amountMinor: 100, currency: 'GBP', occurredAt: at }] })).body.errors).toBeUndefined();
+  });
+
   it('does not screen for CRM ids under four characters, which ordinary ids and words would match', async () => {
     const shortId = `${Math.floor(Math.random() * 900) + 100}`;
     const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {

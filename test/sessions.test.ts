@@ -186,6 +186,21 @@ describe('support sessions', () => {
     }
   });
 
+  it('refuses an operation that starts two sessions before starting either (a refused one would null the tokens of the others)', async () => {
+    const id = await registerWithActivity();
+    const caller = await app.token(['customer:read', 'context:read'], 'agent-session-aliases');
+    const two = `mutation($id: ID!) {
+      a: startSupportSession(customerId: $id, channel: VOICE) { token }
+      b: startSupportSession(customerId: $id, channel: VOICE) { token }
+    }`;
+    const refused = await app.graphql(caller, two, { id });
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors?.[0]?.extensions).toEqual({ code: 'QUERY_TOO_COMPLEX', limit: 'supportSessions', maximum: 1 });
+    // Nothing was started: the caller's cap is untouched, and no session is listed for the customer.
+    expect(await redis.keys(`${app.config.redisKeyPrefix}sessions-of:${id}*`)).toEqual([]);
+    expect((await app.graphql(caller, START, { id, channel: 'VOICE', ttl: 60 })).body.errors).toBeUndefined();
+  });
+
   it('stops working once it is ended, and ending it again says false', async () => {
     const id = await registerWithActivity();
     const { token } = (await start(id)).body.data!.startSupportSession;

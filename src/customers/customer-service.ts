@@ -285,23 +285,30 @@ export class CustomerService {
   }
 
   /**
-   * Where, if anywhere, text about customers names one of their own CRM ids: the path of the first such text, or
-   * null. A CRM id has no shape that free text could be screened for (emails and phone numbers are refused by shape
-   * everywhere), but a customer's own are known by hash: every word of the text, as a CRM id would be normalised,
-   * is hashed and looked for among them. One `find` on `identifiers` for all the customers.
+   * Where, if anywhere, text about customers names one of their own CRM ids or phone numbers: the path of the first
+   * such text and what it names, or null. A CRM id has no shape that free text could be screened for, and a phone
+   * number's shape is not screened in record ids and statuses (an order number is a digit run too), but a customer's
+   * own are known by hash: every word of the text as a CRM id would be normalised, and every digit run of a phone
+   * number's length as an international number, is hashed and looked for among them. One `find` on `identifiers`
+   * for all the customers.
    */
-  private async findOwnCrmIdIn(items: ReadonlyArray<{ customerId: string; texts: ReadonlyArray<readonly [string, string]> }>): Promise<string | null> {
+  private async findOwnIdentifierIn(items: ReadonlyArray<OwnIdentifierScreen>): Promise<{ path: string; kind: IdentifierKind } | null> {
     if (items.every((item) => item.texts.length === 0)) return null;
     const customerIds = [...new Set(items.map((item) => item.customerId))];
     const identifiers = await this.repository.findIdentifiersByCustomerIds(customerIds);
-    const known = new Map(customerIds.map((id, i) => [id, new Set((identifiers[i] ?? []).filter((r) => r.kind === 'CRM_ID').flatMap(hashesOf))]));
+    const hashesOfKind = (records: readonly IdentifierRecord[], kind: IdentifierKind) => new Set(records.filter((r) => r.kind === kind).flatMap(hashesOf));
+    const known = new Map(customerIds.map((id, i) => [id, { crm: hashesOfKind(identifiers[i] ?? [], 'CRM_ID'), phone: hashesOfKind(identifiers[i] ?? [], 'PHONE') }]));
+    const names = (kind: IdentifierKind, hashes: ReadonlySet<string>, candidates: Iterable<string>) => {
+      if (hashes.size === 0) return false;
+      for (const candidate of candidates) if (this.keyring.hashAll(kind, candidate).some((hash) => hashes.has(hash))) return true;
+      return false;
+    };
     for (const item of items) {
-      const hashes = known.get(item.customerId);
-      if (!hashes || hashes.size === 0) continue;
+      const own = known.get(item.customerId);
+      if (!own) continue;
       for (const [path, text] of item.texts) {
-        for (const candidate of crmIdCandidates(text)) {
-          if (this.keyring.hashAll('CRM_ID', candidate).some((hash) => hashes.has(hash))) return path;
-        }
+        if (names('CRM_ID', own.crm, crmIdCandidates(text))) return { path, kind: 'CRM_ID' };
+        if (names('PHONE', own.phone, phoneCandidates(text))) return { path, kind: 'PHONE' };
       }
     }
     return null;
@@ -309,12 +316,12 @@ export class CustomerService {
 
   /**
    * Refuses (BAD_USER_INPUT, naming the field and never the value) text about customers that names one of their own
-   * CRM ids: every free text stored about a customer (support records, a consent's source, a grant's justification,
-   * an erasure's reason and reference) goes through here before it is stored.
+   * CRM ids or phone numbers: every free text and id stored about a customer (support records, a consent's source, a
+   * grant's justification, an erasure's reason and reference) goes through here before it is stored.
    */
-  async refuseOwnCrmIds(items: ReadonlyArray<{ customerId: string; texts: ReadonlyArray<readonly [string, string]> }>): Promise<void> {
-    const path = await this.findOwnCrmIdIn(items);
-    if (path) throw new BadUserInputError(`${path} must not contain the customer's CRM id`, { field: path });
+  async refuseOwnIdentifiers(items: ReadonlyArray<OwnIdentifierScreen>): Promise<void> {
+    const found = await this.findOwnIdentifierIn(items);
+    if (found) throw new BadUserInputError(`${found.path} must not contain the customer's ${found.kind === 'PHONE' ? 'phone number' : 'CRM id'}`, { field: found.path });
   }
 
   /** Decrypts attributes of customers read with their ciphertexts; a ciphertext that does not authenticate throws. */
@@ -695,6 +702,29 @@ function crmIdCandidates(text: string): Set<string> {
     }
   }
   return candidates;
+}
+
+/**
+ * What in a text could be a phone number in E.164 (read through escapes and look-alikes): every run of 7 to 15
+ * digits, single separators (space . - _ / ( )) inside it dropped, with a `+` before it (`00` taken for one), so
+ * `tel:447700900411`, `wa447700900411`, `sms-44 7700 900411` and `0044-7700-900411` all give `+447700900411`. A
+ * number written in national form (`07700 900411`) is not found: which country it is in is not known here.
+ */
+function phoneCandidates(text: string): Set<string> {
+  const candidates = new Set<string>();
+  for (const run of foldForMatching(text).match(/\d(?:[ ._/()-]?\d)*/g) ?? []) {
+    const digits = run.replace(/\D/g, '');
+    for (const form of digits.startsWith('00') ? [digits, digits.slice(2)] : [digits]) {
+      if (form.length >= 7 && form.length <= 15) candidates.add(`+${form}`);
+    }
+  }
+  return candidates;
+}
+
+/** Texts about one customer to screen for its own identifiers: [path of the field, text]. */
+export interface OwnIdentifierScreen {
+  customerId: string;
+  texts: ReadonlyArray<readonly [string, string]>;
 }
 
 /** Whether the text names one of these CRM ids, read as the screen reads text (`crmIdCandidates`), in any case. */

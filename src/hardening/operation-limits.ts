@@ -1,12 +1,12 @@
 import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
-import { GraphQLError, type ParseOptions, type ValidationContext, type ValidationRule } from 'graphql';
+import { GraphQLError, OperationTypeNode, type ParseOptions, type ValidationContext, type ValidationRule } from 'graphql';
 
 /** The code every rejected-for-size operation carries; front ends can rely on it. */
 export const OPERATION_LIMIT_CODE = 'QUERY_TOO_COMPLEX';
 
-export type OperationLimit = 'depth' | 'aliases' | 'tokens' | 'cost' | 'auditTrails' | 'auditVerifications';
+export type OperationLimit = 'depth' | 'aliases' | 'tokens' | 'cost' | 'auditTrails' | 'auditVerifications' | 'supportSessions';
 
 /**
  * Customers whose `auditTrail` one request may page. Each trail is its own
@@ -25,6 +25,14 @@ export const MAX_AUDIT_TRAILS_PER_REQUEST = 10;
  */
 export const MAX_AUDIT_VERIFICATIONS_PER_REQUEST = 3;
 
+/**
+ * Support sessions one operation may start. Its result is non-null: when one start of several is refused (the
+ * caller's cap of live sessions, a rate limit), the whole answer is null, and the sessions started before it live
+ * on with tokens nobody received, which nobody can end and which fill the caller's cap (a probe: 11 aliases left 10
+ * such sessions and the caller locked out for their TTL). A console starts one session at a time.
+ */
+export const MAX_SUPPORT_SESSIONS_PER_REQUEST = 1;
+
 export interface OperationLimitsConfig {
   maxDepth: number;
   maxAliases: number;
@@ -39,6 +47,7 @@ const DESCRIPTIONS: Record<OperationLimit, string> = {
   cost: 'The operation costs more than',
   auditTrails: 'The operation reads the audit trail of more customers than',
   auditVerifications: 'The operation verifies more audit trails than',
+  supportSessions: 'The operation starts more support sessions than',
 };
 
 /**
@@ -79,7 +88,8 @@ export function createOperationLimits(config: OperationLimitsConfig): { validati
       maxDepthRule({ n: config.maxDepth, flattenFragments: true, ...rejectWith('depth', config.maxDepth) }),
       maxAliasesRule({ n: config.maxAliases, ...rejectWith('aliases', config.maxAliases) }),
       costLimitRule({ maxCost: config.maxCost, flattenFragments: true, ...rejectWith('cost', config.maxCost) }),
-      auditVerificationsRule,
+      perDocumentRule(OperationTypeNode.QUERY, 'verifyAuditTrail', 'auditVerifications', MAX_AUDIT_VERIFICATIONS_PER_REQUEST),
+      perDocumentRule(OperationTypeNode.MUTATION, 'startSupportSession', 'supportSessions', MAX_SUPPORT_SESSIONS_PER_REQUEST),
     ],
     parseOptions: { maxTokens: config.maxTokens },
   };
@@ -96,17 +106,23 @@ const knownOperationTypesRule: ValidationRule = (context) => ({
   },
 });
 
-/** Counts `verifyAuditTrail` selections in the document (fragments included, each once): at least as many as run. */
-const auditVerificationsRule: ValidationRule = (context) => {
-  let count = 0;
-  return {
-    Field(node) {
-      if (node.name.value !== 'verifyAuditTrail' || context.getParentType() !== context.getSchema().getQueryType()) return;
-      count += 1;
-      if (count === MAX_AUDIT_VERIFICATIONS_PER_REQUEST + 1) context.reportError(new OperationLimitError('auditVerifications', MAX_AUDIT_VERIFICATIONS_PER_REQUEST));
-    },
+/**
+ * Counts the selections of one root field in the document (aliases and fragments included, each once): at least as
+ * many as run. Refused before anything runs, as the field is non-null: refused while executing, it would null the
+ * answers that stood too.
+ */
+function perDocumentRule(root: OperationTypeNode, fieldName: string, limit: OperationLimit, maximum: number): ValidationRule {
+  return (context) => {
+    let count = 0;
+    return {
+      Field(node) {
+        if (node.name.value !== fieldName || context.getParentType() !== context.getSchema().getRootType(root)) return;
+        count += 1;
+        if (count === maximum + 1) context.reportError(new OperationLimitError(limit, maximum));
+      },
+    };
   };
-};
+}
 
 // graphql-js 16 spells it "more that"; accept the corrected spelling too, for the day it is fixed.
 const TOKEN_LIMIT_MESSAGE = /^Syntax Error: Document contains more tha[nt] (\d+) tokens\. Parsing aborted\.$/;

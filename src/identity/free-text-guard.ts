@@ -76,8 +76,13 @@ function foldForDetection(text: string): string {
 }
 
 export function containsIdentifier(text: string): boolean {
-  const folded = foldForDetection(text);
-  return EMAIL_LIKE.test(folded) || PHONE_LIKE.test(folded) || DISGUISED_EMAIL_LIKE.test(folded) || DISGUISED_EMAIL_LIKE.test(closeUpSpacing(folded));
+  // Read as quoted-printable too, as references are (isSafeReference): `jane=40example.com` in a ticket subject was
+  // stored (a probe).
+  const forms = /=[2-7][0-9A-F]/i.test(text) ? [text, decodeQuotedPrintable(text)] : [text];
+  return forms.some((form) => {
+    const folded = foldForDetection(form);
+    return EMAIL_LIKE.test(folded) || PHONE_LIKE.test(folded) || DISGUISED_EMAIL_LIKE.test(folded) || DISGUISED_EMAIL_LIKE.test(closeUpSpacing(folded));
+  });
 }
 
 /**

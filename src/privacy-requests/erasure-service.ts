@@ -55,8 +55,8 @@ export class ErasureService {
     private readonly participants: readonly ErasureParticipant[],
     private readonly audit: AuditLog,
     private readonly anonymousLookups: AnonymousLookupForgetter,
-    /** CustomerService.refuseOwnCrmIds: the reason and the reference stay in the DATA_DELETION event for good. */
-    private readonly refuseOwnCrmIds: CustomerService['refuseOwnCrmIds'],
+    /** CustomerService.refuseOwnIdentifiers: the reason and the reference stay in the DATA_DELETION event for good. */
+    private readonly refuseOwnIdentifiers: CustomerService['refuseOwnIdentifiers'],
   ) {}
 
   async erase(customerId: string, requestId: string, reason: string, actor: Actor): Promise<ErasureReceiptRecord> {
@@ -65,7 +65,7 @@ export class ErasureService {
     const justification = assertFreeText(reason, 'reason', MAX_REASON_LENGTH);
     const [customer] = await this.customers.findByIds([customerId]);
     if (!customer) throw new NotFoundError('No customer has this id');
-    await this.refuseOwnCrmIds([{ customerId, texts: [['requestId', request], ['reason', justification]] }]);
+    await this.refuseOwnIdentifiers([{ customerId, texts: [['requestId', request], ['reason', justification]] }]);
 
     const now = new Date();
     const hadCompleted = await this.audit.hasEvent(customerId, 'DATA_DELETION', { complete: false });

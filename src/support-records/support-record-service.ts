@@ -31,7 +31,7 @@ export class SupportRecordService {
     assertCustomerId(input.customerId);
     const activity = validateSupportActivity(input);
     await this.customers.loadActive(input.customerId);
-    await this.refuseOwnCrmIds([input]);
+    await this.refuseOwnIdentifiers([input]);
     await this.repository.insertActivities([activity]);
     // An erasure may have begun after the check above and purged before this insert landed: look again, and take
     // the records back if the customer is gone (whatever erasure missed, it would have deleted anyway).
@@ -61,7 +61,7 @@ export class SupportRecordService {
   async importMany(inputs: readonly SupportActivityInput[]): Promise<number> {
     for (const input of inputs) assertCustomerId(input.customerId);
     const activities = inputs.map((input) => validateSupportActivity(input));
-    await this.refuseOwnCrmIds(inputs);
+    await this.refuseOwnIdentifiers(inputs);
     const customerIds = [...new Set(activities.map((a) => a.customerId))];
     const customers = await this.customers.findByIds(customerIds);
     if (customers.some((c) => c === null || c.status !== 'ACTIVE')) {
@@ -77,8 +77,8 @@ export class SupportRecordService {
    * is validated, and a customer's own CRM ids are found by hash here (a probe stored `ref CRM-000001`, the
    * customer's CRM id, as a ticket subject, and it was shown in context and the export).
    */
-  private refuseOwnCrmIds(activities: readonly SupportActivityInput[]): Promise<void> {
-    return this.customers.refuseOwnCrmIds(activities.map((activity, i) => ({ customerId: activity.customerId, texts: textsOf(activity, activities.length > 1 ? `[${i}].` : '') })));
+  private refuseOwnIdentifiers(activities: readonly SupportActivityInput[]): Promise<void> {
+    return this.customers.refuseOwnIdentifiers(activities.map((activity, i) => ({ customerId: activity.customerId, texts: textsOf(activity, activities.length > 1 ? `[${i}].` : '') })));
   }
 
   /** Everything held about one customer's support history, for a data-subject access export. */

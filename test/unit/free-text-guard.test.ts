@@ -36,6 +36,9 @@ describe('free text that carries an identifier', () => {
     'zelda\\x40example.org',
     'Order placed 2024-11-30, call back on 07700 900123',
     'Call +44 20 7946 0958 at 10:30',
+    // Quoted-printable, as in a mail body pasted into a subject (a probe stored it).
+    'Customer wrote from jane=40example.com today',
+    'Ref zelda=40example=2Eorg',
   ])('finds one in %j', (text) => {
     expect(containsIdentifier(text)).toBe(true);
   });
