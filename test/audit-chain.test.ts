@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Document } from 'mongodb';
 import { createHash } from 'node:crypto';
-import { canonicalise, GENESIS_HASH, verifyChain } from '../src/audit/audit-chain.js';
+import { canonicalise, computeEventHash, GENESIS_HASH, verifyChain } from '../src/audit/audit-chain.js';
 import type { AuditEventRecord } from '../src/audit/audit-types.js';
 import { AuditLog } from '../src/audit/audit-log.js';
 import { AuditRepository } from '../src/audit/audit-repository.js';
@@ -296,6 +296,61 @@ describe('tamper evidence', () => {
     const numbered = (await events().find({ chain: own }).toArray()).filter((d) => typeof d['sequence'] === 'number').sort((a, b) => a['sequence'] - b['sequence']);
     expect(seen.filter((id) => numbered.some((d) => String(d['_id']) === id))).toEqual(numbered.map((d) => String(d['_id'])));
     expect(new Set(seen).size).toBe(seen.length);
+  });
+
+  it('keeps pages, exports and appends whole past sequences out of Int range, and walks past any tampered position', async () => {
+    const own = await register();
+    const dpo = await app.token(['dsar:process'], 'dpo-tamper');
+    const LINK = `mutation($c: ID!, $v: String!) { linkIdentifier(customerId: $c, identifier: { kind: CRM_ID, value: $v }) { id } }`;
+    const link = async (via: TestApp) => expect((await via.graphql(service, LINK, { c: own, v: aCrmId() })).body.errors).toBeUndefined();
+    for (let i = 0; i < 4; i++) await link(app);
+    const stored = await storedChain(own);
+    // Past GraphQL's Int (a whole page and the export were null), past 2^53 (1e20 + 1 === 1e20: every append was a
+    // duplicate and the customer's audited writes were refused), and a fraction written with an exponent.
+    await events().updateOne({ _id: stored[2]!['_id'] }, { $set: { sequence: 2_147_483_648 } });
+    await events().updateOne({ _id: stored[3]!['_id'] }, { $set: { sequence: 1e20 } });
+    await events().updateOne({ _id: stored[1]!['_id'] }, { $set: { sequence: 1.2345e-7 } });
+    const exported = await app.graphql(dpo, `query($id: ID!) { dataSubjectAccess(customerId: $id) { auditEvents { sequence type } } }`, { id: own });
+    expect(exported.body.errors).toBeUndefined();
+    await link(second);
+    await link(second);
+    const numbers = (await events().find({ chain: own }).toArray()).map((d) => d['sequence'] as number).sort((a, b) => a - b);
+    // 6 is the export's DSAR_EXPORT event.
+    expect(numbers).toEqual([1.2345e-7, 1, 5, 6, 7, 8, 2_147_483_648, 1e20]);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let page = 0; page < 30; page++) {
+      const res: { body: { errors?: unknown; data?: { customer: { auditTrail: { edges: Array<{ node: { id: string } }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } } | null } } = await app.graphql(
+        auditor,
+        `query($id: ID!, $after: String) { customer(id: $id) { auditTrail(first: 1, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } } }`,
+        { id: own, after: cursor },
+      );
+      expect(res.body.errors).toBeUndefined();
+      const { edges, pageInfo } = res.body.data!.customer.auditTrail;
+      seen.push(...edges.map((e) => e.node.id));
+      if (!pageInfo.hasNextPage || edges.length === 0) break;
+      cursor = pageInfo.endCursor;
+    }
+    expect(seen).toHaveLength(8);
+    expect(new Set(seen).size).toBe(8);
+  });
+
+  it("verifies an event of a type this release does not know (a newer release's), and reads it as UNKNOWN", async () => {
+    const own = await register();
+    const [head] = await storedChain(own);
+    const { _id: _headId, hash: headHash, ...rest } = head!;
+    const later = { ...rest, type: 'CONSENT_EXPIRED', channel: 'RCS', sequence: (rest['sequence'] as number) + 1, prevHash: headHash as string };
+    const id = 'aud_NEWERRELEASE00000000000000A';
+    const hash = computeEventHash({ id, ...later } as unknown as Omit<AuditEventRecord, 'hash'>);
+    await events().insertOne({ _id: id as never, ...later, hash });
+    expect(await verify(own)).toMatchObject({ valid: true, eventCount: 2, firstBrokenSequence: null, headSequence: 2, headHash: hash });
+    const trail = await app.graphql<{ customer: { auditTrail: { edges: Array<{ node: { type: string; channel: string | null } }> } } }>(
+      auditor,
+      `query($id: ID!) { customer(id: $id) { auditTrail(first: 5) { edges { node { type channel } } } } }`,
+      { id: own },
+    );
+    expect(trail.body.errors).toBeUndefined();
+    expect(trail.body.data!.customer.auditTrail.edges.map((e) => e.node)).toEqual([{ type: 'CUSTOMER_REGISTERED', channel: null }, { type: 'UNKNOWN', channel: null }]);
   });
 
   it('reports the position of an event deleted from the middle of the chain', async () => {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -203,6 +203,16 @@ setInterval(() => undefined, 60_000);`;
     });
   }
 
+  /** A start that must be refused: its message, or 'started' (after stopping what it started, so no test leaks servers). */
+  const attemptStart = (dataDir: string): Promise<string> =>
+    startDevServices({ dataDir }).then(
+      async (services) => {
+        await services.stop();
+        return 'started';
+      },
+      (error: unknown) => (error instanceof Error ? error.message : String(error)),
+    );
+
   it('stops the servers of a start killed with SIGKILL, and refuses to start beside a start that still runs', async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'veil-leftover-'));
     const cleanUp: number[] = [];
@@ -210,7 +220,10 @@ setInterval(() => undefined, 60_000);`;
       const first = await startInChild(dataDir);
       cleanUp.push(first.child.pid!, first.pids.redis, first.pids.mongo);
       // Still running: a second start on the same directory is refused and touches nothing.
-      await expect(startDevServices({ dataDir })).rejects.toThrow(new RegExp(`another start \\(pid ${first.child.pid}\\)`));
+      expect(await attemptStart(dataDir)).toMatch(new RegExp(`another start \\(pid ${first.child.pid}\\)`));
+      // Also when the directory is reached through a link (a probe ran two starts side by side that way).
+      await symlink(dataDir, `${dataDir}-link`);
+      expect(await attemptStart(`${dataDir}-link`)).toMatch(new RegExp(`another start \\(pid ${first.child.pid}\\)`));
       expect(alive(first.pids.redis) && alive(first.pids.mongo)).toBe(true);
 
       first.child.kill('SIGKILL');
@@ -230,6 +243,7 @@ setInterval(() => undefined, 60_000);`;
     } finally {
       for (const pid of cleanUp) if (alive(pid)) process.kill(pid, 'SIGKILL');
       await rm(dataDir, { recursive: true, force: true });
+      await rm(`${dataDir}-link`, { force: true });
     }
   }, 120_000);
 });

@@ -53,7 +53,9 @@ export class AuditRepository {
    * number that is not whole (a forged `4.5`) counts as its whole part, so appends stay whole numbers.
    */
   async findHead(chain: string): Promise<ChainHead | null> {
-    const doc = await this.events.find({ chain, sequence: { $type: NUMBER_TYPES } }).sort({ sequence: -1 }).limit(1).next();
+    // Within GraphQL's Int too: a forged 1e20 was taken for the head, and 1e20 + 1 === 1e20 made every append a
+    // duplicate, refusing the customer's every audited write; a forged 2^31 put every later event out of Int's reach.
+    const doc = await this.events.find({ chain, sequence: { $type: NUMBER_TYPES, $lte: MAX_SEQUENCE } }).sort({ sequence: -1 }).limit(1).next();
     if (!doc) return null;
     const parsed = parseDoc(doc);
     return { sequence: Number.isFinite(doc.sequence) ? Math.max(0, Math.floor(doc.sequence)) : 0, hash: parsed.hash, type: parsed.type };
@@ -106,17 +108,21 @@ export class AuditRepository {
 
   async findChain(chain: string): Promise<AuditEventRecord[]> {
     const docs = await readingTrail(this.events.find({ chain }).sort({ sequence: 1 }).toArray());
-    return docs.map(parseDoc);
+    return docs.map((doc) => parseDoc(doc));
   }
 
-  /** The chain in sequence order, fetched in batches. */
+  /**
+   * The chain in sequence order, fetched in batches, as stored (for verification): values outside this release's
+   * enums are kept as they are, so that an event a newer release wrote (a type this one does not know) still
+   * recomputes its hash, and only an altered one does not.
+   */
   async *iterateChain(chain: string): AsyncGenerator<AuditEventRecord> {
     const cursor = this.events.find({ chain }).sort({ sequence: 1 }).batchSize(500);
     try {
       for (;;) {
         const doc = await readingTrail(cursor.next());
         if (doc === null) return;
-        yield parseDoc(doc);
+        yield parseDoc(doc, { asStored: true });
       }
     } finally {
       await cursor.close().catch(() => undefined);
@@ -128,7 +134,7 @@ export class AuditRepository {
     const filter: Filter<AuditEventDoc> = { chain };
     if (from || to) filter.occurredAt = { ...(from ? { $gte: from } : {}), ...(to ? { $lte: to } : {}) };
     const docs = await readingTrail(this.events.find(filter).sort({ sequence: 1 }).toArray());
-    return docs.map(parseDoc);
+    return docs.map((doc) => parseDoc(doc));
   }
 
   /** With each event, where it stands in its chain as stored: what the next page starts after (see AuditPosition). */
@@ -176,30 +182,34 @@ function toDoc(event: AuditEventRecord): AuditEventDoc {
  * the trail (audit pages, exports, verification): its hash then no longer recomputes, so verifyAuditTrail reports
  * it as the first broken position, and it is shown for what it is.
  */
-function parseDoc(doc: AuditEventDoc): AuditEventRecord {
+function parseDoc(doc: AuditEventDoc, { asStored = false }: { asStored?: boolean } = {}): AuditEventRecord {
   const actor: Partial<AuditEventDoc['actor']> = typeof doc.actor === 'object' && doc.actor !== null ? doc.actor : {};
+  // A value outside an enum failed the whole page or export it was in, not just the event (a probe set `type:
+  // 'BOGUS'` and the GraphQL export came back null): every field is read as what the schema can show. Verification
+  // reads enum values as stored (`asStored`), so that a newer release's values still recompute.
+  const known = <T>(values: readonly T[], value: unknown, otherwise: T): T =>
+    asStored && typeof value === 'string' ? (value as T) : values.includes(value as T) ? (value as T) : otherwise;
   return {
     id: doc._id,
     chain: doc.chain,
-    // A value outside an enum failed the whole page or export it was in, not just the event (a probe set `type:
-    // 'BOGUS'` and the GraphQL export came back null): every field is read as what the schema can show.
-    type: (AUDIT_EVENT_TYPES as readonly unknown[]).includes(doc.type) ? doc.type : 'UNKNOWN',
+    type: known<AuditEventRecord['type']>(AUDIT_EVENT_TYPES, doc.type, 'UNKNOWN'),
     occurredAt: doc.occurredAt instanceof Date ? doc.occurredAt : new Date(0),
     customerId: textOrNull(doc.customerId),
     actor: {
-      kind: actor.kind === 'AGENT' || actor.kind === 'SERVICE' || actor.kind === 'SYSTEM' ? actor.kind : 'SYSTEM',
+      kind: known<AuditEventRecord['actor']['kind']>(['AGENT', 'SERVICE', 'SYSTEM'], actor.kind, 'SYSTEM'),
       id: typeof actor.id === 'string' ? actor.id : MISSING,
     },
-    channel: (CHANNELS as readonly unknown[]).includes(doc.channel) ? doc.channel : null,
+    channel: known<AuditEventRecord['channel']>(CHANNELS, doc.channel, null),
     interactionId: textOrNull(doc.interactionId),
     resolutionSource: textOrNull(doc.resolutionSource),
     identifierHash: textOrNull(doc.identifierHash),
     sealedIdentifierHash: textOrNull(doc.sealedIdentifierHash),
-    fields: Array.isArray(doc.fields) ? doc.fields.filter((f) => (PII_FIELDS as readonly unknown[]).includes(f)) : null,
+    fields: Array.isArray(doc.fields) ? (asStored ? doc.fields : doc.fields.filter((f) => PII_FIELDS.includes(f))) : null,
     justification: textOrNull(doc.justification),
     requestId: textOrNull(doc.requestId),
     details: typeof doc.details === 'object' && doc.details !== null && !Array.isArray(doc.details) ? doc.details : {},
-    sequence: Number.isSafeInteger(doc.sequence) ? doc.sequence : 0,
+    // GraphQL's Int is 32 bits: a forged 2^31 failed the whole page and export as `type` did.
+    sequence: Number.isInteger(doc.sequence) && Math.abs(doc.sequence) <= MAX_SEQUENCE ? doc.sequence : 0,
     prevHash: typeof doc.prevHash === 'string' ? doc.prevHash : MISSING,
     hash: typeof doc.hash === 'string' ? doc.hash : MISSING,
   };
@@ -208,6 +218,9 @@ function parseDoc(doc: AuditEventDoc): AuditEventRecord {
 function textOrNull(value: unknown): string | null {
   return typeof value === 'string' ? value : null;
 }
+
+/** The highest position the log writes, and GraphQL's Int holds. */
+const MAX_SEQUENCE = 2_147_483_647;
 
 /** BSON's number types, for `$type` (MongoDB's alias, which FerretDB knows too; the driver's typings do not). */
 const NUMBER_TYPES = 'number' as unknown as 'double';

@@ -114,7 +114,6 @@ export class AuditTrailService {
 }
 
 const CURSOR_PREFIX = 'seq:';
-const MAX_SEQUENCE = 2_147_483_647;
 
 /**
  * Opaque to callers: base64url over the event's position in its chain. A position that only tampering stores (a
@@ -130,12 +129,12 @@ export function decodeAuditCursor(cursor: string): number {
   const invalid = () => new BadUserInputError('after is not a cursor from this audit trail', { field: 'after' });
   if (cursor.length > 64 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  const match = /^seq:(-?\d{1,16}(?:\.\d{1,20})?)$/.exec(text);
+  const match = /^seq:(-?\d+(?:\.\d+)?(?:e[+-]\d+)?)$/.exec(text);
   const sequence = match ? Number(match[1]) : NaN;
   // Written as encodeAuditCursor writes it (`seq:1e3`, `seq:01` and `seq:1.0` are not): a whole number from 1 up, or
-  // the position of a tampered event (a fraction, a negative) or before one (-1).
-  if (!match || String(sequence) !== match[1] || sequence > MAX_SEQUENCE) throw invalid();
-  if (sequence === 0) throw invalid();
+  // the position of a tampered event (a fraction, a negative, a number past Int, `1.2345e-7`) or before one (-1).
+  // Any such position is only where `$gt` starts: one past the end gives an empty page.
+  if (!match || String(sequence) !== match[1] || !Number.isFinite(sequence) || sequence === 0) throw invalid();
   return sequence;
 }
 

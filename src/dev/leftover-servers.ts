@@ -1,4 +1,4 @@
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdir, readFile, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -17,7 +17,9 @@ const SERVER_NAMES = new Set(['redis-server', 'veil-ferretdb', 'mongod']);
 
 /** Servers whose data lives under `dataDir`: by their command line (`-dir`, `--dbpath`) or working directory (Redis `--dir`). */
 export async function findLeftoverServers(dataDir: string): Promise<LeftoverServer[]> {
-  const root = path.resolve(dataDir);
+  // Real paths on both sides: a start given the directory through a symlink ran beside the first (a probe).
+  const real = (p: string) => realpath(p).catch(() => p);
+  const root = await real(path.resolve(dataDir));
   const within = (p: string) => p === root || p.startsWith(`${root}${path.sep}`);
   let entries: string[];
   try {
@@ -35,7 +37,8 @@ export async function findLeftoverServers(dataDir: string): Promise<LeftoverServ
       if (!SERVER_NAMES.has(name)) continue;
       const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
       const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => '');
-      if (!within(cwd) && !args.some((arg) => within(arg))) continue;
+      const paths = await Promise.all(args.filter((arg) => arg.startsWith('/')).map(real));
+      if (!within(cwd) && !paths.some(within)) continue;
       found.push({ pid, name, owner: await liveNodeParent(pid) });
     } catch {
       // Gone while we looked, or not ours to read.

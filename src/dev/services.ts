@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants as fsConstants, openSync, statSync } from 'node:fs';
-import { chmod, mkdir, open, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,8 +60,9 @@ const silent: Log = () => undefined;
 
 export async function startDevServices(opts: StartDevServicesOptions): Promise<DevServices> {
   const log = opts.log ?? silent;
-  const dataDir = path.resolve(opts.dataDir);
-  await mkdir(dataDir, { recursive: true });
+  await mkdir(path.resolve(opts.dataDir), { recursive: true });
+  // The real path, so that the servers' command lines name the directory one way whatever link led to it.
+  const dataDir = await realpath(path.resolve(opts.dataDir));
   await stopLeftoverServers(dataDir, log);
 
   // Started side by side: the first FerretDB build takes minutes and Redis
