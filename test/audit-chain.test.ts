@@ -315,8 +315,11 @@ describe('tamper evidence', () => {
     await link(second);
     await link(second);
     const numbers = (await events().find({ chain: own }).toArray()).map((d) => d['sequence'] as number).sort((a, b) => a - b);
-    // 6 is the export's DSAR_EXPORT event.
-    expect(numbers).toEqual([1.2345e-7, 1, 5, 6, 7, 8, 2_147_483_648, 1e20]);
+    // 6 is the export's DSAR_EXPORT event (written by `app`, which knows the head it wrote); `second` reads the head
+    // from the store: the highest number that one more can follow, and goes on from there.
+    expect(numbers).toEqual([1.2345e-7, 1, 5, 6, 2_147_483_648, 2_147_483_649, 2_147_483_650, 1e20]);
+    // A forged 0 sorts before every genuine event: the walk goes on past it too (its cursor was refused).
+    await events().insertOne({ ...stored[0]!, _id: 'aud_FORGED0000000000000000000C' as never, sequence: 0 });
     const seen: string[] = [];
     let cursor: string | null = null;
     for (let page = 0; page < 30; page++) {
@@ -331,8 +334,26 @@ describe('tamper evidence', () => {
       if (!pageInfo.hasNextPage || edges.length === 0) break;
       cursor = pageInfo.endCursor;
     }
-    expect(seen).toHaveLength(8);
-    expect(new Set(seen).size).toBe(8);
+    expect(seen).toHaveLength(9);
+    expect(new Set(seen).size).toBe(9);
+  });
+
+  it('goes on appending, from any process, after a forged sequence at the top of Int', async () => {
+    const own = await register();
+    const [first] = await storedChain(own);
+    await events().insertOne({ ...first!, _id: 'aud_FORGED0000000000000000000D' as never, sequence: 2_147_483_647 });
+    const LINK = `mutation($c: ID!, $v: String!) { linkIdentifier(customerId: $c, identifier: { kind: CRM_ID, value: $v }) { id } }`;
+    // Each a process of its own, reading the head from the store (a cap at Int made the second and every later one
+    // fail: its successor existed, every append a duplicate).
+    for (let i = 0; i < 3; i++) {
+      const fresh = await startTestApp({ shareStoresWith: app });
+      try {
+        expect((await fresh.graphql(service, LINK, { c: own, v: aCrmId() })).body.errors).toBeUndefined();
+      } finally {
+        await fresh.stop();
+      }
+    }
+    expect(await events().countDocuments({ chain: own })).toBe(5);
   });
 
   it("verifies an event of a type this release does not know (a newer release's), and reads it as UNKNOWN", async () => {

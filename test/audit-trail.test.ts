@@ -94,7 +94,8 @@ describe('Customer.auditTrail', () => {
       { first: 0 },
       { first: -1 },
       { after: 'not a cursor!' },
-      { after: forged('seq:0') },
+      { after: forged('seq:-0') },
+      { after: forged('seq:') },
       { after: forged('seq:abc') },
       { after: forged('offset:5') },
       // Not as the trail writes a position (a tampered position past Int is one it writes: an empty page after it).

@@ -349,6 +349,15 @@ describe('validating support activity', () => {
       [{ interactions: [{ id: `wa:${digits}`, channel: 'WHATSAPP', occurredAt: at }] }, 'interactions[0].id'],
       [{ interactions: [{ id: `00${digits}`, channel: 'VOICE', occurredAt: at }] }, 'interactions[0].id'],
       [{ interactions: [{ id: `call-${digits.slice(0, 4)}-${digits.slice(4)}`, channel: 'VOICE', occurredAt: at }] }, 'interactions[0].id'],
+      // Past the first version (a probe): a digit glued on with a separator, colons, doubled separators, thousands.
+      [{ tickets: [{ id: `1-${digits}`, status: 'open', openedAt: at }] }, 'tickets[0].id'],
+      [{ tickets: [{ id: `ORD.7.${digits}`, status: 'open', openedAt: at }] }, 'tickets[0].id'],
+      [{ tickets: [{ id: `${digits}-1`, status: 'open', openedAt: at }] }, 'tickets[0].id'],
+      [{ tickets: [{ id: `tel:${digits.slice(0, 2)}:${digits.slice(2, 6)}:${digits.slice(6)}`, status: 'open', openedAt: at }] }, 'tickets[0].id'],
+      [{ tickets: [{ id: `${digits.slice(0, 2)}--${digits.slice(2, 6)}--${digits.slice(6)}`, status: 'open', openedAt: at }] }, 'tickets[0].id'],
+      [{ tickets: [{ id: 'T-PH2', status: `wa${digits.slice(0, 2)}__${digits.slice(2)}`, openedAt: at }] }, 'tickets[0].status'],
+      [{ deviceFingerprint: `fp1${digits}x` }, 'deviceFingerprint'],
+      [{ tickets: [{ id: 'T-PH3', status: 'open', subject: `Refund of ${Number(digits.slice(0, -2)).toLocaleString('en-GB')}.${digits.slice(-2)} GBP`, openedAt: at }] }, 'tickets[0].subject'],
     ];
     for (const [records, path] of refusals) {
       const refused = await push({ customerId: id, ...records });
@@ -357,6 +366,11 @@ describe('validating support activity', () => {
       expect(JSON.stringify(refused.body)).not.toContain(digits);
     }
     expect(await app.app.mongo.db.collection(COLLECTIONS.supportRecords).countDocuments({ customerId: id })).toBe(0);
+    // Bounded: ids made of many short digit pieces would take seconds of HMACs to screen; refused instead.
+    const pieces = () => Array.from({ length: 32 }, () => Math.floor(Math.random() * 10)).join('-');
+    const heavy = await push({ customerId: id, tickets: Array.from({ length: 100 }, () => ({ id: pieces(), status: 'open', openedAt: at })), transactions: Array.from({ length: 100 }, () => ({ id: pieces(), status: 'settled', amountMinor: 1, currency: 'GBP', occurredAt: at })), subscriptions: Array.from({ length: 100 }, () => ({ id: pieces(), plan: 'gold', status: 'active', startedAt: at })), interactions: Array.from({ length: 100 }, () => ({ id: pieces(), channel: 'VOICE', occurredAt: at })) });
+    expect(heavy.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(heavy.body.errors?.[0]?.message).toMatch(/too many numbers/);
     // An order number is still a digit run, when it is not the customer's number.
     const other = `${digits.slice(0, -1)}${(Number(digits.at(-1)) + 1) % 10}`;
     expect((await push({ customerId: id, transactions: [{ id: other, status: 'settled', amountMinor: 100, currency: 'GBP', occurredAt: at }] })).body.errors).toBeUndefined();

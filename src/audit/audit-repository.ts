@@ -53,9 +53,11 @@ export class AuditRepository {
    * number that is not whole (a forged `4.5`) counts as its whole part, so appends stay whole numbers.
    */
   async findHead(chain: string): Promise<ChainHead | null> {
-    // Within GraphQL's Int too: a forged 1e20 was taken for the head, and 1e20 + 1 === 1e20 made every append a
-    // duplicate, refusing the customer's every audited write; a forged 2^31 put every later event out of Int's reach.
-    const doc = await this.events.find({ chain, sequence: { $type: NUMBER_TYPES, $lte: MAX_SEQUENCE } }).sort({ sequence: -1 }).limit(1).next();
+    // A number the next one can follow (`+ 1` changes it): a forged 1e20 was taken for the head, and 1e20 + 1 ===
+    // 1e20 made every append a duplicate, refusing the customer's every audited write. Not capped at Int: capped, a
+    // forged 2147483647 was the head for good while its successor existed (appends past Int read as sequence 0,
+    // but go on).
+    const doc = await this.events.find({ chain, sequence: { $type: NUMBER_TYPES, $lt: Number.MAX_SAFE_INTEGER } }).sort({ sequence: -1 }).limit(1).next();
     if (!doc) return null;
     const parsed = parseDoc(doc);
     return { sequence: Number.isFinite(doc.sequence) ? Math.max(0, Math.floor(doc.sequence)) : 0, hash: parsed.hash, type: parsed.type };

@@ -131,10 +131,10 @@ export function decodeAuditCursor(cursor: string): number {
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
   const match = /^seq:(-?\d+(?:\.\d+)?(?:e[+-]\d+)?)$/.exec(text);
   const sequence = match ? Number(match[1]) : NaN;
-  // Written as encodeAuditCursor writes it (`seq:1e3`, `seq:01` and `seq:1.0` are not): a whole number from 1 up, or
-  // the position of a tampered event (a fraction, a negative, a number past Int, `1.2345e-7`) or before one (-1).
+  // Written as encodeAuditCursor writes it (`seq:1e3`, `seq:01`, `seq:-0` and `seq:1.0` are not): a whole number, or
+  // the position of a tampered event (0, a fraction, a negative, a number past Int, `1.2345e-7`) or before one (-1).
   // Any such position is only where `$gt` starts: one past the end gives an empty page.
-  if (!match || String(sequence) !== match[1] || !Number.isFinite(sequence) || sequence === 0) throw invalid();
+  if (!match || String(sequence) !== match[1] || !Number.isFinite(sequence)) throw invalid();
   return sequence;
 }
 

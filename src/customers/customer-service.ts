@@ -298,8 +298,13 @@ export class CustomerService {
     const identifiers = await this.repository.findIdentifiersByCustomerIds(customerIds);
     const hashesOfKind = (records: readonly IdentifierRecord[], kind: IdentifierKind) => new Set(records.filter((r) => r.kind === kind).flatMap(hashesOf));
     const known = new Map(customerIds.map((id, i) => [id, { crm: hashesOfKind(identifiers[i] ?? [], 'CRM_ID'), phone: hashesOfKind(identifiers[i] ?? [], 'PHONE') }]));
-    const names = (kind: IdentifierKind, hashes: ReadonlySet<string>, candidates: Iterable<string>) => {
+    let phoneForms = 0;
+    const names = (kind: IdentifierKind, hashes: ReadonlySet<string>, candidatesOf: () => Set<string>) => {
       if (hashes.size === 0) return false;
+      const candidates = candidatesOf();
+      if (kind === 'PHONE' && (phoneForms += candidates.size) > MAX_SCREENED_PHONE_FORMS) {
+        throw new BadUserInputError('The request holds too many numbers to check against the customer\'s phone numbers; send fewer records at a time', { field: 'input' });
+      }
       for (const candidate of candidates) if (this.keyring.hashAll(kind, candidate).some((hash) => hashes.has(hash))) return true;
       return false;
     };
@@ -307,8 +312,8 @@ export class CustomerService {
       const own = known.get(item.customerId);
       if (!own) continue;
       for (const [path, text] of item.texts) {
-        if (names('CRM_ID', own.crm, crmIdCandidates(text))) return { path, kind: 'CRM_ID' };
-        if (names('PHONE', own.phone, phoneCandidates(text))) return { path, kind: 'PHONE' };
+        if (names('CRM_ID', own.crm, () => crmIdCandidates(text))) return { path, kind: 'CRM_ID' };
+        if (names('PHONE', own.phone, () => phoneCandidates(text))) return { path, kind: 'PHONE' };
       }
     }
     return null;
@@ -705,21 +710,40 @@ function crmIdCandidates(text: string): Set<string> {
 }
 
 /**
- * What in a text could be a phone number in E.164 (read through escapes and look-alikes): every run of 7 to 15
- * digits, single separators (space . - _ / ( )) inside it dropped, with a `+` before it (`00` taken for one), so
- * `tel:447700900411`, `wa447700900411`, `sms-44 7700 900411` and `0044-7700-900411` all give `+447700900411`. A
- * number written in national form (`07700 900411`) is not found: which country it is in is not known here.
+ * What in a text could be a phone number in E.164 (read through escapes and look-alikes), with a `+` before it (`00`
+ * taken for one): in every run of digits and short separator runs (space . , - _ / : ( ), up to three), the
+ * separators dropped, every 7 to 15 digits that start or end where a piece of the run does. So `tel:447700900411`,
+ * `wa447700900411`, `sms-44 7700 900411`, `0044-7700-900411`, `44:7700:900411`, `1-447700900411` and
+ * `4,477,009,004.11` all give `+447700900411` (the last three got past the first version; a probe). Digits run into
+ * more digits on both sides are not found. A number written in national form (`07700 900411`) is not found either:
+ * which country it is in is not known here. At most 18 forms per piece of a run.
  */
 function phoneCandidates(text: string): Set<string> {
   const candidates = new Set<string>();
-  for (const run of foldForMatching(text).match(/\d(?:[ ._/()-]?\d)*/g) ?? []) {
-    const digits = run.replace(/\D/g, '');
-    for (const form of digits.startsWith('00') ? [digits, digits.slice(2)] : [digits]) {
-      if (form.length >= 7 && form.length <= 15) candidates.add(`+${form}`);
+  const add = (form: string) => {
+    if (form.length >= 7) candidates.add(`+${form}`);
+    if (form.startsWith('00') && form.length >= 9) candidates.add(`+${form.slice(2)}`);
+  };
+  for (const run of foldForMatching(text).match(/\d+(?:[\s.,_/():-]{1,3}\d+)*/g) ?? []) {
+    const pieces = run.split(/\D+/);
+    const digits = pieces.join('');
+    let boundary = 0;
+    for (const piece of ['', ...pieces]) {
+      boundary += piece.length;
+      for (let length = 7; length <= 15; length++) {
+        if (boundary + length <= digits.length) add(digits.slice(boundary, boundary + length));
+        if (boundary - length >= 0) add(digits.slice(boundary - length, boundary));
+      }
     }
   }
   return candidates;
 }
+
+/**
+ * Phone-number forms one screen hashes at most (all the texts of a push together): about 0.1 s of HMACs. A push of
+ * text made of thousands of short digit runs is refused rather than screened for seconds.
+ */
+const MAX_SCREENED_PHONE_FORMS = 50_000;
 
 /** Texts about one customer to screen for its own identifiers: [path of the field, text]. */
 export interface OwnIdentifierScreen {

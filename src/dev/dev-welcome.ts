@@ -24,6 +24,6 @@ export async function printDevWelcome(input: { port: number; dev: DevEnvironment
     const customerBody = JSON.stringify({ query: `{ customer(id: "${input.demoCustomerId}") { id status displayName email phone country createdAt } }` });
     lines.push(`  curl -s ${url} -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`, `    -d '${customerBody}'`);
   }
-  lines.push('', 'Stop with Ctrl-C (the dev services stop too; data stays in .data/).', '');
+  lines.push('', `Stop with Ctrl-C (the dev services stop too; data stays in ${input.dev.config.dataDir}).`, '');
   console.log(lines.join('\n'));
 }

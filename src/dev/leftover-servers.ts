@@ -74,8 +74,9 @@ async function liveNodeParent(pid: number): Promise<number | null> {
   // The second field is the command in parentheses and may hold spaces: the parent pid is the second after it.
   const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
   if (!Number.isInteger(ppid) || ppid <= 1) return null;
-  const parent = (await readFile(`/proc/${ppid}/comm`, 'utf8').catch(() => '')).trim();
-  return parent === 'node' || parent.startsWith('node-') ? ppid : null;
+  // By its executable: Node 24 names its main thread `MainThread`, which is what `comm` shows (CI caught it).
+  const exe = await readlink(`/proc/${ppid}/exe`).catch(() => '');
+  return path.basename(exe).startsWith('node') ? ppid : null;
 }
 
 function isAlive(pid: number): boolean {

@@ -76,14 +76,15 @@ function foldForDetection(text: string): string {
 }
 
 export function containsIdentifier(text: string): boolean {
-  // Read as quoted-printable too, as references are (isSafeReference): `jane=40example.com` in a ticket subject was
-  // stored (a probe).
-  const forms = /=[2-7][0-9A-F]/i.test(text) ? [text, decodeQuotedPrintable(text)] : [text];
-  return forms.some((form) => {
-    const folded = foldForDetection(form);
-    return EMAIL_LIKE.test(folded) || PHONE_LIKE.test(folded) || DISGUISED_EMAIL_LIKE.test(folded) || DISGUISED_EMAIL_LIKE.test(closeUpSpacing(folded));
-  });
+  const folded = foldForDetection(text);
+  if (EMAIL_LIKE.test(folded) || PHONE_LIKE.test(folded) || DISGUISED_EMAIL_LIKE.test(folded) || DISGUISED_EMAIL_LIKE.test(closeUpSpacing(folded))) return true;
+  // Read as quoted-printable too, for a plain address only (`jane=40example.com` in a ticket subject was stored; a
+  // probe): the lenient checks above refused ordinary text read that way (`?zoom=40&file=report.pdf`, `build=40.1.2`).
+  return /=40/i.test(text) && QP_ADDRESS.test(decodeQuotedPrintable(text));
 }
+
+/** An address as quoted-printable text spells it once decoded: `jane=40example=2Ecom`. */
+const QP_ADDRESS = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b/;
 
 /**
  * An address written with spaces (`z e l d a @ e x a m p l e . o r g`, `zelda @ example . org`), closed up: runs of

@@ -44,6 +44,13 @@ describe('free text that carries an identifier', () => {
   });
 
   it.each([
+    // `=40` that is no quoted-printable address (refused for a while; a probe).
+    'See https://shop.example/list?zoom=40&file=report.pdf',
+    'Firmware build=40.1.2 installed',
+    'Screenshot https://cdn.example/img?w=40.5&h=30.2',
+    'opacity=40.5.1',
+    'Query param ?discount=40&code=SUMMER.sale',
+    'ratio 1234=3A567',
     'Called at 10.30 about the outage',
     'Meeting @ 10.30 with the team',
     'Price @ 5.99 each',
