@@ -44,6 +44,35 @@ async function storedChain(id: string): Promise<Document[]> {
   return events().find({ chain: id }).sort({ sequence: 1 }).toArray();
 }
 
+const LINK_CRM_ID = `mutation($c: ID!, $v: String!) { linkIdentifier(customerId: $c, identifier: { kind: CRM_ID, value: $v }) { id } }`;
+
+/** A customer whose chain holds five events (its registration and four links), and how to link one more through an app. */
+async function customerWithFiveEvents(): Promise<{ own: string; link: (via: TestApp) => Promise<void>; stored: Document[] }> {
+  const own = await register();
+  const link = async (via: TestApp) => expect((await via.graphql(service, LINK_CRM_ID, { c: own, v: aCrmId() })).body.errors).toBeUndefined();
+  for (let i = 0; i < 4; i++) await link(app);
+  return { own, link, stored: await storedChain(own) };
+}
+
+/** Every event id of a chain's trail, walked one page of one at a time with `after` (at most 30 pages). */
+async function walkTrail(id: string): Promise<string[]> {
+  const seen: string[] = [];
+  let cursor: string | null = null;
+  for (let page = 0; page < 30; page++) {
+    const res: { body: { errors?: unknown; data?: { customer: { auditTrail: { edges: Array<{ node: { id: string } }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } } | null } } = await app.graphql(
+      auditor,
+      `query($id: ID!, $after: String) { customer(id: $id) { auditTrail(first: 1, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } } }`,
+      { id, after: cursor },
+    );
+    expect(res.body.errors).toBeUndefined();
+    const { edges, pageInfo } = res.body.data!.customer.auditTrail;
+    seen.push(...edges.map((e) => e.node.id));
+    if (!pageInfo.hasNextPage || edges.length === 0) break;
+    cursor = pageInfo.endCursor;
+  }
+  return seen;
+}
+
 /** Checks positions 1..n, links, and that no position was claimed twice. */
 function expectGapFreeChain(docs: readonly Document[], expectedLength: number): void {
   expect(docs).toHaveLength(expectedLength);
@@ -244,12 +273,8 @@ describe('tamper evidence', () => {
   });
 
   it('reads values the schema cannot show as placeholders, pages past tampered positions, and appends after the highest number', async () => {
-    const own = await register();
+    const { own, link, stored } = await customerWithFiveEvents();
     const dpo = await app.token(['dsar:process'], 'dpo-tamper');
-    const LINK = `mutation($c: ID!, $v: String!) { linkIdentifier(customerId: $c, identifier: { kind: CRM_ID, value: $v }) { id } }`;
-    const link = async (via: TestApp) => expect((await via.graphql(service, LINK, { c: own, v: aCrmId() })).body.errors).toBeUndefined();
-    for (let i = 0; i < 4; i++) await link(app);
-    const stored = await storedChain(own);
     expect(stored.map((d) => d['sequence'])).toEqual([1, 2, 3, 4, 5]);
 
     // Values outside the schema's enums and types: one such event made the whole page and the whole export null.
@@ -279,32 +304,15 @@ describe('tamper evidence', () => {
 
     // A forged fraction between two events: the walk goes on past it, every numbered event once, in order.
     await events().insertOne({ ...stored[1]!, _id: 'aud_FORGED0000000000000000000B' as never, sequence: 2.5 });
-    const seen: string[] = [];
-    let cursor: string | null = null;
-    for (let page = 0; page < 30; page++) {
-      const res: { body: { errors?: unknown; data?: { customer: { auditTrail: { edges: Array<{ node: { id: string } }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } } | null } } = await app.graphql(
-        auditor,
-        `query($id: ID!, $after: String) { customer(id: $id) { auditTrail(first: 1, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } } }`,
-        { id: own, after: cursor },
-      );
-      expect(res.body.errors).toBeUndefined();
-      const { edges, pageInfo } = res.body.data!.customer.auditTrail;
-      seen.push(...edges.map((e) => e.node.id));
-      if (!pageInfo.hasNextPage || edges.length === 0) break;
-      cursor = pageInfo.endCursor;
-    }
+    const seen = await walkTrail(own);
     const numbered = (await events().find({ chain: own }).toArray()).filter((d) => typeof d['sequence'] === 'number').sort((a, b) => a['sequence'] - b['sequence']);
     expect(seen.filter((id) => numbered.some((d) => String(d['_id']) === id))).toEqual(numbered.map((d) => String(d['_id'])));
     expect(new Set(seen).size).toBe(seen.length);
   });
 
   it('keeps pages, exports and appends whole past sequences out of Int range, and walks past any tampered position', async () => {
-    const own = await register();
+    const { own, link, stored } = await customerWithFiveEvents();
     const dpo = await app.token(['dsar:process'], 'dpo-tamper');
-    const LINK = `mutation($c: ID!, $v: String!) { linkIdentifier(customerId: $c, identifier: { kind: CRM_ID, value: $v }) { id } }`;
-    const link = async (via: TestApp) => expect((await via.graphql(service, LINK, { c: own, v: aCrmId() })).body.errors).toBeUndefined();
-    for (let i = 0; i < 4; i++) await link(app);
-    const stored = await storedChain(own);
     // Past GraphQL's Int (a whole page and the export were null), past 2^53 (1e20 + 1 === 1e20: every append was a
     // duplicate and the customer's audited writes were refused), and a fraction written with an exponent.
     await events().updateOne({ _id: stored[2]!['_id'] }, { $set: { sequence: 2_147_483_648 } });
@@ -320,20 +328,7 @@ describe('tamper evidence', () => {
     expect(numbers).toEqual([1.2345e-7, 1, 5, 6, 2_147_483_648, 2_147_483_649, 2_147_483_650, 1e20]);
     // A forged 0 sorts before every genuine event: the walk goes on past it too (its cursor was refused).
     await events().insertOne({ ...stored[0]!, _id: 'aud_FORGED0000000000000000000C' as never, sequence: 0 });
-    const seen: string[] = [];
-    let cursor: string | null = null;
-    for (let page = 0; page < 30; page++) {
-      const res: { body: { errors?: unknown; data?: { customer: { auditTrail: { edges: Array<{ node: { id: string } }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } } | null } } = await app.graphql(
-        auditor,
-        `query($id: ID!, $after: String) { customer(id: $id) { auditTrail(first: 1, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } } }`,
-        { id: own, after: cursor },
-      );
-      expect(res.body.errors).toBeUndefined();
-      const { edges, pageInfo } = res.body.data!.customer.auditTrail;
-      seen.push(...edges.map((e) => e.node.id));
-      if (!pageInfo.hasNextPage || edges.length === 0) break;
-      cursor = pageInfo.endCursor;
-    }
+    const seen = await walkTrail(own);
     expect(seen).toHaveLength(9);
     expect(new Set(seen).size).toBe(9);
   });
@@ -342,13 +337,12 @@ describe('tamper evidence', () => {
     const own = await register();
     const [first] = await storedChain(own);
     await events().insertOne({ ...first!, _id: 'aud_FORGED0000000000000000000D' as never, sequence: 2_147_483_647 });
-    const LINK = `mutation($c: ID!, $v: String!) { linkIdentifier(customerId: $c, identifier: { kind: CRM_ID, value: $v }) { id } }`;
     // Each a process of its own, reading the head from the store (a cap at Int made the second and every later one
     // fail: its successor existed, every append a duplicate).
     for (let i = 0; i < 3; i++) {
       const fresh = await startTestApp({ shareStoresWith: app });
       try {
-        expect((await fresh.graphql(service, LINK, { c: own, v: aCrmId() })).body.errors).toBeUndefined();
+        expect((await fresh.graphql(service, LINK_CRM_ID, { c: own, v: aCrmId() })).body.errors).toBeUndefined();
       } finally {
         await fresh.stop();
       }
