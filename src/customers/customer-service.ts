@@ -312,8 +312,11 @@ export class CustomerService {
       const own = known.get(item.customerId);
       if (!own) continue;
       for (const [path, text] of item.texts) {
-        if (names('CRM_ID', own.crm, () => crmIdCandidates(text))) return { path, kind: 'CRM_ID' };
-        if (names('PHONE', own.phone, () => phoneCandidates(text))) return { path, kind: 'PHONE' };
+        // Folded once for both kinds, and only when the customer has one to compare with.
+        let folded: string | undefined;
+        const fold = () => (folded ??= foldForMatching(text));
+        if (names('CRM_ID', own.crm, () => crmIdCandidates(fold()))) return { path, kind: 'CRM_ID' };
+        if (names('PHONE', own.phone, () => phoneCandidates(fold()))) return { path, kind: 'PHONE' };
       }
     }
     return null;
@@ -682,19 +685,19 @@ function registeredEvent(
 }
 
 /**
- * What in a text could be a CRM id (its characters: letters, digits, . _ : -), read through escapes and look-alikes
- * (`foldForMatching`), as written and in either case: every word, and every run of its pieces between punctuation
+ * What in a text could be a CRM id (its characters: letters, digits, . _ : -), the text read through escapes and
+ * look-alikes (`folded` by `foldForMatching`), as written and in either case: every word, and every run of its pieces between punctuation
  * (so `CRM-000001.pdf`, `ref:CRM-000001.` and `CRM-000001_notes` give `CRM-000001`). Forms under four characters
  * are left out: a CRM id as short as `1` or `A7` would refuse every ticket numbered 1, and screening such an id in
  * free text cannot work anyway. A CRM id run into other letters (`xCRM-000001`) is not found.
  */
-function crmIdCandidates(text: string): Set<string> {
+function crmIdCandidates(folded: string): Set<string> {
   const candidates = new Set<string>();
   const add = (form: string) => {
     if (form.length < MIN_SCREENED_CRM_ID_LENGTH || form.length > 128) return;
     candidates.add(form).add(form.toUpperCase()).add(form.toLowerCase());
   };
-  for (const word of foldForMatching(text).match(/[A-Za-z0-9._:-]+/g) ?? []) {
+  for (const word of folded.match(/[A-Za-z0-9._:-]+/g) ?? []) {
     add(word);
     const pieces = word.split(/([._:-])/);
     // pieces: text, separator, text, ...; runs of whole pieces, at most MAX_PIECES of them from each start.
@@ -710,7 +713,7 @@ function crmIdCandidates(text: string): Set<string> {
 }
 
 /**
- * What in a text could be a phone number in E.164 (read through escapes and look-alikes), with a `+` before it (`00`
+ * What in a text (`folded` by `foldForMatching`) could be a phone number in E.164, with a `+` before it (`00`
  * taken for one): in every run of digits and short separator runs (space . , - _ / : ( ), up to three), the
  * separators dropped, every 7 to 15 digits that start or end where a piece of the run does. So `tel:447700900411`,
  * `wa447700900411`, `sms-44 7700 900411`, `0044-7700-900411`, `44:7700:900411`, `1-447700900411` and
@@ -718,13 +721,13 @@ function crmIdCandidates(text: string): Set<string> {
  * more digits on both sides are not found. A number written in national form (`07700 900411`) is not found either:
  * which country it is in is not known here. At most 18 forms per piece of a run.
  */
-function phoneCandidates(text: string): Set<string> {
+function phoneCandidates(folded: string): Set<string> {
   const candidates = new Set<string>();
   const add = (form: string) => {
     if (form.length >= 7) candidates.add(`+${form}`);
     if (form.startsWith('00') && form.length >= 9) candidates.add(`+${form.slice(2)}`);
   };
-  for (const run of foldForMatching(text).match(/\d+(?:[\s.,_/():-]{1,3}\d+)*/g) ?? []) {
+  for (const run of folded.match(/\d+(?:[\s.,_/():-]{1,3}\d+)*/g) ?? []) {
     const pieces = run.split(/\D+/);
     const digits = pieces.join('');
     let boundary = 0;
@@ -754,7 +757,7 @@ export interface OwnIdentifierScreen {
 /** Whether the text names one of these CRM ids, read as the screen reads text (`crmIdCandidates`), in any case. */
 function namesAnyCrmId(text: string, crmIds: readonly string[]): boolean {
   if (crmIds.length === 0) return false;
-  const forms = new Set([...crmIdCandidates(text)].map((form) => form.toLowerCase()));
+  const forms = new Set([...crmIdCandidates(foldForMatching(text))].map((form) => form.toLowerCase()));
   return crmIds.some((id) => forms.has(id.toLowerCase()));
 }
 
