@@ -385,6 +385,9 @@ const CASES: Case[] = [
     gql(`mutation($c: ID!, $j: String!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: $j }) { id } }`, { c: customerId, j: `Caller says ${anEmail()}` })),
   badInput('a PII justification with a phone number split by underscores', () =>
     gql(`mutation($c: ID!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: "caller on 07700_900_987 asked" }) { id } }`, { c: customerId })),
+  // Invisible letters (Hangul fillers) between the digits ended the digit run: stored, then kept in the grant's event (a probe).
+  badInput('a PII justification with a phone number split by Hangul fillers', () =>
+    gql(`mutation($c: ID!, $j: String!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: $j }) { id } }`, { c: customerId, j: 'Caller confirmed +44\u31647700\u3164900\u3164987' })),
   badInput('a PII access request with a negative TTL', () =>
     gql(`mutation($c: ID!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: "Verify address", ttlSeconds: -5 }) { id } }`, { c: customerId })),
 ];

@@ -7,7 +7,7 @@
  */
 import { MongoNetworkError } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { aPhone, anEmail, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { aCrmId, aPhone, anEmail, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
 import { startTestApp, type TestApp } from './testkit/test-app.js';
 
 let app: TestApp;
@@ -242,6 +242,36 @@ describe('registrations of one person racing on two replicas', () => {
       const registered = await app.app.mongo.db.collection('audit_events').distinct('customerId', { type: 'CUSTOMER_REGISTERED' });
       const existing = await app.app.mongo.db.collection('customers').countDocuments({ _id: { $in: registered } });
       expect(existing).toBe(registered.length);
+    } finally {
+      await second.stop();
+    }
+  }, 120_000);
+
+  // Each claimed its own first identifier, lost the next to the other and undid: CONFLICT, NOT_FOUND and "erased"
+  // answers, and resolutions and links recorded for customers that were then deleted (a probe).
+  it('does the same when the calls list the identifiers in different orders, and no event names an undone customer', async () => {
+    const second = await startTestApp({ shareStoresWith: app });
+    try {
+      const token2 = await second.token(SERVICE_SCOPES, 'svc-recovery-2');
+      const started = new Date();
+      for (let round = 0; round < 6; round++) {
+        const identifiers = [{ kind: 'EMAIL', value: anEmail('order') }, { kind: 'PHONE', value: aPhone() }, { kind: 'CRM_ID', value: aCrmId() }];
+        const answers = await Promise.all(
+          Array.from({ length: 9 }, (_, i) => {
+            const listed = [...identifiers.slice(i % 3), ...identifiers.slice(0, i % 3)];
+            return (i % 2 === 0 ? app : second).graphql<{ registerCustomer: { id: string } }>(i % 2 === 0 ? service : token2, REGISTER, { input: { identifiers: listed } });
+          }),
+        );
+        for (const answer of answers) expect(answer.body.errors, JSON.stringify(answer.body.errors)).toBeUndefined();
+        const ids = new Set(answers.map((a) => a.body.data!.registerCustomer.id));
+        expect(ids.size).toBe(1);
+        const [customerId] = [...ids] as [string];
+        expect((await events(customerId)).filter((e) => e['type'] === 'CUSTOMER_REGISTERED')).toHaveLength(1);
+        expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId })).toBe(3);
+      }
+      const named = await app.app.mongo.db.collection('audit_events').distinct('customerId', { customerId: { $ne: null }, occurredAt: { $gte: started } });
+      const existing = await app.app.mongo.db.collection('customers').countDocuments({ _id: { $in: named } });
+      expect(existing).toBe(named.length);
     } finally {
       await second.stop();
     }

@@ -91,8 +91,12 @@ export class CustomerService {
     if (attributes.displayName !== null && namesAnyCrmId(attributes.displayName, crmIds)) {
       throw new BadUserInputError("displayName must not contain the customer's CRM id", { field: 'displayName' });
     }
+    // Claimed in one order whatever order the caller listed them in: racing registrations of one person that listed
+    // them differently each claimed its own first identifier, then lost the next one to the other, undid, and ran
+    // again into the other's undoing (CONFLICT, NOT_FOUND and "erased" answers for one person; a probe).
+    const claimOrder = [...identifiers].sort((a, b) => ((a.hashes[0] as string) < (b.hashes[0] as string) ? -1 : 1));
     for (let attempt = 1; ; attempt++) {
-      const registered = await this.registerOnce(input, identifiers, attributes, actor);
+      const registered = await this.registerOnce(input, identifiers, claimOrder, attributes, actor);
       if (registered) return registered;
       // Another registration claimed one of these identifiers first: the next attempt finds it and links the rest.
       if (attempt >= MAX_REGISTRATION_ATTEMPTS) throw new ConflictError('These identifiers are being registered concurrently; try again');
@@ -101,10 +105,15 @@ export class CustomerService {
     }
   }
 
-  /** One registration; null when a concurrent registration took one of the identifiers and this one was undone. */
+  /**
+   * One registration; null when a concurrent registration took one of the identifiers and this one was undone.
+   * `identifiers` as the caller listed them (the first is the event's), `claimOrder` the same in the order they are
+   * claimed.
+   */
   private async registerOnce(
     input: RegisterInput,
     identifiers: readonly HashedIdentifier[],
+    claimOrder: readonly HashedIdentifier[],
     attributes: ReturnType<typeof validateAttributes>,
     actor: Actor,
   ): Promise<CustomerRecord | null> {
@@ -139,8 +148,8 @@ export class CustomerService {
     };
     await this.repository.insertCustomer(customer, wrapped);
 
-    // The first identifier decides who wins a registration race: its hash is a unique _id.
-    const [primary, ...others] = identifiers as [HashedIdentifier, ...HashedIdentifier[]];
+    // The first identifier claimed decides who wins a registration race: its hash is a unique _id.
+    const [primary, ...others] = claimOrder as [HashedIdentifier, ...HashedIdentifier[]];
     const claim = await this.repository.claimIdentifier(this.toRecord(primary, customerId, customer.createdAt));
     if (!claim.claimed) {
       await this.repository.deleteUnclaimedCustomer(customerId);
@@ -182,7 +191,7 @@ export class CustomerService {
         // here made seeding 300 customers take twice as long).
         const [current] = await this.repository.findByIds([customerId], { ciphertexts: false });
         if (current && !current.registrationPending) return;
-        await this.audit.append({ ...registeredEvent(customerId, actor, input.channel ?? null, primary, identifiers, wrapped), expectsNewChain: true });
+        await this.audit.append({ ...registeredEvent(customerId, actor, input.channel ?? null, identifiers[0] as HashedIdentifier, identifiers, wrapped), expectsNewChain: true });
       } catch (error) {
         // Not registered unless audited: undo the customer nobody was told about, so that repeating the request
         // registers it whole, with its event. Should the store be down for this too, the customer stays pending

@@ -37,20 +37,28 @@ const DATES_TIMES_AMOUNTS = new RegExp(
  * Devanagari digits, zero-width characters between digits, typographic
  * dashes), while libphonenumber and mail clients read them as the real thing.
  * NFKC folds compatibility forms (fullwidth, small, circled) to ASCII; every
- * other decimal digit becomes `0` (only the digit count matters here); format
- * characters (zero-width space and joiners, directional marks, soft hyphen)
- * are dropped; dashes become `-`.
+ * other decimal digit becomes `0` (only the digit count matters here);
+ * invisible characters (`INVISIBLE`) are dropped; dashes become `-`.
  */
 /** A run of separators (spaces, punctuation, symbols, `_`) with at least one that is not a space. */
 const SEPARATORS = String.raw`\s*[^\p{L}\p{N}\s][^\p{L}\p{N}]*`;
 /** Where such a run starts: the text's start or a letter or digit before it. */
 const RUN_START = String.raw`(?<![^\p{L}\p{N}])`;
 
+/**
+ * Characters that display as nothing: format characters (zero-width space and joiners, soft hyphen, directional
+ * marks) and the rest of Unicode's default-ignorable code points, which are letters or marks rather than format
+ * characters: the Hangul fillers (U+3164, U+FFA0, U+115F, U+1160), the combining grapheme joiner, variation
+ * selectors. A probe stored `+44\u3164 7700\u3164 900\u3164 123` in a ticket subject: the filler, a letter, ended
+ * the digit run.
+ */
+const INVISIBLE = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
+
 function foldForDetection(text: string): string {
   return (
     text
       .normalize('NFKC')
-      .replace(/\p{Cf}/gu, '')
+      .replace(INVISIBLE, '')
       // Spelled-out and percent-encoded at signs and dots: `jane%40example.org`, `jane (at) example [dot] org`
       // (before the digits are folded, which would turn `%40` into `%00`).
       // Percent-encoded, also twice (`%2540`), and escaped as in source code or JSON (`\u0040`, `\x40`).
@@ -153,12 +161,12 @@ function decodeQuotedPrintable(text: string): string {
 
 /**
  * Text as the identifier checks read it: escapes decoded (percent, HTML, backslash, quoted-printable), NFKC
- * (fullwidth letters and digits), format characters (zero-width) removed, typographic dashes as `-`.
+ * (fullwidth letters and digits), invisible characters (zero-width, Hangul fillers) removed, typographic dashes as `-`.
  */
 export function foldForMatching(text: string): string {
   return decodeQuotedPrintable(decodeEscapes(text))
     .normalize('NFKC')
-    .replace(/\p{Cf}/gu, '')
+    .replace(INVISIBLE, '')
     // Dashes as `foldForDetection` reads them (and the minus sign).
     .replace(/[\p{Pd}\u2212]/gu, '-');
 }

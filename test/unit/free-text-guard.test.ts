@@ -39,6 +39,11 @@ describe('free text that carries an identifier', () => {
     // Quoted-printable, as in a mail body pasted into a subject (a probe stored it).
     'Customer wrote from jane=40example.com today',
     'Ref zelda=40example=2Eorg',
+    // Invisible letters between the digits (default-ignorable, but not format characters): a probe stored them.
+    'Call back on +44\u31647700\u3164900\u3164123 today',
+    'Call back on +44\uFFA07700\uFFA0900\uFFA0123 today',
+    'Call back on +44\u115F7700\u1160900 123 today',
+    'Caller confirmed 07700\u3164900\u3164123',
   ])('finds one in %j', (text) => {
     expect(containsIdentifier(text)).toBe(true);
   });
