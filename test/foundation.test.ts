@@ -314,6 +314,16 @@ describe('_entities and callers who see nothing of a type', () => {
     expect(seen.body.errors).toBeUndefined();
     expect(seen.body.data!._entities).toEqual([{ __typename: 'Customer' }, null]);
   });
+
+  // The representations refused for scope were taken out first, and the rest checked: the position was off (a probe).
+  it('names the position of a malformed representation in the list as sent, after ones the caller may not reach', async () => {
+    const scopeless = await app.token([], 'probe-no-scopes');
+    const r = [{ __typename: 'Customer', id: 'cus_00000000000000000000000000' }, { __typename: 'AuditEvent', id: 'aud_x' }, 7, { __typename: 'Bogus', id: 'x' }];
+    const res = await app.graphql(scopeless, `query($r: [_Any!]!) { _entities(representations: $r) { __typename } }`, { r });
+    expect(res.body.errors!.map((e) => [e.extensions?.['code'], e.message.slice(0, 'representations[2] '.length)])).toEqual([['BAD_USER_INPUT', 'representations[2] ']]);
+    const typeOnly = await app.graphql(scopeless, `query($r: [_Any!]!) { _entities(representations: $r) { __typename } }`, { r: [r[0], r[3]] });
+    expect(typeOnly.body.errors![0]!.message).toMatch(/^representations\[1\]\.__typename/);
+  });
 });
 
 describe('batching', () => {

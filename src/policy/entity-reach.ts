@@ -1,15 +1,11 @@
-import { defaultFieldResolver, isUnionType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
+import { defaultFieldResolver, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import { hasAnyScope, type CallerScope } from '../auth/caller.js';
 import type { RequestContext } from '../context.js';
 import { ForbiddenError } from '../errors.js';
+import { assertEntityRepresentations, entityTypesOf } from '../hardening/entity-representations.js';
 import { ENTITY_REACH, type TypePolicy } from './policy-table.js';
 
-/** The entity types of a subgraph schema (the `_Entity` union), sorted. */
-export function entityTypesOf(schema: GraphQLSchema): string[] {
-  const entityUnion = schema.getType('_Entity');
-  if (!isUnionType(entityUnion)) throw new Error('the schema has no _Entity union: not a subgraph schema');
-  return entityUnion.getTypes().map((t) => t.name).sort();
-}
+export { entityTypesOf };
 
 /**
  * The scopes a field rule of the type answers to, from the policy table: its
@@ -47,18 +43,21 @@ export function entityReachScopes(
 export function applyEntityReach(schema: GraphQLSchema, table: Record<string, TypePolicy>): GraphQLSchema {
   const field = schema.getQueryType()?.getFields()['_entities'];
   if (!field) throw new Error('the schema has no _entities field: not a subgraph schema');
-  const reach = entityReachScopes(table, entityTypesOf(schema));
+  const entityTypes = entityTypesOf(schema);
+  const reach = entityReachScopes(table, entityTypes);
+  const known = new Set(entityTypes);
   const resolve = (field.resolve ?? defaultFieldResolver) as GraphQLFieldResolver<unknown, RequestContext>;
   field.resolve = (source, args: { representations?: unknown }, ctx, info) => {
     const representations: unknown[] = Array.isArray(args.representations) ? args.representations : [];
     const refusals = representations.map((representation) => {
       const typeName = typeof representation === 'object' && representation !== null ? (representation as { __typename?: unknown }).__typename : undefined;
       const scopes = typeof typeName === 'string' ? reach.get(typeName) : undefined;
-      // Not an entity of this subgraph: left to guardEntityRepresentations (BAD_USER_INPUT for the whole call).
+      // Not an entity of this subgraph: BAD_USER_INPUT for the whole call (assertEntityRepresentations).
       if (scopes === undefined || scopes === null || hasAnyScope(ctx.caller, scopes)) return null;
       return new ForbiddenError('MISSING_SCOPE', `Reaching a ${String(typeName)} needs one of: ${scopes.join(', ')}`);
     });
     if (refusals.every((r) => r === null)) return resolve(source, args, ctx, info);
+    assertEntityRepresentations(representations, known);
     // Only the representations the caller may reach are resolved; an Error in a list is that item's error.
     const allowed = representations.filter((_r, i) => refusals[i] === null);
     const merge = (resolved: unknown[]) => {
