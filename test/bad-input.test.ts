@@ -344,6 +344,16 @@ const CASES: Case[] = [
     gql(`mutation($c: ID!) { eraseCustomer(customerId: $c, requestId: "dsar-crm-1", reason: "Asked by ACME-VICTIM-QX in writing") { customerId } }`, { c: customerId })),
   badInput("an erasure request id that names the customer's CRM id", () =>
     gql(`mutation($c: ID!) { eraseCustomer(customerId: $c, requestId: "dsar:ACME-VICTIM-QX", reason: "Customer request") { customerId } }`, { c: customerId })),
+  // Any two letters were a country (`UK`, `ZZ`, `ß` upper-cased to `SS`), and any subtags a language: a phone
+  // number or the CRM id was stored in clear and shown in full (a probe).
+  ...(['UK', 'ZZ', '\u00df', '\ufb00'] as const).map((country) =>
+    badInput(`a country that is not an ISO 3166-1 code (${JSON.stringify(country)})`, () =>
+      gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-CTRY-1' }], country } })),
+  ),
+  badInput('a preferred language whose subtags spell a phone number', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-LANG-1' }], preferredLanguage: 'en-4477-0095-5409' } })),
+  badInput('a preferred language that names the CRM id registered with it', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-BMQ0E0' }], preferredLanguage: 'en-CRM-BMQ0E0' } })),
   badInput('registering a valid email with an invalid phone', () => gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail() }, { kind: 'PHONE', value: '+1 555' }] } })),
   badInput('linking a malformed email to a real customer', () => gql(LINK, { id: customerId, kind: 'EMAIL', value: 'no-at-sign' })),
 

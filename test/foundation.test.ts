@@ -39,7 +39,7 @@ afterAll(async () => {
 describe('registration and resolution', () => {
   it('resolves a registered customer by email in any letter case and returns it by id', async () => {
     const email = anEmail('Jane.Doe');
-    const id = await register([{ kind: 'EMAIL', value: email }], { displayName: 'Jane Doe', country: 'gb' });
+    const id = await register([{ kind: 'EMAIL', value: email }], { displayName: 'Jane Doe', country: 'gb', preferredLanguage: 'ca-es-valencia' });
     expect(id).toMatch(/^cus_[0-9A-HJKMNP-TV-Z]{26}$/);
 
     const res = await app.graphql<{ resolveCustomer: { matchedBy: string; customer: { id: string; email: string } } }>(agent, RESOLVE, {
@@ -53,10 +53,10 @@ describe('registration and resolution', () => {
 
     const byId = await app.graphql<{ customer: { id: string; country: string; displayName: string } }>(
       agent,
-      `query($id: ID!) { customer(id: $id) { id country displayName } }`,
+      `query($id: ID!) { customer(id: $id) { id country displayName preferredLanguage } }`,
       { id },
     );
-    expect(byId.body.data!.customer).toEqual({ id, country: 'GB', displayName: 'Jane D.' });
+    expect(byId.body.data!.customer).toEqual({ id, country: 'GB', displayName: 'Jane D.', preferredLanguage: 'ca-ES-valencia' });
   });
 
   it('records the kinds of identifiers a registration came with in CUSTOMER_REGISTERED', async () => {

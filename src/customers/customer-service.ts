@@ -10,6 +10,7 @@ import { containsIdentifier, foldForMatching, hasControlCharacters, isSafeRefere
 import { normaliseIdentifier, type IdentifierKind } from '../identity/normalise-identifier.js';
 import type { EncryptedValue, PiiEnvelope, WrappedDataKey } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone } from '../policy/masks.js';
+import { COUNTRY_CODES } from './country-codes.js';
 import type { CustomerRepository } from './customer-repository.js';
 import type { CustomerRecord, EncryptedAttributes, IdentifierRecord, MaskedAttributes, PiiField } from './customer-types.js';
 import { ciphertextsOf, hashesOf } from './customer-types.js';
@@ -88,8 +89,8 @@ export class CustomerService {
     // The masked display name keeps its first word in clear: a CRM id there would be stored and shown (a probe
     // registered `CRM-CBC6490F Smith` with that CRM id). Emails and phone numbers are refused by shape above.
     const crmIds = identifiers.filter((i) => i.kind === 'CRM_ID').map((i) => i.normalised);
-    if (attributes.displayName !== null && namesAnyCrmId(attributes.displayName, crmIds)) {
-      throw new BadUserInputError("displayName must not contain the customer's CRM id", { field: 'displayName' });
+    for (const [field, text] of [['displayName', attributes.displayName], ['preferredLanguage', attributes.preferredLanguage]] as const) {
+      if (text !== null && namesAnyCrmId(text, crmIds)) throw new BadUserInputError(`${field} must not contain the customer's CRM id`, { field });
     }
     // Claimed in one order whatever order the caller listed them in: racing registrations of one person that listed
     // them differently each claimed its own first identifier, then lost the next one to the other, undid, and ran
@@ -644,18 +645,27 @@ function validateAttributes(input: RegisterInput): { displayName: string | null;
   }
   let country: string | null = null;
   if (input.country != null) {
-    country = input.country.trim().toUpperCase();
-    if (!/^[A-Z]{2}$/.test(country)) throw new BadUserInputError('country must be an ISO 3166-1 alpha-2 code', { field: 'country' });
+    // ASCII letters before upper-casing: `ß` upper-cases to `SS`.
+    country = input.country.trim();
+    if (!/^[A-Za-z]{2}$/.test(country) || !COUNTRY_CODES.has((country = country.toUpperCase()))) {
+      throw new BadUserInputError('country must be an ISO 3166-1 alpha-2 code such as GB', { field: 'country' });
+    }
   }
   let preferredLanguage: string | null = null;
   if (input.preferredLanguage != null) {
-    preferredLanguage = input.preferredLanguage.trim();
-    if (!/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$/.test(preferredLanguage)) {
-      throw new BadUserInputError('preferredLanguage must be a BCP 47 language tag such as en-GB', { field: 'preferredLanguage' });
+    // Language, script, region and variants of letters: any subtags of up to eight letters or digits let a phone
+    // number (`en-4477-0095-5409`) or a CRM id (`en-CRM-BMQ0E0`) be stored and shown in clear (a probe).
+    const tag = input.preferredLanguage.trim();
+    if (!LANGUAGE_TAG.test(tag)) {
+      throw new BadUserInputError('preferredLanguage must be a BCP 47 language tag such as en-GB (language, script, region, variants)', { field: 'preferredLanguage' });
     }
+    preferredLanguage = Intl.getCanonicalLocales(tag)[0] ?? tag;
   }
   return { displayName, country, preferredLanguage };
 }
+
+/** A BCP 47 tag of language, script, region (letters, or the three digits of a UN M.49 area) and variants of letters. */
+const LANGUAGE_TAG = /^[A-Za-z]{2,3}(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|\d{3}))?(?:-[A-Za-z]{5,8})*$/;
 
 function validateInteractionId(value: string | null | undefined): string | null {
   if (value == null) return null;
