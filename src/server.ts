@@ -144,7 +144,14 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
       metrics.httpRequests.inc({ route: route === '/graphql' || route.startsWith('/health') || route === '/metrics' || route === DSAR_EXPORT_PATH ? route : 'other', status: String(status) });
     },
   });
-  const httpServer = createHttpServer((req, res) => void handler(req, res));
+  // The handler answers every failure itself; should it still reject, the request fails, never the process.
+  const httpServer = createHttpServer((req, res) => {
+    handler(req, res).catch((error: unknown) => {
+      logger.error({ err: { type: error instanceof Error ? error.name : typeof error } }, 'request handler failed');
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end('{"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}');
+      else res.destroy();
+    });
+  });
   httpServer.keepAliveTimeout = 65_000;
 
   return {

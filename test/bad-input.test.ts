@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { exportSPKI, generateKeyPair, importJWK, SignJWT, UnsecuredJWT, type CryptoKey, type JWTPayload } from 'jose';
 import { BSON } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -437,5 +438,50 @@ describe('bad input changes nothing and gets the right error', () => {
   it('logs none of them as an error of the server', () => {
     const errors = app.logs.lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level >= 50);
     expect(errors).toEqual([]);
+  });
+});
+
+/** Writes raw bytes to the app's port and returns what came back once the server closed the connection (or 3 s). */
+function rawHttp(request: string, { halfClose = false }: { halfClose?: boolean } = {}): Promise<string> {
+  const { port } = new URL(app.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1', () => {
+      socket.write(request);
+      if (halfClose) socket.end();
+    });
+    let reply = '';
+    const timer = setTimeout(() => socket.destroy(), 3_000);
+    socket.on('data', (chunk: Buffer) => (reply += chunk.toString('latin1')));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(reply);
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('HTTP requests the server cannot read', () => {
+  const serverErrors = () => app.logs.lines.map((l) => JSON.parse(l) as { level: number }).filter((l) => l.level >= 50).length;
+  const count500 = async () => {
+    const text = await (await fetch(`${app.baseUrl}/metrics`)).text();
+    return text.split('\n').filter((line) => line.startsWith('veil_http_requests_total') && line.includes('status="500"')).length;
+  };
+
+  // `new URL` threw on these outside the handler's try, and the rejection ended the process (a probe).
+  it.each(['//', '/\\'])('answers a request target URL cannot read (%j) with 400 and keeps serving', async (target) => {
+    const reply = await rawHttp(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+    expect((await fetch(`${app.baseUrl}/health/live`)).status).toBe(200);
+  });
+
+  // A malformed chunk or a body cut short is the client's doing: it was logged as a server error, counted as a 500.
+  it('treats a body cut short or malformed in transit as the client\'s error', async () => {
+    const [errorsBefore, fivesBefore] = [serverErrors(), await count500()];
+    const head = `POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${token}\r\n`;
+    await rawHttp(`${head}Transfer-Encoding: chunked\r\n\r\nZZ\r\n`);
+    await rawHttp(`${head}Content-Length: 1000\r\n\r\n{"query":`, { halfClose: true });
+    expect((await fetch(`${app.baseUrl}/health/live`)).status).toBe(200);
+    expect(serverErrors()).toBe(errorsBefore);
+    expect(await count500()).toBe(fivesBefore);
   });
 });

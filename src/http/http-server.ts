@@ -23,6 +23,7 @@ export interface HttpRoutesDeps {
 }
 
 class BodyTooLargeError extends Error {}
+class BodyUnreadableError extends Error {}
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -44,10 +45,13 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
   // Answers can carry clear personal data (an audited read, an export), over GET too: no cache may keep any of them.
   res.setHeader('cache-control', 'no-store');
   const log = deps.logger.child({ requestId });
-  const url = new URL(req.url ?? '/', 'http://localhost');
-  let route = url.pathname;
+  // A request target URL cannot read (`//`, `/\`) threw here, outside the try, and the rejection ended the process:
+  // one unauthenticated request stopped the server (a probe).
+  const url = URL.canParse(req.url ?? '/', 'http://localhost') ? new URL(req.url ?? '/', 'http://localhost') : null;
+  let route = url?.pathname ?? 'unknown';
   let operationName: string | null = null;
   try {
+    if (url === null) return sendJson(res, 400, { error: 'bad request target' });
     const isOperational = url.pathname === '/health/live' || url.pathname === '/health/ready' || url.pathname === '/metrics';
     if (isOperational && req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
@@ -125,6 +129,10 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
     if (error instanceof BodyTooLargeError) {
       return sendJson(res, 413, { errors: [{ message: `Request body exceeds ${deps.maxBodyBytes} bytes`, extensions: { code: 'BAD_REQUEST' } }] });
     }
+    if (error instanceof BodyUnreadableError) {
+      log.info({ route }, 'request body could not be read');
+      return sendJson(res, 400, { errors: [{ message: 'The request body could not be read (malformed chunked encoding, or the connection closed early)', extensions: { code: 'BAD_REQUEST' } }] });
+    }
     if (error instanceof SyntaxError) {
       return sendJson(res, 400, { errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
     }
@@ -156,13 +164,20 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      req.resume();
-      throw new BodyTooLargeError();
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) {
+        req.resume();
+        throw new BodyTooLargeError();
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw error;
+    // The client's doing (a malformed chunk, a connection closed before the declared length): it was logged as a
+    // server error and counted as a 500 (a probe).
+    throw new BodyUnreadableError();
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.length === 0) return undefined;
