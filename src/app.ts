@@ -71,6 +71,11 @@ export async function createApp(options: AppOptions): Promise<App> {
       throw new ConfigError(`REDIS_URL: Redis refused the credentials (${describeCause(redisProblem)})`);
     }
     logger.warn({ variable: 'REDIS_URL', cause: describeCause(redisProblem) }, 'Redis is not reachable yet: serving, with /health/ready reporting it down until it is');
+  } else if (!(await selectsItsDatabase(redis, config.redisUrl))) {
+    // ioredis reports a failed SELECT as an event and goes on in database 0: another tenant's keys (a probe).
+    redis.disconnect();
+    await mongo.close();
+    throw new ConfigError(`REDIS_URL: Redis has no database ${redisDatabaseOf(config.redisUrl)} (its databases setting is lower)`);
   }
   mongo.client.on('serverHeartbeatFailed', () => metrics.storeErrors.inc({ store: 'mongodb', kind: 'heartbeat' }));
   if (config.mongodbCommandMonitoring) {
@@ -171,6 +176,23 @@ function waitForFirstConnection(redis: Redis, timeoutMs: number): Promise<Error 
   });
 }
 
+/** The database number in a Redis URL's path (0 when it has none). */
+function redisDatabaseOf(url: string): number {
+  return Number(new URL(url).pathname.slice(1) || '0');
+}
+
+/** False when the server refuses the URL's database number as out of range; true when it takes it, or is down. */
+async function selectsItsDatabase(redis: Redis, url: string): Promise<boolean> {
+  const db = redisDatabaseOf(url);
+  if (db === 0) return true;
+  try {
+    await redis.select(db);
+    return true;
+  } catch (error) {
+    return !/out of range|invalid DB index/i.test(error instanceof Error ? error.message : String(error));
+  }
+}
+
 function isRedisAuthFailure(error: Error): boolean {
   return /\b(NOAUTH|WRONGPASS)\b|invalid password|invalid username/i.test(error.message);
 }
@@ -186,7 +208,9 @@ export async function connectNamedMongo(variable: string, url: string, dbName: s
     return await connectMongo(url, dbName, options, watchdog);
   } catch (error) {
     const name = error instanceof Error ? error.name : '';
-    if (name === 'MongoParseError' || name === 'MongoInvalidArgumentError' || name === 'MongoAPIError') {
+    // A host's port that is no number (`mongodb://127.0.0.1:zz/`): a MongoRuntimeError caused by ERR_INVALID_URL.
+    const isInvalidUrl = (error as { cause?: { code?: unknown } }).cause?.code === 'ERR_INVALID_URL';
+    if (name === 'MongoParseError' || name === 'MongoInvalidArgumentError' || name === 'MongoAPIError' || isInvalidUrl) {
       throw new ConfigError(`${variable}: is not a MongoDB connection string the driver accepts (${describeCause(error)})`);
     }
     const codeName = (error as { codeName?: unknown }).codeName;

@@ -111,7 +111,8 @@ const EnvSchema = z.object({
     'must be a URL whose path, if any, is a database number (redis://host:6379/0)',
   ),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('veil:'),
-  AUTH_JWKS_URL: urlWithScheme(['https', 'http']),
+  // Parsed as a URL too: `https://` passed and start-up failed on `TypeError: ERR_INVALID_URL`, naming nothing (a probe).
+  AUTH_JWKS_URL: urlWithScheme(['https', 'http']).refine((v) => v === null || URL.canParse(v), 'is not a URL (https://issuer.example/.well-known/jwks.json)'),
   AUTH_JWKS_FILE: optionalString,
   AUTH_ISSUER: optionalString,
   AUTH_AUDIENCE: optionalString,

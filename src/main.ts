@@ -72,13 +72,25 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
+  const listen = async (): Promise<number> => {
+    try {
+      return await app!.subgraph.listen(resolved.port, resolved.host);
+    } catch (error) {
+      // Name the variable to change: `listen EADDRINUSE` or `getaddrinfo ENOTFOUND` alone named nothing (a probe).
+      const code = String((error as { code?: unknown }).code ?? describeCause(error));
+      console.error(`veil: cannot start: ${code === 'EADDRINUSE' ? `PORT: ${resolved.port} is in use on ${resolved.host}` : `HOST: cannot listen on ${resolved.host}:${resolved.port}`} (${code})`);
+      await app?.stop().catch(() => undefined);
+      await dev?.services?.stop();
+      process.exit(1);
+    }
+  };
   if (dev) {
     const seed = await seedDemoData(app.mongo.db, app.services, 300, say);
     if (!seed.seeded) say(`demo data already present (${seed.customers} customers); not seeding again`);
-    const port = await app.subgraph.listen(resolved.port, resolved.host);
+    const port = await listen();
     await printDevWelcome({ port, dev, demoCustomerId: seed.demoCustomerId });
   } else {
-    const port = await app.subgraph.listen(resolved.port, resolved.host);
+    const port = await listen();
     logger.info({ port }, 'veil subgraph serving');
   }
 }

@@ -94,7 +94,23 @@ beforeAll(async () => {
   if (spawnError) throw spawnError;
 }, 60_000);
 
+/** A port something else listens on (opened on first use). */
+let busyServer: net.Server | null = null;
+async function busyPort(): Promise<number> {
+  busyServer ??= await new Promise<net.Server>((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => resolve(server));
+  });
+  return (busyServer.address() as net.AddressInfo).port;
+}
+
+function withPath(url: string, pathname: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = pathname;
+  return parsed.toString();
+}
+
 afterAll(async () => {
+  busyServer?.close();
   guardedRedis?.stop();
   await rm(dir, { recursive: true, force: true });
 });
@@ -150,6 +166,12 @@ describe('production start-up with a bad setting', () => {
     ['a JWKS holding a symmetric key', async () => ({ AUTH_JWKS_FILE: await jwksFile('oct.json', JSON.stringify({ keys: [publicKey(), { kty: 'oct', alg: 'HS256' }] })) }), 78, /AUTH_JWKS_FILE: key 1 is not an asymmetric key/m],
     ['a MONGODB_URL with an option the driver refuses', async () => ({ MONGODB_URL: `mongodb://user:${SECRET}@127.0.0.1:27017/?tls=maybe` }), 78, /^veil: configuration error: MONGODB_URL: is not a MongoDB connection string the driver accepts \(Mongo\w+Error\)$/m],
     ['a MONGODB_URL nothing listens on', async () => ({ MONGODB_URL: `mongodb://user:${SECRET}@127.0.0.1:${await findFreePort()}/` }), 1, /^veil: cannot start: MONGODB_URL: cannot connect to MongoDB \(MongoServerSelectionError: ECONNREFUSED\)$/m],
+    // Found by a probe: a database the server lacks went on in database 0; the others named no variable, or exited 1.
+    ['a REDIS_URL database the server does not have', async () => ({ REDIS_URL: withPath(inject('redisUrl'), '/99999') }), 78, /^veil: configuration error: REDIS_URL: Redis has no database 99999 /m],
+    ['an AUTH_JWKS_URL that is no URL', async () => ({ AUTH_JWKS_URL: 'https://', AUTH_JWKS_FILE: '' }), 78, /^veil: configuration error: AUTH_JWKS_URL: is not a URL/m],
+    ['a MONGODB_URL whose port is not a number', async () => ({ MONGODB_URL: `mongodb://user:${SECRET}@127.0.0.1:zz/` }), 78, /^veil: configuration error: MONGODB_URL: is not a MongoDB connection string/m],
+    ['a PORT another process listens on', async () => ({ PORT: String(await busyPort()) }), 1, /^veil: cannot start: PORT: \d+ is in use on 127\.0\.0\.1 \(EADDRINUSE\)$/m],
+    ['a HOST that does not resolve', async () => ({ HOST: 'not-a-host.invalid' }), 1, /^veil: cannot start: HOST: cannot listen on not-a-host\.invalid:0 \((ENOTFOUND|EAI_AGAIN)\)$/m],
     ['a REDIS_URL whose password Redis refuses', async () => ({ REDIS_URL: guardedRedis!.url }), 78, /^veil: configuration error: REDIS_URL: Redis refused the credentials/m],
   ];
 
