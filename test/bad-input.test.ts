@@ -24,6 +24,8 @@ const OPERATOR = '{"$ne": null}';
 const OPERATOR_OBJECT = { $ne: null };
 /** The victim's CRM id: letters, so that no phone-number shape refuses it first. */
 const VICTIM_CRM = 'ACME-VICTIM-QX';
+const VICTIM_EMAIL = anEmail('victim');
+const VICTIM_PHONE = aPhone();
 
 let app: TestApp;
 let token: string;
@@ -337,6 +339,11 @@ const CASES: Case[] = [
     gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail() }, { kind: 'CRM_ID', value: 'ACME-NEWCUST-QY' }], displayName: 'acme-newcust-qy Smith' } })),
   badInput('an interaction id that names the CRM id being resolved', () =>
     gql(`query($v: String!) { resolveCustomer(input: { identifier: { kind: CRM_ID, value: $v }, interactionId: "call:ACME-VICTIM-QX" }) { matchedBy } }`, { v: VICTIM_CRM })),
+  // Digits after a letter pass the shape check (an id's own), but these are the customer's phone number (a probe).
+  badInput('an interaction id that holds the phone number being resolved', () =>
+    gql(`query($v: String!, $i: String!) { resolveCustomer(input: { identifier: { kind: PHONE, value: $v }, interactionId: $i }) { matchedBy } }`, { v: VICTIM_PHONE, i: `ivr${VICTIM_PHONE.slice(1)}` })),
+  badInput("an interaction id that holds the phone number of the customer resolved by email", () =>
+    gql(`query($v: String!, $i: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, interactionId: $i }) { matchedBy } }`, { v: VICTIM_EMAIL, i: `x${VICTIM_PHONE.slice(1)}` })),
   badInput("a consent source that names the customer's CRM id", () =>
     gql(`mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "crm/ACME-VICTIM-QX" }) { id } }`, { c: customerId })),
   badInput("a PII justification that names the customer's CRM id", () =>
@@ -407,7 +414,7 @@ beforeAll(async () => {
   app = await startTestApp({ env: { MAX_QUERY_DEPTH: String(MAX_DEPTH), MAX_BODY_BYTES: String(MAX_BODY_BYTES), RATE_LIMIT_SENSITIVE_MAX: '100000' } });
   token = await app.token(ALL_SCOPES, 'agent-bad-input');
   const res = await app.graphql<{ registerCustomer: { id: string } }>(token, REGISTER, {
-    input: { identifiers: [{ kind: 'EMAIL', value: anEmail('victim') }, { kind: 'PHONE', value: aPhone() }, { kind: 'CRM_ID', value: VICTIM_CRM }], displayName: 'Vic Tim' },
+    input: { identifiers: [{ kind: 'EMAIL', value: VICTIM_EMAIL }, { kind: 'PHONE', value: VICTIM_PHONE }, { kind: 'CRM_ID', value: VICTIM_CRM }], displayName: 'Vic Tim' },
   });
   expect(res.body.errors).toBeUndefined();
   customerId = res.body.data!.registerCustomer.id;

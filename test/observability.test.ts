@@ -120,6 +120,43 @@ describe('logs', () => {
     }
   });
 
+  // A CRM id has no shape, so the header check let `x-request-id: <the CRM id>` through; it was then kept in the
+  // customer's audit events (after an erasure too) and in the request's log lines (a probe).
+  it('replaces an x-request-id that names an identifier the request holds, in its events and its log lines', async () => {
+    const service = await app.token(SERVICE_SCOPES, 'svc-request-id');
+    const crmId = aCrmId();
+    const phone = aPhone();
+    const digits = phone.slice(1);
+    secrets.push(crmId, phone, digits);
+    const withId = (requestId: string) => ({ 'x-request-id': requestId });
+    const registered = await app.graphql<{ registerCustomer: { id: string } }>(
+      service, REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: crmId }, { kind: 'PHONE', value: phone }] } }, withId(crmId),
+    );
+    expect(registered.body.errors, JSON.stringify(registered.body.errors)).toBeUndefined();
+    const id = registered.body.data!.registerCustomer.id;
+    expect(registered.headers.get('x-request-id')).toBe(crmId);
+    const resolve = (kind: string, value: string, requestId: string) =>
+      app.graphql(service, `query($kind: IdentifierKind!, $value: String!) { resolveCustomer(input: { identifier: { kind: $kind, value: $value } }) { matchedBy } }`, { kind, value }, withId(requestId));
+    expect((await resolve('CRM_ID', crmId, `req-${crmId}`)).body.errors).toBeUndefined();
+    // The customer's other identifiers too: its phone number after a letter, in a lookup by CRM id.
+    expect((await resolve('CRM_ID', crmId, `x${digits}`)).body.errors).toBeUndefined();
+    const consent = await app.graphql(service, `mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "crm" }) { id } }`, { c: id }, withId(`sync.${crmId}`));
+    expect(consent.body.errors).toBeUndefined();
+    // One that names nothing of the customer is kept.
+    expect((await resolve('CRM_ID', crmId, 'trace-kept-77')).body.errors).toBeUndefined();
+
+    const events = await app.app.mongo.db.collection('audit_events').find({ chain: id }).sort({ sequence: 1 }).toArray();
+    expect(events.map((e) => e['type'])).toEqual(['CUSTOMER_REGISTERED', 'IDENTITY_RESOLUTION', 'IDENTITY_RESOLUTION', 'CONSENT_RECORDED', 'IDENTITY_RESOLUTION']);
+    expect(events.slice(0, 4).map((e) => e['requestId'])).toEqual(Array.from({ length: 4 }, () => expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-/)));
+    expect(events[4]!['requestId']).toBe('trace-kept-77');
+    const text = app.logs.text();
+    expect(text).not.toContain(crmId);
+    expect(text).not.toContain(digits);
+    // Each request's log line carries the id its events do.
+    const completedIds = app.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'request completed').map((l) => l['requestId']);
+    for (const event of events) expect(completedIds).toContain(event['requestId']);
+  });
+
   it('tells every cache to store no answer: GraphQL over GET and POST, health, metrics', async () => {
     const agent = await app.token(['customer:read'], 'agent-cache');
     const get = await fetch(`${app.baseUrl}/graphql?query=${encodeURIComponent('{ __typename }')}`, {

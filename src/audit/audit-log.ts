@@ -3,6 +3,7 @@ import { GraphQLError } from 'graphql';
 import { CustomerErasedError, ServiceUnavailableError } from '../errors.js';
 import { newPrefixedId } from '../identity/customer-id.js';
 import { isDuplicateKeyError } from '../storage/mongo.js';
+import { recordableRequestId } from '../observability/request-scope.js';
 import { chainOf, ChainVerifier, computeEventHash, GENESIS_HASH, type ChainVerification } from './audit-chain.js';
 import type { AuditIdentifierSeals } from './audit-identifier-seal.js';
 import type { AuditRepository } from './audit-repository.js';
@@ -147,7 +148,7 @@ export class AuditLog {
         sealedIdentifierHash,
         fields: input.fields ?? null,
         justification: input.justification ?? null,
-        requestId: input.requestId ?? null,
+        requestId: input.requestId == null ? null : recordableRequestId(input.requestId),
         details: input.details ?? {},
         sequence: (head?.sequence ?? 0) + 1,
         prevHash: head?.hash ?? GENESIS_HASH,

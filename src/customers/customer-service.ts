@@ -10,6 +10,7 @@ import { containsIdentifier, foldForMatching, hasControlCharacters, isSafeRefere
 import { normaliseIdentifier, type IdentifierKind } from '../identity/normalise-identifier.js';
 import type { EncryptedValue, PiiEnvelope, WrappedDataKey } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone } from '../policy/masks.js';
+import { callerRequestId, withdrawRequestId } from '../observability/request-scope.js';
 import { COUNTRY_CODES } from './country-codes.js';
 import type { CustomerRepository } from './customer-repository.js';
 import type { CustomerRecord, EncryptedAttributes, IdentifierRecord, MaskedAttributes, PiiField } from './customer-types.js';
@@ -88,6 +89,7 @@ export class CustomerService {
     const attributes = validateAttributes(input);
     // The masked display name keeps its first word in clear: a CRM id there would be stored and shown (a probe
     // registered `CRM-CBC6490F Smith` with that CRM id). Emails and phone numbers are refused by shape above.
+    withdrawRequestIdNaming(identifiers);
     const crmIds = identifiers.filter((i) => i.kind === 'CRM_ID').map((i) => i.normalised);
     for (const [field, text] of [['displayName', attributes.displayName], ['preferredLanguage', attributes.preferredLanguage]] as const) {
       if (text !== null && namesAnyCrmId(text, crmIds)) throw new BadUserInputError(`${field} must not contain the customer's CRM id`, { field });
@@ -259,20 +261,27 @@ export class CustomerService {
     assertCustomerId(customerId);
     const customer = await this.loadActive(customerId);
     const [hashed] = this.hashIdentifiers([identifier]) as [HashedIdentifier];
+    withdrawRequestIdNaming([hashed]);
     return this.linkMissing(customer, [hashed], actor, null);
   }
 
   async resolve(input: ResolveInput, actor: Actor): Promise<Resolution> {
     const interactionId = validateInteractionId(input.interactionId);
     const [hashed] = this.hashIdentifiers([input.identifier]) as [HashedIdentifier];
-    // Stored in the IDENTITY_RESOLUTION event: the CRM id being resolved must not come back in clear there.
-    if (interactionId !== null && hashed.kind === 'CRM_ID' && namesAnyCrmId(interactionId, [hashed.normalised])) {
+    // Stored in the IDENTITY_RESOLUTION event, which outlives an erasure: the identifier being resolved must not come
+    // back in clear there (a phone number's digits after a letter, `x447700900123`, passed until a probe).
+    if (interactionId !== null && namesIdentifier(interactionId, hashed)) {
       throw new BadUserInputError('interactionId must not contain the identifier being resolved', { field: 'interactionId' });
     }
+    withdrawRequestIdNaming([hashed]);
     const records = await this.repository.findIdentifiersByHashes(hashed.hashes);
     const found = records[0] ?? null;
     const customer = found ? ((await this.repository.findByIds([found.customerId]))[0] ?? null) : null;
     const isMatch = customer !== null && customer.status === 'ACTIVE';
+    // Nor the customer's other identifiers (their phone number in an interaction id of a lookup by email).
+    if (isMatch && (interactionId !== null || callerRequestId() !== null)) {
+      await this.refuseOwnIdentifiers([{ customerId: customer.id, texts: interactionId === null ? [] : [['interactionId', interactionId]] }]);
+    }
     // Matched under an older key: re-filed under the current one, so the next lookup needs one query.
     if (isMatch) await this.rekey(hashed, records, customer.id);
     const event = await this.audit.append({
@@ -338,7 +347,12 @@ export class CustomerService {
    * grant's justification, an erasure's reason and reference) goes through here before it is stored.
    */
   async refuseOwnIdentifiers(items: ReadonlyArray<OwnIdentifierScreen>): Promise<void> {
-    const found = await this.findOwnIdentifierIn(items);
+    // The caller's x-request-id goes into the same events and the request's log lines: screened last, and replaced
+    // rather than refused (withdrawRequestId).
+    const requestId = callerRequestId();
+    const screened = requestId === null ? items : [...items, ...[...new Set(items.map((i) => i.customerId))].map((customerId) => ({ customerId, texts: [[REQUEST_ID_HEADER, requestId] as const] }))];
+    const found = await this.findOwnIdentifierIn(screened);
+    if (found?.path === REQUEST_ID_HEADER) return withdrawRequestId();
     if (found) throw new BadUserInputError(`${found.path} must not contain the customer's ${found.kind === 'PHONE' ? 'phone number' : 'CRM id'}`, { field: found.path });
   }
 
@@ -771,6 +785,20 @@ const MAX_SCREENED_PHONE_FORMS = 50_000;
 export interface OwnIdentifierScreen {
   customerId: string;
   texts: ReadonlyArray<readonly [string, string]>;
+}
+
+const REQUEST_ID_HEADER = 'x-request-id';
+
+/** Whether the text names the identifier, read as the screen reads text (an email address cannot be in a reference). */
+function namesIdentifier(text: string, identifier: HashedIdentifier): boolean {
+  if (identifier.kind === 'CRM_ID') return namesAnyCrmId(text, [identifier.normalised]);
+  return identifier.kind === 'PHONE' && phoneCandidates(foldForMatching(text)).has(identifier.normalised);
+}
+
+/** Replaces the caller's x-request-id (see withdrawRequestId) when it names one of the identifiers the request holds. */
+function withdrawRequestIdNaming(identifiers: readonly HashedIdentifier[]): void {
+  const requestId = callerRequestId();
+  if (requestId !== null && identifiers.some((identifier) => namesIdentifier(requestId, identifier))) withdrawRequestId();
 }
 
 /** Whether the text names one of these CRM ids, read as the screen reads text (`crmIdCandidates`), in any case. */

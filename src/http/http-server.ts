@@ -32,8 +32,9 @@ export function createRequestHandler(deps: HttpRoutesDeps) {
   return (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const incomingId = req.headers['x-request-id'];
     // Kept in logs and audit events: a caller's id that spells a phone number is replaced, like a malformed one.
-    const requestId = typeof incomingId === 'string' && REQUEST_ID.test(incomingId) && isSafeReference(incomingId) ? incomingId : randomUUID();
-    return runInRequestScope({ requestId }, () => handleRequest(deps, req, res, requestId));
+    const isCallerSupplied = typeof incomingId === 'string' && REQUEST_ID.test(incomingId) && isSafeReference(incomingId);
+    const requestId = isCallerSupplied ? incomingId : randomUUID();
+    return runInRequestScope({ requestId, isCallerSupplied }, () => handleRequest(deps, req, res, requestId));
   };
 }
 
@@ -44,7 +45,8 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
   res.setHeader('x-content-type-options', 'nosniff');
   // Answers can carry clear personal data (an audited read, an export), over GET too: no cache may keep any of them.
   res.setHeader('cache-control', 'no-store');
-  const log = deps.logger.child({ requestId });
+  // Not bound to a child logger: the logger's mixin writes the request's current id (see withdrawRequestId).
+  const log = deps.logger;
   // A request target URL cannot read (`//`, `/\`) threw here, outside the try, and the rejection ended the process:
   // one unauthenticated request stopped the server (a probe).
   const url = URL.canParse(req.url ?? '/', 'http://localhost') ? new URL(req.url ?? '/', 'http://localhost') : null;

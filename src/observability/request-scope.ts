@@ -1,7 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
 
 export interface RequestScope {
   requestId: string;
+  /** Whether the caller chose the id (`x-request-id`), rather than this server generating it. */
+  isCallerSupplied?: boolean;
+  /** Ids the request carried before `withdrawRequestId` replaced them. */
+  withdrawn?: Set<string>;
 }
 
 /**
@@ -18,4 +23,30 @@ export function runInRequestScope<T>(scope: RequestScope, run: () => T): T {
 
 export function currentRequestScope(): RequestScope | undefined {
   return storage.getStore();
+}
+
+/** The caller's own `x-request-id` of the request being served, if it sent one that is still in use. */
+export function callerRequestId(): string | null {
+  const scope = storage.getStore();
+  return scope?.isCallerSupplied ? scope.requestId : null;
+}
+
+/**
+ * Replaces the caller's `x-request-id` with a generated one for the rest of the request: from here on log lines
+ * carry the new id, and audit events written with the old one record the new one (`recordableRequestId`). For an id
+ * found to name an identifier the request holds (a CRM id sent as the request id was kept in the audit trail and the
+ * logs; a probe). The caller still gets its own id back in the response header, which it sent.
+ */
+export function withdrawRequestId(): void {
+  const scope = storage.getStore();
+  if (!scope?.isCallerSupplied) return;
+  (scope.withdrawn ??= new Set()).add(scope.requestId);
+  scope.requestId = randomUUID();
+  scope.isCallerSupplied = false;
+}
+
+/** The request id to record for one a service was handed: the replacement when it was withdrawn. */
+export function recordableRequestId(requestId: string): string {
+  const scope = storage.getStore();
+  return scope?.withdrawn?.has(requestId) ? scope.requestId : requestId;
 }
