@@ -357,6 +357,10 @@ describe('validating support activity', () => {
       [{ tickets: [{ id: `${digits.slice(0, 2)}--${digits.slice(2, 6)}--${digits.slice(6)}`, status: 'open', openedAt: at }] }, 'tickets[0].id'],
       [{ tickets: [{ id: 'T-PH2', status: `wa${digits.slice(0, 2)}__${digits.slice(2)}`, openedAt: at }] }, 'tickets[0].status'],
       [{ deviceFingerprint: `fp1${digits}x` }, 'deviceFingerprint'],
+      // Past the second (a probe): four separators in a row, and the national trunk 0 after the country code.
+      [{ tickets: [{ id: `tel:${digits.slice(0, 2)}----${digits.slice(2)}`, status: 'open', openedAt: at }] }, 'tickets[0].id'],
+      [{ tickets: [{ id: `${digits.slice(0, 2)}0${digits.slice(2)}`, status: 'open', openedAt: at }] }, 'tickets[0].id'],
+      [{ tickets: [{ id: 'T-PH4', status: `wa${digits.slice(0, 2)}-0-${digits.slice(2, 6)}-----${digits.slice(6)}`, openedAt: at }] }, 'tickets[0].status'],
       [{ tickets: [{ id: 'T-PH3', status: 'open', subject: `Refund of ${Number(digits.slice(0, -2)).toLocaleString('en-GB')}.${digits.slice(-2)} GBP`, openedAt: at }] }, 'tickets[0].subject'],
     ];
     for (const [records, path] of refusals) {

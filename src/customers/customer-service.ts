@@ -7,7 +7,7 @@ import { BadUserInputError, ConflictError, CustomerErasedError, NotFoundError, S
 import { isCustomerId, newCustomerId } from '../identity/customer-id.js';
 import type { HmacKeyring } from '../identity/hmac-keyring.js';
 import { containsIdentifier, foldForMatching, hasControlCharacters, isSafeReference } from '../identity/free-text-guard.js';
-import { normaliseIdentifier, type IdentifierKind } from '../identity/normalise-identifier.js';
+import { GEOGRAPHIC_CALLING_CODES, normaliseIdentifier, type IdentifierKind } from '../identity/normalise-identifier.js';
 import type { EncryptedValue, PiiEnvelope, WrappedDataKey } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone } from '../policy/masks.js';
 import { callerRequestId, withdrawRequestId } from '../observability/request-scope.js';
@@ -747,26 +747,37 @@ function crmIdCandidates(folded: string): Set<string> {
 
 /**
  * What in a text (`folded` by `foldForMatching`) could be a phone number in E.164, with a `+` before it (`00`
- * taken for one): in every run of digits and short separator runs (space . , - _ / : ( ), up to three), the
- * separators dropped, every 7 to 15 digits that start or end where a piece of the run does. So `tel:447700900411`,
- * `wa447700900411`, `sms-44 7700 900411`, `0044-7700-900411`, `44:7700:900411`, `1-447700900411` and
- * `4,477,009,004.11` all give `+447700900411` (the last three got past the first version; a probe). Digits run into
- * more digits on both sides are not found. A number written in national form (`07700 900411`) is not found either:
- * which country it is in is not known here. At most 18 forms per piece of a run.
+ * taken for one): in every run of digits and separators between them (space . , - _ / : ( ), any number of them),
+ * the separators dropped, every 7 to 15 digits that start or end where a piece of the run does. So `tel:447700900411`,
+ * `wa447700900411`, `sms-44 7700 900411`, `0044-7700-900411`, `44:7700:900411`, `1-447700900411`,
+ * `4,477,009,004.11` and `tel:44----7700900411` all give `+447700900411` (the last four got past earlier versions;
+ * probes). A national trunk `0` written after a country calling code (`+44 (0)7700 900411`, `4407700900411`) is read
+ * without it. Digits run into more digits on both sides are not found. A number written in national form alone
+ * (`07700 900411`) is not found either: which country it is in is not known here. A few dozen forms per piece at most.
  */
 function phoneCandidates(folded: string): Set<string> {
   const candidates = new Set<string>();
-  const add = (form: string) => {
-    if (form.length >= 7) candidates.add(`+${form}`);
-    if (form.startsWith('00') && form.length >= 9) candidates.add(`+${form.slice(2)}`);
+  const addE164 = (digits: string) => {
+    if (digits.length < 7) return;
+    candidates.add(`+${digits}`);
+    for (let codeLength = 1; codeLength <= 3; codeLength++) {
+      if (digits[codeLength] === '0' && GEOGRAPHIC_CALLING_CODES.has(digits.slice(0, codeLength)) && digits.length - 1 >= 7) {
+        candidates.add(`+${digits.slice(0, codeLength)}${digits.slice(codeLength + 1)}`);
+      }
+    }
   };
-  for (const run of folded.match(/\d+(?:[\s.,_/():-]{1,3}\d+)*/g) ?? []) {
+  const add = (form: string) => {
+    addE164(form);
+    if (form.startsWith('00') && form.length >= 9) addE164(form.slice(2));
+  };
+  for (const run of folded.match(/\d+(?:[\s.,_/():-]+\d+)*/g) ?? []) {
     const pieces = run.split(/\D+/);
     const digits = pieces.join('');
     let boundary = 0;
     for (const piece of ['', ...pieces]) {
       boundary += piece.length;
-      for (let length = 7; length <= 15; length++) {
+      // Up to 16 digits: one more than E.164 allows, for the trunk 0 that is read away.
+      for (let length = 7; length <= 16; length++) {
         if (boundary + length <= digits.length) add(digits.slice(boundary, boundary + length));
         if (boundary - length >= 0) add(digits.slice(boundary - length, boundary));
       }

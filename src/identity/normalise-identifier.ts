@@ -56,7 +56,7 @@ const WHITESPACE_OR_CONTROL = /[\s\p{Cc}\p{Cf}]/u;
  * codes (+800, +882, …) are left out on purpose: they only pass when
  * libphonenumber deems the number fully valid.
  */
-const GEOGRAPHIC_CALLING_CODES: ReadonlySet<string> = new Set(
+export const GEOGRAPHIC_CALLING_CODES: ReadonlySet<string> = new Set(
   getCountries().map((country) => getCountryCallingCode(country)),
 );
 
