@@ -177,7 +177,10 @@ function normalisePhone(trimmed: string, defaultCountry: CountryCode | undefined
   // caller did not present as an identifier.
   // libphonenumber reads fullwidth and Arabic-Indic digits but not the fullwidth plus sign (U+FF0B), which an
   // IME types along with fullwidth digits: folded, so that `＋４４…` is the same number as `+44…` (a probe).
-  const parsed = parsePhoneNumberFromString(trimmed.replaceAll('\uFF0B', '+'), { defaultCountry: country, extract: false });
+  // An RFC 3966 parameter (`;isub=12`, `;ext=`): libphonenumber dropped an ISDN sub-address without a word, which,
+  // as with an extension, would make every sub-address one customer (a probe).
+  if (trimmed.includes(';')) throw invalid();
+  const parsed = parsePhoneNumberFromString(asciiDigits(trimmed.replaceAll('\uFF0B', '+')), { defaultCountry: country, extract: false });
   if (parsed === undefined) throw invalid();
 
   // E.164 has no room for an extension; dropping it silently would merge
@@ -187,6 +190,22 @@ function normalisePhone(trimmed: string, defaultCountry: CountryCode | undefined
   if (!isAcceptablePhoneNumber(parsed)) throw invalid();
   return parsed.number;
 }
+
+/**
+ * Decimal digits of every script as ASCII digits: libphonenumber reads fullwidth and Arabic-Indic digits but refused
+ * Devanagari, Bengali or Thai ones (a probe). Unicode keeps each script's digits as a run starting at its zero, so a
+ * digit's value is its distance from the start of its run, modulo 10 (some runs hold several sets of ten).
+ */
+function asciiDigits(text: string): string {
+  return text.replace(/\p{Nd}/gu, (digit) => {
+    const codePoint = digit.codePointAt(0) as number;
+    let start = codePoint;
+    while (DECIMAL_DIGIT.test(String.fromCodePoint(start - 1))) start -= 1;
+    return String((codePoint - start) % 10);
+  });
+}
+
+const DECIMAL_DIGIT = /^\p{Nd}$/u;
 
 /**
  * A number is accepted when libphonenumber's full (`max`) metadata says it is

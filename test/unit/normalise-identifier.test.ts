@@ -96,6 +96,16 @@ describe('normaliseIdentifier: phone', () => {
     expect(normaliseIdentifier('PHONE', '+\u0664\u0664\u0667\u0667\u0660\u0660\u0669\u0660\u0660\u0661\u0662\u0663')).toBe('+447700900123');
   });
 
+  // libphonenumber read these as no number (a probe): Devanagari, Bengali, Thai, and mathematical digits.
+  it.each([
+    ['Devanagari', '+\u096a\u096a\u096d\u096d\u0966\u0966\u096f\u0966\u0966\u0967\u0968\u0969'],
+    ['Bengali', '+\u09ea\u09ea \u09ed\u09ed\u09e6\u09e6 \u09ef\u09e6\u09e6\u09e7\u09e8\u09e9'],
+    ['Thai', '+\u0e54\u0e54\u0e57\u0e57\u0e50\u0e50\u0e59\u0e50\u0e50\u0e51\u0e52\u0e53'],
+    ['mathematical sans-serif', '+\u{1d7e6}\u{1d7e6}\u{1d7e9}\u{1d7e9}\u{1d7e2}\u{1d7e2}\u{1d7eb}\u{1d7e2}\u{1d7e2}\u{1d7e3}\u{1d7e4}\u{1d7e5}'],
+  ])('reads %s digits as the same number', (_script, value) => {
+    expect(normaliseIdentifier('PHONE', value)).toBe('+447700900123');
+  });
+
   it('accepts the Ofcom drama-range mobile number the demo uses, although libphonenumber does not call it valid', () => {
     expect(normaliseIdentifier('PHONE', '+447700900123')).toBe('+447700900123');
     expect(normaliseIdentifier('PHONE', '07700 900123', { defaultCountry: 'GB' })).toBe('+447700900123');
@@ -128,6 +138,7 @@ describe('normaliseIdentifier: phone', () => {
     ['free text around the number', 'call me on +44 7700 900123 please'],
     ['a newline inside', '+44\n7700 900123'],
     ['an extension', '+44 20 7946 0958 ext. 12'],
+    ['an ISDN sub-address', '+447700900123;isub=12'],
     ['a tel: URI', 'tel:+44-20-7946-0958'],
     ['a bare plus', '+'],
   ])('refuses a number that is %s', (_label, value) => {
