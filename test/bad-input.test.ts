@@ -340,10 +340,10 @@ const CASES: Case[] = [
   badInput('an interaction id that names the CRM id being resolved', () =>
     gql(`query($v: String!) { resolveCustomer(input: { identifier: { kind: CRM_ID, value: $v }, interactionId: "call:ACME-VICTIM-QX" }) { matchedBy } }`, { v: VICTIM_CRM })),
   // Digits after a letter pass the shape check (an id's own), but these are the customer's phone number (a probe).
-  badInput('an interaction id that holds the phone number being resolved', () =>
-    gql(`query($v: String!, $i: String!) { resolveCustomer(input: { identifier: { kind: PHONE, value: $v }, interactionId: $i }) { matchedBy } }`, { v: VICTIM_PHONE, i: `ivr${VICTIM_PHONE.slice(1)}` })),
-  badInput("an interaction id that holds the phone number of the customer resolved by email", () =>
-    gql(`query($v: String!, $i: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, interactionId: $i }) { matchedBy } }`, { v: VICTIM_EMAIL, i: `x${VICTIM_PHONE.slice(1)}` })),
+  { ...badInput('an interaction id that holds the phone number being resolved', () =>
+    gql(`query($v: String!, $i: String!) { resolveCustomer(input: { identifier: { kind: PHONE, value: $v }, interactionId: $i }) { matchedBy } }`, { v: VICTIM_PHONE, i: `ivr${VICTIM_PHONE.slice(1)}` })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/interactionId must not contain the identifier being resolved/) },
+  { ...badInput("an interaction id that holds the phone number of the customer resolved by email", () =>
+    gql(`query($v: String!, $i: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, interactionId: $i }) { matchedBy } }`, { v: VICTIM_EMAIL, i: `x${VICTIM_PHONE.slice(1)}` })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/interactionId must not contain the customer's phone number/) },
   badInput("a consent source that names the customer's CRM id", () =>
     gql(`mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "crm/ACME-VICTIM-QX" }) { id } }`, { c: customerId })),
   badInput("a PII justification that names the customer's CRM id", () =>
@@ -358,10 +358,17 @@ const CASES: Case[] = [
     badInput(`a country that is not an ISO 3166-1 code (${JSON.stringify(country)})`, () =>
       gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-CTRY-1' }], country } })),
   ),
-  badInput('a preferred language whose subtags spell a phone number', () =>
-    gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-LANG-1' }], preferredLanguage: 'en-4477-0095-5409' } })),
-  badInput('a preferred language that names the CRM id registered with it', () =>
-    gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-BMQ0E0' }], preferredLanguage: 'en-CRM-BMQ0E0' } })),
+  { ...badInput('a preferred language whose subtags spell a phone number', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-LANG-1' }], preferredLanguage: 'en-4477-0095-5409' } })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/preferredLanguage must be a BCP 47/) },
+  { ...badInput('a preferred language that names the CRM id registered with it', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-BMQ0E0' }], preferredLanguage: 'en-CRM-BMQ0E0' } })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/preferredLanguage must/) },
+  // Kept after the erasure (receipts, audit events): the customer's full name there outlived it (a probe).
+  { ...badInput("an erasure reason that names the customer", () =>
+    gql(`mutation($c: ID!) { eraseCustomer(customerId: $c, requestId: "dsar-name-1", reason: "Because Vic Tim wrote in") { customerId } }`, { c: customerId })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/reason must not contain the customer's name/) },
+  { ...badInput("a PII justification that names the customer, in other case and spacing", () =>
+    gql(`mutation($c: ID!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: "Asked by VIC   TIM on the phone" }) { id } }`, { c: customerId })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/justification must not contain the customer's name/) },
+  { ...badInput("a consent source that names the customer", () =>
+    gql(`mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "call-with-vic-tim" }) { id } }`, { c: customerId })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/source must not contain the customer's name/) },
   badInput('registering a valid email with an invalid phone', () => gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail() }, { kind: 'PHONE', value: '+1 555' }] } })),
   badInput('linking a malformed email to a real customer', () => gql(LINK, { id: customerId, kind: 'EMAIL', value: 'no-at-sign' })),
 
@@ -404,8 +411,8 @@ const CASES: Case[] = [
   badInput('a PII justification with a phone number split by underscores', () =>
     gql(`mutation($c: ID!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: "caller on 07700_900_987 asked" }) { id } }`, { c: customerId })),
   // Invisible letters (Hangul fillers) between the digits ended the digit run: stored, then kept in the grant's event (a probe).
-  badInput('a PII justification with a phone number split by Hangul fillers', () =>
-    gql(`mutation($c: ID!, $j: String!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: $j }) { id } }`, { c: customerId, j: 'Caller confirmed +44\u31647700\u3164900\u3164987' })),
+  { ...badInput('a PII justification with a phone number split by Hangul fillers', () =>
+    gql(`mutation($c: ID!, $j: String!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: $j }) { id } }`, { c: customerId, j: 'Caller confirmed +44\u31647700\u3164900\u3164987' })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/must not contain an email address or phone number/) },
   badInput('a PII access request with a negative TTL', () =>
     gql(`mutation($c: ID!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: "Verify address", ttlSeconds: -5 }) { id } }`, { c: customerId })),
 ];

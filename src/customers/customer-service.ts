@@ -311,10 +311,12 @@ export class CustomerService {
    * number's length as an international number, is hashed and looked for among them. One `find` on `identifiers`
    * for all the customers.
    */
-  private async findOwnIdentifierIn(items: ReadonlyArray<OwnIdentifierScreen>): Promise<{ path: string; kind: IdentifierKind } | null> {
+  private async findOwnIdentifierIn(items: ReadonlyArray<OwnIdentifierScreen>): Promise<{ path: string; kind: IdentifierKind | 'NAME' } | null> {
     if (items.every((item) => item.texts.length === 0)) return null;
     const customerIds = [...new Set(items.map((item) => item.customerId))];
     const identifiers = await this.repository.findIdentifiersByCustomerIds(customerIds);
+    const named = await this.findNameIn(items.filter((item) => item.outlivesErasure));
+    if (named) return named;
     const hashesOfKind = (records: readonly IdentifierRecord[], kind: IdentifierKind) => new Set(records.filter((r) => r.kind === kind).flatMap(hashesOf));
     const known = new Map(customerIds.map((id, i) => [id, { crm: hashesOfKind(identifiers[i] ?? [], 'CRM_ID'), phone: hashesOfKind(identifiers[i] ?? [], 'PHONE') }]));
     let phoneForms = 0;
@@ -342,6 +344,31 @@ export class CustomerService {
   }
 
   /**
+   * Where text kept after an erasure (a consent's source, a grant's justification, an erasure's reason and
+   * reference: in receipts and audit events for good) holds the customer's full display name, as the screen folds
+   * text, in any case: the path, or null. A probe erased "Gone Person" with the reason "Because Gone Person wrote
+   * in", kept in the DATA_DELETION event. Names of one word are not looked for (`May`, `Will` are words too); the
+   * name is decrypted (one `find` on `customers` with the ciphertexts, one key unwrap), on these write paths only.
+   */
+  private async findNameIn(items: ReadonlyArray<OwnIdentifierScreen>): Promise<{ path: string; kind: 'NAME' } | null> {
+    if (items.every((item) => item.texts.length === 0)) return null;
+    const customers = await this.repository.findByIds([...new Set(items.map((item) => item.customerId))]);
+    const names = new Map<string, string>();
+    for (const customer of customers) {
+      if (customer === null) continue;
+      const name = this.decryptFields(customer, ['DISPLAY_NAME']).DISPLAY_NAME;
+      const folded = typeof name === 'string' ? foldName(name) : '';
+      if (folded.includes(' ')) names.set(customer.id, folded);
+    }
+    for (const item of items) {
+      const name = names.get(item.customerId);
+      if (name === undefined) continue;
+      for (const [path, text] of item.texts) if (foldName(text).includes(name)) return { path, kind: 'NAME' };
+    }
+    return null;
+  }
+
+  /**
    * Refuses (BAD_USER_INPUT, naming the field and never the value) text about customers that names one of their own
    * CRM ids or phone numbers: every free text and id stored about a customer (support records, a consent's source, a
    * grant's justification, an erasure's reason and reference) goes through here before it is stored.
@@ -353,7 +380,7 @@ export class CustomerService {
     const screened = requestId === null ? items : [...items, ...[...new Set(items.map((i) => i.customerId))].map((customerId) => ({ customerId, texts: [[REQUEST_ID_HEADER, requestId] as const] }))];
     const found = await this.findOwnIdentifierIn(screened);
     if (found?.path === REQUEST_ID_HEADER) return withdrawRequestId();
-    if (found) throw new BadUserInputError(`${found.path} must not contain the customer's ${found.kind === 'PHONE' ? 'phone number' : 'CRM id'}`, { field: found.path });
+    if (found) throw new BadUserInputError(`${found.path} must not contain the customer's ${OWN_IDENTIFIER_NAMES[found.kind]}`, { field: found.path });
   }
 
   /** Decrypts attributes of customers read with their ciphertexts; a ciphertext that does not authenticate throws. */
@@ -796,6 +823,15 @@ const MAX_SCREENED_PHONE_FORMS = 50_000;
 export interface OwnIdentifierScreen {
   customerId: string;
   texts: ReadonlyArray<readonly [string, string]>;
+  /** Kept after the customer's erasure (receipts, audit events): screened for the customer's full name as well. */
+  outlivesErasure?: boolean;
+}
+
+const OWN_IDENTIFIER_NAMES: Record<IdentifierKind | 'NAME', string> = { EMAIL: 'email address', PHONE: 'phone number', CRM_ID: 'CRM id', NAME: 'name' };
+
+/** A name or a text as the name screen compares them: folded as the identifier screens fold, lower-case, one space between words. */
+function foldName(text: string): string {
+  return foldForMatching(text).normalize('NFC').toLowerCase().replace(/[\s_.,;:!?()"'-]+/gu, ' ').trim();
 }
 
 const REQUEST_ID_HEADER = 'x-request-id';
