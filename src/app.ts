@@ -71,11 +71,11 @@ export async function createApp(options: AppOptions): Promise<App> {
       throw new ConfigError(`REDIS_URL: Redis refused the credentials (${describeCause(redisProblem)})`);
     }
     logger.warn({ variable: 'REDIS_URL', cause: describeCause(redisProblem) }, 'Redis is not reachable yet: serving, with /health/ready reporting it down until it is');
-  } else if (!(await selectsItsDatabase(redis, config.redisUrl))) {
+  } else if (!(await selectsItsDatabase(redis))) {
     // ioredis reports a failed SELECT as an event and goes on in database 0: another tenant's keys (a probe).
     redis.disconnect();
     await mongo.close();
-    throw new ConfigError(`REDIS_URL: Redis has no database ${redisDatabaseOf(config.redisUrl)} (its databases setting is lower)`);
+    throw new ConfigError(`REDIS_URL: Redis has no database ${redisDatabaseOf(redis)} (its databases setting is lower)`);
   }
   mongo.client.on('serverHeartbeatFailed', () => metrics.storeErrors.inc({ store: 'mongodb', kind: 'heartbeat' }));
   if (config.mongodbCommandMonitoring) {
@@ -176,14 +176,14 @@ function waitForFirstConnection(redis: Redis, timeoutMs: number): Promise<Error 
   });
 }
 
-/** The database number in a Redis URL's path (0 when it has none). */
-function redisDatabaseOf(url: string): number {
-  return Number(new URL(url).pathname.slice(1) || '0');
+/** The database number ioredis read from the URL: its path, or a `?db=` parameter (which a path-only reading missed; a probe). */
+function redisDatabaseOf(redis: Redis): number {
+  return Number(redis.options.db ?? 0);
 }
 
 /** False when the server refuses the URL's database number as out of range; true when it takes it, or is down. */
-async function selectsItsDatabase(redis: Redis, url: string): Promise<boolean> {
-  const db = redisDatabaseOf(url);
+async function selectsItsDatabase(redis: Redis): Promise<boolean> {
+  const db = redisDatabaseOf(redis);
   if (db === 0) return true;
   try {
     await redis.select(db);

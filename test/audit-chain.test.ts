@@ -291,6 +291,27 @@ describe('tamper evidence', () => {
     expect(exported.body.errors).toBeUndefined();
     expect(await verify(own)).toMatchObject({ valid: false, firstBrokenSequence: 3 });
 
+    // A date the API cannot answer (invalid, or past year 9999) and an _id that is no string blanked both too (a probe).
+    await events().updateOne({ _id: stored[3]!['_id'] }, { $set: { occurredAt: new Date(Date.UTC(20000, 0, 1)) } });
+    const moved = { ...stored[4]!, _id: 2.5 as never };
+    await events().deleteOne({ _id: stored[4]!['_id'] });
+    await events().insertOne(moved);
+    const odd = await app.graphql<{ customer: { auditTrail: { edges: Array<{ node: { id: string; occurredAt: string } }> } } }>(
+      auditor,
+      `query($id: ID!) { customer(id: $id) { auditTrail(first: 50) { edges { node { id occurredAt } } } } }`,
+      { id: own },
+    );
+    expect(odd.body.errors).toBeUndefined();
+    expect(odd.body.data!.customer.auditTrail.edges.slice(3, 5).map((e) => e.node)).toEqual([
+      { id: String(stored[3]!['_id']), occurredAt: '1970-01-01T00:00:00.000Z' },
+      { id: '2.5', occurredAt: (stored[4]!['occurredAt'] as Date).toISOString() },
+    ]);
+    expect((await app.graphql(dpo, `query($id: ID!) { dataSubjectAccess(customerId: $id) { auditEvents { id occurredAt } } }`, { id: own })).body.errors).toBeUndefined();
+    expect(await verify(own)).toMatchObject({ valid: false, firstBrokenSequence: 3 });
+    await events().deleteOne({ _id: 2.5 as never });
+    await events().insertOne(stored[4]!);
+    await events().updateOne({ _id: stored[3]!['_id'] }, { $set: { occurredAt: stored[3]!['occurredAt'] } });
+
     // A sequence stored as a string sorts above every number: taken for the head, it made appends write "41", "411".
     await events().updateOne({ _id: stored[3]!['_id'] }, { $set: { sequence: '4' } });
     const before = (await storedChain(own)).length;
@@ -299,8 +320,8 @@ describe('tamper evidence', () => {
     const after = await events().find({ chain: own }).toArray();
     expect(after).toHaveLength(before + 2);
     const numbers = after.map((d) => d['sequence']).filter((s): s is number => typeof s === 'number').sort((a, b) => a - b);
-    expect(numbers).toEqual([1, 2, 3, 5, 6, 7, 8]);
-    expect((await verify(own)).headSequence).toBe(8);
+    expect(numbers).toEqual([1, 2, 3, 5, 6, 7, 8, 9]);
+    expect((await verify(own)).headSequence).toBe(9);
 
     // A forged fraction between two events: the walk goes on past it, every numbered event once, in order.
     await events().insertOne({ ...stored[1]!, _id: 'aud_FORGED0000000000000000000B' as never, sequence: 2.5 });

@@ -358,6 +358,8 @@ const CASES: Case[] = [
     badInput(`a country that is not an ISO 3166-1 code (${JSON.stringify(country)})`, () =>
       gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-CTRY-1' }], country } })),
   ),
+  badInput('a preferred language with a variant given twice (a RangeError in Intl was a server error)', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-LANG-2' }], preferredLanguage: 'en-oxendict-oxendict' } })),
   { ...badInput('a preferred language whose subtags spell a phone number', () =>
     gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-LANG-1' }], preferredLanguage: 'en-4477-0095-5409' } })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/preferredLanguage must be a BCP 47/) },
   { ...badInput('a preferred language that names the CRM id registered with it', () =>

@@ -168,6 +168,7 @@ describe('production start-up with a bad setting', () => {
     ['a MONGODB_URL nothing listens on', async () => ({ MONGODB_URL: `mongodb://user:${SECRET}@127.0.0.1:${await findFreePort()}/` }), 1, /^veil: cannot start: MONGODB_URL: cannot connect to MongoDB \(MongoServerSelectionError: ECONNREFUSED\)$/m],
     // Found by a probe: a database the server lacks went on in database 0; the others named no variable, or exited 1.
     ['a REDIS_URL database the server does not have', async () => ({ REDIS_URL: withPath(inject('redisUrl'), '/99999') }), 78, /^veil: configuration error: REDIS_URL: Redis has no database 99999 /m],
+    ['a REDIS_URL database given as ?db=', async () => ({ REDIS_URL: `${withPath(inject('redisUrl'), '/')}?db=99` }), 78, /^veil: configuration error: REDIS_URL: Redis has no database 99 /m],
     ['an AUTH_JWKS_URL that is no URL', async () => ({ AUTH_JWKS_URL: 'https://', AUTH_JWKS_FILE: '' }), 78, /^veil: configuration error: AUTH_JWKS_URL: is not a URL/m],
     ['a MONGODB_URL whose port is not a number', async () => ({ MONGODB_URL: `mongodb://user:${SECRET}@127.0.0.1:zz/` }), 78, /^veil: configuration error: MONGODB_URL: is not a MongoDB connection string/m],
     ['a PORT another process listens on', async () => ({ PORT: String(await busyPort()) }), 1, /^veil: cannot start: PORT: \d+ is in use on 127\.0\.0\.1 \(EADDRINUSE\)$/m],

@@ -191,11 +191,14 @@ function parseDoc(doc: AuditEventDoc, { asStored = false }: { asStored?: boolean
   // reads enum values as stored (`asStored`), so that a newer release's values still recompute.
   const known = <T>(values: readonly T[], value: unknown, otherwise: T): T =>
     asStored && typeof value === 'string' ? (value as T) : values.includes(value as T) ? (value as T) : otherwise;
+  // An `_id` that is no string (`2.5`) and a date the API cannot answer (invalid, or past year 9999: `+020000-…`, a
+  // form the scalar refuses as input) failed whole pages and exports too (a probe).
+  const occurredAt = doc.occurredAt as unknown;
   return {
-    id: doc._id,
+    id: asStored || typeof doc._id === 'string' ? doc._id : String(doc._id),
     chain: doc.chain,
     type: known<AuditEventRecord['type']>(AUDIT_EVENT_TYPES, doc.type, 'UNKNOWN'),
-    occurredAt: doc.occurredAt instanceof Date ? doc.occurredAt : new Date(0),
+    occurredAt: occurredAt instanceof Date && (asStored || isAnswerableDate(occurredAt)) ? occurredAt : new Date(0),
     customerId: textOrNull(doc.customerId),
     actor: {
       kind: known<AuditEventRecord['actor']['kind']>(['AGENT', 'SERVICE', 'SYSTEM'], actor.kind, 'SYSTEM'),
@@ -215,6 +218,12 @@ function parseDoc(doc: AuditEventDoc, { asStored = false }: { asStored?: boolean
     prevHash: typeof doc.prevHash === 'string' ? doc.prevHash : MISSING,
     hash: typeof doc.hash === 'string' ? doc.hash : MISSING,
   };
+}
+
+/** A date the DateTime scalar answers in a form it also takes: a valid time in years 0000 to 9999. */
+function isAnswerableDate(date: Date): boolean {
+  const year = date.getUTCFullYear();
+  return Number.isFinite(date.getTime()) && year >= 0 && year <= 9999;
 }
 
 function textOrNull(value: unknown): string | null {

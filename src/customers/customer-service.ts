@@ -697,10 +697,14 @@ function validateAttributes(input: RegisterInput): { displayName: string | null;
     // Language, script, region and variants of letters: any subtags of up to eight letters or digits let a phone
     // number (`en-4477-0095-5409`) or a CRM id (`en-CRM-BMQ0E0`) be stored and shown in clear (a probe).
     const tag = input.preferredLanguage.trim();
-    if (!LANGUAGE_TAG.test(tag)) {
-      throw new BadUserInputError('preferredLanguage must be a BCP 47 language tag such as en-GB (language, script, region, variants)', { field: 'preferredLanguage' });
+    const refuse = () => new BadUserInputError('preferredLanguage must be a BCP 47 language tag such as en-GB (language, script, region, variants)', { field: 'preferredLanguage' });
+    if (!LANGUAGE_TAG.test(tag)) throw refuse();
+    try {
+      preferredLanguage = Intl.getCanonicalLocales(tag)[0] ?? tag;
+    } catch {
+      // A variant given twice (`en-oxendict-oxendict`) is no tag: a RangeError was an INTERNAL_SERVER_ERROR (a probe).
+      throw refuse();
     }
-    preferredLanguage = Intl.getCanonicalLocales(tag)[0] ?? tag;
   }
   return { displayName, country, preferredLanguage };
 }

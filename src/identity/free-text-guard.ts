@@ -54,6 +54,15 @@ const RUN_START = String.raw`(?<![^\p{L}\p{N}])`;
  */
 const INVISIBLE = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
 
+/**
+ * Dashes, and letters that look like one or like a colon between digits: typographic dashes and the minus sign; the
+ * katakana prolonged sound mark `ー` (U+30FC), which Japanese IMEs type as the dash of a phone number and
+ * libphonenumber reads as one; the Arabic tatweel (U+0640); the modifier letters `ː`/`ˑ` (U+02D0, U+02D1). The last
+ * three are letters, which ended a digit run: `+81 90ー1234ー5678` registered as a phone number and was stored in a
+ * ticket subject (a probe).
+ */
+const DASHES = /[\p{Pd}\u2212\u30FC\u0640\u02D0\u02D1]/gu;
+
 function foldForDetection(text: string): string {
   return (
     text
@@ -79,7 +88,7 @@ function foldForDetection(text: string): string {
       .replace(/(?<!\s)\s+at[\s-]sign\s+/gi, '@')
       .replace(DATES_TIMES_AMOUNTS, 'D')
       .replace(/\p{Nd}/gu, '0')
-      .replace(/\p{Pd}/gu, '-')
+      .replace(DASHES, '-')
   );
 }
 
@@ -167,8 +176,7 @@ export function foldForMatching(text: string): string {
   return decodeQuotedPrintable(decodeEscapes(text))
     .normalize('NFKC')
     .replace(INVISIBLE, '')
-    // Dashes as `foldForDetection` reads them (and the minus sign).
-    .replace(/[\p{Pd}\u2212]/gu, '-');
+    .replace(DASHES, '-');
 }
 
 /**

@@ -44,6 +44,10 @@ describe('free text that carries an identifier', () => {
     'Call back on +44\uFFA07700\uFFA0900\uFFA0123 today',
     'Call back on +44\u115F7700\u1160900 123 today',
     'Caller confirmed 07700\u3164900\u3164123',
+    // Letters that look like a dash between digits (a probe): the katakana prolonged sound mark, tatweel, a modifier colon.
+    '\u9867\u5ba2 +81 80\u30fc9876\u30fc5432 \u304b\u3089\u96fb\u8a71',
+    'Call +44\u06407700\u0640900\u0640123',
+    'Call 44\u02d07700\u02d0900\u02d0123',
   ])('finds one in %j', (text) => {
     expect(containsIdentifier(text)).toBe(true);
   });
