@@ -134,6 +134,7 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
       log,
     }),
     checkReadiness: () => checkReadiness(services),
+    namesAnIdentifier: (requestId) => services.customers.namesAnIdentifier(requestId),
     renderMetrics: () => metrics.render(),
     // Authenticated by the handler exactly like /graphql; the route checks the dataSubjectAccess scope rule itself.
     extraRoutes: {

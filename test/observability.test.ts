@@ -142,13 +142,20 @@ describe('logs', () => {
     expect((await resolve('CRM_ID', crmId, `x${digits}`)).body.errors).toBeUndefined();
     const consent = await app.graphql(service, `mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "crm" }) { id } }`, { c: id }, withId(`sync.${crmId}`));
     expect(consent.body.errors).toBeUndefined();
+    // Reads and exports too, in any case (a regression probe: only the paths that held the identifier were covered).
+    const reader = await app.token(['customer:read', 'context:read', 'dsar:process'], 'agent-request-id');
+    const read = await app.graphql(reader, `query($id: ID!) { customer(id: $id) { id context { customerId } } }`, { id }, withId(crmId.toLowerCase()));
+    expect(read.body.data).toBeTruthy();
+    const download = await fetch(`${app.baseUrl}/dsar/export?customerId=${id}`, { headers: { authorization: `Bearer ${reader}`, ...withId(`export-${digits}x`) } });
+    expect(download.status).toBe(200);
+    await download.arrayBuffer();
     // One that names nothing of the customer is kept.
     expect((await resolve('CRM_ID', crmId, 'trace-kept-77')).body.errors).toBeUndefined();
 
     const events = await app.app.mongo.db.collection('audit_events').find({ chain: id }).sort({ sequence: 1 }).toArray();
-    expect(events.map((e) => e['type'])).toEqual(['CUSTOMER_REGISTERED', 'IDENTITY_RESOLUTION', 'IDENTITY_RESOLUTION', 'CONSENT_RECORDED', 'IDENTITY_RESOLUTION']);
-    expect(events.slice(0, 4).map((e) => e['requestId'])).toEqual(Array.from({ length: 4 }, () => expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-/)));
-    expect(events[4]!['requestId']).toBe('trace-kept-77');
+    expect(events.map((e) => e['type'])).toEqual(['CUSTOMER_REGISTERED', 'IDENTITY_RESOLUTION', 'IDENTITY_RESOLUTION', 'CONSENT_RECORDED', 'CONTEXT_READ', 'DSAR_EXPORT', 'IDENTITY_RESOLUTION']);
+    expect(events.slice(0, 6).map((e) => e['requestId'])).toEqual(Array.from({ length: 6 }, () => expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-/)));
+    expect(events[6]!['requestId']).toBe('trace-kept-77');
     const text = app.logs.text();
     expect(text).not.toContain(crmId);
     expect(text).not.toContain(digits);

@@ -191,6 +191,11 @@ export class CustomerRepository {
     return found.filter((doc): doc is IdentifierDoc => doc !== null).map(parseIdentifierDoc);
   }
 
+  /** Whether any identifier is filed under one of these hashes (one `find`; a `$in`, which FerretDB answers by scanning). */
+  async hasAnyIdentifier(hashes: readonly string[]): Promise<boolean> {
+    return (await this.identifiers.findOne({ _id: { $in: [...new Set(hashes)] } }, { projection: { _id: 1 } })) !== null;
+  }
+
   /** Adds hashes to a record's priorHashes. Racing calls add the same hashes, so a lost update loses nothing. */
   async addPriorHashes(hash: string, customerId: string, priorHashes: readonly string[]): Promise<void> {
     if (priorHashes.length === 0) return;

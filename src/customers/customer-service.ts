@@ -279,9 +279,7 @@ export class CustomerService {
     const customer = found ? ((await this.repository.findByIds([found.customerId]))[0] ?? null) : null;
     const isMatch = customer !== null && customer.status === 'ACTIVE';
     // Nor the customer's other identifiers (their phone number in an interaction id of a lookup by email).
-    if (isMatch && (interactionId !== null || callerRequestId() !== null)) {
-      await this.refuseOwnIdentifiers([{ customerId: customer.id, texts: interactionId === null ? [] : [['interactionId', interactionId]] }]);
-    }
+    if (isMatch && interactionId !== null) await this.refuseOwnIdentifiers([{ customerId: customer.id, texts: [['interactionId', interactionId]] }]);
     // Matched under an older key: re-filed under the current one, so the next lookup needs one query.
     if (isMatch) await this.rekey(hashed, records, customer.id);
     const event = await this.audit.append({
@@ -374,13 +372,25 @@ export class CustomerService {
    * grant's justification, an erasure's reason and reference) goes through here before it is stored.
    */
   async refuseOwnIdentifiers(items: ReadonlyArray<OwnIdentifierScreen>): Promise<void> {
-    // The caller's x-request-id goes into the same events and the request's log lines: screened last, and replaced
-    // rather than refused (withdrawRequestId).
-    const requestId = callerRequestId();
-    const screened = requestId === null ? items : [...items, ...[...new Set(items.map((i) => i.customerId))].map((customerId) => ({ customerId, texts: [[REQUEST_ID_HEADER, requestId] as const] }))];
-    const found = await this.findOwnIdentifierIn(screened);
-    if (found?.path === REQUEST_ID_HEADER) return withdrawRequestId();
+    const found = await this.findOwnIdentifierIn(items);
     if (found) throw new BadUserInputError(`${found.path} must not contain the customer's ${OWN_IDENTIFIER_NAMES[found.kind]}`, { field: found.path });
+  }
+
+  /**
+   * Whether a caller's `x-request-id` names anybody's CRM id or phone number, read as the support-text screen reads
+   * text: every form hashed under every key version and looked up in one `find` on `identifiers`. The id goes into
+   * the request's log lines and audit events, which outlive an erasure (a probe sent a customer's CRM id as the
+   * request id of reads, approvals, exports and links; it was kept and logged). Checked once per request that
+   * carries one (src/http/http-server.ts); an identifier the request itself brings, not stored yet, is caught where
+   * it is hashed (withdrawRequestIdNaming).
+   */
+  async namesAnIdentifier(requestId: string): Promise<boolean> {
+    const folded = foldForMatching(requestId);
+    const hashes = [
+      ...[...crmIdCandidates(folded)].flatMap((form) => this.keyring.hashAll('CRM_ID', form)),
+      ...[...phoneCandidates(folded)].flatMap((form) => this.keyring.hashAll('PHONE', form)),
+    ];
+    return hashes.length > 0 && (await this.repository.hasAnyIdentifier(hashes));
   }
 
   /** Decrypts attributes of customers read with their ciphertexts; a ciphertext that does not authenticate throws. */
@@ -837,8 +847,6 @@ const OWN_IDENTIFIER_NAMES: Record<IdentifierKind | 'NAME', string> = { EMAIL: '
 function foldName(text: string): string {
   return foldForMatching(text).normalize('NFC').toLowerCase().replace(/[\s_.,;:!?()"'-]+/gu, ' ').trim();
 }
-
-const REQUEST_ID_HEADER = 'x-request-id';
 
 /** Whether the text names the identifier, read as the screen reads text (an email address cannot be in a reference). */
 function namesIdentifier(text: string, identifier: HashedIdentifier): boolean {

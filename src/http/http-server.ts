@@ -8,7 +8,7 @@ import type { RequestContext } from '../context.js';
 import { UnauthenticatedError } from '../errors.js';
 import { isRecordableName, isSafeReference } from '../identity/free-text-guard.js';
 import { checkParameters, graphqlParamsOfSearch, MAX_PARAMETER_DEPTH } from '../hardening/well-formed-text.js';
-import { runInRequestScope } from '../observability/request-scope.js';
+import { adoptCallerRequestId, currentRequestScope, runInRequestScope, type RequestScope } from '../observability/request-scope.js';
 
 export interface HttpRoutesDeps {
   apollo: ApolloServer<RequestContext>;
@@ -20,6 +20,8 @@ export interface HttpRoutesDeps {
   renderMetrics: () => Promise<{ contentType: string; body: string }>;
   onResponse?: (info: { route: string; status: number; seconds: number; operationName: string | null }) => void;
   extraRoutes?: Record<string, (req: IncomingMessage, res: ServerResponse, caller: Caller, requestId: string) => Promise<void>>;
+  /** Whether a caller's request id names an identifier (CustomerService.namesAnIdentifier); such an id is not used. */
+  namesAnIdentifier?: (requestId: string) => Promise<boolean>;
 }
 
 class BodyTooLargeError extends Error {}
@@ -32,15 +34,36 @@ export function createRequestHandler(deps: HttpRoutesDeps) {
   return (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const incomingId = req.headers['x-request-id'];
     // Kept in logs and audit events: a caller's id that spells a phone number is replaced, like a malformed one.
-    const isCallerSupplied = typeof incomingId === 'string' && REQUEST_ID.test(incomingId) && isSafeReference(incomingId);
-    const requestId = isCallerSupplied ? incomingId : randomUUID();
-    return runInRequestScope({ requestId, isCallerSupplied }, () => handleRequest(deps, req, res, requestId));
+    const offered = typeof incomingId === 'string' && REQUEST_ID.test(incomingId) && isSafeReference(incomingId) ? incomingId : null;
+    // A generated id until the caller's is screened (adoptRequestId): lines before that carry the generated one.
+    return runInRequestScope({ requestId: randomUUID() }, () => handleRequest(deps, req, res, offered));
   };
 }
 
-async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+/**
+ * The request id from here on: the caller's, once it is known to name no identifier; else the generated one. Only
+ * for authenticated callers (an unauthenticated one could otherwise make the server query its store at will). The
+ * response header echoes the caller's own id either way, so that it tells nothing about what the id names.
+ */
+async function adoptRequestId(deps: HttpRoutesDeps, offered: string | null, log: Logger): Promise<string> {
+  const scope = currentRequestScope() as RequestScope;
+  if (offered === null) return scope.requestId;
+  let isUsable = deps.namesAnIdentifier === undefined;
+  if (!isUsable) {
+    try {
+      isUsable = !(await (deps.namesAnIdentifier as (id: string) => Promise<boolean>)(offered));
+    } catch {
+      // The store could not say: the generated id is used, the request goes on.
+      log.warn('x-request-id could not be screened for identifiers; a generated id is used');
+    }
+  }
+  if (isUsable) adoptCallerRequestId(offered);
+  return scope.requestId;
+}
+
+async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: ServerResponse, offered: string | null): Promise<void> {
   const started = process.hrtime.bigint();
-  res.setHeader('x-request-id', requestId);
+  res.setHeader('x-request-id', offered ?? (currentRequestScope() as RequestScope).requestId);
   // Every body is JSON or Prometheus text: no browser may sniff it into something it can run.
   res.setHeader('x-content-type-options', 'nosniff');
   // Answers can carry clear personal data (an audited read, an export), over GET too: no cache may keep any of them.
@@ -90,6 +113,7 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
       log.info({ route, reason: error.message }, 'unauthenticated request');
       return sendJson(res, 401, { errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] }, { 'www-authenticate': 'Bearer' });
     }
+    const requestId = await adoptRequestId(deps, offered, log);
     if (extra) return await extra(req, res, caller, requestId);
 
     const body = req.method === 'POST' ? await readJsonBody(req, deps.maxBodyBytes) : undefined;

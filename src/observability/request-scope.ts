@@ -25,6 +25,14 @@ export function currentRequestScope(): RequestScope | undefined {
   return storage.getStore();
 }
 
+/** From here on the request carries the caller's own `x-request-id`, screened (src/http/http-server.ts). */
+export function adoptCallerRequestId(requestId: string): void {
+  const scope = storage.getStore();
+  if (!scope) return;
+  scope.requestId = requestId;
+  scope.isCallerSupplied = true;
+}
+
 /** The caller's own `x-request-id` of the request being served, if it sent one that is still in use. */
 export function callerRequestId(): string | null {
   const scope = storage.getStore();
