@@ -353,6 +353,11 @@ describe('eraseCustomer under concurrency and bad input', () => {
     expect(receipts.filter((r) => !r.alreadyErased)).toHaveLength(1);
     const events = await app.app.mongo.db.collection('audit_events').find({ chain: id, type: 'DATA_DELETION' }).toArray();
     expect(events.map((e) => (e['details'] as { resumesRequestId: unknown }).resumesRequestId)).toEqual(Array(6).fill(null));
+    // Each duplicate names the request it duplicates: had that one died before writing its event (its store down),
+    // the trail would otherwise not name it at all (a probe).
+    const first = receipts.find((r) => !r.alreadyErased)!.requestId;
+    const duplicates = events.filter((e) => (e['details'] as { alreadyErased: boolean }).alreadyErased);
+    expect(duplicates.map((e) => (e['details'] as { duplicatesRequestId: unknown }).duplicatesRequestId)).toEqual(Array(5).fill(first));
     expect(new Set(receipts.map((r) => r.auditEventId)).size).toBe(6);
     expect(receipts.reduce((sum, r) => sum + countOf(r, 'mongodb', 'data_keys')!, 0)).toBe(1);
     expect(receipts.reduce((sum, r) => sum + countOf(r, 'mongodb', 'customer_attributes')!, 0)).toBe(2);

@@ -134,6 +134,7 @@ export class AuditLog {
       // A head read from the store, or one this process wrote: if the insert below takes the next position, this is
       // really the event before it, so the check holds however stale the cache was.
       if (head?.type === 'DATA_DELETION' && input.customerId !== null && !EVENTS_AFTER_ERASURE.has(input.type)) throw new CustomerErasedError();
+      if ((head?.sequence ?? 0) >= Number.MAX_SAFE_INTEGER) throw new ChainExhaustedError();
       const body: Omit<AuditEventRecord, 'hash'> = {
         id,
         chain,
@@ -162,8 +163,12 @@ export class AuditLog {
         if (!isDuplicateKeyError(error)) throw error;
         // Someone else took this position. Back off a little (more as contention grows) and re-read the head.
         if (isHeadFresh) await sleep(Math.random() * Math.min(50, attempt * 2));
+        const taken = body.sequence;
         head = await this.repository.findHead(chain);
         isHeadFresh = true;
+        // The head read from the store does not reach the position just found taken: an event sits where no number
+        // can follow it (forged within one of 2^53). Retrying cannot help; it took 200 attempts and 6 s (a probe).
+        if ((head?.sequence ?? 0) + 1 <= taken && taken >= Number.MAX_SAFE_INTEGER) throw new ChainExhaustedError();
       }
     }
     throw new Error(`audit chain ${chain} is too contended: no position after ${MAX_ATTEMPTS} attempts`);
@@ -204,5 +209,15 @@ export class AuditLog {
     const verifier = new ChainVerifier();
     for await (const event of this.repository.iterateChain(chain)) verifier.push(event);
     return verifier.result();
+  }
+}
+
+/**
+ * A chain whose highest position is the last safe integer (forged: no real chain comes near it) has no number left
+ * for the next event. The write fails as when the trail is down; verifyAuditTrail reports the forged position.
+ */
+class ChainExhaustedError extends ServiceUnavailableError {
+  constructor() {
+    super('audit', 'The audit chain has an event at a position no event can follow; verifyAuditTrail names it');
   }
 }

@@ -79,7 +79,10 @@ export class ErasureService {
     // in turn, and the request finishing the job names the last one that failed.
     const resumes = isUnfinished ? await this.claims.takeOver(customerId, firstRequestId, request, actor.caller.id, now, UNFINISHED_ERASURE_MS) : null;
     try {
-      return await this.eraseClaimed(customerId, request, justification, actor, now, { alreadyErased: !isFirst && resumes === null, resumes });
+      const alreadyErased = !isFirst && resumes === null;
+      // A duplicate names the request it duplicates: one whose store died before it could write its event or mark
+      // its claim failed was otherwise named nowhere in the trail (a probe repeated it within UNFINISHED_ERASURE_MS).
+      return await this.eraseClaimed(customerId, request, justification, actor, now, { alreadyErased, resumes, duplicates: alreadyErased ? firstRequestId : null });
     } catch (error) {
       // The next request takes over at once (a process that died here is covered by UNFINISHED_ERASURE_MS instead).
       if (isFirst || resumes !== null) await this.claims.markFailed(customerId, request, new Date(), resumes).catch(() => undefined);
@@ -93,7 +96,7 @@ export class ErasureService {
     justification: string,
     actor: Actor,
     now: Date,
-    { alreadyErased, resumes }: { alreadyErased: boolean; resumes: string | null },
+    { alreadyErased, resumes, duplicates }: { alreadyErased: boolean; resumes: string | null; duplicates: string | null },
   ): Promise<ErasureReceiptRecord> {
     const { attributesRemoved, keysRemoved } = await this.customers.markErased(customerId);
     const deletion = { type: 'DATA_DELETION' as const, customerId, actor: actorOf(actor), requestId: request, justification };
@@ -109,7 +112,7 @@ export class ErasureService {
       // and that it is incomplete; the request fails so that it is repeated, which finishes the job and writes the
       // complete event (an incomplete one does not count as done: the repeat takes over, naming this request).
       await this.audit
-        .append({ ...deletion, details: { complete: false, alreadyErased, resumesRequestId: resumes, unavailable: unavailableStore(error) } })
+        .append({ ...deletion, details: { complete: false, alreadyErased, resumesRequestId: resumes, ...(duplicates === null ? {} : { duplicatesRequestId: duplicates }), unavailable: unavailableStore(error) } })
         .catch(() => undefined);
       throw error;
     }
@@ -127,6 +130,7 @@ export class ErasureService {
         complete: true,
         alreadyErased,
         resumesRequestId: resumes,
+        ...(duplicates === null ? {} : { duplicatesRequestId: duplicates }),
         removedTotal: removed.reduce((sum, r) => sum + r.count, 0),
         removed: removed.map((r) => `${r.store}:${r.item}=${r.count}`).join(' '),
       },
