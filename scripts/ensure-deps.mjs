@@ -1,8 +1,10 @@
 // Runs before `npm start` and `npm test`: installs node_modules exactly from
-// package-lock.json when they are missing or older than the lock file, so a
-// fresh checkout (or a pulled lock change) needs no manual `npm ci`.
+// package-lock.json when they are missing, older than the lock file, or lack
+// the development dependencies outside production, so a fresh checkout (or a
+// pulled lock change, or a checkout once started with NODE_ENV=production)
+// needs no manual `npm ci`.
 import { spawnSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,11 +22,27 @@ function mtimeMs(file) {
   }
 }
 
+/**
+ * The development dependencies package.json names that node_modules lacks. `NODE_ENV=production npm start` installs
+ * the production dependencies only (npm omits dev ones under NODE_ENV=production); a later `npm test` in the same
+ * checkout found node_modules current and crashed on a missing @graphql-codegen/cli (a probe).
+ */
+function missingDevDependencies() {
+  if (process.env.NODE_ENV === 'production') return [];
+  const { devDependencies = {} } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const { packages = {} } = JSON.parse(readFileSync(installedLock, 'utf8'));
+  return Object.keys(devDependencies).filter((name) => !(`node_modules/${name}` in packages));
+}
+
 const lockTime = mtimeMs(lockFile);
 const installedTime = mtimeMs(installedLock);
 let reason;
 if (installedTime === undefined) reason = 'node_modules is missing';
 else if (lockTime !== undefined && lockTime > installedTime) reason = 'package-lock.json is newer than node_modules';
+else {
+  const missing = missingDevDependencies();
+  if (missing.length > 0) reason = `node_modules lacks development dependencies (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''}; installed for production?)`;
+}
 
 if (reason !== undefined) {
   console.log(`ensure-deps: ${reason}; running npm ci --no-audit --no-fund`);

@@ -204,6 +204,11 @@ describe('eraseCustomer, end to end', () => {
     expect(res.body.data!.customer).toEqual({ id, status: 'ERASED', displayName: null, email: null, phone: null, country: null, preferredLanguage: null });
     const stored = await app.app.mongo.db.collection('customers').findOne({ _id: id as never });
     expect(stored).toMatchObject({ status: 'ERASED', encrypted: {}, masked: { DISPLAY_NAME: null, EMAIL: null, PHONE: null } });
+    // Its identifiers too (they were `[]`, read as "has none"; a probe), to a caller who may see them.
+    const resolver = await app.token(['customer:read', 'identity:resolve'], 'svc-erased-view');
+    const listed = await app.graphql<{ customer: Record<string, unknown> }>(resolver, `query($id: ID!) { customer(id: $id) { status identifiers { kind } } }`, { id });
+    expect(listed.body.errors).toBeUndefined();
+    expect(listed.body.data!.customer).toEqual({ status: 'ERASED', identifiers: null });
   });
 
   it('gives a caller with pii:read alone null personal fields without an error, through _entities too', async () => {

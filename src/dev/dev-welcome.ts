@@ -20,7 +20,8 @@ export async function printDevWelcome(input: { port: number; dev: DevEnvironment
   // The README ("Getting a token") has the resolveCustomer example with the demo customer's email.
   lines.push('', 'resolveCustomer with the demo customer\'s email: README, "Getting a token".');
   if (input.demoCustomerId) {
-    lines.push('Try (as the agent):', '  TOKEN=<agent token above>');
+    // Without dev keys no token is printed above: the token is one of the caller's identity provider (a probe).
+    lines.push('Try (as the agent):', input.dev.devKeys ? '  TOKEN=<agent token above>' : '  TOKEN=<a token from your identity provider with customer:read>');
     const customerBody = JSON.stringify({ query: `{ customer(id: "${input.demoCustomerId}") { id status displayName email phone country createdAt } }` });
     lines.push(`  curl -s ${url} -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`, `    -d '${customerBody}'`);
   }

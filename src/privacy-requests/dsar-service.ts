@@ -30,11 +30,6 @@ export interface DsarRange {
 /** How the export left the building, recorded in the DSAR_EXPORT event. */
 export type DsarDelivery = 'graphql' | 'json_download';
 
-/**
- * Identifiers linked this soon after the customer was created came with the registration (which files them at
- * the customer's creation time; releases before 2026-11-30 filed them a few milliseconds later).
- */
-const REGISTRATION_WINDOW_MS = 1_000;
 
 const NO_SUPPORT_RECORDS: DataSubjectExportRecord['supportRecords'] = {
   tickets: [],
@@ -88,8 +83,10 @@ export class DsarService {
     ]);
     // Lookups made, before the person registered, with an identifier they registered with. A number linked later
     // may have been someone else's when it was looked up (a recycled number's earlier owner), so its lookups are
-    // left out, made before or after the registration.
-    const registeredWith = (identifiers[0] ?? []).filter((i) => i.linkedAt.getTime() - customer.createdAt.getTime() <= REGISTRATION_WINDOW_MS);
+    // left out, made before or after the registration. A registration files its identifiers at the customer's
+    // creation time exactly; a window of a second after it also took a number linked 77 ms later (a probe). Releases
+    // before 2026-11-30 filed them a few milliseconds later: their lookups are left out too, the safe side.
+    const registeredWith = (identifiers[0] ?? []).filter((i) => i.linkedAt.getTime() === customer.createdAt.getTime());
     // With their hashes under older key versions: a lookup made before a rotation was filed under one of those.
     const hashes = registeredWith.flatMap(hashesOf);
     const eventIds = await this.sources.anonymousLookupEventIds(hashes);

@@ -30,7 +30,10 @@ export const customerResolvers: Resolvers = {
     email: (customer) => customer.masked.EMAIL,
     phone: (customer) => customer.masked.PHONE,
     // One per identifier, however many key versions it is filed under (the data-subject export lists every record).
-    identifiers: async (customer, _args, ctx) => listedIdentifiers(await ctx.loaders.identifiersByCustomer.load(customer.id), ctx.services.keyring.currentVersion),
+    // An erased customer's personal fields are null (the contract), its identifiers too: erasure deleted them, and
+    // `[]` read as "has none" (a probe).
+    identifiers: async (customer, _args, ctx) =>
+      customer.status === 'ERASED' ? null : listedIdentifiers(await ctx.loaders.identifiersByCustomer.load(customer.id), ctx.services.keyring.currentVersion),
     // Erasure ends all processing, whatever the last receipt allowed: an erased customer consents to nothing.
     // The receipts stay readable in consentHistory, as the record of what was consented and when.
     consent: (customer, _args, ctx) =>

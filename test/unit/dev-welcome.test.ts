@@ -26,4 +26,14 @@ describe('the npm start banner', () => {
       expect(text.toLowerCase()).not.toContain(identifier.toLowerCase());
     }
   });
+
+  it('points at the identity provider, not at tokens it did not print, when the key set is configured', async () => {
+    const printed: string[] = [];
+    vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void printed.push(args.join(' ')));
+    const dev = { config: {}, devKeys: null, jwks: null, services: null } as unknown as DevEnvironment;
+    await printDevWelcome({ port: 4001, dev, demoCustomerId: 'cus_01J00000000000000000000000' });
+    const text = printed.join('\n');
+    expect(text).not.toMatch(/eyJ|token above/);
+    expect(text).toContain('TOKEN=<a token from your identity provider with customer:read>');
+  });
 });
