@@ -276,4 +276,35 @@ describe('registrations of one person racing on two replicas', () => {
       await second.stop();
     }
   }, 120_000);
+
+  // Overlapping sets whose smallest hashes differ: one claimed first what another needed next, undid, and meanwhile
+  // others had linked to or answered with its customer (CONFLICT, NOT_FOUND, "erased", events naming customers that
+  // no longer exist; a regression probe). Registrations now wait for a customer another registration is settling.
+  it('answers overlapping registrations of one person with the one customer holding every identifier', async () => {
+    const second = await startTestApp({ shareStoresWith: app });
+    try {
+      const token2 = await second.token(SERVICE_SCOPES, 'svc-recovery-2');
+      const started = new Date();
+      for (let round = 0; round < 6; round++) {
+        const [e1, e2, p, crm] = [{ kind: 'EMAIL', value: anEmail('ov1') }, { kind: 'EMAIL', value: anEmail('ov2') }, { kind: 'PHONE', value: aPhone() }, { kind: 'CRM_ID', value: aCrmId() }];
+        const sets = [[e1, p], [p, e2], [p, crm], [e2, p, crm], [crm, e1, p], [e2, p, e1]];
+        const answers = await Promise.all(
+          sets.map((set, i) =>
+            (i % 2 === 0 ? app : second).graphql<{ registerCustomer: { id: string } }>(i % 2 === 0 ? service : token2, REGISTER, { input: { identifiers: round % 2 ? [...set].reverse() : set } }),
+          ),
+        );
+        for (const answer of answers) expect(answer.body.errors, JSON.stringify(answer.body.errors)).toBeUndefined();
+        const ids = new Set(answers.map((a) => a.body.data!.registerCustomer.id));
+        expect(ids.size).toBe(1);
+        const [customerId] = [...ids] as [string];
+        expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId })).toBe(4);
+        expect((await events(customerId)).filter((e) => e['type'] === 'CUSTOMER_REGISTERED')).toHaveLength(1);
+      }
+      const named = await app.app.mongo.db.collection('audit_events').distinct('customerId', { customerId: { $ne: null }, occurredAt: { $gte: started } });
+      const existing = await app.app.mongo.db.collection('customers').countDocuments({ _id: { $in: named } });
+      expect(existing).toBe(named.length);
+    } finally {
+      await second.stop();
+    }
+  }, 120_000);
 });

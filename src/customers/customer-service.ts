@@ -54,8 +54,21 @@ interface HashedIdentifier {
 }
 
 const MAX_IDENTIFIERS_PER_REGISTRATION = 10;
-/** A registration undone because a concurrent one took a shared identifier runs again, this many times at most. */
-const MAX_REGISTRATION_ATTEMPTS = 5;
+/**
+ * How long a registration keeps trying when racing ones of the same identifiers undo each other or are still
+ * settling (it used to give up after 5 attempts, some 200 ms).
+ */
+const REGISTRATION_RACE_WAIT_MS = 5_000;
+/**
+ * A customer still `registrationPending` this soon after its creation belongs to a registration that is running
+ * (it claims its identifiers within milliseconds and settles once its event is written): others wait for it. Older,
+ * it was left by one that failed half-way, and the next registration of its identifiers completes it.
+ */
+const REGISTRATION_SETTLING_MS = 2_000;
+
+function isSettling(customer: CustomerRecord): boolean {
+  return customer.registrationPending === true && customer.status === 'ACTIVE' && Date.now() - customer.createdAt.getTime() < REGISTRATION_SETTLING_MS;
+}
 const MAX_DISPLAY_NAME_LENGTH = 200;
 const MAX_INTERACTION_ID_LENGTH = 128;
 /** How long a link waits for another call's link of the same identifier to settle (longer than the lock wait). */
@@ -98,13 +111,15 @@ export class CustomerService {
     // them differently each claimed its own first identifier, then lost the next one to the other, undid, and ran
     // again into the other's undoing (CONFLICT, NOT_FOUND and "erased" answers for one person; a probe).
     const claimOrder = [...identifiers].sort((a, b) => ((a.hashes[0] as string) < (b.hashes[0] as string) ? -1 : 1));
+    const deadline = Date.now() + REGISTRATION_RACE_WAIT_MS;
     for (let attempt = 1; ; attempt++) {
       const registered = await this.registerOnce(input, identifiers, claimOrder, attributes, actor);
       if (registered) return registered;
-      // Another registration claimed one of these identifiers first: the next attempt finds it and links the rest.
-      if (attempt >= MAX_REGISTRATION_ATTEMPTS) throw new ConflictError('These identifiers are being registered concurrently; try again');
+      // Another registration claimed one of these identifiers first, or is still settling: the next attempt finds
+      // it and links the rest.
+      if (Date.now() > deadline) throw new ConflictError('These identifiers are being registered concurrently; try again');
       // Two registrations that each took one of two shared identifiers both undo: a random pause lets one go first.
-      await sleep(Math.random() * 20 * attempt);
+      await sleep(Math.random() * Math.min(100, 20 * attempt));
     }
   }
 
@@ -121,6 +136,10 @@ export class CustomerService {
     actor: Actor,
   ): Promise<CustomerRecord | null> {
     const existing = await this.findOwner(identifiers);
+    // Another registration of these identifiers is still running: it may yet lose a claim and undo its customer, and
+    // what was linked to it or answered with it would go too (NOT_FOUND, "erased", CONFLICT, and events naming a
+    // customer that does not exist; a probe). Wait for it to settle or to be undone.
+    if (existing === 'settling') return null;
     if (existing) {
       if (existing.customer.registrationPending && !(await this.completeRegistration(existing.customer, identifiers, actor, input.channel ?? null))) return null;
       await this.auditRegistrationMatch(existing.customer, existing.matched, actor, input.channel ?? null);
@@ -162,6 +181,7 @@ export class CustomerService {
         await this.repository.deleteIdentifier(primary.hashes[0] as string, claim.ownerId);
         return null;
       }
+      if (isSettling(owner)) return null;
       const winner = await this.loadActive(claim.ownerId);
       await this.auditRegistrationMatch(winner, primary, actor, input.channel ?? null);
       return this.linkMissing(winner, others, actor, input.channel ?? null);
@@ -509,7 +529,7 @@ export class CustomerService {
   }
 
   /** The one customer that already owns any of these identifiers (under any key version), or null. */
-  private async findOwner(identifiers: readonly HashedIdentifier[]): Promise<{ customer: CustomerRecord; matched: HashedIdentifier } | null> {
+  private async findOwner(identifiers: readonly HashedIdentifier[]): Promise<{ customer: CustomerRecord; matched: HashedIdentifier } | 'settling' | null> {
     const found = await Promise.all(identifiers.map(async (i) => (await this.repository.findIdentifiersByHashes(i.hashes))[0] ?? null));
     const ownerIds = [...new Set(found.filter((f): f is IdentifierRecord => f !== null).map((f) => f.customerId))];
     const owners = new Map((await this.repository.findByIds(ownerIds)).flatMap((c) => (c ? [[c.id, c] as const] : [])));
@@ -521,6 +541,7 @@ export class CustomerService {
     }
     const live = found.map((f) => (f && owners.has(f.customerId) ? f : null));
     const liveOwners = ownerIds.filter((id) => owners.has(id));
+    if (liveOwners.some((id) => isSettling(owners.get(id) as CustomerRecord))) return 'settling';
     if (liveOwners.length > 1) throw new ConflictError('These identifiers belong to different customers');
     const customer = liveOwners[0] === undefined ? undefined : owners.get(liveOwners[0]);
     if (!customer) return null;
@@ -573,7 +594,15 @@ export class CustomerService {
       const records = await this.repository.findIdentifiersByHashes(identifier.hashes);
       const existing = records[0];
       if (existing) {
-        if (existing.customerId !== customer.id) throw new ConflictError('The identifier belongs to another customer');
+        if (existing.customerId !== customer.id) {
+          // Claimed by a registration still settling, which may yet be undone: wait for it (a probe's racing
+          // registrations of one person answered CONFLICT here).
+          if (Date.now() <= deadline && (await this.isOwnerSettling(existing.customerId))) {
+            await sleep(PENDING_LINK_POLL_MS);
+            continue;
+          }
+          throw new ConflictError('The identifier belongs to another customer');
+        }
         if (!existing.pendingSince) {
           // Known under an older key version: re-filed under the current one, as resolveCustomer does.
           await this.rekey(identifier, records, customer.id);
@@ -592,12 +621,18 @@ export class CustomerService {
       const record: IdentifierRecord = { ...this.toRecord(identifier, customer.id), pendingSince: new Date() };
       const claim = await this.repository.claimIdentifier(record);
       if (!claim.claimed) {
-        if (claim.ownerId !== customer.id) throw new ConflictError('The identifier belongs to another customer');
-        continue; // Another call of this customer claimed it a moment ago: wait for it above.
+        // Another call of this customer claimed it a moment ago, or another customer did: either is looked at above.
+        continue;
       }
       await this.completeLink(customer, identifier, record.hash, actor, channel, true);
       return true;
     }
+  }
+
+  /** Whether the customer is one a registration still running created (see isSettling). */
+  private async isOwnerSettling(customerId: string): Promise<boolean> {
+    const [owner] = await this.repository.findByIds([customerId], { ciphertexts: false });
+    return owner !== null && owner !== undefined && isSettling(owner);
   }
 
   /**
