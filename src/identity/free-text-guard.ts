@@ -1,4 +1,5 @@
 import { BadUserInputError } from '../errors.js';
+import { asciiDigits } from './normalise-identifier.js';
 
 // An email address anywhere in the text. Tried only where a word starts (the lookbehind): tried from every character,
 // a long word without an at sign was scanned again from each of its characters (quadratic).
@@ -19,17 +20,33 @@ const DISGUISED_EMAIL_LIKE = new RegExp(String.raw`(?<![^\s@])[^\s@]+(?:\s+(?:at
 const PHONE_LIKE = /\+?\d(?:[^\p{L}\p{N}]*\d){6,}/u;
 // Dates, times and amounts have seven or more digits too (`2024-11-30`, `09:00-17:30`, `1,250.00 - 250.00`) and are
 // everyday support text: they are replaced by a letter before the phone check, which ends the digit run there. Only
-// shapes a phone number does not take: a real calendar date, a clock time, an amount with thousands separators.
-const DATES_TIMES_AMOUNTS = new RegExp(
-  [
-    String.raw`\b(?:19|20)\d\d([-./])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d)?)?\b`,
-    String.raw`\b(?:0?[1-9]|[12]\d|3[01])([-./])(?:0?[1-9]|[12]\d|3[01])\2(?:19|20)\d\d\b`,
-    String.raw`\b(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?\b`,
-    String.raw`\b\d{1,3}(?:,\d{3})+\.\d{2}\b`,
-    String.raw`\b\d{1,3}(?:\.\d{3})+,\d{2}\b`,
-  ].join('|'),
-  'g',
-);
+// shapes a phone number does not take: a real calendar date (Gregorian, Buddhist `25xx` and Solar Hijri `13xx`/`14xx`
+// years too), a clock time, an amount whose thousands are grouped with one separator (`,` `.` space, narrow space,
+// apostrophe, the Arabic one; Indian lakh grouping too) that has decimals or a currency next to it. Read with every
+// script's digits as ASCII first: `٢٠٢٤/١١/٣٠`, `₩1,250,000`, `1 250 000,50 €` and `CHF 1'250'000.50` were refused as
+// phone numbers (a probe). A phone number written as an amount (`+44 770 090 012 €`) passes here; the screen for the
+// customer's own numbers (CustomerService) still reads it.
+const YEAR = String.raw`(?:1[34]|19|20|25)\d\d`;
+const MONTH = String.raw`(?:0?[1-9]|1[0-2])`;
+const DAY = String.raw`(?:0?[1-9]|[12]\d|3[01])`;
+const CLOCK = String.raw`(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?`;
+/** Thousands grouped with one separator (the group after `\d{1,3}` names it), or Indian lakh and crore grouping. */
+const GROUPED = String.raw`(?:\d{1,3}([,.\u00A0\u202F '\u2019\u066C])\d{3}(?:\1\d{3})*|\d{1,2}(?:,\d{2})+,\d{3})`;
+const DECIMALS = String.raw`[.,\u066B]\d{1,2}`;
+const CURRENCY_CODES = 'EUR|USD|GBP|JPY|KRW|CHF|CNY|INR|SEK|NOK|DKK|PLN|CZK|HUF|RUB|TRY|BRL|MXN|AUD|CAD|NZD|ZAR|AED|SAR|THB|IDR|VND|PHP|MYR|SGD|HKD|TWD|ILS|EGP|PKR|BDT|NGN|KES';
+const CURRENCY = String.raw`(?:\p{Sc}|\b(?:${CURRENCY_CODES})\b)`;
+const DATES_TIMES_AMOUNTS = [
+  String.raw`(?<!\d)${YEAR}([-./])${MONTH}\1${DAY}(?:[T ]${CLOCK})?(?!\d)`,
+  String.raw`(?<!\d)${DAY}([-./])${DAY}\1(?:19|20|25)\d\d(?!\d)`,
+  String.raw`(?<!\d)${CLOCK}(?!\d)`,
+  String.raw`(?<!\d)${GROUPED}${DECIMALS}(?!\d)`,
+  String.raw`${CURRENCY}\s?${GROUPED}(?:${DECIMALS})?(?!\d)`,
+  String.raw`(?<!\d)${GROUPED}(?:${DECIMALS})?\s?(?:${CURRENCY}|[원円元])`,
+].map((pattern) => new RegExp(pattern, 'gu'));
+
+function maskDatesTimesAmounts(text: string): string {
+  return DATES_TIMES_AMOUNTS.reduce((masked, pattern) => masked.replace(pattern, 'D'), asciiDigits(text));
+}
 
 /**
  * The text as the patterns should see it: look-alikes written in other forms
@@ -64,32 +81,28 @@ const INVISIBLE = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
 const DASHES = /[\p{Pd}\u2212\u30FC\u0640\u02D0\u02D1]/gu;
 
 function foldForDetection(text: string): string {
-  return (
-    text
-      .normalize('NFKC')
-      .replace(INVISIBLE, '')
-      // Spelled-out and percent-encoded at signs and dots: `jane%40example.org`, `jane (at) example [dot] org`
-      // (before the digits are folded, which would turn `%40` into `%00`).
-      // Percent-encoded, also twice (`%2540`), and escaped as in source code or JSON (`\u0040`, `\x40`).
-      .replace(/%(?:25)*40/gi, '@')
-      .replace(/\\(?:u0040|x40|u\{40\})/gi, '@')
-      // Ideographic full stops, which IDNA reads as dots in a domain (NFKC folds the fullwidth one, not these).
-      .replace(/[\u3002\uff61]/g, '.')
-      // HTML character references, as text copied out of an email or a CRM page carries them: `&#64;`, `&#x40;`, `&commat;`.
-      .replace(/&(?:#0*64|#x0*40|commat);?/gi, '@')
-      .replace(/&(?:#0*46|#x0*2e|period);?/gi, '.')
-      // `at`/`dot` set off by punctuation or symbols: `(at)`, `[dot]`, `<at>`, `-at-`, `"at"`, `_at_`; and `at sign`.
-      // Each side is one run of separators holding at least one that is not a space, matched from the run's start
-      // only and in one way: `\s*` up to the first such separator, then the rest of the run. (The earlier form,
-      // `[\s_]*(?:[^\p{L}\p{N}\s]|_)+[\s_]*`, could split a run of underscores in exponentially many ways: 26 of them
-      // in an x-request-id blocked the process for 5 s, before the token was even checked.)
-      .replace(new RegExp(String.raw`${RUN_START}${SEPARATORS}at(?:[\s-]?sign)?${SEPARATORS}`, 'giu'), '@')
-      .replace(new RegExp(String.raw`${RUN_START}${SEPARATORS}dot${SEPARATORS}`, 'giu'), '.')
-      .replace(/(?<!\s)\s+at[\s-]sign\s+/gi, '@')
-      .replace(DATES_TIMES_AMOUNTS, 'D')
-      .replace(/\p{Nd}/gu, '0')
-      .replace(DASHES, '-')
-  );
+  const spelled = text
+    .normalize('NFKC')
+    .replace(INVISIBLE, '')
+    // Spelled-out and percent-encoded at signs and dots: `jane%40example.org`, `jane (at) example [dot] org`
+    // (before the digits are folded, which would turn `%40` into `%00`).
+    // Percent-encoded, also twice (`%2540`), and escaped as in source code or JSON (`\u0040`, `\x40`).
+    .replace(/%(?:25)*40/gi, '@')
+    .replace(/\\(?:u0040|x40|u\{40\})/gi, '@')
+    // Ideographic full stops, which IDNA reads as dots in a domain (NFKC folds the fullwidth one, not these).
+    .replace(/[\u3002\uff61]/g, '.')
+    // HTML character references, as text copied out of an email or a CRM page carries them: `&#64;`, `&#x40;`, `&commat;`.
+    .replace(/&(?:#0*64|#x0*40|commat);?/gi, '@')
+    .replace(/&(?:#0*46|#x0*2e|period);?/gi, '.')
+    // `at`/`dot` set off by punctuation or symbols: `(at)`, `[dot]`, `<at>`, `-at-`, `"at"`, `_at_`; and `at sign`.
+    // Each side is one run of separators holding at least one that is not a space, matched from the run's start
+    // only and in one way: `\s*` up to the first such separator, then the rest of the run. (The earlier form,
+    // `[\s_]*(?:[^\p{L}\p{N}\s]|_)+[\s_]*`, could split a run of underscores in exponentially many ways: 26 of them
+    // in an x-request-id blocked the process for 5 s, before the token was even checked.)
+    .replace(new RegExp(String.raw`${RUN_START}${SEPARATORS}at(?:[\s-]?sign)?${SEPARATORS}`, 'giu'), '@')
+    .replace(new RegExp(String.raw`${RUN_START}${SEPARATORS}dot${SEPARATORS}`, 'giu'), '.')
+    .replace(/(?<!\s)\s+at[\s-]sign\s+/gi, '@');
+  return maskDatesTimesAmounts(spelled).replace(/\p{Nd}/gu, '0').replace(DASHES, '-');
 }
 
 export function containsIdentifier(text: string): boolean {

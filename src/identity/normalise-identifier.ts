@@ -196,7 +196,7 @@ function normalisePhone(trimmed: string, defaultCountry: CountryCode | undefined
  * Devanagari, Bengali or Thai ones (a probe). Unicode keeps each script's digits as a run starting at its zero, so a
  * digit's value is its distance from the start of its run, modulo 10 (some runs hold several sets of ten).
  */
-function asciiDigits(text: string): string {
+export function asciiDigits(text: string): string {
   return text.replace(/\p{Nd}/gu, (digit) => {
     const codePoint = digit.codePointAt(0) as number;
     let start = codePoint;

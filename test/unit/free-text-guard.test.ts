@@ -48,6 +48,11 @@ describe('free text that carries an identifier', () => {
     '\u9867\u5ba2 +81 80\u30fc9876\u30fc5432 \u304b\u3089\u96fb\u8a71',
     'Call +44\u06407700\u0640900\u0640123',
     'Call 44\u02d07700\u02d0900\u02d0123',
+    // Grouped in threes as French or Swiss numbers are, but no amount: no decimals, no currency.
+    'Rappeler le +33 612 345 678 demain',
+    'Call +1 415 555 2671 about the 1,250.00 refund',
+    'Kunde unter 079 123 45 67 erreichbar',
+    '\u0627\u062a\u0635\u0644 \u0639\u0644\u0649 \u0660\u0667\u0667\u0660\u0660\u0669\u0660\u0660\u0661\u0662\u0663',
   ])('finds one in %j', (text) => {
     expect(containsIdentifier(text)).toBe(true);
   });
@@ -94,6 +99,16 @@ describe('free text that carries an identifier', () => {
     'Customer looked at the invoice. Then called back',
     'Ticket 1234 escalated at 09:15',
     'Refund of 12.50 EUR at the branch',
+    // Dates and amounts as other locales and scripts write them (a probe found these refused).
+    '\uace0\uac1d \ud658\ubd88 \u20a91,250,000 \ucc98\ub9ac \uc644\ub8cc',
+    'Remboursement de 1 250 000,50 \u20ac',
+    'Preis CHF 1\'250\'000.50 am 30.11.2024',
+    'Refund \u20b912,50,000.00 approved',
+    '\u0637\u0644\u0628 \u0627\u0633\u062a\u0631\u062f\u0627\u062f \u0661\u066c\u0662\u0665\u0660\u066b\u0660\u0660 \u0628\u062a\u0627\u0631\u064a\u062e \u0662\u0660\u0662\u0664/\u0661\u0661/\u0663\u0660',
+    '\u0e04\u0e37\u0e19\u0e40\u0e07\u0e34\u0e19\u0e27\u0e31\u0e19\u0e17\u0e35\u0e48 30/11/2567',
+    'Refund on \u06f1\u06f4\u06f0\u06f3/\u06f9/\u06f1\u06f0',
+    'Korean amount 1,250,000\uc6d0',
+    'Refund on 1 250 000 \u20a9',
   ])('finds none in %j', (text) => {
     expect(containsIdentifier(text)).toBe(false);
   });
