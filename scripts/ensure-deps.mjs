@@ -22,13 +22,17 @@ function mtimeMs(file) {
   }
 }
 
+// `npm test` needs them whatever NODE_ENV says (a CI image that sets NODE_ENV=production crashed on a missing
+// @graphql-codegen/cli; a probe); `npm start` needs them outside production.
+const needsDevDependencies = process.env.npm_lifecycle_event === 'pretest' || process.env.NODE_ENV !== 'production';
+
 /**
  * The development dependencies package.json names that node_modules lacks. `NODE_ENV=production npm start` installs
  * the production dependencies only (npm omits dev ones under NODE_ENV=production); a later `npm test` in the same
  * checkout found node_modules current and crashed on a missing @graphql-codegen/cli (a probe).
  */
 function missingDevDependencies() {
-  if (process.env.NODE_ENV === 'production') return [];
+  if (!needsDevDependencies) return [];
   const { devDependencies = {} } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
   const { packages = {} } = JSON.parse(readFileSync(installedLock, 'utf8'));
   return Object.keys(devDependencies).filter((name) => !(`node_modules/${name}` in packages));
@@ -45,15 +49,14 @@ else {
 }
 
 if (reason !== undefined) {
-  console.log(`ensure-deps: ${reason}; running npm ci --no-audit --no-fund`);
+  console.log(`ensure-deps: ${reason}; running npm ci --no-audit --no-fund${needsDevDependencies ? ' --include=dev' : ''}`);
   const started = Date.now();
   // Under `npm run`, npm_execpath names the npm that is running us: reuse it
   // rather than whichever npm is first on PATH.
   const npmCli = process.env.npm_execpath;
-  const [command, args] =
-    npmCli && npmCli.endsWith('.js')
-      ? [process.execPath, [npmCli, 'ci', '--no-audit', '--no-fund']]
-      : ['npm', ['ci', '--no-audit', '--no-fund']];
+  // npm leaves development dependencies out under NODE_ENV=production unless told otherwise.
+  const ciArgs = ['ci', '--no-audit', '--no-fund', ...(needsDevDependencies ? ['--include=dev'] : [])];
+  const [command, args] = npmCli && npmCli.endsWith('.js') ? [process.execPath, [npmCli, ...ciArgs]] : ['npm', ciArgs];
   const result = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   if (result.error) {

@@ -343,6 +343,29 @@ describe('a customer stored before data keys moved into the customer document', 
   });
 });
 
+describe("the customer's name in text kept after the erasure", () => {
+  const registerNamed = async (displayName: string) =>
+    (await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail('named') }], displayName } })).body.data!.registerCustomer.id;
+
+  // Whole words only: the first version refused "green-lit" for "Al Green" (a probe).
+  it('refuses only the whole name, and lets words that merely contain it through', async () => {
+    const id = await registerNamed('Al Green');
+    const named = await app.graphql(dpo, `mutation($c: ID!) { eraseCustomer(customerId: $c, requestId: "DSR-NAME-1", reason: "Green, Al asked by letter") { customerId } }`, { c: id });
+    expect(named.body.errors?.[0]?.message).toBe("reason must not contain the customer's name");
+    const receipt = await erase(id, 'DSR-NAME-2', 'Approval green-lit by the manager, renewal of the greenhouse policy');
+    expect(receipt.alreadyErased).toBe(false);
+  });
+
+  // A refusal there told an agent who may not read the name whether a guess at it was right, unaudited (a probe).
+  it('does not screen a PII justification or a consent source for it, which would confirm a guessed name', async () => {
+    const id = await registerNamed('Jane Dawson');
+    const asked = await app.graphql(agent, `mutation($c: ID!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: "Callback for Jane Dawson" }) { id } }`, { c: id });
+    expect(asked.body.errors).toBeUndefined();
+    const consent = await app.graphql(service, `mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "call with Jane Dawson" }) { id } }`, { c: id });
+    expect(consent.body.errors).toBeUndefined();
+  });
+});
+
 describe('eraseCustomer under concurrency and bad input', () => {
   async function registerOne(): Promise<string> {
     const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {

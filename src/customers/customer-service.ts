@@ -267,7 +267,12 @@ export class CustomerService {
       if (!current) return false;
       if (!current.registrationPending) return true;
       if (!(await this.audit.hasEvent(customer.id, 'CUSTOMER_REGISTERED'))) {
-        const held = (await this.repository.findIdentifiersByCustomerIds([customer.id]))[0] ?? [];
+        // In the order this call lists them (the store's order follows the hashes): `details.kinds` as a registration writes it.
+        const listed = (record: IdentifierRecord) => {
+          const at = identifiers.findIndex((i) => i.hashes.includes(record.hash));
+          return at < 0 ? identifiers.length : at;
+        };
+        const held = ((await this.repository.findIdentifiersByCustomerIds([customer.id]))[0] ?? []).sort((a, b) => listed(a) - listed(b));
         const primary = identifiers.find((i) => held.some((h) => i.hashes.includes(h.hash))) ?? (identifiers[0] as HashedIdentifier);
         const event = registeredEvent(customer.id, actor, channel, primary, held, customer.dataKey);
         await this.audit.append({ ...event, details: { ...event.details, completed: true } });
@@ -297,7 +302,9 @@ export class CustomerService {
     const records = await this.repository.findIdentifiersByHashes(hashed.hashes);
     const found = records[0] ?? null;
     const customer = found ? ((await this.repository.findByIds([found.customerId]))[0] ?? null) : null;
-    const isMatch = customer !== null && customer.status === 'ACTIVE';
+    // A customer a registration is still settling may yet be undone: no match until it settles (a probe got such
+    // a customer's id back, and its event named a customer that then did not exist).
+    const isMatch = customer !== null && customer.status === 'ACTIVE' && !isSettling(customer);
     // Nor the customer's other identifiers (their phone number in an interaction id of a lookup by email).
     if (isMatch && interactionId !== null) await this.refuseOwnIdentifiers([{ customerId: customer.id, texts: [['interactionId', interactionId]] }]);
     // Matched under an older key: re-filed under the current one, so the next lookup needs one query.
@@ -333,7 +340,7 @@ export class CustomerService {
     if (items.every((item) => item.texts.length === 0)) return null;
     const customerIds = [...new Set(items.map((item) => item.customerId))];
     const identifiers = await this.repository.findIdentifiersByCustomerIds(customerIds);
-    const named = await this.findNameIn(items.filter((item) => item.outlivesErasure));
+    const named = await this.findNameIn(items.filter((item) => item.screensName));
     if (named) return named;
     const hashesOfKind = (records: readonly IdentifierRecord[], kind: IdentifierKind) => new Set(records.filter((r) => r.kind === kind).flatMap(hashesOf));
     const known = new Map(customerIds.map((id, i) => [id, { crm: hashesOfKind(identifiers[i] ?? [], 'CRM_ID'), phone: hashesOfKind(identifiers[i] ?? [], 'PHONE') }]));
@@ -362,26 +369,29 @@ export class CustomerService {
   }
 
   /**
-   * Where text kept after an erasure (a consent's source, a grant's justification, an erasure's reason and
-   * reference: in receipts and audit events for good) holds the customer's full display name, as the screen folds
-   * text, in any case: the path, or null. A probe erased "Gone Person" with the reason "Because Gone Person wrote
-   * in", kept in the DATA_DELETION event. Names of one word are not looked for (`May`, `Will` are words too); the
-   * name is decrypted (one `find` on `customers` with the ciphertexts, one key unwrap), on these write paths only.
+   * Where text holds the customer's full display name, its words in a row (either order, any case, accents
+   * folded): the path, or null. A probe erased "Gone Person" with the reason "Because Gone Person wrote in", kept
+   * in the DATA_DELETION event. Names of one word are not looked for (`May`, `Will` are words too); the name is
+   * decrypted (one `find` on `customers` with the ciphertexts, one key unwrap).
    */
   private async findNameIn(items: ReadonlyArray<OwnIdentifierScreen>): Promise<{ path: string; kind: 'NAME' } | null> {
     if (items.every((item) => item.texts.length === 0)) return null;
     const customers = await this.repository.findByIds([...new Set(items.map((item) => item.customerId))]);
-    const names = new Map<string, string>();
+    const names = new Map<string, readonly string[]>();
     for (const customer of customers) {
       if (customer === null) continue;
       const name = this.decryptFields(customer, ['DISPLAY_NAME']).DISPLAY_NAME;
-      const folded = typeof name === 'string' ? foldName(name) : '';
-      if (folded.includes(' ')) names.set(customer.id, folded);
+      const words = typeof name === 'string' ? wordsOf(name) : [];
+      if (words.length > 1) names.set(customer.id, [words.join(' '), [...words].reverse().join(' ')]);
     }
     for (const item of items) {
-      const name = names.get(item.customerId);
-      if (name === undefined) continue;
-      for (const [path, text] of item.texts) if (foldName(text).includes(name)) return { path, kind: 'NAME' };
+      const forms = names.get(item.customerId);
+      if (forms === undefined) continue;
+      for (const [path, text] of item.texts) {
+        // Whole words only: "Al Green" is not in "green-lit" (a probe).
+        const padded = ` ${wordsOf(text).join(' ')} `;
+        if (forms.some((form) => padded.includes(` ${form} `))) return { path, kind: 'NAME' };
+      }
     }
     return null;
   }
@@ -746,6 +756,9 @@ function validateAttributes(input: RegisterInput): { displayName: string | null;
     if (!LANGUAGE_TAG.test(tag)) throw refuse();
     try {
       preferredLanguage = Intl.getCanonicalLocales(tag)[0] ?? tag;
+      // Its region as `country` takes it (`en-ZZ` passed while country `ZZ` was refused; a probe).
+      const region = new Intl.Locale(preferredLanguage).region;
+      if (region !== undefined && /^[A-Z]{2}$/.test(region) && !COUNTRY_CODES.has(region)) throw refuse();
     } catch {
       // A variant given twice (`en-oxendict-oxendict`) is no tag: a RangeError was an INTERNAL_SERVER_ERROR (a probe).
       throw refuse();
@@ -872,15 +885,20 @@ const MAX_SCREENED_PHONE_FORMS = 50_000;
 export interface OwnIdentifierScreen {
   customerId: string;
   texts: ReadonlyArray<readonly [string, string]>;
-  /** Kept after the customer's erasure (receipts, audit events): screened for the customer's full name as well. */
-  outlivesErasure?: boolean;
+  /**
+   * Screened for the customer's full display name as well: an erasure's reason and reference, kept in its event for
+   * good, whose caller (`dsar:process`) reads the name in the export anyway. Not a consent's source or a grant's
+   * justification: there the refusal told a caller who may not read the name whether a guess at it was right (a
+   * probe confirmed "Jane Dawson" behind the masked "Jane D.", unaudited).
+   */
+  screensName?: boolean;
 }
 
 const OWN_IDENTIFIER_NAMES: Record<IdentifierKind | 'NAME', string> = { EMAIL: 'email address', PHONE: 'phone number', CRM_ID: 'CRM id', NAME: 'name' };
 
-/** A name or a text as the name screen compares them: folded as the identifier screens fold, lower-case, one space between words. */
-function foldName(text: string): string {
-  return foldForMatching(text).normalize('NFC').toLowerCase().replace(/[\s_.,;:!?()"'-]+/gu, ' ').trim();
+/** The words of a name or a text as the name screen compares them: folded as the identifier screens fold, accents dropped, lower-case. */
+function wordsOf(text: string): string[] {
+  return foldForMatching(text).normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
 }
 
 /** Whether the text names the identifier, read as the screen reads text (an email address cannot be in a reference). */

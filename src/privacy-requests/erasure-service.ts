@@ -65,7 +65,7 @@ export class ErasureService {
     const justification = assertFreeText(reason, 'reason', MAX_REASON_LENGTH);
     const [customer] = await this.customers.findByIds([customerId]);
     if (!customer) throw new NotFoundError('No customer has this id');
-    await this.refuseOwnIdentifiers([{ customerId, texts: [['requestId', request], ['reason', justification]], outlivesErasure: true }]);
+    await this.refuseOwnIdentifiers([{ customerId, texts: [['requestId', request], ['reason', justification]], screensName: true }]);
 
     const now = new Date();
     const hadCompleted = await this.audit.hasEvent(customerId, 'DATA_DELETION', { complete: false });
