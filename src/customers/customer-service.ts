@@ -69,6 +69,7 @@ const REGISTRATION_SETTLING_MS = 2_000;
 function isSettling(customer: CustomerRecord): boolean {
   return customer.registrationPending === true && customer.status === 'ACTIVE' && Date.now() - customer.createdAt.getTime() < REGISTRATION_SETTLING_MS;
 }
+
 const MAX_DISPLAY_NAME_LENGTH = 200;
 const MAX_INTERACTION_ID_LENGTH = 128;
 /** How long a link waits for another call's link of the same identifier to settle (longer than the lock wait). */
@@ -100,9 +101,9 @@ export class CustomerService {
   async register(input: RegisterInput, actor: Actor): Promise<CustomerRecord> {
     const identifiers = this.hashIdentifiers(input.identifiers);
     const attributes = validateAttributes(input);
+    withdrawRequestIdNaming(identifiers);
     // The masked display name keeps its first word in clear: a CRM id there would be stored and shown (a probe
     // registered `CRM-CBC6490F Smith` with that CRM id). Emails and phone numbers are refused by shape above.
-    withdrawRequestIdNaming(identifiers);
     const crmIds = identifiers.filter((i) => i.kind === 'CRM_ID').map((i) => i.normalised);
     for (const [field, text] of [['displayName', attributes.displayName], ['preferredLanguage', attributes.preferredLanguage]] as const) {
       if (text !== null && namesAnyCrmId(text, crmIds)) throw new BadUserInputError(`${field} must not contain the customer's CRM id`, { field });
