@@ -236,6 +236,20 @@ describe('outages of real servers while requests run', () => {
     expect(codesOf(await resolve())).toEqual(['SERVICE_UNAVAILABLE']);
     // Liveness stays up: the process is fine, only a dependency is not.
     expect((await fetch(`${app.baseUrl}/health/live`)).status).toBe(200);
+    // A request whose x-request-id cannot be screened (MongoDB is down) goes on at once with a generated id: it
+    // waited for server selection, 3 s, even for what needs no MongoDB (a probe).
+    const tracedAt = Date.now();
+    const traced = await fetch(app.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await app.token([], 'agent-traced')}`, 'x-request-id': 'gateway-trace-7' },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    });
+    expect(traced.status).toBe(200);
+    expect(Date.now() - tracedAt).toBeLessThan(2_000);
+    expect(traced.headers.get('x-request-id')).toBe('gateway-trace-7');
+    const completed = app.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'request completed');
+    expect(completed.some((l) => l['requestId'] === 'gateway-trace-7')).toBe(false);
+    expect(app.logs.lines.some((l) => l.includes('could not be screened for identifiers in time'))).toBe(true);
 
     await services.startMongo();
     await waitFor('readiness after mongodb restart', readiness, (r) => r.status === 200);
