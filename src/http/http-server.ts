@@ -7,7 +7,7 @@ import type { Caller } from '../auth/caller.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { RequestContext } from '../context.js';
 import { UnauthenticatedError } from '../errors.js';
-import { isRecordableName, isSafeReference } from '../identity/free-text-guard.js';
+import { isRecordableName, isSafeReference, isTraceId } from '../identity/free-text-guard.js';
 import { checkParameters, graphqlParamsOfSearch, MAX_PARAMETER_DEPTH } from '../hardening/well-formed-text.js';
 import { adoptCallerRequestId, currentRequestScope, runInRequestScope, type RequestScope } from '../observability/request-scope.js';
 
@@ -52,11 +52,12 @@ async function adoptRequestId(deps: HttpRoutesDeps, offered: string | null, log:
   // What gateways and tracers send (a UUID, a W3C traceparent) is taken as it is: screening it cost every traced
   // request a read of the whole `identifiers` collection on FerretDB, which scans for `$in` (70 ms at 2,000
   // identifiers, 1.9 s at 60,000; a probe).
-  let isUsable = deps.namesAnIdentifier === undefined || TRACE_ID.test(offered);
-  if (!isUsable) {
+  const screen = deps.namesAnIdentifier;
+  let isUsable = screen === undefined || isTraceId(offered);
+  if (screen !== undefined && !isUsable) {
     // Bounded: with MongoDB down or hung the screen waited for server selection (3 s) on every request that sent an
     // id, SDL fetches included (a probe). Unanswered in time, the generated id is used and the request goes on.
-    const screened = (deps.namesAnIdentifier as (id: string) => Promise<boolean>)(offered).then((names) => !names);
+    const screened = screen(offered).then((names) => !names);
     const timer = new AbortController();
     const late = sleep(REQUEST_ID_SCREEN_MS, 'late' as const, { signal: timer.signal }).catch(() => 'late' as const);
     const verdict = await Promise.race([screened.catch(() => 'failed' as const), late]);
@@ -68,8 +69,6 @@ async function adoptRequestId(deps: HttpRoutesDeps, offered: string | null, log:
   return scope.requestId;
 }
 
-/** A UUID (any version) or a W3C traceparent: ids a gateway or tracer generates, not a customer's. */
-const TRACE_ID = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2})$/i;
 /** How long a request waits for its `x-request-id` to be screened. */
 const REQUEST_ID_SCREEN_MS = 250;
 

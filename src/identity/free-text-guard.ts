@@ -142,6 +142,12 @@ export function hasControlCharacters(text: string): boolean {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/i;
+
+/** A UUID (any version) or a W3C traceparent: an id a gateway or tracer generates, not a customer's. */
+export function isTraceId(value: string): boolean {
+  return UUID.test(value) || TRACEPARENT.test(value);
+}
 // A UUID inside a longer id (`call-<uuid>`, `urn:uuid:<uuid>`, `<uuid>:1`): its all-digit groups are not a number.
 const UUID_INSIDE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 const CHANNEL_PREFIX = /(whatsapp|wa|tel|phone|sms|mms|mobile|mob|cell|msisdn|viber|signal|telegram|imessage)(?=\+?\d)/gi;

@@ -197,7 +197,8 @@ function normalisePhone(trimmed: string, defaultCountry: CountryCode | undefined
  * digit's value is its distance from the start of its run, modulo 10 (some runs hold several sets of ten).
  */
 export function asciiDigits(text: string): string {
-  return text.replace(/\p{Nd}/gu, (digit) => {
+  // ASCII digits stay as they are, without the walk below (this runs on every free text checked).
+  return text.replace(/[^\P{Nd}0-9]/gu, (digit) => {
     const codePoint = digit.codePointAt(0) as number;
     let start = codePoint;
     while (DECIMAL_DIGIT.test(String.fromCodePoint(start - 1))) start -= 1;
