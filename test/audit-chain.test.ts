@@ -223,6 +223,9 @@ describe('tamper evidence', () => {
     { field: 'customerId', sequence: 3, change: () => ({ customerId: 'cus_00000000000000000000000000' }) },
     { field: 'sealedIdentifierHash', sequence: 1, change: (d) => ({ sealedIdentifierHash: flipOneCharacter(d['sealedIdentifierHash'] as string) }) },
     { field: 'chain (an event moved out of its chain)', sequence: 2, change: () => ({ chain: 'cus_00000000000000000000000000' }) },
+    // Text fields the API reads as null unless they are text: a null overwritten with another type was not noticed.
+    { field: 'interactionId (null to a number)', sequence: 2, change: () => ({ interactionId: 12345 }) },
+    { field: 'resolutionSource (null to a boolean)', sequence: 3, change: () => ({ resolutionSource: true }) },
   ];
 
   it.each(cases)('reports the first broken sequence when one byte of $field is changed in MongoDB, and valid again once restored', async ({ sequence, change }) => {

@@ -194,24 +194,27 @@ function parseDoc(doc: AuditEventDoc, { asStored = false }: { asStored?: boolean
   // An `_id` that is no string (`2.5`) and a date the API cannot answer (invalid, or past year 9999: `+020000-…`, a
   // form the scalar refuses as input) failed whole pages and exports too (a probe).
   const occurredAt = doc.occurredAt as unknown;
+  // Verification hashes text fields as stored too: read as null, a number written over a null (`interactionId:
+  // 12345`) recomputed the original hash and went unnoticed (a probe). A field an older event lacks reads as null.
+  const text = (value: unknown): string | null => (asStored ? ((value ?? null) as string | null) : textOrNull(value));
   return {
     id: asStored || typeof doc._id === 'string' ? doc._id : String(doc._id),
     chain: doc.chain,
     type: known<AuditEventRecord['type']>(AUDIT_EVENT_TYPES, doc.type, 'UNKNOWN'),
     occurredAt: occurredAt instanceof Date && (asStored || isAnswerableDate(occurredAt)) ? occurredAt : new Date(0),
-    customerId: textOrNull(doc.customerId),
+    customerId: text(doc.customerId),
     actor: {
       kind: known<AuditEventRecord['actor']['kind']>(['AGENT', 'SERVICE', 'SYSTEM'], actor.kind, 'SYSTEM'),
       id: typeof actor.id === 'string' ? actor.id : MISSING,
     },
     channel: known<AuditEventRecord['channel']>(CHANNELS, doc.channel, null),
-    interactionId: textOrNull(doc.interactionId),
-    resolutionSource: textOrNull(doc.resolutionSource),
-    identifierHash: textOrNull(doc.identifierHash),
-    sealedIdentifierHash: textOrNull(doc.sealedIdentifierHash),
+    interactionId: text(doc.interactionId),
+    resolutionSource: text(doc.resolutionSource),
+    identifierHash: text(doc.identifierHash),
+    sealedIdentifierHash: text(doc.sealedIdentifierHash),
     fields: Array.isArray(doc.fields) ? (asStored ? doc.fields : doc.fields.filter((f) => PII_FIELDS.includes(f))) : null,
-    justification: textOrNull(doc.justification),
-    requestId: textOrNull(doc.requestId),
+    justification: text(doc.justification),
+    requestId: text(doc.requestId),
     details: typeof doc.details === 'object' && doc.details !== null && !Array.isArray(doc.details) ? doc.details : {},
     // GraphQL's Int is 32 bits: a forged 2^31 failed the whole page and export as `type` did.
     sequence: Number.isInteger(doc.sequence) && Math.abs(doc.sequence) <= MAX_SEQUENCE ? doc.sequence : 0,
