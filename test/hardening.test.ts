@@ -163,6 +163,21 @@ describe('persisted queries and production settings', () => {
     expect(await viaGet.json()).toEqual({ data: { __typename: 'Query' } });
   });
 
+  it('reads a JSON body whatever the case of its media type, and no other media type as JSON', async () => {
+    // Media types are case-insensitive (RFC 9110): `APPLICATION/JSON` was passed to Apollo unparsed, a 400 (a probe).
+    const token = await app.token(['customer:read']);
+    const send = (contentType: string) =>
+      fetch(app.url, { method: 'POST', headers: { 'content-type': contentType, authorization: `Bearer ${token}` }, body: JSON.stringify({ query }) });
+    for (const contentType of ['APPLICATION/JSON', 'Application/Json; charset=UTF-8', 'application/json', 'application/graphql+json']) {
+      const res = await send(contentType);
+      expect({ contentType, status: res.status, body: await res.json() }).toEqual({ contentType, status: 200, body: { data: { __typename: 'Query' } } });
+    }
+    for (const contentType of ['text/plain; x=json', 'application/jsonp', 'text/json']) {
+      const res = await send(contentType);
+      expect({ contentType, status: res.status }).toEqual({ contentType, status: 400 });
+    }
+  });
+
   it('refuses a persisted query whose hash does not match its text', async () => {
     const res = await post({ query: '{ _service { sdl } }', extensions: apq });
     expect(res.status).toBe(400);

@@ -255,18 +255,49 @@ describe('metrics', () => {
     }
   });
 
-  it('keeps caller-chosen operation names from growing the registry without bound', () => {
+  it('keeps caller-chosen operation names from growing the registry without bound', async () => {
     const labels = new OperationLabels(3);
-    expect(['A', 'B', 'C', 'D', 'E'].map((n) => labels.labelFor(n))).toEqual(['A', 'B', 'C', 'other', 'other']);
-    expect(labels.labelFor('A')).toBe('A');
-    expect(labels.labelFor(null)).toBe('anonymous');
-    expect(labels.labelFor('jane@example.com')).toBe('other');
+    const labelsOf = async (names: string[]) => {
+      const out: string[] = [];
+      for (const name of names) out.push(await labels.labelFor(name));
+      return out;
+    };
+    expect(await labelsOf(['A', 'B', 'C', 'D', 'E'])).toEqual(['A', 'B', 'C', 'other', 'other']);
+    expect(await labels.labelFor('A')).toBe('A');
+    expect(await labels.labelFor(null)).toBe('anonymous');
+    expect(await labels.labelFor('jane@example.com')).toBe('other');
     // A phone number spelled into a valid GraphQL name would become a label, and a log field.
-    expect(labels.labelFor('Lookup_447700900123')).toBe('other');
-    expect(new OperationLabels(3).labelFor('Caller_44_7700_900_123')).toBe('other');
-    expect(new OperationLabels(3).labelFor('Lookup_v2')).toBe('Lookup_v2');
+    expect(await labels.labelFor('Lookup_447700900123')).toBe('other');
+    expect(await new OperationLabels(3).labelFor('Caller_44_7700_900_123')).toBe('other');
+    expect(await new OperationLabels(3).labelFor('Lookup_v2')).toBe('Lookup_v2');
     // Nor does a record id (one label per customer).
-    expect(new OperationLabels(3).labelFor('cus_J69NHRCZC7TZHXGHFHEB0JB3TY')).toBe('other');
-    expect(new OperationLabels(3).labelFor('Card_cus_J69NHRCZC7TZHXGHFHEB0JB3TY')).toBe('other');
+    expect(await new OperationLabels(3).labelFor('cus_J69NHRCZC7TZHXGHFHEB0JB3TY')).toBe('other');
+    expect(await new OperationLabels(3).labelFor('Card_cus_J69NHRCZC7TZHXGHFHEB0JB3TY')).toBe('other');
+  });
+
+  it("keeps a customer's CRM id used as an operation name out of the log line and the labels", async () => {
+    // Shaped like any operation name, so only a screen against the stored identifiers can tell (a probe).
+    const crmId = `CUST_${Math.random().toString(36).slice(2, 10)}X`;
+    const service = await app.token(SERVICE_SCOPES, 'svc-op-name');
+    const registered = await app.graphql(service, REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: crmId }] } });
+    expect(registered.body.errors).toBeUndefined();
+    const agent = await app.token(['customer:read'], 'agent-op-name-crm');
+    const from = app.logs.lines.length;
+    for (const [name, id] of [[crmId, 'op-crm-1'], [crmId, 'op-crm-2'], ['CardLookup', 'op-crm-3']]) {
+      const res = await app.graphql(agent, `query ${name} { __typename }`, undefined, { 'x-request-id': id! });
+      expect(res.status).toBe(200);
+    }
+    // Refused before Apollo ran it, the name reaches only the log line, which screens it too.
+    await app.graphql(agent, `query ${crmId} { __typename`, undefined, { 'x-request-id': 'op-crm-4' });
+    const lines = app.logs.lines.slice(from).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const completed = (id: string) => lines.find((l) => l['requestId'] === id && l['msg'] === 'request completed');
+    expect(completed('op-crm-1')?.['operationName']).toBeNull();
+    expect(completed('op-crm-2')?.['operationName']).toBeNull();
+    expect(completed('op-crm-3')?.['operationName']).toBe('CardLookup');
+    expect(completed('op-crm-4')?.['operationName']).toBeNull();
+    expect(app.logs.text()).not.toContain(crmId);
+    const metrics = await (await fetch(`${app.baseUrl}/metrics`)).text();
+    expect(metrics).not.toContain(crmId);
+    expect(metrics).toContain('operation="CardLookup"');
   });
 });

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer } from '@apollo/server';
 import type { Logger } from 'pino';
@@ -9,6 +8,7 @@ import type { RequestContext } from '../context.js';
 import { UnauthenticatedError } from '../errors.js';
 import { isRecordableName, isSafeReference, isTraceId } from '../identity/free-text-guard.js';
 import { checkParameters, graphqlParamsOfSearch, MAX_PARAMETER_DEPTH } from '../hardening/well-formed-text.js';
+import { settleWithin, type NameScreen } from '../observability/name-screen.js';
 import { adoptCallerRequestId, currentRequestScope, runInRequestScope, type RequestScope } from '../observability/request-scope.js';
 
 export interface HttpRoutesDeps {
@@ -23,6 +23,8 @@ export interface HttpRoutesDeps {
   extraRoutes?: Record<string, (req: IncomingMessage, res: ServerResponse, caller: Caller, requestId: string) => Promise<void>>;
   /** Whether a caller's request id names an identifier (CustomerService.namesAnIdentifier); such an id is not used. */
   namesAnIdentifier?: (requestId: string) => Promise<boolean>;
+  /** Screens operation names before the log line keeps one (the observability plugin's screen, for its labels). */
+  operationNames?: NameScreen;
 }
 
 class BodyTooLargeError extends Error {}
@@ -57,11 +59,7 @@ async function adoptRequestId(deps: HttpRoutesDeps, offered: string | null, log:
   if (screen !== undefined && !isUsable) {
     // Bounded: with MongoDB down or hung the screen waited for server selection (3 s) on every request that sent an
     // id, SDL fetches included (a probe). Unanswered in time, the generated id is used and the request goes on.
-    const screened = screen(offered).then((names) => !names);
-    const timer = new AbortController();
-    const late = sleep(REQUEST_ID_SCREEN_MS, 'late' as const, { signal: timer.signal }).catch(() => 'late' as const);
-    const verdict = await Promise.race([screened.catch(() => 'failed' as const), late]);
-    timer.abort();
+    const verdict = await settleWithin(screen(offered).then((names) => !names), REQUEST_ID_SCREEN_MS);
     if (verdict === true) isUsable = true;
     else if (verdict !== false) log.warn({ outcome: verdict }, 'x-request-id could not be screened for identifiers in time; a generated id is used');
   }
@@ -69,7 +67,7 @@ async function adoptRequestId(deps: HttpRoutesDeps, offered: string | null, log:
   return scope.requestId;
 }
 
-/** How long a request waits for its `x-request-id` to be screened. */
+/** How long a request waits for its `x-request-id` (or its log line for its operation name) to be screened. */
 const REQUEST_ID_SCREEN_MS = 250;
 
 async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: ServerResponse, offered: string | null): Promise<void> {
@@ -178,10 +176,13 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
     else res.end();
   } finally {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    deps.onResponse?.({ route, status: res.statusCode, seconds, operationName });
+    // A name that may name a customer (their CRM id) is not kept; the observability plugin has screened it already
+    // when Apollo ran the request, so this waits only for names that never reached it (a body Apollo refused).
+    const recordable = operationName !== null && (await (deps.operationNames?.clear(operationName, REQUEST_ID_SCREEN_MS) ?? true)) ? operationName : null;
+    deps.onResponse?.({ route, status: res.statusCode, seconds, operationName: recordable });
     // Health probes and scrapes are frequent and say nothing about callers.
     if (route === '/graphql' || deps.extraRoutes?.[route]) {
-      log.info({ route, method: req.method, status: res.statusCode, ms: Math.round(seconds * 1000), operationName }, 'request completed');
+      log.info({ route, method: req.method, status: res.statusCode, ms: Math.round(seconds * 1000), operationName: recordable }, 'request completed');
     }
   }
 }
@@ -218,9 +219,10 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.length === 0) return undefined;
-  const contentType = req.headers['content-type'] ?? '';
-  // Apollo's CSRF prevention needs the content type; only JSON bodies are parsed.
-  if (!contentType.includes('json')) return text;
+  // Apollo's CSRF prevention needs the content type; only JSON bodies are parsed: `application/json` or a `+json`
+  // type, in any case (media types are case-insensitive; `APPLICATION/JSON` was refused, a probe).
+  const mediaType = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  if (mediaType !== 'application/json' && !mediaType.endsWith('+json')) return text;
   return JSON.parse(text) as unknown;
 }
 

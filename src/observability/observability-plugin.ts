@@ -3,7 +3,7 @@ import type { RequestContext } from '../context.js';
 import { containsRecordId } from '../identity/customer-id.js';
 import { isRecordableName } from '../identity/free-text-guard.js';
 import type { Metrics } from './metrics.js';
-
+import type { NameScreen } from './name-screen.js';
 
 /**
  * Operation names come from the caller's document: a metric label taken from
@@ -14,19 +14,28 @@ import type { Metrics } from './metrics.js';
 export class OperationLabels {
   private readonly known = new Set<string>();
 
-  constructor(private readonly maxDistinct = 200) {}
+  /** `screen`: names are screened for stored identifiers (a CRM id) before they become labels (see NameScreen). */
+  constructor(
+    private readonly maxDistinct = 200,
+    private readonly screen?: NameScreen,
+  ) {}
 
-  labelFor(operationName: string | null | undefined): string {
+  async labelFor(operationName: string | null | undefined): Promise<string> {
     if (!operationName) return 'anonymous';
     // A known name passed the checks below when it was added: the common case costs one lookup.
     if (this.known.has(operationName)) return operationName;
     // A customer's (or a grant's...) id is no operation name: one label per person would be unbounded too.
     if (!isRecordableName(operationName, 64) || containsRecordId(operationName)) return 'other';
     if (this.known.size >= this.maxDistinct) return 'other';
+    // The first response with a new name waits for its screen (one `find`, at most SCREEN_WAIT_MS).
+    if (this.screen && !(await this.screen.clear(operationName, SCREEN_WAIT_MS))) return 'other';
     this.known.add(operationName);
     return operationName;
   }
 }
+
+/** How long the first response with a new operation name waits for the name to be screened. */
+const SCREEN_WAIT_MS = 250;
 
 /**
  * Per-operation request counts, latency and error codes, read after Apollo
@@ -40,7 +49,7 @@ export function createObservabilityPlugin(metrics: Metrics, labels = new Operati
       return {
         async willSendResponse(requestContext) {
           if (requestContext.contextValue.ran) requestContext.contextValue.ran.operationName = requestContext.operationName ?? null;
-          const operation = labels.labelFor(requestContext.operationName);
+          const operation = await labels.labelFor(requestContext.operationName);
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;
           const body = requestContext.response.body;
           const errors = body.kind === 'single' ? (body.singleResult.errors ?? []) : [];
