@@ -337,6 +337,13 @@ const CASES: Case[] = [
     gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'ACME-NEWCUST-QX' }], displayName: 'ACME-NEWCUST-QX Smith' } })),
   badInput('a display name that names the CRM id registered with it, in other case', () =>
     gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail() }, { kind: 'CRM_ID', value: 'ACME-NEWCUST-QY' }], displayName: 'acme-newcust-qy Smith' } })),
+  // The masked email hides all of the address but its first character; the masked name shows its first word.
+  badInput('a display name that holds the local part of the email registered with it', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'zara.quill54403dx@example.com' }], displayName: 'zara.quill54403dx@example Smith' } })),
+  badInput('a display name that is the local part of the email registered with it, in other case', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'zara.quill54403dx@example.com' }], displayName: 'Zara.Quill54403DX Smith' } })),
+  badInput('a display name that shows nothing (Hangul fillers)', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-DN-5' }], displayName: '\u3164 \u3164' } })),
   badInput('an interaction id that names the CRM id being resolved', () =>
     gql(`query($v: String!) { resolveCustomer(input: { identifier: { kind: CRM_ID, value: $v }, interactionId: "call:ACME-VICTIM-QX" }) { matchedBy } }`, { v: VICTIM_CRM })),
   // Digits after a letter pass the shape check (an id's own), but these are the customer's phone number (a probe).

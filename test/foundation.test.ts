@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT, generateKeyPair, base64url } from 'jose';
 import { request } from 'node:http';
@@ -57,6 +58,18 @@ describe('registration and resolution', () => {
       { id },
     );
     expect(byId.body.data!.customer).toEqual({ id, country: 'GB', displayName: 'Jane D.', preferredLanguage: 'ca-ES-valencia' });
+  });
+
+  it("takes a display name that is the person's own name beside their address, and masks its initial past characters that show nothing", async () => {
+    // Only a local part that no name has (a digit, a dot...) is refused in the display name (test/bad-input.test.ts).
+    const hyphenated = await register([{ kind: 'EMAIL', value: `mary-jane@${randomBytes(4).toString('hex')}.example.com` }], { displayName: 'Mary-Jane Watson' });
+    const marked = await register([{ kind: 'EMAIL', value: anEmail('ann') }], { displayName: 'Ann \u200fLee \u3164' });
+    const combining = await register([{ kind: 'EMAIL', value: anEmail('bo') }], { displayName: 'Bo \u0301Tan' });
+    const read = async (id: string) =>
+      (await app.graphql<{ customer: { displayName: string } }>(agent, `query($id: ID!) { customer(id: $id) { displayName } }`, { id })).body.data!.customer.displayName;
+    // An RLM before the initial, a trailing Hangul filler, a combining mark before the initial: each was what the
+    // mask showed (`Ann \u200f.`, `Ann \u3164.`, `Bo \u0301.`; a probe).
+    expect([await read(hyphenated), await read(marked), await read(combining)]).toEqual(['Mary-Jane W.', 'Ann L.', 'Bo T.']);
   });
 
   it('records the kinds of identifiers a registration came with in CUSTOMER_REGISTERED', async () => {

@@ -9,7 +9,7 @@ import type { HmacKeyring } from '../identity/hmac-keyring.js';
 import { containsIdentifier, foldForMatching, hasControlCharacters, isSafeReference } from '../identity/free-text-guard.js';
 import { GEOGRAPHIC_CALLING_CODES, normaliseIdentifier, type IdentifierKind } from '../identity/normalise-identifier.js';
 import type { EncryptedValue, PiiEnvelope, WrappedDataKey } from '../identity/pii-envelope.js';
-import { maskDisplayName, maskEmail, maskPhone } from '../policy/masks.js';
+import { maskDisplayName, maskEmail, maskPhone, showsSomething } from '../policy/masks.js';
 import { callerRequestId, withdrawRequestId } from '../observability/request-scope.js';
 import { COUNTRY_CODES } from './country-codes.js';
 import type { CustomerRepository } from './customer-repository.js';
@@ -107,6 +107,11 @@ export class CustomerService {
     const crmIds = identifiers.filter((i) => i.kind === 'CRM_ID').map((i) => i.normalised);
     for (const [field, text] of [['displayName', attributes.displayName], ['preferredLanguage', attributes.preferredLanguage]] as const) {
       if (text !== null && namesAnyCrmId(text, crmIds)) throw new BadUserInputError(`${field} must not contain the customer's CRM id`, { field });
+    }
+    // Nor the address's local part, which the masked email hides but for its first character: `zara.quill54403dx
+    // Smith` with zara.quill54403dx@example.com showed the whole address to every agent across the two masks (a probe).
+    if (attributes.displayName !== null && namesAnEmailsLocalPart(attributes.displayName, identifiers)) {
+      throw new BadUserInputError("displayName must not contain the customer's email address", { field: 'displayName' });
     }
     // Claimed in one order whatever order the caller listed them in: racing registrations of one person that listed
     // them differently each claimed its own first identifier, then lost the next one to the other, undid, and ran
@@ -732,7 +737,7 @@ function validateAttributes(input: RegisterInput): { displayName: string | null;
   if (input.displayName != null) {
     displayName = input.displayName.normalize('NFC').replace(/\s+/g, ' ').trim();
     // Bidirectional controls too: the mask would show `\u202eeoD e.` to every agent.
-    if (displayName.length === 0 || displayName.length > MAX_DISPLAY_NAME_LENGTH || hasControlCharacters(displayName)) {
+    if (displayName.length === 0 || displayName.length > MAX_DISPLAY_NAME_LENGTH || hasControlCharacters(displayName) || !showsSomething(displayName)) {
       throw new BadUserInputError(`displayName must be 1-${MAX_DISPLAY_NAME_LENGTH} printable characters`, { field: 'displayName' });
     }
     // The masked name keeps the first word in clear: an address or number there would reach every agent.
@@ -915,6 +920,20 @@ function withdrawRequestIdNaming(identifiers: readonly HashedIdentifier[]): void
 }
 
 /** Whether the text names one of these CRM ids, read as the screen reads text (`crmIdCandidates`), in any case. */
+/**
+ * Whether a display name holds the local part of an email registered with it, where that local part is no name: five
+ * characters or more with one that no name has (a digit, `.`, `_`, `+`...). `jane@` with `Jane Doe`, or `mary-jane@`
+ * with `Mary-Jane Watson`, is the person's name, which the masks show as the contract defines them.
+ */
+function namesAnEmailsLocalPart(displayName: string, identifiers: readonly HashedIdentifier[]): boolean {
+  const name = displayName.normalize('NFKC').replace(/[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu, '').toLowerCase();
+  return identifiers.some((identifier) => {
+    if (identifier.kind !== 'EMAIL') return false;
+    const localPart = identifier.normalised.slice(0, identifier.normalised.lastIndexOf('@'));
+    return localPart.length >= 5 && /[^\p{L}\p{M}'’-]/u.test(localPart) && name.includes(localPart);
+  });
+}
+
 function namesAnyCrmId(text: string, crmIds: readonly string[]): boolean {
   if (crmIds.length === 0) return false;
   const forms = new Set([...crmIdCandidates(foldForMatching(text))].map((form) => form.toLowerCase()));

@@ -49,15 +49,35 @@ export function maskPhone(e164: string): string {
  */
 export function maskDisplayName(displayName: string): string | null {
   // NFC first, so that 'Ü' typed as U+0055 U+0308 yields the initial 'Ü'
-  // rather than a bare 'U'.
-  const words = displayName.normalize('NFC').trim().split(/\s+/u).filter((word) => word.length > 0);
+  // rather than a bare 'U'. A word that shows nothing is no word, and an
+  // initial is the first character that shows: `Jane \u200fDoe` (an RLM) was
+  // masked `Jane \u200f.`, which agents read as `Jane .` (a probe).
+  const words = displayName.normalize('NFC').trim().split(/\s+/u).filter(showsSomething);
   const firstWord = words[0];
   if (firstWord === undefined) return null;
   if (words.length === 1) {
-    return `${firstCharacter(firstWord) ?? ''}.`;
+    return `${initialOf(firstWord)}.`;
   }
   const lastWord = words[words.length - 1] ?? '';
-  return `${firstWord} ${firstCharacter(lastWord) ?? ''}.`;
+  return `${firstWord} ${initialOf(lastWord)}.`;
+}
+
+/**
+ * Characters that show nothing of their own: format characters (RLM, zero-width
+ * ones), the other default-ignorable code points (Hangul fillers), and
+ * combining marks, which sit on the character before them.
+ */
+const SHOWS_NOTHING = /[\p{Cf}\p{Default_Ignorable_Code_Point}\p{M}]/u;
+const LEADING_NOTHING = /^[\p{Cf}\p{Default_Ignorable_Code_Point}\p{M}]+/u;
+
+/** Whether `text` has a character that shows: a name of Hangul fillers (`\u3164`) looks blank. */
+export function showsSomething(text: string): boolean {
+  for (const character of text) if (!SHOWS_NOTHING.test(character) && !/\s/u.test(character)) return true;
+  return false;
+}
+
+function initialOf(word: string): string {
+  return firstCharacter(word.replace(LEADING_NOTHING, '')) ?? '';
 }
 
 const GRAPHEMES = new Intl.Segmenter('und', { granularity: 'grapheme' });

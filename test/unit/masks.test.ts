@@ -78,6 +78,11 @@ describe('maskDisplayName', () => {
     expect(maskDisplayName('🇬🇧')).toBe('🇬🇧.');
     expect(maskDisplayName('Team 👨‍👩‍👧')).toBe('Team 👨‍👩‍👧.');
     expect(maskDisplayName('Ana Q\u0307ing')).toBe('Ana Q\u0307.');
+    // What shows nothing is no initial, and a word of it no word (a probe: `Jane \u200f.`, `\u3164.`).
+    expect(maskDisplayName('\u200fJane \u200fDoe')).toBe('\u200fJane D.');
+    expect(maskDisplayName('Jane \u0301Doe')).toBe('Jane D.');
+    expect(maskDisplayName('Jane Doe \u3164')).toBe('Jane D.');
+    expect(maskDisplayName('\u3164 \u200b')).toBeNull();
     expect(maskEmail('👩‍💻dev@example.org')).toBe('👩‍💻***@example.org');
   });
 
