@@ -226,6 +226,9 @@ describe('tamper evidence', () => {
     // Text fields the API reads as null unless they are text: a null overwritten with another type was not noticed.
     { field: 'interactionId (null to a number)', sequence: 2, change: () => ({ interactionId: 12345 }) },
     { field: 'resolutionSource (null to a boolean)', sequence: 3, change: () => ({ resolutionSource: true }) },
+    { field: 'channel (null to a number)', sequence: 2, change: () => ({ channel: 7 }) },
+    { field: 'fields (null to a string)', sequence: 1, change: () => ({ fields: 'EMAIL' }) },
+    { field: 'details (to null)', sequence: 2, change: () => ({ details: null }) },
   ];
 
   it.each(cases)('reports the first broken sequence when one byte of $field is changed in MongoDB, and valid again once restored', async ({ sequence, change }) => {

@@ -189,8 +189,10 @@ function parseDoc(doc: AuditEventDoc, { asStored = false }: { asStored?: boolean
   // A value outside an enum failed the whole page or export it was in, not just the event (a probe set `type:
   // 'BOGUS'` and the GraphQL export came back null): every field is read as what the schema can show. Verification
   // reads enum values as stored (`asStored`), so that a newer release's values still recompute.
+  // Verification takes every value as stored, of whatever type: read as the placeholder, a number written over a null
+  // channel or `fields` (or a missing actor kind of a SYSTEM event) recomputed the original hash (probes, 2026-12-01).
   const known = <T>(values: readonly T[], value: unknown, otherwise: T): T =>
-    asStored && typeof value === 'string' ? (value as T) : values.includes(value as T) ? (value as T) : otherwise;
+    asStored ? ((value ?? null) as T) : values.includes(value as T) ? (value as T) : otherwise;
   // An `_id` that is no string (`2.5`) and a date the API cannot answer (invalid, or past year 9999: `+020000-…`, a
   // form the scalar refuses as input) failed whole pages and exports too (a probe).
   const occurredAt = doc.occurredAt as unknown;
@@ -205,17 +207,17 @@ function parseDoc(doc: AuditEventDoc, { asStored = false }: { asStored?: boolean
     customerId: text(doc.customerId),
     actor: {
       kind: known<AuditEventRecord['actor']['kind']>(['AGENT', 'SERVICE', 'SYSTEM'], actor.kind, 'SYSTEM'),
-      id: typeof actor.id === 'string' ? actor.id : MISSING,
+      id: asStored ? ((actor.id ?? null) as string) : typeof actor.id === 'string' ? actor.id : MISSING,
     },
     channel: known<AuditEventRecord['channel']>(CHANNELS, doc.channel, null),
     interactionId: text(doc.interactionId),
     resolutionSource: text(doc.resolutionSource),
     identifierHash: text(doc.identifierHash),
     sealedIdentifierHash: text(doc.sealedIdentifierHash),
-    fields: Array.isArray(doc.fields) ? (asStored ? doc.fields : doc.fields.filter((f) => PII_FIELDS.includes(f))) : null,
+    fields: asStored ? ((doc.fields ?? null) as AuditEventRecord['fields']) : Array.isArray(doc.fields) ? doc.fields.filter((f) => PII_FIELDS.includes(f)) : null,
     justification: text(doc.justification),
     requestId: text(doc.requestId),
-    details: typeof doc.details === 'object' && doc.details !== null && !Array.isArray(doc.details) ? doc.details : {},
+    details: asStored && doc.details !== undefined ? doc.details : typeof doc.details === 'object' && doc.details !== null && !Array.isArray(doc.details) ? doc.details : {},
     // GraphQL's Int is 32 bits: a forged 2^31 failed the whole page and export as `type` did.
     sequence: Number.isInteger(doc.sequence) && Math.abs(doc.sequence) <= MAX_SEQUENCE ? doc.sequence : 0,
     prevHash: typeof doc.prevHash === 'string' ? doc.prevHash : MISSING,
