@@ -342,6 +342,10 @@ const CASES: Case[] = [
     gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'zara.quill54403dx@example.com' }], displayName: 'zara.quill54403dx@example Smith' } })),
   badInput('a display name that is the local part of the email registered with it, in other case', () =>
     gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'zara.quill54403dx@example.com' }], displayName: 'Zara.Quill54403DX Smith' } })),
+  badInput('a display name whose first word is the local part with a combining mark in it', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'czara.quillb2d0a6dx@example.com' }], displayName: 'czara.\u0301quillb2d0a6dx Smith' } })),
+  badInput('a display name whose first word is the local part but for its last character, beside a +tag', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'qzara.quillb2d0a6dx+shop@example.com' }], displayName: 'qzara.quillb2d0a6d Smith' } })),
   badInput('a display name that shows nothing (Hangul fillers)', () =>
     gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-DN-5' }], displayName: '\u3164 \u3164' } })),
   badInput('an interaction id that names the CRM id being resolved', () =>

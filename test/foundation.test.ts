@@ -65,11 +65,21 @@ describe('registration and resolution', () => {
     const hyphenated = await register([{ kind: 'EMAIL', value: `mary-jane@${randomBytes(4).toString('hex')}.example.com` }], { displayName: 'Mary-Jane Watson' });
     const marked = await register([{ kind: 'EMAIL', value: anEmail('ann') }], { displayName: 'Ann \u200fLee \u3164' });
     const combining = await register([{ kind: 'EMAIL', value: anEmail('bo') }], { displayName: 'Bo \u0301Tan' });
+    // The address's local part where the mask shows only an initial (`J.`, `Oliver S.`): nothing of it is shown.
+    const host = `${randomBytes(4).toString('hex')}.example.com`;
+    const initialOnly = await register([{ kind: 'EMAIL', value: `j.smith@${host}` }], { displayName: 'J.Smith' });
+    const lastWord = await register([{ kind: 'EMAIL', value: `st.john@${host}` }], { displayName: 'Oliver St.John' });
     const read = async (id: string) =>
       (await app.graphql<{ customer: { displayName: string } }>(agent, `query($id: ID!) { customer(id: $id) { displayName } }`, { id })).body.data!.customer.displayName;
     // An RLM before the initial, a trailing Hangul filler, a combining mark before the initial: each was what the
     // mask showed (`Ann \u200f.`, `Ann \u3164.`, `Bo \u0301.`; a probe).
-    expect([await read(hyphenated), await read(marked), await read(combining)]).toEqual(['Mary-Jane W.', 'Ann L.', 'Bo T.']);
+    expect([await read(hyphenated), await read(marked), await read(combining), await read(initialOnly), await read(lastWord)]).toEqual([
+      'Mary-Jane W.',
+      'Ann L.',
+      'Bo T.',
+      'J.',
+      'Oliver S.',
+    ]);
   });
 
   it('records the kinds of identifiers a registration came with in CUSTOMER_REGISTERED', async () => {

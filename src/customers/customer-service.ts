@@ -921,17 +921,47 @@ function withdrawRequestIdNaming(identifiers: readonly HashedIdentifier[]): void
 
 /** Whether the text names one of these CRM ids, read as the screen reads text (`crmIdCandidates`), in any case. */
 /**
- * Whether a display name holds the local part of an email registered with it, where that local part is no name: five
- * characters or more with one that no name has (a digit, `.`, `_`, `+`...). `jane@` with `Jane Doe`, or `mary-jane@`
- * with `Mary-Jane Watson`, is the person's name, which the masks show as the contract defines them.
+ * Whether the masked display name (what every agent reads: its first word in clear) gives back the local part of an
+ * email registered with it, which the masked email hides but for its first character: a run of five characters or
+ * more in common with it that holds one no name has (a digit, `.`, `_`, `+`...). Read through case, NFKC look-alikes
+ * and characters that show nothing, combining marks included (`czara.\u0301quill…` passed; a probe). `jane@` beside
+ * `Jane Doe`, or `mary-jane@` beside `Mary-Jane Watson`, is the person's name, which the masks show as the contract
+ * defines them; `j.smith@` beside `J.Smith` (masked `J.`) or `st.john@` beside `Oliver St.John` (masked `Oliver S.`)
+ * shows nothing of the address.
  */
 function namesAnEmailsLocalPart(displayName: string, identifiers: readonly HashedIdentifier[]): boolean {
-  const name = displayName.normalize('NFKC').replace(/[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu, '').toLowerCase();
+  const shown = foldForLocalPart(maskDisplayName(displayName) ?? '');
   return identifiers.some((identifier) => {
     if (identifier.kind !== 'EMAIL') return false;
-    const localPart = identifier.normalised.slice(0, identifier.normalised.lastIndexOf('@'));
-    return localPart.length >= 5 && /[^\p{L}\p{M}'’-]/u.test(localPart) && name.includes(localPart);
+    const localPart = foldForLocalPart(identifier.normalised.slice(0, identifier.normalised.lastIndexOf('@')));
+    return commonRuns(shown, localPart, LOCAL_PART_RUN).some((run) => /[^\p{L}'’-]/u.test(run));
   });
+}
+
+const LOCAL_PART_RUN = 5;
+
+function foldForLocalPart(text: string): string {
+  return text.normalize('NFKC').replace(/[\p{Cf}\p{Default_Ignorable_Code_Point}\p{M}]/gu, '').toLowerCase();
+}
+
+/** Every longest run of at least `min` characters that `a` and `b` have in common at some pair of positions. */
+function commonRuns(a: string, b: string, min: number): string[] {
+  const x = [...a];
+  const y = [...b];
+  const runs: string[] = [];
+  let previous = new Array<number>(y.length + 1).fill(0);
+  for (let i = 1; i <= x.length; i++) {
+    const current = new Array<number>(y.length + 1).fill(0);
+    for (let j = 1; j <= y.length; j++) {
+      if (x[i - 1] !== y[j - 1]) continue;
+      current[j] = (previous[j - 1] ?? 0) + 1;
+      // A run ends here when the next pair of characters differs (or either text ends).
+      const length = current[j]!;
+      if (length >= min && (i === x.length || j === y.length || x[i] !== y[j])) runs.push(x.slice(i - length, i).join(''));
+    }
+    previous = current;
+  }
+  return runs;
 }
 
 function namesAnyCrmId(text: string, crmIds: readonly string[]): boolean {

@@ -83,6 +83,10 @@ describe('maskDisplayName', () => {
     expect(maskDisplayName('Jane \u0301Doe')).toBe('Jane D.');
     expect(maskDisplayName('Jane Doe \u3164')).toBe('Jane D.');
     expect(maskDisplayName('\u3164 \u200b')).toBeNull();
+    // Symbols drawn blank (a probe: `Jane \u2800.`).
+    expect(maskDisplayName('Jane Doe \u2800')).toBe('Jane D.');
+    expect(maskDisplayName('Jane \u{1D159}Doe')).toBe('Jane D.');
+    expect(maskDisplayName('\u2800')).toBeNull();
     expect(maskEmail('👩‍💻dev@example.org')).toBe('👩‍💻***@example.org');
   });
 
