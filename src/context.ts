@@ -15,5 +15,9 @@ export interface RequestContext {
    * also for a GET or a POST without `operationName`; a probe found it null unless the body named it). An object, as
    * Apollo runs each operation on a shallow copy of the context.
    */
-  ran?: { operationName: string | null };
+  ran?: {
+    operationName: string | null;
+    /** When the request stops waiting for its screens (x-request-id, operation name): Date.now() milliseconds. */
+    screensUntil?: number;
+  };
 }

@@ -242,13 +242,15 @@ describe('outages of real servers while requests run', () => {
     const traced = await fetch(app.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${await app.token([], 'agent-traced')}`, 'x-request-id': 'gateway-trace-7' },
-      body: JSON.stringify({ query: '{ __typename }' }),
+      // And its operation name cannot be screened either: the two screens share one budget.
+      body: JSON.stringify({ query: 'query TracedDuringOutage { __typename }' }),
     });
     expect(traced.status).toBe(200);
     expect(Date.now() - tracedAt).toBeLessThan(2_000);
     expect(traced.headers.get('x-request-id')).toBe('gateway-trace-7');
     const completed = app.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'request completed');
     expect(completed.some((l) => l['requestId'] === 'gateway-trace-7')).toBe(false);
+    expect(completed.some((l) => l['operationName'] === 'TracedDuringOutage')).toBe(false);
     expect(app.logs.lines.some((l) => l.includes('could not be screened for identifiers in time'))).toBe(true);
 
     await services.startMongo();

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/observability/logger.js';
 import { OperationLabels } from '../src/observability/observability-plugin.js';
+import { NameScreen } from '../src/observability/name-screen.js';
 import { runInRequestScope } from '../src/observability/request-scope.js';
 import { aCrmId, anEmail, aPhone, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
 import { LogCapture } from './testkit/log-capture.js';
@@ -273,6 +274,20 @@ describe('metrics', () => {
     // Nor does a record id (one label per customer).
     expect(await new OperationLabels(3).labelFor('cus_J69NHRCZC7TZHXGHFHEB0JB3TY')).toBe('other');
     expect(await new OperationLabels(3).labelFor('Card_cus_J69NHRCZC7TZHXGHFHEB0JB3TY')).toBe('other');
+  });
+
+  it("gives an operation name's screen what is left of the request's screening budget, and records it once it is known", async () => {
+    // A store that answers in 50 ms (that the name names nobody).
+    const screen = new NameScreen(() => new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 50)));
+    const labels = new OperationLabels(10, screen);
+    // The x-request-id screen used the budget up (a hung MongoDB): the name is not waited for (it was, for another
+    // 250 ms of its own; a probe).
+    expect(await labels.labelFor('CardLookup', Date.now())).toBe('other');
+    // The screen went on, and the name is known from then on.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await labels.labelFor('CardLookup', Date.now())).toBe('CardLookup');
+    // With budget left, a new name is waited for.
+    expect(await labels.labelFor('ProfileCard', Date.now() + 250)).toBe('ProfileCard');
   });
 
   it("keeps a customer's CRM id used as an operation name out of the log line and the labels", async () => {

@@ -48,7 +48,7 @@ export function createRequestHandler(deps: HttpRoutesDeps) {
  * for authenticated callers (an unauthenticated one could otherwise make the server query its store at will). The
  * response header echoes the caller's own id either way, so that it tells nothing about what the id names.
  */
-async function adoptRequestId(deps: HttpRoutesDeps, offered: string | null, log: Logger): Promise<string> {
+async function adoptRequestId(deps: HttpRoutesDeps, offered: string | null, log: Logger, screensUntil: number): Promise<string> {
   const scope = currentRequestScope() as RequestScope;
   if (offered === null) return scope.requestId;
   // What gateways and tracers send (a UUID, a W3C traceparent) is taken as it is: screening it cost every traced
@@ -59,7 +59,7 @@ async function adoptRequestId(deps: HttpRoutesDeps, offered: string | null, log:
   if (screen !== undefined && !isUsable) {
     // Bounded: with MongoDB down or hung the screen waited for server selection (3 s) on every request that sent an
     // id, SDL fetches included (a probe). Unanswered in time, the generated id is used and the request goes on.
-    const verdict = await settleWithin(screen(offered).then((names) => !names), REQUEST_ID_SCREEN_MS);
+    const verdict = await settleWithin(screen(offered).then((names) => !names), Math.max(0, screensUntil - Date.now()));
     if (verdict === true) isUsable = true;
     else if (verdict !== false) log.warn({ outcome: verdict }, 'x-request-id could not be screened for identifiers in time; a generated id is used');
   }
@@ -67,11 +67,16 @@ async function adoptRequestId(deps: HttpRoutesDeps, offered: string | null, log:
   return scope.requestId;
 }
 
-/** How long a request waits for its `x-request-id` (or its log line for its operation name) to be screened. */
-const REQUEST_ID_SCREEN_MS = 250;
+/**
+ * How long a request waits, in all, for its `x-request-id` and its operation name to be screened: one budget, since
+ * the two screens run one after the other (each had 250 ms of its own, and a hung MongoDB held a request for 500 ms;
+ * a probe).
+ */
+const SCREENS_MS = 250;
 
 async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: ServerResponse, offered: string | null): Promise<void> {
   const started = process.hrtime.bigint();
+  const screensUntil = Date.now() + SCREENS_MS;
   res.setHeader('x-request-id', offered ?? (currentRequestScope() as RequestScope).requestId);
   // Every body is JSON or Prometheus text: no browser may sniff it into something it can run.
   res.setHeader('x-content-type-options', 'nosniff');
@@ -122,7 +127,7 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
       log.info({ route, reason: error.message }, 'unauthenticated request');
       return sendJson(res, 401, { errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] }, { 'www-authenticate': 'Bearer' });
     }
-    const requestId = await adoptRequestId(deps, offered, log);
+    const requestId = await adoptRequestId(deps, offered, log, screensUntil);
     if (extra) return await extra(req, res, caller, requestId);
 
     const body = req.method === 'POST' ? await readJsonBody(req, deps.maxBodyBytes) : undefined;
@@ -145,7 +150,7 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
     for (const [key, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
     }
-    const ran: NonNullable<RequestContext['ran']> = { operationName: null };
+    const ran: NonNullable<RequestContext['ran']> = { operationName: null, screensUntil };
     const response = await deps.apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
       context: async () => ({ ...deps.buildContext(caller, requestId, log), ran }),
@@ -178,7 +183,7 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     // A name that may name a customer (their CRM id) is not kept; the observability plugin has screened it already
     // when Apollo ran the request, so this waits only for names that never reached it (a body Apollo refused).
-    const recordable = operationName !== null && (await (deps.operationNames?.clear(operationName, REQUEST_ID_SCREEN_MS) ?? true)) ? operationName : null;
+    const recordable = operationName !== null && (await (deps.operationNames?.clear(operationName, Math.max(0, screensUntil - Date.now())) ?? true)) ? operationName : null;
     deps.onResponse?.({ route, status: res.statusCode, seconds, operationName: recordable });
     // Health probes and scrapes are frequent and say nothing about callers.
     if (route === '/graphql' || deps.extraRoutes?.[route]) {

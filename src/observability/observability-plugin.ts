@@ -20,15 +20,16 @@ export class OperationLabels {
     private readonly screen?: NameScreen,
   ) {}
 
-  async labelFor(operationName: string | null | undefined): Promise<string> {
+  /** `screensUntil`: when the request stops waiting for the name's screen (Date.now() ms); SCREEN_WAIT_MS from now by default. */
+  async labelFor(operationName: string | null | undefined, screensUntil = Date.now() + SCREEN_WAIT_MS): Promise<string> {
     if (!operationName) return 'anonymous';
     // A known name passed the checks below when it was added: the common case costs one lookup.
     if (this.known.has(operationName)) return operationName;
     // A customer's (or a grant's...) id is no operation name: one label per person would be unbounded too.
     if (!isRecordableName(operationName, 64) || containsRecordId(operationName)) return 'other';
     if (this.known.size >= this.maxDistinct) return 'other';
-    // The first response with a new name waits for its screen (one `find`, at most SCREEN_WAIT_MS).
-    if (this.screen && !(await this.screen.clear(operationName, SCREEN_WAIT_MS))) return 'other';
+    // The first response with a new name waits for its screen (one `find`), within the request's screening budget.
+    if (this.screen && !(await this.screen.clear(operationName, Math.max(0, screensUntil - Date.now())))) return 'other';
     this.known.add(operationName);
     return operationName;
   }
@@ -49,7 +50,7 @@ export function createObservabilityPlugin(metrics: Metrics, labels = new Operati
       return {
         async willSendResponse(requestContext) {
           if (requestContext.contextValue.ran) requestContext.contextValue.ran.operationName = requestContext.operationName ?? null;
-          const operation = await labels.labelFor(requestContext.operationName);
+          const operation = await labels.labelFor(requestContext.operationName, requestContext.contextValue.ran?.screensUntil);
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;
           const body = requestContext.response.body;
           const errors = body.kind === 'single' ? (body.singleResult.errors ?? []) : [];
