@@ -188,16 +188,15 @@ function parseDoc(doc: AuditEventDoc, { asStored = false }: { asStored?: boolean
   const actor: Partial<AuditEventDoc['actor']> = typeof doc.actor === 'object' && doc.actor !== null ? doc.actor : {};
   // A value outside an enum failed the whole page or export it was in, not just the event (a probe set `type:
   // 'BOGUS'` and the GraphQL export came back null): every field is read as what the schema can show. Verification
-  // reads enum values as stored (`asStored`), so that a newer release's values still recompute.
-  // Verification takes every value as stored, of whatever type: read as the placeholder, a number written over a null
-  // channel or `fields` (or a missing actor kind of a SYSTEM event) recomputed the original hash (probes, 2026-12-01).
+  // reads every value as stored (`asStored`), of whatever type, so that a newer release's values still recompute and
+  // an altered one does not: read as the placeholder, a number written over a null channel or `fields` (or a missing
+  // actor kind of a SYSTEM event) recomputed the original hash (probes, 2026-12-01).
   const known = <T>(values: readonly T[], value: unknown, otherwise: T): T =>
     asStored ? ((value ?? null) as T) : values.includes(value as T) ? (value as T) : otherwise;
   // An `_id` that is no string (`2.5`) and a date the API cannot answer (invalid, or past year 9999: `+020000-…`, a
   // form the scalar refuses as input) failed whole pages and exports too (a probe).
   const occurredAt = doc.occurredAt as unknown;
-  // Verification hashes text fields as stored too: read as null, a number written over a null (`interactionId:
-  // 12345`) recomputed the original hash and went unnoticed (a probe). A field an older event lacks reads as null.
+  // Text fields likewise (`interactionId: 12345` over a null went unnoticed); a field an older event lacks reads as null.
   const text = (value: unknown): string | null => (asStored ? ((value ?? null) as string | null) : textOrNull(value));
   return {
     id: asStored || typeof doc._id === 'string' ? doc._id : String(doc._id),

@@ -919,7 +919,6 @@ function withdrawRequestIdNaming(identifiers: readonly HashedIdentifier[]): void
   if (requestId !== null && identifiers.some((identifier) => namesIdentifier(requestId, identifier))) withdrawRequestId();
 }
 
-/** Whether the text names one of these CRM ids, read as the screen reads text (`crmIdCandidates`), in any case. */
 /**
  * Whether the masked display name (what every agent reads: its first word in clear) gives back the local part of an
  * email registered with it, which the masked email hides but for its first character: a run of five characters or
@@ -964,6 +963,7 @@ function commonRuns(a: string, b: string, min: number): string[] {
   return runs;
 }
 
+/** Whether the text names one of these CRM ids, read as the screen reads text (`crmIdCandidates`), in any case. */
 function namesAnyCrmId(text: string, crmIds: readonly string[]): boolean {
   if (crmIds.length === 0) return false;
   const forms = new Set([...crmIdCandidates(foldForMatching(text))].map((form) => form.toLowerCase()));

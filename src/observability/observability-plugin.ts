@@ -50,8 +50,9 @@ export function createObservabilityPlugin(metrics: Metrics, labels = new Operati
       return {
         async willSendResponse(requestContext) {
           if (requestContext.contextValue.ran) requestContext.contextValue.ran.operationName = requestContext.operationName ?? null;
-          const operation = await labels.labelFor(requestContext.operationName, requestContext.contextValue.ran?.screensUntil);
+          // Latency is taken before the label: the first response with a new name waits for that name's screen.
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+          const operation = await labels.labelFor(requestContext.operationName, requestContext.contextValue.ran?.screensUntil);
           const body = requestContext.response.body;
           const errors = body.kind === 'single' ? (body.singleResult.errors ?? []) : [];
           let retryAfterSeconds = 0;
