@@ -346,6 +346,12 @@ const CASES: Case[] = [
     gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'czara.quillb2d0a6dx@example.com' }], displayName: 'czara.\u0301quillb2d0a6dx Smith' } })),
   badInput('a display name whose first word is the local part but for its last character, beside a +tag', () =>
     gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'qzara.quillb2d0a6dx+shop@example.com' }], displayName: 'qzara.quillb2d0a6d Smith' } })),
+  badInput('a display name whose first word is the local part with C1 controls in it', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'j.doe1985@c1.example.com' }], displayName: 'j.do\u0080e198\u00805 Smith' } })),
+  badInput('a display name whose first word is all of the local part but the character the masked email shows', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'a.b12@tail.example.com' }], displayName: '.b12 Smith' } })),
+  badInput('a display name whose first word is the local part with dotted capitals (İ lower-cases to i and a mark)', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'kiki.mi.li@dotted.example.com' }], displayName: 'kİkİ.mİ.lİ Smith' } })),
   badInput('a display name that shows nothing (Hangul fillers)', () =>
     gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-DN-5' }], displayName: '\u3164 \u3164' } })),
   badInput('an interaction id that names the CRM id being resolved', () =>

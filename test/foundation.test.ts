@@ -69,6 +69,10 @@ describe('registration and resolution', () => {
     const host = `${randomBytes(4).toString('hex')}.example.com`;
     const initialOnly = await register([{ kind: 'EMAIL', value: `j.smith@${host}` }], { displayName: 'J.Smith' });
     const lastWord = await register([{ kind: 'EMAIL', value: `st.john@${host}` }], { displayName: 'Oliver St.John' });
+    // A title or initials the address starts with, or a name beside digits the mask does not show (a probe).
+    const titled = await register([{ kind: 'EMAIL', value: `prof.schmidt@${host}` }], { displayName: 'Prof. Anna Schmidt' });
+    const initials = await register([{ kind: 'EMAIL', value: `j.r.r.tolkien@${host}` }], { displayName: 'J.R.R. Tolkien' });
+    const regnal = await register([{ kind: 'EMAIL', value: `louis14@${host}` }], { displayName: 'Louis XIV' });
     const read = async (id: string) =>
       (await app.graphql<{ customer: { displayName: string } }>(agent, `query($id: ID!) { customer(id: $id) { displayName } }`, { id })).body.data!.customer.displayName;
     // An RLM before the initial, a trailing Hangul filler, a combining mark before the initial: each was what the
@@ -80,6 +84,7 @@ describe('registration and resolution', () => {
       'J.',
       'Oliver S.',
     ]);
+    expect([await read(titled), await read(initials), await read(regnal)]).toEqual(['Prof. S.', 'J.R.R. T.', 'Louis X.']);
   });
 
   it('records the kinds of identifiers a registration came with in CUSTOMER_REGISTERED', async () => {

@@ -9,7 +9,7 @@ import type { HmacKeyring } from '../identity/hmac-keyring.js';
 import { containsIdentifier, foldForMatching, hasControlCharacters, isSafeReference } from '../identity/free-text-guard.js';
 import { GEOGRAPHIC_CALLING_CODES, normaliseIdentifier, type IdentifierKind } from '../identity/normalise-identifier.js';
 import type { EncryptedValue, PiiEnvelope, WrappedDataKey } from '../identity/pii-envelope.js';
-import { maskDisplayName, maskEmail, maskPhone, showsSomething } from '../policy/masks.js';
+import { maskDisplayName, maskEmail, maskPhone, SHOWS_NOTHING_CLASS, showsSomething } from '../policy/masks.js';
 import { callerRequestId, withdrawRequestId } from '../observability/request-scope.js';
 import { COUNTRY_CODES } from './country-codes.js';
 import type { CustomerRepository } from './customer-repository.js';
@@ -920,47 +920,58 @@ function withdrawRequestIdNaming(identifiers: readonly HashedIdentifier[]): void
 }
 
 /**
- * Whether the masked display name (what every agent reads: its first word in clear) gives back the local part of an
- * email registered with it, which the masked email hides but for its first character: a run of five characters or
- * more in common with it that holds one no name has (a digit, `.`, `_`, `+`...). Read through case, NFKC look-alikes
- * and characters that show nothing, combining marks included (`czara.\u0301quill…` passed; a probe). `jane@` beside
- * `Jane Doe`, or `mary-jane@` beside `Mary-Jane Watson`, is the person's name, which the masks show as the contract
- * defines them; `j.smith@` beside `J.Smith` (masked `J.`) or `st.john@` beside `Oliver St.John` (masked `Oliver S.`)
- * shows nothing of the address.
+ * Whether the two masks together give back an email registered with the display name: the masked email shows the
+ * local part's first character, the masked name its first word in clear. Refused when what the name's mask shows,
+ * in runs of three characters or more, covers all of the local part but at most one character in five (or all of
+ * it but its `+tag`), for a local part that no name is (four characters or more, one of them a digit, `.`, `_`,
+ * `+`...). Read through case, NFKC look-alikes and characters that show nothing. A probe registered
+ * `zara.quill54403dx@example Smith` with zara.quill54403dx@example.com, and the regression rounds got past the first
+ * checks with a combining accent, a C1 control or a Braille blank in it, the local part less one character, and
+ * `.b12` beside `a.b12@`. A local part that is a name (`jane@`, `mary-jane@`) passes, as does one the mask shows
+ * little of (`Prof. Anna Schmidt` beside `prof.schmidt@`, `Louis XIV` beside `louis14@`, `J.Smith` beside `j.smith@`,
+ * masked `J.`).
  */
 function namesAnEmailsLocalPart(displayName: string, identifiers: readonly HashedIdentifier[]): boolean {
-  const shown = foldForLocalPart(maskDisplayName(displayName) ?? '');
+  const shown = [...foldForLocalPart(maskDisplayName(displayName) ?? '')];
   return identifiers.some((identifier) => {
     if (identifier.kind !== 'EMAIL') return false;
     const localPart = foldForLocalPart(identifier.normalised.slice(0, identifier.normalised.lastIndexOf('@')));
-    return commonRuns(shown, localPart, LOCAL_PART_RUN).some((run) => /[^\p{L}'’-]/u.test(run));
+    if (!/[^\p{L}'’-]/u.test(localPart)) return false;
+    const mailbox = localPart.split('+', 1)[0] ?? '';
+    return [localPart, mailbox].some((part) => {
+      const characters = [...part];
+      if (characters.length < 4) return false;
+      const revealed = coveredByCommonRuns(shown, characters, 3);
+      revealed[0] = true;
+      const hidden = revealed.filter((isShown) => !isShown).length;
+      return hidden <= Math.max(1, Math.floor(characters.length / 5));
+    });
   });
 }
 
-const LOCAL_PART_RUN = 5;
-
 function foldForLocalPart(text: string): string {
-  return text.normalize('NFKC').replace(/[\p{Cf}\p{Default_Ignorable_Code_Point}\p{M}]/gu, '').toLowerCase();
+  // Lower-cased before marks go: `İ` lower-cases to `i` and a combining dot.
+  return text.normalize('NFKC').toLowerCase().normalize('NFKC').replace(FOLDED_AWAY, '');
 }
 
-/** Every longest run of at least `min` characters that `a` and `b` have in common at some pair of positions. */
-function commonRuns(a: string, b: string, min: number): string[] {
-  const x = [...a];
-  const y = [...b];
-  const runs: string[] = [];
-  let previous = new Array<number>(y.length + 1).fill(0);
-  for (let i = 1; i <= x.length; i++) {
-    const current = new Array<number>(y.length + 1).fill(0);
-    for (let j = 1; j <= y.length; j++) {
-      if (x[i - 1] !== y[j - 1]) continue;
-      current[j] = (previous[j - 1] ?? 0) + 1;
-      // A run ends here when the next pair of characters differs (or either text ends).
-      const length = current[j]!;
-      if (length >= min && (i === x.length || j === y.length || x[i] !== y[j])) runs.push(x.slice(i - length, i).join(''));
+/** What shows nothing (as the masks read it, controls included) and unassigned code points. */
+const FOLDED_AWAY = new RegExp(`[${SHOWS_NOTHING_CLASS}\\p{Cn}]`, 'gu');
+
+/** For each character of `b`, whether a run of at least `min` characters in common with `a` covers it. */
+function coveredByCommonRuns(a: readonly string[], b: readonly string[], min: number): boolean[] {
+  const covered = new Array<boolean>(b.length).fill(false);
+  let previous = new Array<number>(b.length + 1).fill(0);
+  for (let i = 1; i <= a.length; i++) {
+    const current = new Array<number>(b.length + 1).fill(0);
+    for (let j = 1; j <= b.length; j++) {
+      if (a[i - 1] !== b[j - 1]) continue;
+      const length = (previous[j - 1] ?? 0) + 1;
+      current[j] = length;
+      if (length >= min) covered.fill(true, j - length, j);
     }
     previous = current;
   }
-  return runs;
+  return covered;
 }
 
 /** Whether the text names one of these CRM ids, read as the screen reads text (`crmIdCandidates`), in any case. */

@@ -134,7 +134,8 @@ function closeUpSpacing(text: string): string {
 // Bidirectional embeddings, overrides and isolates: they reorder how stored text displays (a reason or subject could
 // read differently in a compliance tool than it was written). The marks LRM/RLM/ALM stay allowed.
 // eslint-disable-next-line no-control-regex
-const CONTROLS = /[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]/;
+// C1 controls too (U+0080-U+009F): a probe hid one in a display name, where it shows nothing (2026-12-01).
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
 /** Control characters, and bidirectional controls, have no place in text that is stored and shown. */
 export function hasControlCharacters(text: string): boolean {

@@ -65,12 +65,14 @@ export function maskDisplayName(displayName: string): string | null {
 /**
  * Characters that show nothing of their own: format characters (RLM, zero-width
  * ones), the other default-ignorable code points (Hangul fillers), and
- * combining marks, which sit on the character before them; and the symbols
+ * combining marks, which sit on the character before them; control characters
+ * (C1 ones pass the stored-text check's older range); and the symbols
  * drawn blank, the Braille pattern blank (U+2800) and the musical null
  * notehead (U+1D159), which a probe used as a whole name and as an initial.
  */
-const SHOWS_NOTHING = /[\p{Cf}\p{Default_Ignorable_Code_Point}\p{M}\u2800\u{1D159}]/u;
-const LEADING_NOTHING = /^[\p{Cf}\p{Default_Ignorable_Code_Point}\p{M}\u2800\u{1D159}]+/u;
+export const SHOWS_NOTHING_CLASS = String.raw`\p{Cf}\p{Default_Ignorable_Code_Point}\p{M}\p{Cc}\u2800\u{1D159}`;
+const SHOWS_NOTHING = new RegExp(`[${SHOWS_NOTHING_CLASS}]`, 'u');
+const LEADING_NOTHING = new RegExp(`^[${SHOWS_NOTHING_CLASS}]+`, 'u');
 
 /** Whether `text` has a character that shows: a name of Hangul fillers (`\u3164`) looks blank. */
 export function showsSomething(text: string): boolean {

@@ -87,6 +87,7 @@ describe('maskDisplayName', () => {
     expect(maskDisplayName('Jane Doe \u2800')).toBe('Jane D.');
     expect(maskDisplayName('Jane \u{1D159}Doe')).toBe('Jane D.');
     expect(maskDisplayName('\u2800')).toBeNull();
+    expect(maskDisplayName('Jane \u0080Doe')).toBe('Jane D.');
     expect(maskEmail('👩‍💻dev@example.org')).toBe('👩‍💻***@example.org');
   });
 
