@@ -10,6 +10,8 @@ import { connectNamedMongo } from '../src/app.js';
 import { ConfigError, describeCause, StartupError } from '../src/errors.js';
 import { CustomerRepository } from '../src/customers/customer-repository.js';
 import { HmacKeyring } from '../src/identity/hmac-keyring.js';
+import { COLLECTIONS } from '../src/storage/mongo.js';
+import type { Db } from 'mongodb';
 
 const USAGE = `usage: npm run identifiers:retire -- <key version> [--delete]
 
@@ -17,7 +19,8 @@ Step 3 of an HMAC key rotation (README "Rotating the HMAC key across replicas"):
 records are filed under <key version> and how many of them have been re-keyed under another version; --delete
 removes the re-keyed ones. Run it once every replica has the new version as current.
 Environment: MONGODB_URL (required), MONGODB_DB (default veil), IDENTITY_HMAC_KEYS (optional: refuses the current
-version). Exit codes: 0 done, 2 usage, 78 configuration, 1 MongoDB unreachable.`;
+version). Refuses a version the database has no record of, or the only one it has, and a database that holds no
+identifiers and no key checks. Exit codes: 0 done, 2 usage or such a version, 78 configuration, 1 MongoDB unreachable.`;
 
 function fail(code: number, line: string): number {
   console.error(`identifiers:retire: ${line}`);
@@ -63,6 +66,19 @@ async function main(argv: readonly string[]): Promise<number> {
     throw error;
   }
   try {
+    // What the database has on record, before anything is counted or deleted: a database name that holds no Veil data
+    // (MONGODB_DB forgotten) or a mistyped version gave `0 identifier records` and "can leave IDENTITY_HMAC_KEYS",
+    // which would leave every customer filed under the real version unfindable (a probe).
+    const onRecord = await keyVersionsOnRecord(mongo.db);
+    if (onRecord.length === 0) {
+      return fail(78, `MONGODB_DB: database "${dbName}" holds no identifiers and no key checks: is it this deployment's database?`);
+    }
+    if (!onRecord.includes(version)) {
+      return fail(2, `${version}: this database has no record of that key version (on record: ${onRecord.join(', ')})`);
+    }
+    if (onRecord.length === 1) {
+      return fail(2, `${version} is the only key version on record: make a new version current on every replica first (README "Rotating the HMAC key across replicas")`);
+    }
     const result = await new CustomerRepository(mongo.db).retireKeyVersion(version, remove);
     const left = result.records - result.removed;
     console.log(`${version}: ${result.records} identifier records, ${result.superseded} re-keyed under another version${remove ? `, ${result.removed} deleted` : ' (--delete removes them)'}`);
@@ -77,6 +93,17 @@ async function main(argv: readonly string[]): Promise<number> {
   } finally {
     await mongo.close();
   }
+}
+
+/** The HMAC key versions a database knows: those its starts recorded a check for, and those identifiers are filed under. */
+async function keyVersionsOnRecord(db: Db): Promise<string[]> {
+  const checked = await db
+    .collection<{ _id: string }>(COLLECTIONS.keyChecks)
+    .find({}, { projection: { _id: 1 } })
+    .toArray();
+  const filed = await db.collection(COLLECTIONS.identifiers).distinct('keyVersion');
+  const versions = new Set([...checked.map((doc) => doc._id).filter((id) => id.startsWith('hmac:')).map((id) => id.slice('hmac:'.length)), ...filed.filter((v): v is string => typeof v === 'string')]);
+  return [...versions].sort();
 }
 
 process.exitCode = await main(process.argv.slice(2));

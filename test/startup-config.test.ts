@@ -254,8 +254,30 @@ describe('npm run identifiers:retire', () => {
     expect(unreachable.code).toBe(1);
     expect(unreachable.output.trim()).toMatch(/^identifiers:retire: MONGODB_URL: cannot connect to MongoDB \(MongoServerSelectionError/);
     expect(unreachable.output).not.toContain(SECRET);
-    const report = await retire(['v0'], store);
-    expect([report.code, report.output.trim()]).toEqual([0, 'v0: 0 identifier records, 0 re-keyed under another version (--delete removes them)']);
+    // A database with no Veil data (MONGODB_DB forgotten) got "0 identifier records" and, with --delete, the all-clear
+    // to drop the version from IDENTITY_HMAC_KEYS (a probe).
+    const empty = await retire(['v1', '--delete'], store);
+    expect([empty.code, empty.output.trim()]).toEqual([78, `identifiers:retire: MONGODB_DB: database "${store.MONGODB_DB}" holds no identifiers and no key checks: is it this deployment's database?`]);
+    const client = await MongoClient.connect(store.MONGODB_URL);
+    try {
+      const db = client.db(store.MONGODB_DB);
+      await db.collection('key_checks').insertOne({ _id: 'hmac:v1' as never, value: 'x', recordedAt: new Date() });
+      await db.collection('identifiers').insertOne({ _id: 'v1:someone' as never, keyVersion: 'v1', customerId: 'cus_00000000000000000000000000' });
+      const mistyped = await retire(['V1', '--delete'], store);
+      expect([mistyped.code, mistyped.output.trim()]).toEqual([2, 'identifiers:retire: V1: this database has no record of that key version (on record: v1)']);
+      const only = await retire(['v1', '--delete'], store);
+      expect(only.code).toBe(2);
+      expect(only.output).toContain('v1 is the only key version on record');
+      expect(await db.collection('identifiers').countDocuments()).toBe(1);
+      // Once a second version is on record (the rotation's first step), v1 is reported.
+      await db.collection('key_checks').insertOne({ _id: 'hmac:v2' as never, value: 'y', recordedAt: new Date() });
+      const report = await retire(['v1'], store);
+      expect(report.code).toBe(0);
+      expect(report.output).toContain('v1: 1 identifier records, 0 re-keyed under another version (--delete removes them)');
+    } finally {
+      await client.db(store.MONGODB_DB).dropDatabase();
+      await client.close();
+    }
   }, 60_000);
 });
 
