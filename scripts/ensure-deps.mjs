@@ -49,13 +49,15 @@ else {
 }
 
 if (reason !== undefined) {
-  console.log(`ensure-deps: ${reason}; running npm ci --no-audit --no-fund${needsDevDependencies ? ' --include=dev' : ''}`);
+  console.log(`ensure-deps: ${reason}; running npm ci --no-audit --no-fund --loglevel=error${needsDevDependencies ? ' --include=dev' : ''}`);
   const started = Date.now();
   // Under `npm run`, npm_execpath names the npm that is running us: reuse it
   // rather than whichever npm is first on PATH.
   const npmCli = process.env.npm_execpath;
   // npm leaves development dependencies out under NODE_ENV=production unless told otherwise.
-  const ciArgs = ['ci', '--no-audit', '--no-fund', ...(needsDevDependencies ? ['--include=dev'] : [])];
+  // Errors only: on Node 20 some development dependencies (the GraphQL code generator's) declare Node 22 and npm printed
+  // 17 EBADENGINE warnings, 90 lines that buried these progress lines (a probe); they run on Node 20, which CI tests.
+  const ciArgs = ['ci', '--no-audit', '--no-fund', '--loglevel=error', ...(needsDevDependencies ? ['--include=dev'] : [])];
   const [command, args] = npmCli && npmCli.endsWith('.js') ? [process.execPath, [npmCli, ...ciArgs]] : ['npm', ciArgs];
   const result = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);

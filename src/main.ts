@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { createApp, type App } from './app.js';
 import { loadConfigFromProcess, type AppConfig, type ResolvedConfig } from './config.js';
 import { prepareDevEnvironment, type DevEnvironment } from './dev/dev-environment.js';
@@ -27,7 +28,17 @@ async function main(): Promise<void> {
     resolved = config as ResolvedConfig;
   } else {
     say(`starting in ${config.env} mode (NODE_ENV=production serves only, with your configuration)`);
-    dev = await prepareDevEnvironment(config, say);
+    // Before the dev services start and 300 customers are seeded: a PORT in use was reported only after both (a probe).
+    await assertPortFree(config.port, config.host);
+    try {
+      dev = await prepareDevEnvironment(config, say);
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        for (const line of error.message.split('\n')) console.error(`veil: configuration error: ${line}`);
+        process.exit(78);
+      }
+      throw error;
+    }
     resolved = dev.config;
   }
 
@@ -66,6 +77,10 @@ async function main(): Promise<void> {
     // Lines from ConfigError and StartupError name the variable and quote nothing secret; anything else is a bug.
     if (error instanceof ConfigError) {
       for (const line of error.message.split('\n')) console.error(`veil: configuration error: ${line}`);
+      // Development keys made anew (dev-keys.json removed) against a dev database written under the old ones.
+      if (dev?.keysAreNew && /^(IDENTITY_HMAC_KEYS|PII_MASTER_KEY):/.test(error.message)) {
+        console.error(`veil: configuration error: ${resolved.dataDir}/dev-keys.json was created anew, but the database holds data written under the keys it replaced: restore that file, or remove ${resolved.dataDir} to start afresh`);
+      }
       process.exit(78);
     }
     console.error(`veil: cannot start: ${error instanceof StartupError ? error.message : describeCause(error)}`);
@@ -77,15 +92,21 @@ async function main(): Promise<void> {
       return await app!.subgraph.listen(resolved.port, resolved.host);
     } catch (error) {
       // Name the variable to change: `listen EADDRINUSE` or `getaddrinfo ENOTFOUND` alone named nothing (a probe).
-      const code = String((error as { code?: unknown }).code ?? describeCause(error));
-      console.error(`veil: cannot start: ${code === 'EADDRINUSE' ? `PORT: ${resolved.port} is in use on ${resolved.host}` : `HOST: cannot listen on ${resolved.host}:${resolved.port}`} (${code})`);
+      console.error(cannotListen(String((error as { code?: unknown }).code ?? describeCause(error)), resolved.port, resolved.host));
       await app?.stop().catch(() => undefined);
       await dev?.services?.stop();
       process.exit(1);
     }
   };
   if (dev) {
-    const seed = await seedDemoData(app.mongo.db, app.services, 300, say);
+    let seed: Awaited<ReturnType<typeof seedDemoData>>;
+    try {
+      seed = await seedDemoData(app.mongo.db, app.services, 300, say);
+    } catch (error) {
+      // Ctrl-C while seeding closes the client under it: the stop under way exits 0 (it ended as `fatal`, exit 1).
+      if (isStopping) return new Promise<void>(() => undefined);
+      throw error;
+    }
     if (!seed.seeded) say(`demo data already present (${seed.customers} customers); not seeding again`);
     const port = await listen();
     await printDevWelcome({ port, dev, demoCustomerId: seed.demoCustomerId });
@@ -93,6 +114,23 @@ async function main(): Promise<void> {
     const port = await listen();
     logger.info({ port }, 'veil subgraph serving');
   }
+}
+
+/** Whether PORT can be listened on, checked before anything starts; exits 1 naming the variable when it cannot. */
+async function assertPortFree(port: number, host: string): Promise<void> {
+  if (port === 0) return;
+  const server = createServer();
+  const code = await new Promise<string | null>((resolve) => {
+    server.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    server.listen(port, host, () => server.close(() => resolve(null)));
+  });
+  if (code === null) return;
+  console.error(cannotListen(code, port, host));
+  process.exit(1);
+}
+
+function cannotListen(code: string, port: number, host: string): string {
+  return `veil: cannot start: ${code === 'EADDRINUSE' ? `PORT: ${port} is in use on ${host}` : `HOST: cannot listen on ${host}:${port}`} (${code})`;
 }
 
 main().catch((error: unknown) => {

@@ -190,6 +190,45 @@ describe('production start-up with a bad setting', () => {
   });
 });
 
+describe('development start-up with a bad setting', () => {
+  // Development mode with store URLs given: no dev services are started, so each case ends in seconds.
+  const devEnv = (): Record<string, string> => ({
+    PATH: process.env['PATH'] ?? '',
+    NODE_ENV: 'development',
+    HOST: '127.0.0.1',
+    MONGODB_URL: inject('mongoUrl'),
+    MONGODB_DB: `veil_devstart_${randomBytes(4).toString('hex')}`,
+    REDIS_URL: inject('redisUrl'),
+    VEIL_DATA_DIR: path.join(dir, `dev-${randomBytes(4).toString('hex')}`),
+  });
+
+  it('names VEIL_DATA_DIR when it cannot be used (a file), with exit code 78', async () => {
+    const file = await jwksFile(`not-a-dir-${randomBytes(3).toString('hex')}`, 'x');
+    const { code, output } = await start({ ...devEnv(), PORT: '0', VEIL_DATA_DIR: file });
+    expect(code, output).toBe(78);
+    expect(output).toMatch(/^veil: configuration error: VEIL_DATA_DIR: cannot keep development data in .+ \(EEXIST\)$/m);
+  });
+
+  it('says that dev-keys.json was made anew when the database holds data written under the keys it replaced', async () => {
+    // A production start records its keys' check values in this database; a development start with a fresh data
+    // directory generates other keys, and was refused naming IDENTITY_HMAC_KEYS, which the developer never set.
+    const env = devEnv();
+    expect((await start({ ...baseEnv(), MONGODB_DB: env['MONGODB_DB'] as string })).code).toBe('serving');
+    const { code, output } = await start({ ...env, PORT: '0' });
+    expect(code, output).toBe(78);
+    expect(output).toMatch(/^veil: configuration error: IDENTITY_HMAC_KEYS: the key of version "v1" is not the one/m);
+    expect(output).toMatch(/^veil: configuration error: .+dev-keys\.json was created anew, but the database holds data written under the keys it replaced/m);
+  });
+
+  it('names a PORT in use before it seeds anything', async () => {
+    const { code, output } = await start({ ...devEnv(), PORT: String(await busyPort()) });
+    expect(code, output).toBe(1);
+    expect(output).toMatch(/^veil: cannot start: PORT: \d+ is in use on 127\.0\.0\.1 \(EADDRINUSE\)$/m);
+    // It was reported after 300 demo customers had been seeded (a probe).
+    expect(output).not.toMatch(/seed/i);
+  });
+});
+
 describe('production start-up with a well-formed key that is not the data\'s own', () => {
   it('stops with one line naming IDENTITY_HMAC_KEYS or PII_MASTER_KEY, and serves again with the right keys', async () => {
     const env = baseEnv();

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import type { AppConfig, ResolvedConfig } from '../config.js';
+import { ConfigError } from '../errors.js';
 import { DEV_AUDIENCE, DEV_ISSUER, devJwks, loadOrCreateDevKeys, type DevKeys } from './dev-keys.js';
 import { startDevServices, type DevServices } from './services.js';
 
@@ -10,6 +11,8 @@ export interface DevEnvironment {
   devKeys: DevKeys | null;
   jwks: JSONWebKeySet | null;
   services: DevServices | null;
+  /** Whether this start generated dev-keys.json (a database written under the old keys then refuses them). */
+  keysAreNew: boolean;
 }
 
 /**
@@ -19,7 +22,15 @@ export interface DevEnvironment {
 export async function prepareDevEnvironment(config: AppConfig, log: (line: string) => void): Promise<DevEnvironment> {
   if (config.env === 'production') throw new Error('prepareDevEnvironment must not run in production');
   const dataDir = resolve(config.dataDir);
-  const { keys, isNew } = await loadOrCreateDevKeys(dataDir);
+  let loaded: Awaited<ReturnType<typeof loadOrCreateDevKeys>>;
+  try {
+    loaded = await loadOrCreateDevKeys(dataDir);
+  } catch (error) {
+    // A file where the directory should be, or a directory it may not write: `fatal: EEXIST` named nothing (a probe).
+    const code = String((error as { code?: unknown }).code ?? (error instanceof SyntaxError ? 'dev-keys.json is not JSON' : 'unreadable'));
+    throw new ConfigError(`VEIL_DATA_DIR: cannot keep development data in ${dataDir} (${code})`);
+  }
+  const { keys, isNew } = loaded;
   if (isNew) log(`generated development keys in ${dataDir}/dev-keys.json (never use them in production)`);
 
   let services: DevServices | null = null;
@@ -28,6 +39,7 @@ export async function prepareDevEnvironment(config: AppConfig, log: (line: strin
   }
   const isDevKeyTrusted = !config.authJwksUrl && !config.authJwksFile;
   return {
+    keysAreNew: isNew,
     config: {
       ...config,
       mongodbUrl: config.mongodbUrl ?? (services as DevServices).mongoUrl,

@@ -10,7 +10,10 @@ export async function printDevWelcome(input: { port: number; dev: DevEnvironment
   if (input.dev.devKeys) {
     lines.push('', 'Demo tokens (dev signing key, valid 12 h; the server trusts this key in development only):');
     for (const role of DEMO_ROLES) {
-      const token = await mintToken(input.dev.devKeys, { sub: role.sub, scopes: role.scopes, ttlSeconds: 12 * 3600 });
+      // For the issuer and audience the server checks: with AUTH_ISSUER/AUTH_AUDIENCE set, tokens minted for the dev
+      // ones were refused (a probe).
+      const { authIssuer: issuer, authAudience: audience } = input.dev.config;
+      const token = await mintToken(input.dev.devKeys, { sub: role.sub, scopes: role.scopes, ttlSeconds: 12 * 3600, issuer, audience });
       lines.push(`  ${role.name} (${role.sub}: ${role.scopes.join(' ')}) — ${role.what}`, `    ${token}`);
     }
   } else {
