@@ -14,6 +14,7 @@ import { COLLECTIONS } from '../src/storage/mongo.js';
 import type { Db } from 'mongodb';
 
 const USAGE = `usage: npm run identifiers:retire -- <key version> [--delete]
+       npm run identifiers:retire -- [--delete] -- <key version that starts with ->
 
 Step 3 of an HMAC key rotation (README "Rotating the HMAC key across replicas"): reports how many identifier
 records are filed under <key version> and how many of them have been re-keyed under another version; --delete
@@ -32,14 +33,17 @@ async function main(argv: readonly string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const unknown = argv.filter((arg) => arg.startsWith('-') && arg !== '--delete' && arg !== '--');
-  const positional = argv.filter((arg) => !arg.startsWith('-'));
+  // After `--`, everything is a version label (IDENTITY_HMAC_KEYS allows one that starts with `-`).
+  const end = argv.indexOf('--');
+  const options = end === -1 ? argv : argv.slice(0, end);
+  const unknown = options.filter((arg) => arg.startsWith('-') && arg !== '--delete');
+  const positional = [...options.filter((arg) => !arg.startsWith('-')), ...(end === -1 ? [] : argv.slice(end + 1))];
   if (unknown.length > 0 || positional.length !== 1 || !/^[A-Za-z0-9_-]{1,16}$/.test(positional[0] as string)) {
     console.error(unknown.length > 0 ? `identifiers:retire: unknown option ${JSON.stringify(unknown[0]).slice(0, 40)}\n\n${USAGE}` : USAGE);
     return 2;
   }
   const version = positional[0] as string;
-  const remove = argv.includes('--delete');
+  const remove = options.includes('--delete');
   const url = process.env['MONGODB_URL']?.trim();
   const dbName = process.env['MONGODB_DB']?.trim() || 'veil';
   if (!url) return fail(78, "MONGODB_URL: is required (npm start prints the dev server's URL)");

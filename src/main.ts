@@ -116,9 +116,9 @@ async function main(): Promise<void> {
   }
 }
 
-/** Whether PORT can be listened on, checked before anything starts; exits 1 naming the variable when it cannot. */
+/** Whether PORT on HOST can be listened on, checked before anything starts; exits 1 naming the variable when not. */
 async function assertPortFree(port: number, host: string): Promise<void> {
-  if (port === 0) return;
+  // PORT 0 too: the listen checks HOST (an unresolvable one was named only after the dev services and the seed).
   const server = createServer();
   const code = await new Promise<string | null>((resolve) => {
     server.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));

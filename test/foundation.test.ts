@@ -73,6 +73,10 @@ describe('registration and resolution', () => {
     const titled = await register([{ kind: 'EMAIL', value: `prof.schmidt@${host}` }], { displayName: 'Prof. Anna Schmidt' });
     const initials = await register([{ kind: 'EMAIL', value: `j.r.r.tolkien@${host}` }], { displayName: 'J.R.R. Tolkien' });
     const regnal = await register([{ kind: 'EMAIL', value: `louis14@${host}` }], { displayName: 'Louis XIV' });
+    // Addresses that are the person's name, or their name and a digit: a regression round's first rule refused these.
+    const dotted = await register([{ kind: 'EMAIL', value: `mary.jane@${host}` }], { displayName: 'Mary-Jane Watson' });
+    const numbered = await register([{ kind: 'EMAIL', value: `jane1@${host}` }], { displayName: 'Jane Doe' });
+    const initialled = await register([{ kind: 'EMAIL', value: `christina.k@${host}` }], { displayName: 'Christina Kowalski' });
     const read = async (id: string) =>
       (await app.graphql<{ customer: { displayName: string } }>(agent, `query($id: ID!) { customer(id: $id) { displayName } }`, { id })).body.data!.customer.displayName;
     // An RLM before the initial, a trailing Hangul filler, a combining mark before the initial: each was what the
@@ -85,6 +89,7 @@ describe('registration and resolution', () => {
       'Oliver S.',
     ]);
     expect([await read(titled), await read(initials), await read(regnal)]).toEqual(['Prof. S.', 'J.R.R. T.', 'Louis X.']);
+    expect([await read(dotted), await read(numbered), await read(initialled)]).toEqual(['Mary-Jane W.', 'Jane D.', 'Christina K.']);
   });
 
   it('records the kinds of identifiers a registration came with in CUSTOMER_REGISTERED', async () => {

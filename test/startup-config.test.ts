@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -220,6 +220,22 @@ describe('development start-up with a bad setting', () => {
     expect(output).toMatch(/^veil: configuration error: .+dev-keys\.json was created anew, but the database holds data written under the keys it replaced/m);
   });
 
+  it('names VEIL_DATA_DIR when its dev-keys.json is JSON but no key file, before any service starts', async () => {
+    const env = devEnv();
+    await mkdir(env['VEIL_DATA_DIR'] as string, { recursive: true });
+    await writeFile(path.join(env['VEIL_DATA_DIR'] as string, 'dev-keys.json'), '{}');
+    const { code, output } = await start({ ...env, PORT: '0' });
+    expect(code, output).toBe(78);
+    expect(output).toMatch(/^veil: configuration error: VEIL_DATA_DIR: cannot keep development data in .+ \(dev-keys\.json is not a development key file\)$/m);
+  });
+
+  it('names a HOST it cannot listen on before anything starts, with PORT 0 too', async () => {
+    const { code, output } = await start({ ...devEnv(), PORT: '0', HOST: 'not-a-host.invalid' });
+    expect(code, output).toBe(1);
+    expect(output).toMatch(/^veil: cannot start: HOST: cannot listen on not-a-host\.invalid:0 \((ENOTFOUND|EAI_AGAIN)\)$/m);
+    expect(output).not.toMatch(/seed|generated development keys/i);
+  });
+
   it('names a PORT in use before it seeds anything', async () => {
     const { code, output } = await start({ ...devEnv(), PORT: String(await busyPort()) });
     expect(code, output).toBe(1);
@@ -310,6 +326,9 @@ describe('npm run identifiers:retire', () => {
       expect(await db.collection('identifiers').countDocuments()).toBe(1);
       // Once a second version is on record (the rotation's first step), v1 is reported.
       await db.collection('key_checks').insertOne({ _id: 'hmac:v2' as never, value: 'y', recordedAt: new Date() });
+      // After `--`, a label that starts with `-` (IDENTITY_HMAC_KEYS allows one) is a version, not an option.
+      const dashed = await retire(['--', '-v1'], store);
+      expect([dashed.code, dashed.output.trim()]).toEqual([2, 'identifiers:retire: -v1: this database has no record of that key version (on record: v1, v2)']);
       const report = await retire(['v1'], store);
       expect(report.code).toBe(0);
       expect(report.output).toContain('v1: 1 identifier records, 0 re-keyed under another version (--delete removes them)');

@@ -27,7 +27,7 @@ export async function prepareDevEnvironment(config: AppConfig, log: (line: strin
     loaded = await loadOrCreateDevKeys(dataDir);
   } catch (error) {
     // A file where the directory should be, or a directory it may not write: `fatal: EEXIST` named nothing (a probe).
-    const code = String((error as { code?: unknown }).code ?? (error instanceof SyntaxError ? 'dev-keys.json is not JSON' : 'unreadable'));
+    const code = String((error as { code?: unknown }).code ?? (error instanceof SyntaxError ? (error.message.startsWith('dev-keys.json') ? error.message : 'dev-keys.json is not JSON') : 'unreadable'));
     throw new ConfigError(`VEIL_DATA_DIR: cannot keep development data in ${dataDir} (${code})`);
   }
   const { keys, isNew } = loaded;

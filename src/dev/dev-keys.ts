@@ -31,12 +31,31 @@ export async function generateDevKeys(): Promise<DevKeys> {
 
 export async function loadOrCreateDevKeys(dataDir: string): Promise<{ keys: DevKeys; isNew: boolean }> {
   const file = join(dataDir, 'dev-keys.json');
-  if (existsSync(file)) return { keys: JSON.parse(await readFile(file, 'utf8')) as DevKeys, isNew: false };
+  if (existsSync(file)) {
+    const keys = JSON.parse(await readFile(file, 'utf8')) as unknown;
+    // `{}` or `null` started the dev services and then failed on a missing property, naming nothing (a probe).
+    if (!isDevKeys(keys)) throw new SyntaxError('dev-keys.json is not a development key file');
+    return { keys, isNew: false };
+  }
   const keys = await generateDevKeys();
   await mkdir(dataDir, { recursive: true });
   await writeFile(file, JSON.stringify(keys, null, 2), { mode: 0o600 });
   await chmod(file, 0o600);
   return { keys, isNew: true };
+}
+
+function isDevKeys(value: unknown): value is DevKeys {
+  const keys = value as Partial<DevKeys> | null;
+  const signing = keys?.signingKey;
+  return (
+    typeof keys?.identityHmacKeys === 'string' &&
+    typeof keys.piiMasterKey === 'string' &&
+    typeof signing?.kid === 'string' &&
+    typeof signing.privateJwk === 'object' &&
+    signing.privateJwk !== null &&
+    typeof signing.publicJwk === 'object' &&
+    signing.publicJwk !== null
+  );
 }
 
 export function devJwks(keys: DevKeys): JSONWebKeySet {

@@ -70,7 +70,7 @@ export function maskDisplayName(displayName: string): string | null {
  * drawn blank, the Braille pattern blank (U+2800) and the musical null
  * notehead (U+1D159), which a probe used as a whole name and as an initial.
  */
-export const SHOWS_NOTHING_CLASS = String.raw`\p{Cf}\p{Default_Ignorable_Code_Point}\p{M}\p{Cc}\u2800\u{1D159}`;
+const SHOWS_NOTHING_CLASS = String.raw`\p{Cf}\p{Default_Ignorable_Code_Point}\p{M}\p{Cc}\u2800\u{1D159}`;
 const SHOWS_NOTHING = new RegExp(`[${SHOWS_NOTHING_CLASS}]`, 'u');
 const LEADING_NOTHING = new RegExp(`^[${SHOWS_NOTHING_CLASS}]+`, 'u');
 
