@@ -352,6 +352,8 @@ const CASES: Case[] = [
     gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'a.b12@tail.example.com' }], displayName: '.b12 Smith' } })),
   badInput('a display name whose first word is the local part with dotted capitals (İ lower-cases to i and a mark)', () =>
     gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'kiki.mi.li7@dotted.example.com' }], displayName: 'kİkİ.mİ.lİ7 Smith' } })),
+  badInput('a display name whose first word is the local part but for a leading digit, which the masked email shows', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: '7janeq@lead.example.com' }], displayName: 'Janeq Doe' } })),
   badInput('a display name whose first word is the local part with a separator every two characters', () =>
     gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'zara.quill54403dx@dashes.example.com' }], displayName: 'za-ra-.q-ui-ll-54-40-3d-x Smith' } })),
   badInput('a display name that shows nothing (Hangul fillers)', () =>

@@ -924,7 +924,8 @@ function withdrawRequestIdNaming(identifiers: readonly HashedIdentifier[]): void
  * local part's first character, the masked name its first word in clear. A local part with a digit is no name
  * (`zara.quill54403dx`); one is refused when what the name's mask shows, read without case, look-alikes, characters
  * that show nothing or any separators, holds its letters and digits, all of them or all but the first or last
- * character (or those of the mailbox before a `+tag`). A probe registered `zara.quill54403dx@example Smith` beside
+ * character (or those of the mailbox before a `+tag`), where what the masks show together (with the first character
+ * that the masked email shows) includes a digit. A probe registered `zara.quill54403dx@example Smith` beside
  * zara.quill54403dx@example.com; regression rounds got past earlier checks with a combining accent, a C1 control or a
  * Braille blank inside, the local part less its last character, `.b12` beside `a.b12@`, and a dash every two
  * characters, while refusing real names (`Mary-Jane Watson` beside `mary.jane@`, `Jane Doe` beside `jane1@`).
@@ -938,9 +939,20 @@ function namesAnEmailsLocalPart(displayName: string, identifiers: readonly Hashe
     const localPart = identifier.normalised.slice(0, identifier.normalised.lastIndexOf('@'));
     return [localPart, localPart.split('+', 1)[0] ?? ''].some((part) => {
       const letters = [...skeletonOf(part)];
-      const forms = [letters, letters.slice(1), letters.slice(0, -1), letters.slice(1, -1)].map((form) => form.join(''));
-      // Digits in the name's first word are what such a form can meet: names have none, so no name is refused.
-      return forms.some((form) => [...form].length >= 3 && /\p{N}/u.test(form) && shown.includes(form));
+      const first = letters[0] ?? '';
+      // Each form with what the two masks then show together: the masked email adds the first character.
+      const forms: Array<[string[], string]> = [
+        [letters, ''],
+        [letters.slice(1), first],
+        [letters.slice(0, -1), ''],
+        [letters.slice(1, -1), first],
+      ];
+      // Only what shows a digit counts (`Jane Doe` beside `jane1@` shows `jane` and hides the digit; beside `1jane@` the
+      // masked email shows it, a probe): a name has no digit, so no name is refused for its own letters.
+      return forms.some(([form, added]) => {
+        const text = form.join('');
+        return form.length >= 2 && form.length + added.length >= 3 && /\p{N}/u.test(added + text) && shown.includes(text);
+      });
     });
   });
 }
