@@ -958,12 +958,11 @@ function namesAnEmailsLocalPart(displayName: string, identifiers: readonly Hashe
 }
 
 /**
- * The letters and digits of a text, lower-cased, through NFKC look-alikes, digits of any script and what shows
- * nothing (Hangul fillers are letters that show nothing; `İ` lower-cases to `i` and a mark).
+ * The letters and digits of a text as the identifier checks read it (foldForMatching: look-alikes, escapes, what
+ * shows nothing), lower-cased (`İ` to `i` and a mark, which goes) and with digits of any script as ASCII.
  */
 function skeletonOf(text: string): string {
-  const folded = asciiDigits(text.normalize('NFKC').toLowerCase().normalize('NFKC'));
-  return folded.replace(/\p{Default_Ignorable_Code_Point}/gu, '').replace(/[^\p{L}\p{N}]/gu, '');
+  return asciiDigits(foldForMatching(text).toLowerCase().normalize('NFKC')).replace(/[^\p{L}\p{N}]/gu, '');
 }
 
 /** Whether the text names one of these CRM ids, read as the screen reads text (`crmIdCandidates`), in any case. */

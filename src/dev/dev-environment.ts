@@ -27,8 +27,8 @@ export async function prepareDevEnvironment(config: AppConfig, log: (line: strin
     loaded = await loadOrCreateDevKeys(dataDir);
   } catch (error) {
     // A file where the directory should be, or a directory it may not write: `fatal: EEXIST` named nothing (a probe).
-    const code = String((error as { code?: unknown }).code ?? (error instanceof SyntaxError ? (error.message.startsWith('dev-keys.json') ? error.message : 'dev-keys.json is not JSON') : 'unreadable'));
-    throw new ConfigError(`VEIL_DATA_DIR: cannot keep development data in ${dataDir} (${code})`);
+    const reason = error instanceof SyntaxError ? error.message : String((error as { code?: unknown }).code ?? 'unreadable');
+    throw new ConfigError(`VEIL_DATA_DIR: cannot keep development data in ${dataDir} (${reason})`);
   }
   const { keys, isNew } = loaded;
   if (isNew) log(`generated development keys in ${dataDir}/dev-keys.json (never use them in production)`);

@@ -32,7 +32,12 @@ export async function generateDevKeys(): Promise<DevKeys> {
 export async function loadOrCreateDevKeys(dataDir: string): Promise<{ keys: DevKeys; isNew: boolean }> {
   const file = join(dataDir, 'dev-keys.json');
   if (existsSync(file)) {
-    const keys = JSON.parse(await readFile(file, 'utf8')) as unknown;
+    let keys: unknown;
+    try {
+      keys = JSON.parse(await readFile(file, 'utf8'));
+    } catch (error) {
+      throw error instanceof SyntaxError ? new SyntaxError('dev-keys.json is not JSON') : error;
+    }
     // `{}` or `null` started the dev services and then failed on a missing property, naming nothing (a probe).
     if (!isDevKeys(keys)) throw new SyntaxError('dev-keys.json is not a development key file');
     return { keys, isNew: false };

@@ -8,7 +8,7 @@ import type { RequestContext } from '../context.js';
 import { UnauthenticatedError } from '../errors.js';
 import { isRecordableName, isSafeReference, isTraceId } from '../identity/free-text-guard.js';
 import { checkParameters, graphqlParamsOfSearch, MAX_PARAMETER_DEPTH } from '../hardening/well-formed-text.js';
-import { settleWithin, type NameScreen } from '../observability/name-screen.js';
+import { SCREENS_MS, settleWithin, type NameScreen } from '../observability/name-screen.js';
 import { adoptCallerRequestId, currentRequestScope, runInRequestScope, type RequestScope } from '../observability/request-scope.js';
 
 export interface HttpRoutesDeps {
@@ -66,13 +66,6 @@ async function adoptRequestId(deps: HttpRoutesDeps, offered: string | null, log:
   if (isUsable) adoptCallerRequestId(offered);
   return scope.requestId;
 }
-
-/**
- * How long a request waits, in all, for its `x-request-id` and its operation name to be screened: one budget, since
- * the two screens run one after the other (each had 250 ms of its own, and a hung MongoDB held a request for 500 ms;
- * a probe).
- */
-const SCREENS_MS = 250;
 
 async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: ServerResponse, offered: string | null): Promise<void> {
   const started = process.hrtime.bigint();

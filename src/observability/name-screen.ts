@@ -14,6 +14,13 @@ export async function settleWithin<T>(promise: Promise<T>, ms: number): Promise<
   }
 }
 
+/**
+ * How long a request waits, in all, for its `x-request-id` and its operation name to be screened: one budget, since
+ * the two screens run one after the other (each had 250 ms of its own, and a hung MongoDB held a request for 500 ms;
+ * a probe).
+ */
+export const SCREENS_MS = 250;
+
 export interface NameScreenOptions {
   /** Names remembered as naming nobody (clients use a handful; the oldest is forgotten first). */
   maxCleared?: number;

@@ -3,7 +3,7 @@ import type { RequestContext } from '../context.js';
 import { containsRecordId } from '../identity/customer-id.js';
 import { isRecordableName } from '../identity/free-text-guard.js';
 import type { Metrics } from './metrics.js';
-import type { NameScreen } from './name-screen.js';
+import { SCREENS_MS, type NameScreen } from './name-screen.js';
 
 /**
  * Operation names come from the caller's document: a metric label taken from
@@ -20,8 +20,8 @@ export class OperationLabels {
     private readonly screen?: NameScreen,
   ) {}
 
-  /** `screensUntil`: when the request stops waiting for the name's screen (Date.now() ms); SCREEN_WAIT_MS from now by default. */
-  async labelFor(operationName: string | null | undefined, screensUntil = Date.now() + SCREEN_WAIT_MS): Promise<string> {
+  /** `screensUntil`: when the request stops waiting for the name's screen (Date.now() ms); SCREENS_MS from now by default. */
+  async labelFor(operationName: string | null | undefined, screensUntil = Date.now() + SCREENS_MS): Promise<string> {
     if (!operationName) return 'anonymous';
     // A known name passed the checks below when it was added: the common case costs one lookup.
     if (this.known.has(operationName)) return operationName;
@@ -34,9 +34,6 @@ export class OperationLabels {
     return operationName;
   }
 }
-
-/** How long the first response with a new operation name waits for the name to be screened. */
-const SCREEN_WAIT_MS = 250;
 
 /**
  * Per-operation request counts, latency and error codes, read after Apollo

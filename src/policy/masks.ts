@@ -65,20 +65,20 @@ export function maskDisplayName(displayName: string): string | null {
 /**
  * Characters that show nothing of their own: format characters (RLM, zero-width
  * ones), the other default-ignorable code points (Hangul fillers), and
- * combining marks, which sit on the character before them; control characters
- * (C1 ones pass the stored-text check's older range); and the symbols
+ * combining marks, which sit on the character before them; control characters;
+ * and the symbols
  * drawn blank, the Braille pattern blank (U+2800) and the musical null
  * notehead (U+1D159), which a probe used as a whole name and as an initial.
  */
 const SHOWS_NOTHING_CLASS = String.raw`\p{Cf}\p{Default_Ignorable_Code_Point}\p{M}\p{Cc}\u2800\u{1D159}`;
-const SHOWS_NOTHING = new RegExp(`[${SHOWS_NOTHING_CLASS}]`, 'u');
 const LEADING_NOTHING = new RegExp(`^[${SHOWS_NOTHING_CLASS}]+`, 'u');
 
 /** Whether `text` has a character that shows: a name of Hangul fillers (`\u3164`) looks blank. */
 export function showsSomething(text: string): boolean {
-  for (const character of text) if (!SHOWS_NOTHING.test(character) && !/\s/u.test(character)) return true;
-  return false;
+  return SHOWS_SOMETHING.test(text);
 }
+
+const SHOWS_SOMETHING = new RegExp(`[^${SHOWS_NOTHING_CLASS}\\s]`, 'u');
 
 function initialOf(word: string): string {
   return firstCharacter(word.replace(LEADING_NOTHING, '')) ?? '';
