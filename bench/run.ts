@@ -318,6 +318,14 @@ async function main(): Promise<number> {
     if (getMores.length > 0) {
       notes.push(`getMore round trips after a find (more than 101 documents, the driver's first batch): ${getMores.map((c) => `${c.label}${c.isRepeat ? ' repeat' : ''}`).join(', ')}`);
     }
+    const background = counts.filter((c) => Object.keys(c.mongoBackground).length > 0);
+    if (background.length > 0) {
+      notes.push(
+        `background MongoDB commands (the abandoned-registration sweep) ran during ${background
+          .map((c) => `${c.label}${c.isRepeat ? ' repeat' : ''} (${Object.entries(c.mongoBackground).map(([k, n]) => `${k} x${n}`).join(', ')})`)
+          .join(', ')}: not counted as the request's`,
+      );
+    }
 
     // ---- share of time waiting on the stores (informational) ---------------
     const waitShares: WaitShare[] = [];

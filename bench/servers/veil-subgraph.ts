@@ -13,6 +13,7 @@ import { createApp } from '../../src/app.js';
 import { loadConfig, type ResolvedConfig } from '../../src/config.js';
 import { DEV_AUDIENCE, DEV_ISSUER, devJwks, type DevKeys } from '../../src/dev/dev-keys.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { BACKGROUND_COMMENT_PREFIX } from '../../src/storage/mongo.js';
 import type { PolicyEngine } from '../../src/server.js';
 import { reportListening, serveControl } from './server-ipc.js';
 
@@ -31,6 +32,8 @@ export interface VeilServerOptions {
 export interface MongoCommandSample {
   name: string;
   collection: string | null;
+  /** Sent by no request (its comment starts with BACKGROUND_COMMENT_PREFIX: the abandoned-registration sweep). */
+  background: boolean;
   ms: number;
   ok: boolean;
 }
@@ -85,18 +88,20 @@ const mongoIntervals: Interval[] = [];
 const redisIntervals: Interval[] = [];
 
 if (options.monitor) {
-  const started = new Map<number, { at: number; name: string; collection: string | null }>();
+  const started = new Map<number, { at: number; name: string; collection: string | null; background: boolean }>();
   app.mongo.client.on('commandStarted', (event) => {
     const target = event.command[event.commandName] as unknown;
-    started.set(event.requestId, { at: performance.now(), name: event.commandName, collection: typeof target === 'string' ? target : null });
+    const comment = event.command['comment'] as unknown;
+    const background = typeof comment === 'string' && comment.startsWith(BACKGROUND_COMMENT_PREFIX);
+    started.set(event.requestId, { at: performance.now(), name: event.commandName, collection: typeof target === 'string' ? target : null, background });
   });
   const finish = (requestId: number, ok: boolean) => {
     const begin = started.get(requestId);
     if (!begin) return;
     started.delete(requestId);
     const end = performance.now();
-    mongoIntervals.push([begin.at, end]);
-    mongoSamples.push({ name: begin.name, collection: begin.collection, ms: end - begin.at, ok });
+    if (!begin.background) mongoIntervals.push([begin.at, end]);
+    mongoSamples.push({ name: begin.name, collection: begin.collection, background: begin.background, ms: end - begin.at, ok });
   };
   app.mongo.client.on('commandSucceeded', (event) => finish(event.requestId, true));
   app.mongo.client.on('commandFailed', (event) => finish(event.requestId, false));

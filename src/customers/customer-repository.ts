@@ -4,7 +4,7 @@ import { Binary, type Collection, type Db } from 'mongodb';
 import { ServiceUnavailableError } from '../errors.js';
 import type { EncryptedValue, WrappedDataKey } from '../identity/pii-envelope.js';
 import type { IdentifierKind } from '../identity/normalise-identifier.js';
-import { chunk, COLLECTIONS, isDuplicateKeyError, BATCHED_FIND, IN_CHUNK_SIZE } from '../storage/mongo.js';
+import { BACKGROUND_COMMENT_PREFIX, chunk, COLLECTIONS, isDuplicateKeyError, BATCHED_FIND, IN_CHUNK_SIZE } from '../storage/mongo.js';
 import type {
   CustomerRecord,
   CustomerStatus,
@@ -106,7 +106,8 @@ export class CustomerRepository {
 
   /** Active customers still pending registration that were stored before `before` (ids only, at most `limit`). */
   async findPendingRegistrations(before: Date, limit = 1000): Promise<string[]> {
-    const docs = await this.customers.find({ registrationPending: true, status: 'ACTIVE', createdAt: { $lt: before } }, { projection: { _id: 1 }, limit }).toArray();
+    const filter = { registrationPending: true, status: 'ACTIVE' as const, createdAt: { $lt: before } };
+    const docs = await this.customers.find(filter, { projection: { _id: 1 }, limit, comment: `${BACKGROUND_COMMENT_PREFIX}abandoned-registration sweep` }).toArray();
     return docs.map((doc) => doc._id);
   }
 

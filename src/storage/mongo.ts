@@ -13,6 +13,12 @@ export const COLLECTIONS = {
   keyChecks: 'key_checks',
 } as const;
 
+/**
+ * The `comment` of commands that no request sends (the abandoned-registration sweep): it shows in MongoDB's profiler,
+ * slow-query log and `currentOp`, and lets command monitoring (the benchmark's query counts) tell them from a request's.
+ */
+export const BACKGROUND_COMMENT_PREFIX = 'veil background: ';
+
 export interface MongoHandle {
   client: MongoClient;
   db: Db;
