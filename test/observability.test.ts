@@ -288,6 +288,20 @@ describe('metrics', () => {
     expect(await labels.labelFor('CardLookup', Date.now())).toBe('CardLookup');
     // With budget left, a new name is waited for.
     expect(await labels.labelFor('ProfileCard', Date.now() + 250)).toBe('ProfileCard');
+    expect(screen.isCleared('ProfileCard')).toBe(true);
+  });
+
+  it('remembers as cleared only names that it found to name nobody', async () => {
+    const screen = new NameScreen(async (name) => name === 'CUST_1fddf0X');
+    expect(screen.isCleared('CardLookup')).toBe(false);
+    expect(await screen.clear('CardLookup', 250)).toBe(true);
+    expect(screen.isCleared('CardLookup')).toBe(true);
+    expect(await screen.clear('CUST_1fddf0X', 250)).toBe(false);
+    expect(screen.isCleared('CUST_1fddf0X')).toBe(false);
+    // A screen that fails (MongoDB down) clears nothing.
+    const failing = new NameScreen(() => Promise.reject(new Error('down')));
+    expect(await failing.clear('CardLookup', 250)).toBe(false);
+    expect(failing.isCleared('CardLookup')).toBe(false);
   });
 
   it("keeps a customer's CRM id used as an operation name out of the log line and the labels", async () => {

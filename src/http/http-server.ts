@@ -67,6 +67,14 @@ async function adoptRequestId(deps: HttpRoutesDeps, offered: string | null, log:
   return scope.requestId;
 }
 
+/** The longest operation name a log line keeps. */
+const OPERATION_NAME_MAX_LENGTH = 100;
+
+/** isRecordableName for an operation name; a name the name screen cleared before passed it then. */
+function isRecordableOperationName(deps: HttpRoutesDeps, name: unknown): name is string {
+  return (typeof name === 'string' && deps.operationNames?.isCleared(name) === true) || isRecordableName(name, OPERATION_NAME_MAX_LENGTH);
+}
+
 async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: ServerResponse, offered: string | null): Promise<void> {
   const started = process.hrtime.bigint();
   const screensUntil = Date.now() + SCREENS_MS;
@@ -127,7 +135,7 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
     if (body && typeof body === 'object' && !Array.isArray(body)) {
       const name = (body as { operationName?: unknown }).operationName;
       // Logged and counted: only a well-formed GraphQL name that spells no phone number, never whatever text a caller put there.
-      operationName = isRecordableName(name, 100) ? name : null;
+      operationName = isRecordableOperationName(deps, name) ? name : null;
     }
     // Refused before Apollo sees it: a lone surrogate becomes U+FFFD in every store, so what was hashed would not be
     // what was kept; and no input of the schema nests deeper than a few levels.
@@ -148,7 +156,7 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
       httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
       context: async () => ({ ...deps.buildContext(caller, requestId, log), ran }),
     });
-    if (ran.operationName !== null) operationName = isRecordableName(ran.operationName, 100) ? ran.operationName : null;
+    if (ran.operationName !== null) operationName = isRecordableOperationName(deps, ran.operationName) ? ran.operationName : null;
     // Apollo's own cache headers (a persisted-query miss sends `private, no-cache, must-revalidate`) do not replace no-store.
     for (const [key, value] of response.headers) if (key.toLowerCase() !== 'cache-control') res.setHeader(key, value);
     res.statusCode = response.status ?? 200;
