@@ -17,7 +17,5 @@ export interface RequestContext {
    */
   ran?: {
     operationName: string | null;
-    /** When the request stops waiting for its screens (x-request-id, operation name): Date.now() milliseconds. */
-    screensUntil?: number;
   };
 }

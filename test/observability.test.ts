@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/observability/logger.js';
-import { OperationLabels } from '../src/observability/observability-plugin.js';
+import { parse, type OperationDefinitionNode } from 'graphql';
+import { operationLabel } from '../src/observability/observability-plugin.js';
 import { NameScreen } from '../src/observability/name-screen.js';
 import { runInRequestScope } from '../src/observability/request-scope.js';
 import { aCrmId, anEmail, aPhone, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
@@ -229,9 +230,9 @@ describe('metrics', () => {
     for (const secret of secrets) expect(text).not.toContain(secret);
     expect(text).toMatch(/veil_http_requests_total\{route="\/graphql",status="200"\} [1-9]/);
     expect(text).toMatch(/veil_http_requests_total\{route="\/graphql",status="401"\} [1-9]/);
-    expect(text).toMatch(/veil_graphql_operations_total\{operation="Resolve",outcome="ok"\} [1-9]/);
-    expect(text).toMatch(/veil_graphql_operations_total\{operation="Resolve",outcome="error"\} [1-9]/);
-    expect(text).toMatch(/veil_graphql_operation_duration_seconds_count\{operation="Resolve"\} [1-9]/);
+    expect(text).toMatch(/veil_graphql_operations_total\{operation="resolveCustomer",outcome="ok"\} [1-9]/);
+    expect(text).toMatch(/veil_graphql_operations_total\{operation="resolveCustomer",outcome="error"\} [1-9]/);
+    expect(text).toMatch(/veil_graphql_operation_duration_seconds_count\{operation="resolveCustomer"\} [1-9]/);
     expect(text).toMatch(/veil_graphql_errors_total\{code="BAD_USER_INPUT"\} [1-9]/);
     expect(text).toMatch(/veil_policy_outcomes_total\{outcome="masked",reason=""\} [1-9]/);
     expect(text).toMatch(/veil_policy_outcomes_total\{outcome="withheld",reason="MISSING_SCOPE"\} [1-9]/);
@@ -256,38 +257,30 @@ describe('metrics', () => {
     }
   });
 
-  it('keeps caller-chosen operation names from growing the registry without bound', async () => {
-    const labels = new OperationLabels(3);
-    const labelsOf = async (names: string[]) => {
-      const out: string[] = [];
-      for (const name of names) out.push(await labels.labelFor(name));
-      return out;
+  it('labels operations by the root field they select, never by the caller-chosen name', () => {
+    const labelOf = (source: string) => {
+      const document = parse(source);
+      return operationLabel(document.definitions.find((d): d is OperationDefinitionNode => d.kind === 'OperationDefinition'), document);
     };
-    expect(await labelsOf(['A', 'B', 'C', 'D', 'E'])).toEqual(['A', 'B', 'C', 'other', 'other']);
-    expect(await labels.labelFor('A')).toBe('A');
-    expect(await labels.labelFor(null)).toBe('anonymous');
-    expect(await labels.labelFor('jane@example.com')).toBe('other');
-    // A phone number spelled into a valid GraphQL name would become a label, and a log field.
-    expect(await labels.labelFor('Lookup_447700900123')).toBe('other');
-    expect(await new OperationLabels(3).labelFor('Caller_44_7700_900_123')).toBe('other');
-    expect(await new OperationLabels(3).labelFor('Lookup_v2')).toBe('Lookup_v2');
-    // Nor does a record id (one label per customer).
-    expect(await new OperationLabels(3).labelFor('cus_J69NHRCZC7TZHXGHFHEB0JB3TY')).toBe('other');
-    expect(await new OperationLabels(3).labelFor('Card_cus_J69NHRCZC7TZHXGHFHEB0JB3TY')).toBe('other');
+    expect(labelOf('query Lookup_447700900123 { customer(id: "x") { id } }')).toBe('customer');
+    expect(labelOf('{ a: customer(id: "x") { id } b: customer(id: "y") { id } }')).toBe('customer');
+    expect(labelOf('query Q { ...F } fragment F on Query { ... on Query { _entities(representations: []) { __typename } } }')).toBe('_entities');
+    expect(labelOf('{ customer(id: "x") { id } _service { sdl } }')).toBe('multiple');
+    expect(labelOf('query Q { ...F } fragment F on Query { ...F }')).toBe('none');
+    expect(operationLabel(undefined, undefined)).toBe('none');
   });
 
   it("gives an operation name's screen what is left of the request's screening budget, and records it once it is known", async () => {
     // A store that answers in 50 ms (that the name names nobody).
     const screen = new NameScreen(() => new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 50)));
-    const labels = new OperationLabels(10, screen);
     // The x-request-id screen used the budget up (a hung MongoDB): the name is not waited for (it was, for another
     // 250 ms of its own; a probe).
-    expect(await labels.labelFor('CardLookup', Date.now())).toBe('other');
+    expect(await screen.clear('CardLookup', 0)).toBe(false);
     // The screen went on, and the name is known from then on.
     await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(await labels.labelFor('CardLookup', Date.now())).toBe('CardLookup');
+    expect(await screen.clear('CardLookup', 0)).toBe(true);
     // With budget left, a new name is waited for.
-    expect(await labels.labelFor('ProfileCard', Date.now() + 250)).toBe('ProfileCard');
+    expect(await screen.clear('ProfileCard', 250)).toBe(true);
     expect(screen.isCleared('ProfileCard')).toBe(true);
   });
 
@@ -327,6 +320,23 @@ describe('metrics', () => {
     expect(app.logs.text()).not.toContain(crmId);
     const metrics = await (await fetch(`${app.baseUrl}/metrics`)).text();
     expect(metrics).not.toContain(crmId);
-    expect(metrics).toContain('operation="CardLookup"');
+    expect(metrics).not.toContain('CardLookup');
+  });
+
+  it("gives a caller with no scopes no way to test guessed CRM ids through /metrics", async () => {
+    // A stored CRM id as the operation name became `other` while any other name got its own label: /metrics, which
+    // needs no token, confirmed guesses (a probe).
+    const crmId = `VICTIMCRM${Math.random().toString().slice(2, 8)}`;
+    const service = await app.token(SERVICE_SCOPES, 'svc-op-oracle');
+    expect((await app.graphql(service, REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: crmId }] } })).body.errors).toBeUndefined();
+    const nobody = await app.token([], 'nobody-op-oracle');
+    const before = await (await fetch(`${app.baseUrl}/metrics`)).text();
+    const guess = `NOTREGISTERED${Math.random().toString().slice(2, 8)}`;
+    for (const name of [crmId, guess]) expect((await app.graphql(nobody, `query ${name} { __typename }`)).status).toBe(200);
+    const after = await (await fetch(`${app.baseUrl}/metrics`)).text();
+    expect(after).not.toContain(crmId);
+    expect(after).not.toContain(guess);
+    const typenameOk = (text: string) => Number(/veil_graphql_operations_total\{operation="__typename",outcome="ok"\} (\d+)/.exec(text)?.[1] ?? 0);
+    expect(typenameOk(after) - typenameOk(before)).toBe(2);
   });
 });

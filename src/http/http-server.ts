@@ -151,7 +151,7 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
     for (const [key, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
     }
-    const ran: NonNullable<RequestContext['ran']> = { operationName: null, screensUntil };
+    const ran: NonNullable<RequestContext['ran']> = { operationName: null };
     const response = await deps.apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
       context: async () => ({ ...deps.buildContext(caller, requestId, log), ran }),
@@ -182,8 +182,8 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
     else res.end();
   } finally {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    // A name that may name a customer (their CRM id) is not kept; the observability plugin has screened it already
-    // when Apollo ran the request, so this waits only for names that never reached it (a body Apollo refused).
+    // A name that may name a customer (their CRM id) is not kept: the first request with a new name waits here, after
+    // its response was sent, for the name's screen (one `find`, then remembered).
     const recordable = operationName !== null && (await (deps.operationNames?.clear(operationName, Math.max(0, screensUntil - Date.now())) ?? true)) ? operationName : null;
     deps.onResponse?.({ route, status: res.statusCode, seconds, operationName: recordable });
     // Health probes and scrapes are frequent and say nothing about callers.

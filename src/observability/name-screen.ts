@@ -29,9 +29,9 @@ export interface NameScreenOptions {
 }
 
 /**
- * Operation names are the caller's text, kept in the request's log line and as a metric label. isRecordableName
- * keeps out what looks like a phone number or an address; a customer's CRM id (`CUST_1fddf0X`) looks like any other
- * name and was logged and became a label for the life of the process (a probe). So each distinct name is screened
+ * Operation names are the caller's text, kept in the request's log line (metric labels use the root field instead:
+ * operationLabel). isRecordableName keeps out what looks like a phone number or an address; a customer's CRM id
+ * (`CUST_1fddf0X`) looks like any other name and was logged (a probe). So each distinct name is screened
  * once against the stored identifiers (CustomerService.namesAnIdentifier: one `find`) before it is recorded, as an
  * `x-request-id` is. A name that passed is remembered; one that names an identifier is not (it is one), and is
  * screened again whenever it comes back.

@@ -1,38 +1,37 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestContext } from '../context.js';
-import { containsRecordId } from '../identity/customer-id.js';
-import { isRecordableName } from '../identity/free-text-guard.js';
+import { Kind, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import type { Metrics } from './metrics.js';
-import { SCREENS_MS, type NameScreen } from './name-screen.js';
 
 /**
- * Operation names come from the caller's document: a metric label taken from
- * them as-is would let anyone grow the registry without bound, or spell a
- * phone number into a label. Names are kept up to a fixed number of distinct
- * values; the rest, and names that look like an identifier, share `other`.
+ * The metric label of an operation: the root field it selects (`resolveCustomer`, `_entities`), `multiple` when it
+ * selects several, `none` when Apollo resolved no operation (a request it refused before). Never the operation's
+ * name: that is the caller's text, and a name became its own label unless it was a stored CRM id, which any caller
+ * with a token could read back from `/metrics` to test guesses (a probe). Root fields are the schema's names, a few
+ * dozen at most, so the label set stays bounded without a cap that callers could fill. The operation name stays in the
+ * request's log line, screened (src/http/http-server.ts).
  */
-export class OperationLabels {
-  private readonly known = new Set<string>();
-
-  /** `screen`: names are screened for stored identifiers (a CRM id) before they become labels (see NameScreen). */
-  constructor(
-    private readonly maxDistinct = 200,
-    private readonly screen?: NameScreen,
-  ) {}
-
-  /** `screensUntil`: when the request stops waiting for the name's screen (Date.now() ms); SCREENS_MS from now by default. */
-  async labelFor(operationName: string | null | undefined, screensUntil = Date.now() + SCREENS_MS): Promise<string> {
-    if (!operationName) return 'anonymous';
-    // A known name passed the checks below when it was added: the common case costs one lookup.
-    if (this.known.has(operationName)) return operationName;
-    // A customer's (or a grant's...) id is no operation name: one label per person would be unbounded too.
-    if (!isRecordableName(operationName, 64) || containsRecordId(operationName)) return 'other';
-    if (this.known.size >= this.maxDistinct) return 'other';
-    // The first response with a new name waits for its screen (one `find`), within the request's screening budget.
-    if (this.screen && !(await this.screen.clear(operationName, Math.max(0, screensUntil - Date.now())))) return 'other';
-    this.known.add(operationName);
-    return operationName;
-  }
+export function operationLabel(operation: OperationDefinitionNode | undefined, document: DocumentNode | undefined): string {
+  if (!operation) return 'none';
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document?.definitions ?? []) if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  const fields = new Set<string>();
+  const seen = new Set<string>();
+  const collect = (selectionSet: SelectionSetNode): void => {
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FIELD) fields.add(selection.name.value);
+      else if (selection.kind === Kind.INLINE_FRAGMENT) collect(selection.selectionSet);
+      else if (!seen.has(selection.name.value)) {
+        // Validation refuses fragment cycles before execution; `seen` keeps this bounded anyway.
+        seen.add(selection.name.value);
+        const fragment = fragments.get(selection.name.value);
+        if (fragment) collect(fragment.selectionSet);
+      }
+      if (fields.size > 1) return;
+    }
+  };
+  collect(operation.selectionSet);
+  return fields.size === 1 ? ([...fields][0] as string) : fields.size === 0 ? 'none' : 'multiple';
 }
 
 /**
@@ -40,16 +39,15 @@ export class OperationLabels {
  * resolved the operation (so the name is the document's, not a guess from the
  * body), and a Retry-After header on responses that carry RATE_LIMITED.
  */
-export function createObservabilityPlugin(metrics: Metrics, labels = new OperationLabels()): ApolloServerPlugin<RequestContext> {
+export function createObservabilityPlugin(metrics: Metrics): ApolloServerPlugin<RequestContext> {
   return {
     async requestDidStart() {
       const started = process.hrtime.bigint();
       return {
         async willSendResponse(requestContext) {
           if (requestContext.contextValue.ran) requestContext.contextValue.ran.operationName = requestContext.operationName ?? null;
-          // Latency is taken before the label: the first response with a new name waits for that name's screen.
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-          const operation = await labels.labelFor(requestContext.operationName, requestContext.contextValue.ran?.screensUntil);
+          const operation = operationLabel(requestContext.operation, requestContext.document);
           const body = requestContext.response.body;
           const errors = body.kind === 'single' ? (body.singleResult.errors ?? []) : [];
           let retryAfterSeconds = 0;
