@@ -176,6 +176,15 @@ describe('an EMAIL and PHONE grant', () => {
     expect(await piiOf(await agentToken(requester), jane.id)).toEqual(masksOf(jane));
   });
 
+  it("cannot be approved by the requester's subject in another case or compatibility form", async () => {
+    // Identity providers whose user names ignore case issue `agent-a` and `Agent-A` for one person (a probe).
+    for (const variant of [requester.toUpperCase(), requester.replace(/^./, (c) => c.toUpperCase()), requester.replace('-', '\uFF0D')]) {
+      const res = await app.graphql(await app.token(['pii:approve'], variant), APPROVE, { id: grant.id });
+      expect(errorOf(res)).toEqual({ path: ['approvePiiAccess'], code: 'FORBIDDEN', reason: 'ELEVATION_REQUIRED' });
+    }
+    expect(await piiOf(await agentToken(requester), jane.id)).toEqual(masksOf(jane));
+  });
+
   it('cannot be approved by a caller without pii:approve', async () => {
     const res = await app.graphql(await agentToken('agent-peer'), APPROVE, { id: grant.id });
     expect(errorOf(res)).toEqual({ path: ['approvePiiAccess'], code: 'FORBIDDEN', reason: 'MISSING_SCOPE' });

@@ -66,7 +66,7 @@ export class GrantService {
     if (!isPrefixedId('grt', grantId)) throw new BadUserInputError('grantId must be a grant id (grt_ followed by 26 characters)', { field: 'grantId' });
     const grant = await this.store.find(grantId);
     if (!grant) throw new NotFoundError('No live PII access grant has this id; it may have expired');
-    if (grant.requestedBy === actor.caller.id) {
+    if (isSamePerson(grant.requestedBy, actor.caller.id)) {
       throw new ForbiddenError('ELEVATION_REQUIRED', 'A PII access grant must be approved by someone other than its requester');
     }
     if (grant.status === 'APPROVED' && grant.activated !== false) return grant;
@@ -129,4 +129,14 @@ function grantedEvent(grant: PiiAccessGrantRecord, actor: Actor): AuditEventInpu
     requestId: actor.requestId,
     details: { grantId: grant.id, requestedBy: grant.requestedBy, approvedBy: grant.approvedBy, expiresAt: grant.expiresAt.toISOString() },
   };
+}
+
+/**
+ * Whether two token subjects name one person, for the two-person rule: compared without case or compatibility forms.
+ * JWT subjects are case-sensitive strings, but identity providers whose user names ignore case (directory accounts,
+ * email-style logins) issue `agent-a` and `Agent-A` for one person, who then approved their own request (a probe).
+ */
+export function isSamePerson(a: string, b: string): boolean {
+  const fold = (sub: string) => sub.normalize('NFKC').toUpperCase().toLowerCase();
+  return fold(a) === fold(b);
 }
