@@ -373,6 +373,16 @@ const CASES: Case[] = [
     gql(`mutation($c: ID!) { eraseCustomer(customerId: $c, requestId: "dsar-crm-1", reason: "Asked by ACME-VICTIM-QX in writing") { customerId } }`, { c: customerId })),
   badInput("an erasure request id that names the customer's CRM id", () =>
     gql(`mutation($c: ID!) { eraseCustomer(customerId: $c, requestId: "dsar:ACME-VICTIM-QX", reason: "Customer request") { customerId } }`, { c: customerId })),
+  // The customer's email with its `@` written as another character, or its local part alone (it holds digits): no
+  // address shape to refuse, but the customer's own, known by hash (a probe stored both in support records).
+  { ...badInput("a ticket id that is the customer's email with a dot for its @", () =>
+    gql(`mutation($c: ID!, $t: String!) { recordSupportActivity(input: { customerId: $c, tickets: [{ id: $t, status: "open", openedAt: "2026-11-01T10:00:00Z" }] }) }`, { c: customerId, t: VICTIM_EMAIL.replace('@', '.') })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/must not contain the customer's email address/) },
+  { ...badInput("a device fingerprint that is the local part of the customer's email", () =>
+    gql(`mutation($c: ID!, $f: String!) { recordSupportActivity(input: { customerId: $c, deviceFingerprint: $f }) }`, { c: customerId, f: VICTIM_EMAIL.split('@')[0]!.toUpperCase() })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/deviceFingerprint must not contain the customer's email address/) },
+  badInput("a PII justification that names the local part of the customer's email", () =>
+    gql(`mutation($c: ID!, $j: String!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: $j }) { id } }`, { c: customerId, j: `confirm ${VICTIM_EMAIL.split('@')[0]!} mailbox` })),
+  badInput("an erasure reason that names the customer's email with an underscore for its @", () =>
+    gql(`mutation($c: ID!, $r: String!) { eraseCustomer(customerId: $c, requestId: "dsar-mail-1", reason: $r) { customerId } }`, { c: customerId, r: `asked from ${VICTIM_EMAIL.replace('@', '_')}` })),
   // Any two letters were a country (`UK`, `ZZ`, `ß` upper-cased to `SS`), and any subtags a language: a phone
   // number or the CRM id was stored in clear and shown in full (a probe).
   ...(['UK', 'ZZ', '\u00df', '\ufb00'] as const).map((country) =>

@@ -349,13 +349,31 @@ export class CustomerService {
     const named = await this.findNameIn(items.filter((item) => item.screensName));
     if (named) return named;
     const hashesOfKind = (records: readonly IdentifierRecord[], kind: IdentifierKind) => new Set(records.filter((r) => r.kind === kind).flatMap(hashesOf));
-    const known = new Map(customerIds.map((id, i) => [id, { crm: hashesOfKind(identifiers[i] ?? [], 'CRM_ID'), phone: hashesOfKind(identifiers[i] ?? [], 'PHONE') }]));
+    const known = new Map(
+      customerIds.map((id, i) => [
+        id,
+        { crm: hashesOfKind(identifiers[i] ?? [], 'CRM_ID'), phone: hashesOfKind(identifiers[i] ?? [], 'PHONE'), email: hashesOfKind(identifiers[i] ?? [], 'EMAIL') },
+      ]),
+    );
+    // The domain of each customer's shown email (its mask keeps it), for a local part written alone.
+    const withEmail = customerIds.filter((id) => (known.get(id)?.email.size ?? 0) > 0);
+    const domains = new Map<string, string[]>();
+    if (withEmail.length > 0) {
+      for (const customer of await this.repository.findByIds(withEmail, { ciphertexts: false })) {
+        const domain = customer?.masked.EMAIL?.split('@')[1];
+        if (customer && domain) domains.set(customer.id, [domain]);
+      }
+    }
     let phoneForms = 0;
+    let emailForms = 0;
     const names = (kind: IdentifierKind, hashes: ReadonlySet<string>, candidatesOf: () => Set<string>) => {
       if (hashes.size === 0) return false;
       const candidates = candidatesOf();
       if (kind === 'PHONE' && (phoneForms += candidates.size) > MAX_SCREENED_PHONE_FORMS) {
         throw new BadUserInputError('The request holds too many numbers to check against the customer\'s phone numbers; send fewer records at a time', { field: 'input' });
+      }
+      if (kind === 'EMAIL' && (emailForms += candidates.size) > MAX_SCREENED_EMAIL_FORMS) {
+        throw new BadUserInputError('The request holds too many words to check against the customer\'s email addresses; send fewer records at a time', { field: 'input' });
       }
       for (const candidate of candidates) if (this.keyring.hashAll(kind, candidate).some((hash) => hashes.has(hash))) return true;
       return false;
@@ -369,6 +387,7 @@ export class CustomerService {
         const fold = () => (folded ??= foldForMatching(text));
         if (names('CRM_ID', own.crm, () => crmIdCandidates(fold()))) return { path, kind: 'CRM_ID' };
         if (names('PHONE', own.phone, () => phoneCandidates(fold()))) return { path, kind: 'PHONE' };
+        if (names('EMAIL', own.email, () => emailCandidates(fold(), domains.get(item.customerId) ?? []))) return { path, kind: 'EMAIL' };
       }
     }
     return null;
@@ -841,6 +860,44 @@ function crmIdCandidates(folded: string): Set<string> {
 }
 
 /**
+ * What in a text (`folded` by `foldForMatching`) could be one of the customer's email addresses, in the forms free
+ * text and ids let through (a probe stored `probe.16.abe03744.example.com` as a ticket id and `probe.16.abe03744` as a
+ * device fingerprint beside probe.16.abe03744@example.com): in each word (letters, digits and `. _ % + ' -`), every run
+ * of up to MAX_PIECES pieces as a local part, (1) followed, after one separator, by a run of up to MAX_PIECES more pieces as its
+ * domain (the address with its `@` written as another character), and (2) alone at `domains` (the customer's shown email's
+ * domain) when it holds a digit. A local part of letters alone is not looked for alone: it reads as a name (`jane`,
+ * `jane.doe`), as in display names. Each form normalised as an EMAIL identifier is (invalid ones dropped).
+ */
+function emailCandidates(folded: string, domains: readonly string[]): Set<string> {
+  const candidates = new Set<string>();
+  const add = (address: string) => {
+    try {
+      candidates.add(normaliseIdentifier('EMAIL', address));
+    } catch {
+      // Not an address: nothing to look for.
+    }
+  };
+  for (const word of folded.match(/[\p{L}\p{N}._%+'-]+/gu) ?? []) {
+    if (word.length > 254) continue;
+    const pieces = word.split(/([._%+'-])/);
+    for (let start = 0; start < pieces.length; start += 2) {
+      let local = '';
+      for (let end = start; end < pieces.length && end - start < MAX_PIECES * 2; end += 2) {
+        local += (end > start ? (pieces[end - 1] ?? '') : '') + (pieces[end] ?? '');
+        if (local === '') continue;
+        if (/\p{N}/u.test(local)) for (const domain of domains) add(`${local}@${domain}`);
+        let domain = '';
+        for (let last = end + 2; last < pieces.length && last - end <= MAX_PIECES * 2; last += 2) {
+          domain += (last > end + 2 ? (pieces[last - 1] ?? '') : '') + (pieces[last] ?? '');
+          if (last > end + 2) add(`${local}@${domain}`);
+        }
+      }
+    }
+  }
+  return candidates;
+}
+
+/**
  * What in a text (`folded` by `foldForMatching`) could be a phone number in E.164, with a `+` before it (`00`
  * taken for one): in every run of digits and separators between them (space . , - _ / : ( ), any number of them),
  * the separators dropped, every 7 to 15 digits that start or end where a piece of the run does. So `tel:447700900411`,
@@ -886,6 +943,8 @@ function phoneCandidates(folded: string): Set<string> {
  * text made of thousands of short digit runs is refused rather than screened for seconds.
  */
 const MAX_SCREENED_PHONE_FORMS = 50_000;
+/** The same for email forms (emailCandidates). */
+const MAX_SCREENED_EMAIL_FORMS = 50_000;
 
 /** Texts about one customer to screen for its own identifiers: [path of the field, text]. */
 export interface OwnIdentifierScreen {
