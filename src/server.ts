@@ -104,6 +104,11 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
     introspection: config.introspection,
     includeStacktraceInErrorResponses: false,
     csrfPrevention: true,
+    // No automatic persisted queries: their cache is one per process, shared by every caller, so a caller with no
+    // scope learned from PERSISTED_QUERY_NOT_FOUND whether someone had sent a query (a lookup of a guessed email,
+    // say), and the cache kept such a query's text, identifier literals included (a probe). Clients' APQ ends at the
+    // router, which sends subgraphs whole queries unless told otherwise.
+    persistedQueries: false,
     // main.ts owns shutdown: Apollo's own signal handlers would race it and re-raise the signal.
     stopOnTerminationSignals: false,
     formatError: createErrorFormatter(

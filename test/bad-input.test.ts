@@ -212,7 +212,7 @@ const CASES: Case[] = [
   { name: 'a syntax error', run: () => gql('{ customer(id: "x") { id }'), status: 400, code: 'GRAPHQL_PARSE_FAILED' },
   // Under the token limit, but more repeated fields than graphql-js will compare: it aborts validation.
   { name: '1,000 repeated __typename selections', run: () => gql(`{ ${'__typename '.repeat(1_000)}}`), status: 400, code: 'QUERY_TOO_COMPLEX' },
-  // Apollo refuses these before any operation runs, with no code of its own: a bad request, never an internal error.
+  // Automatic persisted queries are off: any persisted-query extension, well-formed or not, is refused as such.
   ...(
     [
       ['of version 2', { version: 2, sha256Hash: 'abc' }],
@@ -224,8 +224,8 @@ const CASES: Case[] = [
   ).map(([what, persistedQuery]): Case => ({
     name: `a persisted-query extension ${what}`,
     run: () => send({ body: JSON.stringify({ query: '{ __typename }', extensions: { persistedQuery } }) }),
-    status: 400,
-    code: 'BAD_REQUEST',
+    status: 200,
+    code: 'PERSISTED_QUERY_NOT_SUPPORTED',
   })),
   {
     name: 'a persisted-query extension of version 2 over GET',
@@ -235,8 +235,8 @@ const CASES: Case[] = [
         search: `?query=${encodeURIComponent('{ __typename }')}&extensions=${encodeURIComponent(JSON.stringify({ persistedQuery: { version: 2 } }))}`,
         headers: { 'apollo-require-preflight': 'true' },
       }),
-    status: 400,
-    code: 'BAD_REQUEST',
+    status: 200,
+    code: 'PERSISTED_QUERY_NOT_SUPPORTED',
   },
   { name: 'an operation name the document does not define', run: () => send({ body: JSON.stringify({ query: 'query A { __typename }', operationName: 'B' }) }), status: 400, code: 'OPERATION_RESOLUTION_FAILURE' },
 

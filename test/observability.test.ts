@@ -175,11 +175,11 @@ describe('logs', () => {
     expect(get.headers.get('cache-control')).toBe('no-store');
     const post = await app.graphql(agent, '{ __typename }');
     expect(post.headers.get('cache-control')).toBe('no-store');
-    // A persisted-query miss, where Apollo sets cache headers of its own.
+    // A persisted query, which Apollo answers with cache headers of its own.
     const miss = await fetch(`${app.baseUrl}/graphql?extensions=${encodeURIComponent(JSON.stringify({ persistedQuery: { version: 1, sha256Hash: 'a'.repeat(64) } }))}`, {
       headers: { authorization: `Bearer ${agent}`, 'apollo-require-preflight': 'true' },
     });
-    expect(((await miss.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!.extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    expect(((await miss.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!.extensions.code).toBe('PERSISTED_QUERY_NOT_SUPPORTED');
     expect(miss.headers.get('cache-control')).toBe('no-store');
     for (const route of ['/health/live', '/metrics']) expect((await fetch(`${app.baseUrl}${route}`)).headers.get('cache-control'), route).toBe('no-store');
   });
