@@ -518,6 +518,7 @@ describe('HTTP requests the server cannot read', () => {
   it.each(['//', '/\\'])('answers a request target URL cannot read (%j) with 400 and keeps serving', async (target) => {
     const reply = await rawHttp(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
     expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+    expect(reply).toContain('"extensions":{"code":"BAD_REQUEST"}');
     expect((await fetch(`${app.baseUrl}/health/live`)).status).toBe(200);
   });
 

@@ -662,7 +662,21 @@ describe('authentication', () => {
         const res = await fetch(`${app.baseUrl}${route}`, { method });
         expect(res.status, `${method} ${route}`).toBe(405);
         expect(res.headers.get('allow')).toBe('GET, HEAD');
+        expect(await res.json()).toEqual({ errors: [{ message: 'Use GET or HEAD', extensions: { code: 'METHOD_NOT_ALLOWED' } }] });
       }
+    }
+  });
+  it('answers unknown routes and methods in GraphQL error shape, with a code', async () => {
+    // They were `{"error": "not found"}` bodies, unlike every other refusal on these routes (a probe).
+    const codeOf = async (res: Response) => ((await res.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!.extensions.code;
+    const missing = await fetch(`${app.baseUrl}/nope`);
+    expect(missing.status).toBe(404);
+    expect(await codeOf(missing)).toBe('NOT_FOUND');
+    for (const method of ['PUT', 'DELETE', 'PATCH']) {
+      const res = await fetch(app.url, { method });
+      expect(res.status, method).toBe(405);
+      expect(res.headers.get('allow')).toBe('GET, POST');
+      expect(await codeOf(res), method).toBe('METHOD_NOT_ALLOWED');
     }
   });
 });

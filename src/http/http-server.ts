@@ -91,11 +91,11 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
   let route = url?.pathname ?? 'unknown';
   let operationName: string | null = null;
   try {
-    if (url === null) return sendJson(res, 400, { error: 'bad request target' });
+    if (url === null) return sendError(res, 400, 'BAD_REQUEST', 'The request target cannot be read');
     const isOperational = url.pathname === '/health/live' || url.pathname === '/health/ready' || url.pathname === '/metrics';
     if (isOperational && req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
-      return sendJson(res, 405, { error: 'method not allowed' });
+      return sendError(res, 405, 'METHOD_NOT_ALLOWED', 'Use GET or HEAD');
     }
     if (url.pathname === '/health/live') return sendJson(res, 200, { status: 'ok' });
     if (url.pathname === '/health/ready') {
@@ -111,12 +111,12 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
     const extra = deps.extraRoutes?.[url.pathname];
     if (url.pathname !== '/graphql' && !extra) {
       route = 'unknown';
-      return sendJson(res, 404, { error: 'not found' });
+      return sendError(res, 404, 'NOT_FOUND', 'No such route: use /graphql');
     }
     const allowed = extra ? ['GET'] : ['GET', 'POST'];
     if (!allowed.includes(req.method ?? '')) {
       res.setHeader('allow', allowed.join(', '));
-      return sendJson(res, 405, { error: 'method not allowed' });
+      return sendError(res, 405, 'METHOD_NOT_ALLOWED', `Use ${allowed.join(' or ')}`);
     }
     let caller: Caller;
     try {
@@ -230,6 +230,14 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   const mediaType = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
   if (mediaType !== 'application/json' && !mediaType.endsWith('+json')) return text;
   return JSON.parse(text) as unknown;
+}
+
+/**
+ * An error answered outside GraphQL, in GraphQL's shape (`errors[].extensions.code`), as every other refusal on these
+ * routes is: clients read one shape (a probe found `{"error": ...}` bodies on 404 and 405).
+ */
+function sendError(res: ServerResponse, status: number, code: string, message: string): void {
+  sendJson(res, status, { errors: [{ message, extensions: { code } }] });
 }
 
 function countHeader(req: IncomingMessage, name: string): number {
