@@ -97,6 +97,7 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
 
   const limits = createOperationLimits(config);
   const operationNames = new NameScreen((name) => services.customers.namesAnIdentifier(name));
+  services.customers.onIdentifierFiling(() => operationNames.forget());
   const apollo = new ApolloServer<RequestContext>({
     schema: buildPolicySchema(engine, metrics, { routerDirectives: config.policyRouterDirectives }),
     validationRules: limits.validationRules,

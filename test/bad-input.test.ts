@@ -381,6 +381,14 @@ const CASES: Case[] = [
     gql(`mutation($c: ID!, $f: String!) { recordSupportActivity(input: { customerId: $c, deviceFingerprint: $f }) }`, { c: customerId, f: VICTIM_EMAIL.split('@')[0]!.toUpperCase() })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/deviceFingerprint must not contain the customer's email address/) },
   badInput("a PII justification that names the local part of the customer's email", () =>
     gql(`mutation($c: ID!, $j: String!) { requestPiiAccess(input: { customerId: $c, fields: [EMAIL], justification: $j }) { id } }`, { c: customerId, j: `confirm ${VICTIM_EMAIL.split('@')[0]!} mailbox` })),
+  // Slugified into an id (every separator one character), `@` as `#`, or as a space: the shown email is compared by its
+  // letters and digits, whatever separates them (a regression probe got each past the forms above).
+  { ...badInput("a ticket id that is the customer's email slugified", () =>
+    gql(`mutation($c: ID!, $t: String!) { recordSupportActivity(input: { customerId: $c, tickets: [{ id: $t, status: "open", openedAt: "2026-11-01T10:00:00Z" }] }) }`, { c: customerId, t: VICTIM_EMAIL.replace(/[.@]/g, '_') })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/must not contain the customer's email address/) },
+  badInput("a ticket subject with the customer's email, # for its @", () =>
+    gql(`mutation($c: ID!, $t: String!) { recordSupportActivity(input: { customerId: $c, tickets: [{ id: "T-77", status: "open", openedAt: "2026-11-01T10:00:00Z", subject: $t }] }) }`, { c: customerId, t: `Reply to ${VICTIM_EMAIL.replace('@', '#')}` })),
+  badInput("a consent source with the customer's email, a space for its @", () =>
+    gql(`mutation($c: ID!, $s: String!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: $s }) { id } }`, { c: customerId, s: `web ${VICTIM_EMAIL.replace('@', ' ')}` })),
   badInput("an erasure reason that names the customer's email with an underscore for its @", () =>
     gql(`mutation($c: ID!, $r: String!) { eraseCustomer(customerId: $c, requestId: "dsar-mail-1", reason: $r) { customerId } }`, { c: customerId, r: `asked from ${VICTIM_EMAIL.replace('@', '_')}` })),
   // Any two letters were a country (`UK`, `ZZ`, `ß` upper-cased to `SS`), and any subtags a language: a phone
@@ -506,6 +514,34 @@ function rawHttp(request: string, { halfClose = false }: { halfClose?: boolean }
     socket.on('error', reject);
   });
 }
+
+describe("the customer's own email in other forms", () => {
+  it("refuses a second email's address with @ written as # or slugified, and passes ordinary text", async () => {
+    const second = `pat.second${Date.now().toString(36)}@mail.other.org`;
+    expect((await gql(LINK, { id: customerId, kind: 'EMAIL', value: second })).body?.errors).toBeUndefined();
+    const push = (subject: string) =>
+      gql(`mutation($c: ID!, $t: String!) { recordSupportActivity(input: { customerId: $c, tickets: [{ id: "T-78", status: "open", openedAt: "2026-11-01T10:00:00Z", subject: $t }] }) }`, { c: customerId, t: subject });
+    for (const form of [second.replace('@', '#'), second.replace(/[.@]/g, '-'), second.replace('@', '.')]) {
+      const reply = await push(`Bounce from ${form}`);
+      expect(reply.body?.errors?.[0]?.message, form).toMatch(/must not contain the customer's email address/);
+    }
+    // Ordinary support text passes: versions, hosts, order numbers, another person's slugified address.
+    const ordinary = await push('Build v1.2.3 on shop.example.com, order A-1234 for other_person_example_com');
+    expect(ordinary.body?.errors).toBeUndefined();
+  });
+
+  it("does not adopt an x-request-id that is a customer's email with its @ written as a dot", async () => {
+    const slug = VICTIM_EMAIL.replace('@', '.');
+    const reply = await send({
+      body: JSON.stringify({ query: `query($v: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, channel: VOICE }) { auditEventId } }`, variables: { v: VICTIM_EMAIL } }),
+      headers: { 'x-request-id': slug },
+    });
+    expect(reply.body?.errors).toBeUndefined();
+    expect(app.logs.text()).not.toContain(slug);
+    const events = await app.app.mongo.db.collection('audit_events').find({ customerId }).toArray();
+    expect(JSON.stringify(events)).not.toContain(slug);
+  });
+});
 
 describe('HTTP requests the server cannot read', () => {
   const serverErrors = () => app.logs.lines.map((l) => JSON.parse(l) as { level: number }).filter((l) => l.level >= 50).length;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/observability/logger.js';
 import { parse, type OperationDefinitionNode } from 'graphql';
@@ -284,14 +285,35 @@ describe('metrics', () => {
     expect(screen.isCleared('ProfileCard')).toBe(true);
   });
 
-  it('remembers as cleared only names that it found to name nobody', async () => {
-    const screen = new NameScreen(async (name) => name === 'CUST_1fddf0X');
+  it('remembers both verdicts, for a while, and forgets them when an identifier is filed', async () => {
+    let lookups = 0;
+    const screen = new NameScreen(
+      async (name) => {
+        lookups += 1;
+        return name === 'CUST_1fddf0X';
+      },
+      { rememberMs: 200 },
+    );
     expect(screen.isCleared('CardLookup')).toBe(false);
     expect(await screen.clear('CardLookup', 250)).toBe(true);
     expect(screen.isCleared('CardLookup')).toBe(true);
+    // A name that is a stored identifier is remembered too: screened on every request, it cost a `find` each time,
+    // which a caller could time (a probe).
+    expect(await screen.clear('CUST_1fddf0X', 250)).toBe(false);
     expect(await screen.clear('CUST_1fddf0X', 250)).toBe(false);
     expect(screen.isCleared('CUST_1fddf0X')).toBe(false);
-    // A screen that fails (MongoDB down) clears nothing.
+    expect(lookups).toBe(2);
+    // Kept under a keyed hash, never as the name.
+    expect(JSON.stringify([...(screen as unknown as { verdicts: Map<string, unknown> }).verdicts.keys()])).not.toContain('CUST_1fddf0X');
+    // An identifier filed by this process: every verdict is screened again.
+    screen.forget();
+    expect(screen.isCleared('CardLookup')).toBe(false);
+    expect(await screen.clear('CardLookup', 250)).toBe(true);
+    expect(lookups).toBe(3);
+    // And after rememberMs (other replicas file identifiers too).
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(screen.isCleared('CardLookup')).toBe(false);
+    // A screen that fails (MongoDB down) clears nothing and is not remembered.
     const failing = new NameScreen(() => Promise.reject(new Error('down')));
     expect(await failing.clear('CardLookup', 250)).toBe(false);
     expect(failing.isCleared('CardLookup')).toBe(false);
@@ -321,6 +343,30 @@ describe('metrics', () => {
     const metrics = await (await fetch(`${app.baseUrl}/metrics`)).text();
     expect(metrics).not.toContain(crmId);
     expect(metrics).not.toContain('CardLookup');
+  });
+
+  it('stops logging a cleared operation name once it is registered as a CRM id, and screens a stored one once', async () => {
+    const crmId = `CUST_${Math.random().toString(36).slice(2, 10)}Y`;
+    const agent = await app.token(['customer:read'], 'agent-op-name-later');
+    const run = async (id: string) => {
+      expect((await app.graphql(agent, `query ${crmId} { __typename }`, undefined, { 'x-request-id': id })).status).toBe(200);
+      // The log line waits for the screen after the response: let it be written.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    };
+    // UUIDs, which are taken unscreened: the only `identifiers` finds are the name's screens.
+    const ids = [randomUUID(), randomUUID(), randomUUID(), randomUUID()] as const;
+    await run(ids[0]);
+    const service = await app.token(SERVICE_SCOPES, 'svc-op-name-later');
+    expect((await app.graphql(service, REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: crmId }] } })).body.errors).toBeUndefined();
+    const lookupsBefore = app.mongoCommands.filter((c) => c.commandName === 'find' && c.command['find'] === 'identifiers').length;
+    for (const id of ids.slice(1)) await run(id);
+    const lines = app.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const completed = (id: string) => lines.find((l) => l['requestId'] === id && l['msg'] === 'request completed');
+    expect(completed(ids[0])?.['operationName']).toBe(crmId);
+    for (const id of ids.slice(1)) expect(completed(id)?.['operationName']).toBeNull();
+    // One screen of the name after the registration, not one per request.
+    const lookups = app.mongoCommands.filter((c) => c.commandName === 'find' && c.command['find'] === 'identifiers').length - lookupsBefore;
+    expect(lookups).toBe(1);
   });
 
   it("gives a caller with no scopes no way to test guessed CRM ids through /metrics", async () => {

@@ -178,7 +178,7 @@ describe('an EMAIL and PHONE grant', () => {
 
   it("cannot be approved by the requester's subject in another case or compatibility form", async () => {
     // Identity providers whose user names ignore case issue `agent-a` and `Agent-A` for one person (a probe).
-    for (const variant of [requester.toUpperCase(), requester.replace(/^./, (c) => c.toUpperCase()), requester.replace('-', '\uFF0D')]) {
+    for (const variant of [requester.toUpperCase(), requester.replace(/^./, (c) => c.toUpperCase()), requester.replace('-', '\uFF0D'), requester.replace('-', '\u2010')]) {
       const res = await app.graphql(await app.token(['pii:approve'], variant), APPROVE, { id: grant.id });
       expect(errorOf(res)).toEqual({ path: ['approvePiiAccess'], code: 'FORBIDDEN', reason: 'ELEVATION_REQUIRED' });
     }

@@ -162,11 +162,20 @@ export class CustomerRepository {
     return new Map(docs.map((doc) => [doc._id, parseWrappedKeyDoc(doc)]));
   }
 
+  private readonly filingListeners = new Set<() => void>();
+
+  /** Calls `listener` whenever this process files an identifier (registration, link): screens of text forget their verdicts. */
+  onIdentifierFiling(listener: () => void): void {
+    this.filingListeners.add(listener);
+  }
+
   /**
    * Claims an identifier hash for a customer. The hash is the document's _id,
    * so of any number of racing claims exactly one wins.
    */
   async claimIdentifier(identifier: IdentifierRecord): Promise<ClaimResult> {
+    // Told before the insert (a listener that forgets what it screened must not miss an identifier being filed).
+    for (const listener of this.filingListeners) listener();
     try {
       await this.identifiers.insertOne({
         _id: identifier.hash,

@@ -94,6 +94,11 @@ export class CustomerService {
     return this.repository.findByIds(ids, options);
   }
 
+  /** See CustomerRepository.onIdentifierFiling. */
+  onIdentifierFiling(listener: () => void): void {
+    this.repository.onIdentifierFiling(listener);
+  }
+
   identifiersOf(ids: readonly string[]): Promise<IdentifierRecord[][]> {
     return this.repository.findIdentifiersByCustomerIds(ids);
   }
@@ -355,13 +360,21 @@ export class CustomerService {
         { crm: hashesOfKind(identifiers[i] ?? [], 'CRM_ID'), phone: hashesOfKind(identifiers[i] ?? [], 'PHONE'), email: hashesOfKind(identifiers[i] ?? [], 'EMAIL') },
       ]),
     );
-    // The domain of each customer's shown email (its mask keeps it), for a local part written alone.
+    // The customer's shown email, decrypted: its domain, for a local part written alone, and its letters and digits
+    // (`skeletonOf`), looked for in the text's whatever separates them (`max_mustermann_firma_example_de`, an address
+    // slugified into an id, and `@` written as `#` or a space got past the forms below; a probe). Other emails are
+    // known by hash only.
     const withEmail = customerIds.filter((id) => (known.get(id)?.email.size ?? 0) > 0);
     const domains = new Map<string, string[]>();
+    const shownEmails = new Map<string, string[]>();
     if (withEmail.length > 0) {
-      for (const customer of await this.repository.findByIds(withEmail, { ciphertexts: false })) {
-        const domain = customer?.masked.EMAIL?.split('@')[1];
-        if (customer && domain) domains.set(customer.id, [domain]);
+      for (const customer of await this.repository.findByIds(withEmail)) {
+        if (customer === null) continue;
+        const email = this.decryptFields(customer, ['EMAIL']).EMAIL;
+        if (typeof email !== 'string') continue;
+        const at = email.lastIndexOf('@');
+        domains.set(customer.id, [email.slice(at + 1)]);
+        shownEmails.set(customer.id, emailSkeletons(email));
       }
     }
     let phoneForms = 0;
@@ -387,6 +400,11 @@ export class CustomerService {
         const fold = () => (folded ??= foldForMatching(text));
         if (names('CRM_ID', own.crm, () => crmIdCandidates(fold()))) return { path, kind: 'CRM_ID' };
         if (names('PHONE', own.phone, () => phoneCandidates(fold()))) return { path, kind: 'PHONE' };
+        const skeletons = shownEmails.get(item.customerId);
+        if (skeletons !== undefined && skeletons.length > 0) {
+          const textSkeleton = skeletonOf(text);
+          if (skeletons.some((skeleton) => textSkeleton.includes(skeleton))) return { path, kind: 'EMAIL' };
+        }
         if (names('EMAIL', own.email, () => emailCandidates(fold(), domains.get(item.customerId) ?? []))) return { path, kind: 'EMAIL' };
       }
     }
@@ -432,7 +450,7 @@ export class CustomerService {
   }
 
   /**
-   * Whether a caller's `x-request-id` names anybody's CRM id or phone number, read as the support-text screen reads
+   * Whether a caller's `x-request-id` names anybody's CRM id, phone number or email address, read as the support-text screen reads
    * text: every form hashed under every key version and looked up in one `find` on `identifiers`. The id goes into
    * the request's log lines and audit events, which outlive an erasure (a probe sent a customer's CRM id as the
    * request id of reads, approvals, exports and links; it was kept and logged). Checked once per request that
@@ -444,6 +462,9 @@ export class CustomerService {
     const hashes = [
       ...[...crmIdCandidates(folded)].flatMap((form) => this.keyring.hashAll('CRM_ID', form)),
       ...[...phoneCandidates(folded)].flatMap((form) => this.keyring.hashAll('PHONE', form)),
+      // An address with its `@` written as another character (`jane_doe7xx.example.com`, a probe's request id and
+      // operation name): an address shape is refused before this, this one is not.
+      ...[...emailCandidates(folded, [])].flatMap((form) => this.keyring.hashAll('EMAIL', form)),
     ];
     return hashes.length > 0 && (await this.repository.hasAnyIdentifier(hashes));
   }
@@ -862,7 +883,8 @@ function crmIdCandidates(folded: string): Set<string> {
 /**
  * What in a text (`folded` by `foldForMatching`) could be one of the customer's email addresses, in the forms free
  * text and ids let through (a probe stored `probe.16.abe03744.example.com` as a ticket id and `probe.16.abe03744` as a
- * device fingerprint beside probe.16.abe03744@example.com): in each word (letters, digits and `. _ % + ' -`), every run
+ * device fingerprint beside probe.16.abe03744@example.com): in each word (letters, digits and `. _ % + ' # ~ = | , -`),
+ * also read with dots for its separators when it uses one throughout (an address slugified into an id), every run
  * of up to MAX_PIECES pieces as a local part, (1) followed, after one separator, by a run of up to MAX_PIECES more pieces as its
  * domain (the address with its `@` written as another character), and (2) alone at `domains` (the customer's shown email's
  * domain) when it holds a digit. A local part of letters alone is not looked for alone: it reads as a name (`jane`,
@@ -877,24 +899,31 @@ function emailCandidates(folded: string, domains: readonly string[]): Set<string
       // Not an address: nothing to look for.
     }
   };
-  for (const word of folded.match(/[\p{L}\p{N}._%+'-]+/gu) ?? []) {
+  for (const word of folded.match(/[\p{L}\p{N}._%+'#~=|,-]+/gu) ?? []) {
     if (word.length > 254) continue;
-    const pieces = word.split(/([._%+'-])/);
-    for (let start = 0; start < pieces.length; start += 2) {
-      let local = '';
-      for (let end = start; end < pieces.length && end - start < MAX_PIECES * 2; end += 2) {
-        local += (end > start ? (pieces[end - 1] ?? '') : '') + (pieces[end] ?? '');
-        if (local === '') continue;
-        if (/\p{N}/u.test(local)) for (const domain of domains) add(`${local}@${domain}`);
-        let domain = '';
-        for (let last = end + 2; last < pieces.length && last - end <= MAX_PIECES * 2; last += 2) {
-          domain += (last > end + 2 ? (pieces[last - 1] ?? '') : '') + (pieces[last] ?? '');
-          if (last > end + 2) add(`${local}@${domain}`);
-        }
+    emailFormsOfWord(word.split(/([._%+'#~=|,-])/), domains, add);
+    // One separator throughout, as where an address was slugified into an id (`jane_doe7_example_com`): read with dots.
+    const separators = new Set(word.match(/[._%+'#~=|,-]/g) ?? []);
+    if (separators.size === 1 && !separators.has('.')) emailFormsOfWord(word.split(/([._%+'#~=|,-])/).map((piece, i) => (i % 2 === 1 ? '.' : piece)), domains, add);
+  }
+  return candidates;
+}
+
+/** emailCandidates for one word split into pieces (text, separator, text, ...). */
+function emailFormsOfWord(pieces: readonly string[], domains: readonly string[], add: (address: string) => void): void {
+  for (let start = 0; start < pieces.length; start += 2) {
+    let local = '';
+    for (let end = start; end < pieces.length && end - start < MAX_PIECES * 2; end += 2) {
+      local += (end > start ? (pieces[end - 1] ?? '') : '') + (pieces[end] ?? '');
+      if (local === '') continue;
+      if (/\p{N}/u.test(local)) for (const domain of domains) add(`${local}@${domain}`);
+      let domain = '';
+      for (let last = end + 2; last < pieces.length && last - end <= MAX_PIECES * 2; last += 2) {
+        domain += (last > end + 2 ? (pieces[last - 1] ?? '') : '') + (pieces[last] ?? '');
+        if (last > end + 2) add(`${local}@${domain}`);
       }
     }
   }
-  return candidates;
 }
 
 /**
@@ -1014,6 +1043,22 @@ function namesAnEmailsLocalPart(displayName: string, identifiers: readonly Hashe
       });
     });
   });
+}
+
+/**
+ * What of an email address `findOwnIdentifierIn` looks for in a text's skeleton: the whole address's letters and
+ * digits, and its local part's (without a `+tag`, too) when that holds a letter and a digit and at least five
+ * characters: a local part of letters alone reads as a name, one of digits alone as any number.
+ */
+function emailSkeletons(email: string): string[] {
+  const at = email.lastIndexOf('@');
+  const localPart = email.slice(0, at);
+  const forms = [skeletonOf(email)];
+  for (const part of new Set([localPart, localPart.split('+', 1)[0] ?? ''])) {
+    const skeleton = skeletonOf(part);
+    if (skeleton.length >= 5 && /\p{L}/u.test(skeleton) && /\p{N}/u.test(skeleton)) forms.push(skeleton);
+  }
+  return forms;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
@@ -22,8 +23,10 @@ export async function settleWithin<T>(promise: Promise<T>, ms: number): Promise<
 export const SCREENS_MS = 250;
 
 export interface NameScreenOptions {
-  /** Names remembered as naming nobody (clients use a handful; the oldest is forgotten first). */
-  maxCleared?: number;
+  /** Verdicts remembered (clients use a handful of names; the oldest is forgotten first). */
+  maxRemembered?: number;
+  /** How long a verdict holds; other replicas file identifiers this one is not told of (default 60 s). */
+  rememberMs?: number;
   /** Screens running at once; a name that finds no free slot is not recorded this time. */
   maxRunning?: number;
 }
@@ -31,56 +34,88 @@ export interface NameScreenOptions {
 /**
  * Operation names are the caller's text, kept in the request's log line (metric labels use the root field instead:
  * operationLabel). isRecordableName keeps out what looks like a phone number or an address; a customer's CRM id
- * (`CUST_1fddf0X`) looks like any other name and was logged (a probe). So each distinct name is screened
- * once against the stored identifiers (CustomerService.namesAnIdentifier: one `find`) before it is recorded, as an
- * `x-request-id` is. A name that passed is remembered; one that names an identifier is not (it is one), and is
- * screened again whenever it comes back.
+ * (`CUST_1fddf0X`) looks like any other name and was logged (a probe). So each distinct name is screened against the
+ * stored identifiers (CustomerService.namesAnIdentifier: one `find`) before it is recorded, as an `x-request-id` is.
+ *
+ * Both verdicts are remembered, for `rememberMs`, under a keyed hash of the name (a key of this process's own), never
+ * the name: a name that is a CRM id is not kept in clear. Remembering only names that passed made a stored CRM id cost
+ * a `find` on every request that carried it, which a caller with no scope could time (about 2 ms; a probe). Every
+ * verdict is forgotten when this process files an identifier (a name cleared before its CRM id was registered was
+ * logged from then on; a probe); `rememberMs` bounds what other replicas file.
  */
 export class NameScreen {
-  private readonly cleared = new Set<string>();
+  private readonly verdicts = new Map<string, { namesSomeone: boolean; until: number }>();
   private readonly running = new Map<string, Promise<boolean>>();
-  private readonly maxCleared: number;
+  private readonly key = randomBytes(32);
+  /** Counts forget() calls: a screen that was running across one does not remember its verdict. */
+  private forgetCount = 0;
+  private readonly maxRemembered: number;
+  private readonly rememberMs: number;
   private readonly maxRunning: number;
 
   constructor(
     private readonly namesAnIdentifier: ((name: string) => Promise<boolean>) | undefined,
     options: NameScreenOptions = {},
   ) {
-    this.maxCleared = options.maxCleared ?? 1000;
+    this.maxRemembered = options.maxRemembered ?? 1000;
+    this.rememberMs = options.rememberMs ?? 60_000;
     this.maxRunning = options.maxRunning ?? 4;
   }
 
   /**
-   * Whether `name` was screened and found to name nobody. Such a name also passed isRecordableName when it was screened
-   * (both callers check that first), so a request that carries it again skips the shape check (about 45 µs a name).
+   * Whether `name` was screened and found to name nobody, within `rememberMs`. Such a name also passed
+   * isRecordableName when it was screened (both callers check that first), so a request that carries it again skips
+   * the shape check (about 45 µs a name).
    */
   isCleared(name: string): boolean {
-    return this.cleared.has(name);
+    return this.verdictOf(this.keyOf(name)) === false;
   }
 
   /** Whether `name` may be recorded: known to name nobody, or found so within `waitMs` (the screen goes on after). */
   async clear(name: string, waitMs: number): Promise<boolean> {
-    if (this.namesAnIdentifier === undefined || this.cleared.has(name)) return true;
-    const screen = this.screen(name, this.namesAnIdentifier);
+    if (this.namesAnIdentifier === undefined) return true;
+    const key = this.keyOf(name);
+    const known = this.verdictOf(key);
+    if (known !== undefined) return !known;
+    const screen = this.screen(key, name, this.namesAnIdentifier);
     return screen !== null && (await settleWithin(screen, waitMs)) === true;
   }
 
-  private screen(name: string, namesAnIdentifier: (name: string) => Promise<boolean>): Promise<boolean> | null {
-    const running = this.running.get(name);
+  /** Forgets every verdict: an identifier is being filed, and a name cleared before may name it. */
+  forget(): void {
+    this.verdicts.clear();
+    this.forgetCount += 1;
+  }
+
+  private keyOf(name: string): string {
+    return createHmac('sha256', this.key).update(name).digest('base64url');
+  }
+
+  private verdictOf(key: string): boolean | undefined {
+    const verdict = this.verdicts.get(key);
+    if (verdict === undefined) return undefined;
+    if (verdict.until > Date.now()) return verdict.namesSomeone;
+    this.verdicts.delete(key);
+    return undefined;
+  }
+
+  private screen(key: string, name: string, namesAnIdentifier: (name: string) => Promise<boolean>): Promise<boolean> | null {
+    const running = this.running.get(key);
     if (running) return running;
     if (this.running.size >= this.maxRunning) return null;
+    const forgottenAt = this.forgetCount;
     const screen = namesAnIdentifier(name)
-      .then((names) => {
-        if (!names) this.remember(name);
-        return !names;
+      .then((namesSomeone) => {
+        if (forgottenAt === this.forgetCount) this.remember(key, namesSomeone);
+        return !namesSomeone;
       })
-      .finally(() => this.running.delete(name));
-    this.running.set(name, screen);
+      .finally(() => this.running.delete(key));
+    this.running.set(key, screen);
     return screen;
   }
 
-  private remember(name: string): void {
-    if (this.cleared.size >= this.maxCleared) this.cleared.delete(this.cleared.values().next().value as string);
-    this.cleared.add(name);
+  private remember(key: string, namesSomeone: boolean): void {
+    if (this.verdicts.size >= this.maxRemembered) this.verdicts.delete(this.verdicts.keys().next().value as string);
+    this.verdicts.set(key, { namesSomeone, until: Date.now() + this.rememberMs });
   }
 }

@@ -137,6 +137,22 @@ function grantedEvent(grant: PiiAccessGrantRecord, actor: Actor): AuditEventInpu
  * email-style logins) issue `agent-a` and `Agent-A` for one person, who then approved their own request (a probe).
  */
 export function isSamePerson(a: string, b: string): boolean {
-  const fold = (sub: string) => sub.normalize('NFKC').toUpperCase().toLowerCase();
-  return fold(a) === fold(b);
+  return foldSubject(a) === foldSubject(b);
+}
+
+/**
+ * A subject as the two-person rule compares it: compatibility forms (fullwidth, ligatures, the Kelvin sign) as their
+ * letters, marks dropped (the dotted capital `İ` lower-cases to `i` and a mark), dashes as `-` (U+2010 is left alone by
+ * NFKC), and case folded through upper case (`ẞ` to `ß` to `SS` to `ss`, as `straße` and `STRASSE` are one person; a
+ * regression probe approved `STRAẞE` beside `strasse`).
+ */
+function foldSubject(sub: string): string {
+  return sub
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
+    .replace(/[\p{Pd}\u2212]/gu, '-')
+    .toLowerCase()
+    .toUpperCase()
+    .toLowerCase()
+    .normalize('NFKC');
 }

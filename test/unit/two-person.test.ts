@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { isSamePerson } from '../../src/privacy-requests/grant-service.js';
+
+describe('the two-person rule compares subjects as one person would be named', () => {
+  it.each([
+    ['agent-a', 'Agent-A'],
+    ['strasse', 'STRAẞE'],
+    ['straße', 'STRASSE'],
+    ['agenti', 'AGENTİ'],
+    ['agenti', 'AGENTı'],
+    ['agent-a', 'agent‐a'],
+    ['agent-a', 'ａｇｅｎｔ－ａ'],
+    ['kelvin', '\u212Aelvin'],
+    ['οδυσσευς', 'ΟΔΥΣΣΕΥΣ'],
+    ['office', 'oﬃce'],
+  ])('%s and %s are one person', (a, b) => {
+    expect(isSamePerson(a, b)).toBe(true);
+  });
+
+  it.each([
+    ['agent-a', 'agent-b'],
+    ['agent-a', 'agent-aa'],
+    ['agent-1', 'agent-l'],
+  ])('%s and %s are two people', (a, b) => {
+    expect(isSamePerson(a, b)).toBe(false);
+  });
+});
