@@ -1,4 +1,5 @@
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, STATUS_CODES, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled, ApolloServerPluginUsageReportingDisabled } from '@apollo/server/plugin/disabled';
@@ -16,6 +17,7 @@ import { createOperationLimits } from './hardening/operation-limits.js';
 import { guardEntityRepresentations } from './hardening/entity-representations.js';
 import { applyRateLimits } from './hardening/rate-limited-fields.js';
 import { createObservabilityPlugin } from './observability/observability-plugin.js';
+import { CallerDocumentStore } from './http/document-store.js';
 import { NameScreen } from './observability/name-screen.js';
 import type { Metrics } from './observability/metrics.js';
 import { applyEntityReach } from './policy/entity-reach.js';
@@ -110,6 +112,8 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
     // say), and the cache kept such a query's text, identifier literals included (a probe). Clients' APQ ends at the
     // router, which sends subgraphs whole queries unless told otherwise.
     persistedQueries: false,
+    // Parsed documents are cached per caller, not per process (see CallerDocumentStore).
+    documentStore: new CallerDocumentStore(),
     // main.ts owns shutdown: Apollo's own signal handlers would race it and re-raise the signal.
     stopOnTerminationSignals: false,
     formatError: createErrorFormatter(
@@ -163,6 +167,7 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
     });
   });
   httpServer.keepAliveTimeout = 65_000;
+  httpServer.on('clientError', answerUnreadableRequest);
 
   return {
     apollo,
@@ -201,4 +206,22 @@ async function checkReadiness(services: Services): Promise<{ ready: boolean; che
   const checks: Record<string, 'ok' | 'down'> = {};
   names.forEach((name, i) => (checks[name] = results[i]?.status === 'fulfilled' ? 'ok' : 'down'));
   return { ready: checks['mongodb'] === 'ok' && checks['redis'] === 'ok', checks };
+}
+
+/**
+ * A request Node cannot parse (no request line, a header without a colon, headers over 16 KB) is answered here rather
+ * than with Node's bare `400 Bad Request`, in the GraphQL error shape every other refusal has (a probe). The socket is
+ * closed after it, as Node does.
+ */
+function answerUnreadableRequest(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const message = status === 431 ? 'Request headers are too large' : status === 408 ? 'The request took too long to arrive' : 'The request is not valid HTTP';
+  const body = JSON.stringify({ errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }

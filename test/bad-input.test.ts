@@ -558,6 +558,17 @@ describe('HTTP requests the server cannot read', () => {
     expect((await fetch(`${app.baseUrl}/health/live`)).status).toBe(200);
   });
 
+  it('answers a request Node cannot parse in the GraphQL error shape, and keeps serving', async () => {
+    for (const raw of ['GARBAGE\r\n\r\n', 'GET /graphql HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n']) {
+      const reply = await rawHttp(raw);
+      expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+      expect(reply).toContain('{"errors":[{"message":"The request is not valid HTTP","extensions":{"code":"BAD_REQUEST"}}]}');
+    }
+    const huge = await rawHttp(`GET /graphql HTTP/1.1\r\nHost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(huge).toMatch(/^HTTP\/1\.1 431 /);
+    expect((await fetch(`${app.baseUrl}/health/live`)).status).toBe(200);
+  });
+
   // A malformed chunk or a body cut short is the client's doing: it was logged as a server error, counted as a 500.
   it('treats a body cut short or malformed in transit as the client\'s error', async () => {
     const [errorsBefore, fivesBefore] = [serverErrors(), await count500()];

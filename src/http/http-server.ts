@@ -128,6 +128,7 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
       log.info({ route, reason: error.message }, 'unauthenticated request');
       return sendJson(res, 401, { errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] }, { 'www-authenticate': 'Bearer' });
     }
+    (currentRequestScope() as RequestScope).callerId = caller.id;
     const requestId = await adoptRequestId(deps, offered, log, screensUntil);
     if (extra) return await extra(req, res, caller, requestId);
 

@@ -7,6 +7,8 @@ export interface RequestScope {
   isCallerSupplied?: boolean;
   /** Ids the request carried before `withdrawRequestId` replaced them. */
   withdrawn?: Set<string>;
+  /** The verified caller's `sub`, once the token is verified (CallerDocumentStore keys documents by it). */
+  callerId?: string;
 }
 
 /**
