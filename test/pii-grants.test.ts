@@ -188,6 +188,7 @@ describe('an EMAIL and PHONE grant', () => {
   it('cannot be approved by a caller without pii:approve', async () => {
     const res = await app.graphql(await agentToken('agent-peer'), APPROVE, { id: grant.id });
     expect(errorOf(res)).toEqual({ path: ['approvePiiAccess'], code: 'FORBIDDEN', reason: 'MISSING_SCOPE' });
+    expect(res.body.errors?.[0]?.message).toBe('Not authorised to call Mutation.approvePiiAccess: a required scope is missing');
   });
 
   it('once approved by another person, shows the requester the clear values and writes a PII_ACCESS event naming the fields', async () => {

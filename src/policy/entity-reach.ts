@@ -54,7 +54,7 @@ export function applyEntityReach(schema: GraphQLSchema, table: Record<string, Ty
       const scopes = typeof typeName === 'string' ? reach.get(typeName) : undefined;
       // Not an entity of this subgraph: BAD_USER_INPUT for the whole call (assertEntityRepresentations).
       if (scopes === undefined || scopes === null || hasAnyScope(ctx.caller, scopes)) return null;
-      return new ForbiddenError('MISSING_SCOPE', `Reaching a ${String(typeName)} needs one of: ${scopes.join(', ')}`);
+      return new ForbiddenError('MISSING_SCOPE', `Reaching ${/^[AEIOU]/.test(String(typeName)) ? 'an' : 'a'} ${String(typeName)} needs one of: ${scopes.join(', ')}`);
     });
     if (refusals.every((r) => r === null)) return resolve(source, args, ctx, info);
     assertEntityRepresentations(representations, known);

@@ -130,7 +130,7 @@ function subjectOf(typeName: string, parent: unknown): string {
 export function describeWithheld(reason: ForbiddenReason, coordinate: string): string {
   switch (reason) {
     case 'MISSING_SCOPE':
-      return `Not authorised to read ${coordinate}: a required scope is missing`;
+      return `Not authorised to ${coordinate.startsWith('Mutation.') ? 'call' : 'read'} ${coordinate}: a required scope is missing`;
     case 'CONSENT_REQUIRED':
       return `${coordinate} needs the customer's consent, which is not on record`;
     case 'ELEVATION_REQUIRED':
