@@ -530,6 +530,25 @@ describe("the customer's own email in other forms", () => {
     expect(ordinary.body?.errors).toBeUndefined();
   });
 
+  it("passes ordinary text beside short, role and big-provider addresses, and refuses the address in whole words", async () => {
+    // The letters of the whole text, word boundaries ignored, refused all of these (a regression probe).
+    const cases: Array<[string, string[], string[]]> = [
+      ['a@b.co', ['Lab coat order shipped'], []],
+      ['tom01@web.de', ['Custom 01 plan renewal'], ['Reply from tom01', 'tom01 web de']],
+      ['anna@web.de', ['Anna webdesign package upgrade'], ['anna_web_de', 'mail anna web de']],
+      ['info@shop.de', ['Info: shop delivery delayed'], ['info-shop-de']],
+      ['billing@contoso.com', ['Billing: Contoso commercial invoice overdue'], ['billing.contoso.com']],
+    ];
+    for (const [email, passes, refused] of cases) {
+      const registered = await gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }] } });
+      const id = (registered.body?.data as { registerCustomer: { id: string } }).registerCustomer.id;
+      const push = (subject: string) =>
+        gql(`mutation($c: ID!, $t: String!) { recordSupportActivity(input: { customerId: $c, tickets: [{ id: "T-79", status: "open", openedAt: "2026-11-01T10:00:00Z", subject: $t }] }) }`, { c: id, t: subject });
+      for (const subject of passes) expect((await push(subject)).body?.errors, `${email}: ${subject}`).toBeUndefined();
+      for (const subject of refused) expect((await push(subject)).body?.errors?.[0]?.message, `${email}: ${subject}`).toMatch(/must not contain the customer's email address/);
+    }
+  });
+
   it("does not adopt an x-request-id that is a customer's email with its @ written as a dot", async () => {
     const slug = VICTIM_EMAIL.replace('@', '.');
     const reply = await send({

@@ -303,6 +303,8 @@ describe('metrics', () => {
     expect(await screen.clear('CUST_1fddf0X', 250)).toBe(false);
     expect(screen.isCleared('CUST_1fddf0X')).toBe(false);
     expect(lookups).toBe(2);
+    // Both verdicts are answered from memory alike; an unknown name has none.
+    expect([screen.knownVerdict('CardLookup'), screen.knownVerdict('CUST_1fddf0X'), screen.knownVerdict('Other')]).toEqual([false, true, undefined]);
     // Kept under a keyed hash, never as the name.
     expect(JSON.stringify([...(screen as unknown as { verdicts: Map<string, unknown> }).verdicts.keys()])).not.toContain('CUST_1fddf0X');
     // An identifier filed by this process: every verdict is screened again.
@@ -367,6 +369,15 @@ describe('metrics', () => {
     // One screen of the name after the registration, not one per request.
     const lookups = app.mongoCommands.filter((c) => c.commandName === 'find' && c.command['find'] === 'identifiers').length - lookupsBefore;
     expect(lookups).toBe(1);
+  });
+
+  it('tells the screens when an identifier is filed, before and after it is stored', async () => {
+    // A screen that ran between a notice before the insert and the insert found nothing, and kept that (a probe).
+    let notices = 0;
+    app.app.services.customers.onIdentifierFiling(() => (notices += 1));
+    const service = await app.token(SERVICE_SCOPES, 'svc-filing-notice');
+    expect((await app.graphql(service, REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: aCrmId() }] } })).body.errors).toBeUndefined();
+    expect(notices).toBe(2);
   });
 
   it("gives a caller with no scopes no way to test guessed CRM ids through /metrics", async () => {

@@ -174,7 +174,7 @@ export class CustomerRepository {
    * so of any number of racing claims exactly one wins.
    */
   async claimIdentifier(identifier: IdentifierRecord): Promise<ClaimResult> {
-    // Told before the insert (a listener that forgets what it screened must not miss an identifier being filed).
+    // Told before the insert and after it (a listener that forgets what it screened must not miss one being filed).
     for (const listener of this.filingListeners) listener();
     try {
       await this.identifiers.insertOne({
@@ -186,6 +186,8 @@ export class CustomerRepository {
         ...(identifier.priorHashes.length > 0 ? { priorHashes: identifier.priorHashes } : {}),
         ...(identifier.pendingSince ? { pendingSince: identifier.pendingSince } : {}),
       });
+      // And after it: a screen that ran between the call above and the insert found nothing and kept that (a probe).
+      for (const listener of this.filingListeners) listener();
       return { claimed: true };
     } catch (error) {
       if (!isDuplicateKeyError(error)) throw error;

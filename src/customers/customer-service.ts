@@ -360,21 +360,16 @@ export class CustomerService {
         { crm: hashesOfKind(identifiers[i] ?? [], 'CRM_ID'), phone: hashesOfKind(identifiers[i] ?? [], 'PHONE'), email: hashesOfKind(identifiers[i] ?? [], 'EMAIL') },
       ]),
     );
-    // The customer's shown email, decrypted: its domain, for a local part written alone, and its letters and digits
-    // (`skeletonOf`), looked for in the text's whatever separates them (`max_mustermann_firma_example_de`, an address
-    // slugified into an id, and `@` written as `#` or a space got past the forms below; a probe). Other emails are
-    // known by hash only.
+    // The customer's shown email, decrypted: its letters and digits (`skeletonOf`), and its local part's, looked for in
+    // the text's whatever separates them (the local part alone as a fingerprint, an address slugified into an id,
+    // `@` written as `#` or a space; probes). Other emails are known by hash only (emailCandidates).
     const withEmail = customerIds.filter((id) => (known.get(id)?.email.size ?? 0) > 0);
-    const domains = new Map<string, string[]>();
     const shownEmails = new Map<string, string[]>();
     if (withEmail.length > 0) {
       for (const customer of await this.repository.findByIds(withEmail)) {
         if (customer === null) continue;
         const email = this.decryptFields(customer, ['EMAIL']).EMAIL;
-        if (typeof email !== 'string') continue;
-        const at = email.lastIndexOf('@');
-        domains.set(customer.id, [email.slice(at + 1)]);
-        shownEmails.set(customer.id, emailSkeletons(email));
+        if (typeof email === 'string') shownEmails.set(customer.id, emailSkeletons(email));
       }
     }
     let phoneForms = 0;
@@ -402,10 +397,10 @@ export class CustomerService {
         if (names('PHONE', own.phone, () => phoneCandidates(fold()))) return { path, kind: 'PHONE' };
         const skeletons = shownEmails.get(item.customerId);
         if (skeletons !== undefined && skeletons.length > 0) {
-          const textSkeleton = skeletonOf(text);
-          if (skeletons.some((skeleton) => textSkeleton.includes(skeleton))) return { path, kind: 'EMAIL' };
+          const words = skeletonWordsOf(text);
+          if (skeletons.some((skeleton) => spellsInWholeWords(words, skeleton))) return { path, kind: 'EMAIL' };
         }
-        if (names('EMAIL', own.email, () => emailCandidates(fold(), domains.get(item.customerId) ?? []))) return { path, kind: 'EMAIL' };
+        if (names('EMAIL', own.email, () => emailCandidates(fold()))) return { path, kind: 'EMAIL' };
       }
     }
     return null;
@@ -464,7 +459,7 @@ export class CustomerService {
       ...[...phoneCandidates(folded)].flatMap((form) => this.keyring.hashAll('PHONE', form)),
       // An address with its `@` written as another character (`jane_doe7xx.example.com`, a probe's request id and
       // operation name): an address shape is refused before this, this one is not.
-      ...[...emailCandidates(folded, [])].flatMap((form) => this.keyring.hashAll('EMAIL', form)),
+      ...[...emailCandidates(folded)].flatMap((form) => this.keyring.hashAll('EMAIL', form)),
     ];
     return hashes.length > 0 && (await this.repository.hasAnyIdentifier(hashes));
   }
@@ -881,16 +876,16 @@ function crmIdCandidates(folded: string): Set<string> {
 }
 
 /**
- * What in a text (`folded` by `foldForMatching`) could be one of the customer's email addresses, in the forms free
- * text and ids let through (a probe stored `probe.16.abe03744.example.com` as a ticket id and `probe.16.abe03744` as a
- * device fingerprint beside probe.16.abe03744@example.com): in each word (letters, digits and `. _ % + ' # ~ = | , -`),
- * also read with dots for its separators when it uses one throughout (an address slugified into an id), every run
- * of up to MAX_PIECES pieces as a local part, (1) followed, after one separator, by a run of up to MAX_PIECES more pieces as its
- * domain (the address with its `@` written as another character), and (2) alone at `domains` (the customer's shown email's
- * domain) when it holds a digit. A local part of letters alone is not looked for alone: it reads as a name (`jane`,
- * `jane.doe`), as in display names. Each form normalised as an EMAIL identifier is (invalid ones dropped).
+ * What in a text (`folded` by `foldForMatching`) could be an email address with its `@` written as another character
+ * (a probe stored `probe.16.abe03744.example.com` as a ticket id beside probe.16.abe03744@example.com): in each word
+ * (letters, digits and `. _ % + ' # -`), every run of up to MAX_PIECES pieces as a local part, followed after one
+ * separator by a run of up to MAX_PIECES more pieces, ending in a piece of letters (a top-level domain), as its domain;
+ * a word that uses one separator throughout is also read with dots for it (an address slugified into an id,
+ * `jane_doe7_example_com`). Each form normalised as an EMAIL identifier is (invalid ones dropped). The customer's
+ * shown email is also compared by its letters and digits (emailSkeletons), which covers its local part alone and any
+ * separators; this covers the emails known by hash only.
  */
-function emailCandidates(folded: string, domains: readonly string[]): Set<string> {
+function emailCandidates(folded: string): Set<string> {
   const candidates = new Set<string>();
   const add = (address: string) => {
     try {
@@ -899,32 +894,34 @@ function emailCandidates(folded: string, domains: readonly string[]): Set<string
       // Not an address: nothing to look for.
     }
   };
-  for (const word of folded.match(/[\p{L}\p{N}._%+'#~=|,-]+/gu) ?? []) {
+  for (const word of folded.match(/[\p{L}\p{N}._%+'#-]+/gu) ?? []) {
     if (word.length > 254) continue;
-    emailFormsOfWord(word.split(/([._%+'#~=|,-])/), domains, add);
-    // One separator throughout, as where an address was slugified into an id (`jane_doe7_example_com`): read with dots.
-    const separators = new Set(word.match(/[._%+'#~=|,-]/g) ?? []);
-    if (separators.size === 1 && !separators.has('.')) emailFormsOfWord(word.split(/([._%+'#~=|,-])/).map((piece, i) => (i % 2 === 1 ? '.' : piece)), domains, add);
+    const pieces = word.split(/([._%+'#-])/);
+    emailFormsOfWord(pieces, add);
+    const separators = new Set(pieces.filter((_piece, i) => i % 2 === 1));
+    if (separators.size === 1 && !separators.has('.')) emailFormsOfWord(pieces.map((piece, i) => (i % 2 === 1 ? '.' : piece)), add);
   }
   return candidates;
 }
 
 /** emailCandidates for one word split into pieces (text, separator, text, ...). */
-function emailFormsOfWord(pieces: readonly string[], domains: readonly string[], add: (address: string) => void): void {
+function emailFormsOfWord(pieces: readonly string[], add: (address: string) => void): void {
   for (let start = 0; start < pieces.length; start += 2) {
     let local = '';
     for (let end = start; end < pieces.length && end - start < MAX_PIECES * 2; end += 2) {
       local += (end > start ? (pieces[end - 1] ?? '') : '') + (pieces[end] ?? '');
       if (local === '') continue;
-      if (/\p{N}/u.test(local)) for (const domain of domains) add(`${local}@${domain}`);
       let domain = '';
       for (let last = end + 2; last < pieces.length && last - end <= MAX_PIECES * 2; last += 2) {
         domain += (last > end + 2 ? (pieces[last - 1] ?? '') : '') + (pieces[last] ?? '');
-        if (last > end + 2) add(`${local}@${domain}`);
+        if (last > end + 2 && TOP_LEVEL_LABEL.test(pieces[last] ?? '')) add(`${local}@${domain}`);
       }
     }
   }
 }
+
+/** What can end a domain: letters (a top-level domain), checked before a form is normalised. */
+const TOP_LEVEL_LABEL = /^\p{L}{2,63}$/u;
 
 /**
  * What in a text (`folded` by `foldForMatching`) could be a phone number in E.164, with a `+` before it (`00`
@@ -1053,12 +1050,41 @@ function namesAnEmailsLocalPart(displayName: string, identifiers: readonly Hashe
 function emailSkeletons(email: string): string[] {
   const at = email.lastIndexOf('@');
   const localPart = email.slice(0, at);
-  const forms = [skeletonOf(email)];
+  const whole = skeletonOf(email);
+  // Shorter addresses (`a@b.co`) are looked for by hash only: their letters spell parts of ordinary words.
+  const forms = whole.length >= MIN_EMAIL_SKELETON_LENGTH ? [whole] : [];
   for (const part of new Set([localPart, localPart.split('+', 1)[0] ?? ''])) {
     const skeleton = skeletonOf(part);
     if (skeleton.length >= 5 && /\p{L}/u.test(skeleton) && /\p{N}/u.test(skeleton)) forms.push(skeleton);
   }
   return forms;
+}
+
+const MIN_EMAIL_SKELETON_LENGTH = 6;
+
+/** The words of a text as skeletonOf reads it: its runs of letters and digits. */
+function skeletonWordsOf(text: string): string[] {
+  return asciiDigits(foldForMatching(text).toLowerCase().normalize('NFKC'))
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter((word) => word.length > 0);
+}
+
+/**
+ * Whether some words in a row, read without what separates them, are exactly `skeleton`: `jane_doe7_example_com`,
+ * `jane doe7 example com` and `janedoe7examplecom` spell `janedoe7examplecom`; `Anna webdesign` does not spell
+ * `annawebde`, nor `Lab coat` `abco` (a regression probe: a check on the letters of the whole text, word boundaries
+ * ignored, refused them and much ordinary text beside short addresses, big-provider domains and role addresses).
+ */
+function spellsInWholeWords(words: readonly string[], skeleton: string): boolean {
+  for (let start = 0; start < words.length; start++) {
+    let run = '';
+    for (let end = start; end < words.length && run.length < skeleton.length; end++) {
+      run += words[end];
+      if (!skeleton.startsWith(run)) break;
+      if (run.length === skeleton.length) return true;
+    }
+  }
+  return false;
 }
 
 /**

@@ -70,9 +70,14 @@ async function adoptRequestId(deps: HttpRoutesDeps, offered: string | null, log:
 /** The longest operation name a log line keeps. */
 const OPERATION_NAME_MAX_LENGTH = 100;
 
-/** isRecordableName for an operation name; a name the name screen cleared before passed it then. */
+/**
+ * isRecordableName for an operation name. A name the name screen has a verdict on is taken by that verdict alone
+ * (it passed isRecordableName when it was screened): one lookup whichever the verdict, so that answers take as long
+ * for a name that is a stored CRM id as for one that names nobody.
+ */
 function isRecordableOperationName(deps: HttpRoutesDeps, name: unknown): name is string {
-  return (typeof name === 'string' && deps.operationNames?.isCleared(name) === true) || isRecordableName(name, OPERATION_NAME_MAX_LENGTH);
+  const namesSomeone = typeof name === 'string' ? deps.operationNames?.knownVerdict(name) : undefined;
+  return namesSomeone === undefined ? isRecordableName(name, OPERATION_NAME_MAX_LENGTH) : !namesSomeone;
 }
 
 async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: ServerResponse, offered: string | null): Promise<void> {

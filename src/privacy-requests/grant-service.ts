@@ -142,14 +142,16 @@ export function isSamePerson(a: string, b: string): boolean {
 
 /**
  * A subject as the two-person rule compares it: compatibility forms (fullwidth, ligatures, the Kelvin sign) as their
- * letters, marks dropped (the dotted capital `İ` lower-cases to `i` and a mark), dashes as `-` (U+2010 is left alone by
+ * letters, Latin, Greek and Cyrillic diacritics dropped (the dotted capital `İ` lower-cases to `i` and a mark), dashes as `-` (U+2010 is left alone by
  * NFKC), and case folded through upper case (`ẞ` to `ß` to `SS` to `ss`, as `straße` and `STRASSE` are one person; a
  * regression probe approved `STRAẞE` beside `strasse`).
  */
 function foldSubject(sub: string): string {
   return sub
     .normalize('NFKD')
-    .replace(/\p{M}/gu, '')
+    // The combining diacritics of Latin, Greek and Cyrillic only: Indic vowel signs and kana voicing marks are marks
+    // too, and dropping them made different names one (राम and रम, かとう and がとう; a regression probe).
+    .replace(/[\u0300-\u036f]/g, '')
     .replace(/[\p{Pd}\u2212]/gu, '-')
     .toLowerCase()
     .toUpperCase()

@@ -30,4 +30,16 @@ describe('the parsed-document cache', () => {
       expect(await store.get('k3')).toBe(document);
     });
   });
+
+  it('keeps the source text of its documents under its budget, and no document over a quarter of it', async () => {
+    const store = new CallerDocumentStore(1000, 4000);
+    const sized = (chars: number) => parse(`{ __typename ${' '.repeat(chars - 14)}}`);
+    await as('a', async () => {
+      await store.set('big', sized(1001));
+      expect(await store.get('big')).toBeUndefined();
+      for (const key of ['k1', 'k2', 'k3', 'k4', 'k5']) await store.set(key, sized(1000));
+      expect(await store.get('k1')).toBeUndefined();
+      for (const key of ['k2', 'k3', 'k4', 'k5']) expect(await store.get(key)).toBeDefined();
+    });
+  });
 });

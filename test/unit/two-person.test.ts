@@ -21,6 +21,10 @@ describe('the two-person rule compares subjects as one person would be named', (
     ['agent-a', 'agent-b'],
     ['agent-a', 'agent-aa'],
     ['agent-1', 'agent-l'],
+    // Marks that are letters' own (Indic vowel signs, kana voicing) are kept (a regression probe).
+    ['राम', 'रम'],
+    ['सीता', 'सोता'],
+    ['かとう', 'がとう'],
   ])('%s and %s are two people', (a, b) => {
     expect(isSamePerson(a, b)).toBe(false);
   });
