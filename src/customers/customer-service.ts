@@ -364,7 +364,7 @@ export class CustomerService {
     // the text's whatever separates them (the local part alone as a fingerprint, an address slugified into an id,
     // `@` written as `#` or a space; probes). Other emails are known by hash only (emailCandidates).
     const withEmail = customerIds.filter((id) => (known.get(id)?.email.size ?? 0) > 0);
-    const shownEmails = new Map<string, string[]>();
+    const shownEmails = new Map<string, { whole: string[]; localPart: string[] }>();
     if (withEmail.length > 0) {
       for (const customer of await this.repository.findByIds(withEmail)) {
         if (customer === null) continue;
@@ -395,10 +395,14 @@ export class CustomerService {
         const fold = () => (folded ??= foldForMatching(text));
         if (names('CRM_ID', own.crm, () => crmIdCandidates(fold()))) return { path, kind: 'CRM_ID' };
         if (names('PHONE', own.phone, () => phoneCandidates(fold()))) return { path, kind: 'PHONE' };
-        const skeletons = shownEmails.get(item.customerId);
-        if (skeletons !== undefined && skeletons.length > 0) {
+        const shown = shownEmails.get(item.customerId);
+        if (shown !== undefined) {
           const words = skeletonWordsOf(text);
-          if (skeletons.some((skeleton) => spellsInWholeWords(words, skeleton))) return { path, kind: 'EMAIL' };
+          if (shown.whole.some((skeleton) => spellsInWholeWords(words, skeleton))) return { path, kind: 'EMAIL' };
+          if (shown.localPart.length > 0) {
+            const tokens = text.split(/\s+/u).map(skeletonWordsOf);
+            if (shown.localPart.some((skeleton) => tokens.some((tokenWords) => spellsInWholeWords(tokenWords, skeleton)))) return { path, kind: 'EMAIL' };
+          }
         }
         if (names('EMAIL', own.email, () => emailCandidates(fold()))) return { path, kind: 'EMAIL' };
       }
@@ -1043,21 +1047,23 @@ function namesAnEmailsLocalPart(displayName: string, identifiers: readonly Hashe
 }
 
 /**
- * What of an email address `findOwnIdentifierIn` looks for in a text's skeleton: the whole address's letters and
- * digits, and its local part's (without a `+tag`, too) when that holds a letter and a digit and at least five
- * characters: a local part of letters alone reads as a name, one of digits alone as any number.
+ * What of the customer's shown email `findOwnIdentifierIn` looks for: `whole`, the address's letters and digits, also
+ * with `at` for its `@` (`max-mustermann-at-firma-de`, a regression probe), spelled by words in a row anywhere in the
+ * text (when six characters or more: shorter ones spell parts of ordinary phrases); and `localPart`, its local part's
+ * (without a `+tag`, too) when that holds a letter and a digit and five characters or more, spelled by the words of one
+ * token between spaces (`jane.doe7`, `ref-jane-doe7`): across spaces it refused ordinary text beside such addresses
+ * (`iPhone 15 screen cracked` beside iphone15@gmail.com, `Invoice Jan 2025` beside jan2025@web.de; a regression probe).
+ * A local part of letters alone reads as a name, one of digits alone as any number.
  */
-function emailSkeletons(email: string): string[] {
+function emailSkeletons(email: string): { whole: string[]; localPart: string[] } {
   const at = email.lastIndexOf('@');
   const localPart = email.slice(0, at);
-  const whole = skeletonOf(email);
-  // Shorter addresses (`a@b.co`) are looked for by hash only: their letters spell parts of ordinary words.
-  const forms = whole.length >= MIN_EMAIL_SKELETON_LENGTH ? [whole] : [];
-  for (const part of new Set([localPart, localPart.split('+', 1)[0] ?? ''])) {
-    const skeleton = skeletonOf(part);
-    if (skeleton.length >= 5 && /\p{L}/u.test(skeleton) && /\p{N}/u.test(skeleton)) forms.push(skeleton);
-  }
-  return forms;
+  const [local, domain] = [skeletonOf(localPart), skeletonOf(email.slice(at + 1))];
+  const whole = [`${local}${domain}`, `${local}at${domain}`].filter((form) => form.length >= MIN_EMAIL_SKELETON_LENGTH);
+  const locals = [...new Set([localPart, localPart.split('+', 1)[0] ?? ''])]
+    .map(skeletonOf)
+    .filter((skeleton) => skeleton.length >= 5 && /\p{L}/u.test(skeleton) && /\p{N}/u.test(skeleton));
+  return { whole, localPart: locals };
 }
 
 const MIN_EMAIL_SKELETON_LENGTH = 6;

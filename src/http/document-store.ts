@@ -1,5 +1,5 @@
 import type { ApolloServerOptions } from '@apollo/server';
-import type { DocumentNode } from 'graphql';
+import type { DocumentNode, Token } from 'graphql';
 import { currentRequestScope } from '../observability/request-scope.js';
 
 type DocumentStore = NonNullable<ApolloServerOptions<never>['documentStore']>;
@@ -8,18 +8,21 @@ type DocumentStore = NonNullable<ApolloServerOptions<never>['documentStore']>;
  * Apollo's cache of parsed and validated documents, kept per caller. Apollo's default is one cache per process keyed
  * by the query's hash: a caller with no scope could time whether anyone had sent a given query text (a lookup with a
  * guessed email inlined as a literal answered in 4 ms instead of 6; a regression probe). Keyed by the caller's `sub`
- * as well, a caller's repeat is still served from the cache and nobody else's is. Bounded by the total length of the
- * cached documents' source text (`maxSourceChars`; a parsed document takes several times its text) and by
- * `maxEntries`, the least recently used dropped first: a count alone let one caller's 1,000 documents of 95 KB each
- * add 100 MB to the process (a regression probe).
+ * as well, a caller's repeat is still served from the cache and nobody else's is.
+ *
+ * Bounded by the documents' weight, their lexical tokens (a parsed document keeps its token list, each token an
+ * object, and a node or so per token: about 250 bytes each): `maxTokens` in all, none above `maxTokensPerDocument`
+ * (heavier documents are parsed again each time), the least recently used dropped first. A count of entries let one
+ * caller's 1,000 documents of 95 KB each add 100 MB, and a budget of source characters 200 MB with dense fragment
+ * spreads (regression probes). Any caller's documents push out others' (which are then parsed again).
  */
 export class CallerDocumentStore implements DocumentStore {
-  private readonly documents = new Map<string, { document: DocumentNode; chars: number }>();
-  private chars = 0;
+  private readonly documents = new Map<string, { document: DocumentNode; tokens: number }>();
+  private tokens = 0;
 
   constructor(
-    private readonly maxEntries = 1000,
-    private readonly maxSourceChars = 2_000_000,
+    private readonly maxTokens = 100_000,
+    private readonly maxTokensPerDocument = 2_000,
   ) {}
 
   async get(key: string): Promise<DocumentNode | undefined> {
@@ -34,14 +37,13 @@ export class CallerDocumentStore implements DocumentStore {
   }
 
   async set(key: string, value: DocumentNode): Promise<void> {
+    const tokens = tokenCount(value, this.maxTokensPerDocument);
+    if (tokens > this.maxTokensPerDocument) return;
     const scoped = scopedKey(key);
-    const chars = value.loc?.source.body.length ?? 0;
-    // A document larger than the whole budget is not kept: it would push out every other.
-    if (chars > this.maxSourceChars / 4) return;
     this.remove(scoped);
-    this.documents.set(scoped, { document: value, chars });
-    this.chars += chars;
-    while (this.documents.size > this.maxEntries || this.chars > this.maxSourceChars) this.remove(this.documents.keys().next().value as string);
+    this.documents.set(scoped, { document: value, tokens });
+    this.tokens += tokens;
+    while (this.tokens > this.maxTokens) this.remove(this.documents.keys().next().value as string);
   }
 
   async delete(key: string): Promise<boolean> {
@@ -52,9 +54,21 @@ export class CallerDocumentStore implements DocumentStore {
     const entry = this.documents.get(scoped);
     if (entry === undefined) return false;
     this.documents.delete(scoped);
-    this.chars -= entry.chars;
+    this.tokens -= entry.tokens;
     return true;
   }
+}
+
+/** The lexical tokens a parsed document keeps (its location's token list), counted up to `limit + 1`; without one, over the limit. */
+function tokenCount(document: DocumentNode, limit: number): number {
+  let token: Token | null | undefined = document.loc?.startToken;
+  if (token === undefined) return limit + 1;
+  let count = 0;
+  while (token && count <= limit) {
+    count += 1;
+    token = token.next;
+  }
+  return count;
 }
 
 /** The key under the caller of the request being served (set once its token is verified); none outside a request. */

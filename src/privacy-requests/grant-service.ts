@@ -142,16 +142,16 @@ export function isSamePerson(a: string, b: string): boolean {
 
 /**
  * A subject as the two-person rule compares it: compatibility forms (fullwidth, ligatures, the Kelvin sign) as their
- * letters, Latin, Greek and Cyrillic diacritics dropped (the dotted capital `İ` lower-cases to `i` and a mark), dashes as `-` (U+2010 is left alone by
+ * letters, the dot above dropped (the dotted capital `İ` lower-cases to `i` and a dot above), dashes as `-` (U+2010 is left alone by
  * NFKC), and case folded through upper case (`ẞ` to `ß` to `SS` to `ss`, as `straße` and `STRASSE` are one person; a
  * regression probe approved `STRAẞE` beside `strasse`).
  */
 function foldSubject(sub: string): string {
   return sub
     .normalize('NFKD')
-    // The combining diacritics of Latin, Greek and Cyrillic only: Indic vowel signs and kana voicing marks are marks
-    // too, and dropping them made different names one (राम and रम, かとう and がとう; a regression probe).
-    .replace(/[\u0300-\u036f]/g, '')
+    // Only the dot above that `İ` lower-cases to: other marks tell names apart (राम and रम, かとう and がとう, hà and
+    // hạ, андреи and андрей were folded into one; regression probes).
+    .replace(/\u0307/g, '')
     .replace(/[\p{Pd}\u2212]/gu, '-')
     .toLowerCase()
     .toUpperCase()

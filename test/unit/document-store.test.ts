@@ -19,7 +19,8 @@ describe('the parsed-document cache', () => {
   });
 
   it('keeps at most its maximum, dropping the least recently used', async () => {
-    const store = new CallerDocumentStore(2);
+    // Each document below has 5 tokens (start, {, __typename, }, end): room for two.
+    const store = new CallerDocumentStore(10, 5);
     await as('a', async () => {
       await store.set('k1', document);
       await store.set('k2', document);
@@ -31,15 +32,17 @@ describe('the parsed-document cache', () => {
     });
   });
 
-  it('keeps the source text of its documents under its budget, and no document over a quarter of it', async () => {
-    const store = new CallerDocumentStore(1000, 4000);
-    const sized = (chars: number) => parse(`{ __typename ${' '.repeat(chars - 14)}}`);
+  it('keeps the tokens of its documents under its budget, and no document over its own limit', async () => {
+    // A document's weight is its lexical tokens: dense fragment spreads pinned 200 MB under a budget of characters.
+    const store = new CallerDocumentStore(40, 12);
+    const withTokens = (n: number) => parse(`{ ${'__typename '.repeat(n - 3)}}`);
+    expect(withTokens(12).loc?.endToken.prev?.kind).toBe('}');
     await as('a', async () => {
-      await store.set('big', sized(1001));
-      expect(await store.get('big')).toBeUndefined();
-      for (const key of ['k1', 'k2', 'k3', 'k4', 'k5']) await store.set(key, sized(1000));
+      await store.set('heavy', withTokens(13));
+      expect(await store.get('heavy')).toBeUndefined();
+      for (const key of ['k1', 'k2', 'k3', 'k4']) await store.set(key, withTokens(10));
       expect(await store.get('k1')).toBeUndefined();
-      for (const key of ['k2', 'k3', 'k4', 'k5']) expect(await store.get(key)).toBeDefined();
+      for (const key of ['k2', 'k3', 'k4']) expect(await store.get(key)).toBeDefined();
     });
   });
 });

@@ -25,6 +25,9 @@ describe('the two-person rule compares subjects as one person would be named', (
     ['राम', 'रम'],
     ['सीता', 'सोता'],
     ['かとう', 'がとう'],
+    ['hà.nguyen', 'hạ.nguyen'],
+    ['андреи', 'андрей'],
+    ['rené', 'rene'],
   ])('%s and %s are two people', (a, b) => {
     expect(isSamePerson(a, b)).toBe(false);
   });
