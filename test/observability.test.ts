@@ -282,7 +282,7 @@ describe('metrics', () => {
     expect(await screen.clear('CardLookup', 0)).toBe(true);
     // With budget left, a new name is waited for.
     expect(await screen.clear('ProfileCard', 250)).toBe(true);
-    expect(screen.isCleared('ProfileCard')).toBe(true);
+    expect(screen.knownVerdict('ProfileCard')).toBe(false);
   });
 
   it('remembers both verdicts, for a while, and forgets them when an identifier is filed', async () => {
@@ -294,14 +294,14 @@ describe('metrics', () => {
       },
       { rememberMs: 200 },
     );
-    expect(screen.isCleared('CardLookup')).toBe(false);
+    expect(screen.knownVerdict('CardLookup')).toBeUndefined();
     expect(await screen.clear('CardLookup', 250)).toBe(true);
-    expect(screen.isCleared('CardLookup')).toBe(true);
+    expect(screen.knownVerdict('CardLookup')).toBe(false);
     // A name that is a stored identifier is remembered too: screened on every request, it cost a `find` each time,
     // which a caller could time (a probe).
     expect(await screen.clear('CUST_1fddf0X', 250)).toBe(false);
     expect(await screen.clear('CUST_1fddf0X', 250)).toBe(false);
-    expect(screen.isCleared('CUST_1fddf0X')).toBe(false);
+    expect(screen.knownVerdict('CUST_1fddf0X')).toBe(true);
     expect(lookups).toBe(2);
     // Both verdicts are answered from memory alike; an unknown name has none.
     expect([screen.knownVerdict('CardLookup'), screen.knownVerdict('CUST_1fddf0X'), screen.knownVerdict('Other')]).toEqual([false, true, undefined]);
@@ -309,16 +309,16 @@ describe('metrics', () => {
     expect(JSON.stringify([...(screen as unknown as { verdicts: Map<string, unknown> }).verdicts.keys()])).not.toContain('CUST_1fddf0X');
     // An identifier filed by this process: every verdict is screened again.
     screen.forget();
-    expect(screen.isCleared('CardLookup')).toBe(false);
+    expect(screen.knownVerdict('CardLookup')).toBeUndefined();
     expect(await screen.clear('CardLookup', 250)).toBe(true);
     expect(lookups).toBe(3);
     // And after rememberMs (other replicas file identifiers too).
     await new Promise((resolve) => setTimeout(resolve, 250));
-    expect(screen.isCleared('CardLookup')).toBe(false);
+    expect(screen.knownVerdict('CardLookup')).toBeUndefined();
     // A screen that fails (MongoDB down) clears nothing and is not remembered.
     const failing = new NameScreen(() => Promise.reject(new Error('down')));
     expect(await failing.clear('CardLookup', 250)).toBe(false);
-    expect(failing.isCleared('CardLookup')).toBe(false);
+    expect(failing.knownVerdict('CardLookup')).toBeUndefined();
   });
 
   it("keeps a customer's CRM id used as an operation name out of the log line and the labels", async () => {

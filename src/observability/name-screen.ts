@@ -63,15 +63,6 @@ export class NameScreen {
   }
 
   /**
-   * Whether `name` was screened and found to name nobody, within `rememberMs`. Such a name also passed
-   * isRecordableName when it was screened (both callers check that first), so a request that carries it again skips
-   * the shape check (about 45 µs a name).
-   */
-  isCleared(name: string): boolean {
-    return this.knownVerdict(name) === false;
-  }
-
-  /**
    * What is remembered of `name`: true when it names someone, false when it names nobody, undefined when not known.
    * Callers take both verdicts alike (one lookup, no shape check): a name remembered as naming someone that was checked
    * for its shape again answered 65 µs later than one that names nobody, which a caller could time (a probe).
