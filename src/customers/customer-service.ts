@@ -360,9 +360,9 @@ export class CustomerService {
         { crm: hashesOfKind(identifiers[i] ?? [], 'CRM_ID'), phone: hashesOfKind(identifiers[i] ?? [], 'PHONE'), email: hashesOfKind(identifiers[i] ?? [], 'EMAIL') },
       ]),
     );
-    // The customer's shown email, decrypted: its letters and digits (`skeletonOf`), and its local part's, looked for in
-    // the text's whatever separates them (the local part alone as a fingerprint, an address slugified into an id,
-    // `@` written as `#` or a space; probes). Other emails are known by hash only (emailCandidates).
+    // The customer's shown email, decrypted: its letters and digits (`skeletonOf`), and its local part's, looked for as
+    // whole words in a row whatever separates them (the local part alone as a fingerprint, an address slugified into an
+    // id, `@` written as `#` or a space; probes). Other emails are known by hash only (emailCandidates).
     const withEmail = customerIds.filter((id) => (known.get(id)?.email.size ?? 0) > 0);
     const shownEmails = new Map<string, { whole: string[]; localPart: string[] }>();
     if (withEmail.length > 0) {
@@ -1070,7 +1070,7 @@ const MIN_EMAIL_SKELETON_LENGTH = 6;
 
 /** The words of a text as skeletonOf reads it: its runs of letters and digits. */
 function skeletonWordsOf(text: string): string[] {
-  return asciiDigits(foldForMatching(text).toLowerCase().normalize('NFKC'))
+  return foldForSkeleton(text)
     .split(/[^\p{L}\p{N}]+/u)
     .filter((word) => word.length > 0);
 }
@@ -1098,7 +1098,12 @@ function spellsInWholeWords(words: readonly string[], skeleton: string): boolean
  * shows nothing), lower-cased (`İ` to `i` and a mark, which goes) and with digits of any script as ASCII.
  */
 function skeletonOf(text: string): string {
-  return asciiDigits(foldForMatching(text).toLowerCase().normalize('NFKC')).replace(/[^\p{L}\p{N}]/gu, '');
+  return foldForSkeleton(text).replace(/[^\p{L}\p{N}]/gu, '');
+}
+
+/** A text folded as skeletonOf and skeletonWordsOf read it. */
+function foldForSkeleton(text: string): string {
+  return asciiDigits(foldForMatching(text).toLowerCase().normalize('NFKC'));
 }
 
 /** Whether the text names one of these CRM ids, read as the screen reads text (`crmIdCandidates`), in any case. */
