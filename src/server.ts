@@ -214,7 +214,9 @@ async function checkReadiness(services: Services): Promise<{ ready: boolean; che
  * closed after it, as Node does.
  */
 function answerUnreadableRequest(error: NodeJS.ErrnoException, socket: Duplex): void {
-  if (error.code === 'ECONNRESET' || !socket.writable) {
+  // As Node's own handler: nothing is written into a response already under way (a pipelined request's).
+  const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (error.code === 'ECONNRESET' || !socket.writable || answering?.headersSent === true) {
     socket.destroy();
     return;
   }

@@ -554,8 +554,11 @@ describe("the customer's own email in other forms", () => {
     }
   });
 
-  it("does not adopt an x-request-id that is a customer's email with its @ written as a dot", async () => {
-    const slug = VICTIM_EMAIL.replace('@', '.');
+  it.each([
+    ['a dot', (email: string) => email.replace('@', '.')],
+    ['-at- in a slug', (email: string) => email.replace(/[.]/g, '-').replace('@', '-at-')],
+  ])("does not adopt an x-request-id that is a customer's email with its @ written as %s", async (_what, spell) => {
+    const slug = spell(VICTIM_EMAIL);
     const reply = await send({
       body: JSON.stringify({ query: `query($v: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, channel: VOICE }) { auditEventId } }`, variables: { v: VICTIM_EMAIL } }),
       headers: { 'x-request-id': slug },

@@ -903,18 +903,28 @@ function emailCandidates(folded: string): Set<string> {
     const pieces = word.split(/([._%+'#-])/);
     emailFormsOfWord(pieces, add);
     const separators = new Set(pieces.filter((_piece, i) => i % 2 === 1));
-    if (separators.size === 1 && !separators.has('.')) emailFormsOfWord(pieces.map((piece, i) => (i % 2 === 1 ? '.' : piece)), add);
+    const dotted = separators.size === 1 && !separators.has('.') ? pieces.map((piece, i) => (i % 2 === 1 ? '.' : piece)) : null;
+    if (dotted) emailFormsOfWord(dotted, add);
+    // `at` for the `@`, as slugs spell it (`jane-doe7-at-example-com`; a regression probe): the pieces around it.
+    for (const form of dotted ? [pieces, dotted] : [pieces]) {
+      for (let at = 2; at < form.length - 2; at += 2) {
+        if (form[at]?.toLowerCase() === 'at') emailFormsOfWord([...form.slice(0, at - 1), '@', ...form.slice(at + 2)], add, at - 1);
+      }
+    }
   }
   return candidates;
 }
 
-/** emailCandidates for one word split into pieces (text, separator, text, ...). */
-function emailFormsOfWord(pieces: readonly string[], add: (address: string) => void): void {
+/**
+ * emailCandidates for one word split into pieces (text, separator, text, ...); with `atSeparator`, only forms whose
+ * local part ends just before the separator at that index (the `@` of an `at` that stood there).
+ */
+function emailFormsOfWord(pieces: readonly string[], add: (address: string) => void, atSeparator?: number): void {
   for (let start = 0; start < pieces.length; start += 2) {
     let local = '';
     for (let end = start; end < pieces.length && end - start < MAX_PIECES * 2; end += 2) {
       local += (end > start ? (pieces[end - 1] ?? '') : '') + (pieces[end] ?? '');
-      if (local === '') continue;
+      if (local === '' || (atSeparator !== undefined && end + 1 !== atSeparator)) continue;
       let domain = '';
       for (let last = end + 2; last < pieces.length && last - end <= MAX_PIECES * 2; last += 2) {
         domain += (last > end + 2 ? (pieces[last - 1] ?? '') : '') + (pieces[last] ?? '');

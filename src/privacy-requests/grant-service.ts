@@ -149,9 +149,9 @@ export function isSamePerson(a: string, b: string): boolean {
 function foldSubject(sub: string): string {
   return sub
     .normalize('NFKD')
-    // Only the dot above that `İ` lower-cases to: other marks tell names apart (राम and रम, かとう and がとう, hà and
-    // hạ, андреи and андрей were folded into one; regression probes).
-    .replace(/\u0307/g, '')
+    // Only the dot above that `İ` lower-cases to (after an i): other marks tell names apart (राम and रम, かとう and
+    // がとう, hà and hạ, андреи and андрей, and with every dot above dropped Żak and Zak, were one; regression probes).
+    .replace(/(?<=[iI])\u0307/g, '')
     .replace(/[\p{Pd}\u2212]/gu, '-')
     .toLowerCase()
     .toUpperCase()
