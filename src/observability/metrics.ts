@@ -1,6 +1,6 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** Prometheus metrics served at /metrics. Labels carry operation names and reasons, never ids or values. */
+/** Prometheus metrics served at /metrics. Labels carry schema names (root fields) and reasons, never ids, values or caller text. */
 export class Metrics {
   readonly registry = new Registry();
   readonly httpRequests = new Counter({
@@ -11,7 +11,7 @@ export class Metrics {
   });
   readonly operationDuration = new Histogram({
     name: 'veil_graphql_operation_duration_seconds',
-    help: 'GraphQL request latency by operation name',
+    help: 'GraphQL request latency by the root field the operation selects (multiple, none)',
     labelNames: ['operation'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
@@ -29,7 +29,7 @@ export class Metrics {
   });
   readonly graphqlOperations = new Counter({
     name: 'veil_graphql_operations_total',
-    help: 'GraphQL operations by operation name and outcome (ok, or error when the response carries any error)',
+    help: 'GraphQL operations by the root field they select (multiple, none) and outcome (ok, or error when the response carries any error)',
     labelNames: ['operation', 'outcome'] as const,
     registers: [this.registry],
   });
