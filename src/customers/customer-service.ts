@@ -351,8 +351,6 @@ export class CustomerService {
     if (items.every((item) => item.texts.length === 0)) return null;
     const customerIds = [...new Set(items.map((item) => item.customerId))];
     const identifiers = await this.repository.findIdentifiersByCustomerIds(customerIds);
-    const named = await this.findNameIn(items.filter((item) => item.screensName));
-    if (named) return named;
     const hashesOfKind = (records: readonly IdentifierRecord[], kind: IdentifierKind) => new Set(records.filter((r) => r.kind === kind).flatMap(hashesOf));
     const known = new Map(
       customerIds.map((id, i) => [
@@ -363,14 +361,19 @@ export class CustomerService {
     // The customer's shown email, decrypted: its letters and digits (`skeletonOf`), and its local part's, looked for as
     // whole words in a row whatever separates them (the local part alone as a fingerprint, an address slugified into an
     // id, `@` written as `#` or a space; probes). Other emails are known by hash only (emailCandidates).
+    // One read of the customers with their ciphertexts serves both this and the display-name screen (findNameIn).
     const withEmail = customerIds.filter((id) => (known.get(id)?.email.size ?? 0) > 0);
+    const nameScreened = items.filter((item) => item.screensName && item.texts.length > 0);
+    const toRead = [...new Set([...withEmail, ...nameScreened.map((item) => item.customerId)])];
+    const customers = new Map<string, CustomerRecord>();
+    if (toRead.length > 0) for (const customer of await this.repository.findByIds(toRead)) if (customer !== null) customers.set(customer.id, customer);
+    const named = this.findNameIn(nameScreened, customers);
+    if (named) return named;
     const shownEmails = new Map<string, { whole: string[]; localPart: string[] }>();
-    if (withEmail.length > 0) {
-      for (const customer of await this.repository.findByIds(withEmail)) {
-        if (customer === null) continue;
-        const email = this.decryptFields(customer, ['EMAIL']).EMAIL;
-        if (typeof email === 'string') shownEmails.set(customer.id, emailSkeletons(email));
-      }
+    for (const id of withEmail) {
+      const customer = customers.get(id);
+      const email = customer ? this.decryptFields(customer, ['EMAIL']).EMAIL : null;
+      if (typeof email === 'string') shownEmails.set(id, emailSkeletons(email));
     }
     let phoneForms = 0;
     let emailForms = 0;
@@ -414,14 +417,13 @@ export class CustomerService {
    * Where text holds the customer's full display name, its words in a row (either order, any case, accents
    * folded): the path, or null. A probe erased "Gone Person" with the reason "Because Gone Person wrote in", kept
    * in the DATA_DELETION event. Names of one word are not looked for (`May`, `Will` are words too); the name is
-   * decrypted (one `find` on `customers` with the ciphertexts, one key unwrap).
+   * decrypted from `customers` (read with their ciphertexts by findOwnIdentifierIn), one key unwrap each.
    */
-  private async findNameIn(items: ReadonlyArray<OwnIdentifierScreen>): Promise<{ path: string; kind: 'NAME' } | null> {
+  private findNameIn(items: ReadonlyArray<OwnIdentifierScreen>, customers: ReadonlyMap<string, CustomerRecord>): { path: string; kind: 'NAME' } | null {
     if (items.every((item) => item.texts.length === 0)) return null;
-    const customers = await this.repository.findByIds([...new Set(items.map((item) => item.customerId))]);
     const names = new Map<string, readonly string[]>();
-    for (const customer of customers) {
-      if (customer === null) continue;
+    for (const customer of new Set(items.map((item) => customers.get(item.customerId)))) {
+      if (customer === undefined) continue;
       const name = this.decryptFields(customer, ['DISPLAY_NAME']).DISPLAY_NAME;
       const words = typeof name === 'string' ? wordsOf(name) : [];
       if (words.length > 1) names.set(customer.id, [words.join(' '), [...words].reverse().join(' ')]);

@@ -164,7 +164,8 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
       httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
       context: async () => ({ ...deps.buildContext(caller, requestId, log), ran }),
     });
-    if (ran.operationName !== null) operationName = isRecordableOperationName(deps, ran.operationName) ? ran.operationName : null;
+    // Usually the name the body gave, already checked above.
+    if (ran.operationName !== null && ran.operationName !== operationName) operationName = isRecordableOperationName(deps, ran.operationName) ? ran.operationName : null;
     // Apollo's own cache headers (a persisted-query miss sends `private, no-cache, must-revalidate`) do not replace no-store.
     for (const [key, value] of response.headers) if (key.toLowerCase() !== 'cache-control') res.setHeader(key, value);
     res.statusCode = response.status ?? 200;
