@@ -156,6 +156,62 @@ describe('building the snapshot', () => {
     expect(stored.openTickets.map((t) => t.id)).toEqual(['T-9']);
   });
 
+  it('treats a cached value it cannot read as a miss, rebuilds it from MongoDB, and serves the rebuilt one from Redis', async () => {
+    const id = await register();
+    await consent(id, ['support_context']);
+    await push({
+      customerId: id,
+      tickets: [{ id: 'T-7', status: 'open', subject: 'Router offline', openedAt: daysAgo(2), updatedAt: daysAgo(1) }],
+      subscriptions: [{ id: 'S-7', plan: 'fibre-500', status: 'active', startedAt: daysAgo(90) }],
+      transactions: [{ id: 'TX-7', status: 'settled', amountMinor: 4599, currency: 'EUR', occurredAt: daysAgo(3) }],
+      interactions: [{ id: 'I-7', channel: 'VOICE', occurredAt: daysAgo(1), summary: 'Called about the router' }],
+    });
+    const first = await readContext(id);
+    expect(first.body.errors).toBeUndefined();
+    const good = JSON.parse((await redis.get(snapshotKey(id)))!) as Record<string, unknown>;
+    const ticket = (good['openTickets'] as Array<Record<string, unknown>>)[0]!;
+    // Another release's format, a partial write, or a key written by hand: JSON that parses, fields that do not read.
+    const unreadable: Array<[string, Record<string, unknown>]> = [
+      ['a date that does not parse', { ...good, generatedAt: 'x', expiresAt: 'garbage' }],
+      ['a ticket without openedAt', { ...good, openTickets: [{ ...ticket, openedAt: undefined }] }],
+      ['a ticket date that does not parse', { ...good, openTickets: [{ ...ticket, openedAt: 'bad' }] }],
+      ['a number for a date', { ...good, generatedAt: 12, expiresAt: undefined }],
+      ['a null item', { ...good, openTickets: [null] }],
+      ['an item that is a string', { ...good, lastInteractions: ['I-7'] }],
+      ['a channel outside the enum', { ...good, channel: 'PIGEON' }],
+      ['an interaction channel outside the enum', { ...good, lastInteractions: [{ id: 'I-7', channel: 'FAX', occurredAt: daysAgo(1), summary: null, outcome: null }] }],
+      ['an amount that is not a whole number', { ...good, recentTransactions: [{ id: 'TX-7', status: 'settled', amountMinor: '4599', currency: 'EUR', occurredAt: daysAgo(3), description: null }] }],
+      ['a section that is not a list', { ...good, activeSubscriptions: {} }],
+      ['a list instead of an object', [good]],
+      ['JSON that does not parse', { raw: true }],
+    ];
+    for (const [what, value] of unreadable) {
+      await redis.set(snapshotKey(id), 'raw' in value ? '{"customerId":' : JSON.stringify(value), 'EX', 100);
+      const read = await readContext(id);
+      expect(read.body.errors, what).toBeUndefined();
+      const context = read.body.data!.customer.context!;
+      expect(context.customerId, what).toBe(id);
+      expect(context.openTickets!.map((t) => t.id), what).toEqual(['T-7']);
+      expect(context.activeSubscriptions!.map((s) => s.id), what).toEqual(['S-7']);
+      expect(context.recentTransactions!.map((t) => [t.id, t.amountMinor]), what).toEqual([['TX-7', 4599]]);
+      expect(context.lastInteractions!.map((x) => [x.id, x.channel]), what).toEqual([['I-7', 'VOICE']]);
+      // The rebuilt snapshot replaced the unreadable value...
+      expect((JSON.parse((await redis.get(snapshotKey(id)))!) as { generatedAt: string }).generatedAt, what).toBe(context.generatedAt);
+      // ...and the next read takes it from Redis: no support-records read.
+      app.resetCommands();
+      const again = await readContext(id);
+      expect(again.body.data!.customer.context!.generatedAt, what).toBe(context.generatedAt);
+      expect(findsOn(app.mongoCommands, COLLECTIONS.supportRecords), what).toHaveLength(0);
+    }
+    // Fields this release does not know (a newer one may add some) do not make a value unreadable.
+    await redis.set(snapshotKey(id), JSON.stringify({ ...good, addedLater: 1, openTickets: [{ ...ticket, priority: 'high' }] }), 'EX', 100);
+    app.resetCommands();
+    const newer = await readContext(id);
+    expect(newer.body.data!.customer.context!.openTickets!.map((t) => t.id)).toEqual(['T-7']);
+    expect(newer.body.data!.customer.context!.generatedAt).toBe(good['generatedAt']);
+    expect(findsOn(app.mongoCommands, COLLECTIONS.supportRecords)).toHaveLength(0);
+  });
+
   it('keeps every push as new documents, drops the cached snapshot on each push, and shows the latest version of a record', async () => {
     const id = await register();
     await consent(id, ['support_context']);

@@ -80,41 +80,94 @@ export class SnapshotCache {
   }
 }
 
-interface StoredSnapshot {
-  customerId: string;
-  generatedAt: string;
-  expiresAt: string;
-  channel: Channel | null;
-  openTickets: Array<{ id: string; status: string; subject: string | null; openedAt: string; updatedAt: string | null }>;
-  activeSubscriptions: Array<{ id: string; plan: string; status: string; startedAt: string; renewsAt: string | null }>;
-  recentTransactions: Array<{ id: string; status: string; amountMinor: number; currency: string; occurredAt: string; description: string | null }>;
-  lastInteractions: Array<{ id: string; channel: Channel; occurredAt: string; summary: string | null; outcome: string | null }>;
-  deviceFingerprint: string | null;
-}
-
-/** A value we cannot read (another version's format, a partial write) is a miss: the snapshot is rebuilt. */
+/**
+ * A value we cannot read (another release's format, a partial write, a key someone wrote by hand) is a miss: the
+ * snapshot is rebuilt from MongoDB. That holds for every field, not only for JSON that does not parse: a date that
+ * does not parse, an item that is not an object or lacks a field, a channel outside the enum each failed the read
+ * (`INTERNAL_SERVER_ERROR` on the field, or `SERVICE_UNAVAILABLE` naming Redis for a `null` item; a probe) until
+ * the key expired. Only the known fields are kept: the schema never sees what else the value held.
+ */
 function parseSnapshot(raw: string | null, customerId: string): ContextSnapshot | null {
   if (raw === null) return null;
-  let value: StoredSnapshot;
   try {
-    value = JSON.parse(raw) as StoredSnapshot;
+    const value: unknown = JSON.parse(raw);
+    if (!isObject(value) || value['customerId'] !== customerId) return null;
+    return {
+      customerId,
+      generatedAt: dateOf(value['generatedAt']),
+      expiresAt: dateOf(value['expiresAt']),
+      channel: value['channel'] == null ? null : channelOf(value['channel']),
+      openTickets: listOf(value['openTickets'], (t) => ({
+        id: textOf(t['id']),
+        status: textOf(t['status']),
+        subject: textOrNull(t['subject']),
+        openedAt: dateOf(t['openedAt']),
+        updatedAt: dateOrNull(t['updatedAt']),
+      })),
+      activeSubscriptions: listOf(value['activeSubscriptions'], (s) => ({
+        id: textOf(s['id']),
+        plan: textOf(s['plan']),
+        status: textOf(s['status']),
+        startedAt: dateOf(s['startedAt']),
+        renewsAt: dateOrNull(s['renewsAt']),
+      })),
+      recentTransactions: listOf(value['recentTransactions'], (t) => ({
+        id: textOf(t['id']),
+        status: textOf(t['status']),
+        amountMinor: integerOf(t['amountMinor']),
+        currency: textOf(t['currency']),
+        occurredAt: dateOf(t['occurredAt']),
+        description: textOrNull(t['description']),
+      })),
+      lastInteractions: listOf(value['lastInteractions'], (x) => ({
+        id: textOf(x['id']),
+        channel: channelOf(x['channel']),
+        occurredAt: dateOf(x['occurredAt']),
+        summary: textOrNull(x['summary']),
+        outcome: textOrNull(x['outcome']),
+      })),
+      deviceFingerprint: textOrNull(value['deviceFingerprint']),
+    };
   } catch (error) {
-    if (error instanceof SyntaxError) return null;
+    if (error instanceof SyntaxError || error instanceof UnreadableSnapshot) return null;
     throw error;
   }
-  if (value.customerId !== customerId || !Array.isArray(value.openTickets) || !Array.isArray(value.activeSubscriptions)) return null;
-  if (!Array.isArray(value.recentTransactions) || !Array.isArray(value.lastInteractions)) return null;
-  const date = (v: string): Date => new Date(v);
-  const dateOrNull = (v: string | null): Date | null => (v === null ? null : new Date(v));
-  return {
-    customerId: value.customerId,
-    generatedAt: date(value.generatedAt),
-    expiresAt: date(value.expiresAt),
-    channel: CHANNELS.find((c) => c === value.channel) ?? null,
-    openTickets: value.openTickets.map((t) => ({ ...t, openedAt: date(t.openedAt), updatedAt: dateOrNull(t.updatedAt) })),
-    activeSubscriptions: value.activeSubscriptions.map((s) => ({ ...s, startedAt: date(s.startedAt), renewsAt: dateOrNull(s.renewsAt) })),
-    recentTransactions: value.recentTransactions.map((t) => ({ ...t, occurredAt: date(t.occurredAt) })),
-    lastInteractions: value.lastInteractions.map((x) => ({ ...x, occurredAt: date(x.occurredAt) })),
-    deviceFingerprint: value.deviceFingerprint ?? null,
-  };
+}
+
+class UnreadableSnapshot extends Error {}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+function listOf<T>(value: unknown, read: (item: Record<string, unknown>) => T): T[] {
+  if (!Array.isArray(value)) throw new UnreadableSnapshot();
+  return value.map((item: unknown) => {
+    if (!isObject(item)) throw new UnreadableSnapshot();
+    return read(item);
+  });
+}
+function textOf(value: unknown): string {
+  if (typeof value !== 'string') throw new UnreadableSnapshot();
+  return value;
+}
+/** Nullable fields: absent counts as null (a record stored without the optional field leaves it out of the JSON). */
+function textOrNull(value: unknown): string | null {
+  return value == null ? null : textOf(value);
+}
+function dateOf(value: unknown): Date {
+  const date = new Date(textOf(value));
+  if (Number.isNaN(date.getTime())) throw new UnreadableSnapshot();
+  return date;
+}
+function dateOrNull(value: unknown): Date | null {
+  return value == null ? null : dateOf(value);
+}
+function integerOf(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new UnreadableSnapshot();
+  return value;
+}
+function channelOf(value: unknown): Channel {
+  const channel = CHANNELS.find((c) => c === value);
+  if (channel === undefined) throw new UnreadableSnapshot();
+  return channel;
 }
