@@ -171,7 +171,8 @@ describe('building the snapshot', () => {
     const good = JSON.parse((await redis.get(snapshotKey(id)))!) as Record<string, unknown>;
     const ticket = (good['openTickets'] as Array<Record<string, unknown>>)[0]!;
     // Another release's format, a partial write, or a key written by hand: JSON that parses, fields that do not read.
-    const unreadable: Array<[string, Record<string, unknown>]> = [
+    const NOT_JSON = Symbol('not JSON');
+    const unreadable: Array<[string, unknown]> = [
       ['a date that does not parse', { ...good, generatedAt: 'x', expiresAt: 'garbage' }],
       ['a ticket without openedAt', { ...good, openTickets: [{ ...ticket, openedAt: undefined }] }],
       ['a ticket date that does not parse', { ...good, openTickets: [{ ...ticket, openedAt: 'bad' }] }],
@@ -183,10 +184,10 @@ describe('building the snapshot', () => {
       ['an amount that is not a whole number', { ...good, recentTransactions: [{ id: 'TX-7', status: 'settled', amountMinor: '4599', currency: 'EUR', occurredAt: daysAgo(3), description: null }] }],
       ['a section that is not a list', { ...good, activeSubscriptions: {} }],
       ['a list instead of an object', [good]],
-      ['JSON that does not parse', { raw: true }],
+      ['JSON that does not parse', NOT_JSON],
     ];
     for (const [what, value] of unreadable) {
-      await redis.set(snapshotKey(id), 'raw' in value ? '{"customerId":' : JSON.stringify(value), 'EX', 100);
+      await redis.set(snapshotKey(id), value === NOT_JSON ? '{"customerId":' : JSON.stringify(value), 'EX', 100);
       const read = await readContext(id);
       expect(read.body.errors, what).toBeUndefined();
       const context = read.body.data!.customer.context!;
@@ -418,6 +419,11 @@ describe('validating support activity', () => {
       [{ tickets: [{ id: `${digits.slice(0, 2)}0${digits.slice(2)}`, status: 'open', openedAt: at }] }, 'tickets[0].id'],
       [{ tickets: [{ id: 'T-PH4', status: `wa${digits.slice(0, 2)}-0-${digits.slice(2, 6)}-----${digits.slice(6)}`, openedAt: at }] }, 'tickets[0].status'],
       [{ tickets: [{ id: 'T-PH3', status: 'open', subject: `Refund of ${Number(digits.slice(0, -2)).toLocaleString('en-GB')}.${digits.slice(-2)} GBP`, openedAt: at }] }, 'tickets[0].subject'],
+      // Past the hashed forms (a probe): the number split into runs too short to be one, by a word or a letter between
+      // them; in international and in national form.
+      [{ tickets: [{ id: 'T-PH5', status: 'open', subject: `callback ${digits.slice(0, 6)} then ${digits.slice(6)}`, openedAt: at }] }, 'tickets[0].subject'],
+      [{ tickets: [{ id: `${digits.slice(0, 6)}-x-${digits.slice(6)}`, status: 'open', openedAt: at }] }, 'tickets[0].id'],
+      [{ interactions: [{ id: 'I-PH6', channel: 'VOICE', occurredAt: at, summary: `Rang 0${digits.slice(2, 6)} ext ${digits.slice(6)} back` }] }, 'interactions[0].summary'],
     ];
     for (const [records, path] of refusals) {
       const refused = await push({ customerId: id, ...records });

@@ -7,7 +7,7 @@ import { BadUserInputError, ConflictError, CustomerErasedError, NotFoundError, S
 import { isCustomerId, newCustomerId } from '../identity/customer-id.js';
 import type { HmacKeyring } from '../identity/hmac-keyring.js';
 import { containsIdentifier, foldForMatching, hasControlCharacters, isSafeReference } from '../identity/free-text-guard.js';
-import { asciiDigits, GEOGRAPHIC_CALLING_CODES, normaliseIdentifier, type IdentifierKind } from '../identity/normalise-identifier.js';
+import { asciiDigits, GEOGRAPHIC_CALLING_CODES, identifyingDigitsOf, normaliseIdentifier, type IdentifierKind } from '../identity/normalise-identifier.js';
 import type { EncryptedValue, PiiEnvelope, WrappedDataKey } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone, showsSomething } from '../policy/masks.js';
 import { callerRequestId, withdrawRequestId } from '../observability/request-scope.js';
@@ -362,18 +362,26 @@ export class CustomerService {
     // whole words in a row whatever separates them (the local part alone as a fingerprint, an address slugified into an
     // id, `@` written as `#` or a space; probes). Other emails are known by hash only (emailCandidates).
     // One read of the customers with their ciphertexts serves both this and the display-name screen (findNameIn).
+    // The shown phone number too: its digits anywhere in the text, whatever stands between them (`callback 442079
+    // then 480230`, `order 442079-x-480230`: a word ended each digit run, and each run alone was too short; a probe).
+    // Other phone numbers are known by hash only (phoneCandidates).
     const withEmail = customerIds.filter((id) => (known.get(id)?.email.size ?? 0) > 0);
+    const withPhone = customerIds.filter((id) => (known.get(id)?.phone.size ?? 0) > 0);
     const nameScreened = items.filter((item) => item.screensName && item.texts.length > 0);
-    const toRead = [...new Set([...withEmail, ...nameScreened.map((item) => item.customerId)])];
+    const toRead = [...new Set([...withEmail, ...withPhone, ...nameScreened.map((item) => item.customerId)])];
     const customers = new Map<string, CustomerRecord>();
     if (toRead.length > 0) for (const customer of await this.repository.findByIds(toRead)) if (customer !== null) customers.set(customer.id, customer);
     const named = this.findNameIn(nameScreened, customers);
     if (named) return named;
     const shownEmails = new Map<string, { whole: string[]; localPart: string[] }>();
-    for (const id of withEmail) {
+    const shownPhones = new Map<string, string>();
+    const phoneHolders = new Set(withPhone);
+    for (const id of new Set([...withEmail, ...withPhone])) {
       const customer = customers.get(id);
-      const email = customer ? this.decryptFields(customer, ['EMAIL']).EMAIL : null;
-      if (typeof email === 'string') shownEmails.set(id, emailSkeletons(email));
+      if (customer === undefined) continue;
+      const clear = this.decryptFields(customer, phoneHolders.has(id) ? ['EMAIL', 'PHONE'] : ['EMAIL']);
+      if (typeof clear.EMAIL === 'string') shownEmails.set(id, emailSkeletons(clear.EMAIL));
+      if (typeof clear.PHONE === 'string') shownPhones.set(id, identifyingDigitsOf(clear.PHONE));
     }
     let phoneForms = 0;
     let emailForms = 0;
@@ -398,6 +406,8 @@ export class CustomerService {
         const fold = () => (folded ??= foldForMatching(text));
         if (names('CRM_ID', own.crm, () => crmIdCandidates(fold()))) return { path, kind: 'CRM_ID' };
         if (names('PHONE', own.phone, () => phoneCandidates(fold()))) return { path, kind: 'PHONE' };
+        const phoneDigits = shownPhones.get(item.customerId);
+        if (phoneDigits !== undefined && asciiDigits(fold()).replace(/\D/g, '').includes(phoneDigits)) return { path, kind: 'PHONE' };
         const shown = shownEmails.get(item.customerId);
         if (shown !== undefined) {
           const words = skeletonWordsOf(text);

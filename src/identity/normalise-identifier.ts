@@ -209,6 +209,17 @@ export function asciiDigits(text: string): string {
 const DECIMAL_DIGIT = /^\p{Nd}$/u;
 
 /**
+ * The digits of a stored (E.164) phone number that identify it wherever they are written: its national significant
+ * number (`+442079480230` gives `2079480230`, which the international and the national form both hold), or all its
+ * digits when that is shorter than seven (a few small numbering plans), which would match too much ordinary text.
+ */
+export function identifyingDigitsOf(e164: string): string {
+  const all = e164.replace(/\D/g, '');
+  const national = parsePhoneNumberFromString(e164)?.nationalNumber ?? '';
+  return national.length >= 7 ? national : all;
+}
+
+/**
  * A number is accepted when libphonenumber's full (`max`) metadata says it is
  * valid, or, failing that, when it has a possible length for a geographic
  * country calling code.
