@@ -2,6 +2,7 @@ import DataLoader from 'dataloader';
 import { hasScope, type Caller } from './auth/caller.js';
 import type { ConsentReceipt, ConsentStateRecord } from './consent/consent-types.js';
 import { ciphertextsOf, type CustomerRecord, type IdentifierRecord, type PiiField } from './customers/customer-types.js';
+import { callKey, type ResolvedCall } from './customers/resolved-call.js';
 import { CustomerErasedError, ServiceUnavailableError } from './errors.js';
 import { unlessRedisIsDown } from './http/infrastructure-errors.js';
 import type { ActiveAccess } from './privacy-requests/grant-store.js';
@@ -14,6 +15,8 @@ export interface ClearPiiKey {
   customerId: string;
   field: PiiField;
   access: ActiveAccess;
+  /** The call the customer was resolved in, when read through a `resolveCustomer` result: its event names it. */
+  call: ResolvedCall | null;
 }
 
 /**
@@ -85,7 +88,7 @@ export function createLoaders(services: Services, caller: Caller, requestId: str
     ),
     clearPii: new DataLoader(
       (keys: readonly ClearPiiKey[]) => readClearPii(services, caller, requestId, customerById, keys),
-      { ...options, cacheKeyFn: (key) => `${key.customerId}:${key.field}` },
+      { ...options, cacheKeyFn: (key) => `${key.customerId}:${key.field}:${callKey(key.call)}` },
     ),
     snapshotByCustomer: new DataLoader(
       (ids) =>
@@ -110,53 +113,69 @@ async function readClearPii(
   customerById: DataLoader<string, CustomerRecord | null>,
   keys: readonly ClearPiiKey[],
 ): Promise<Array<string | null | Error>> {
-  const byCustomer = new Map<string, { fields: Set<PiiField>; grants: Set<string>; justifications: Set<string> }>();
-  for (const key of keys) {
-    const entry = byCustomer.get(key.customerId) ?? { fields: new Set(), grants: new Set(), justifications: new Set() };
-    entry.fields.add(key.field);
-    entry.grants.add(key.access.grantId);
-    entry.justifications.add(key.access.justification);
-    byCustomer.set(key.customerId, entry);
+  // One PII_ACCESS event per customer and call: reads of one customer in a request share it, and a read made
+  // through a `resolveCustomer` result names that call's channel and interaction id, as its CONTEXT_READ does.
+  interface Read {
+    customerId: string;
+    call: ResolvedCall | null;
+    fields: Set<PiiField>;
+    grants: Set<string>;
+    justifications: Set<string>;
   }
-  const customerIds = [...byCustomer.keys()];
-  const customers = await customerById.loadMany(customerIds);
-  const shownFields = customerIds.map((customerId, i) => {
-    const customer = customers[i];
-    if (!customer || customer instanceof Error || customer.status !== 'ACTIVE') return null;
-    return [...byCustomer.get(customerId)!.fields].filter((field) => ciphertextsOf(customer)[field]).sort();
-  });
+  const reads = new Map<string, Read>();
+  const readOf = (key: ClearPiiKey): string => `${key.customerId}|${callKey(key.call)}`;
+  for (const key of keys) {
+    const read = reads.get(readOf(key)) ?? { customerId: key.customerId, call: key.call, fields: new Set(), grants: new Set(), justifications: new Set() };
+    read.fields.add(key.field);
+    read.grants.add(key.access.grantId);
+    read.justifications.add(key.access.justification);
+    reads.set(readOf(key), read);
+  }
+  const customerIds = [...new Set(keys.map((key) => key.customerId))];
+  const loaded = await customerById.loadMany(customerIds);
+  const customers = new Map(customerIds.map((id, i) => [id, loaded[i]]));
   // Each customer was read with its ciphertexts and wrapped data key (a `pii:read` caller's read): nothing more to
   // fetch, and nothing is decrypted until that customer's event is written.
-  // Fail closed: a customer whose PII_ACCESS event is not written gets no clear value. The event names the fields
-  // that have a value to show; with none (an erased customer, or no such attribute) there is no event and null.
-  const audited = await Promise.allSettled(
-    customerIds.map((customerId, i) => {
-      const shown = shownFields[i];
-      if (!shown) return Promise.reject(new CustomerErasedError());
-      if (shown.length === 0) return Promise.resolve(null);
-      const entry = byCustomer.get(customerId)!;
-      return services.audit.append({
-        type: 'PII_ACCESS',
-        customerId,
-        actor: { kind: caller.kind, id: caller.id },
-        fields: shown,
-        // Fields read under different grants: every grant's reason, so the trail shows why each field was read.
-        justification: [...entry.justifications].sort().join(' | '),
-        requestId,
-        details: { grantIds: [...entry.grants].sort().join(' ') },
-      });
-    }),
+  // Fail closed: a read whose PII_ACCESS event is not written gets no clear value. The event names the fields that
+  // have a value to show; with none (an erased customer, or no such attribute) there is no event and null.
+  const outcomes = new Map(
+    await Promise.all(
+      [...reads].map(async ([readKey, read]): Promise<[string, PromiseSettledResult<unknown>]> => {
+        const customer = customers.get(read.customerId);
+        if (!customer || customer instanceof Error || customer.status !== 'ACTIVE') return [readKey, { status: 'rejected', reason: new CustomerErasedError() }];
+        const shown = [...read.fields].filter((field) => ciphertextsOf(customer)[field]).sort();
+        if (shown.length === 0) return [readKey, { status: 'fulfilled', value: null }];
+        const [outcome] = await Promise.allSettled([
+          services.audit.append({
+            type: 'PII_ACCESS',
+            customerId: read.customerId,
+            actor: { kind: caller.kind, id: caller.id },
+            channel: read.call?.channel ?? null,
+            interactionId: read.call?.interactionId ?? null,
+            fields: shown,
+            // Fields read under different grants: every grant's reason, so the trail shows why each field was read.
+            justification: [...read.justifications].sort().join(' | '),
+            requestId,
+            details: { grantIds: [...read.grants].sort().join(' ') },
+          }),
+        ]);
+        return [readKey, outcome];
+      }),
+    ),
   );
-  const readable = customerIds
-    .map((id, i) => ({ id, customer: customers[i], isAudited: audited[i]?.status === 'fulfilled' }))
-    .filter((c): c is { id: string; customer: CustomerRecord; isAudited: true } => c.isAudited && c.customer !== null && !(c.customer instanceof Error));
   // Field by field: a ciphertext that does not authenticate (altered in the store) fails its own field only.
-  const values = new Map(readable.map((r) => [r.id, services.customers.decryptFields(r.customer, byCustomer.get(r.id)!.fields)]));
+  const values = new Map<string, Partial<Record<PiiField, string | null | Error>>>();
   return keys.map((key) => {
-    const outcome = audited[customerIds.indexOf(key.customerId)];
+    const outcome = outcomes.get(readOf(key));
     // Erased before or while this read ran: nothing to show, and nothing was audited.
     if (outcome?.status === 'rejected' && outcome.reason instanceof CustomerErasedError) return null;
     if (outcome?.status !== 'fulfilled') return new ServiceUnavailableError('audit', 'The clear-text read could not be audited, so it is refused');
-    return values.get(key.customerId)?.[key.field] ?? null;
+    const customer = customers.get(key.customerId) as CustomerRecord;
+    let clear = values.get(readOf(key));
+    if (clear === undefined) {
+      clear = services.customers.decryptFields(customer, reads.get(readOf(key))!.fields);
+      values.set(readOf(key), clear);
+    }
+    return clear[key.field] ?? null;
   });
 }

@@ -34,8 +34,8 @@ function countOf(receipt: Receipt, store: string, item: string): number | undefi
   return receipt.removed.find((r) => r.store === store && r.item === item)?.count;
 }
 
-async function erase(id: string, requestId = 'DSR-2041', reason = 'Customer asked to be forgotten, by letter'): Promise<Receipt> {
-  const res = await app.graphql<{ eraseCustomer: Receipt }>(dpo, ERASE, { id, requestId, reason });
+async function erase(id: string, requestId = 'DSR-2041', reason = 'Customer asked to be forgotten, by letter', headers: Record<string, string> = {}): Promise<Receipt> {
+  const res = await app.graphql<{ eraseCustomer: Receipt }>(dpo, ERASE, { id, requestId, reason }, headers);
   expect(res.body.errors).toBeUndefined();
   return res.body.data!.eraseCustomer;
 }
@@ -138,7 +138,7 @@ describe('eraseCustomer, end to end', () => {
     const redisBefore = await dumpRedis();
     expect(redisBefore.some((entry) => entry.key.includes(id) || entry.value.includes(id))).toBe(true);
 
-    first = await erase(id);
+    first = await erase(id, undefined, undefined, { 'x-request-id': 'req-erase-1' });
   });
 
   it('returns a receipt listing what was removed from each store', () => {
@@ -236,7 +236,7 @@ describe('eraseCustomer, end to end', () => {
     expect(res.body.data!.customer.consentHistory).toEqual([{ version: 1, scopes: ['support_context'] }]);
   });
 
-  it('keeps a chain that verifies and ends with DATA_DELETION, carrying the request id and reason', async () => {
+  it("keeps a chain that verifies and ends with DATA_DELETION, carrying the erasure's request id, the HTTP request's id and the reason", async () => {
     const verification = await app.graphql<{ verifyAuditTrail: { valid: boolean; eventCount: number } }>(dpo, VERIFY, { id });
     expect(verification.body.data!.verifyAuditTrail).toMatchObject({ valid: true, firstBrokenSequence: null });
     const last = await app.app.mongo.db.collection('audit_events').find({ chain: id }).sort({ sequence: -1 }).limit(1).next();
@@ -247,7 +247,7 @@ describe('eraseCustomer, end to end', () => {
       requestId: 'DSR-2041',
       justification: 'Customer asked to be forgotten, by letter',
       actor: { kind: 'AGENT', id: 'dpo-riley' },
-      details: { alreadyErased: false },
+      details: { alreadyErased: false, httpRequestId: 'req-erase-1' },
     });
   });
 

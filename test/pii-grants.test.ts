@@ -151,6 +151,32 @@ describe('two grants read in one request', () => {
       justification: 'Customer asked us to confirm the address on file | Spelling of the name for a refund cheque',
     });
   });
+  it("names the call's channel and interaction id on a clear read through resolveCustomer, and not on one through customer(id:)", async () => {
+    const token = await agentToken('agent-on-a-call');
+    const requested = await requestGrant(token, { fields: ['EMAIL'] });
+    expect((await app.graphql(await approverToken(), APPROVE, { id: requested.body.data!.requestPiiAccess.id })).body.errors).toBeUndefined();
+    const before = new Date();
+    const read = await app.graphql<{ onCall: { customer: { email: string } }; direct: { email: string } }>(
+      token,
+      `query($v: String!, $id: ID!) {
+        onCall: resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, channel: WHATSAPP, interactionId: "wa-conv-77abc" }) { customer { email } }
+        direct: customer(id: $id) { email }
+      }`,
+      { v: jane.email, id: jane.id },
+    );
+    expect(read.body.errors).toBeUndefined();
+    expect(read.body.data).toEqual({ onCall: { customer: { email: jane.email.toLowerCase() } }, direct: { email: jane.email.toLowerCase() } });
+    const events = await app.app.mongo.db
+      .collection('audit_events')
+      .find({ customerId: jane.id, type: { $in: ['PII_ACCESS', 'IDENTITY_RESOLUTION'] }, 'actor.id': 'agent-on-a-call', occurredAt: { $gte: before } })
+      .toArray();
+    const pick = (e: Record<string, unknown>) => ({ type: e['type'], channel: e['channel'], interactionId: e['interactionId'], fields: e['fields'] });
+    expect(events.map(pick).sort((a, b) => `${a.type}${a.channel}`.localeCompare(`${b.type}${b.channel}`))).toEqual([
+      { type: 'IDENTITY_RESOLUTION', channel: 'WHATSAPP', interactionId: 'wa-conv-77abc', fields: null },
+      { type: 'PII_ACCESS', channel: null, interactionId: null, fields: ['EMAIL'] },
+      { type: 'PII_ACCESS', channel: 'WHATSAPP', interactionId: 'wa-conv-77abc', fields: ['EMAIL'] },
+    ]);
+  });
 });
 
 describe('an EMAIL and PHONE grant', () => {

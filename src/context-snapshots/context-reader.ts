@@ -1,25 +1,11 @@
 import type { Caller } from '../auth/caller.js';
 import type { RequestContext } from '../context.js';
 import type { CustomerRecord } from '../customers/customer-types.js';
+import { callKey, resolvedCallOf, type ResolvedCall } from '../customers/resolved-call.js';
 import { ServiceUnavailableError } from '../errors.js';
 import type { Services } from '../services.js';
 import type { SupportSessionRecord } from './session-store.js';
 import type { Channel, ContextSnapshotView } from './snapshot-types.js';
-
-/**
- * The call a customer was resolved in (`resolveCustomer` with a channel or an interaction id), carried on the
- * customer that resolution returns: a context read through it is recorded with that call, and only such a read.
- */
-const RESOLVED_IN = Symbol('resolvedIn');
-interface ResolvedIn {
-  channel: Channel | null;
-  interactionId: string | null;
-}
-
-/** The customer a resolution returns, marked with the call it was resolved in. */
-export function resolvedIn(customer: CustomerRecord, call: ResolvedIn): CustomerRecord {
-  return Object.assign({ ...customer }, { [RESOLVED_IN]: call });
-}
 
 /** One CONTEXT_READ audit event per customer, session and call per request. */
 export interface ContextReadKey {
@@ -29,7 +15,7 @@ export interface ContextReadKey {
   interactionId?: string | null;
 }
 
-export const contextReadCacheKey = (key: ContextReadKey): string => `${key.customerId}|${key.sessionId ?? ''}|${key.channel ?? ''}|${key.interactionId ?? ''}`;
+export const contextReadCacheKey = (key: ContextReadKey): string => `${key.customerId}|${key.sessionId ?? ''}|${callKey(key)}`;
 
 /**
  * A customer's context as served. Erased customers have none. The snapshot
@@ -38,7 +24,7 @@ export const contextReadCacheKey = (key: ContextReadKey): string => `${key.custo
  */
 export async function readCustomerContext(ctx: RequestContext, customer: CustomerRecord): Promise<ContextSnapshotView | null> {
   if (customer.status !== 'ACTIVE') return null;
-  return readContext(ctx, customer.id, null, (customer as { [RESOLVED_IN]?: ResolvedIn })[RESOLVED_IN] ?? null);
+  return readContext(ctx, customer.id, null, resolvedCallOf(customer));
 }
 
 /** What a support-session token may see: null for an unknown, expired, revoked or malformed token, or an erased customer. */
@@ -50,7 +36,7 @@ export async function readSessionContext(ctx: RequestContext, token: string): Pr
   return readContext(ctx, session.customerId, session);
 }
 
-async function readContext(ctx: RequestContext, customerId: string, session: SupportSessionRecord | null, interaction: ResolvedIn | null = null): Promise<ContextSnapshotView> {
+async function readContext(ctx: RequestContext, customerId: string, session: SupportSessionRecord | null, interaction: ResolvedCall | null = null): Promise<ContextSnapshotView> {
   const snapshot = await ctx.loaders.snapshotByCustomer.load(customerId);
   // Read during the call the customer was resolved in: the event says which (a session names its own channel).
   await ctx.loaders.contextReadAudit.load({

@@ -1,6 +1,7 @@
 import { defaultFieldResolver, isObjectType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import type { RequestContext } from '../context.js';
 import type { PiiField } from '../customers/customer-types.js';
+import { resolvedCallOf } from '../customers/resolved-call.js';
 import { ForbiddenError } from '../errors.js';
 import { decide, describeWithheld, type Decision, type DecisionObserver } from './policy-decision.js';
 import { FIELD_POLICY, type FieldRule } from './policy-table.js';
@@ -64,7 +65,7 @@ function guard(typeName: string, coordinate: string, fieldRule: FieldRule, resol
       case 'masked':
         return resolve(parent, args, ctx, info);
       case 'clear':
-        return ctx.loaders.clearPii.load({ customerId: (parent as { id: string }).id, field: piiField as PiiField, access: decision.access });
+        return ctx.loaders.clearPii.load({ customerId: (parent as { id: string }).id, field: piiField as PiiField, access: decision.access, call: resolvedCallOf(parent) });
       case 'withheld':
         throw new ForbiddenError(decision.reason, describeWithheld(decision.reason, coordinate), { coordinate });
     }

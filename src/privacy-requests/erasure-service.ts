@@ -6,6 +6,7 @@ import { ciphertextsOf, hashesOf } from '../customers/customer-types.js';
 import { NotFoundError, ServiceUnavailableError } from '../errors.js';
 import { classifyInfrastructureError } from '../http/infrastructure-errors.js';
 import { assertFreeText } from '../identity/free-text-guard.js';
+import { recordableRequestId } from '../observability/request-scope.js';
 import type { ErasureRepository } from './erasure-repository.js';
 import type { ErasedItem, ErasureParticipant, ErasureReceiptRecord } from './erasure-types.js';
 
@@ -99,7 +100,10 @@ export class ErasureService {
     { alreadyErased, resumes, duplicates }: { alreadyErased: boolean; resumes: string | null; duplicates: string | null },
   ): Promise<ErasureReceiptRecord> {
     const { attributesRemoved, keysRemoved } = await this.customers.markErased(customerId);
+    // `requestId` is the erasure's own reference (the data-subject request); the HTTP request's id, which every other
+    // event carries there, goes in `details.httpRequestId`, so the event can be found from the logs too (a probe).
     const deletion = { type: 'DATA_DELETION' as const, customerId, actor: actorOf(actor), requestId: request, justification };
+    const httpRequestId = () => recordableRequestId(actor.requestId);
     let lookupsForgotten: number, identifiersRemoved: number, fromParticipants: ErasedItem[], settled: Awaited<ReturnType<ErasureService['settleErased']>>;
     try {
       lookupsForgotten = await this.forgetAnonymousLookups(customerId);
@@ -112,7 +116,7 @@ export class ErasureService {
       // and that it is incomplete; the request fails so that it is repeated, which finishes the job and writes the
       // complete event (an incomplete one does not count as done: the repeat takes over, naming this request).
       await this.audit
-        .append({ ...deletion, details: { complete: false, alreadyErased, resumesRequestId: resumes, ...(duplicates === null ? {} : { duplicatesRequestId: duplicates }), unavailable: unavailableStore(error) } })
+        .append({ ...deletion, details: { complete: false, httpRequestId: httpRequestId(), alreadyErased, resumesRequestId: resumes, ...(duplicates === null ? {} : { duplicatesRequestId: duplicates }), unavailable: unavailableStore(error) } })
         .catch(() => undefined);
       throw error;
     }
@@ -128,6 +132,7 @@ export class ErasureService {
       ...deletion,
       details: {
         complete: true,
+        httpRequestId: httpRequestId(),
         alreadyErased,
         resumesRequestId: resumes,
         ...(duplicates === null ? {} : { duplicatesRequestId: duplicates }),

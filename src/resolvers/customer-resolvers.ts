@@ -1,5 +1,5 @@
 import { assertCustomerId } from '../customers/customer-service.js';
-import { resolvedIn } from '../context-snapshots/context-reader.js';
+import { resolvedIn } from '../customers/resolved-call.js';
 import { listedIdentifiers } from '../customers/customer-types.js';
 import { isCustomerId } from '../identity/customer-id.js';
 import type { Resolvers } from '../generated/graphql.js';
