@@ -558,6 +558,39 @@ describe('writes that race an erasure', () => {
     await expectSealedChain(id);
   }
 
+  it('lets a registration of an identifier whose erasure is under way wait for it, then register a new customer', async () => {
+    const email = anEmail('erasing');
+    const first = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }] } });
+    const id = first.body.data!.registerCustomer.id;
+    const db = app.app.mongo.db;
+    // Where an erasure stands between marking the customer erased and removing its identifiers.
+    await db.collection('customers').updateOne({ _id: id as never }, { $set: { status: 'ERASED' } });
+    const registering = app.graphql<{ registerCustomer: { id: string; status: string } }>(service, `mutation($input: RegisterCustomerInput!) { registerCustomer(input: $input) { id status } }`, {
+      input: { identifiers: [{ kind: 'EMAIL', value: email }, { kind: 'PHONE', value: aPhone() }] },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await db.collection('identifiers').deleteMany({ customerId: id });
+    const res = await registering;
+    // It was answered "The customer has been erased" (BAD_USER_INPUT): a CRM could not tell that a retry would succeed.
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!.registerCustomer.status).toBe('ACTIVE');
+    expect(res.body.data!.registerCustomer.id).not.toBe(id);
+  });
+
+  it('answers CONFLICT, saying to try again, while an erasure that failed half-way still holds the identifier', async () => {
+    const email = anEmail('half-erased');
+    const first = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }] } });
+    const id = first.body.data!.registerCustomer.id;
+    await app.app.mongo.db.collection('customers').updateOne({ _id: id as never }, { $set: { status: 'ERASED' } });
+    const customersBefore = await app.app.mongo.db.collection('customers').countDocuments();
+    const res = await app.graphql(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }] } });
+    expect(res.body.errors?.[0]?.extensions?.['code']).toBe('CONFLICT');
+    expect(res.body.errors?.[0]?.message).toBe('An identifier belongs to a customer whose erasure has not finished; try again once it has');
+    // Nothing was stored for it: no second customer, and the identifier still names the erased one.
+    expect(await app.app.mongo.db.collection('customers').countDocuments()).toBe(customersBefore);
+    expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId: id })).toBe(1);
+  });
+
   it('takes back an identifier linked after the erasure, so the person can register again', async () => {
     const id = await registered();
     const crmId = aCrmId();

@@ -66,6 +66,9 @@ const REGISTRATION_RACE_WAIT_MS = 5_000;
  */
 const REGISTRATION_SETTLING_MS = 2_000;
 
+/** findOwner's answer when an identifier still belongs to an erased customer: its erasure has not removed it yet. */
+const ERASING = Symbol('erasing');
+
 function isSettling(customer: CustomerRecord): boolean {
   return customer.registrationPending === true && customer.status === 'ACTIVE' && Date.now() - customer.createdAt.getTime() < REGISTRATION_SETTLING_MS;
 }
@@ -125,10 +128,18 @@ export class CustomerService {
     const deadline = Date.now() + REGISTRATION_RACE_WAIT_MS;
     for (let attempt = 1; ; attempt++) {
       const registered = await this.registerOnce(input, identifiers, claimOrder, attributes, actor);
-      if (registered) return registered;
+      if (registered && registered !== ERASING) return registered;
       // Another registration claimed one of these identifiers first, or is still settling: the next attempt finds
-      // it and links the rest.
-      if (Date.now() > deadline) throw new ConflictError('These identifiers are being registered concurrently; try again');
+      // it and links the rest. Or an erasure of the customer holding one is under way: once it has removed the
+      // identifiers, this one registers a new customer (answered "erased", a CRM could not tell that a retry would
+      // succeed; a probe).
+      if (Date.now() > deadline) {
+        throw new ConflictError(
+          registered === ERASING
+            ? 'An identifier belongs to a customer whose erasure has not finished; try again once it has'
+            : 'These identifiers are being registered concurrently; try again',
+        );
+      }
       // Two registrations that each took one of two shared identifiers both undo: a random pause lets one go first.
       await sleep(Math.random() * Math.min(100, 20 * attempt));
     }
@@ -145,8 +156,9 @@ export class CustomerService {
     claimOrder: readonly HashedIdentifier[],
     attributes: ReturnType<typeof validateAttributes>,
     actor: Actor,
-  ): Promise<CustomerRecord | null> {
+  ): Promise<CustomerRecord | typeof ERASING | null> {
     const existing = await this.findOwner(identifiers);
+    if (existing === ERASING) return ERASING;
     // Another registration of these identifiers is still running: it may yet lose a claim and undo its customer, and
     // what was linked to it or answered with it would go too (NOT_FOUND, "erased", CONFLICT, and events naming a
     // customer that does not exist; a probe). Wait for it to settle or to be undone.
@@ -596,7 +608,7 @@ export class CustomerService {
   }
 
   /** The one customer that already owns any of these identifiers (under any key version), or null. */
-  private async findOwner(identifiers: readonly HashedIdentifier[]): Promise<{ customer: CustomerRecord; matched: HashedIdentifier } | 'settling' | null> {
+  private async findOwner(identifiers: readonly HashedIdentifier[]): Promise<{ customer: CustomerRecord; matched: HashedIdentifier } | 'settling' | typeof ERASING | null> {
     const found = await Promise.all(identifiers.map(async (i) => (await this.repository.findIdentifiersByHashes(i.hashes))[0] ?? null));
     const ownerIds = [...new Set(found.filter((f): f is IdentifierRecord => f !== null).map((f) => f.customerId))];
     const owners = new Map((await this.repository.findByIds(ownerIds)).flatMap((c) => (c ? [[c.id, c] as const] : [])));
@@ -612,7 +624,9 @@ export class CustomerService {
     if (liveOwners.length > 1) throw new ConflictError('These identifiers belong to different customers');
     const customer = liveOwners[0] === undefined ? undefined : owners.get(liveOwners[0]);
     if (!customer) return null;
-    if (customer.status !== 'ACTIVE') throw new CustomerErasedError();
+    // Erased, and its identifiers not removed yet: the erasure is under way (or failed half-way, and its repeat
+    // finishes it).
+    if (customer.status !== 'ACTIVE') return ERASING;
     const matched = identifiers[live.findIndex((f) => f !== null)] as HashedIdentifier;
     return { customer, matched };
   }
