@@ -112,7 +112,11 @@ const EnvSchema = z.object({
   ),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('veil:'),
   // Parsed as a URL too: `https://` passed and start-up failed on `TypeError: ERR_INVALID_URL`, naming nothing (a probe).
-  AUTH_JWKS_URL: urlWithScheme(['https', 'http']).refine((v) => v === null || URL.canParse(v), 'is not a URL (https://issuer.example/.well-known/jwks.json)'),
+  AUTH_JWKS_URL: urlWithScheme(['https', 'http'])
+    .refine((v) => v === null || URL.canParse(v), 'is not a URL (https://issuer.example/.well-known/jwks.json)')
+    // fetch refuses a URL with a user name or password in it, so every fetch failed and every token was refused; the
+    // start only warned, naming a TypeError (a probe). The message never repeats the URL.
+    .refine((v) => v === null || !URL.canParse(v) || (new URL(v).username === '' && new URL(v).password === ''), 'must not hold a user name or password (fetch refuses such URLs)'),
   AUTH_JWKS_FILE: optionalString,
   AUTH_ISSUER: optionalString,
   AUTH_AUDIENCE: optionalString,

@@ -159,7 +159,9 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
     },
   });
   // The handler answers every failure itself; should it still reject, the request fails, never the process.
-  const httpServer = createHttpServer((req, res) => {
+  // A whole request (headers and a body of at most MAX_BODY_BYTES) arrives well within REQUEST_TIMEOUT_MS; Node's
+  // default, 300 s, let a client trickling its body hold a connection, and a graceful stop, for 5 minutes (a probe).
+  const httpServer = createHttpServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
     handler(req, res).catch((error: unknown) => {
       logger.error({ err: { type: error instanceof Error ? error.name : typeof error } }, 'request handler failed');
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end('{"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}');
@@ -189,6 +191,9 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
     },
   };
 }
+
+/** How long a client has to send a whole request (Node answers 408 after it; checked every 30 s by default). */
+const REQUEST_TIMEOUT_MS = 30_000;
 
 async function checkReadiness(services: Services): Promise<{ ready: boolean; checks: Record<string, 'ok' | 'down'> }> {
   const withTimeout = <T>(p: Promise<T>) =>

@@ -196,3 +196,73 @@ describe('persisted queries and production settings', () => {
     expect(JSON.stringify(res.body)).not.toMatch(/stacktrace|at .*\.ts:\d+/);
   });
 });
+
+describe('connections answered before their body was read', () => {
+  /**
+   * Sends the head of a POST declaring a 100 MB body, then one byte every 200 ms, on a raw socket; resolves with what
+   * came back and whether the server closed the connection, once it has or after `waitMs`.
+   */
+  async function trickle(headers: Record<string, string>, waitMs = 3_000): Promise<{ reply: string; closedByServer: boolean }> {
+    const { createConnection } = await import('node:net');
+    const { port } = new URL(app.baseUrl);
+    return new Promise((resolve) => {
+      const socket = createConnection(Number(port), '127.0.0.1');
+      let reply = '';
+      const head = Object.entries({ host: '127.0.0.1', 'content-type': 'application/json', 'content-length': '100000000', ...headers })
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('');
+      socket.write(`POST /graphql HTTP/1.1\r\n${head}\r\n{`);
+      const drip = setInterval(() => socket.writable && socket.write(' '), 200);
+      const finish = (closedByServer: boolean) => {
+        clearInterval(drip);
+        clearTimeout(timer);
+        socket.destroy();
+        resolve({ reply, closedByServer });
+      };
+      const timer = setTimeout(() => finish(false), waitMs);
+      socket.on('data', (chunk) => (reply += chunk.toString('latin1')));
+      socket.on('end', () => finish(true));
+      socket.on('error', () => finish(true));
+    });
+  }
+
+  it('closes the connection after a 401, however slowly the body it did not read keeps coming', async () => {
+    const { reply, closedByServer } = await trickle({});
+    expect(reply).toMatch(/^HTTP\/1\.1 401 /);
+    expect(reply.toLowerCase()).toContain('connection: close');
+    expect(closedByServer).toBe(true);
+  });
+
+  it('closes the connection after a 413 for a body declared over MAX_BODY_BYTES', async () => {
+    const { reply, closedByServer } = await trickle({ authorization: `Bearer ${await app.token(['customer:read'])}` });
+    expect(reply).toMatch(/^HTTP\/1\.1 413 /);
+    expect(closedByServer).toBe(true);
+  });
+
+  it('keeps a connection whose request it read whole open for the next request', async () => {
+    const { createConnection } = await import('node:net');
+    const { port } = new URL(app.baseUrl);
+    const token = await app.token(['customer:read']);
+    const body = JSON.stringify({ query: '{ __typename }' });
+    const replies = await new Promise<string>((resolve, reject) => {
+      const socket = createConnection(Number(port), '127.0.0.1');
+      let reply = '';
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`no second answer on the connection: ${reply}`));
+      }, 5_000);
+      socket.on('data', (chunk) => {
+        reply += chunk.toString('latin1');
+        if ((reply.match(/HTTP\/1\.1 200 /g) ?? []).length === 2) {
+          clearTimeout(timer);
+          socket.destroy();
+          resolve(reply);
+        }
+      });
+      const request = `POST /graphql HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${token}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
+      socket.write(request);
+      setTimeout(() => socket.write(request), 200);
+    });
+    expect(replies.toLowerCase()).not.toContain('connection: close');
+  });
+});

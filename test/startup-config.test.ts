@@ -170,6 +170,7 @@ describe('production start-up with a bad setting', () => {
     ['a REDIS_URL database the server does not have', async () => ({ REDIS_URL: withPath(inject('redisUrl'), '/99999') }), 78, /^veil: configuration error: REDIS_URL: Redis has no database 99999 /m],
     ['a REDIS_URL database given as ?db=', async () => ({ REDIS_URL: `${withPath(inject('redisUrl'), '/')}?db=99` }), 78, /^veil: configuration error: REDIS_URL: Redis has no database 99 /m],
     ['an AUTH_JWKS_URL that is no URL', async () => ({ AUTH_JWKS_URL: 'https://', AUTH_JWKS_FILE: '' }), 78, /^veil: configuration error: AUTH_JWKS_URL: is not a URL/m],
+    ['an AUTH_JWKS_URL with a password in it', async () => ({ AUTH_JWKS_URL: `https://user:${SECRET}@127.0.0.1:9/jwks`, AUTH_JWKS_FILE: '' }), 78, /^veil: configuration error: AUTH_JWKS_URL: must not hold a user name or password \(fetch refuses such URLs\)$/m],
     ['a MONGODB_URL whose port is not a number', async () => ({ MONGODB_URL: `mongodb://user:${SECRET}@127.0.0.1:zz/` }), 78, /^veil: configuration error: MONGODB_URL: is not a MongoDB connection string/m],
     ['a PORT another process listens on', async () => ({ PORT: String(await busyPort()) }), 1, /^veil: cannot start: PORT: \d+ is in use on 127\.0\.0\.1 \(EADDRINUSE\)$/m],
     ['a HOST that does not resolve', async () => ({ HOST: 'not-a-host.invalid' }), 1, /^veil: cannot start: HOST: cannot listen on not-a-host\.invalid:0 \((ENOTFOUND|EAI_AGAIN)\)$/m],

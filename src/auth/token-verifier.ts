@@ -105,6 +105,10 @@ export class TokenVerifier {
   }
 
   private async verifyTokenWithExpiry(token: string): Promise<{ caller: Caller; exp: number }> {
+    // One spelling per token: jose decodes base64url leniently, so `==` appended or other unused low bits in a last
+    // character verified too (a probe). Harmless here (nothing is keyed by a token's text but the cache, which only
+    // holds what verified), but a denylist in front keyed on the string could be walked around.
+    if (!isCanonicalCompactJws(token)) throw new UnauthenticatedError('The token is invalid');
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.options.jwks, {
@@ -223,6 +227,12 @@ async function remoteKeySet(url: string, report: (cause: unknown) => void): Prom
     if (remote.jwks()) checkKeySet(remote.jwks(), 'AUTH_JWKS_URL');
   } catch (error) {
     if (error instanceof ConfigError) throw error;
+    // The URL answered 200 with something that is no key set: the issuer's discovery document, `{}`, an HTML page. A
+    // mistake in the configuration, not an outage: the replica started, reported ready and refused every token,
+    // with a warning that blamed reachability (a probe pointed it at `/.well-known/openid-configuration`).
+    if (isNotAKeySet(error)) {
+      throw new ConfigError('AUTH_JWKS_URL: the URL answers with something other than a JSON Web Key Set (is it the issuer or discovery address instead of its jwks_uri?)');
+    }
     onUnavailable(error);
   }
   return async (header, token) => {
@@ -238,6 +248,21 @@ async function remoteKeySet(url: string, report: (cause: unknown) => void): Prom
   };
 }
 
+/**
+ * jose's answer to a 200 response that is not a key set: JWKSInvalid for JSON of another shape, and a plain JOSEError
+ * (no class of its own; its message, checked by test/unit/token-verifier.test.ts) for a body that is not JSON.
+ */
+function isNotAKeySet(error: unknown): boolean {
+  if (error instanceof joseErrors.JWKSInvalid) return true;
+  return error instanceof joseErrors.JOSEError && error.message.startsWith('Failed to parse the JSON Web Key Set HTTP response as JSON');
+}
+
+/** Three base64url segments, each exactly as base64url encodes its bytes (no padding, no stray low bits). */
+function isCanonicalCompactJws(token: string): boolean {
+  const segments = token.split('.');
+  return segments.length === 3 && segments.every((segment) => segment.length > 0 && Buffer.from(segment, 'base64url').toString('base64url') === segment);
+}
+
 /** Each request gets its own copy: nothing a request does to its caller reaches the next one. */
 function copyCaller(caller: Caller): Caller {
   return { id: caller.id, kind: caller.kind, scopes: new Set(caller.scopes) };
@@ -245,7 +270,7 @@ function copyCaller(caller: Caller): Caller {
 
 function extractBearer(header: string | undefined): string {
   if (!header) throw new UnauthenticatedError('An Authorization: Bearer token is required');
-  const match = /^Bearer[ \t]+([A-Za-z0-9_\-.=]+)$/i.exec(header.trim());
+  const match = /^Bearer[ \t]+([A-Za-z0-9_\-.]+)$/i.exec(header.trim());
   if (!match?.[1]) throw new UnauthenticatedError('The Authorization header must be "Bearer <JWT>"');
   if (match[1].length > MAX_TOKEN_LENGTH) throw new UnauthenticatedError(`The token is longer than ${MAX_TOKEN_LENGTH} characters`);
   return match[1];

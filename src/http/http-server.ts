@@ -204,7 +204,11 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  // Answered before the request's body was read (a 401, a 413, a 404): the connection closes after the answer. Kept
+  // open, it waited for the rest of a body declared at 100 MB and sent a byte at a time, for 5 minutes and through a
+  // graceful stop, at an anonymous caller's will (a probe).
+  const closing = res.req.complete ? {} : { connection: 'close' };
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...closing, ...headers });
   res.end(text);
 }
 

@@ -80,7 +80,15 @@ export class HmacKeyring {
           `${ENV_NAME} ${position}'s key is ${keyBytes.length} bytes; at least ${MIN_KEY_BYTES} are required`,
         );
       }
-      keys.set(version, createSecretKey(keyBytes));
+      const key = createSecretKey(keyBytes);
+      // The same key under two versions: a "rotation" that pasted the old key under the new label went through, and
+      // identifiers:retire then reported the old version's records re-keyed and deleted them (a probe).
+      const same = [...keys.values()].findIndex((earlier) => earlier.equals(key));
+      if (same >= 0) {
+        keyBytes.fill(0);
+        throw new ConfigError(`${ENV_NAME} ${position} holds the same key as entry ${same + 1}; each version needs a key of its own`);
+      }
+      keys.set(version, key);
       // createSecretKey copies the bytes; wipe our copy so it does not linger
       // on the heap until the next collection.
       keyBytes.fill(0);

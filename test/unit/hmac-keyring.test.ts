@@ -43,6 +43,9 @@ describe('HmacKeyring.parse', () => {
     ['a version with a dot', `v1.0:${KEY_V1}`],
     ['a version longer than 16 characters', `${'v'.repeat(17)}:${KEY_V1}`],
     ['a duplicate version', `v1:${KEY_V1},v1:${KEY_V2}`],
+    // A "rotation" that pasted the old key under the new label (a probe): identifiers:retire took the old version's
+    // records for re-keyed.
+    ['the same key under two versions', `v2:${KEY_V1},v1:${KEY_V1}`],
     ['a key that is not base64', `v1:${KEY_V1.slice(0, -4)}!!!!`],
     ['a key of 31 bytes', `v1:${Buffer.alloc(31, 1).toString('base64')}`],
     ['an empty key', 'v1:'],
@@ -66,6 +69,7 @@ describe('HmacKeyring.parse', () => {
       expect(message).not.toContain(keyFirst);
     }
     expect(captureConfigError(`v:1:${KEY_V1}`).message).toBe("IDENTITY_HMAC_KEYS entry 1 has more than one ':'; a key version may not contain one");
+    expect(captureConfigError(`v3:${KEY_V2},v2:${KEY_V1},v1:${KEY_V2}`).message).toBe('IDENTITY_HMAC_KEYS entry 3 holds the same key as entry 1; each version needs a key of its own');
   });
 
   it('does not reveal keys when the keyring is inspected or serialised', () => {

@@ -107,6 +107,21 @@ describe('TokenVerifier verified-token cache', () => {
   });
 });
 
+describe('TokenVerifier token spelling', () => {
+  it('takes one spelling of a token: padding, or other unused bits in a segment\'s last character, is refused', async () => {
+    const t = await setup(0);
+    const token = await t.mint('agent-1', 'customer:read');
+    expect((await t.verifier.verifyAuthorization(`Bearer ${token}`)).id).toBe('agent-1');
+    const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    // An ES256 signature is 64 bytes: 86 characters, whose last carries 2 bits of it and 4 unused ones.
+    const lowBitsFlipped = token.slice(0, -1) + ALPHABET[ALPHABET.indexOf(token.at(-1)!) ^ 1]!;
+    const [h, p, sig] = token.split('.') as [string, string, string];
+    for (const variant of [`${token}==`, lowBitsFlipped, `${h}=.${p}.${sig}`, `${h}.${p}.${sig}.`]) {
+      await expect(t.verifier.verifyAuthorization(`Bearer ${variant}`), variant.slice(-4)).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+    }
+  });
+});
+
 describe('TokenVerifier claims', () => {
   it('refuses a token issued in the future (beyond the clock tolerance)', async () => {
     const t = await setup(60);
@@ -122,13 +137,13 @@ describe('TokenVerifier claims', () => {
 
 describe('TokenVerifier key sets from AUTH_JWKS_URL', () => {
   /** A real HTTP server on loopback answering the key set path with `body`. */
-  async function serveKeySet(body: unknown): Promise<{ url: string; hits: () => number; close: () => Promise<void> }> {
+  async function serveKeySet(body: unknown, contentType = 'application/json'): Promise<{ url: string; hits: () => number; close: () => Promise<void> }> {
     const { createServer } = await import('node:http');
     let hits = 0;
     const server = createServer((_req, res) => {
       hits += 1;
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
+      res.writeHead(200, { 'content-type': contentType });
+      res.end(typeof body === 'string' ? body : JSON.stringify(body));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as { port: number };
@@ -169,6 +184,23 @@ describe('TokenVerifier key sets from AUTH_JWKS_URL', () => {
     const served = await serveKeySet({ keys: [{ ...(await exportJWK(privateKey)), kid: 'k1', alg: 'ES256' }] });
     try {
       await expect(TokenVerifier.fromSource(source(served.url))).rejects.toThrow(/^AUTH_JWKS_URL: key 0 holds private or secret key material/);
+    } finally {
+      await served.close();
+    }
+  });
+
+  it.each([
+    ["the issuer's discovery document", { issuer: ISSUER, jwks_uri: `${ISSUER}/jwks.json` }, 'application/json'],
+    ['an empty object', {}, 'application/json'],
+    ['an HTML page', '<!doctype html><html><body>Sign in</body></html>', 'text/html'],
+  ])('refuses to start when the URL serves something other than a key set: %s', async (_what, body, contentType) => {
+    const served = await serveKeySet(body, contentType);
+    const causes: unknown[] = [];
+    try {
+      await expect(TokenVerifier.fromSource(source(served.url, (cause) => causes.push(cause)))).rejects.toThrow(
+        /^AUTH_JWKS_URL: the URL answers with something other than a JSON Web Key Set/,
+      );
+      expect(causes).toEqual([]);
     } finally {
       await served.close();
     }
