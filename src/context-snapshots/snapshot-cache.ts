@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { CHANNELS, type Channel, type ContextSnapshot } from './snapshot-types.js';
+import { readInteraction, readSubscription, readTicket, readTransaction, type FieldReaders } from './summary-readers.js';
 
 const snapshotKey = (customerId: string): string => `snapshot:${customerId}`;
 const epochKey = (customerId: string): string => `snapshot-epoch:${customerId}`;
@@ -97,35 +98,10 @@ function parseSnapshot(raw: string | null, customerId: string): ContextSnapshot 
       generatedAt: dateOf(value['generatedAt']),
       expiresAt: dateOf(value['expiresAt']),
       channel: value['channel'] == null ? null : channelOf(value['channel']),
-      openTickets: listOf(value['openTickets'], (t) => ({
-        id: textOf(t['id']),
-        status: textOf(t['status']),
-        subject: textOrNull(t['subject']),
-        openedAt: dateOf(t['openedAt']),
-        updatedAt: dateOrNull(t['updatedAt']),
-      })),
-      activeSubscriptions: listOf(value['activeSubscriptions'], (s) => ({
-        id: textOf(s['id']),
-        plan: textOf(s['plan']),
-        status: textOf(s['status']),
-        startedAt: dateOf(s['startedAt']),
-        renewsAt: dateOrNull(s['renewsAt']),
-      })),
-      recentTransactions: listOf(value['recentTransactions'], (t) => ({
-        id: textOf(t['id']),
-        status: textOf(t['status']),
-        amountMinor: integerOf(t['amountMinor']),
-        currency: textOf(t['currency']),
-        occurredAt: dateOf(t['occurredAt']),
-        description: textOrNull(t['description']),
-      })),
-      lastInteractions: listOf(value['lastInteractions'], (x) => ({
-        id: textOf(x['id']),
-        channel: channelOf(x['channel']),
-        occurredAt: dateOf(x['occurredAt']),
-        summary: textOrNull(x['summary']),
-        outcome: textOrNull(x['outcome']),
-      })),
+      openTickets: listOf(value['openTickets'], (t) => readTicket(CACHED, t)),
+      activeSubscriptions: listOf(value['activeSubscriptions'], (x) => readSubscription(CACHED, x)),
+      recentTransactions: listOf(value['recentTransactions'], (t) => readTransaction(CACHED, t)),
+      lastInteractions: listOf(value['lastInteractions'], (x) => readInteraction(CACHED, x)),
       deviceFingerprint: textOrNull(value['deviceFingerprint']),
     };
   } catch (error) {
@@ -135,6 +111,9 @@ function parseSnapshot(raw: string | null, customerId: string): ContextSnapshot 
 }
 
 class UnreadableSnapshot extends Error {}
+
+/** A cached snapshot is read strictly: a field that does not read makes it a miss (UnreadableSnapshot). */
+const CACHED: FieldReaders = { text: textOf, textOrNull, date: dateOf, dateOrNull, integer: integerOf, channel: channelOf };
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -1,5 +1,6 @@
 import { MongoServerError, ObjectId, type Collection, type Db } from 'mongodb';
-import { CHANNELS, type Channel } from '../context-snapshots/snapshot-types.js';
+import { CHANNELS } from '../context-snapshots/snapshot-types.js';
+import { readInteraction, readSubscription, readTicket, readTransaction, type FieldReaders } from '../context-snapshots/summary-readers.js';
 import { chunk, COLLECTIONS, BATCHED_FIND, IN_CHUNK_SIZE, insertDocuments } from '../storage/mongo.js';
 import type { SupportActivity, SupportRecordKind, SupportRecordVersion } from './support-record-types.js';
 
@@ -124,31 +125,24 @@ function parseDoc(doc: SupportRecordDoc): SupportRecordVersion | null {
   const base = { recordId: doc.recordId, receivedAt: doc.receivedAt, order: doc._id.toHexString() };
   switch (doc.kind) {
     case 'ticket':
-      return { ...base, kind: 'ticket', data: { id: readString(d['id']), status: readString(d['status']), subject: readStringOrNull(d['subject']), openedAt: readDate(d['openedAt']), updatedAt: readDateOrNull(d['updatedAt']) } };
+      return { ...base, kind: 'ticket', data: readTicket(STORED, d) };
     case 'subscription':
-      return { ...base, kind: 'subscription', data: { id: readString(d['id']), plan: readString(d['plan']), status: readString(d['status']), startedAt: readDate(d['startedAt']), renewsAt: readDateOrNull(d['renewsAt']) } };
+      return { ...base, kind: 'subscription', data: readSubscription(STORED, d) };
     case 'transaction':
-      return {
-        ...base,
-        kind: 'transaction',
-        data: {
-          id: readString(d['id']),
-          status: readString(d['status']),
-          amountMinor: Number(d['amountMinor']),
-          currency: readString(d['currency']),
-          occurredAt: readDate(d['occurredAt']),
-          description: readStringOrNull(d['description']),
-        },
-      };
+      return { ...base, kind: 'transaction', data: readTransaction(STORED, d) };
     case 'interaction':
-      return { ...base, kind: 'interaction', data: { id: readString(d['id']), channel: readChannel(d['channel']), occurredAt: readDate(d['occurredAt']), summary: readStringOrNull(d['summary']), outcome: readStringOrNull(d['outcome']) } };
+      return { ...base, kind: 'interaction', data: readInteraction(STORED, d) };
     case 'device':
-      return { ...base, kind: 'device', data: { fingerprint: readString(d['fingerprint']) } };
+      return { ...base, kind: 'device', data: { fingerprint: STORED.text(d['fingerprint']) } };
   }
 }
 
-const readString = (v: Scalar | undefined): string => (typeof v === 'string' ? v : String(v ?? ''));
-const readStringOrNull = (v: Scalar | undefined): string | null => (typeof v === 'string' ? v : null);
-const readDate = (v: Scalar | undefined): Date => (v instanceof Date ? v : new Date(String(v)));
-const readDateOrNull = (v: Scalar | undefined): Date | null => (v instanceof Date ? v : null);
-const readChannel = (v: Scalar | undefined): Channel => CHANNELS.find((c) => c === v) ?? 'API';
+/** Stored records were validated on the way in: read leniently (a field missing reads as empty or null). */
+const STORED: FieldReaders = {
+  text: (v) => (typeof v === 'string' ? v : String(v ?? '')),
+  textOrNull: (v) => (typeof v === 'string' ? v : null),
+  date: (v) => (v instanceof Date ? v : new Date(String(v))),
+  dateOrNull: (v) => (v instanceof Date ? v : null),
+  integer: (v) => Number(v),
+  channel: (v) => CHANNELS.find((c) => c === v) ?? 'API',
+};
