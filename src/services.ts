@@ -105,7 +105,7 @@ export function createServices(deps: ServiceDeps): Services {
   });
   // One array, shared with the erasure service: an area that registers a participant later is still called.
   const erasureParticipants = [...context.erasureParticipants];
-  const erasure = new ErasureService(customerRepository, new ErasureRepository(deps.db), erasureParticipants, audit, anonymousLookups, (items) => customers.refuseOwnIdentifiers(items));
+  const erasure = new ErasureService(customerRepository, new ErasureRepository(deps.db), erasureParticipants, audit, anonymousLookups, (items, options) => customers.refuseOwnIdentifiers(items, options));
   return {
     config: deps.config, db: deps.db, auditDb: deps.auditDb ?? deps.db, redis: deps.redis, keyring, customers, consent, audit, auditEvents, grantStore, grants, rateLimiter,
     supportRecords: context.supportRecords,

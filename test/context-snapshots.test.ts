@@ -183,6 +183,12 @@ describe('building the snapshot', () => {
       ['an interaction channel outside the enum', { ...good, lastInteractions: [{ id: 'I-7', channel: 'FAX', occurredAt: daysAgo(1), summary: null, outcome: null }] }],
       ['an amount that is not a whole number', { ...good, recentTransactions: [{ id: 'TX-7', status: 'settled', amountMinor: '4599', currency: 'EUR', occurredAt: daysAgo(3), description: null }] }],
       ['a section that is not a list', { ...good, activeSubscriptions: {} }],
+      // A regression round: an amount past GraphQL's 32-bit Int, a date the DateTime scalar cannot write, one in
+      // another form, and a snapshot past its expiry, each failed or was served.
+      ['an amount past a 32-bit Int', { ...good, recentTransactions: [{ id: 'TX-7', status: 'settled', amountMinor: 3_000_000_000, currency: 'EUR', occurredAt: daysAgo(3), description: null }] }],
+      ['a date past year 9999', { ...good, generatedAt: '+275760-09-13T00:00:00.000Z' }],
+      ['a date in another form', { ...good, generatedAt: 'Tue Dec 1 2026' }],
+      ['a snapshot past its expiry', { ...good, expiresAt: '2020-01-01T00:05:00.000Z' }],
       ['a list instead of an object', [good]],
       ['JSON that does not parse', NOT_JSON],
     ];
@@ -440,6 +446,34 @@ describe('validating support activity', () => {
     // An order number is still a digit run, when it is not the customer's number.
     const other = `${digits.slice(0, -1)}${(Number(digits.at(-1)) + 1) % 10}`;
     expect((await push({ customerId: id, transactions: [{ id: other, status: 'settled', amountMinor: 100, currency: 'GBP', occurredAt: at }] })).body.errors).toBeUndefined();
+  });
+
+  it("does not join the digits of dates, amounts and separate numbers into a short national number, and still finds it written as one", async () => {
+    // Denmark's national numbers have 8 digits and Iceland's 7: joined across words, ordinary text spelled them (a
+    // regression probe: `Refund of 20.26 for tickets 12 and 01` beside +45 20261201).
+    const cases: Array<{ phone: string; accepted: string[]; refused: string[] }> = [
+      {
+        phone: '+4520261201',
+        accepted: ['Router replaced on 2026-12-01', 'Refund of 20.26 for tickets 12 and 01', 'Visit booked 2026-12-01 12:30'],
+        refused: ['Call back on 20 26 12 01', 'Call +45 2026 1201 back', 'callback 452026 then 1201'],
+      },
+      { phone: '+3545511234', accepted: ['Paid 55.11 EUR, ticket 234', 'Paid 55.11 for 2 items, 34 left'], refused: ['Rang 551-1234 twice', 'callback 35455 then 11234'] },
+    ];
+    for (const { phone, accepted, refused } of cases) {
+      rawIdentifiers.push(phone);
+      const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {
+        input: { identifiers: [{ kind: 'EMAIL', value: anEmail('short-national') }, { kind: 'PHONE', value: phone }] },
+      });
+      expect(res.body.errors, phone).toBeUndefined();
+      const id = res.body.data!.registerCustomer.id;
+      for (const subject of accepted) {
+        expect((await push({ customerId: id, tickets: [{ id: 'T-SN', status: 'open', subject, openedAt: daysAgo(1) }] })).body.errors, subject).toBeUndefined();
+      }
+      for (const subject of refused) {
+        const reply = await push({ customerId: id, tickets: [{ id: 'T-SN', status: 'open', subject, openedAt: daysAgo(1) }] });
+        expect(reply.body.errors?.[0]?.message, subject).toMatch(/phone number/);
+      }
+    }
   });
 
   it('does not screen for CRM ids under four characters, which ordinary ids and words would match', async () => {

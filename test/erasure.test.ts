@@ -464,6 +464,22 @@ describe('eraseCustomer under concurrency and bad input', () => {
     expect(events.map((e) => (e['details'] as { resumesRequestId: string | null }).resumesRequestId).sort()).toEqual(['DSR-FAILED', null, null]);
   });
 
+  it("keeps an x-request-id that names the customer out of the DATA_DELETION event, erasing all the same", async () => {
+    const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+    for (const [label, headerOf] of [
+      ['the display name', () => 'because-Grace-Murray-wrote'],
+      ["the shown email's local part", (email: string) => email.split('@')[0]!],
+    ] as const) {
+      const email = anEmail('del7x');
+      const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }], displayName: 'Grace Murray' } });
+      const id = res.body.data!.registerCustomer.id;
+      const receipt = await erase(id, 'DSR-HDR-1', 'Customer request', { 'x-request-id': headerOf(email) });
+      const event = await app.app.mongo.db.collection('audit_events').findOne({ _id: receipt.auditEventId as never });
+      expect((event?.['details'] as { httpRequestId: string }).httpRequestId, label).toMatch(UUID);
+      expect(JSON.stringify(event), label).not.toContain(headerOf(email));
+    }
+  });
+
   it('rejects a reason or request id that carries an identifier, erasing nothing', async () => {
     const id = await registerOne();
     const cases = [
@@ -564,7 +580,7 @@ describe('writes that race an erasure', () => {
     const id = first.body.data!.registerCustomer.id;
     const db = app.app.mongo.db;
     // Where an erasure stands between marking the customer erased and removing its identifiers.
-    await db.collection('customers').updateOne({ _id: id as never }, { $set: { status: 'ERASED' } });
+    await db.collection('customers').updateOne({ _id: id as never }, { $set: { status: 'ERASED', erasedAt: new Date() } });
     const registering = app.graphql<{ registerCustomer: { id: string; status: string } }>(service, `mutation($input: RegisterCustomerInput!) { registerCustomer(input: $input) { id status } }`, {
       input: { identifiers: [{ kind: 'EMAIL', value: email }, { kind: 'PHONE', value: aPhone() }] },
     });
@@ -577,18 +593,44 @@ describe('writes that race an erasure', () => {
     expect(res.body.data!.registerCustomer.id).not.toBe(id);
   });
 
-  it('answers CONFLICT, saying to try again, while an erasure that failed half-way still holds the identifier', async () => {
+  it('answers CONFLICT at once, saying to try again, while an erasure that failed half-way still holds the identifier', async () => {
     const email = anEmail('half-erased');
     const first = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }] } });
     const id = first.body.data!.registerCustomer.id;
-    await app.app.mongo.db.collection('customers').updateOne({ _id: id as never }, { $set: { status: 'ERASED' } });
+    // Marked two minutes ago and never finished: no use waiting for it.
+    await app.app.mongo.db.collection('customers').updateOne({ _id: id as never }, { $set: { status: 'ERASED', erasedAt: new Date(Date.now() - 120_000) } });
     const customersBefore = await app.app.mongo.db.collection('customers').countDocuments();
+    app.resetCommands();
     const res = await app.graphql(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }] } });
+    // One look, not 5 s of them (about 200 queries; a regression probe).
+    expect(app.mongoCommands.length).toBeLessThan(10);
     expect(res.body.errors?.[0]?.extensions?.['code']).toBe('CONFLICT');
     expect(res.body.errors?.[0]?.message).toBe('An identifier belongs to a customer whose erasure has not finished; try again once it has');
     // Nothing was stored for it: no second customer, and the identifier still names the erased one.
     expect(await app.app.mongo.db.collection('customers').countDocuments()).toBe(customersBefore);
     expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId: id })).toBe(1);
+  });
+
+  it('registers a new customer when the customer it found is erased while it links the rest of its identifiers to it', async () => {
+    const email = anEmail('racing-reg');
+    const first = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }] } });
+    const id = first.body.data!.registerCustomer.id;
+    const repository = (app.app.services.customers as unknown as { repository: Record<string, unknown> }).repository;
+    // The registration finds the customer by its email, then links the new CRM id to it: the erasure runs in between.
+    const restore = eraseBeforeFirstCall(repository, 'claimIdentifier', id);
+    try {
+      const res = await app.graphql<{ registerCustomer: { id: string; status: string } }>(service, `mutation($input: RegisterCustomerInput!) { registerCustomer(input: $input) { id status } }`, {
+        input: { identifiers: [{ kind: 'EMAIL', value: email }, { kind: 'CRM_ID', value: aCrmId() }] },
+      });
+      // It was answered "The customer has been erased" (a regression probe).
+      expect(res.body.errors).toBeUndefined();
+      expect(res.body.data!.registerCustomer).toMatchObject({ status: 'ACTIVE' });
+      expect(res.body.data!.registerCustomer.id).not.toBe(id);
+    } finally {
+      restore();
+    }
+    await expectSealedChain(id);
+    expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId: id })).toBe(0);
   });
 
   it('takes back an identifier linked after the erasure, so the person can register again', async () => {

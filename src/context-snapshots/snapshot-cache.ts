@@ -93,10 +93,13 @@ function parseSnapshot(raw: string | null, customerId: string): ContextSnapshot 
   try {
     const value: unknown = JSON.parse(raw);
     if (!isObject(value) || value['customerId'] !== customerId) return null;
+    // Redis expires the key with the snapshot; one still there past its expiresAt was written by hand.
+    const expiresAt = dateOf(value['expiresAt']);
+    if (expiresAt.getTime() <= Date.now()) return null;
     return {
       customerId,
       generatedAt: dateOf(value['generatedAt']),
-      expiresAt: dateOf(value['expiresAt']),
+      expiresAt,
       channel: value['channel'] == null ? null : channelOf(value['channel']),
       openTickets: listOf(value['openTickets'], (t) => readTicket(CACHED, t)),
       activeSubscriptions: listOf(value['activeSubscriptions'], (x) => readSubscription(CACHED, x)),
@@ -133,16 +136,20 @@ function textOf(value: unknown): string {
 function textOrNull(value: unknown): string | null {
   return value == null ? null : textOf(value);
 }
+/** As JSON.stringify writes a Date, years 0000-9999 (the DateTime scalar serialises no other): `"1"` read as 2001. */
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 function dateOf(value: unknown): Date {
-  const date = new Date(textOf(value));
-  if (Number.isNaN(date.getTime())) throw new UnreadableSnapshot();
+  const text = textOf(value);
+  const date = new Date(text);
+  if (!ISO_DATE.test(text) || Number.isNaN(date.getTime())) throw new UnreadableSnapshot();
   return date;
 }
 function dateOrNull(value: unknown): Date | null {
   return value == null ? null : dateOf(value);
 }
+/** A GraphQL Int (32 bits): a larger amount failed the field on every read (a regression probe). */
 function integerOf(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new UnreadableSnapshot();
+  if (typeof value !== 'number' || !Number.isInteger(value) || Math.abs(value) > 2_147_483_647) throw new UnreadableSnapshot();
   return value;
 }
 function channelOf(value: unknown): Channel {

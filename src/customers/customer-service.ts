@@ -6,8 +6,8 @@ import type { Channel } from '../context-snapshots/snapshot-types.js';
 import { BadUserInputError, ConflictError, CustomerErasedError, NotFoundError, ServiceUnavailableError } from '../errors.js';
 import { isCustomerId, newCustomerId } from '../identity/customer-id.js';
 import type { HmacKeyring } from '../identity/hmac-keyring.js';
-import { containsIdentifier, foldForMatching, hasControlCharacters, isSafeReference } from '../identity/free-text-guard.js';
-import { asciiDigits, GEOGRAPHIC_CALLING_CODES, identifyingDigitsOf, normaliseIdentifier, type IdentifierKind } from '../identity/normalise-identifier.js';
+import { containsIdentifier, foldForMatching, hasControlCharacters, isSafeReference, maskDatesTimesAmounts } from '../identity/free-text-guard.js';
+import { asciiDigits, GEOGRAPHIC_CALLING_CODES, normaliseIdentifier, phoneDigitsOf, type IdentifierKind } from '../identity/normalise-identifier.js';
 import type { EncryptedValue, PiiEnvelope, WrappedDataKey } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone, showsSomething } from '../policy/masks.js';
 import { callerRequestId, withdrawRequestId } from '../observability/request-scope.js';
@@ -68,6 +68,11 @@ const REGISTRATION_SETTLING_MS = 2_000;
 
 /** findOwner's answer when an identifier still belongs to an erased customer: its erasure has not removed it yet. */
 const ERASING = Symbol('erasing');
+/** The same, for a customer marked erased longer ago than STALLED_ERASURE_MS: that erasure failed half-way. */
+const STALLED_ERASURE = Symbol('stalled erasure');
+const STALLED_ERASURE_MS = 30_000;
+const ERASURE_POLL_MS = 250;
+const ERASURE_NOT_FINISHED = 'An identifier belongs to a customer whose erasure has not finished; try again once it has';
 
 function isSettling(customer: CustomerRecord): boolean {
   return customer.registrationPending === true && customer.status === 'ACTIVE' && Date.now() - customer.createdAt.getTime() < REGISTRATION_SETTLING_MS;
@@ -127,18 +132,29 @@ export class CustomerService {
     const claimOrder = [...identifiers].sort((a, b) => ((a.hashes[0] as string) < (b.hashes[0] as string) ? -1 : 1));
     const deadline = Date.now() + REGISTRATION_RACE_WAIT_MS;
     for (let attempt = 1; ; attempt++) {
-      const registered = await this.registerOnce(input, identifiers, claimOrder, attributes, actor);
+      let registered: Awaited<ReturnType<CustomerService['registerOnce']>>;
+      try {
+        registered = await this.registerOnce(input, identifiers, claimOrder, attributes, actor);
+      } catch (error) {
+        // The customer it found was erased while this attempt linked to it or answered with it (a race with the
+        // erasure's first steps; a regression probe got "erased" that way): the same as finding it erased.
+        if (!(error instanceof CustomerErasedError)) throw error;
+        registered = ERASING;
+      }
+      if (registered === STALLED_ERASURE) throw new ConflictError(ERASURE_NOT_FINISHED);
       if (registered && registered !== ERASING) return registered;
       // Another registration claimed one of these identifiers first, or is still settling: the next attempt finds
       // it and links the rest. Or an erasure of the customer holding one is under way: once it has removed the
       // identifiers, this one registers a new customer (answered "erased", a CRM could not tell that a retry would
       // succeed; a probe).
       if (Date.now() > deadline) {
-        throw new ConflictError(
-          registered === ERASING
-            ? 'An identifier belongs to a customer whose erasure has not finished; try again once it has'
-            : 'These identifiers are being registered concurrently; try again',
-        );
+        throw new ConflictError(registered === ERASING ? ERASURE_NOT_FINISHED : 'These identifiers are being registered concurrently; try again');
+      }
+      // An erasure removes the identifiers within moments of marking the customer: look again less often than for a
+      // racing registration (each look is a few queries).
+      if (registered === ERASING) {
+        await sleep(ERASURE_POLL_MS);
+        continue;
       }
       // Two registrations that each took one of two shared identifiers both undo: a random pause lets one go first.
       await sleep(Math.random() * Math.min(100, 20 * attempt));
@@ -156,9 +172,9 @@ export class CustomerService {
     claimOrder: readonly HashedIdentifier[],
     attributes: ReturnType<typeof validateAttributes>,
     actor: Actor,
-  ): Promise<CustomerRecord | typeof ERASING | null> {
+  ): Promise<CustomerRecord | typeof ERASING | typeof STALLED_ERASURE | null> {
     const existing = await this.findOwner(identifiers);
-    if (existing === ERASING) return ERASING;
+    if (existing === ERASING || existing === STALLED_ERASURE) return existing;
     // Another registration of these identifiers is still running: it may yet lose a claim and undo its customer, and
     // what was linked to it or answered with it would go too (NOT_FOUND, "erased", CONFLICT, and events naming a
     // customer that does not exist; a probe). Wait for it to settle or to be undone.
@@ -386,14 +402,14 @@ export class CustomerService {
     const named = this.findNameIn(nameScreened, customers);
     if (named) return named;
     const shownEmails = new Map<string, { whole: string[]; localPart: string[] }>();
-    const shownPhones = new Map<string, string>();
+    const shownPhones = new Map<string, { international: string; national: string }>();
     const phoneHolders = new Set(withPhone);
     for (const id of new Set([...withEmail, ...withPhone])) {
       const customer = customers.get(id);
       if (customer === undefined) continue;
       const clear = this.decryptFields(customer, phoneHolders.has(id) ? ['EMAIL', 'PHONE'] : ['EMAIL']);
       if (typeof clear.EMAIL === 'string') shownEmails.set(id, emailSkeletons(clear.EMAIL));
-      if (typeof clear.PHONE === 'string') shownPhones.set(id, identifyingDigitsOf(clear.PHONE));
+      if (typeof clear.PHONE === 'string') shownPhones.set(id, phoneDigitsOf(clear.PHONE));
     }
     let phoneForms = 0;
     let emailForms = 0;
@@ -418,8 +434,8 @@ export class CustomerService {
         const fold = () => (folded ??= foldForMatching(text));
         if (names('CRM_ID', own.crm, () => crmIdCandidates(fold()))) return { path, kind: 'CRM_ID' };
         if (names('PHONE', own.phone, () => phoneCandidates(fold()))) return { path, kind: 'PHONE' };
-        const phoneDigits = shownPhones.get(item.customerId);
-        if (phoneDigits !== undefined && asciiDigits(fold()).replace(/\D/g, '').includes(phoneDigits)) return { path, kind: 'PHONE' };
+        const shownPhone = shownPhones.get(item.customerId);
+        if (shownPhone !== undefined && holdsPhoneDigits(fold(), shownPhone)) return { path, kind: 'PHONE' };
         const shown = shownEmails.get(item.customerId);
         if (shown !== undefined) {
           const words = skeletonWordsOf(text);
@@ -467,8 +483,17 @@ export class CustomerService {
    * CRM ids or phone numbers: every free text and id stored about a customer (support records, a consent's source, a
    * grant's justification, an erasure's reason and reference) goes through here before it is stored.
    */
-  async refuseOwnIdentifiers(items: ReadonlyArray<OwnIdentifierScreen>): Promise<void> {
-    const found = await this.findOwnIdentifierIn(items);
+  async refuseOwnIdentifiers(items: ReadonlyArray<OwnIdentifierScreen>, { screensRequestId = false }: { screensRequestId?: boolean } = {}): Promise<void> {
+    // The caller's x-request-id too, screened like the first item's texts (names included when they are), where it is
+    // kept as long as they are (an erasure's DATA_DELETION event): one naming the customer is replaced, not refused
+    // (a header is no argument to fix), and the texts are screened again without it.
+    const requestId = screensRequestId && items[0] !== undefined ? callerRequestId() : null;
+    const withRequestId = requestId === null ? items : [...items, { ...items[0]!, texts: [[REQUEST_ID_PATH, requestId] as const] }];
+    let found = await this.findOwnIdentifierIn(withRequestId);
+    if (found?.path === REQUEST_ID_PATH) {
+      withdrawRequestId();
+      found = await this.findOwnIdentifierIn(items);
+    }
     if (found) throw new BadUserInputError(`${found.path} must not contain the customer's ${OWN_IDENTIFIER_NAMES[found.kind]}`, { field: found.path });
   }
 
@@ -608,7 +633,9 @@ export class CustomerService {
   }
 
   /** The one customer that already owns any of these identifiers (under any key version), or null. */
-  private async findOwner(identifiers: readonly HashedIdentifier[]): Promise<{ customer: CustomerRecord; matched: HashedIdentifier } | 'settling' | typeof ERASING | null> {
+  private async findOwner(
+    identifiers: readonly HashedIdentifier[],
+  ): Promise<{ customer: CustomerRecord; matched: HashedIdentifier } | 'settling' | typeof ERASING | typeof STALLED_ERASURE | null> {
     const found = await Promise.all(identifiers.map(async (i) => (await this.repository.findIdentifiersByHashes(i.hashes))[0] ?? null));
     const ownerIds = [...new Set(found.filter((f): f is IdentifierRecord => f !== null).map((f) => f.customerId))];
     const owners = new Map((await this.repository.findByIds(ownerIds)).flatMap((c) => (c ? [[c.id, c] as const] : [])));
@@ -624,9 +651,12 @@ export class CustomerService {
     if (liveOwners.length > 1) throw new ConflictError('These identifiers belong to different customers');
     const customer = liveOwners[0] === undefined ? undefined : owners.get(liveOwners[0]);
     if (!customer) return null;
-    // Erased, and its identifiers not removed yet: the erasure is under way (or failed half-way, and its repeat
-    // finishes it).
-    if (customer.status !== 'ACTIVE') return ERASING;
+    // Erased, and its identifiers not removed yet: the erasure is under way, or, marked longer ago than an erasure
+    // takes, failed half-way (its repeat finishes it): no use waiting for that (5 s and 200 queries per call; a probe).
+    if (customer.status !== 'ACTIVE') {
+      const markedAt = customer.erasedAt?.getTime() ?? 0;
+      return Date.now() - markedAt > STALLED_ERASURE_MS ? STALLED_ERASURE : ERASING;
+    }
     const matched = identifiers[live.findIndex((f) => f !== null)] as HashedIdentifier;
     return { customer, matched };
   }
@@ -1005,12 +1035,32 @@ function phoneCandidates(folded: string): Set<string> {
 }
 
 /**
+ * Whether text (`folded` by `foldForMatching`) holds a phone number's digits, whatever stands between them (`callback
+ * 442079 then 480230`), dates, times and amounts aside (maskDatesTimesAmounts): all of them, or its national number
+ * when that has NATIONAL_DIGITS_ANYWHERE or more. A shorter national number (Denmark's 8 digits, Iceland's 7) is
+ * looked for within one run of digits and separators only: joined across words, `Refund of 20.26 for tickets 12 and
+ * 01` spelled +45 20261201 (a regression probe).
+ */
+function holdsPhoneDigits(folded: string, phone: { international: string; national: string }): boolean {
+  const text = maskDatesTimesAmounts(asciiDigits(folded));
+  const joined = text.replace(/\D/g, '');
+  if (joined.includes(phone.international)) return true;
+  if (phone.national.length < 7) return false;
+  if (phone.national.length >= NATIONAL_DIGITS_ANYWHERE) return joined.includes(phone.national);
+  return (text.match(/\d+(?:[\s.,_/():-]+\d+)*/g) ?? []).some((run) => run.replace(/\D/g, '').includes(phone.national));
+}
+const NATIONAL_DIGITS_ANYWHERE = 9;
+
+/**
  * Phone-number forms one screen hashes at most (all the texts of a push together): about 0.1 s of HMACs. A push of
  * text made of thousands of short digit runs is refused rather than screened for seconds.
  */
 const MAX_SCREENED_PHONE_FORMS = 50_000;
 /** The same for email forms (emailCandidates). */
 const MAX_SCREENED_EMAIL_FORMS = 50_000;
+
+/** The path under which refuseOwnIdentifiers screens the caller's x-request-id (no argument has it). */
+const REQUEST_ID_PATH = 'x-request-id';
 
 /** Texts about one customer to screen for its own identifiers: [path of the field, text]. */
 export interface OwnIdentifierScreen {

@@ -44,7 +44,8 @@ const DATES_TIMES_AMOUNTS = [
   String.raw`(?<!\d)${GROUPED}(?:${DECIMALS})?\s?(?:${CURRENCY}|[원円元])`,
 ].map((pattern) => new RegExp(pattern, 'gu'));
 
-function maskDatesTimesAmounts(text: string): string {
+/** Dates, times and amounts (the shapes above) replaced by a letter, which ends a digit run. */
+export function maskDatesTimesAmounts(text: string): string {
   return DATES_TIMES_AMOUNTS.reduce((masked, pattern) => masked.replace(pattern, 'D'), asciiDigits(text));
 }
 

@@ -209,14 +209,11 @@ export function asciiDigits(text: string): string {
 const DECIMAL_DIGIT = /^\p{Nd}$/u;
 
 /**
- * The digits of a stored (E.164) phone number that identify it wherever they are written: its national significant
- * number (`+442079480230` gives `2079480230`, which the international and the national form both hold), or all its
- * digits when that is shorter than seven (a few small numbering plans), which would match too much ordinary text.
+ * The digits of a stored (E.164) phone number as text may hold them: all of them (`442079480230`) and its national
+ * significant number (`2079480230`), which the national form holds too.
  */
-export function identifyingDigitsOf(e164: string): string {
-  const all = e164.replace(/\D/g, '');
-  const national = parsePhoneNumberFromString(e164)?.nationalNumber ?? '';
-  return national.length >= 7 ? national : all;
+export function phoneDigitsOf(e164: string): { international: string; national: string } {
+  return { international: e164.replace(/\D/g, ''), national: parsePhoneNumberFromString(e164)?.nationalNumber ?? '' };
 }
 
 /**

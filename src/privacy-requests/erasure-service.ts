@@ -66,7 +66,9 @@ export class ErasureService {
     const justification = assertFreeText(reason, 'reason', MAX_REASON_LENGTH);
     const [customer] = await this.customers.findByIds([customerId]);
     if (!customer) throw new NotFoundError('No customer has this id');
-    await this.refuseOwnIdentifiers([{ customerId, texts: [['requestId', request], ['reason', justification]], screensName: true }]);
+    // The caller's x-request-id is kept in the event too (details.httpRequestId): screened the same way, and replaced
+    // when it names the customer (a probe sent the display name and the email's local part as one).
+    await this.refuseOwnIdentifiers([{ customerId, texts: [['requestId', request], ['reason', justification]], screensName: true }], { screensRequestId: true });
 
     const now = new Date();
     const hadCompleted = await this.audit.hasEvent(customerId, 'DATA_DELETION', { complete: false });
