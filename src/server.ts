@@ -14,7 +14,7 @@ import { createRequestHandler } from './http/http-server.js';
 import { createLoaders } from './loaders.js';
 import { createDsarExportRoute, DSAR_EXPORT_PATH } from './privacy-requests/dsar-export-route.js';
 import { createOperationLimits } from './hardening/operation-limits.js';
-import { guardEntityRepresentations } from './hardening/entity-representations.js';
+import { guardEntityBudget, guardEntityRepresentations } from './hardening/entity-representations.js';
 import { applyRateLimits } from './hardening/rate-limited-fields.js';
 import { createObservabilityPlugin } from './observability/observability-plugin.js';
 import { CallerDocumentStore } from './http/document-store.js';
@@ -67,8 +67,9 @@ export function buildPolicySchema(engine: PolicyEngine, metrics?: Metrics, optio
   const schema = applyRateLimits(guardEntityRepresentations(buildSubgraphSchema({ typeDefs, resolvers: resolvers as GraphQLResolverMap<unknown> })), {
     onOutcome: metrics ? (operation, outcome) => metrics.rateLimitDecisions.inc({ operation, outcome }) : undefined,
   });
-  if (engine === 'off') return schema;
-  applyEntityReach(schema, table);
+  // Outermost around `_entities`: a request over the budget is refused before any representation is checked.
+  if (engine === 'off') return guardEntityBudget(schema);
+  guardEntityBudget(applyEntityReach(schema, table));
   const countOutcome: DecisionObserver | undefined = metrics
     ? (_coordinate, decision) => {
         if (decision.outcome === 'full') return;

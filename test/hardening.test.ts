@@ -266,3 +266,30 @@ describe('connections answered before their body was read', () => {
     expect(replies.toLowerCase()).not.toContain('connection: close');
   });
 });
+
+describe('representations one request passes to _entities', () => {
+  const aliased = (count: number) =>
+    `query($r: [_Any!]!) { ${Array.from({ length: count }, (_, i) => `a${i}: _entities(representations: $r) { ... on Customer { id } }`).join(' ')} }`;
+  const unknown = (count: number) => Array.from({ length: count }, (_, i) => ({ __typename: 'Customer', id: `cus_${String(i).padStart(26, '0')}` }));
+
+  it('takes 2,000 in all, however the selections split them', async () => {
+    const token = await app.token(['customer:read']);
+    const res = await app.graphql<Record<string, unknown[]>>(token, aliased(2), { r: unknown(1_000) });
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!['a1']).toHaveLength(1_000);
+  });
+
+  it('refuses every _entities of a request over 2,000, before resolving or checking any, for any caller', async () => {
+    for (const scopes of [['customer:read'], []]) {
+      app.resetCommands();
+      const res = await app.graphql(await app.token(scopes), `${aliased(1)} fragment F on Query { again: _entities(representations: $r) { __typename } }`.replace('{ a0:', '{ ...F a0:'), { r: unknown(1_001) });
+      expect(res.status).toBe(200);
+      expect(res.body.data).toBeNull();
+      // Refused as a whole (the field is non-null), not representation by representation (a scopeless caller got
+      // 57,000 FORBIDDEN errors).
+      expect(res.body.errors?.length).toBeGreaterThan(0);
+      for (const error of res.body.errors ?? []) expect([error.extensions?.code, error.extensions?.limit, error.extensions?.maximum]).toEqual(['QUERY_TOO_COMPLEX', 'entityRepresentations', 2_000]);
+      expect(app.mongoCommands.filter((c) => c.commandName === 'find')).toHaveLength(0);
+    }
+  });
+});

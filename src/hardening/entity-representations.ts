@@ -1,4 +1,5 @@
-import { defaultFieldResolver, isUnionType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
+import { defaultFieldResolver, isUnionType, Kind, type GraphQLFieldResolver, type GraphQLResolveInfo, type GraphQLSchema, type SelectionSetNode } from 'graphql';
+import { OperationLimitError } from './operation-limits.js';
 import { BadUserInputError } from '../errors.js';
 
 /** The entity types of a subgraph schema (the `_Entity` union), sorted. */
@@ -45,4 +46,64 @@ export function assertEntityRepresentations(representations: readonly unknown[],
       throw new BadUserInputError(`representations[${index}].__typename must name an entity of this subgraph (${expected})`, { field: 'representations' });
     }
   });
+}
+
+/**
+ * Representations one request may pass to `_entities`, over every selection of it (aliases, fragments). A router
+ * sends one `_entities` per fetch; the cost rule cannot weigh one by its representations, which come in a variable:
+ * 30 aliases of `_entities` over one list of 1,500 representations resolved 45,000 entities from a 100 KB request,
+ * for any valid token, a scopeless one included (answers of 20-107 MB and 57,000 FORBIDDEN errors, the process
+ * blocked for seconds; a probe).
+ */
+export const MAX_ENTITY_REPRESENTATIONS_PER_REQUEST = 2_000;
+
+/**
+ * Refuses every `_entities` of a request whose selections of it pass more than MAX_ENTITY_REPRESENTATIONS_PER_REQUEST
+ * representations in all, before any is resolved or checked (QUERY_TOO_COMPLEX, `limit: entityRepresentations`).
+ * Applied outermost, around the entity reach check, so that refusing costs as little as answering.
+ */
+export function guardEntityBudget(schema: GraphQLSchema): GraphQLSchema {
+  const field = schema.getQueryType()?.getFields()['_entities'];
+  if (!field) throw new Error('the schema has no _entities field: not a subgraph schema');
+  const resolve = (field.resolve ?? defaultFieldResolver) as GraphQLFieldResolver<unknown, unknown>;
+  // Per request (its context object): counted once, at the first `_entities` that runs.
+  const counted = new WeakMap<object, number>();
+  field.resolve = (source, args, context, info) => {
+    const key = typeof context === 'object' && context !== null ? context : info.operation;
+    let total = counted.get(key);
+    if (total === undefined) {
+      total = representationsPassed(info, info.operation.selectionSet, new Set());
+      counted.set(key, total);
+    }
+    if (total > MAX_ENTITY_REPRESENTATIONS_PER_REQUEST) throw new OperationLimitError('entityRepresentations', MAX_ENTITY_REPRESENTATIONS_PER_REQUEST, null);
+    return resolve(source, args, context, info);
+  };
+  return schema;
+}
+
+/** Representations of every root `_entities` selection, through fragments (each fragment once per spread path). */
+function representationsPassed(info: GraphQLResolveInfo, selectionSet: SelectionSetNode, visiting: Set<string>): number {
+  let total = 0;
+  for (const selection of selectionSet.selections) {
+    if (selection.kind === Kind.FIELD) {
+      if (selection.name.value !== '_entities') continue;
+      const argument = selection.arguments?.find((a) => a.name.value === 'representations')?.value;
+      if (argument?.kind === Kind.LIST) total += argument.values.length;
+      else if (argument?.kind === Kind.VARIABLE) {
+        const value = info.variableValues[argument.name.value];
+        total += Array.isArray(value) ? value.length : 0;
+      }
+    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+      total += representationsPassed(info, selection.selectionSet, visiting);
+    } else {
+      const name = selection.name.value;
+      const fragment = info.fragments[name];
+      // A fragment cycle is a validation error; never followed twice on one path.
+      if (!fragment || visiting.has(name)) continue;
+      visiting.add(name);
+      total += representationsPassed(info, fragment.selectionSet, visiting);
+      visiting.delete(name);
+    }
+  }
+  return total;
 }

@@ -6,7 +6,7 @@ import { GraphQLError, OperationTypeNode, type ParseOptions, type ValidationCont
 /** The code every rejected-for-size operation carries; front ends can rely on it. */
 export const OPERATION_LIMIT_CODE = 'QUERY_TOO_COMPLEX';
 
-export type OperationLimit = 'depth' | 'aliases' | 'tokens' | 'cost' | 'auditTrails' | 'auditVerifications' | 'supportSessions' | 'entityFetches';
+export type OperationLimit = 'depth' | 'aliases' | 'tokens' | 'cost' | 'auditTrails' | 'auditVerifications' | 'supportSessions' | 'entityRepresentations';
 
 /**
  * Customers whose `auditTrail` one request may page. Each trail is its own
@@ -33,14 +33,6 @@ export const MAX_AUDIT_VERIFICATIONS_PER_REQUEST = 3;
  */
 export const MAX_SUPPORT_SESSIONS_PER_REQUEST = 1;
 
-/**
- * `_entities` selections in one document. A router or gateway sends one per subgraph fetch; the cost rule cannot
- * weigh one by its representations (they come in a variable), so 30 aliases of `_entities` over one list of 1,500
- * representations resolved 45,000 entities from a 100 KB request: 20-107 MB answers, the event loop blocked for
- * seconds, for any valid token, a scopeless one included (its 57,000 FORBIDDEN errors; a probe).
- */
-export const MAX_ENTITY_FETCHES_PER_REQUEST = 1;
-
 export interface OperationLimitsConfig {
   maxDepth: number;
   maxAliases: number;
@@ -56,7 +48,7 @@ const DESCRIPTIONS: Record<OperationLimit, string> = {
   auditTrails: 'The operation reads the audit trail of more customers than',
   auditVerifications: 'The operation verifies more audit trails than',
   supportSessions: 'The operation starts more support sessions than',
-  entityFetches: 'The operation selects _entities more times than',
+  entityRepresentations: 'The request passes _entities more representations than',
 };
 
 /**
@@ -99,7 +91,6 @@ export function createOperationLimits(config: OperationLimitsConfig): { validati
       costLimitRule({ maxCost: config.maxCost, flattenFragments: true, ...rejectWith('cost', config.maxCost) }),
       perDocumentRule(OperationTypeNode.QUERY, 'verifyAuditTrail', 'auditVerifications', MAX_AUDIT_VERIFICATIONS_PER_REQUEST),
       perDocumentRule(OperationTypeNode.MUTATION, 'startSupportSession', 'supportSessions', MAX_SUPPORT_SESSIONS_PER_REQUEST),
-      perDocumentRule(OperationTypeNode.QUERY, '_entities', 'entityFetches', MAX_ENTITY_FETCHES_PER_REQUEST),
     ],
     parseOptions: { maxTokens: config.maxTokens },
   };
