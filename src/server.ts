@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, STATUS_CODES, type Server } from 'node:http';
+import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { TokenVerifier } from './auth/token-verifier.js';
 import type { RequestContext } from './context.js';
 import { createErrorFormatter } from './http/graphql-errors.js';
-import { createRequestHandler } from './http/http-server.js';
+import { createRequestHandler, hasArrived } from './http/http-server.js';
 import { createLoaders } from './loaders.js';
 import { createDsarExportRoute, DSAR_EXPORT_PATH } from './privacy-requests/dsar-export-route.js';
 import { createOperationLimits } from './hardening/operation-limits.js';
@@ -163,6 +163,10 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
   // A whole request (headers and a body of at most MAX_BODY_BYTES) arrives well within REQUEST_TIMEOUT_MS; Node's
   // default, 300 s, let a client trickling its body hold a connection, and a graceful stop, for 5 minutes (a probe).
   const httpServer = createHttpServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
+    requestOn.set(req.socket, req);
+    res.once('close', () => {
+      if (requestOn.get(req.socket) === req) requestOn.delete(req.socket);
+    });
     handler(req, res).catch((error: unknown) => {
       logger.error({ err: { type: error instanceof Error ? error.name : typeof error } }, 'request handler failed');
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end('{"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}');
@@ -171,6 +175,16 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
   });
   httpServer.keepAliveTimeout = 65_000;
   httpServer.on('clientError', answerUnreadableRequest);
+  // Every open connection and the request it is answering, for a graceful stop.
+  const connections = new Set<Duplex>();
+  const requestOn = new Map<Duplex, IncomingMessage>();
+  httpServer.on('connection', (socket: Duplex) => {
+    connections.add(socket);
+    socket.once('close', () => {
+      connections.delete(socket);
+      requestOn.delete(socket);
+    });
+  });
 
   return {
     apollo,
@@ -187,6 +201,13 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
       await new Promise<void>((resolve) => {
         httpServer.close(() => resolve());
         httpServer.closeIdleConnections();
+        // Requests that have arrived whole are answered; a connection still sending its request (headers or body, as
+        // slowly as it likes) is closed now: a client trickling one held a graceful stop until SHUTDOWN_GRACE_SECONDS
+        // ran out, and the stop then ended as a failure (exit 1; a probe).
+        for (const socket of connections) {
+          const request = requestOn.get(socket);
+          if (request === undefined || !hasArrived(request)) socket.destroy();
+        }
       });
       await apollo.stop();
     },

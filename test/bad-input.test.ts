@@ -206,6 +206,9 @@ const CASES: Case[] = [
   },
   limit('a token bomb', 'tokens', () => gql(`{ ${'a '.repeat(5100)} }`)),
   limit('a directive bomb', 'tokens', () => gql(`{ __typename ${'@a '.repeat(2600)} }`)),
+  // 30 aliases of an export over a 2,000-event chain: 16.7 MB in 20 s (a probe); verifications were limited already.
+  limit('four data-subject exports in one operation', 'exports', () =>
+    gql(`query($c: ID!) { ${Array.from({ length: 4 }, (_, i) => `d${i}: dataSubjectAccess(customerId: $c) { customerId }`).join(' ')} }`, { c: customerId })),
   limit('a page size that makes the query too costly', 'cost', () =>
     gql(`query($id: ID!) { customer(id: $id) { auditTrail(first: 1000000) { edges { node { id type } } } } }`, { id: customerId })),
 

@@ -265,6 +265,31 @@ describe('connections answered before their body was read', () => {
     });
     expect(replies.toLowerCase()).not.toContain('connection: close');
   });
+
+  it('keeps the connection of a request without a body answered at once (health, 404, 405), pipelined too', async () => {
+    const { createConnection } = await import('node:net');
+    const { port } = new URL(app.baseUrl);
+    const requests = ['GET /health/live', 'GET /nope', 'POST /health/live', 'GET /health/live'].map((line) => `${line} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n`);
+    const replies = await new Promise<string>((resolve, reject) => {
+      const socket = createConnection(Number(port), '127.0.0.1');
+      let reply = '';
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`not every request was answered on the connection: ${reply}`));
+      }, 5_000);
+      socket.on('data', (chunk) => {
+        reply += chunk.toString('latin1');
+        if ((reply.match(/HTTP\/1\.1 \d{3} /g) ?? []).length === requests.length) {
+          clearTimeout(timer);
+          socket.destroy();
+          resolve(reply);
+        }
+      });
+      socket.write(requests.join(''));
+    });
+    expect(replies.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 404', 'HTTP/1.1 405', 'HTTP/1.1 200']);
+    expect(replies.toLowerCase()).not.toContain('connection: close');
+  });
 });
 
 describe('representations one request passes to _entities', () => {
@@ -291,5 +316,35 @@ describe('representations one request passes to _entities', () => {
       for (const error of res.body.errors ?? []) expect([error.extensions?.code, error.extensions?.limit, error.extensions?.maximum]).toEqual(['QUERY_TOO_COMPLEX', 'entityRepresentations', 2_000]);
       expect(app.mongoCommands.filter((c) => c.commandName === 'find')).toHaveLength(0);
     }
+  });
+});
+
+describe('a graceful stop', () => {
+  it('closes connections still sending their request, and does not wait for them', async () => {
+    const own = await startTestApp();
+    const { createConnection } = await import('node:net');
+    const { port } = new URL(own.baseUrl);
+    const token = await own.token(['customer:read']);
+    const open = (head: string) => {
+      const socket = createConnection(Number(port), '127.0.0.1');
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      socket.on('error', () => undefined);
+      socket.write(head);
+      const drip = setInterval(() => socket.writable && socket.write(head.includes('content-length') ? ' ' : 'x-slow: 1\r\n'), 300);
+      closed.then(() => clearInterval(drip), () => clearInterval(drip));
+      return closed;
+    };
+    // Headers a line at a time, with no token; a body a byte at a time, with one.
+    const slowHeaders = open('POST /graphql HTTP/1.1\r\nhost: 127.0.0.1\r\n');
+    const slowBody = open(`POST /graphql HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${token}\r\ncontent-type: application/json\r\ncontent-length: 90000\r\n\r\n{`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    let stopped = false;
+    const stopping = own.stop().then(() => (stopped = true));
+    // Both are closed at once, and the stop completes (it waited for SHUTDOWN_GRACE_SECONDS, then exited 1; a probe).
+    let closed = false;
+    const bothClosed = Promise.all([slowHeaders, slowBody]).then(() => (closed = true));
+    await Promise.race([Promise.all([bothClosed, stopping]), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    expect(closed).toBe(true);
+    expect(stopped).toBe(true);
   });
 });

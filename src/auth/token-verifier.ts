@@ -250,11 +250,17 @@ async function remoteKeySet(url: string, report: (cause: unknown) => void): Prom
 
 /**
  * jose's answer to a 200 response that is not a key set: JWKSInvalid for JSON of another shape, and a plain JOSEError
- * (no class of its own; its message, checked by test/unit/token-verifier.test.ts) for a body that is not JSON.
+ * (no class of its own; its message, checked by test/unit/token-verifier.test.ts) whose cause is a SyntaxError for a
+ * body that is not JSON. A body cut off by the network fails that parse too, with another cause: an outage (a
+ * regression probe).
  */
 function isNotAKeySet(error: unknown): boolean {
   if (error instanceof joseErrors.JWKSInvalid) return true;
-  return error instanceof joseErrors.JOSEError && error.message.startsWith('Failed to parse the JSON Web Key Set HTTP response as JSON');
+  return (
+    error instanceof joseErrors.JOSEError &&
+    error.message.startsWith('Failed to parse the JSON Web Key Set HTTP response as JSON') &&
+    (error as { cause?: unknown }).cause instanceof SyntaxError
+  );
 }
 
 /** Three base64url segments, each exactly as base64url encodes its bytes (no padding, no stray low bits). */

@@ -207,9 +207,18 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   // Answered before the request's body was read (a 401, a 413, a 404): the connection closes after the answer. Kept
   // open, it waited for the rest of a body declared at 100 MB and sent a byte at a time, for 5 minutes and through a
   // graceful stop, at an anonymous caller's will (a probe).
-  const closing = res.req.complete ? {} : { connection: 'close' };
+  const closing = hasArrived(res.req) ? {} : { connection: 'close' };
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...closing, ...headers });
   res.end(text);
+}
+
+/**
+ * Whether the whole request has been received: it has no body, or its body has been read to the end. (`complete` is
+ * not set yet for a request without a body answered at once: a GET /health/live was taken for one still arriving.)
+ */
+export function hasArrived(request: IncomingMessage): boolean {
+  const hasBody = request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
+  return !hasBody || request.complete;
 }
 
 /** Reads at most `limit` bytes; a larger body is refused before it is parsed. */

@@ -1,4 +1,4 @@
-import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import { decodeStrictBase64 } from './strict-base64.js';
 import { IDENTIFIER_KINDS, type IdentifierKind } from './normalise-identifier.js';
@@ -29,6 +29,12 @@ const DOMAIN_TAG = 'veil.identifier.v1';
  * Key material lives only in `KeyObject`s, which never print their bytes,
  * so logging or inspecting a keyring cannot leak a key.
  */
+/** Whether two keys give the same HMAC-SHA-256 (their digests of one fixed message, compared in constant time). */
+function sameHmacKey(a: KeyObject, b: KeyObject): boolean {
+  const probe = (key: KeyObject) => createHmac('sha256', key).update('veil: are these keys the same?').digest();
+  return timingSafeEqual(probe(a), probe(b));
+}
+
 export class HmacKeyring {
   readonly #keys: ReadonlyMap<string, KeyObject>;
   readonly #current: string;
@@ -82,8 +88,10 @@ export class HmacKeyring {
       }
       const key = createSecretKey(keyBytes);
       // The same key under two versions: a "rotation" that pasted the old key under the new label went through, and
-      // identifiers:retire then reported the old version's records re-keyed and deleted them (a probe).
-      const same = [...keys.values()].findIndex((earlier) => earlier.equals(key));
+      // identifiers:retire then reported the old version's records re-keyed and deleted them (a probe). Compared by
+      // what they hash, not their bytes: HMAC pads a key to 64 bytes with zeros and hashes a longer one, so a key
+      // with zeros appended, or a long key and its SHA-256, hash alike (a regression probe).
+      const same = [...keys.values()].findIndex((earlier) => sameHmacKey(earlier, key));
       if (same >= 0) {
         keyBytes.fill(0);
         throw new ConfigError(`${ENV_NAME} ${position} holds the same key as entry ${same + 1}; each version needs a key of its own`);

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
@@ -46,6 +46,10 @@ describe('HmacKeyring.parse', () => {
     // A "rotation" that pasted the old key under the new label (a probe): identifiers:retire took the old version's
     // records for re-keyed.
     ['the same key under two versions', `v2:${KEY_V1},v1:${KEY_V1}`],
+    // Different bytes that HMAC reads as one key (it pads keys to 64 bytes with zeros and hashes longer ones).
+    ['a key with a zero byte appended under another version', `v2:${Buffer.concat([Buffer.from(KEY_V1, 'base64'), Buffer.alloc(1)]).toString('base64')},v1:${KEY_V1}`],
+    ['a key zero-padded to 64 bytes under another version', `v2:${Buffer.concat([Buffer.from(KEY_V1, 'base64'), Buffer.alloc(64 - Buffer.from(KEY_V1, 'base64').length)]).toString('base64')},v1:${KEY_V1}`],
+    ['an 80-byte key and its SHA-256', `v2:${Buffer.alloc(80, 5).toString('base64')},v1:${createHash('sha256').update(Buffer.alloc(80, 5)).digest('base64')}`],
     ['a key that is not base64', `v1:${KEY_V1.slice(0, -4)}!!!!`],
     ['a key of 31 bytes', `v1:${Buffer.alloc(31, 1).toString('base64')}`],
     ['an empty key', 'v1:'],

@@ -206,6 +206,25 @@ describe('TokenVerifier key sets from AUTH_JWKS_URL', () => {
     }
   });
 
+  it('starts, and says the key set could not be fetched, when its answer is cut off by the network', async () => {
+    const { createServer } = await import('node:http');
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '500' });
+      res.write('{"keys":[{"kty":"EC"');
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const causes: unknown[] = [];
+    try {
+      await TokenVerifier.fromSource(source(`http://127.0.0.1:${port}/jwks.json`, (cause) => causes.push(cause)));
+      expect(causes).toHaveLength(1);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it('starts when the key set cannot be fetched, says so, and refuses tokens until it can be fetched', async () => {
     const served = await serveKeySet({});
     await served.close();
