@@ -90,6 +90,21 @@ describe('consent receipts', () => {
     expect(res.body.data!.customer.consentHistory.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
   });
 
+  it('shows the newest 100 receipts in consentHistory, in version order, and the consent of the latest', async () => {
+    // A chain grows with every change: 1,568 representations of one customer with 300 receipts made a 132 MB answer
+    // from a 100 KB request (a probe). The data-subject export lists every receipt.
+    const customerId = await register();
+    for (let i = 0; i < 103; i++) await record(customerId, i % 2 === 0 ? ['support_context'] : ['analytics']);
+    const res = await app.graphql<{ customer: { consent: { receipt: { version: number } }; consentHistory: Receipt[] } }>(
+      agent,
+      `query($id: ID!) { customer(id: $id) { consent { receipt { version } } consentHistory { version } } }`,
+      { id: customerId },
+    );
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!.customer.consent.receipt.version).toBe(103);
+    expect(res.body.data!.customer.consentHistory.map((r) => r.version)).toEqual(Array.from({ length: 100 }, (_, i) => i + 4));
+  });
+
   it('gives 8 concurrent recordConsent calls on one customer versions 1..8, each receipt inserted once and never updated', async () => {
     const customerId = await register();
     app.resetCommands();
