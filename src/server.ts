@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
@@ -52,6 +52,8 @@ export interface PolicySchemaOptions {
   observeOpenFields?: boolean;
   /** `@requiresScopes` from the table in the SDL (default true); false for @apollo/gateway, which refuses a supergraph linking them. */
   routerDirectives?: boolean;
+  /** SNAPSHOT_RECENT_ITEMS: how many items a context section lists at most, as `_entities` weighs them (50 by default). */
+  snapshotRecentItems?: number;
 }
 
 /**
@@ -68,8 +70,9 @@ export function buildPolicySchema(engine: PolicyEngine, metrics?: Metrics, optio
     onOutcome: metrics ? (operation, outcome) => metrics.rateLimitDecisions.inc({ operation, outcome }) : undefined,
   });
   // Outermost around `_entities`: a request over the budget is refused before any representation is checked.
-  if (engine === 'off') return guardEntityBudget(schema);
-  guardEntityBudget(applyEntityReach(schema, table));
+  const budget = { contextItems: options.snapshotRecentItems };
+  if (engine === 'off') return guardEntityBudget(schema, budget);
+  guardEntityBudget(applyEntityReach(schema, table), budget);
   const countOutcome: DecisionObserver | undefined = metrics
     ? (_coordinate, decision) => {
         if (decision.outcome === 'full') return;
@@ -102,7 +105,7 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
   const operationNames = new NameScreen((name) => services.customers.namesAnIdentifier(name));
   services.customers.onIdentifierFiling(() => operationNames.forget());
   const apollo = new ApolloServer<RequestContext>({
-    schema: buildPolicySchema(engine, metrics, { routerDirectives: config.policyRouterDirectives }),
+    schema: buildPolicySchema(engine, metrics, { routerDirectives: config.policyRouterDirectives, snapshotRecentItems: config.snapshotRecentItems }),
     validationRules: limits.validationRules,
     parseOptions: limits.parseOptions,
     introspection: config.introspection,
@@ -163,9 +166,12 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
   // A whole request (headers and a body of at most MAX_BODY_BYTES) arrives well within REQUEST_TIMEOUT_MS; Node's
   // default, 300 s, let a client trickling its body hold a connection, and a graceful stop, for 5 minutes (a probe).
   const httpServer = createHttpServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
-    requestOn.set(req.socket, req);
+    requestOn.set(req.socket, { req, res });
+    if (stopping) res.setHeader('connection', 'close');
     res.once('close', () => {
-      if (requestOn.get(req.socket) === req) requestOn.delete(req.socket);
+      if (requestOn.get(req.socket)?.req === req) requestOn.delete(req.socket);
+      // Stopping: a keep-alive connection whose answer this was is idle now, and nothing else will close it.
+      if (stopping) setImmediate(() => httpServer.closeIdleConnections());
     });
     handler(req, res).catch((error: unknown) => {
       logger.error({ err: { type: error instanceof Error ? error.name : typeof error } }, 'request handler failed');
@@ -177,7 +183,8 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
   httpServer.on('clientError', answerUnreadableRequest);
   // Every open connection and the request it is answering, for a graceful stop.
   const connections = new Set<Duplex>();
-  const requestOn = new Map<Duplex, IncomingMessage>();
+  const requestOn = new Map<Duplex, { req: IncomingMessage; res: ServerResponse }>();
+  let stopping = false;
   httpServer.on('connection', (socket: Duplex) => {
     connections.add(socket);
     socket.once('close', () => {
@@ -198,15 +205,18 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
         });
       }),
     stop: async () => {
+      stopping = true;
       await new Promise<void>((resolve) => {
         httpServer.close(() => resolve());
         httpServer.closeIdleConnections();
-        // Requests that have arrived whole are answered; a connection still sending its request (headers or body, as
-        // slowly as it likes) is closed now: a client trickling one held a graceful stop until SHUTDOWN_GRACE_SECONDS
-        // ran out, and the stop then ended as a failure (exit 1; a probe).
+        // Requests that have arrived whole are answered, and their connections closed after (a keep-alive client's
+        // stayed open, and the stop waited for SHUTDOWN_GRACE_SECONDS and exited 1; a regression probe); a
+        // connection still sending its request (headers or body, as slowly as it likes) is closed now: a client
+        // trickling one held the stop the same way (a probe).
         for (const socket of connections) {
-          const request = requestOn.get(socket);
-          if (request === undefined || !hasArrived(request)) socket.destroy();
+          const answering = requestOn.get(socket);
+          if (answering === undefined || !hasArrived(answering.req)) socket.destroy();
+          else if (!answering.res.headersSent) answering.res.setHeader('connection', 'close');
         }
       });
       await apollo.stop();

@@ -468,6 +468,8 @@ describe('eraseCustomer under concurrency and bad input', () => {
     const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
     for (const [label, headerOf] of [
       ['the display name', () => 'because-Grace-Murray-wrote'],
+      // Run together (a regression probe).
+      ['the display name as one word', () => 'dsr-gracemurray'],
       ["the shown email's local part", (email: string) => email.split('@')[0]!],
     ] as const) {
       const email = anEmail('del7x');

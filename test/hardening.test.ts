@@ -292,6 +292,25 @@ describe('connections answered before their body was read', () => {
   });
 });
 
+describe('what one request asks of _entities', () => {
+  const HISTORY = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { consentHistory { id customerId version scopes grantedAt expiresAt source supersedes } } } }`;
+  const unknownIds = (count: number) => Array.from({ length: count }, (_, i) => ({ __typename: 'Customer', id: `cus_${String(i).padStart(26, '0')}` }));
+
+  it('weighs each representation by its selection: every receipt of 190 customers is answered, of 200 refused', async () => {
+    // Each weighs 1,302: the entity, consentHistory, and 100 receipts (its bound) of 8 fields, scopes counted for 5.
+    const token = await app.token(['customer:read', 'consent:read']);
+    const allowed = await app.graphql<{ _entities: unknown[] }>(token, HISTORY, { r: unknownIds(190) });
+    expect(allowed.body.errors).toBeUndefined();
+    expect(allowed.body.data!._entities).toHaveLength(190);
+    app.resetCommands();
+    // The same id 1,550 times with three aliases of consentHistory made a 169 MB answer (a regression probe).
+    const refused = await app.graphql(token, HISTORY, { r: unknownIds(200) });
+    expect(refused.body.data).toBeNull();
+    expect(refused.body.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', limit: 'entityWeight', maximum: 250_000 });
+    expect(app.mongoCommands.filter((c) => c.commandName === 'find')).toHaveLength(0);
+  });
+});
+
 describe('representations one request passes to _entities', () => {
   const aliased = (count: number) =>
     `query($r: [_Any!]!) { ${Array.from({ length: count }, (_, i) => `a${i}: _entities(representations: $r) { ... on Customer { id } }`).join(' ')} }`;
@@ -320,6 +339,35 @@ describe('representations one request passes to _entities', () => {
 });
 
 describe('a graceful stop', () => {
+  it('answers a request in flight on a keep-alive connection, then closes that connection and completes', async () => {
+    const own = await startTestApp();
+    const { Agent, request } = await import('node:http');
+    const agent = new Agent({ keepAlive: true });
+    const token = await own.token(['customer:read']);
+    // Slow enough to be in flight when the stop begins: 1,000 representations, one `$in` scan on FerretDB.
+    const body = JSON.stringify({
+      query: 'query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id } } }',
+      variables: { r: Array.from({ length: 1_000 }, (_, i) => ({ __typename: 'Customer', id: `cus_${String(i).padStart(26, '0')}` })) },
+    });
+    const answer = new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+      const req = request(`${own.url}`, { method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    let stopped = false;
+    const stopping = own.stop().then(() => (stopped = true));
+    const answered = await answer;
+    // A keep-alive connection stayed open after its answer, and the stop waited for it (a regression probe).
+    await Promise.race([stopping, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    agent.destroy();
+    expect(answered).toEqual({ status: 200, connection: 'close' });
+    expect(stopped).toBe(true);
+  });
+
   it('closes connections still sending their request, and does not wait for them', async () => {
     const own = await startTestApp();
     const { createConnection } = await import('node:net');

@@ -464,7 +464,10 @@ export class CustomerService {
       if (customer === undefined) continue;
       const name = this.decryptFields(customer, ['DISPLAY_NAME']).DISPLAY_NAME;
       const words = typeof name === 'string' ? wordsOf(name) : [];
-      if (words.length > 1) names.set(customer.id, [words.join(' '), [...words].reverse().join(' ')]);
+      // Also run together, as one word, when that is long enough not to be an ordinary one (`dsr-zeldaquimby` kept
+      // "Zelda Quimby" in an erasure's event; a regression probe).
+      const together = [words.join(''), [...words].reverse().join('')].filter((form) => form.length >= MIN_NAME_RUN_TOGETHER);
+      if (words.length > 1) names.set(customer.id, [words.join(' '), [...words].reverse().join(' '), ...together]);
     }
     for (const item of items) {
       const forms = names.get(item.customerId);
@@ -1058,6 +1061,9 @@ const NATIONAL_DIGITS_ANYWHERE = 9;
 const MAX_SCREENED_PHONE_FORMS = 50_000;
 /** The same for email forms (emailCandidates). */
 const MAX_SCREENED_EMAIL_FORMS = 50_000;
+
+/** A display name's words run together are looked for from this many letters (`annlee` could be a word). */
+const MIN_NAME_RUN_TOGETHER = 8;
 
 /** The path under which refuseOwnIdentifiers screens the caller's x-request-id (no argument has it). */
 const REQUEST_ID_PATH = 'x-request-id';

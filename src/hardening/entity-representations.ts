@@ -1,4 +1,18 @@
-import { defaultFieldResolver, isUnionType, Kind, type GraphQLFieldResolver, type GraphQLResolveInfo, type GraphQLSchema, type SelectionSetNode } from 'graphql';
+import {
+  defaultFieldResolver,
+  getNamedType,
+  getNullableType,
+  isInterfaceType,
+  isListType,
+  isObjectType,
+  isUnionType,
+  Kind,
+  type GraphQLFieldResolver,
+  type GraphQLNamedType,
+  type GraphQLResolveInfo,
+  type GraphQLSchema,
+  type SelectionSetNode,
+} from 'graphql';
 import { OperationLimitError } from './operation-limits.js';
 import { BadUserInputError } from '../errors.js';
 
@@ -58,52 +72,130 @@ export function assertEntityRepresentations(representations: readonly unknown[],
 export const MAX_ENTITY_REPRESENTATIONS_PER_REQUEST = 2_000;
 
 /**
- * Refuses every `_entities` of a request whose selections of it pass more than MAX_ENTITY_REPRESENTATIONS_PER_REQUEST
- * representations in all, before any is resolved or checked (QUERY_TOO_COMPLEX, `limit: entityRepresentations`).
- * Applied outermost, around the entity reach check, so that refusing costs as little as answering.
+ * What one request's `_entities` may ask for in all: each representation times the weight of its selection (a field
+ * 1, a list field its bound times what each item selects). The same id 1,550 times with three aliases of
+ * `consentHistory` made a 169 MB answer and blocked the process for 8.5 s; ten aliases, 26 s (a regression probe).
+ * A console page of 500 customers with their masked attributes, consent and context weighs about 10,000; the whole
+ * consent history of 190 customers (100 receipts each at most) about 250,000.
  */
-export function guardEntityBudget(schema: GraphQLSchema): GraphQLSchema {
+export const MAX_ENTITY_WEIGHT_PER_REQUEST = 250_000;
+
+/** The most items a list field under an entity is counted for: its own bound where it has one. */
+function listBounds(contextItems: number): Readonly<Record<string, number>> {
+  return {
+    'Customer.consentHistory': 100, // CONSENT_HISTORY_SHOWN
+    'Consent.scopes': 5, // the consent scopes the contract names
+    'ConsentState.scopes': 5,
+    'AuditEvent.fields': 3, // PiiField
+    'ContextSnapshot.openTickets': contextItems, // SNAPSHOT_RECENT_ITEMS
+    'ContextSnapshot.activeSubscriptions': contextItems,
+    'ContextSnapshot.recentTransactions': contextItems,
+    'ContextSnapshot.lastInteractions': contextItems,
+  };
+}
+const OTHER_LIST_BOUND = 20;
+
+/**
+ * Refuses every `_entities` of a request whose selections of it pass more than MAX_ENTITY_REPRESENTATIONS_PER_REQUEST
+ * representations in all, or weigh more than MAX_ENTITY_WEIGHT_PER_REQUEST, before any is resolved or checked
+ * (QUERY_TOO_COMPLEX, `limit: entityRepresentations` or `entityWeight`). Applied outermost, around the entity reach
+ * check, so that refusing costs as little as answering.
+ */
+export function guardEntityBudget(schema: GraphQLSchema, { contextItems = 50 }: { contextItems?: number | undefined } = {}): GraphQLSchema {
+  const bounds = listBounds(contextItems);
   const field = schema.getQueryType()?.getFields()['_entities'];
   if (!field) throw new Error('the schema has no _entities field: not a subgraph schema');
   const resolve = (field.resolve ?? defaultFieldResolver) as GraphQLFieldResolver<unknown, unknown>;
   // Per request (its context object): counted once, at the first `_entities` that runs.
-  const counted = new WeakMap<object, number>();
+  const counted = new WeakMap<object, OperationLimitError | null>();
   field.resolve = (source, args, context, info) => {
     const key = typeof context === 'object' && context !== null ? context : info.operation;
-    let total = counted.get(key);
-    if (total === undefined) {
-      total = representationsPassed(info, info.operation.selectionSet, new Set());
-      counted.set(key, total);
+    let refusal = counted.get(key);
+    if (refusal === undefined) {
+      const { representations, weight } = entityDemand(info, bounds, info.operation.selectionSet, new Set());
+      refusal =
+        representations > MAX_ENTITY_REPRESENTATIONS_PER_REQUEST
+          ? new OperationLimitError('entityRepresentations', MAX_ENTITY_REPRESENTATIONS_PER_REQUEST, null)
+          : weight > MAX_ENTITY_WEIGHT_PER_REQUEST
+            ? new OperationLimitError('entityWeight', MAX_ENTITY_WEIGHT_PER_REQUEST, null)
+            : null;
+      counted.set(key, refusal);
     }
-    if (total > MAX_ENTITY_REPRESENTATIONS_PER_REQUEST) throw new OperationLimitError('entityRepresentations', MAX_ENTITY_REPRESENTATIONS_PER_REQUEST, null);
+    if (refusal) throw refusal;
     return resolve(source, args, context, info);
   };
   return schema;
 }
 
-/** Representations of every root `_entities` selection, through fragments (each fragment once per spread path). */
-function representationsPassed(info: GraphQLResolveInfo, selectionSet: SelectionSetNode, visiting: Set<string>): number {
-  let total = 0;
+/**
+ * Representations of every root `_entities` selection, and their weight, through fragments (a fragment once per spread
+ * path; selections GraphQL would merge or skip count too: at least what runs).
+ */
+function entityDemand(
+  info: GraphQLResolveInfo,
+  bounds: Readonly<Record<string, number>>,
+  selectionSet: SelectionSetNode,
+  visiting: Set<string>,
+): { representations: number; weight: number } {
+  const demand = { representations: 0, weight: 0 };
+  const add = (more: { representations: number; weight: number }) => {
+    demand.representations += more.representations;
+    demand.weight += more.weight;
+  };
   for (const selection of selectionSet.selections) {
     if (selection.kind === Kind.FIELD) {
       if (selection.name.value !== '_entities') continue;
       const argument = selection.arguments?.find((a) => a.name.value === 'representations')?.value;
-      if (argument?.kind === Kind.LIST) total += argument.values.length;
-      else if (argument?.kind === Kind.VARIABLE) {
-        const value = info.variableValues[argument.name.value];
-        total += Array.isArray(value) ? value.length : 0;
-      }
+      const value = argument?.kind === Kind.VARIABLE ? info.variableValues[argument.name.value] : undefined;
+      // A list, or one item that GraphQL reads as a list of one.
+      const count = argument?.kind === Kind.LIST ? argument.values.length : Array.isArray(value) ? value.length : argument === undefined || argument.kind === Kind.NULL || (argument.kind === Kind.VARIABLE && value == null) ? 0 : 1;
+      const entity = info.schema.getType('_Entity');
+      add({ representations: count, weight: count * (1 + (selection.selectionSet && entity ? selectionWeight(info, bounds, entity, selection.selectionSet, new Set()) : 0)) });
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-      total += representationsPassed(info, selection.selectionSet, visiting);
+      add(entityDemand(info, bounds, selection.selectionSet, visiting));
     } else {
       const name = selection.name.value;
       const fragment = info.fragments[name];
       // A fragment cycle is a validation error; never followed twice on one path.
       if (!fragment || visiting.has(name)) continue;
       visiting.add(name);
-      total += representationsPassed(info, fragment.selectionSet, visiting);
+      add(entityDemand(info, bounds, fragment.selectionSet, visiting));
       visiting.delete(name);
     }
   }
-  return total;
+  return demand;
+}
+
+/** What one item of `type` selects: 1 a field, plus, for a list field, its bound times what each of its items selects. */
+function selectionWeight(
+  info: GraphQLResolveInfo,
+  bounds: Readonly<Record<string, number>>,
+  type: GraphQLNamedType,
+  selectionSet: SelectionSetNode,
+  visiting: Set<string>,
+): number {
+  let weight = 0;
+  for (const selection of selectionSet.selections) {
+    if (selection.kind === Kind.FIELD) {
+      weight += 1;
+      const fields = isObjectType(type) || isInterfaceType(type) ? type.getFields() : {};
+      const definition = fields[selection.name.value];
+      if (!definition) continue;
+      const bound = isListType(getNullableType(definition.type)) ? (bounds[`${type.name}.${selection.name.value}`] ?? OTHER_LIST_BOUND) : 1;
+      const each = selection.selectionSet ? selectionWeight(info, bounds, getNamedType(definition.type), selection.selectionSet, visiting) : 0;
+      weight += bound * each + (bound > 1 && !selection.selectionSet ? bound : 0);
+    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+      const condition = selection.typeCondition ? info.schema.getType(selection.typeCondition.name.value) : type;
+      if (condition) weight += selectionWeight(info, bounds, condition, selection.selectionSet, visiting);
+    } else {
+      const name = selection.name.value;
+      const fragment = info.fragments[name];
+      const condition = fragment ? info.schema.getType(fragment.typeCondition.name.value) : undefined;
+      if (!fragment || !condition || visiting.has(name)) continue;
+      visiting.add(name);
+      weight += selectionWeight(info, bounds, condition, fragment.selectionSet, visiting);
+      visiting.delete(name);
+    }
+  }
+  return weight;
 }

@@ -6,7 +6,7 @@ import { GraphQLError, OperationTypeNode, type ParseOptions, type ValidationCont
 /** The code every rejected-for-size operation carries; front ends can rely on it. */
 export const OPERATION_LIMIT_CODE = 'QUERY_TOO_COMPLEX';
 
-export type OperationLimit = 'depth' | 'aliases' | 'tokens' | 'cost' | 'auditTrails' | 'auditVerifications' | 'supportSessions' | 'entityRepresentations' | 'exports';
+export type OperationLimit = 'depth' | 'aliases' | 'tokens' | 'cost' | 'auditTrails' | 'auditVerifications' | 'supportSessions' | 'entityRepresentations' | 'entityWeight' | 'exports';
 
 /**
  * Customers whose `auditTrail` one request may page. Each trail is its own
@@ -56,6 +56,7 @@ const DESCRIPTIONS: Record<OperationLimit, string> = {
   auditVerifications: 'The operation verifies more audit trails than',
   supportSessions: 'The operation starts more support sessions than',
   entityRepresentations: 'The request passes _entities more representations than',
+  entityWeight: "The request's _entities selections weigh more than",
   exports: 'The operation asks for more data-subject exports than',
 };
 
