@@ -344,11 +344,19 @@ describe('a graceful stop', () => {
     const { Agent, request } = await import('node:http');
     const agent = new Agent({ keepAlive: true });
     const token = await own.token(['customer:read']);
-    // Slow enough to be in flight when the stop begins: 1,000 representations, one `$in` scan on FerretDB.
-    const body = JSON.stringify({
-      query: 'query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id } } }',
-      variables: { r: Array.from({ length: 1_000 }, (_, i) => ({ __typename: 'Customer', id: `cus_${String(i).padStart(26, '0')}` })) },
-    });
+    // The request is held in its customer read until the stop has begun.
+    const repository = (own.app.services.customers as unknown as { repository: { findByIds: (...args: unknown[]) => Promise<unknown> } }).repository;
+    const findByIds = repository.findByIds;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let reached!: () => void;
+    const inFlight = new Promise<void>((resolve) => (reached = resolve));
+    repository.findByIds = async function (this: unknown, ...args: unknown[]) {
+      reached();
+      await gate;
+      return findByIds.apply(this, args);
+    };
+    const body = JSON.stringify({ query: `{ customer(id: "cus_${'0'.repeat(26)}") { id } }` });
     const answer = new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
       const req = request(`${own.url}`, { method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
         res.resume();
@@ -357,9 +365,11 @@ describe('a graceful stop', () => {
       req.on('error', reject);
       req.end(body);
     });
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await inFlight;
     let stopped = false;
     const stopping = own.stop().then(() => (stopped = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
     const answered = await answer;
     // A keep-alive connection stayed open after its answer, and the stop waited for it (a regression probe).
     await Promise.race([stopping, new Promise((resolve) => setTimeout(resolve, 10_000))]);
