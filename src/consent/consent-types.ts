@@ -26,3 +26,6 @@ export interface ConsentStateRecord {
   scopes: ConsentScope[];
   receipt: ConsentReceipt | null;
 }
+
+/** Receipts `Customer.consentHistory` shows at most: the newest ones (the data-subject export lists every one). */
+export const CONSENT_HISTORY_SHOWN = 100;

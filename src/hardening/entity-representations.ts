@@ -13,6 +13,8 @@ import {
   type GraphQLSchema,
   type SelectionSetNode,
 } from 'graphql';
+import { CONSENT_HISTORY_SHOWN, CONSENT_SCOPES } from '../consent/consent-types.js';
+import { PII_FIELDS } from '../customers/customer-types.js';
 import { OperationLimitError } from './operation-limits.js';
 import { BadUserInputError } from '../errors.js';
 
@@ -83,10 +85,10 @@ export const MAX_ENTITY_WEIGHT_PER_REQUEST = 250_000;
 /** The most items a list field under an entity is counted for: its own bound where it has one. */
 function listBounds(contextItems: number): Readonly<Record<string, number>> {
   return {
-    'Customer.consentHistory': 100, // CONSENT_HISTORY_SHOWN
-    'Consent.scopes': 5, // the consent scopes the contract names
-    'ConsentState.scopes': 5,
-    'AuditEvent.fields': 3, // PiiField
+    'Customer.consentHistory': CONSENT_HISTORY_SHOWN,
+    'Consent.scopes': CONSENT_SCOPES.length,
+    'ConsentState.scopes': CONSENT_SCOPES.length,
+    'AuditEvent.fields': PII_FIELDS.length,
     'ContextSnapshot.openTickets': contextItems, // SNAPSHOT_RECENT_ITEMS
     'ContextSnapshot.activeSubscriptions': contextItems,
     'ContextSnapshot.recentTransactions': contextItems,

@@ -1,12 +1,10 @@
+import { CONSENT_HISTORY_SHOWN } from '../consent/consent-types.js';
 import { assertCustomerId } from '../customers/customer-service.js';
 import { resolvedIn } from '../customers/resolved-call.js';
 import { listedIdentifiers } from '../customers/customer-types.js';
 import { isCustomerId } from '../identity/customer-id.js';
 import type { Resolvers } from '../generated/graphql.js';
 import { actorFrom } from './request-actor.js';
-
-/** Receipts `Customer.consentHistory` shows at most: the newest ones. */
-export const CONSENT_HISTORY_SHOWN = 100;
 
 export const customerResolvers: Resolvers = {
   Query: {
