@@ -180,7 +180,10 @@ function normalisePhone(trimmed: string, defaultCountry: CountryCode | undefined
   // An RFC 3966 parameter (`;isub=12`, `;ext=`): libphonenumber dropped an ISDN sub-address without a word, which,
   // as with an extension, would make every sub-address one customer (a probe).
   if (trimmed.includes(';')) throw invalid();
-  const parsed = parsePhoneNumberFromString(asciiDigits(trimmed.replaceAll('\uFF0B', '+')), { defaultCountry: country, extract: false });
+  // `(+44) 20 7946 0958`, the country code in brackets, is a common written form that libphonenumber does not read
+  // (a probe): the brackets around a leading `+code` are dropped. Brackets elsewhere were read already.
+  const folded = asciiDigits(trimmed.replaceAll('\uFF0B', '+')).replace(LEADING_BRACKETED_COUNTRY_CODE, '$1 ');
+  const parsed = parsePhoneNumberFromString(folded, { defaultCountry: country, extract: false });
   if (parsed === undefined) throw invalid();
 
   // E.164 has no room for an extension; dropping it silently would merge
@@ -207,6 +210,9 @@ export function asciiDigits(text: string): string {
 }
 
 const DECIMAL_DIGIT = /^\p{Nd}$/u;
+
+/** `(+44)` at the start of a phone number, spaces allowed inside the brackets. */
+const LEADING_BRACKETED_COUNTRY_CODE = /^\(\s*(\+\d{1,3})\s*\)/;
 
 /**
  * The digits of a stored (E.164) phone number as text may hold them: all of them (`442079480230`) and its national

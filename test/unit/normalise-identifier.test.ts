@@ -106,6 +106,15 @@ describe('normaliseIdentifier: phone', () => {
     expect(normaliseIdentifier('PHONE', value)).toBe('+447700900123');
   });
 
+  it('reads a country code written in brackets, (+44), as the same number (a probe was refused)', () => {
+    expect(normaliseIdentifier('PHONE', '(+44) 20 7946 0958')).toBe('+442079460958');
+    expect(normaliseIdentifier('PHONE', '( +44 )7700 900123')).toBe('+447700900123');
+    expect(normaliseIdentifier('PHONE', '(\uFF0B\uFF14\uFF14) 7700 900123')).toBe('+447700900123');
+    // Only a leading +code: brackets without a plus, or around more than a code, are read as before.
+    expect(() => normaliseIdentifier('PHONE', '(44) 7700 900123')).toThrow(/not a valid phone number/);
+    expect(() => normaliseIdentifier('PHONE', '(+44 7700) 900123x')).toThrow(/not a valid phone number/);
+  });
+
   it('accepts the Ofcom drama-range mobile number the demo uses, although libphonenumber does not call it valid', () => {
     expect(normaliseIdentifier('PHONE', '+447700900123')).toBe('+447700900123');
     expect(normaliseIdentifier('PHONE', '07700 900123', { defaultCountry: 'GB' })).toBe('+447700900123');
