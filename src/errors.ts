@@ -20,9 +20,18 @@ export class CustomerErasedError extends BadUserInputError {
   }
 }
 
+/**
+ * The RFC 6750 error code a 401's `WWW-Authenticate: Bearer` challenge carries: `invalid_request` for an Authorization
+ * header that is not one `Bearer <token>`, `invalid_token` for a token that does not verify (expired, wrong audience,
+ * bad signature); none when no credentials came (RFC 6750 §3.1) or the key set could not be fetched.
+ */
+export type BearerChallengeError = 'invalid_request' | 'invalid_token';
+
 export class UnauthenticatedError extends GraphQLError {
-  constructor(message = 'A valid bearer token is required') {
+  readonly challenge: BearerChallengeError | null;
+  constructor(message = 'A valid bearer token is required', challenge: BearerChallengeError | null = null) {
     super(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+    this.challenge = challenge;
   }
 }
 

@@ -16,6 +16,7 @@ import { createDsarExportRoute, DSAR_EXPORT_PATH } from './privacy-requests/dsar
 import { createOperationLimits } from './hardening/operation-limits.js';
 import { guardEntityBudget, guardEntityRepresentations } from './hardening/entity-representations.js';
 import { applyRateLimits } from './hardening/rate-limited-fields.js';
+import { createGetGuardPlugin } from './http/get-guard-plugin.js';
 import { createObservabilityPlugin } from './observability/observability-plugin.js';
 import { CallerDocumentStore } from './http/document-store.js';
 import { NameScreen } from './observability/name-screen.js';
@@ -133,6 +134,7 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
       // Every field would get a cache-control hook (measured 2.5x on 100 entities); no router cache relies on hints here.
       ApolloServerPluginCacheControlDisabled(),
       createObservabilityPlugin(metrics),
+      createGetGuardPlugin(),
     ],
   });
   await apollo.start();

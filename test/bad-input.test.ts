@@ -33,10 +33,11 @@ let customerId: string;
 
 interface Reply {
   status: number;
+  headers: Headers;
   body: { data?: Record<string, unknown> | null; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> } | null;
 }
 
-async function send(options: { body?: string; method?: string; headers?: Record<string, string>; contentType?: string | null; auth?: string | null; search?: string }): Promise<Reply> {
+async function send(options: { body?: string | Uint8Array; method?: string; headers?: Record<string, string>; contentType?: string | null; auth?: string | null; search?: string }): Promise<Reply> {
   const auth = options.auth === undefined ? `Bearer ${token}` : options.auth;
   const contentType = options.contentType === undefined ? 'application/json' : options.contentType;
   const res = await fetch(`${app.url}${options.search ?? ''}`, {
@@ -51,7 +52,7 @@ async function send(options: { body?: string; method?: string; headers?: Record<
   } catch {
     body = null; // Not JSON: the assertions below say what was expected instead.
   }
-  return { status: res.status, body };
+  return { status: res.status, headers: res.headers, body };
 }
 
 const gql = (query: string, variables?: Record<string, unknown>, auth?: string | null) => send({ body: JSON.stringify({ query, variables }), auth });
@@ -62,7 +63,11 @@ function sendChunked(size: number): Promise<Reply> {
     const req = httpRequest(app.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'transfer-encoding': 'chunked' } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Reply['body'] }));
+      res.on('end', () => {
+        const headers = new Headers();
+        for (const [key, value] of Object.entries(res.headers)) if (typeof value === 'string') headers.set(key, value);
+        resolve({ status: res.statusCode ?? 0, headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Reply['body'] });
+      });
     });
     req.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' || error.code === 'ECONNRESET' ? undefined : reject(error)));
     const piece = `{"query":"{ __typename }","pad":"${'x'.repeat(1024)}`;
@@ -130,13 +135,22 @@ const BY_ID = `query($id: ID!) { customer(id: $id) { id email } }`;
 const LINK = `mutation($id: ID!, $kind: IdentifierKind!, $value: String!) { linkIdentifier(customerId: $id, identifier: { kind: $kind, value: $value }) { id } }`;
 const AUDIT_PAGE = `query($id: ID!, $first: Int, $from: DateTime) { customer(id: $id) { auditTrail(first: $first, from: $from) { edges { cursor } } } }`;
 
-const unauthenticated = (name: string, header: () => Promise<string | null> | string | null): Case => ({
+/**
+ * `challenge`: the RFC 6750 error the 401's `WWW-Authenticate: Bearer` names: `invalid_token` for a token that does
+ * not verify, `invalid_request` for a header that is not `Bearer <token>`, none when no credentials came.
+ */
+const unauthenticated = (name: string, header: () => Promise<string | null> | string | null, challenge: 'invalid_token' | 'invalid_request' | null = 'invalid_token'): Case => ({
   name,
   // A mutation: had the token been accepted, a customer would have been written.
   run: async () => gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail('jwt') }] } }, await header()),
   status: 401,
   code: 'UNAUTHENTICATED',
-  check: (reply) => expect(reply.body?.data ?? null).toBeNull(),
+  check: (reply) => {
+    expect(reply.body?.data ?? null).toBeNull();
+    const wwwAuthenticate = reply.headers.get('www-authenticate');
+    if (challenge === null) expect(wwwAuthenticate).toBe('Bearer');
+    else expect(wwwAuthenticate).toMatch(new RegExp(`^Bearer error="${challenge}"(, error_description="[^"\\\\]+")?$`));
+  },
 });
 
 const limit = (name: string, which: string, run: () => Promise<Reply>): Case => ({
@@ -176,10 +190,45 @@ const CASES: Case[] = [
   unauthenticated('a token whose subject has an unpaired surrogate', async () => `Bearer ${await signed({ sub: 'agent-\ud800' })}`),
   unauthenticated('a token without an expiry', async () => `Bearer ${await signed({ exp: undefined })}`),
   unauthenticated('a garbage bearer value', () => 'Bearer abc.def.ghi'),
-  unauthenticated('an empty Bearer', () => 'Bearer '),
-  unauthenticated('a Basic authorization header', () => 'Basic dXNlcjpwYXNzd29yZA=='),
-  unauthenticated('a 9 KB token', () => `Bearer ${'a'.repeat(9000)}`),
-  unauthenticated('no authorization header at all', () => null),
+  unauthenticated('an empty Bearer', () => 'Bearer ', 'invalid_request'),
+  unauthenticated('a Basic authorization header', () => 'Basic dXNlcjpwYXNzd29yZA==', 'invalid_request'),
+  unauthenticated('a 9 KB token', () => `Bearer ${'a'.repeat(9000)}`, 'invalid_request'),
+  unauthenticated('no authorization header at all', () => null, null),
+  // JSON is UTF-8 (RFC 8259). Bytes of another charset were decoded as UTF-8 with U+FFFD in place of what did not read,
+  // and `José Müller` was stored, encrypted, as `Jos\uFFFD M\uFFFDller` for good (a probe).
+  {
+    name: 'a JSON body declared as windows-1252',
+    run: () => send({ body: Buffer.from(JSON.stringify({ query: REGISTER, variables: { input: { identifiers: [{ kind: 'EMAIL', value: anEmail('cp') }], displayName: 'Jos\u00e9 M\u00fcller' } } }), 'latin1'), contentType: 'application/json; charset=windows-1252' }),
+    status: 415,
+    code: 'BAD_REQUEST',
+  },
+  {
+    name: 'a JSON body whose bytes are not UTF-8 (Latin-1 sent as application/json)',
+    run: () => send({ body: Buffer.from(JSON.stringify({ query: REGISTER, variables: { input: { identifiers: [{ kind: 'EMAIL', value: anEmail('cp') }], displayName: 'Jos\u00e9 M\u00fcller' } } }), 'latin1') }),
+    status: 400,
+    code: 'BAD_REQUEST',
+  },
+  {
+    name: 'GET variables percent-encoded in Latin-1 (%E9)',
+    run: () => send({ method: 'GET', search: `?query=${encodeURIComponent(BY_ID)}&variables=${encodeURIComponent('{"id":"cus_')}%E9%22%7D`, headers: { 'apollo-require-preflight': 'true' } }),
+    status: 400,
+    code: 'BAD_REQUEST',
+  },
+  // Over GET an identifier or a session token travels in the URL, which proxies and routers log (a probe).
+  ...[
+    ['resolveCustomer', `query { resolveCustomer(input: { identifier: { kind: EMAIL, value: "${VICTIM_EMAIL}" } }) { customer { id } } }`],
+    ['resolveCustomer, under an alias in a fragment', `query { ...F } fragment F on Query { who: resolveCustomer(input: { identifier: { kind: CRM_ID, value: "${VICTIM_CRM}" } }) { matchedBy } }`],
+    ['sessionContext', 'query { sessionContext(token: "sst_abc") { customerId } }'],
+  ].map(([what, query]): Case => ({
+    name: `${what} over GET`,
+    run: () => send({ method: 'GET', search: `?query=${encodeURIComponent(query!)}`, headers: { 'apollo-require-preflight': 'true' } }),
+    status: 405,
+    code: 'BAD_REQUEST',
+    check: (reply) => {
+      expect(reply.headers.get('allow')).toBe('POST');
+      expect(reply.body?.errors?.[0]?.message).toMatch(/must be sent with POST/);
+    },
+  })),
 
   // Operation limits
   limit('a query nested deeper than MAX_QUERY_DEPTH', 'depth', () =>

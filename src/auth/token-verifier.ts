@@ -108,7 +108,7 @@ export class TokenVerifier {
     // One spelling per token: jose decodes base64url leniently, so `==` appended or other unused low bits in a last
     // character verified too (a probe). Harmless here (nothing is keyed by a token's text but the cache, which only
     // holds what verified), but a denylist in front keyed on the string could be walked around.
-    if (!isCanonicalCompactJws(token)) throw new UnauthenticatedError('The token is invalid');
+    if (!isCanonicalCompactJws(token)) throw new UnauthenticatedError('The token is invalid', 'invalid_token');
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.options.jwks, {
@@ -120,14 +120,14 @@ export class TokenVerifier {
         requiredClaims: ['sub', 'exp'],
       }));
     } catch (error) {
-      throw new UnauthenticatedError(describeJoseFailure(error));
+      throw new UnauthenticatedError(describeJoseFailure(error), error instanceof joseErrors.JWKSTimeout ? null : 'invalid_token');
     }
     if (typeof payload.sub !== 'string' || !isUsableSubject(payload.sub)) {
-      throw new UnauthenticatedError('The token has no usable subject');
+      throw new UnauthenticatedError('The token has no usable subject', 'invalid_token');
     }
     // jose checks iat only with maxTokenAge: a token that claims to be issued in the future is refused here.
     if (typeof payload.iat === 'number' && payload.iat * 1000 > this.now() + this.options.clockToleranceSeconds * 1000) {
-      throw new UnauthenticatedError("The token's iat claim is not accepted");
+      throw new UnauthenticatedError("The token's iat claim is not accepted", 'invalid_token');
     }
     const scopes = readScopes(payload);
     // requiredClaims makes jose reject a token without a numeric exp.
@@ -277,8 +277,8 @@ function copyCaller(caller: Caller): Caller {
 function extractBearer(header: string | undefined): string {
   if (!header) throw new UnauthenticatedError('An Authorization: Bearer token is required');
   const match = /^Bearer[ \t]+([A-Za-z0-9_\-.]+)$/i.exec(header.trim());
-  if (!match?.[1]) throw new UnauthenticatedError('The Authorization header must be "Bearer <JWT>"');
-  if (match[1].length > MAX_TOKEN_LENGTH) throw new UnauthenticatedError(`The token is longer than ${MAX_TOKEN_LENGTH} characters`);
+  if (!match?.[1]) throw new UnauthenticatedError('The Authorization header must be "Bearer <JWT>"', 'invalid_request');
+  if (match[1].length > MAX_TOKEN_LENGTH) throw new UnauthenticatedError(`The token is longer than ${MAX_TOKEN_LENGTH} characters`, 'invalid_request');
   return match[1];
 }
 

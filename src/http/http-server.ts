@@ -29,6 +29,13 @@ export interface HttpRoutesDeps {
 
 class BodyTooLargeError extends Error {}
 class BodyUnreadableError extends Error {}
+/** A JSON body declared in a charset other than UTF-8 (RFC 8259: JSON exchanged between systems is UTF-8). */
+class BodyCharsetError extends Error {}
+/** A JSON body whose bytes are not UTF-8. */
+class BodyEncodingError extends Error {}
+
+/** Fatal: a byte sequence that is not UTF-8 throws instead of becoming U+FFFD. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -128,17 +135,21 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
     let caller: Caller;
     try {
       // Node keeps the first of repeated Authorization headers and drops the rest: credentials that disagree are refused.
-      if (countHeader(req, 'authorization') > 1) throw new UnauthenticatedError('Send one Authorization header');
+      if (countHeader(req, 'authorization') > 1) throw new UnauthenticatedError('Send one Authorization header', 'invalid_request');
       caller = await deps.verifier.verifyAuthorization(req.headers.authorization);
     } catch (error) {
       if (!(error instanceof UnauthenticatedError)) throw error;
       log.info({ route, reason: error.message }, 'unauthenticated request');
-      return sendJson(res, 401, { errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] }, { 'www-authenticate': 'Bearer' });
+      return sendJson(res, 401, { errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] }, { 'www-authenticate': bearerChallenge(error) });
     }
     (currentRequestScope() as RequestScope).callerId = caller.id;
     const requestId = await adoptRequestId(deps, offered, log, screensUntil);
     if (extra) return await extra(req, res, caller, requestId);
 
+    // A GET's parameters must be UTF-8 too: URLSearchParams reads `%E9` (Latin-1 `é`) as U+FFFD without a word.
+    if (req.method === 'GET' && !isUtf8Query(url.search)) {
+      return sendError(res, 400, 'BAD_REQUEST', "The request's query string is not percent-encoded UTF-8");
+    }
     const body = req.method === 'POST' ? await readJsonBody(req, deps.maxBodyBytes) : undefined;
     if (body && typeof body === 'object' && !Array.isArray(body)) {
       const name = (body as { operationName?: unknown }).operationName;
@@ -183,6 +194,12 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
       log.info({ route }, 'request body could not be read');
       return sendJson(res, 400, { errors: [{ message: 'The request body could not be read (malformed chunked encoding, or the connection closed early)', extensions: { code: 'BAD_REQUEST' } }] });
     }
+    if (error instanceof BodyCharsetError) {
+      return sendJson(res, 415, { errors: [{ message: 'A JSON request body must be UTF-8 (charset=utf-8, or no charset)', extensions: { code: 'BAD_REQUEST' } }] });
+    }
+    if (error instanceof BodyEncodingError) {
+      return sendJson(res, 400, { errors: [{ message: 'The request body is not valid UTF-8', extensions: { code: 'BAD_REQUEST' } }] });
+    }
     if (error instanceof SyntaxError) {
       return sendJson(res, 400, { errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
     }
@@ -221,6 +238,17 @@ export function hasArrived(request: IncomingMessage): boolean {
   return !hasBody || request.complete;
 }
 
+/**
+ * `WWW-Authenticate` of a 401 (RFC 6750 §3): `Bearer`, and why when credentials came, so that an OAuth client can
+ * tell "refresh the token" (`invalid_token`) from "fix the header" (`invalid_request`) without reading the body. The
+ * description is one of the verifier's fixed messages (never the token), left out if it holds a `"` or `\`.
+ */
+function bearerChallenge(error: UnauthenticatedError): string {
+  if (error.challenge === null) return 'Bearer';
+  const description = /^[\x20\x21\x23-\x5b\x5d-\x7e]+$/.test(error.message) ? `, error_description="${error.message}"` : '';
+  return `Bearer error="${error.challenge}"${description}`;
+}
+
 /** Reads at most `limit` bytes; a larger body is refused before it is parsed. */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
   const declared = Number(req.headers['content-length']);
@@ -245,13 +273,45 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
     // server error and counted as a 500 (a probe).
     throw new BodyUnreadableError();
   }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.length === 0) return undefined;
+  const bytes = Buffer.concat(chunks);
+  if (bytes.length === 0) return undefined;
   // Apollo's CSRF prevention needs the content type; only JSON bodies are parsed: `application/json` or a `+json`
   // type, in any case (media types are case-insensitive; `APPLICATION/JSON` was refused, a probe).
-  const mediaType = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
-  if (mediaType !== 'application/json' && !mediaType.endsWith('+json')) return text;
+  const [mediaTypeText = '', ...parameters] = (req.headers['content-type'] ?? '').split(';');
+  const mediaType = mediaTypeText.trim().toLowerCase();
+  if (mediaType !== 'application/json' && !mediaType.endsWith('+json')) return bytes.toString('utf8');
+  // Bytes of another charset, or bytes that are not UTF-8 at all, were decoded as UTF-8 with U+FFFD in place of what
+  // did not read, and stored so for good: `José Müller` sent as windows-1252 was kept as `Jos\uFFFD M\uFFFDller`
+  // (a probe). Refused instead; nothing is guessed.
+  if (!parameters.every(isUtf8CharsetParameter)) throw new BodyCharsetError();
+  let text: string;
+  try {
+    text = UTF8.decode(bytes);
+  } catch {
+    throw new BodyEncodingError();
+  }
   return JSON.parse(text) as unknown;
+}
+
+/** A media-type parameter that is not `charset`, or `charset=utf-8` (any case, quoted or not; `utf8` as browsers write it). */
+function isUtf8CharsetParameter(parameter: string): boolean {
+  const separator = parameter.indexOf('=');
+  const name = (separator < 0 ? parameter : parameter.slice(0, separator)).trim().toLowerCase();
+  if (name !== 'charset') return true;
+  const value = parameter.slice(separator + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+  return value === 'utf-8' || value === 'utf8';
+}
+
+/** Whether every parameter of a query string decodes as percent-encoded UTF-8 (`+` is a space). */
+export function isUtf8Query(search: string): boolean {
+  for (const piece of search.replace(/^\?/, '').split('&')) {
+    try {
+      decodeURIComponent(piece.replaceAll('+', ' '));
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }
 
 /**

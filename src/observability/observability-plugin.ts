@@ -1,6 +1,7 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestContext } from '../context.js';
-import { Kind, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
+import type { DocumentNode, OperationDefinitionNode } from 'graphql';
+import { rootFieldNames } from '../http/root-fields.js';
 import type { Metrics } from './metrics.js';
 
 /**
@@ -13,24 +14,7 @@ import type { Metrics } from './metrics.js';
  */
 export function operationLabel(operation: OperationDefinitionNode | undefined, document: DocumentNode | undefined): string {
   if (!operation) return 'none';
-  const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const definition of document?.definitions ?? []) if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
-  const fields = new Set<string>();
-  const seen = new Set<string>();
-  const collect = (selectionSet: SelectionSetNode): void => {
-    for (const selection of selectionSet.selections) {
-      if (selection.kind === Kind.FIELD) fields.add(selection.name.value);
-      else if (selection.kind === Kind.INLINE_FRAGMENT) collect(selection.selectionSet);
-      else if (!seen.has(selection.name.value)) {
-        // Validation refuses fragment cycles before execution; `seen` keeps this bounded anyway.
-        seen.add(selection.name.value);
-        const fragment = fragments.get(selection.name.value);
-        if (fragment) collect(fragment.selectionSet);
-      }
-      if (fields.size > 1) return;
-    }
-  };
-  collect(operation.selectionSet);
+  const fields = rootFieldNames(operation, document, 2);
   return fields.size === 1 ? ([...fields][0] as string) : fields.size === 0 ? 'none' : 'multiple';
 }
 

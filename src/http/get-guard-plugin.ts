@@ -1,0 +1,34 @@
+import { HeaderMap, type ApolloServerPlugin } from '@apollo/server';
+import { GraphQLError } from 'graphql';
+import type { RequestContext } from '../context.js';
+import { rootFieldNames } from './root-fields.js';
+
+/**
+ * Root fields whose arguments are secrets or raw identifiers: `resolveCustomer` takes an email address, phone number
+ * or CRM id, `sessionContext` a support-session token. Over GET they travel in the URL, which proxies, routers and
+ * load balancers write to their access logs (a probe), so they are served over POST only.
+ */
+export const POST_ONLY_ROOT_FIELDS: ReadonlySet<string> = new Set(['resolveCustomer', 'sessionContext']);
+
+/**
+ * Refuses a GET that selects one of POST_ONLY_ROOT_FIELDS with HTTP 405, `Allow: POST` and `BAD_REQUEST`, before
+ * anything runs: what Apollo answers a mutation sent over GET. The value is in a URL by then; the refusal makes the
+ * integration that sent it change before it goes live.
+ */
+export function createGetGuardPlugin(): ApolloServerPlugin<RequestContext> {
+  return {
+    async requestDidStart({ request }) {
+      if (request.http?.method !== 'GET') return;
+      return {
+        async didResolveOperation({ operation, document }) {
+          if (!operation) return;
+          const selected = [...rootFieldNames(operation, document)].filter((field) => POST_ONLY_ROOT_FIELDS.has(field));
+          if (selected.length === 0) return;
+          throw new GraphQLError(`${selected.join(' and ')} must be sent with POST: over GET its argument would travel in the URL, which access logs keep`, {
+            extensions: { code: 'BAD_REQUEST', http: { status: 405, headers: new HeaderMap([['allow', 'POST']]) } },
+          });
+        },
+      };
+    },
+  };
+}
