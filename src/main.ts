@@ -107,7 +107,9 @@ async function main(): Promise<void> {
       if (isStopping) return new Promise<void>(() => undefined);
       throw error;
     }
-    if (!seed.seeded) say(`demo data already present (${seed.customers} customers); not seeding again`);
+    if (seed.holdsOtherData) {
+      say(`the database ${resolved.mongodbDb} holds customers the demo seed did not write: no demo data seeded into it (serve it with NODE_ENV=production, or give development a database of its own with MONGODB_DB)`);
+    } else if (!seed.seeded) say(`demo data already present (${seed.customers} customers); not seeding again`);
     const port = await listen();
     await printDevWelcome({ port, dev, demoCustomerId: seed.demoCustomerId });
   } else {

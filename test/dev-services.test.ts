@@ -213,6 +213,27 @@ setInterval(() => undefined, 60_000);`;
       (error: unknown) => (error instanceof Error ? error.message : String(error)),
     );
 
+  // Two starts launched at the same moment both passed the check of /proc before either had spawned a server, and ran
+  // two FerretDBs over one set of SQLite files (a probe): the directory is now taken with an exclusive lock file first.
+  it('lets one of two starts launched at the same moment on one directory run, and refuses the other', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'veil-race-'));
+    try {
+      const results = await Promise.allSettled([startDevServices({ dataDir }), startDevServices({ dataDir })]);
+      const started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      const refused = results.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message)] : []));
+      try {
+        expect(started).toHaveLength(1);
+        expect(refused).toEqual([expect.stringMatching(new RegExp(`another start \\(pid ${process.pid}\\) is running`))]);
+      } finally {
+        for (const services of started) await services.stop();
+      }
+      // Released by the stop: the next start takes the directory.
+      expect(await attemptStart(dataDir)).toBe('started');
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('stops the servers of a start killed with SIGKILL, and refuses to start beside a start that still runs', async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'veil-leftover-'));
     const cleanUp: number[] = [];

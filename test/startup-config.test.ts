@@ -210,6 +210,17 @@ describe('development start-up with a bad setting', () => {
     expect(output).toMatch(/^veil: configuration error: VEIL_DATA_DIR: cannot keep development data in .+ \(EEXIST\)$/m);
   });
 
+  // `.data/redis` a file: `veil: fatal: EEXIST: file already exists, mkdir …`, exit 1, named nothing (a probe).
+  it('names VEIL_DATA_DIR when a dev server cannot keep its data in it, with exit code 78', async () => {
+    const env = devEnv();
+    delete env['REDIS_URL'];
+    await mkdir(env['VEIL_DATA_DIR'] as string, { recursive: true });
+    await writeFile(path.join(env['VEIL_DATA_DIR'] as string, 'redis'), 'not a directory');
+    const { code, output } = await start({ ...env, PORT: '0' });
+    expect(code, output).toBe(78);
+    expect(output).toMatch(/^veil: configuration error: VEIL_DATA_DIR: cannot keep development data in .+ \((EEXIST|ENOTDIR)\)$/m);
+  });
+
   it('says that dev-keys.json was made anew when the database holds data written under the keys it replaced', async () => {
     // A production start records its keys' check values in this database; a development start with a fresh data
     // directory generates other keys, and was refused naming IDENTITY_HMAC_KEYS, which the developer never set.

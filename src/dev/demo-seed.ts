@@ -4,6 +4,7 @@ import type { ConsentScope } from '../consent/consent-types.js';
 import type { Channel } from '../context-snapshots/snapshot-types.js';
 import type { IdentifierInput } from '../customers/customer-service.js';
 import type { Services } from '../services.js';
+import { COLLECTIONS } from '../storage/mongo.js';
 import type { SupportActivityInput } from '../support-records/support-record-types.js';
 
 const FIRST = ['Jane', 'Omar', 'Aiko', 'Lucas', 'Priya', 'Mateo', 'Zanele', 'Sofia', 'Chen', 'Amara', 'Noah', 'Ines', 'Kofi', 'Elena', 'Ravi', 'Freya'];
@@ -11,6 +12,8 @@ const LAST = ['Doe', 'Haddad', 'Tanaka', 'Silva', 'Sharma', 'Garcia', 'Dlamini',
 const COUNTRIES: Array<[string, string]> = [['GB', 'en-GB'], ['DE', 'de-DE'], ['FR', 'fr-FR'], ['ES', 'es-ES'], ['IN', 'en-IN'], ['BR', 'pt-BR']];
 const CHANNELS: Channel[] = ['VOICE', 'EMAIL', 'WEBCHAT', 'WHATSAPP', 'SMS', 'SOCIAL'];
 const SEED_MARKER = 'demo-seed-v1';
+/** Written before the first customer: a seed cut short (Ctrl-C, a kill) goes on where it stopped on the next start. */
+const SEED_STARTED = 'demo-seed-started';
 
 /** The fixed first customer, so the README and the printed examples have someone to find. */
 export const DEMO_CUSTOMER = {
@@ -33,6 +36,8 @@ export interface SeedResult {
   seeded: boolean;
   customers: number;
   demoCustomerId: string | null;
+  /** The database holds customers the seed did not write: nothing was seeded into it. */
+  holdsOtherData?: true;
 }
 
 /**
@@ -43,6 +48,15 @@ export async function seedDemoData(db: Db, services: Services, count = 300, log:
   const meta = db.collection<{ _id: string; demoCustomerId: string; customers: number; at: Date }>('veil_meta');
   const marker = await meta.findOne({ _id: SEED_MARKER });
   if (marker) return { seeded: false, customers: marker.customers, demoCustomerId: marker.demoCustomerId };
+  // A development start given the URL of a database that holds real customers (NODE_ENV left out of a production
+  // configuration) seeded 300 demo people into it, and its Jane Doe, registered with a phone number a real customer
+  // had, linked the demo email and CRM id to that customer (a probe). Only a database without customers, or one
+  // this seed began, is seeded.
+  const begun = await meta.findOne({ _id: SEED_STARTED });
+  if (!begun && (await db.collection(COLLECTIONS.customers).findOne({}, { projection: { _id: 1 } }))) {
+    return { seeded: false, customers: 0, demoCustomerId: null, holdsOtherData: true };
+  }
+  if (!begun) await meta.insertOne({ _id: SEED_STARTED, demoCustomerId: '', customers: 0, at: new Date() });
 
   const random = createRandom(20261123);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;

@@ -15,6 +15,9 @@ export interface DevEnvironment {
   keysAreNew: boolean;
 }
 
+/** File-system errors that say the data directory cannot hold the dev servers' data. */
+const DATA_DIR_ERRORS = new Set(['EEXIST', 'ENOTDIR', 'EACCES', 'EPERM', 'EROFS', 'EISDIR']);
+
 /**
  * Fills what development leaves unset: local MongoDB-compatible and Redis
  * servers, and dev keys kept in the data directory. Never used in production.
@@ -35,7 +38,15 @@ export async function prepareDevEnvironment(config: AppConfig, log: (line: strin
 
   let services: DevServices | null = null;
   if (!config.mongodbUrl || !config.redisUrl) {
-    services = await startDevServices({ dataDir, mongoUrl: config.mongodbUrl ?? undefined, redisUrl: config.redisUrl ?? undefined, log });
+    try {
+      services = await startDevServices({ dataDir, mongoUrl: config.mongodbUrl ?? undefined, redisUrl: config.redisUrl ?? undefined, log });
+    } catch (error) {
+      // A file where a server's directory should be (`.data/ferretdb`): `fatal: EEXIST: file already exists, mkdir`
+      // named nothing to change (a probe).
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === 'string' && DATA_DIR_ERRORS.has(code)) throw new ConfigError(`VEIL_DATA_DIR: cannot keep development data in ${dataDir} (${code})`);
+      throw error;
+    }
   }
   const isDevKeyTrusted = !config.authJwksUrl && !config.authJwksFile;
   return {

@@ -1,4 +1,5 @@
-import { readdir, readFile, readlink, realpath } from 'node:fs/promises';
+import { readFileSync, unlinkSync } from 'node:fs';
+import { open, readdir, readFile, readlink, realpath, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -94,4 +95,54 @@ function signal(pid: number, name: NodeJS.Signals): void {
   } catch {
     // Already gone.
   }
+}
+
+const START_LOCK = '.start.lock';
+
+/**
+ * Takes the data directory for this process: `<dataDir>/.start.lock`, created exclusively (O_EXCL) with this
+ * process's pid. The check of /proc above and the servers' spawn are two steps: two starts launched at the same
+ * moment both passed the check and ran two FerretDBs over one set of SQLite files (a probe). A lock whose process is
+ * gone (a start killed with SIGKILL), or is no Node process any more (its pid reused), is taken over. Returns the
+ * release, which also runs when the process exits.
+ */
+export async function takeStartLock(dataDir: string): Promise<() => Promise<void>> {
+  const file = `${dataDir}/${START_LOCK}`;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const handle = await open(file, 'wx', 0o600);
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(holder) && holder > 0 && (await isNodeProcess(holder))) {
+      throw new Error(`another start (pid ${holder}) is running on ${dataDir}: stop it first, or give this one a data directory of its own (VEIL_DATA_DIR)`);
+    }
+    // Still being written (a start that has just created it), or left by a start that is gone.
+    if (attempt >= 3) throw new Error(`${file} is held by no running start but cannot be taken over: remove it`);
+    if (holder > 0 || attempt > 1) await unlink(file).catch(() => undefined);
+    else await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const releaseNow = (): void => {
+    try {
+      if (readFileSync(file, 'utf8').trim() === String(process.pid)) unlinkSync(file);
+    } catch {
+      // Gone already.
+    }
+  };
+  process.once('exit', releaseNow);
+  return async () => {
+    process.removeListener('exit', releaseNow);
+    releaseNow();
+  };
+}
+
+async function isNodeProcess(pid: number): Promise<boolean> {
+  if (!isAlive(pid)) return false;
+  const exe = await readlink(`/proc/${pid}/exe`).catch(() => null);
+  // No /proc (not Linux): a live pid is taken as the start that wrote it.
+  return exe === null ? true : path.basename(exe).startsWith('node');
 }

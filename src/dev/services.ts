@@ -12,7 +12,7 @@ import { chmod, mkdir, open, realpath, rename, rm, rmdir, stat } from 'node:fs/p
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stopLeftoverServers } from './leftover-servers.js';
+import { stopLeftoverServers, takeStartLock } from './leftover-servers.js';
 
 export type Log = (line: string) => void;
 
@@ -63,7 +63,13 @@ export async function startDevServices(opts: StartDevServicesOptions): Promise<D
   await mkdir(path.resolve(opts.dataDir), { recursive: true });
   // The real path, so that the servers' command lines name the directory one way whatever link led to it.
   const dataDir = await realpath(path.resolve(opts.dataDir));
-  await stopLeftoverServers(dataDir, log);
+  const releaseLock = await takeStartLock(dataDir);
+  try {
+    await stopLeftoverServers(dataDir, log);
+  } catch (error) {
+    await releaseLock();
+    throw error;
+  }
 
   // Started side by side: the first FerretDB build takes minutes and Redis
   // need not wait for it.
@@ -77,6 +83,7 @@ export async function startDevServices(opts: StartDevServicesOptions): Promise<D
       redisResult.status === 'fulfilled' ? redisResult.value?.server.stop() : undefined,
       mongoResult.status === 'fulfilled' ? mongoResult.value?.server.stop() : undefined,
     ]);
+    await releaseLock();
     const errors: unknown[] = [redisResult, mongoResult].flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
     throw errors.length === 1 ? errors[0] : new AggregateError(errors, 'Redis and MongoDB both failed to start');
   }
@@ -106,6 +113,7 @@ export async function startDevServices(opts: StartDevServicesOptions): Promise<D
     },
     async stop() {
       await Promise.all([redis?.server.stop(), mongo?.server.stop()]);
+      await releaseLock();
     },
     stopRedis: async () => requireManaged(redis, 'Redis').stop(),
     startRedis: async () => requireManaged(redis, 'Redis').start(),
