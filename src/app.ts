@@ -1,3 +1,4 @@
+import { logStoreTransitions } from './observability/store-transitions.js';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
 import { TokenVerifier } from './auth/token-verifier.js';
@@ -101,8 +102,21 @@ export async function createApp(options: AppOptions): Promise<App> {
     logger,
     onAuditWriteFailure: () => metrics.auditWriteFailures.inc(),
   });
-  // A well-formed key that is not the data's own is bad configuration too: stop here, naming the variable.
+  // The token verifier before the keys' check: that check records the key versions of a database that has none, for
+  // good, and a start refused for its JWKS afterwards had already bound the database to keys it then could not change
+  // (a probe). A well-formed key that is not the data's own is bad configuration too: stop here, naming the variable.
+  let verifier: TokenVerifier;
   try {
+    verifier = await TokenVerifier.fromSource({
+      jwksUrl: config.authJwksUrl,
+      jwksFile: config.authJwksFile,
+      jwks: options.jwks ?? undefined,
+      issuer: config.authIssuer,
+      audience: config.authAudience,
+      clockToleranceSeconds: config.authClockToleranceSeconds,
+      verifiedCacheSeconds: config.authVerifiedCacheSeconds,
+      onKeySetUnavailable: (cause) => logger.warn({ variable: 'AUTH_JWKS_URL', cause: describeCause(cause) }, 'the JWKS could not be fetched: tokens are refused until it can be'),
+    });
     await verifyKeysAgainstStore(mongo.db, services.keyring, PiiEnvelope.fromBase64(config.piiMasterKey).masterKeyId);
   } catch (error) {
     redis.disconnect();
@@ -110,6 +124,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     await auditMongo?.close();
     throw error;
   }
+  const stopLoggingStores = logStoreTransitions(logger, { mongo: mongo.client, mongoVariable: 'MONGODB_URL', redis });
+  const stopLoggingAuditStore = auditMongo ? logStoreTransitions(logger, { mongo: auditMongo.client, mongoVariable: 'AUDIT_MONGODB_URL' }) : () => undefined;
   // Customers a registration abandoned before claiming any identifier: a minute after start, then hourly. Not awaited
   // at start: the query scans the customers (no index on the flag), which a start should not wait for.
   const sweepAbandoned = () =>
@@ -123,16 +139,6 @@ export async function createApp(options: AppOptions): Promise<App> {
   const sweepTimer = setInterval(() => void sweepAbandoned(), 60 * 60_000);
   firstSweep.unref();
   sweepTimer.unref();
-  const verifier = await TokenVerifier.fromSource({
-    jwksUrl: config.authJwksUrl,
-    jwksFile: config.authJwksFile,
-    jwks: options.jwks ?? undefined,
-    issuer: config.authIssuer,
-    audience: config.authAudience,
-    clockToleranceSeconds: config.authClockToleranceSeconds,
-    verifiedCacheSeconds: config.authVerifiedCacheSeconds,
-    onKeySetUnavailable: (cause) => logger.warn({ variable: 'AUTH_JWKS_URL', cause: describeCause(cause) }, 'the JWKS could not be fetched: tokens are refused until it can be'),
-  });
   // VEIL_BENCH_DISABLE_POLICY is refused in production by config.ts, and again by createSubgraph.
   const policyEngine = options.policyEngine ?? (config.policyDisabled ? 'off' : 'guards');
   const subgraph = await createSubgraph({ services, verifier, logger, metrics, policyEngine });
@@ -147,6 +153,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     stop: async () => {
       clearTimeout(firstSweep);
       clearInterval(sweepTimer);
+      stopLoggingStores();
+      stopLoggingAuditStore();
       await subgraph.stop();
       redis.disconnect();
       await mongo.close();

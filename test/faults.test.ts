@@ -44,6 +44,10 @@ async function waitFor<T>(what: string, probe: () => Promise<T>, isDone: (value:
   throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
 }
 
+/** Warnings of a store going away and coming back: logged once per change (a probe found the outage nowhere in the log). */
+const storeWarnings = async (store: string) =>
+  app.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['store'] === store && l['level'] === 40).map((l) => l['msg'] as string);
+
 const byId = () => app.graphql<{ customer: { id: string; email: string } | null }>(agent, BY_ID, { id: customerId });
 const resolve = () => app.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(agent, RESOLVE, { value: email });
 const isOk = (res: GraphQLResponse) => res.status === 200 && res.body.errors === undefined;
@@ -130,10 +134,13 @@ describe('outages of real servers while requests run', () => {
     // The background traffic runs at its own pace; let it meet the outage before it ends.
     await waitFor('background traffic to meet the outage', async () => traffic.responses.length, () => traffic.responses.some((r) => codesOf(r).includes('SERVICE_UNAVAILABLE')));
 
+    expect(await storeWarnings('redis')).toEqual([expect.stringMatching(/^Redis connection lost/)]);
+
     await services.startRedis();
     await waitFor('readiness after redis restart', readiness, (r) => r.status === 200);
     const recovered = await waitFor('resolveCustomer after redis restart', resolve, isOk);
     expect(recovered.body.data!.resolveCustomer.customer!.id).toBe(customerId);
+    expect(await storeWarnings('redis')).toEqual([expect.stringMatching(/^Redis connection lost/), 'Redis is reachable again']);
 
     await traffic.stop();
     expect(traffic.failures).toEqual([]);
@@ -252,9 +259,13 @@ describe('outages of real servers while requests run', () => {
     expect(completed.some((l) => l['requestId'] === 'gateway-trace-7')).toBe(false);
     expect(completed.some((l) => l['operationName'] === 'TracedDuringOutage')).toBe(false);
     expect(app.logs.lines.some((l) => l.includes('could not be screened for identifiers in time'))).toBe(true);
+    await waitFor('the log to say MongoDB is unreachable', () => storeWarnings('mongodb'), (w) => w.length > 0);
+    expect(await storeWarnings('mongodb')).toEqual([expect.stringMatching(/^MongoDB is unreachable/)]);
 
     await services.startMongo();
     await waitFor('readiness after mongodb restart', readiness, (r) => r.status === 200);
+    await waitFor('the log to say MongoDB is back', () => storeWarnings('mongodb'), (w) => w.length === 2);
+    expect(await storeWarnings('mongodb')).toEqual([expect.stringMatching(/^MongoDB is unreachable/), 'MongoDB is reachable again']);
     const recovered = await waitFor('customer(id) after mongodb restart', byId, isOk);
     expect(recovered.body.data!.customer!.id).toBe(customerId);
     expect((await waitFor('resolveCustomer after mongodb restart', resolve, isOk)).body.data!.resolveCustomer.customer!.id).toBe(customerId);

@@ -185,6 +185,17 @@ describe('production start-up with a bad setting', () => {
     expect(output).not.toMatch(/\n\s+at /);
   });
 
+  // The keys' check records the key versions of a database that has none, for good: a start refused for its JWKS
+  // after that check had bound an empty database to keys it could then not correct (a probe).
+  it('records no key versions when it stops on another setting, so a corrected key is still taken', async () => {
+    const env = baseEnv();
+    const refused = await start({ ...env, AUTH_JWKS_FILE: await jwksFile('empty-first.json', '{"keys":[]}') });
+    expect(refused.code, refused.output).toBe(78);
+    const other = await generateDevKeys();
+    const { code, output } = await start({ ...env, IDENTITY_HMAC_KEYS: other.identityHmacKeys, PII_MASTER_KEY: other.piiMasterKey });
+    expect(code, output).toBe('serving');
+  });
+
   it('serves with the good settings: the baseline of the cases above', async () => {
     const { code, output } = await start(baseEnv());
     expect(code, output).toBe('serving');
