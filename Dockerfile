@@ -29,7 +29,7 @@ COPY scripts ./scripts
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
 EXPOSE 4001
-HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 --start-period=120s \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||4001)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # V8 heap settings (measured in README, Performance): a 16 MB semi-space and a
 # 1.5x heap growing factor keep RSS under 300 MB at 500-entity batches.

@@ -35,7 +35,17 @@ interface Options {
   redisUrl: string | null;
 }
 
+const USAGE = `npm run load -- [options]: a mixed agent workload against a subgraph served in this process, for a fixed time
+  --seconds N             how long (default 60)
+  --concurrency N         requests in flight (default 16)
+  --customers N           customers seeded (default 40)
+  --mongodb-url URL --redis-url URL   your own stores instead of dev services (a fresh database/prefix, removed after)`;
+
 function readOptions(): Options {
+  if (process.argv.slice(2).some((arg) => arg === '--help' || arg === '-h')) {
+    console.log(USAGE);
+    process.exit(0);
+  }
   const { values } = parseArgs({
     options: {
       seconds: { type: 'string', default: '60' },

@@ -86,7 +86,14 @@ class Cleanup {
 }
 
 async function main(): Promise<number> {
-  const opts = parseBenchOptions(process.argv.slice(2));
+  let opts: ReturnType<typeof parseBenchOptions>;
+  try {
+    opts = parseBenchOptions(process.argv.slice(2));
+  } catch (error) {
+    // A mistyped option is the caller's to fix: its message, not a stack trace (a probe).
+    console.error(`[bench] ${error instanceof Error ? error.message : String(error)} (npm run bench -- --help lists the options)`);
+    return 2;
+  }
   const startedAt = new Date();
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
   const tag = randomBytes(3).toString('hex');

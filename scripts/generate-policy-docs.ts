@@ -20,6 +20,9 @@ import { loadTypeDefs } from '../src/schema-loader.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 function parseArgs(argv: readonly string[]): { isCheck: boolean; file: string } {
+  // Anything else was ignored, and the page rewritten (a probe): `--chek` would rewrite instead of checking.
+  const unknown = argv.filter((arg, i) => arg !== '--check' && arg !== '--file' && argv[i - 1] !== '--file');
+  if (unknown.length > 0) throw new Error(`unknown argument ${JSON.stringify(unknown[0])}: use [--check] [--file PATH]`);
   const fileIndex = argv.indexOf('--file');
   const file = fileIndex >= 0 ? argv[fileIndex + 1] : undefined;
   if (fileIndex >= 0 && !file) throw new Error('--file needs a path');

@@ -1,6 +1,6 @@
 import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { ConfigError } from '../errors.js';
-import { decodeStrictBase64 } from './strict-base64.js';
+import { decodeStrictBase64, looksRandom } from './strict-base64.js';
 import { IDENTIFIER_KINDS, type IdentifierKind } from './normalise-identifier.js';
 
 const ENV_NAME = 'IDENTITY_HMAC_KEYS';
@@ -85,6 +85,10 @@ export class HmacKeyring {
         throw new ConfigError(
           `${ENV_NAME} ${position}'s key is ${keyBytes.length} bytes; at least ${MIN_KEY_BYTES} are required`,
         );
+      }
+      if (!looksRandom(keyBytes)) {
+        keyBytes.fill(0);
+        throw new ConfigError(`${ENV_NAME} ${position}'s key is not random bytes (it repeats a few values); generate one with: openssl rand -base64 32`);
       }
       const key = createSecretKey(keyBytes);
       // The same key under two versions: a "rotation" that pasted the old key under the new label went through, and

@@ -7,7 +7,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { ConfigError } from '../errors.js';
-import { decodeStrictBase64 } from './strict-base64.js';
+import { decodeStrictBase64, looksRandom } from './strict-base64.js';
 import { isCustomerId } from './customer-id.js';
 
 const ENV_NAME = 'PII_MASTER_KEY';
@@ -93,6 +93,10 @@ export class PiiEnvelope {
       const length = bytes.length;
       bytes.fill(0);
       throw new ConfigError(`${ENV_NAME} decodes to ${length} bytes; exactly ${KEY_BYTES} are required`);
+    }
+    if (!looksRandom(bytes)) {
+      bytes.fill(0);
+      throw new ConfigError(`${ENV_NAME} is not random bytes (it repeats a few values); generate one with: openssl rand -base64 32`);
     }
     try {
       return new PiiEnvelope(bytes);

@@ -14,3 +14,15 @@ export function decodeStrictBase64(encoded: string): Buffer | null {
   if (bytes.toString('base64').replace(/=+$/, '') !== unpadded) return null;
   return bytes;
 }
+
+/** Fewer distinct byte values than this in a key of 32 bytes or more: no random source made it. */
+const MIN_DISTINCT_KEY_BYTES = 8;
+
+/**
+ * Whether key bytes could have come from a random source: an all-zero key (`AAAA…A=`), or one byte repeated, was
+ * taken as a 32-byte key (a probe). Random 32 bytes hold about 30 distinct values; fewer than 8 happens by chance
+ * with a probability under 10^-40.
+ */
+export function looksRandom(bytes: Uint8Array): boolean {
+  return new Set(bytes).size >= MIN_DISTINCT_KEY_BYTES;
+}

@@ -4,8 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { HmacKeyring, generateHmacKeySpec } from '../../src/identity/hmac-keyring.js';
 
-const KEY_V1 = Buffer.alloc(32, 1).toString('base64');
-const KEY_V2 = Buffer.alloc(32, 2).toString('base64');
+/** Fixed keys with as many distinct bytes as random ones have (a key of one repeated byte is refused). */
+const patterned = (length: number, step: number, offset: number) => Buffer.from(Array.from({ length }, (_, i) => (i * step + offset) & 0xff));
+const KEY_V1 = patterned(32, 37, 11).toString('base64');
+const KEY_V2 = patterned(32, 53, 29).toString('base64');
 
 /** Parses a spec expected to be refused and returns the error. */
 function captureConfigError(spec: string): ConfigError {
@@ -49,7 +51,10 @@ describe('HmacKeyring.parse', () => {
     // Different bytes that HMAC reads as one key (it pads keys to 64 bytes with zeros and hashes longer ones).
     ['a key with a zero byte appended under another version', `v2:${Buffer.concat([Buffer.from(KEY_V1, 'base64'), Buffer.alloc(1)]).toString('base64')},v1:${KEY_V1}`],
     ['a key zero-padded to 64 bytes under another version', `v2:${Buffer.concat([Buffer.from(KEY_V1, 'base64'), Buffer.alloc(64 - Buffer.from(KEY_V1, 'base64').length)]).toString('base64')},v1:${KEY_V1}`],
-    ['an 80-byte key and its SHA-256', `v2:${Buffer.alloc(80, 5).toString('base64')},v1:${createHash('sha256').update(Buffer.alloc(80, 5)).digest('base64')}`],
+    ['an 80-byte key and its SHA-256', `v2:${patterned(80, 7, 5).toString('base64')},v1:${createHash('sha256').update(patterned(80, 7, 5)).digest('base64')}`],
+    // Not from a random source: an all-zero key, one byte repeated (a probe had AAAA…A= taken).
+    ['an all-zero key', `v1:${Buffer.alloc(32).toString('base64')}`],
+    ['a key of one byte repeated', `v1:${Buffer.alloc(48, 0x5a).toString('base64')}`],
     ['a key that is not base64', `v1:${KEY_V1.slice(0, -4)}!!!!`],
     ['a key of 31 bytes', `v1:${Buffer.alloc(31, 1).toString('base64')}`],
     ['an empty key', 'v1:'],
@@ -102,7 +107,7 @@ describe('HmacKeyring.hash', () => {
   });
 
   it('computes HMAC-SHA-256 over the domain-separated input', () => {
-    const expected = createHmac('sha256', Buffer.alloc(32, 1))
+    const expected = createHmac('sha256', Buffer.from(KEY_V1, 'base64'))
       .update('veil.identifier.v1\0CRM_ID\0SF-42')
       .digest('base64url');
     expect(keyring.hash('CRM_ID', 'SF-42', 'v1')).toBe(`v1:${expected}`);

@@ -41,6 +41,8 @@ describe('PiiEnvelope.fromBase64', () => {
     ['characters outside base64', `${MASTER_KEY.slice(0, -2)}!=`],
     ['a space in the middle', `${MASTER_KEY.slice(0, 10)} ${MASTER_KEY.slice(10)}`],
     ['hex instead of base64', Buffer.alloc(32, 0xab).toString('hex')],
+    ['32 zero bytes', Buffer.alloc(32).toString('base64')],
+    ['one byte repeated 32 times', Buffer.alloc(32, 0x41).toString('base64')],
     ['misplaced padding', `=${MASTER_KEY.slice(1)}`],
   ])('refuses %s with an error naming PII_MASTER_KEY', (_label, value) => {
     try {
