@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
@@ -46,7 +46,8 @@ export interface NameScreenOptions {
 export class NameScreen {
   private readonly verdicts = new Map<string, { namesSomeone: boolean; until: number }>();
   private readonly running = new Map<string, Promise<boolean>>();
-  private readonly key = randomBytes(32);
+  // A KeyObject: createHmac imports a Buffer key anew on every call (7.6 against 4.7 µs per name, twice a request).
+  private readonly key = createSecretKey(randomBytes(32));
   /** Counts forget() calls: a screen that was running across one does not remember its verdict. */
   private forgetCount = 0;
   private readonly maxRemembered: number;
