@@ -117,7 +117,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       verifiedCacheSeconds: config.authVerifiedCacheSeconds,
       onKeySetUnavailable: (cause) => logger.warn({ variable: 'AUTH_JWKS_URL', cause: describeCause(cause) }, 'the JWKS could not be fetched: tokens are refused until it can be'),
     });
-    await verifyKeysAgainstStore(mongo.db, services.keyring, PiiEnvelope.fromBase64(config.piiMasterKey).masterKeyId);
+    for (const warning of await verifyKeysAgainstStore(mongo.db, services.keyring, PiiEnvelope.fromBase64(config.piiMasterKey))) logger.warn(warning);
   } catch (error) {
     redis.disconnect();
     await mongo.close();

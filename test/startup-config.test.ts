@@ -196,6 +196,37 @@ describe('production start-up with a bad setting', () => {
     expect(code, output).toBe('serving');
   });
 
+  // A key no random source made (`AAAA…A=`) was taken (a probe). Refused where it would be put to use anew; kept, with a
+  // warning, where the database already holds data under it (refusing would lock that data away).
+  it('refuses a key of one repeated byte for a new database, and serves one the database already holds data under', async () => {
+    const zeros = Buffer.alloc(32).toString('base64');
+    const env = baseEnv();
+    const hmac = await start({ ...env, IDENTITY_HMAC_KEYS: `v1:${zeros}` });
+    expect(hmac.code, hmac.output).toBe(78);
+    expect(hmac.output).toMatch(/^veil: configuration error: IDENTITY_HMAC_KEYS: the key of version "v1" is not random bytes/m);
+    const master = await start({ ...env, PII_MASTER_KEY: zeros });
+    expect(master.code, master.output).toBe(78);
+    expect(master.output).toMatch(/^veil: configuration error: PII_MASTER_KEY: the key is not random bytes/m);
+    // As an older release recorded them: the database holds data under the weak keys, which stay usable.
+    const db = `veil_weak_${randomBytes(4).toString('hex')}`;
+    const { MongoClient } = await import('mongodb');
+    const { HmacKeyring } = await import('../src/identity/hmac-keyring.js');
+    const { PiiEnvelope } = await import('../src/identity/pii-envelope.js');
+    const client = await MongoClient.connect(inject('mongoUrl'));
+    try {
+      await client.db(db).collection('key_checks').insertMany([
+        { _id: 'hmac:v1' as never, value: HmacKeyring.parse(`v1:${zeros}`).checkValue('v1'), recordedAt: new Date() },
+        { _id: 'pii-master-key' as never, value: PiiEnvelope.fromBase64(zeros).masterKeyId, recordedAt: new Date() },
+      ]);
+    } finally {
+      await client.close();
+    }
+    const held = await start({ ...env, MONGODB_DB: db, IDENTITY_HMAC_KEYS: `v1:${zeros}`, PII_MASTER_KEY: zeros });
+    expect(held.code, held.output).toBe('serving');
+    expect(held.output).toMatch(/IDENTITY_HMAC_KEYS: the key of version .{1,2}v1.{1,2} is not random bytes; this database already holds data under it/);
+    expect(held.output).toMatch(/PII_MASTER_KEY: the key is not random bytes; this database already holds data under it/);
+  });
+
   it('serves with the good settings: the baseline of the cases above', async () => {
     const { code, output } = await start(baseEnv());
     expect(code, output).toBe('serving');

@@ -39,9 +39,12 @@ export class HmacKeyring {
   readonly #keys: ReadonlyMap<string, KeyObject>;
   readonly #current: string;
 
-  private constructor(keys: ReadonlyMap<string, KeyObject>, current: string) {
+  readonly #weak: ReadonlySet<string>;
+
+  private constructor(keys: ReadonlyMap<string, KeyObject>, current: string, weak: ReadonlySet<string>) {
     this.#keys = keys;
     this.#current = current;
+    this.#weak = weak;
   }
 
   /**
@@ -53,6 +56,7 @@ export class HmacKeyring {
       throw new ConfigError(`${ENV_NAME} is empty; expected comma-separated version:base64key entries`);
     }
     const keys = new Map<string, KeyObject>();
+    const weak = new Set<string>();
     const entries = spec.split(',');
     entries.forEach((rawEntry, index) => {
       const position = `entry ${index + 1}`;
@@ -86,10 +90,7 @@ export class HmacKeyring {
           `${ENV_NAME} ${position}'s key is ${keyBytes.length} bytes; at least ${MIN_KEY_BYTES} are required`,
         );
       }
-      if (!looksRandom(keyBytes)) {
-        keyBytes.fill(0);
-        throw new ConfigError(`${ENV_NAME} ${position}'s key is not random bytes (it repeats a few values); generate one with: openssl rand -base64 32`);
-      }
+      if (!looksRandom(keyBytes)) weak.add(version);
       const key = createSecretKey(keyBytes);
       // The same key under two versions: a "rotation" that pasted the old key under the new label went through, and
       // identifiers:retire then reported the old version's records re-keyed and deleted them (a probe). Compared by
@@ -109,7 +110,16 @@ export class HmacKeyring {
     if (current === undefined) {
       throw new ConfigError(`${ENV_NAME} holds no keys`);
     }
-    return new HmacKeyring(keys, current);
+    return new HmacKeyring(keys, current, weak);
+  }
+
+  /**
+   * Whether the key of `version` is not random bytes (fewer than 8 distinct values: all zero, one byte repeated). Such
+   * a key is refused for a database that has not recorded it yet (src/identity/key-checks.ts); one already on record
+   * is kept, with a warning, so that its data stays reachable while it is rotated away.
+   */
+  isWeak(version: string): boolean {
+    return this.#weak.has(version);
   }
 
   /** The version that hashes every identifier written from now on. */

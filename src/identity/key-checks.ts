@@ -18,24 +18,29 @@ interface KeyCheckDoc {
  * start-up with one line naming the variable. A database written before these checks existed is checked for the
  * master key against a stored customer's wrapped data key; its HMAC keys are recorded as they are.
  */
-export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, masterKeyId: string): Promise<void> {
+export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, master: { masterKeyId: string; isWeakKey: boolean }): Promise<string[]> {
+  const { masterKeyId } = master;
   const checks = db.collection<KeyCheckDoc>(COLLECTIONS.keyChecks);
-  const expected = new Map<string, { value: string; mismatch: () => ConfigError }>();
+  const expected = new Map<string, { value: string; mismatch: () => ConfigError; weak: string | null }>();
   for (const version of keyring.versions) {
     expected.set(`hmac:${version}`, {
       value: keyring.checkValue(version),
       mismatch: () => new ConfigError(`IDENTITY_HMAC_KEYS: the key of version "${version}" is not the one this database's identifiers were hashed with (same version, another key)`),
+      weak: keyring.isWeak(version) ? `IDENTITY_HMAC_KEYS: the key of version "${version}"` : null,
     });
   }
   const masterMismatch = () => new ConfigError("PII_MASTER_KEY: is not the key this database's customer data keys were wrapped with");
-  expected.set('pii-master-key', { value: masterKeyId, mismatch: masterMismatch });
+  expected.set('pii-master-key', { value: masterKeyId, mismatch: masterMismatch, weak: master.isWeakKey ? 'PII_MASTER_KEY: the key' : null });
 
   // Everything is compared before anything is recorded: a start that is refused records no new version.
   const recorded = new Map((await checks.find({ _id: { $in: [...expected.keys()] } }).toArray()).map((doc) => [doc._id, doc.value]));
   for (const [id, { value, mismatch }] of expected) if (recorded.has(id) && recorded.get(id) !== value) throw mismatch();
-  if (!recorded.has('pii-master-key')) {
+  // A database written before the checks existed holds data under its master key without a record of it.
+  let holdsDataUnderMaster = recorded.has('pii-master-key');
+  if (!holdsDataUnderMaster) {
     const customer = await db.collection<{ _id: string; dataKey?: { masterKeyId?: unknown } }>(COLLECTIONS.customers).findOne({ 'dataKey.masterKeyId': { $exists: true } });
     if (customer && customer.dataKey?.masterKeyId !== masterKeyId) throw masterMismatch();
+    holdsDataUnderMaster = customer !== null;
   }
   // A key set that shares no version with the identifiers on record (a wrong key under a new label, or the new
   // version alone before any identifier was filed under it) would find nobody and register everyone again.
@@ -43,7 +48,18 @@ export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, maste
   if ((await identifiers.findOne({})) && !(await identifiers.findOne({ keyVersion: { $in: keyring.versions } }))) {
     throw new ConfigError(`IDENTITY_HMAC_KEYS: none of its versions (${keyring.versions.join(', ')}) is a version this database's identifiers were hashed with`);
   }
+  // A key that is not random bytes (all zero, one byte repeated: a probe had `AAAA…A=` taken) is refused where it would
+  // be put to use anew. One the database already holds data under is kept, with a warning: refusing it would lock
+  // the data away, and rotating away from it needs it listed (an older IDENTITY_HMAC_KEYS version).
+  const warnings: string[] = [];
+  for (const [id, { weak }] of expected) {
+    if (weak === null) continue;
+    const isInUse = id === 'pii-master-key' ? holdsDataUnderMaster : recorded.has(id);
+    if (!isInUse) throw new ConfigError(`${weak} is not random bytes (it repeats a few values); generate one with: openssl rand -base64 32`);
+    warnings.push(`${weak} is not random bytes; this database already holds data under it, so it is used: rotate it`);
+  }
   for (const [id, { value, mismatch }] of expected) if (!recorded.has(id)) await recordOrCompare(checks, id, value, mismatch);
+  return warnings;
 }
 
 async function recordOrCompare(checks: Collection<KeyCheckDoc>, id: string, value: string, mismatch: () => ConfigError): Promise<void> {

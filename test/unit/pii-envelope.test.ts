@@ -41,8 +41,6 @@ describe('PiiEnvelope.fromBase64', () => {
     ['characters outside base64', `${MASTER_KEY.slice(0, -2)}!=`],
     ['a space in the middle', `${MASTER_KEY.slice(0, 10)} ${MASTER_KEY.slice(10)}`],
     ['hex instead of base64', Buffer.alloc(32, 0xab).toString('hex')],
-    ['32 zero bytes', Buffer.alloc(32).toString('base64')],
-    ['one byte repeated 32 times', Buffer.alloc(32, 0x41).toString('base64')],
     ['misplaced padding', `=${MASTER_KEY.slice(1)}`],
   ])('refuses %s with an error naming PII_MASTER_KEY', (_label, value) => {
     try {
@@ -53,6 +51,12 @@ describe('PiiEnvelope.fromBase64', () => {
       expect((error as Error).message).toContain('PII_MASTER_KEY');
       expect((error as Error).message).not.toContain(MASTER_KEY.slice(0, 12));
     }
+  });
+
+  it('marks a key of fewer than 8 distinct byte values as weak (refused for a database without data under it)', () => {
+    expect(PiiEnvelope.fromBase64(Buffer.alloc(32).toString('base64')).isWeakKey).toBe(true);
+    expect(PiiEnvelope.fromBase64(Buffer.alloc(32, 0x41).toString('base64')).isWeakKey).toBe(true);
+    expect(PiiEnvelope.fromBase64(MASTER_KEY).isWeakKey).toBe(false);
   });
 
   it('does not reveal the master key when inspected or serialised', () => {
