@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -233,6 +233,29 @@ setInterval(() => undefined, 60_000);`;
       await rm(dataDir, { recursive: true, force: true });
     }
   }, 120_000);
+
+  // A lock left by a start killed with SIGKILL: two starts that both found it stale each deleted the other's new lock
+  // and both ran (a regression probe, 5 of 20 runs); a pid that is no start (a kernel thread, this process's own pid
+  // from an earlier life, as a container's pid 1) was taken for a running start, and every start was refused.
+  it('lets one of many starts take over a stale lock, and takes no reused pid for a running start', async () => {
+    const { takeStartLock } = await import('../src/dev/leftover-servers.js');
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'veil-stale-'));
+    const lock = path.join(dataDir, '.start.lock');
+    try {
+      for (const stale of ['999999999', '2', String(process.pid)]) {
+        for (let round = 0; round < 10; round++) {
+          await writeFile(lock, `${stale}\n`);
+          const results = await Promise.allSettled(Array.from({ length: 4 }, () => takeStartLock(dataDir)));
+          const taken = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+          expect({ stale, round, taken: taken.length }).toEqual({ stale, round, taken: 1 });
+          for (const r of results) if (r.status === 'rejected') expect(String((r.reason as Error).message)).toMatch(new RegExp(`another start \\(pid ${process.pid}\\)`));
+          await taken[0]!();
+        }
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
 
   it('stops the servers of a start killed with SIGKILL, and refuses to start beside a start that still runs', async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'veil-leftover-'));

@@ -260,12 +260,12 @@ describe('outages of real servers while requests run', () => {
     expect(completed.some((l) => l['operationName'] === 'TracedDuringOutage')).toBe(false);
     expect(app.logs.lines.some((l) => l.includes('could not be screened for identifiers in time'))).toBe(true);
     await waitFor('the log to say MongoDB is unreachable', () => storeWarnings('mongodb'), (w) => w.length > 0);
-    expect(await storeWarnings('mongodb')).toEqual([expect.stringMatching(/^MongoDB is unreachable/)]);
+    expect(await storeWarnings('mongodb')).toEqual([expect.stringMatching(/^MongoDB server unreachable/)]);
 
     await services.startMongo();
     await waitFor('readiness after mongodb restart', readiness, (r) => r.status === 200);
     await waitFor('the log to say MongoDB is back', () => storeWarnings('mongodb'), (w) => w.length === 2);
-    expect(await storeWarnings('mongodb')).toEqual([expect.stringMatching(/^MongoDB is unreachable/), 'MongoDB is reachable again']);
+    expect(await storeWarnings('mongodb')).toEqual([expect.stringMatching(/^MongoDB server unreachable/), 'MongoDB server reachable again']);
     const recovered = await waitFor('customer(id) after mongodb restart', byId, isOk);
     expect(recovered.body.data!.customer!.id).toBe(customerId);
     expect((await waitFor('resolveCustomer after mongodb restart', resolve, isOk)).body.data!.resolveCustomer.customer!.id).toBe(customerId);

@@ -120,6 +120,9 @@ export class TokenVerifier {
         requiredClaims: ['sub', 'exp'],
       }));
     } catch (error) {
+      // The key set out of reach is no fault of the token: `invalid_token` would send OAuth clients to refresh tokens
+      // again and again through an outage of ours (a regression probe).
+      if (error instanceof KeySetUnavailableError) throw new UnauthenticatedError('The keys to verify the token could not be fetched', null);
       throw new UnauthenticatedError(describeJoseFailure(error), error instanceof joseErrors.JWKSTimeout ? null : 'invalid_token');
     }
     if (typeof payload.sub !== 'string' || !isUsableSubject(payload.sub)) {
@@ -242,11 +245,15 @@ async function remoteKeySet(url: string, report: (cause: unknown) => void): Prom
       // An unknown kid or a bad signature is the token's fault; anything else means the key set is out of reach.
       if (!(error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys || error instanceof joseErrors.JOSEAlgNotAllowed)) {
         onUnavailable(error);
+        throw new KeySetUnavailableError();
       }
       throw error;
     }
   };
 }
+
+/** The remote key set could not be fetched (an outage, a timeout, an answer cut short): the token is not at fault. */
+class KeySetUnavailableError extends Error {}
 
 /**
  * jose's answer to a 200 response that is not a key set: JWKSInvalid for JSON of another shape, and a plain JOSEError
@@ -277,7 +284,9 @@ function copyCaller(caller: Caller): Caller {
 function extractBearer(header: string | undefined): string {
   if (!header) throw new UnauthenticatedError('An Authorization: Bearer token is required');
   const match = /^Bearer[ \t]+([A-Za-z0-9_\-.]+)$/i.exec(header.trim());
-  if (!match?.[1]) throw new UnauthenticatedError('The Authorization header must be "Bearer <JWT>"', 'invalid_request');
+  // Another scheme (`Basic`) carries no error code (RFC 6750 §3.1: the client used a method this server does not take);
+  // a Bearer header that holds no token is a malformed request.
+  if (!match?.[1]) throw new UnauthenticatedError('The Authorization header must be "Bearer <JWT>"', /^Bearer(?:[ \t]|$)/i.test(header.trim()) ? 'invalid_request' : null);
   if (match[1].length > MAX_TOKEN_LENGTH) throw new UnauthenticatedError(`The token is longer than ${MAX_TOKEN_LENGTH} characters`, 'invalid_request');
   return match[1];
 }

@@ -1,5 +1,5 @@
 import { readFileSync, unlinkSync } from 'node:fs';
-import { open, readdir, readFile, readlink, realpath, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, readlink, realpath, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -98,35 +98,40 @@ function signal(pid: number, name: NodeJS.Signals): void {
 }
 
 const START_LOCK = '.start.lock';
+/** Held while a stale start lock is replaced, so that two starts cannot both replace it. */
+const TAKEOVER_LOCK = '.start.lock.takeover';
+/** A takeover lock older than this was left by a start that died while replacing (it takes milliseconds). */
+const TAKEOVER_STALE_MS = 10_000;
+/** Start locks this process holds: its own pid in a lock it does not hold is a pid reused after a kill -9 (a container's pid 1). */
+const heldLocks = new Set<string>();
 
 /**
  * Takes the data directory for this process: `<dataDir>/.start.lock`, created exclusively (O_EXCL) with this
  * process's pid. The check of /proc above and the servers' spawn are two steps: two starts launched at the same
  * moment both passed the check and ran two FerretDBs over one set of SQLite files (a probe). A lock whose process is
- * gone (a start killed with SIGKILL), or is no Node process any more (its pid reused), is taken over. Returns the
- * release, which also runs when the process exits.
+ * gone (a start killed with SIGKILL), or is no Node process (its pid reused by another program), is replaced, under a
+ * second exclusive lock: two starts that both found it stale each deleted the other's new lock and both ran (a
+ * regression probe). Returns the release, which also runs when the process exits.
  */
 export async function takeStartLock(dataDir: string): Promise<() => Promise<void>> {
   const file = `${dataDir}/${START_LOCK}`;
   for (let attempt = 1; ; attempt++) {
-    try {
-      const handle = await open(file, 'wx', 0o600);
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(holder) && holder > 0 && (await isNodeProcess(holder))) {
+    if (await createExclusively(file)) break;
+    const holder = await lockHolder(file);
+    if (holder !== null && (await isRunningStart(holder, file))) {
       throw new Error(`another start (pid ${holder}) is running on ${dataDir}: stop it first, or give this one a data directory of its own (VEIL_DATA_DIR)`);
     }
-    // Still being written (a start that has just created it), or left by a start that is gone.
-    if (attempt >= 3) throw new Error(`${file} is held by no running start but cannot be taken over: remove it`);
-    if (holder > 0 || attempt > 1) await unlink(file).catch(() => undefined);
-    else await new Promise((resolve) => setTimeout(resolve, 100));
+    if (attempt >= 5) throw new Error(`${file} is held by no running start but cannot be taken over: remove it`);
+    // Empty: a start that has just created it and not yet written its pid. Give it a moment, then take it as stale.
+    if (holder === null && attempt === 1) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      continue;
+    }
+    await replaceStaleLock(dataDir, file, holder);
   }
+  heldLocks.add(file);
   const releaseNow = (): void => {
+    heldLocks.delete(file);
     try {
       if (readFileSync(file, 'utf8').trim() === String(process.pid)) unlinkSync(file);
     } catch {
@@ -140,9 +145,59 @@ export async function takeStartLock(dataDir: string): Promise<() => Promise<void
   };
 }
 
-async function isNodeProcess(pid: number): Promise<boolean> {
+/** Creates `file` with this process's pid unless it exists; false when it does. */
+async function createExclusively(file: string): Promise<boolean> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(file, 'wx', 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+  try {
+    await handle.writeFile(`${process.pid}\n`);
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
+async function lockHolder(file: string): Promise<number | null> {
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    // A directory or an unreadable file where the lock goes: not something a start wrote.
+    if (error.code === 'ENOENT') return '';
+    throw new Error(`${file} cannot be read as a start lock (${error.code ?? 'error'}): remove it`);
+  });
+  const pid = Number(text.trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : null;
+}
+
+/** Deletes `file` if it still names `holder` (a start that is gone), holding the takeover lock meanwhile. */
+async function replaceStaleLock(dataDir: string, file: string, holder: number | null): Promise<void> {
+  const takeover = `${dataDir}/${TAKEOVER_LOCK}`;
+  if (!(await createExclusively(takeover))) {
+    // Another start is replacing it: look again once it is done. One left by a start that died meanwhile is removed.
+    const age = await stat(takeover).then((s) => Date.now() - s.mtimeMs, () => 0);
+    if (age > TAKEOVER_STALE_MS) await unlink(takeover).catch(() => undefined);
+    else await new Promise((resolve) => setTimeout(resolve, 50));
+    return;
+  }
+  try {
+    // Read again under the takeover lock: only the lock that was found stale is deleted, never a new one.
+    if ((await lockHolder(file).catch(() => -1)) === holder) await unlink(file).catch(() => undefined);
+  } finally {
+    await unlink(takeover).catch(() => undefined);
+  }
+}
+
+/** Whether `pid`, named by the lock at `file`, is a start still running. */
+async function isRunningStart(pid: number, file: string): Promise<boolean> {
+  if (pid === process.pid) return heldLocks.has(file);
   if (!isAlive(pid)) return false;
   const exe = await readlink(`/proc/${pid}/exe`).catch(() => null);
-  // No /proc (not Linux): a live pid is taken as the start that wrote it.
-  return exe === null ? true : path.basename(exe).startsWith('node');
+  if (exe !== null) return path.basename(exe).startsWith('node');
+  // Unreadable: a kernel thread or another user's process is no start of ours, where /proc works at all; without
+  // /proc (not Linux) a live pid is taken as the start that wrote it.
+  const hasProc = await readlink('/proc/self/exe').then(() => true, () => false);
+  return !hasProc;
 }

@@ -302,14 +302,23 @@ function isUtf8CharsetParameter(parameter: string): boolean {
   return value === 'utf-8' || value === 'utf8';
 }
 
-/** Whether every parameter of a query string decodes as percent-encoded UTF-8 (`+` is a space). */
+/** The parameters GraphQL over GET reads; others (a tracker's `utm=50%`) are not this server's to judge (a regression probe). */
+const GRAPHQL_GET_PARAMETERS = new Set(['query', 'variables', 'operationName', 'extensions']);
+
+/** Whether every GraphQL parameter of a query string decodes as percent-encoded UTF-8 (`+` is a space). */
 export function isUtf8Query(search: string): boolean {
-  for (const piece of search.replace(/^\?/, '').split('&')) {
+  const decode = (text: string): string | null => {
     try {
-      decodeURIComponent(piece.replaceAll('+', ' '));
+      return decodeURIComponent(text.replaceAll('+', ' '));
     } catch {
-      return false;
+      return null;
     }
+  };
+  for (const piece of search.replace(/^\?/, '').split('&')) {
+    const separator = piece.indexOf('=');
+    const name = decode(separator < 0 ? piece : piece.slice(0, separator));
+    if (name === null || !GRAPHQL_GET_PARAMETERS.has(name)) continue;
+    if (separator >= 0 && decode(piece.slice(separator + 1)) === null) return false;
   }
   return true;
 }

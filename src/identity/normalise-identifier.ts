@@ -182,9 +182,13 @@ function normalisePhone(trimmed: string, defaultCountry: CountryCode | undefined
   if (trimmed.includes(';')) throw invalid();
   // `(+44) 20 7946 0958`, the country code in brackets, is a common written form that libphonenumber does not read
   // (a probe): the brackets around a leading `+code` are dropped. Brackets elsewhere were read already.
-  const folded = asciiDigits(trimmed.replaceAll('\uFF0B', '+')).replace(LEADING_BRACKETED_COUNTRY_CODE, '$1 ');
-  const parsed = parsePhoneNumberFromString(folded, { defaultCountry: country, extract: false });
+  const ascii = asciiDigits(trimmed.replaceAll('\uFF0B', '+'));
+  const bracketedCode = LEADING_BRACKETED_COUNTRY_CODE.exec(ascii)?.[1];
+  const parsed = parsePhoneNumberFromString(bracketedCode === undefined ? ascii : ascii.replace(LEADING_BRACKETED_COUNTRY_CODE, '+$1 '), { defaultCountry: country, extract: false });
   if (parsed === undefined) throw invalid();
+  // What the brackets hold must be the number's whole country code: `(+4)4 …` and `(+442)079…` were read as +44 (a
+  // regression probe).
+  if (bracketedCode !== undefined && parsed.countryCallingCode !== bracketedCode) throw invalid();
 
   // E.164 has no room for an extension; dropping it silently would merge
   // every extension of a switchboard into one customer, so refuse it.
@@ -212,7 +216,7 @@ export function asciiDigits(text: string): string {
 const DECIMAL_DIGIT = /^\p{Nd}$/u;
 
 /** `(+44)` at the start of a phone number, spaces allowed inside the brackets. */
-const LEADING_BRACKETED_COUNTRY_CODE = /^\(\s*(\+\d{1,3})\s*\)/;
+const LEADING_BRACKETED_COUNTRY_CODE = /^\(\s*\+(\d{1,3})\s*\)/;
 
 /**
  * The digits of a stored (E.164) phone number as text may hold them: all of them (`442079480230`) and its national

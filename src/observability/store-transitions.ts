@@ -17,9 +17,10 @@ export function logStoreTransitions(logger: Logger, stores: { mongo: MongoClient
     const isUp = event.newDescription.type !== 'Unknown';
     if (!isUp && event.previousDescription.type !== 'Unknown' && !downServers.has(event.address)) {
       downServers.add(event.address);
-      logger.warn({ store: 'mongodb', variable: mongoVariable, cause: describeCause(event.newDescription.error) }, 'MongoDB is unreachable: what needs it answers SERVICE_UNAVAILABLE until it is back');
+      // Per server (`host:port`, never the URL): in a replica set one member down need not stop anything.
+      logger.warn({ store: 'mongodb', variable: mongoVariable, server: event.address, cause: describeCause(event.newDescription.error) }, 'MongoDB server unreachable: requests that need it answer SERVICE_UNAVAILABLE unless another member serves them');
     } else if (isUp && downServers.delete(event.address)) {
-      logger.warn({ store: 'mongodb', variable: mongoVariable }, 'MongoDB is reachable again');
+      logger.warn({ store: 'mongodb', variable: mongoVariable, server: event.address }, 'MongoDB server reachable again');
     }
   };
   mongo.on('serverDescriptionChanged', onServerChange);
@@ -34,7 +35,9 @@ export function logStoreTransitions(logger: Logger, stores: { mongo: MongoClient
   const onRedisClose = (): void => {
     if (isRedisDown) return;
     isRedisDown = true;
-    logger.warn({ store: 'redis', variable: 'REDIS_URL', cause: describeCause(lastRedisError) }, 'Redis connection lost: what needs it answers SERVICE_UNAVAILABLE until it is back');
+    // ioredis emits `close` before any error when the server goes away: the cause is then the closed connection.
+    const cause = lastRedisError === null ? 'connection closed' : describeCause(lastRedisError);
+    logger.warn({ store: 'redis', variable: 'REDIS_URL', cause }, 'Redis connection lost: what needs it answers SERVICE_UNAVAILABLE until it is back');
   };
   const onRedisReady = (): void => {
     lastRedisError = null;

@@ -113,6 +113,11 @@ describe('normaliseIdentifier: phone', () => {
     // Only a leading +code: brackets without a plus, or around more than a code, are read as before.
     expect(() => normaliseIdentifier('PHONE', '(44) 7700 900123')).toThrow(/not a valid phone number/);
     expect(() => normaliseIdentifier('PHONE', '(+44 7700) 900123x')).toThrow(/not a valid phone number/);
+    // The brackets must hold the whole country code, no more and no less (a regression probe).
+    for (const value of ['(+4)4 2079460123', '(+442)079460123', '(+12) 02 555 0123', '(+120) 2 555 0123']) {
+      expect(() => normaliseIdentifier('PHONE', value), value).toThrow(/not a valid phone number/);
+    }
+    expect(normaliseIdentifier('PHONE', '(+1) 202 555 0123')).toBe('+12025550123');
   });
 
   it('accepts the Ofcom drama-range mobile number the demo uses, although libphonenumber does not call it valid', () => {

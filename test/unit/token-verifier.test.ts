@@ -234,6 +234,9 @@ describe('TokenVerifier key sets from AUTH_JWKS_URL', () => {
     const { privateKey } = await generateKeyPair('ES256');
     const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setSubject('a').setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('5m').sign(privateKey);
     for (let i = 0; i < 3; i++) await expect(verifier.verifyAuthorization(`Bearer ${token}`)).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+    // No fault of the token: the 401's challenge must not say `invalid_token`, which sends OAuth clients to refresh
+    // tokens through an outage of ours (a regression probe).
+    await expect(verifier.verifyAuthorization(`Bearer ${token}`)).rejects.toMatchObject({ challenge: null, message: 'The keys to verify the token could not be fetched' });
     // Reported at most every 30 s, however many requests meet it.
     expect(causes).toHaveLength(1);
   });
