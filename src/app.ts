@@ -9,7 +9,7 @@ import { createSubgraph, type PolicyEngine, type Subgraph } from './server.js';
 import { createServices, type Services } from './services.js';
 import { verifyKeysAgainstStore } from './identity/key-checks.js';
 import { PiiEnvelope } from './identity/pii-envelope.js';
-import { connectMongo, ensureIndexes, type MongoHandle, type MongoWatchdogOptions } from './storage/mongo.js';
+import { connectMongo, ensureIndexes, isDuplicateKeyError, type MongoHandle, type MongoWatchdogOptions } from './storage/mongo.js';
 import { connectRedis } from './storage/redis.js';
 import { ConfigError, describeCause, StartupError } from './errors.js';
 import type { Redis } from 'ioredis';
@@ -59,7 +59,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     { monitorCommands: config.mongodbCommandMonitoring, ...options.mongoOptions },
     watchdog('MONGODB_URL'),
   );
-  await ensureIndexes(mongo.db);
+  await buildingIndexes('MONGODB_URL', () => ensureIndexes(mongo.db), () => mongo.close());
   const redis = connectRedis(config.redisUrl, config.redisKeyPrefix);
   redis.on('error', () => metrics.storeErrors.inc({ store: 'redis', kind: 'connection' }));
   // Without an offline queue, a command sent before the first connection fails: give it a moment, but start
@@ -92,7 +92,11 @@ export async function createApp(options: AppOptions): Promise<App> {
     ? await connectNamedMongo('AUDIT_MONGODB_URL', config.auditMongodbUrl, config.auditMongodbDb ?? config.mongodbDb, options.mongoOptions, watchdog('AUDIT_MONGODB_URL'))
     : null;
   const auditDb = auditMongo?.db ?? (config.auditMongodbDb ? mongo.client.db(config.auditMongodbDb) : mongo.db);
-  if (auditDb !== mongo.db) await new AuditRepository(auditDb).ensureIndexes();
+  if (auditDb !== mongo.db) await buildingIndexes(auditMongo ? 'AUDIT_MONGODB_URL' : 'AUDIT_MONGODB_DB', () => new AuditRepository(auditDb).ensureIndexes(), async () => {
+    redis.disconnect();
+    await mongo.close();
+    await auditMongo?.close();
+  });
 
   const services = createServices({
     config,
@@ -161,6 +165,25 @@ export async function createApp(options: AppOptions): Promise<App> {
       await auditMongo?.close();
     },
   };
+}
+
+/**
+ * Builds the indexes the code relies on. A unique one the stored documents already break (two audit events at one
+ * chain position, written while its index was dropped) cannot be built: start-up threw the server's raw error, and
+ * every replica then failed to start (a probe). One line says what to do instead; the index is not skipped, since it
+ * is what keeps racing writers from forking a chain.
+ */
+async function buildingIndexes(variable: string, build: () => Promise<void>, closeStores: () => Promise<void>): Promise<void> {
+  try {
+    await build();
+  } catch (error) {
+    // MongoDB answers DuplicateKey (11000); FerretDB an InternalError carrying SQLite's "UNIQUE constraint failed".
+    if (!isDuplicateKeyError(error) && !/UNIQUE constraint failed/.test(error instanceof Error ? error.message : '')) throw error;
+    await closeStores();
+    throw new StartupError(
+      `${variable}: a unique index cannot be built because stored documents break it (two audit events at one chain position, or two records of one key, written while the index was missing): find them with verifyAuditTrail or a query on the duplicated key, and remove or move the copies`,
+    );
+  }
 }
 
 /** Resolves with null once Redis is ready, or with the last error seen if it is not within `timeoutMs`. */

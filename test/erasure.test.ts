@@ -211,17 +211,21 @@ describe('eraseCustomer, end to end', () => {
     expect(listed.body.data!.customer).toEqual({ status: 'ERASED', identifiers: null });
   });
 
-  it('gives a caller with pii:read alone null personal fields without an error, through _entities too', async () => {
-    // pii:read alone sees these fields of an active customer once a grant is approved: it may see them, and they are
-    // null now. It used to get FORBIDDEN/MISSING_SCOPE, as if it could never see them.
+  it('answers a caller with pii:read alone as for an active customer without a grant, through _entities too', async () => {
+    // pii:read alone may see these fields of an active customer once a grant is approved, and is told so
+    // (ELEVATION_REQUIRED). It got FORBIDDEN/MISSING_SCOPE here once, as if it could never see them; then nulls
+    // without an error, which told a caller who may not read `status` which customers were erased (a probe).
+    const active = (await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail('still-here') }], displayName: 'Still Here' } })).body.data!.registerCustomer.id;
     const piiOnly = await app.token(['pii:read'], 'agent-pii-only');
     const res = await app.graphql<{ _entities: Array<Record<string, unknown>> }>(
       piiOnly,
       `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { displayName email phone } } }`,
-      { r: [{ __typename: 'Customer', id }] },
+      { r: [{ __typename: 'Customer', id: active }, { __typename: 'Customer', id }] },
     );
-    expect(res.body.errors).toBeUndefined();
-    expect(res.body.data!._entities).toEqual([{ displayName: null, email: null, phone: null }]);
+    expect(res.body.data!._entities).toEqual([{ displayName: null, email: null, phone: null }, { displayName: null, email: null, phone: null }]);
+    const reasons = (index: number) => (res.body.errors ?? []).filter((e) => e.path?.[1] === index).map((e) => `${String(e.path?.[2])}:${String(e.extensions?.['reason'])}`).sort();
+    expect(reasons(0)).toEqual(['displayName:ELEVATION_REQUIRED', 'email:ELEVATION_REQUIRED', 'phone:ELEVATION_REQUIRED']);
+    expect(reasons(1)).toEqual(reasons(0));
   });
 
   it('shows an erased customer consenting to nothing, while the receipts stay in the consent history', async () => {

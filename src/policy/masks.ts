@@ -1,3 +1,4 @@
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 /**
  * The masked forms of the field policy (CONTRACT.md, "Field policy"). They are
  * computed once, at write time, from the clear value, so that an everyday
@@ -30,16 +31,24 @@ export function maskEmail(email: string): string {
 
 /**
  * `+447700900123` -> `+********0123`: `+`, one `*` per hidden digit and the
- * last four digits. A number of four digits or fewer is hidden completely,
- * since its last four digits would be the whole number.
+ * last four digits, of which at least three digits of the national number
+ * stay hidden: a national number of 4, 5 or 6 digits shows 1, 2 or 3 (Saint
+ * Helena's `+2904512` was masked `+***4512`, the whole national number; a
+ * probe). A number that does not parse is taken to have a three-digit country
+ * code, the longest there is.
  */
 export function maskPhone(e164: string): string {
   // Input is E.164; keeping only the digits makes a stray space or dash
   // harmless instead of shifting which digits are shown.
   const digits = e164.replace(/[^0-9]/g, '');
-  const shown = digits.length > 4 ? digits.slice(-4) : '';
+  const national = parsePhoneNumberFromString(`+${digits}`)?.nationalNumber.length ?? digits.length - 3;
+  const shownCount = Math.max(0, Math.min(4, national - MIN_HIDDEN_NATIONAL_DIGITS));
+  const shown = shownCount > 0 ? digits.slice(-shownCount) : '';
   return `+${'*'.repeat(digits.length - shown.length)}${shown}`;
 }
+
+/** Digits of the national number a masked phone never shows. */
+const MIN_HIDDEN_NATIONAL_DIGITS = 3;
 
 /**
  * `Jane Mary Doe` -> `Jane D.`: the first word, a space, the initial of the
@@ -52,14 +61,34 @@ export function maskDisplayName(displayName: string): string | null {
   // rather than a bare 'U'. A word that shows nothing is no word, and an
   // initial is the first character that shows: `Jane \u200fDoe` (an RLM) was
   // masked `Jane \u200f.`, which agents read as `Jane .` (a probe).
-  const words = displayName.normalize('NFC').trim().split(/\s+/u).filter(showsSomething);
-  const firstWord = words[0];
-  if (firstWord === undefined) return null;
+  const written = displayName.normalize('NFC').trim().split(/\s+/u).filter(showsSomething);
+  // `Doe, Jane` is `Jane Doe` written surname first: masked `Doe, J.` it showed the surname whole (a probe).
+  const reordered = written.length > 1 && written[0]!.endsWith(',') ? [...written.slice(1), written[0]!.slice(0, -1)] : written;
+  // The last word is the surname's, not a suffix or a note after it: `Jane Doe Jr.` was `Jane J.`, `Jane Doe (VIP)`
+  // `Jane (.` (a probe).
+  const words = reordered.length > 1 ? dropTrailingNotes(reordered) : reordered;
+  const firstWord = words[0]?.replace(EDGE_NOTHING, '');
+  if (firstWord === undefined || firstWord === '') return null;
   if (words.length === 1) {
     return `${initialOf(firstWord)}.`;
   }
   const lastWord = words[words.length - 1] ?? '';
   return `${firstWord} ${initialOf(lastWord)}.`;
+}
+
+/** Generational suffixes and degrees written after a surname, without case or a final dot. */
+const NAME_SUFFIXES = new Set(['jr', 'sr', 'ii', 'iii', 'iv', 'phd', 'md', 'esq']);
+
+/** Drops trailing words that are a suffix (`Jr.`) or a bracketed note (`(VIP)`), keeping at least the first word. */
+function dropTrailingNotes(words: readonly string[]): string[] {
+  let end = words.length;
+  while (end > 1) {
+    const word = words[end - 1]!;
+    const isNote = /^[([{]/u.test(word) || /[)\]}]$/u.test(word) || NAME_SUFFIXES.has(word.replace(/[.,]+$/u, '').toLowerCase());
+    if (!isNote) break;
+    end -= 1;
+  }
+  return words.slice(0, end);
 }
 
 /**
@@ -70,8 +99,15 @@ export function maskDisplayName(displayName: string): string | null {
  * drawn blank, the Braille pattern blank (U+2800) and the musical null
  * notehead (U+1D159), which a probe used as a whole name and as an initial.
  */
-const SHOWS_NOTHING_CLASS = String.raw`\p{Cf}\p{Default_Ignorable_Code_Point}\p{M}\p{Cc}\u2800\u{1D159}`;
+const DRAWN_BLANK_CLASS = String.raw`\p{Cf}\p{Default_Ignorable_Code_Point}\p{Cc}\u2800\u{1D159}`;
+const SHOWS_NOTHING_CLASS = String.raw`${DRAWN_BLANK_CLASS}\p{M}`;
 const LEADING_NOTHING = new RegExp(`^[${SHOWS_NOTHING_CLASS}]+`, 'u');
+/**
+ * Symbols drawn blank at either end of the first word, which the mask keeps whole: a Braille blank glued to it
+ * (`Jane\u2800 Doe`) was kept in `Jane\u2800 D.` (a probe); Hangul fillers too. Format characters stay (a right-to-left
+ * mark before a Hebrew name sets how it is shown), and so do combining marks (part of a letter).
+ */
+const EDGE_NOTHING = /^[\u2800\u{1D159}\u3164\u115F\u1160\uFFA0]+|[\u2800\u{1D159}\u3164\u115F\u1160\uFFA0]+$/gu;
 
 /** Whether `text` has a character that shows: a name of Hangul fillers (`\u3164`) looks blank. */
 export function showsSomething(text: string): boolean {

@@ -57,8 +57,10 @@ function decideByConsent(rule: ScopedRule, consentScopes: readonly string[]): De
 
 function decidePiiByScopes(rule: PiiRule, scopes: ReadonlySet<string>, isErased: boolean): Decision | typeof NEEDS_GRANT {
   // An erased customer has nothing left to reveal: no grant lookup, no audit event. Its fields are null (its masks are
-  // gone) for whoever may see them in some form, `pii:read` alone included (it said MISSING_SCOPE there).
-  if (isErased) return hasAny(scopes, rule.scopes) || scopes.has('pii:read') ? MASKED : MISSING_SCOPE;
+  // gone) for whoever may see them masked. `pii:read` alone answers as for an active customer without a grant,
+  // ELEVATION_REQUIRED: a null without an error there told a caller who may not read `status` which customers were
+  // erased (a probe; it said MISSING_SCOPE before that, which told the same).
+  if (isErased) return hasAny(scopes, rule.scopes) ? MASKED : scopes.has('pii:read') ? ELEVATION_REQUIRED : MISSING_SCOPE;
   if (!scopes.has('pii:read')) return hasAny(scopes, rule.scopes) ? MASKED : MISSING_SCOPE;
   return NEEDS_GRANT;
 }

@@ -36,7 +36,7 @@ const MASK_EXAMPLES: ReadonlyArray<{ field: PiiField; clear: string; masked: str
     field: 'DISPLAY_NAME',
     clear: 'Jane Doe',
     masked: maskDisplayName('Jane Doe') ?? '',
-    rule: `first word, a space, the initial of the last word and a dot; a single word keeps its first letter and a dot (\`Cher\` -> \`${maskDisplayName('Cher') ?? ''}\`)`,
+    rule: `first word, a space, the initial of the last word and a dot; a single word keeps its first letter and a dot (\`Cher\` -> \`${maskDisplayName('Cher') ?? ''}\`); a name written surname first with a comma is read in the usual order (\`Doe, Jane\` -> \`${maskDisplayName('Doe, Jane') ?? ''}\`), and a suffix or bracketed note after the surname is not its last word (\`Jane Doe Jr.\` -> \`${maskDisplayName('Jane Doe Jr.') ?? ''}\`)`,
   },
   {
     field: 'EMAIL',
@@ -48,7 +48,7 @@ const MASK_EXAMPLES: ReadonlyArray<{ field: PiiField; clear: string; masked: str
     field: 'PHONE',
     clear: '+447700900123',
     masked: maskPhone('+447700900123'),
-    rule: '`+`, one `*` per hidden digit and the last four digits; a number of four digits or fewer is hidden completely',
+    rule: '`+`, one `*` per hidden digit and the last four digits, of which at least three digits of the national number stay hidden (a national number of 4, 5 or 6 digits shows 1, 2 or 3)',
   },
 ];
 

@@ -33,13 +33,19 @@ describe('maskPhone', () => {
     expect(maskPhone('+14155552671')).toBe('+*******2671');
   });
 
-  it('hides every digit of a number of four digits or fewer', () => {
+  it('hides every digit of a number too short to show any, and one digit of a 4-digit national number', () => {
     expect(maskPhone('+1234')).toBe('+****');
     expect(maskPhone('+12')).toBe('+**');
+    expect(maskPhone('+12345')).toBe('+****5');
   });
 
-  it('shows only the last digit when there are five', () => {
-    expect(maskPhone('+12345')).toBe('+*2345');
+  // Saint Helena (+290) and Niue (+683) have 4-digit national numbers, the Falklands (+500) and Tokelau (+690) 5:
+  // `+2904512` was masked `+***4512`, the whole national number (a probe).
+  it('keeps at least three digits of the national number hidden', () => {
+    expect(maskPhone('+2904512')).toBe('+******2');
+    expect(maskPhone('+50022345')).toBe('+******45');
+    expect(maskPhone('+6834123')).toBe('+******3');
+    expect(maskPhone('+3541234567')).toBe('+******4567');
   });
 
   it('ignores formatting characters instead of letting them shift the mask', () => {
@@ -48,6 +54,23 @@ describe('maskPhone', () => {
 });
 
 describe('maskDisplayName', () => {
+  // A probe: surname-first with a comma showed the surname whole, a suffix or a bracketed note was taken for the
+  // surname, and a Braille blank glued to the first word was kept.
+  it.each([
+    ['Doe, Jane', 'Jane D.'],
+    ['Doe, Jane Mary', 'Jane D.'],
+    ['Jane Doe Jr.', 'Jane D.'],
+    ['Jane Doe III', 'Jane D.'],
+    ['Jane Doe, PhD', 'Jane D.'],
+    ['Jane Doe (VIP)', 'Jane D.'],
+    ['Jane Doe [old account] Sr', 'Jane D.'],
+    ['Jane (VIP)', 'J.'],
+    ['Jane\u2800 Doe', 'Jane D.'],
+    ['\u2800Jane Doe', 'Jane D.'],
+  ])('masks %j as %j', (name, masked) => {
+    expect(maskDisplayName(name)).toBe(masked);
+  });
+
   it('keeps the first word and the initial of the last word', () => {
     expect(maskDisplayName('Jane Doe')).toBe('Jane D.');
     expect(maskDisplayName('Jane Mary Doe')).toBe('Jane D.');
