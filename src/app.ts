@@ -1,3 +1,4 @@
+import { MongoServerError } from 'mongodb';
 import { logStoreTransitions } from './observability/store-transitions.js';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
@@ -9,7 +10,7 @@ import { createSubgraph, type PolicyEngine, type Subgraph } from './server.js';
 import { createServices, type Services } from './services.js';
 import { verifyKeysAgainstStore } from './identity/key-checks.js';
 import { PiiEnvelope } from './identity/pii-envelope.js';
-import { connectMongo, ensureIndexes, isDuplicateKeyError, type MongoHandle, type MongoWatchdogOptions } from './storage/mongo.js';
+import { connectMongo, ensureIndexes, IndexNotUniqueError, isDuplicateKeyError, type MongoHandle, type MongoWatchdogOptions } from './storage/mongo.js';
 import { connectRedis } from './storage/redis.js';
 import { ConfigError, describeCause, StartupError } from './errors.js';
 import type { Redis } from 'ioredis';
@@ -177,12 +178,20 @@ async function buildingIndexes(variable: string, build: () => Promise<void>, clo
   try {
     await build();
   } catch (error) {
-    // MongoDB answers DuplicateKey (11000); FerretDB an InternalError carrying SQLite's "UNIQUE constraint failed".
-    if (!isDuplicateKeyError(error) && !/UNIQUE constraint failed/.test(error instanceof Error ? error.message : '')) throw error;
     await closeStores();
-    throw new StartupError(
-      `${variable}: a unique index cannot be built because stored documents break it (two audit events at one chain position, or two records of one key, written while the index was missing): find them with verifyAuditTrail or a query on the duplicated key, and remove or move the copies`,
-    );
+    // MongoDB answers DuplicateKey (11000); FerretDB an InternalError carrying SQLite's "UNIQUE constraint failed".
+    if (isDuplicateKeyError(error) || /UNIQUE constraint failed/.test(error instanceof Error ? error.message : '')) {
+      throw new StartupError(
+        `${variable}: a unique index cannot be built because stored documents break it (two audit events at one chain position, or two records of one key, written while the index was missing): find them with verifyAuditTrail or a query on the duplicated key, and remove or move the copies`,
+      );
+    }
+    if (error instanceof IndexNotUniqueError) {
+      throw new StartupError(`${variable}: ${error.message} (made by hand?): drop it, and the next start builds it unique`);
+    }
+    // The server refused: another index of the same keys under another name, or of the same name with other options
+    // (made by hand). Anything else (the connection lost meanwhile) goes on as it was.
+    if (!(error instanceof MongoServerError)) throw error;
+    throw new StartupError(`${variable}: the indexes this service relies on cannot be built (${describeCause(error)}): compare the collection's indexes with src/storage/mongo.ts ensureIndexes`);
   }
 }
 

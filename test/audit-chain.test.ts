@@ -237,6 +237,27 @@ describe('a unique index the stored events break', () => {
       await own.stop();
     }
   });
+
+  // FerretDB keeps an index of the same name and keys made without `unique`, and says nothing: every replica started
+  // and two events could take one chain position (a regression probe).
+  it('stops start-up when chain_sequence_unique exists but is not unique', async () => {
+    const own = await startTestApp();
+    try {
+      const stored = own.app.mongo.db.collection('audit_events');
+      await stored.dropIndex('chain_sequence_unique');
+      await stored.createIndex({ chain: 1, sequence: 1 }, { name: 'chain_sequence_unique' });
+      const error = await startTestApp({ shareStoresWith: own }).then(
+        async (started) => {
+          await started.stop();
+          return null;
+        },
+        (e: unknown) => e as Error,
+      );
+      expect(error?.message).toBe('MONGODB_URL: the index audit_events.chain_sequence_unique exists but is not unique (made by hand?): drop it, and the next start builds it unique');
+    } finally {
+      await own.stop();
+    }
+  });
 });
 
 describe('tamper evidence', () => {

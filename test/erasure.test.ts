@@ -226,6 +226,15 @@ describe('eraseCustomer, end to end', () => {
     const reasons = (index: number) => (res.body.errors ?? []).filter((e) => e.path?.[1] === index).map((e) => `${String(e.path?.[2])}:${String(e.extensions?.['reason'])}`).sort();
     expect(reasons(0)).toEqual(['displayName:ELEVATION_REQUIRED', 'email:ELEVATION_REQUIRED', 'phone:ELEVATION_REQUIRED']);
     expect(reasons(1)).toEqual(reasons(0));
+    // In the same order too: decided at once for the erased customer, its errors came ahead of fields refused for a
+    // missing scope, and after them for an active one, which waited for the grant lookup (a regression probe).
+    const inOrder = async (customerId: string) => {
+      const one = await app.graphql(piiOnly, `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { displayName email phone context { customerId } consentHistory { version } } } }`, {
+        r: [{ __typename: 'Customer', id: customerId }],
+      });
+      return (one.body.errors ?? []).map((e) => `${String(e.path?.[2])}:${String(e.extensions?.['reason'])}`);
+    };
+    expect(await inOrder(id)).toEqual(await inOrder(active));
   });
 
   it('shows an erased customer consenting to nothing, while the receipts stay in the consent history', async () => {

@@ -225,6 +225,17 @@ describe('production start-up with a bad setting', () => {
     expect(held.code, held.output).toBe('serving');
     expect(held.output).toMatch(/IDENTITY_HMAC_KEYS: the key of version .{1,2}v1.{1,2} is not random bytes; this database already holds data under it/);
     expect(held.output).toMatch(/PII_MASTER_KEY: the key is not random bytes; this database already holds data under it/);
+    // Written before key checks existed: identifiers under the weak version, nothing in key_checks (a regression probe).
+    const older = `veil_weak_${randomBytes(4).toString('hex')}`;
+    const olderClient = await MongoClient.connect(inject('mongoUrl'));
+    try {
+      await olderClient.db(older).collection('identifiers').insertOne({ _id: `w1:${'a'.repeat(43)}` as never, keyVersion: 'w1', kind: 'EMAIL', customerId: 'cus_00000000000000000000000001' });
+    } finally {
+      await olderClient.close();
+    }
+    const legacy = await start({ ...env, MONGODB_DB: older, IDENTITY_HMAC_KEYS: `w1:${zeros}` });
+    expect(legacy.code, legacy.output).toBe('serving');
+    expect(legacy.output).toMatch(/IDENTITY_HMAC_KEYS: the key of version .{1,2}w1.{1,2} is not random bytes; this database already holds data under it/);
   });
 
   it('serves with the good settings: the baseline of the cases above', async () => {

@@ -1,7 +1,7 @@
 import { MongoServerError, type Collection, type Db, type Filter } from 'mongodb';
 import { ServiceUnavailableError } from '../errors.js';
 import { classifyInfrastructureError } from '../http/infrastructure-errors.js';
-import { COLLECTIONS, BATCHED_FIND, insertDocuments, type InsertRefusal } from '../storage/mongo.js';
+import { COLLECTIONS, BATCHED_FIND, insertDocuments, requireUniqueIndex, type InsertRefusal } from '../storage/mongo.js';
 import { CHANNELS } from '../context-snapshots/snapshot-types.js';
 import { PII_FIELDS } from '../customers/customer-types.js';
 import { AUDIT_EVENT_TYPES, type AuditEventRecord, type ChainHead } from './audit-types.js';
@@ -45,6 +45,7 @@ export class AuditRepository {
   async ensureIndexes(): Promise<void> {
     await this.events.createIndex({ chain: 1, sequence: 1 }, { name: 'chain_sequence_unique', unique: true });
     await this.events.createIndex({ customerId: 1, occurredAt: 1 }, { name: 'by_customer_time' });
+    await requireUniqueIndex(this.db, COLLECTIONS.auditEvents, 'chain_sequence_unique');
   }
 
   /**

@@ -121,7 +121,12 @@ export async function takeStartLock(dataDir: string): Promise<() => Promise<void
     if (holder !== null && (await isRunningStart(holder, file))) {
       throw new Error(`another start (pid ${holder}) is running on ${dataDir}: stop it first, or give this one a data directory of its own (VEIL_DATA_DIR)`);
     }
-    if (attempt >= 5) throw new Error(`${file} is held by no running start but cannot be taken over: remove it`);
+    if (attempt >= 5) {
+      // A takeover lock left in the way (a directory, one written moments ago by a start that died) is named too.
+      const blocker = `${dataDir}/${TAKEOVER_LOCK}`;
+      const isBlocked = await stat(blocker).then(() => true, () => false);
+      throw new Error(`${file} is held by no running start but cannot be taken over: remove it${isBlocked ? ` and ${blocker}` : ''}`);
+    }
     // Empty: a start that has just created it and not yet written its pid. Give it a moment, then take it as stale.
     if (holder === null && attempt === 1) {
       await new Promise((resolve) => setTimeout(resolve, 100));

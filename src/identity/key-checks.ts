@@ -54,7 +54,11 @@ export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, maste
   const warnings: string[] = [];
   for (const [id, { weak }] of expected) {
     if (weak === null) continue;
-    const isInUse = id === 'pii-master-key' ? holdsDataUnderMaster : recorded.has(id);
+    // A database written before these checks existed holds identifiers under its HMAC keys without a record of them.
+    const isInUse =
+      id === 'pii-master-key'
+        ? holdsDataUnderMaster
+        : recorded.has(id) || (await identifiers.findOne({ keyVersion: id.slice('hmac:'.length) }, { projection: { _id: 1 } })) !== null;
     if (!isInUse) throw new ConfigError(`${weak} is not random bytes (it repeats a few values); generate one with: openssl rand -base64 32`);
     warnings.push(`${weak} is not random bytes; this database already holds data under it, so it is used: rotate it`);
   }

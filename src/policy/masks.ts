@@ -61,12 +61,10 @@ export function maskDisplayName(displayName: string): string | null {
   // rather than a bare 'U'. A word that shows nothing is no word, and an
   // initial is the first character that shows: `Jane \u200fDoe` (an RLM) was
   // masked `Jane \u200f.`, which agents read as `Jane .` (a probe).
-  const written = displayName.normalize('NFC').trim().split(/\s+/u).filter(showsSomething);
-  // `Doe, Jane` is `Jane Doe` written surname first: masked `Doe, J.` it showed the surname whole (a probe).
-  const reordered = written.length > 1 && written[0]!.endsWith(',') ? [...written.slice(1), written[0]!.slice(0, -1)] : written;
-  // The last word is the surname's, not a suffix or a note after it: `Jane Doe Jr.` was `Jane J.`, `Jane Doe (VIP)`
-  // `Jane (.` (a probe).
-  const words = reordered.length > 1 ? dropTrailingNotes(reordered) : reordered;
+  const name = displayName.normalize('NFC').trim();
+  // A bracketed note is no part of the name: `Jane Doe (VIP)` was `Jane (.`, `(VIP) Jane Doe` `(VIP) D.` (probes).
+  const unnoted = wordsOf(name.replace(BRACKETED_NOTE, ' '));
+  const words = dropTrailingSuffixes(readSurnameFirst(dropTrailingSuffixes(unnoted.length > 0 ? unnoted : wordsOf(name))));
   const firstWord = words[0]?.replace(EDGE_NOTHING, '');
   if (firstWord === undefined || firstWord === '') return null;
   if (words.length === 1) {
@@ -76,18 +74,33 @@ export function maskDisplayName(displayName: string): string | null {
   return `${firstWord} ${initialOf(lastWord)}.`;
 }
 
-/** Generational suffixes and degrees written after a surname, without case or a final dot. */
-const NAME_SUFFIXES = new Set(['jr', 'sr', 'ii', 'iii', 'iv', 'phd', 'md', 'esq']);
+const wordsOf = (text: string): string[] => text.split(/\s+/u).filter(showsSomething);
 
-/** Drops trailing words that are a suffix (`Jr.`) or a bracketed note (`(VIP)`), keeping at least the first word. */
-function dropTrailingNotes(words: readonly string[]): string[] {
+const BRACKETED_NOTE = /[([{][^()[\]{}]*[)\]}]/gu;
+/** A comma as Latin, Arabic and fullwidth text write it. */
+const TRAILING_COMMAS = /[,\u060C\uFF0C]+$/u;
+
+/**
+ * `Doe, Jane` is `Jane Doe` written surname first: masked `Doe, J.` it showed the surname whole (a probe); so did
+ * `Doe Jr., Jane` and `Doe , Jane` (a regression probe). The words before the first comma go after the others.
+ */
+function readSurnameFirst(words: readonly string[]): readonly string[] {
+  const commaAt = words.findIndex((word) => TRAILING_COMMAS.test(word));
+  if (commaAt < 0 || commaAt === words.length - 1) return words;
+  const family = words.slice(0, commaAt + 1).map((word) => word.replace(TRAILING_COMMAS, '')).filter(showsSomething);
+  return [...words.slice(commaAt + 1), ...family];
+}
+
+/**
+ * Generational suffixes and degrees written after a surname, as written (case kept: `Ii` and `Md` are names, `II`
+ * and `MD` are not), a trailing comma aside.
+ */
+const NAME_SUFFIXES = new Set(['Jr', 'Jr.', 'JR', 'JR.', 'Sr', 'Sr.', 'SR', 'SR.', 'II', 'III', 'IV', 'PhD', 'Ph.D.', 'MD', 'M.D.', 'Esq', 'Esq.']);
+
+/** Drops trailing suffixes (`Jane Doe Jr.` was `Jane J.`, a probe), keeping at least the first word. */
+function dropTrailingSuffixes(words: readonly string[]): readonly string[] {
   let end = words.length;
-  while (end > 1) {
-    const word = words[end - 1]!;
-    const isNote = /^[([{]/u.test(word) || /[)\]}]$/u.test(word) || NAME_SUFFIXES.has(word.replace(/[.,]+$/u, '').toLowerCase());
-    if (!isNote) break;
-    end -= 1;
-  }
+  while (end > 1 && NAME_SUFFIXES.has(words[end - 1]!.replace(TRAILING_COMMAS, ''))) end -= 1;
   return words.slice(0, end);
 }
 

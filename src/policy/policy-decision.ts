@@ -56,17 +56,18 @@ function decideByConsent(rule: ScopedRule, consentScopes: readonly string[]): De
 }
 
 function decidePiiByScopes(rule: PiiRule, scopes: ReadonlySet<string>, isErased: boolean): Decision | typeof NEEDS_GRANT {
-  // An erased customer has nothing left to reveal: no grant lookup, no audit event. Its fields are null (its masks are
-  // gone) for whoever may see them masked. `pii:read` alone answers as for an active customer without a grant,
-  // ELEVATION_REQUIRED: a null without an error there told a caller who may not read `status` which customers were
-  // erased (a probe; it said MISSING_SCOPE before that, which told the same).
-  if (isErased) return hasAny(scopes, rule.scopes) ? MASKED : scopes.has('pii:read') ? ELEVATION_REQUIRED : MISSING_SCOPE;
+  // An erased customer has nothing left to reveal: never a clear read, no audit event. Its fields are null (its masks
+  // are gone) for whoever may see them masked. `pii:read` alone goes the way it goes for an active customer, through
+  // the grant lookup to ELEVATION_REQUIRED (no grant outlives an erasure): a null without an error told a caller who may
+  // not read `status` which customers were erased (a probe), and so did an error decided at once, ahead of those
+  // that waited for the lookup (a regression probe read it from the errors' order).
+  if (isErased && hasAny(scopes, rule.scopes)) return MASKED;
   if (!scopes.has('pii:read')) return hasAny(scopes, rule.scopes) ? MASKED : MISSING_SCOPE;
   return NEEDS_GRANT;
 }
 
-function decideByGrant(rule: PiiRule, scopes: ReadonlySet<string>, access: ActiveAccess | undefined): Decision {
-  if (access) return { outcome: 'clear', access };
+function decideByGrant(rule: PiiRule, scopes: ReadonlySet<string>, access: ActiveAccess | undefined, isErased: boolean): Decision {
+  if (access && !isErased) return { outcome: 'clear', access };
   return hasAny(scopes, rule.scopes) ? MASKED : ELEVATION_REQUIRED;
 }
 
@@ -87,10 +88,11 @@ export function decide(rule: FieldRule, typeName: string, parent: unknown, ctx: 
       return ctx.loaders.consentStateByCustomer.load(subjectOf(typeName, parent)).then((state) => decideByConsent(rule, state.scopes));
     }
     case 'pii': {
-      const byScopes = decidePiiByScopes(rule, scopes, (parent as { status?: string }).status === 'ERASED');
+      const isErased = (parent as { status?: string }).status === 'ERASED';
+      const byScopes = decidePiiByScopes(rule, scopes, isErased);
       if (!('needs' in byScopes)) return byScopes;
       const field = rule.pii;
-      return ctx.loaders.activeAccessByCustomer.load(subjectOf(typeName, parent)).then((access) => decideByGrant(rule, scopes, access[field]));
+      return ctx.loaders.activeAccessByCustomer.load(subjectOf(typeName, parent)).then((access) => decideByGrant(rule, scopes, access[field], isErased));
     }
   }
 }
@@ -118,7 +120,7 @@ export function decideForFacts(rule: FieldRule, facts: PolicyFacts): Decision {
       const byScopes = decidePiiByScopes(rule, scopes, facts.isErased === true);
       if (!('needs' in byScopes)) return byScopes;
       const access: ActiveAccess | undefined = facts.grants.includes(rule.pii) ? { grantId: 'grt_facts', justification: '', expiresAt: Number.MAX_SAFE_INTEGER } : undefined;
-      return decideByGrant(rule, scopes, access);
+      return decideByGrant(rule, scopes, access, facts.isErased === true);
     }
   }
 }

@@ -109,6 +109,26 @@ function watchServerChecks(client: MongoClient, { stalledCheckMs = DEFAULT_STALL
   };
 }
 
+/**
+ * Refuses to go on when the index `name` on `collection` is not unique. FerretDB keeps an existing index of the same
+ * name and keys when asked for a unique one, without a word (MongoDB refuses, IndexOptionsConflict): a non-unique
+ * `chain_sequence_unique` made by hand let every replica start and accept two events at one chain position (a probe).
+ */
+export async function requireUniqueIndex(db: Db, collection: string, name: string): Promise<void> {
+  const index = (await db.collection(collection).listIndexes().toArray()).find((i) => i['name'] === name);
+  if (index?.['unique'] !== true) {
+    throw new IndexNotUniqueError(`${collection}.${name}`);
+  }
+}
+
+/** A unique index the code relies on exists without being unique (see requireUniqueIndex). */
+export class IndexNotUniqueError extends Error {
+  constructor(readonly index: string) {
+    super(`the index ${index} exists but is not unique`);
+    this.name = 'IndexNotUniqueError';
+  }
+}
+
 /** Indexes the code relies on; the unique ones are what makes racing writes safe. */
 export async function ensureIndexes(db: Db): Promise<void> {
   await db.collection(COLLECTIONS.identifiers).createIndex({ customerId: 1 }, { name: 'by_customer' });
@@ -121,6 +141,8 @@ export async function ensureIndexes(db: Db): Promise<void> {
     .createIndex({ chain: 1, sequence: 1 }, { name: 'chain_sequence_unique', unique: true });
   await db.collection(COLLECTIONS.auditEvents).createIndex({ customerId: 1, occurredAt: 1 }, { name: 'by_customer_time' });
   await db.collection(COLLECTIONS.anonymousLookups).createIndex({ identifierHash: 1 }, { name: 'by_identifier_hash' });
+  await requireUniqueIndex(db, COLLECTIONS.consents, 'customer_version_unique');
+  await requireUniqueIndex(db, COLLECTIONS.auditEvents, 'chain_sequence_unique');
 }
 
 /** A document the server refused in an insert: its position in the list, and the server's code and message. */

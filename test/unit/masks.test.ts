@@ -67,6 +67,20 @@ describe('maskDisplayName', () => {
     ['Jane (VIP)', 'J.'],
     ['Jane\u2800 Doe', 'Jane D.'],
     ['\u2800Jane Doe', 'Jane D.'],
+    // A regression probe: other surname-first spellings, leading notes, notes with spaces, a bare comma, and real
+    // surnames that look like suffixes.
+    ['Doe Jr., Jane', 'Jane D.'],
+    ['Doe , Jane', 'Jane D.'],
+    ['Doe\u060C Jane', 'Jane D.'],
+    ['Doe\uFF0C Jane', 'Jane D.'],
+    ['(VIP) Jane Doe', 'Jane D.'],
+    ['Jane ( VIP )', 'J.'],
+    [', Jane', 'J.'],
+    ['\u2800, Jane', 'J.'],
+    ['Doe,', 'D.'],
+    ['Naoko Ii', 'Naoko I.'],
+    ['Rahim Md', 'Rahim M.'],
+    ['(VIP)', '(.'],
   ])('masks %j as %j', (name, masked) => {
     expect(maskDisplayName(name)).toBe(masked);
   });
