@@ -89,11 +89,22 @@ export async function createApp(options: AppOptions): Promise<App> {
   }
 
   // The audit trail may live in a MongoDB of its own (AUDIT_MONGODB_URL), or in another database of the main one.
-  const auditMongo = config.auditMongodbUrl
-    ? await connectNamedMongo('AUDIT_MONGODB_URL', config.auditMongodbUrl, config.auditMongodbDb ?? config.mongodbDb, options.mongoOptions, watchdog('AUDIT_MONGODB_URL'))
-    : null;
+  let auditMongo: MongoHandle | null = null;
+  try {
+    auditMongo = config.auditMongodbUrl
+      ? await connectNamedMongo('AUDIT_MONGODB_URL', config.auditMongodbUrl, config.auditMongodbDb ?? config.mongodbDb, options.mongoOptions, watchdog('AUDIT_MONGODB_URL'))
+      : null;
+  } catch (error) {
+    // Redis and the main MongoDB were left connected by a start refused here (a regression probe).
+    redis.disconnect();
+    await mongo.close();
+    throw error;
+  }
   const auditDb = auditMongo?.db ?? (config.auditMongodbDb ? mongo.client.db(config.auditMongodbDb) : mongo.db);
-  if (auditDb !== mongo.db) await buildingIndexes(auditMongo ? 'AUDIT_MONGODB_URL' : 'AUDIT_MONGODB_DB', () => new AuditRepository(auditDb).ensureIndexes(), async () => {
+  // The trail's indexes where it lives: with AUDIT_MONGODB_URL or another AUDIT_MONGODB_DB, an old `audit_events`
+  // left in the main database is no concern of start-up (a regression probe was refused over one).
+  const auditVariable = auditMongo ? 'AUDIT_MONGODB_URL' : auditDb !== mongo.db ? 'AUDIT_MONGODB_DB' : 'MONGODB_URL';
+  await buildingIndexes(auditVariable, () => new AuditRepository(auditDb).ensureIndexes(), async () => {
     redis.disconnect();
     await mongo.close();
     await auditMongo?.close();

@@ -15,6 +15,7 @@ import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { repoRoot } from '../scripts/production-runtime.js';
 import { DEV_AUDIENCE, DEV_ISSUER, devJwks, generateDevKeys, type DevKeys } from '../src/dev/dev-keys.js';
+import { PiiEnvelope } from '../src/identity/pii-envelope.js';
 import { ensureRedisServer, findFreePort } from '../src/dev/services.js';
 
 const SECRET = 'SEKRIT-do-not-print';
@@ -347,6 +348,25 @@ describe('production start-up with a well-formed key that is not the data\'s own
     expect(unrelated.output).toMatch(/^veil: configuration error: IDENTITY_HMAC_KEYS: none of its versions \(v9\) is a version this database's identifiers were hashed with$/m);
     expect((await start(env)).code).toBe('serving');
   }, 180_000);
+
+  // A database from before 2026-11-30: wrapped keys in `customer_keys` only, no key checks on record. A wrong master
+  // key was taken and recorded, and the right one refused from then on (a regression probe).
+  it('checks the master key against customer_keys on a database that keeps wrapped keys only there', async () => {
+    const env = baseEnv();
+    const db = env['MONGODB_DB'] as string;
+    const ours = PiiEnvelope.fromBase64(keys.piiMasterKey).masterKeyId;
+    const client = await MongoClient.connect(env['MONGODB_URL'] as string);
+    try {
+      await client.db(db).collection('customer_keys').insertOne({ _id: 'cus_00000000000000000000000001' as never, masterKeyId: ours, createdAt: new Date() });
+    } finally {
+      await client.close();
+    }
+    const other = await generateDevKeys();
+    const wrong = await start({ ...env, PII_MASTER_KEY: other.piiMasterKey });
+    expect(wrong.code, wrong.output).toBe(78);
+    expect(wrong.output).toMatch(/^veil: configuration error: PII_MASTER_KEY: is not the key this database's customer data keys were wrapped with$/m);
+    expect((await start(env)).code).toBe('serving');
+  });
 });
 
 describe('npm run identifiers:retire', () => {

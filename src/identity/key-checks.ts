@@ -39,8 +39,12 @@ export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, maste
   let holdsDataUnderMaster = recorded.has('pii-master-key');
   if (!holdsDataUnderMaster) {
     const customer = await db.collection<{ _id: string; dataKey?: { masterKeyId?: unknown } }>(COLLECTIONS.customers).findOne({ 'dataKey.masterKeyId': { $exists: true } });
-    if (customer && customer.dataKey?.masterKeyId !== masterKeyId) throw masterMismatch();
-    holdsDataUnderMaster = customer !== null;
+    // Customers stored before 2026-11-30 have their wrapped key in `customer_keys` only: a database of that age with
+    // no key check on record took a wrong master key, recorded it, and refused the right one from then on (a
+    // regression probe).
+    const stored = customer?.dataKey?.masterKeyId ?? (await db.collection<{ _id: string; masterKeyId?: unknown }>(COLLECTIONS.customerKeys).findOne({ masterKeyId: { $exists: true } }))?.masterKeyId;
+    if (stored !== undefined && stored !== masterKeyId) throw masterMismatch();
+    holdsDataUnderMaster = stored !== undefined;
   }
   // A key set that shares no version with the identifiers on record (a wrong key under a new label, or the new
   // version alone before any identifier was filed under it) would find nobody and register everyone again.

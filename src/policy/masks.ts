@@ -62,45 +62,61 @@ export function maskDisplayName(displayName: string): string | null {
   // initial is the first character that shows: `Jane \u200fDoe` (an RLM) was
   // masked `Jane \u200f.`, which agents read as `Jane .` (a probe).
   const name = displayName.normalize('NFC').trim();
-  // A bracketed note is no part of the name: `Jane Doe (VIP)` was `Jane (.`, `(VIP) Jane Doe` `(VIP) D.` (probes).
-  const unnoted = wordsOf(name.replace(BRACKETED_NOTE, ' '));
-  const words = dropTrailingSuffixes(readSurnameFirst(dropTrailingSuffixes(unnoted.length > 0 ? unnoted : wordsOf(name))));
-  const firstWord = words[0]?.replace(EDGE_NOTHING, '');
+  const words = nameWords(name);
+  const shown = words.length > 0 ? words : wordsOf(name);
+  const firstWord = shown[0]?.replace(EDGE_NOTHING, '');
   if (firstWord === undefined || firstWord === '') return null;
-  if (words.length === 1) {
+  if (shown.length === 1) {
     return `${initialOf(firstWord)}.`;
   }
-  const lastWord = words[words.length - 1] ?? '';
+  const lastWord = shown[shown.length - 1] ?? '';
   return `${firstWord} ${initialOf(lastWord)}.`;
 }
 
 const wordsOf = (text: string): string[] => text.split(/\s+/u).filter(showsSomething);
 
-const BRACKETED_NOTE = /[([{][^()[\]{}]*[)\]}]/gu;
-/** A comma as Latin, Arabic and fullwidth text write it. */
-const TRAILING_COMMAS = /[,\u060C\uFF0C]+$/u;
+/** Commas and the like, as Latin, Arabic, CJK and other scripts write them, and the semicolon. */
+const SEPARATORS = '[,;\u060C\u061B\u055D\u1363\u3001\u201A\uFE10\uFE11\uFE50\uFE51\uFE54\uFF0C\uFF1B\u2E41]';
+/** A bracketed note, innermost first: removed until none is left (`(VIP (gold))`). */
+const BRACKETED_NOTE = /\([^()]*\)|\[[^[\]]*\]|\{[^{}]*\}|\uFF08[^\uFF08\uFF09]*\uFF09/gu;
+/** What is left of a bracket that was never closed or opened (`Jane Doe (VIP`). */
+const STRAY_BRACKETED = /^[([{\uFF08]|[)\]}\uFF09]$/u;
 
 /**
- * `Doe, Jane` is `Jane Doe` written surname first: masked `Doe, J.` it showed the surname whole (a probe); so did
- * `Doe Jr., Jane` and `Doe , Jane` (a regression probe). The words before the first comma go after the others.
+ * The words the mask is made of, in given-name-first order (probes, 2026-12-01):
+ * - bracketed notes are no part of the name (`Jane Doe (VIP)` was `Jane (.`), nor are words left with a stray bracket;
+ * - the name is read in comma-separated groups, and groups of suffixes only (`Jr.`) are dropped;
+ * - a first group of one word followed by others is a surname written first (`Doe, Jane` was `Doe, J.`, showing the
+ *   surname whole): the next group's words come first. Any other first group is the name, and what follows the comma
+ *   is a credential or a note (`Jane Doe, RN`);
+ * - suffixes after the surname (`Jane Doe Jr.`) are dropped.
  */
-function readSurnameFirst(words: readonly string[]): readonly string[] {
-  const commaAt = words.findIndex((word) => TRAILING_COMMAS.test(word));
-  if (commaAt < 0 || commaAt === words.length - 1) return words;
-  const family = words.slice(0, commaAt + 1).map((word) => word.replace(TRAILING_COMMAS, '')).filter(showsSomething);
-  return [...words.slice(commaAt + 1), ...family];
+function nameWords(name: string): string[] {
+  let text = name;
+  for (let before = ''; before !== text; ) [before, text] = [text, text.replace(BRACKETED_NOTE, ' ')];
+  const groups = text
+    .replace(SEPARATOR_RUN, ' , ')
+    .split(' , ')
+    .map((group) => dropSuffixes(wordsOf(group).filter((word) => !STRAY_BRACKETED.test(word))))
+    .filter((group) => group.length > 0 && !group.every(isSuffix));
+  const [first, second] = groups;
+  if (first === undefined) return [];
+  if (first.length === 1 && second !== undefined) return [...second, ...first];
+  return first;
 }
 
 /**
- * Generational suffixes and degrees written after a surname, as written (case kept: `Ii` and `Md` are names, `II`
- * and `MD` are not), a trailing comma aside.
+ * Generational suffixes and degrees written after a surname. Roman numerals and `MD` match as written (`Ii` and `Md`
+ * are names); the others in any case.
  */
-const NAME_SUFFIXES = new Set(['Jr', 'Jr.', 'JR', 'JR.', 'Sr', 'Sr.', 'SR', 'SR.', 'II', 'III', 'IV', 'PhD', 'Ph.D.', 'MD', 'M.D.', 'Esq', 'Esq.']);
+const SUFFIXES_AS_WRITTEN = new Set(['II', 'III', 'IV', 'MD', 'M.D.', 'RN', 'MBA']);
+const SUFFIXES_ANY_CASE = new Set(['jr', 'jr.', 'sr', 'sr.', 'phd', 'ph.d', 'ph.d.', 'esq', 'esq.']);
+const isSuffix = (word: string): boolean => SUFFIXES_AS_WRITTEN.has(word) || SUFFIXES_ANY_CASE.has(word.toLowerCase());
 
 /** Drops trailing suffixes (`Jane Doe Jr.` was `Jane J.`, a probe), keeping at least the first word. */
-function dropTrailingSuffixes(words: readonly string[]): readonly string[] {
+function dropSuffixes(words: readonly string[]): string[] {
   let end = words.length;
-  while (end > 1 && NAME_SUFFIXES.has(words[end - 1]!.replace(TRAILING_COMMAS, ''))) end -= 1;
+  while (end > 1 && isSuffix(words[end - 1]!)) end -= 1;
   return words.slice(0, end);
 }
 
@@ -121,6 +137,9 @@ const LEADING_NOTHING = new RegExp(`^[${SHOWS_NOTHING_CLASS}]+`, 'u');
  * mark before a Hebrew name sets how it is shown), and so do combining marks (part of a letter).
  */
 const EDGE_NOTHING = /^[\u2800\u{1D159}\u3164\u115F\u1160\uFFA0]+|[\u2800\u{1D159}\u3164\u115F\u1160\uFFA0]+$/gu;
+
+/** A separator, with whatever shows nothing around it: `Doe,\u2800 Jane` hid its comma from the reordering (a probe). */
+const SEPARATOR_RUN = new RegExp(`[${DRAWN_BLANK_CLASS}]*${SEPARATORS}[${DRAWN_BLANK_CLASS}${SEPARATORS.slice(1, -1)}]*`, 'gu');
 
 /** Whether `text` has a character that shows: a name of Hangul fillers (`\u3164`) looks blank. */
 export function showsSomething(text: string): boolean {

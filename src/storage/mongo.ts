@@ -136,13 +136,9 @@ export async function ensureIndexes(db: Db): Promise<void> {
     .collection(COLLECTIONS.consents)
     .createIndex({ customerId: 1, version: 1 }, { name: 'customer_version_unique', unique: true });
   await db.collection(COLLECTIONS.supportRecords).createIndex({ customerId: 1, kind: 1 }, { name: 'by_customer_kind' });
-  await db
-    .collection(COLLECTIONS.auditEvents)
-    .createIndex({ chain: 1, sequence: 1 }, { name: 'chain_sequence_unique', unique: true });
-  await db.collection(COLLECTIONS.auditEvents).createIndex({ customerId: 1, occurredAt: 1 }, { name: 'by_customer_time' });
   await db.collection(COLLECTIONS.anonymousLookups).createIndex({ identifierHash: 1 }, { name: 'by_identifier_hash' });
   await requireUniqueIndex(db, COLLECTIONS.consents, 'customer_version_unique');
-  await requireUniqueIndex(db, COLLECTIONS.auditEvents, 'chain_sequence_unique');
+  // The audit trail's indexes: AuditRepository.ensureIndexes, in whichever database holds the trail.
 }
 
 /** A document the server refused in an insert: its position in the list, and the server's code and message. */
