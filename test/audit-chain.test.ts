@@ -215,48 +215,39 @@ describe('concurrent writers on one customer', () => {
 });
 
 describe('a unique index the stored events break', () => {
-  // Two events at one chain position, written while chain_sequence_unique was dropped: every start threw the server's
-  // raw error (a probe). It stops with one line saying what is wrong, and builds no app without the index.
-  it('stops start-up with one line naming the store, and keeps serving where it runs', async () => {
+  /** The error a second start over `own`'s stores, after `tamper` changed audit_events, stops with (null: it started). */
+  async function startupErrorAfter(tamper: (stored: ReturnType<typeof events>) => Promise<unknown>): Promise<Error | null> {
     const own = await startTestApp();
     try {
       const stored = own.app.mongo.db.collection('audit_events');
       await stored.dropIndex('chain_sequence_unique');
-      await stored.insertMany([{ _id: 'aud_dup_1', chain: 'c-dup', sequence: 1 }, { _id: 'aud_dup_2', chain: 'c-dup', sequence: 1 }] as never);
-      const error = await startTestApp({ shareStoresWith: own }).then(
+      await tamper(stored);
+      return await startTestApp({ shareStoresWith: own }).then(
         async (started) => {
           await started.stop();
           return null;
         },
         (e: unknown) => e as Error,
       );
-      expect(error?.name).toBe('StartupError');
-      expect(error?.message).toMatch(/^MONGODB_URL: a unique index cannot be built because stored documents break it/);
-      expect(error?.message).not.toMatch(/sqlite|\.go:/i);
     } finally {
       await own.stop();
     }
+  }
+
+  // Two events at one chain position, written while chain_sequence_unique was dropped: every start threw the server's
+  // raw error (a probe). It stops with one line saying what is wrong, and builds no app without the index.
+  it('stops start-up with one line naming the store when two events hold one chain position', async () => {
+    const error = await startupErrorAfter((stored) => stored.insertMany([{ _id: 'aud_dup_1', chain: 'c-dup', sequence: 1 }, { _id: 'aud_dup_2', chain: 'c-dup', sequence: 1 }] as never));
+    expect(error?.name).toBe('StartupError');
+    expect(error?.message).toMatch(/^MONGODB_URL: a unique index cannot be built because stored documents break it/);
+    expect(error?.message).not.toMatch(/sqlite|\.go:/i);
   });
 
   // FerretDB keeps an index of the same name and keys made without `unique`, and says nothing: every replica started
   // and two events could take one chain position (a regression probe).
   it('stops start-up when chain_sequence_unique exists but is not unique', async () => {
-    const own = await startTestApp();
-    try {
-      const stored = own.app.mongo.db.collection('audit_events');
-      await stored.dropIndex('chain_sequence_unique');
-      await stored.createIndex({ chain: 1, sequence: 1 }, { name: 'chain_sequence_unique' });
-      const error = await startTestApp({ shareStoresWith: own }).then(
-        async (started) => {
-          await started.stop();
-          return null;
-        },
-        (e: unknown) => e as Error,
-      );
-      expect(error?.message).toBe('MONGODB_URL: the index audit_events.chain_sequence_unique exists but is not unique (made by hand?): drop it, and the next start builds it unique');
-    } finally {
-      await own.stop();
-    }
+    const error = await startupErrorAfter((stored) => stored.createIndex({ chain: 1, sequence: 1 }, { name: 'chain_sequence_unique' }));
+    expect(error?.message).toBe('MONGODB_URL: the index audit_events.chain_sequence_unique exists but is not unique (made by hand?): drop it, and the next start builds it unique');
   });
 });
 
