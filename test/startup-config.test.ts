@@ -357,6 +357,8 @@ describe('production start-up with a well-formed key that is not the data\'s own
     const ours = PiiEnvelope.fromBase64(keys.piiMasterKey).masterKeyId;
     const client = await MongoClient.connect(env['MONGODB_URL'] as string);
     try {
+      // One written by hand without a fingerprint is no evidence either way (a regression probe: `null` refused the right key).
+      await client.db(db).collection('customer_keys').insertOne({ _id: 'cus_00000000000000000000000000' as never, masterKeyId: null, createdAt: new Date() });
       await client.db(db).collection('customer_keys').insertOne({ _id: 'cus_00000000000000000000000001' as never, masterKeyId: ours, createdAt: new Date() });
     } finally {
       await client.close();

@@ -38,11 +38,12 @@ export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, maste
   // A database written before the checks existed holds data under its master key without a record of it.
   let holdsDataUnderMaster = recorded.has('pii-master-key');
   if (!holdsDataUnderMaster) {
-    const customer = await db.collection<{ _id: string; dataKey?: { masterKeyId?: unknown } }>(COLLECTIONS.customers).findOne({ 'dataKey.masterKeyId': { $exists: true } });
+    // Only a fingerprint that is a string is one: a `null` left by hand matched `$exists` and refused the right key.
+    const customer = await db.collection<{ _id: string; dataKey?: { masterKeyId?: unknown } }>(COLLECTIONS.customers).findOne({ 'dataKey.masterKeyId': { $type: 'string' } });
     // Customers stored before 2026-11-30 have their wrapped key in `customer_keys` only: a database of that age with
     // no key check on record took a wrong master key, recorded it, and refused the right one from then on (a
     // regression probe).
-    const stored = customer?.dataKey?.masterKeyId ?? (await db.collection<{ _id: string; masterKeyId?: unknown }>(COLLECTIONS.customerKeys).findOne({ masterKeyId: { $exists: true } }))?.masterKeyId;
+    const stored = customer?.dataKey?.masterKeyId ?? (await db.collection<{ _id: string; masterKeyId?: unknown }>(COLLECTIONS.customerKeys).findOne({ masterKeyId: { $type: 'string' } }))?.masterKeyId;
     if (stored !== undefined && stored !== masterKeyId) throw masterMismatch();
     holdsDataUnderMaster = stored !== undefined;
   }
