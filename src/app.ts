@@ -1,5 +1,4 @@
 import { MongoServerError } from 'mongodb';
-import { logStoreTransitions } from './observability/store-transitions.js';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
 import { TokenVerifier } from './auth/token-verifier.js';
@@ -10,6 +9,7 @@ import { createSubgraph, type PolicyEngine, type Subgraph } from './server.js';
 import { createServices, type Services } from './services.js';
 import { verifyKeysAgainstStore } from './identity/key-checks.js';
 import { PiiEnvelope } from './identity/pii-envelope.js';
+import { logStoreTransitions } from './observability/store-transitions.js';
 import { connectMongo, ensureIndexes, IndexNotUniqueError, isDuplicateKeyError, type MongoHandle, type MongoWatchdogOptions } from './storage/mongo.js';
 import { connectRedis } from './storage/redis.js';
 import { ConfigError, describeCause, StartupError } from './errors.js';
@@ -63,20 +63,26 @@ export async function createApp(options: AppOptions): Promise<App> {
   await buildingIndexes('MONGODB_URL', () => ensureIndexes(mongo.db), () => mongo.close());
   const redis = connectRedis(config.redisUrl, config.redisKeyPrefix);
   redis.on('error', () => metrics.storeErrors.inc({ store: 'redis', kind: 'connection' }));
+  // The audit trail may live in a MongoDB of its own (AUDIT_MONGODB_URL), connected below.
+  let auditMongo: MongoHandle | null = null;
+  /** Every store connected so far: what a refused start, and a stop, close. */
+  const closeStores = async (): Promise<void> => {
+    redis.disconnect();
+    await mongo.close();
+    await auditMongo?.close();
+  };
   // Without an offline queue, a command sent before the first connection fails: give it a moment, but start
   // (and report not-ready) if Redis is down. Refused credentials are configuration, not an outage: stop.
   const redisProblem = await waitForFirstConnection(redis, 2000);
   if (redisProblem !== null) {
     if (isRedisAuthFailure(redisProblem)) {
-      redis.disconnect();
-      await mongo.close();
+      await closeStores();
       throw new ConfigError(`REDIS_URL: Redis refused the credentials (${describeCause(redisProblem)})`);
     }
     logger.warn({ variable: 'REDIS_URL', cause: describeCause(redisProblem) }, 'Redis is not reachable yet: serving, with /health/ready reporting it down until it is');
   } else if (!(await selectsItsDatabase(redis))) {
     // ioredis reports a failed SELECT as an event and goes on in database 0: another tenant's keys (a probe).
-    redis.disconnect();
-    await mongo.close();
+    await closeStores();
     throw new ConfigError(`REDIS_URL: Redis has no database ${redisDatabaseOf(redis)} (its databases setting is lower)`);
   }
   mongo.client.on('serverHeartbeatFailed', () => metrics.storeErrors.inc({ store: 'mongodb', kind: 'heartbeat' }));
@@ -89,26 +95,20 @@ export async function createApp(options: AppOptions): Promise<App> {
   }
 
   // The audit trail may live in a MongoDB of its own (AUDIT_MONGODB_URL), or in another database of the main one.
-  let auditMongo: MongoHandle | null = null;
   try {
     auditMongo = config.auditMongodbUrl
       ? await connectNamedMongo('AUDIT_MONGODB_URL', config.auditMongodbUrl, config.auditMongodbDb ?? config.mongodbDb, options.mongoOptions, watchdog('AUDIT_MONGODB_URL'))
       : null;
   } catch (error) {
     // Redis and the main MongoDB were left connected by a start refused here (a regression probe).
-    redis.disconnect();
-    await mongo.close();
+    await closeStores();
     throw error;
   }
   const auditDb = auditMongo?.db ?? (config.auditMongodbDb ? mongo.client.db(config.auditMongodbDb) : mongo.db);
   // The trail's indexes where it lives: with AUDIT_MONGODB_URL or another AUDIT_MONGODB_DB, an old `audit_events`
   // left in the main database is no concern of start-up (a regression probe was refused over one).
   const auditVariable = auditMongo ? 'AUDIT_MONGODB_URL' : auditDb !== mongo.db ? 'AUDIT_MONGODB_DB' : 'MONGODB_URL';
-  await buildingIndexes(auditVariable, () => new AuditRepository(auditDb).ensureIndexes(), async () => {
-    redis.disconnect();
-    await mongo.close();
-    await auditMongo?.close();
-  });
+  await buildingIndexes(auditVariable, () => new AuditRepository(auditDb).ensureIndexes(), closeStores);
 
   const services = createServices({
     config,
@@ -135,9 +135,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     });
     for (const warning of await verifyKeysAgainstStore(mongo.db, services.keyring, PiiEnvelope.fromBase64(config.piiMasterKey))) logger.warn(warning);
   } catch (error) {
-    redis.disconnect();
-    await mongo.close();
-    await auditMongo?.close();
+    await closeStores();
     throw error;
   }
   const stopLoggingStores = logStoreTransitions(logger, { mongo: mongo.client, mongoVariable: 'MONGODB_URL', redis });
@@ -172,9 +170,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       stopLoggingStores();
       stopLoggingAuditStore();
       await subgraph.stop();
-      redis.disconnect();
-      await mongo.close();
-      await auditMongo?.close();
+      await closeStores();
     },
   };
 }
