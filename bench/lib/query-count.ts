@@ -131,9 +131,10 @@ function roundTrips(samples: readonly RedisCommandSample[]): Record<string, numb
   return Object.fromEntries([...trips].map(([k, v]) => [k, v.size]));
 }
 
-/** Sends one request and attributes every MongoDB and Redis command to it. */
+/** How long a count waits after the response for what the request still does (see countOneRequest). */
 const TRAILING_WORK_MS = 150;
 
+/** Sends one request and attributes every MongoDB and Redis command to it. */
 export async function countOneRequest(
   server: BenchServer,
   monitor: RedisMonitor,
