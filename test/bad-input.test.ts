@@ -439,6 +439,19 @@ const CASES: Case[] = [
   // Digits after a letter pass the shape check (an id's own), but these are the customer's phone number (a probe).
   { ...badInput('an interaction id that holds the phone number being resolved', () =>
     gql(`query($v: String!, $i: String!) { resolveCustomer(input: { identifier: { kind: PHONE, value: $v }, interactionId: $i }) { matchedBy } }`, { v: VICTIM_PHONE, i: `ivr${VICTIM_PHONE.slice(1)}` })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/interactionId must not contain the identifier being resolved/) },
+  // The address being resolved, slugified: refused like the CRM id and phone number being resolved, matched or not (an
+  // unmatched lookup kept these in its event, which outlives an erasure; a probe).
+  ...[
+    ['dots for its @', (email: string) => email.replace('@', '.')],
+    ['underscores for every separator', (email: string) => email.replace(/[.@]/g, '_')],
+    ['-at- in a slug', (email: string) => email.replace(/[.]/g, '-').replace('@', '-at-')],
+    ['a colon for its @', (email: string) => email.replace('@', ':')],
+    ['its local part after a prefix', (email: string) => `mail:${email.split('@')[0]!}`],
+  ].map(([what, spell]) => ({
+    ...badInput(`an interaction id that is the unmatched email being resolved, ${what as string}`, () =>
+      gql(`query($v: String!, $i: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, interactionId: $i }) { matchedBy } }`, { v: 'qv8leak.newbie7@example.org', i: (spell as (email: string) => string)('qv8leak.newbie7@example.org') })),
+    check: (reply: Reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/interactionId must not contain the identifier being resolved/),
+  })),
   { ...badInput("an interaction id that holds the phone number of the customer resolved by email", () =>
     gql(`query($v: String!, $i: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, interactionId: $i }) { matchedBy } }`, { v: VICTIM_EMAIL, i: `x${VICTIM_PHONE.slice(1)}` })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/interactionId must not contain the customer's phone number/) },
   badInput("a consent source that names the customer's CRM id", () =>
@@ -628,6 +641,26 @@ describe("the customer's own email in other forms", () => {
       for (const subject of passes) expect((await push(subject)).body?.errors, `${email}: ${subject}`).toBeUndefined();
       for (const subject of refused) expect((await push(subject)).body?.errors?.[0]?.message, `${email}: ${subject}`).toMatch(/must not contain the customer's email address/);
     }
+  });
+
+  // The address the request itself brings, not stored yet: an unmatched lookup, a registration, a link (a probe found
+  // each kept in the events, which outlive an erasure, and in the log).
+  it.each([
+    ['resolved, unmatched', 'kw5leak.doe1@example.org', (v: string) => ({ query: `query($v: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, channel: VOICE }) { auditEventId } }`, variables: { v } })],
+    ['registered', 'mv3leak.reg1@example.org', (v: string) => ({ query: REGISTER, variables: { input: { identifiers: [{ kind: 'EMAIL', value: v }] } } })],
+    ['linked', 'qv8leak.second1@example.org', (v: string) => ({ query: `mutation($c: ID!, $v: String!) { linkIdentifier(customerId: $c, identifier: { kind: EMAIL, value: $v }) { id } }`, variables: { c: customerId, v } })],
+  ])('does not adopt an x-request-id that spells the email being %s', async (_what, email, body) => {
+    const slug = email.replace('@', '.');
+    // The operation name too, camel case run into the address: `Sendkw5leak_doe1_example_org`.
+    const operationName = `Send${email[0]!.toUpperCase()}${email.slice(1).replace(/[.@]/g, '_')}`;
+    const named = body(email);
+    const query = named.query.replace(/^(query|mutation)(\s+\w+)?/, `$1 ${operationName}`);
+    const reply = await send({ body: JSON.stringify({ ...named, query, operationName }), headers: { 'x-request-id': slug } });
+    expect(reply.body?.errors).toBeUndefined();
+    expect(app.logs.text()).not.toContain(slug);
+    expect(app.logs.text()).not.toContain(operationName);
+    const events = await app.app.mongo.db.collection('audit_events').find({ requestId: slug }).toArray();
+    expect(events).toEqual([]);
   });
 
   it.each([

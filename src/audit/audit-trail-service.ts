@@ -126,7 +126,7 @@ export function encodeAuditCursor(position: number): string {
 }
 
 export function decodeAuditCursor(cursor: string): number {
-  const invalid = () => new BadUserInputError('after is not a cursor from this audit trail', { field: 'after' });
+  const invalid = () => new BadUserInputError("after is not an audit trail cursor (pass endCursor or an edge's cursor as it came)", { field: 'after' });
   if (cursor.length > 64 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
   const match = /^seq:(-?\d+(?:\.\d+)?(?:e[+-]\d+)?)$/.exec(text);

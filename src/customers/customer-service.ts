@@ -10,7 +10,7 @@ import { containsIdentifier, foldForMatching, hasControlCharacters, isSafeRefere
 import { asciiDigits, GEOGRAPHIC_CALLING_CODES, normaliseIdentifier, phoneDigitsOf, type IdentifierKind } from '../identity/normalise-identifier.js';
 import type { EncryptedValue, PiiEnvelope, WrappedDataKey } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone, showsSomething } from '../policy/masks.js';
-import { callerRequestId, withdrawRequestId } from '../observability/request-scope.js';
+import { callerRequestId, noteHeldIdentifiers, withdrawRequestId } from '../observability/request-scope.js';
 import { COUNTRY_CODES } from './country-codes.js';
 import type { CustomerRepository } from './customer-repository.js';
 import type { CustomerRecord, EncryptedAttributes, IdentifierRecord, MaskedAttributes, PiiField } from './customer-types.js';
@@ -437,14 +437,7 @@ export class CustomerService {
         const shownPhone = shownPhones.get(item.customerId);
         if (shownPhone !== undefined && holdsPhoneDigits(fold(), shownPhone)) return { path, kind: 'PHONE' };
         const shown = shownEmails.get(item.customerId);
-        if (shown !== undefined) {
-          const words = skeletonWordsOf(text);
-          if (shown.whole.some((skeleton) => spellsInWholeWords(words, skeleton))) return { path, kind: 'EMAIL' };
-          if (shown.localPart.length > 0) {
-            const tokens = text.split(/\s+/u).map(skeletonWordsOf);
-            if (shown.localPart.some((skeleton) => tokens.some((tokenWords) => spellsInWholeWords(tokenWords, skeleton)))) return { path, kind: 'EMAIL' };
-          }
-        }
+        if (shown !== undefined && spellsEmail(text, shown)) return { path, kind: 'EMAIL' };
         if (names('EMAIL', own.email, () => emailCandidates(fold()))) return { path, kind: 'EMAIL' };
       }
     }
@@ -1088,16 +1081,34 @@ function wordsOf(text: string): string[] {
   return foldForMatching(text).normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
 }
 
-/** Whether the text names the identifier, read as the screen reads text (an email address cannot be in a reference). */
+/** Whether the text names the identifier, read as the screens read text (findOwnIdentifierIn, namesAnIdentifier). */
 function namesIdentifier(text: string, identifier: HashedIdentifier): boolean {
   if (identifier.kind === 'CRM_ID') return namesAnyCrmId(text, [identifier.normalised]);
-  return identifier.kind === 'PHONE' && phoneCandidates(foldForMatching(text)).has(identifier.normalised);
+  if (identifier.kind === 'PHONE') return phoneCandidates(foldForMatching(text)).has(identifier.normalised);
+  // The address being resolved, registered or linked, as the customer's shown one is looked for (findOwnIdentifierIn):
+  // slugified (`jane.doe7.example.org`), with `at` for its `@`, its local part alone when that holds a digit; it was
+  // looked for only once stored, so an unmatched lookup kept it in its interaction id and request id (a probe).
+  // Words run together in camel case are words too (`ResolveKw5leak_doe_example_org`, an operation name a probe sent).
+  const skeletons = emailSkeletons(identifier.normalised);
+  const camel = text.replace(/(\p{Ll})(\p{Lu})/gu, '$1_$2');
+  return spellsEmail(text, skeletons) || (camel !== text && spellsEmail(camel, skeletons)) || emailCandidates(foldForMatching(text)).has(identifier.normalised);
+}
+
+/** Whether text spells an address by the skeletons emailSkeletons gives: the whole in words in a row, the local part within one token. */
+function spellsEmail(text: string, shown: { whole: readonly string[]; localPart: readonly string[] }): boolean {
+  const words = skeletonWordsOf(text);
+  if (shown.whole.some((skeleton) => spellsInWholeWords(words, skeleton))) return true;
+  if (shown.localPart.length === 0) return false;
+  const tokens = text.split(/\s+/u).map(skeletonWordsOf);
+  return shown.localPart.some((skeleton) => tokens.some((tokenWords) => spellsInWholeWords(tokenWords, skeleton)));
 }
 
 /** Replaces the caller's x-request-id (see withdrawRequestId) when it names one of the identifiers the request holds. */
 function withdrawRequestIdNaming(identifiers: readonly HashedIdentifier[]): void {
+  const names = (text: string) => identifiers.some((identifier) => namesIdentifier(text, identifier));
+  noteHeldIdentifiers(names);
   const requestId = callerRequestId();
-  if (requestId !== null && identifiers.some((identifier) => namesIdentifier(requestId, identifier))) withdrawRequestId();
+  if (requestId !== null && names(requestId)) withdrawRequestId();
 }
 
 /**

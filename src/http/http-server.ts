@@ -9,7 +9,7 @@ import { UnauthenticatedError } from '../errors.js';
 import { isRecordableName, isSafeReference, isTraceId } from '../identity/free-text-guard.js';
 import { checkParameters, graphqlParamsOfSearch, MAX_PARAMETER_DEPTH } from '../hardening/well-formed-text.js';
 import { SCREENS_MS, settleWithin, type NameScreen } from '../observability/name-screen.js';
-import { adoptCallerRequestId, currentRequestScope, runInRequestScope, type RequestScope } from '../observability/request-scope.js';
+import { adoptCallerRequestId, currentRequestScope, namesHeldIdentifier, runInRequestScope, type RequestScope } from '../observability/request-scope.js';
 
 export interface HttpRoutesDeps {
   apollo: ApolloServer<RequestContext>;
@@ -210,7 +210,11 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     // A name that may name a customer (their CRM id) is not kept: the first request with a new name waits here, after
     // its response was sent, for the name's screen (one `find`, then remembered).
-    const recordable = operationName !== null && (await (deps.operationNames?.clear(operationName, Math.max(0, screensUntil - Date.now())) ?? true)) ? operationName : null;
+    // Nor one that spells an identifier the request brought itself, not stored yet (registered, linked, resolved).
+    const recordable =
+      operationName !== null && !namesHeldIdentifier(operationName) && (await (deps.operationNames?.clear(operationName, Math.max(0, screensUntil - Date.now())) ?? true))
+        ? operationName
+        : null;
     deps.onResponse?.({ route, status: res.statusCode, seconds, operationName: recordable });
     // Health probes and scrapes are frequent and say nothing about callers.
     if (route === '/graphql' || deps.extraRoutes?.[route]) {

@@ -9,6 +9,8 @@ export interface RequestScope {
   withdrawn?: Set<string>;
   /** The verified caller's `sub`, once the token is verified (CallerDocumentStore keys documents by it). */
   callerId?: string;
+  /** Tests of text against identifiers the request itself brings (see noteHeldIdentifiers). */
+  heldIdentifierScreens?: Array<(text: string) => boolean>;
 }
 
 /**
@@ -59,4 +61,19 @@ export function withdrawRequestId(): void {
 export function recordableRequestId(requestId: string): string {
   const scope = storage.getStore();
   return scope?.withdrawn?.has(requestId) ? scope.requestId : requestId;
+}
+
+/**
+ * Identifiers the request itself brings (being registered, linked or resolved) are not stored yet, so the stored-
+ * identifier screens cannot find them: an operation name that spells one is then not recorded (a probe's unmatched
+ * lookup of `kw5leak.doe@example.org` logged the operation name `ResolveKw5leak_doe_example_org`).
+ */
+export function noteHeldIdentifiers(names: (text: string) => boolean): void {
+  const scope = storage.getStore();
+  if (scope) (scope.heldIdentifierScreens ??= []).push(names);
+}
+
+/** Whether text names an identifier the request being served brought (noteHeldIdentifiers). */
+export function namesHeldIdentifier(text: string): boolean {
+  return storage.getStore()?.heldIdentifierScreens?.some((names) => names(text)) ?? false;
 }

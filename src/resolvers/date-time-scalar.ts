@@ -12,7 +12,7 @@ function parseDateTime(value: unknown): Date {
   if (Number.isNaN(date.getTime()) || !isCalendarDate(value)) throw new BadUserInputError('DateTime is not a real date');
   // An offset can carry the last day of 9999 into year 10000, which comes back as `+010000-...`: a form this scalar
   // refuses. Every DateTime answered must be one the API takes, so the instant must stay within years 0000-9999 UTC.
-  if (date.getTime() > MAX_INSTANT || date.getTime() < MIN_INSTANT) throw new BadUserInputError('DateTime must be within years 0000-9999 in UTC');
+  if (date.getTime() > MAX_INSTANT || date.getTime() < MIN_INSTANT) throw new BadUserInputError('DateTime must fall in the years 0 to 9999 in UTC');
   return date;
 }
 

@@ -8,6 +8,27 @@ describe('redactValues', () => {
     expect(redactValues('Value "CRM000001" does not exist in "IdentifierKind" enum.')).toBe('Value "<redacted>" does not exist in "IdentifierKind" enum.');
   });
 
+  // The whole message was withheld for these: `"<redacted>" at "input.channel"` read as an address spelled with `at`,
+  // the scalar's "years 0000-9999" as a phone number (a probe). The caller needs the path and the type to fix a request.
+  it('keeps the path and type of a refused value inside a variable', () => {
+    expect(redactValues('Variable "$input" got invalid value "FAX" at "input.channel"; Value "FAX" does not exist in "Channel" enum.')).toBe(
+      'Variable "$input" got invalid value "<redacted>" at "input.channel"; Value "<redacted>" does not exist in "Channel" enum.',
+    );
+    expect(redactValues('Variable "$input" got invalid value "SSN" at "input.fields[0]"; Value "SSN" does not exist in "PiiField" enum.')).toContain('at "input.fields[0]"');
+    expect(redactValues('Variable "$f" got invalid value "0000-01-01T00:00:00+01:00"; DateTime must fall in the years 0 to 9999 in UTC')).toBe(
+      'Variable "$f" got invalid value "<redacted>"; DateTime must fall in the years 0 to 9999 in UTC',
+    );
+  });
+
+  it('still withholds a message whose text outside the quotes spells an address or a number', () => {
+    for (const message of [
+      'Variable "$input" got invalid value "x" at "input.channel"; jane at example.org',
+      'Variable "$input" got invalid value "x" at "input.channel"; call 07700 900123',
+    ]) {
+      expect(redactValues(message), message).toMatch(/withheld/);
+    }
+  });
+
   it('reads escaped quotes as part of a value, and an escaped backslash before a quote as the end of one', () => {
     expect(redactValues('Expected name, found "jane \\"at\\" example.org".')).not.toContain('example');
     expect(redactValues('Unknown argument "a\\\\" on field "x".')).toBe('Unknown argument "<redacted>" on field "x".');
