@@ -3,7 +3,7 @@ import { hasScope, type Caller } from './auth/caller.js';
 import type { ConsentReceipt, ConsentStateRecord } from './consent/consent-types.js';
 import { ciphertextsOf, type CustomerRecord, type IdentifierRecord, type PiiField } from './customers/customer-types.js';
 import { callKey, type ResolvedCall } from './customers/resolved-call.js';
-import { CustomerErasedError, ServiceUnavailableError } from './errors.js';
+import { ConflictError, CustomerErasedError, ServiceUnavailableError } from './errors.js';
 import { unlessRedisIsDown } from './http/infrastructure-errors.js';
 import type { ActiveAccess } from './privacy-requests/grant-store.js';
 import type { AuditEventRecord } from './audit/audit-types.js';
@@ -167,8 +167,14 @@ async function readClearPii(
   const values = new Map<string, Partial<Record<PiiField, string | null | Error>>>();
   return keys.map((key) => {
     const outcome = outcomes.get(readOf(key));
-    // Erased before or while this read ran: nothing to show, and nothing was audited.
-    if (outcome?.status === 'rejected' && outcome.reason instanceof CustomerErasedError) return null;
+    // Erased before this read: nothing to show, and nothing was audited (the customer reads as ERASED).
+    if (outcome?.status === 'rejected' && outcome.reason instanceof CustomerErasedError) {
+      const customer = customers.get(key.customerId);
+      if (!customer || customer instanceof Error || customer.status !== 'ACTIVE') return null;
+      // Erased while it ran (the audit log refused its event): the customer was read as ACTIVE, so a bare null read as
+      // "nothing on file" beside `status: ACTIVE` (a probe). Said instead, on the field.
+      return new ConflictError('The customer was erased while this read ran; nothing is shown');
+    }
     if (outcome?.status !== 'fulfilled') return new ServiceUnavailableError('audit', 'The clear-text read could not be audited, so it is refused');
     const customer = customers.get(key.customerId) as CustomerRecord;
     let clear = values.get(readOf(key));

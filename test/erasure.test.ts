@@ -466,6 +466,29 @@ describe('eraseCustomer under concurrency and bad input', () => {
     expect(event!['details']).toMatchObject({ complete: true, alreadyErased: false, resumesRequestId: 'DSR-S2' });
   }, 60_000);
 
+  it('finishes, and says so, an erasure whose first request failed while this one ran as its duplicate', async () => {
+    const id = await registerOne();
+    const db = app.app.mongo.db;
+    // The first request claimed the erasure moments ago and is still running, as far as this one can tell at the start.
+    await db.collection<{ _id: string }>('erasure_requests').insertOne({ _id: id, requestId: 'DSR-FIRST', claimedAt: new Date(), claimedBy: 'dpo-riley' } as { _id: string });
+    // Held at the customer's lock, so that the first request fails (its Redis was cut, in the probe) while this one waits.
+    const locks = db.collection<{ _id: string }>('customer_locks');
+    await locks.insertOne({ _id: id, token: 'held', acquiredAt: new Date() } as { _id: string });
+    const running = erase(id, 'DSR-SECOND');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await db.collection<{ _id: string }>('erasure_requests').updateOne({ _id: id }, { $set: { failedAt: new Date() } });
+    await locks.deleteOne({ _id: id });
+    const receipt = await running;
+    // It did the whole job, and no erasure had completed: not a repeat, and the trail names the failed one as resumed.
+    expect(receipt.alreadyErased).toBe(false);
+    expect(countOf(receipt, 'mongodb', 'data_keys')).toBe(1);
+    const event = await db.collection('audit_events').findOne({ _id: receipt.auditEventId as never });
+    expect(event!['details']).toMatchObject({ complete: true, alreadyErased: false, resumesRequestId: 'DSR-FIRST' });
+    expect(event!['details']).not.toHaveProperty('duplicatesRequestId');
+    // A request after it is a repeat of a done erasure.
+    expect((await erase(id, 'DSR-THIRD')).alreadyErased).toBe(true);
+  }, 60_000);
+
   it('lets one of several requests retrying a failed erasure at once finish it; the others are duplicates', async () => {
     const id = await registerOne();
     await app.app.mongo.db
@@ -576,11 +599,11 @@ describe('writes that race an erasure', () => {
   }
 
   /** Sends `mutation` while the store method the write goes through first runs a whole erasure; expects the write refused. */
-  async function writeThatRacesErasure(id: string, owner: 'customers' | 'supportRecords', method: string, mutation: string, variables: Record<string, unknown>) {
-    const repository = (app.app.services[owner] as unknown as { repository: Record<string, unknown> }).repository;
-    const restore = eraseBeforeFirstCall(repository, method, id);
+  async function writeThatRacesErasure(id: string, owner: 'customers' | 'supportRecords' | 'grants' | 'sessions', method: string, mutation: string, variables: Record<string, unknown>, caller = service) {
+    const services = app.app.services[owner] as unknown as { repository?: Record<string, unknown>; store?: Record<string, unknown> };
+    const restore = eraseBeforeFirstCall((services.repository ?? services.store)!, method, id);
     try {
-      const res = await app.graphql(service, mutation, { id, ...variables });
+      const res = await app.graphql(caller, mutation, { id, ...variables });
       expect(res.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
       expect(res.body.errors?.[0]?.message).toBe('The customer has been erased');
     } finally {
@@ -679,6 +702,22 @@ describe('writes that race an erasure', () => {
     const id = await registered();
     await writeThatRacesErasure(id, 'supportRecords', 'insertActivities', PUSH, {});
     expect(await app.app.mongo.db.collection('support_records').countDocuments({ customerId: id })).toBe(0);
+  });
+
+  // Saved in Redis after the erasure swept it, a grant (its justification may name the person) and a session outlived
+  // the erasure until their TTLs, and the export of the erased customer showed the justification (a probe).
+  it('takes back a PII grant and a support session saved after the erasure', async () => {
+    const id = await registered();
+    const requester = await app.token(['customer:read', 'pii:read', 'context:read'], 'agent-racing');
+    await writeThatRacesErasure(id, 'grants', 'save', `mutation($id: ID!) { requestPiiAccess(input: { customerId: $id, fields: [EMAIL], justification: "Zebedee rang about a refund" }) { id } }`, {}, requester);
+    const second = await registered();
+    await writeThatRacesErasure(second, 'sessions', 'save', `mutation($id: ID!) { startSupportSession(customerId: $id, channel: VOICE) { token } }`, {}, requester);
+    for (const customerId of [id, second]) {
+      const keys = (await redis.keys(`${app.config.redisKeyPrefix}*`)).filter((key) => key.includes(customerId));
+      expect(keys.filter((key) => !key.includes('snapshot-epoch')), customerId).toEqual([]);
+    }
+    const grants = await redis.keys(`${app.config.redisKeyPrefix}grant:*`);
+    for (const key of grants) expect(await redis.get(key)).not.toContain('Zebedee');
   });
 
   /**

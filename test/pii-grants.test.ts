@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maskedEmailOf, maskedPhoneOf, registerJane, type SeededCustomer } from './policy-fixtures.js';
-import { aCrmId, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { aCrmId, anEmail, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
 import { startTestApp, type TestApp } from './testkit/test-app.js';
 
 const MAX_TTL_SECONDS = 60;
@@ -363,6 +363,41 @@ describe('a grant whose customer was erased', () => {
     expect(await app.app.redis.keys(`${prefix}access:*:${id}:*`)).toEqual([]);
     expect(JSON.parse((await app.app.redis.get(`grant:${grant.id}`))!)).toMatchObject({ status: 'PENDING', approvedBy: null });
     expect(await app.app.mongo.db.collection('audit_events').countDocuments({ chain: id, type: 'PII_ACCESS_GRANTED' })).toBe(0);
+  });
+});
+
+describe('a clear read overtaken by the erasure of its customer', () => {
+  it('says so on each field, CONFLICT, instead of a bare null beside status ACTIVE', async () => {
+    const service = await app.token(SERVICE_SCOPES, 'svc-crm');
+    const registered = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {
+      input: { identifiers: [{ kind: 'EMAIL', value: anEmail('overtaken') }], displayName: 'Olive Tanner' },
+    });
+    const id = registered.body.data!.registerCustomer.id;
+    const agent = await agentToken('agent-overtaken');
+    const requested = await app.graphql<{ requestPiiAccess: Grant }>(agent, REQUEST, { input: { customerId: id, fields: ['EMAIL'], justification: 'Customer asked us to confirm the address' } });
+    expect((await app.graphql(await approverToken(), APPROVE, { id: requested.body.data!.requestPiiAccess.id })).body.errors).toBeUndefined();
+    // The erasure lands between the read of the customer and its PII_ACCESS event (two replicas, in the probe).
+    const dpo = await app.token(['dsar:process'], 'dpo-overtaken');
+    const audit = app.app.services.audit;
+    const append = audit.append.bind(audit);
+    audit.append = async (input) => {
+      if (input.type === 'PII_ACCESS' && input.customerId === id) {
+        const erased = await app.graphql(dpo, `mutation($id: ID!) { eraseCustomer(customerId: $id, requestId: "DSR-OVERTAKEN", reason: "Asked by letter") { customerId } }`, { id });
+        expect(erased.body.errors).toBeUndefined();
+      }
+      return append(input);
+    };
+    try {
+      const res = await app.graphql<{ customer: Record<string, unknown> }>(agent, `query($id: ID!) { customer(id: $id) { status email } }`, { id });
+      expect(res.body.data!.customer).toEqual({ status: 'ACTIVE', email: null });
+      expect(res.body.errors?.map((e) => [e.path, e.extensions?.['code']])).toEqual([[['customer', 'email'], 'CONFLICT']]);
+    } finally {
+      audit.append = append;
+    }
+    expect(await app.app.mongo.db.collection('audit_events').countDocuments({ chain: id, type: 'PII_ACCESS' })).toBe(0);
+    // Read again: ERASED, every personal field null, no error.
+    const after = await app.graphql<{ customer: Record<string, unknown> }>(agent, `query($id: ID!) { customer(id: $id) { status email } }`, { id });
+    expect(after.body).toEqual({ data: { customer: { status: 'ERASED', email: null } } });
   });
 });
 

@@ -69,6 +69,8 @@ export class SessionService {
       const what = saved.cap === 'caller' ? `You have ${limits.perCaller} live support sessions for this customer` : `This customer has ${limits.perCustomer} live support sessions`;
       throw new RateLimitedError(saved.retryAfterSeconds, what);
     }
+    // A session saved after an erasure's sweep of Redis outlived the erasure (a probe).
+    await this.customers.confirmStillActive(customerId, () => this.store.purgeCustomer(customerId));
     return { token, expiresAt: session.expiresAt, customerId, channel, sessionId: session.sessionId };
   }
 

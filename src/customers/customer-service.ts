@@ -562,6 +562,19 @@ export class CustomerService {
     return this.repository.withCustomerLock(customerId, write);
   }
 
+  /**
+   * Checks again, after a write about the customer, that they are still active. An erasure may have begun after the
+   * write's own check and swept the stores before the write landed: then `takeBack` removes what the customer has
+   * there (whatever the erasure missed, it would have removed anyway) and the write is refused with
+   * CustomerErasedError. A write that landed before the erasure marked the customer is swept by the erasure itself.
+   */
+  async confirmStillActive(customerId: string, takeBack: () => Promise<unknown>): Promise<void> {
+    const [after] = await this.repository.findByIds([customerId], { ciphertexts: false });
+    if (after?.status === 'ACTIVE') return;
+    await takeBack();
+    throw new CustomerErasedError();
+  }
+
   async loadActive(customerId: string): Promise<CustomerRecord> {
     const [customer] = await this.repository.findByIds([customerId]);
     if (!customer) throw new NotFoundError('No customer has this id');

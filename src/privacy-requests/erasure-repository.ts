@@ -47,6 +47,11 @@ export class ErasureRepository {
     }
   }
 
+  /** Whether the request that claimed this customer's erasure first has been marked failed since. */
+  async hasFailed(customerId: string, requestId: string): Promise<boolean> {
+    return (await this.claims.findOne({ _id: customerId, requestId }))?.failedAt != null;
+  }
+
   /**
    * The request that claimed this erasure (or, with `resumed`, took over the one that had) failed before completing
    * it: its claim's only writer, so a plain update.

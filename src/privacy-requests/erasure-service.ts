@@ -85,7 +85,7 @@ export class ErasureService {
       const alreadyErased = !isFirst && resumes === null;
       // A duplicate names the request it duplicates: one whose store died before it could write its event or mark
       // its claim failed was otherwise named nowhere in the trail (a probe repeated it within UNFINISHED_ERASURE_MS).
-      return await this.eraseClaimed(customerId, request, justification, actor, now, { alreadyErased, resumes, duplicates: alreadyErased ? firstRequestId : null });
+      return await this.eraseClaimed(customerId, request, justification, actor, now, { alreadyErased, resumes, duplicates: alreadyErased ? firstRequestId : null }, firstRequestId);
     } catch (error) {
       // The next request takes over at once (a process that died here is covered by UNFINISHED_ERASURE_MS instead).
       if (isFirst || resumes !== null) await this.claims.markFailed(customerId, request, new Date(), resumes).catch(() => undefined);
@@ -99,8 +99,10 @@ export class ErasureService {
     justification: string,
     actor: Actor,
     now: Date,
-    { alreadyErased, resumes, duplicates }: { alreadyErased: boolean; resumes: string | null; duplicates: string | null },
+    claimed: { alreadyErased: boolean; resumes: string | null; duplicates: string | null },
+    firstRequestId: string,
   ): Promise<ErasureReceiptRecord> {
+    let { alreadyErased, resumes, duplicates } = claimed;
     const { attributesRemoved, keysRemoved } = await this.customers.markErased(customerId);
     // `requestId` is the erasure's own reference (the data-subject request); the HTTP request's id, which every other
     // event carries there, goes in `details.httpRequestId`, so the event can be found from the logs too (a probe).
@@ -123,6 +125,14 @@ export class ErasureService {
       throw error;
     }
 
+    // Taken for a duplicate of a request still running, this one did the whole job itself: when that request has
+    // failed meanwhile and no complete DATA_DELETION is in the chain, this is no repeat of a done erasure but the one
+    // that finished it (a probe got `alreadyErased: true`, naming as duplicated a request that failed on Redis, from
+    // the only request that erased the customer). Taken over like any failed erasure, so one request finishes it.
+    if (alreadyErased && !(await this.audit.hasEvent(customerId, 'DATA_DELETION', { complete: false })) && (await this.claims.hasFailed(customerId, firstRequestId))) {
+      const taken = await this.claims.takeOver(customerId, firstRequestId, request, actor.caller.id, new Date(), UNFINISHED_ERASURE_MS);
+      if (taken !== null) [alreadyErased, resumes, duplicates] = [false, taken, null];
+    }
     const removed: ErasedItem[] = [
       { store: 'mongodb', item: 'customer_attributes', count: attributesRemoved + settled.attributesRemoved },
       { store: 'mongodb', item: 'data_keys', count: keysRemoved + settled.keysRemoved },
@@ -130,18 +140,25 @@ export class ErasureService {
       { store: 'mongodb', item: 'anonymous_lookups', count: lookupsForgotten },
       ...fromParticipants,
     ];
-    const event = await this.audit.append({
-      ...deletion,
-      details: {
-        complete: true,
-        httpRequestId: httpRequestId(),
-        alreadyErased,
-        resumesRequestId: resumes,
-        ...(duplicates === null ? {} : { duplicatesRequestId: duplicates }),
-        removedTotal: removed.reduce((sum, r) => sum + r.count, 0),
-        removed: removed.map((r) => `${r.store}:${r.item}=${r.count}`).join(' '),
-      },
-    });
+    let event: Awaited<ReturnType<AuditLog['append']>>;
+    try {
+      event = await this.audit.append({
+        ...deletion,
+        details: {
+          complete: true,
+          httpRequestId: httpRequestId(),
+          alreadyErased,
+          resumesRequestId: resumes,
+          ...(duplicates === null ? {} : { duplicatesRequestId: duplicates }),
+          removedTotal: removed.reduce((sum, r) => sum + r.count, 0),
+          removed: removed.map((r) => `${r.store}:${r.item}=${r.count}`).join(' '),
+        },
+      });
+    } catch (error) {
+      // A takeover made just above is this request's to mark failed (erase() knows only the one it made at the start).
+      if (resumes !== claimed.resumes) await this.claims.markFailed(customerId, request, new Date(), resumes).catch(() => undefined);
+      throw error;
+    }
     // The chain is sealed now: a write that raced this erasure is refused by the audit log and rolls itself back.
     // One that was audited before the seal wrote its data before it too; sweep once more for that data.
     const late = await this.sweepAfterSeal(customerId, now);

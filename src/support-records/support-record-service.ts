@@ -1,7 +1,7 @@
 import { exportRecords } from '../context-snapshots/snapshot-builder.js';
 import { guardRedis, type StoreErrorReporter } from '../context-snapshots/store-guard.js';
 import { assertCustomerId, type CustomerService } from '../customers/customer-service.js';
-import { BadUserInputError, CustomerErasedError, ServiceUnavailableError } from '../errors.js';
+import { BadUserInputError, ServiceUnavailableError } from '../errors.js';
 import type { SupportRecordRepository } from './support-record-repository.js';
 import type { SupportActivity, SupportActivityInput, SupportRecordKind, SupportRecordsExport } from './support-record-types.js';
 import { validateSupportActivity } from './support-record-validation.js';
@@ -33,13 +33,7 @@ export class SupportRecordService {
     await this.customers.loadActive(input.customerId);
     await this.refuseOwnIdentifiers([input]);
     await this.repository.insertActivities([activity]);
-    // An erasure may have begun after the check above and purged before this insert landed: look again, and take
-    // the records back if the customer is gone (whatever erasure missed, it would have deleted anyway).
-    const [after] = await this.customers.findByIds([input.customerId]);
-    if (after?.status !== 'ACTIVE') {
-      await this.repository.purgeCustomer(input.customerId);
-      throw new CustomerErasedError();
-    }
+    await this.customers.confirmStillActive(input.customerId, () => this.repository.purgeCustomer(input.customerId));
     // Bounded history: a snapshot rebuild reads every record the customer has (a probe's 60,000 took 6 s and 800 MB).
     await this.repository.pruneCustomer(input.customerId, kindsIn(activity), this.keptPerKind);
     await guardRedis(() => this.snapshots.invalidate(input.customerId), this.reportStoreError).catch((error: unknown) => {
