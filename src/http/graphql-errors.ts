@@ -120,21 +120,14 @@ const WITHHELD = 'The request holds a value that is not accepted here (the messa
 export function redactValues(message: string): string {
   const text = message.slice(0, MAX_MESSAGE_READ);
   let out = '';
-  // What the last check reads: the same text with the names kept but no quotes, every value dropped as a break
-  // between words, and graphql-js' `at "<path>"` without its `at`. Read as answered, `"<redacted>" at "input.channel"`
-  // spelled an address (`at` for `@`), and every message about a variable's enum value or nested field was withheld
-  // whole (a probe).
-  let unquoted = '';
   let i = 0;
   while (i < text.length) {
     const quote = text.indexOf('"', i);
     if (quote === -1) {
       out += text.slice(i);
-      unquoted += text.slice(i);
       break;
     }
     out += text.slice(i, quote);
-    unquoted += text.slice(i, quote);
     let end = quote + 1;
     while (end < text.length && text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
     if (end >= text.length) {
@@ -144,15 +137,24 @@ export function redactValues(message: string): string {
     const inner = text.slice(quote + 1, end);
     const named = !/\b(?:value:?|found) $/i.test(out.slice(-8)) && KEEP_QUOTED.test(inner) && !containsIdentifier(inner);
     out += named ? `"${inner}"` : '"<redacted>"';
-    // graphql-js' `at "input.channel"` names where in a variable a value was refused: not an `at` between words.
-    if (named && unquoted.endsWith(' at ')) unquoted = `${unquoted.slice(0, -4)}${VALUE_BREAK}`;
-    unquoted += named ? inner : VALUE_BREAK;
     i = end + 1;
   }
   const redacted = out.replace(/(found|value:|got invalid value) (?!")[^;]*?(;|$| at )/g, '$1 <redacted>$2').slice(0, 400);
-  // Everything outside the values is read, also what the line above drops from the answer: it cannot tell where a
-  // value printed raw ends once the quotes are gone.
-  return containsIdentifier(unquoted) ? WITHHELD : redacted;
+  return containsIdentifier(asChecked(redacted)) ? WITHHELD : redacted;
+}
+
+/**
+ * What of an answer the last check of redactValues reads: the names it keeps, without their quotes; every dropped value
+ * as a break between words; graphql-js' `at "<path>"` without its `at`. Read as answered, `"<redacted>" at
+ * "input.channel"` spelled an address (`at` for `@`), a raw value dropped as `<redacted>` a word, and every message about
+ * a variable's enum value, nested field or non-string date was withheld whole (probes).
+ */
+function asChecked(answer: string): string {
+  return answer
+    // Only after a dropped value, where graphql-js writes it: elsewhere `jane.doe at "example.org"` is a spelled address.
+    .replace(/(<redacted>"?) at "(?!<redacted>)([^"]*)"/g, `$1${VALUE_BREAK}$2`)
+    .replace(/"?<redacted>"?/g, VALUE_BREAK)
+    .replaceAll('"', ' ');
 }
 
 /**

@@ -20,8 +20,15 @@ describe('redactValues', () => {
     );
   });
 
+  it('keeps a non-string date\'s message, the number it quotes dropped', () => {
+    expect(redactValues('Variable "$f" got invalid value 20261130; DateTime must be a string')).toBe('Variable "$f" got invalid value <redacted>; DateTime must be a string');
+  });
+
   it('still withholds a message whose text outside the quotes spells an address or a number', () => {
     for (const message of [
+      // graphql-js prints an object's keys raw: the caller's `x" jane.doe at "example.org` key (a regression probe).
+      'Field "x" jane.doe at "example.org" is not defined by type "ResolveCustomerInput".',
+      'Variable "$input" got invalid value { a;: 1, zelda.quill at "example.org": 1 }; Field "a;" is not defined by type "X".',
       'Variable "$input" got invalid value "x" at "input.channel"; jane at example.org',
       'Variable "$input" got invalid value "x" at "input.channel"; call 07700 900123',
     ]) {
