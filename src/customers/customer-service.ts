@@ -958,7 +958,12 @@ function crmIdCandidates(folded: string): Set<string> {
  */
 function emailCandidates(folded: string): Set<string> {
   const candidates = new Set<string>();
+  // Each form normalised once: repeated pieces give the same form many times over (`at-at-at-...`, 64 characters as an
+  // x-request-id, normalised 1,440 forms in 19 ms for 30 distinct ones; a regression probe).
+  const tried = new Set<string>();
   const add = (address: string) => {
+    if (tried.has(address)) return;
+    tried.add(address);
     try {
       candidates.add(normaliseIdentifier('EMAIL', address));
     } catch {
@@ -987,7 +992,9 @@ function emailCandidates(folded: string): Set<string> {
  * local part ends just before the separator at that index (the `@` of an `at` that stood there).
  */
 function emailFormsOfWord(pieces: readonly string[], add: (address: string) => void, atSeparator?: number): void {
-  for (let start = 0; start < pieces.length; start += 2) {
+  // With `atSeparator`, only the starts whose local part can end there (at most MAX_PIECES pieces before it).
+  const [first, past] = atSeparator === undefined ? [0, pieces.length] : [Math.max(0, atSeparator - 1 - (MAX_PIECES - 1) * 2), atSeparator];
+  for (let start = first; start < past; start += 2) {
     let local = '';
     for (let end = start; end < pieces.length && end - start < MAX_PIECES * 2; end += 2) {
       local += (end > start ? (pieces[end - 1] ?? '') : '') + (pieces[end] ?? '');
