@@ -128,6 +128,14 @@ export class TokenVerifier {
     if (typeof payload.sub !== 'string' || !isUsableSubject(payload.sub)) {
       throw new UnauthenticatedError('The token has no usable subject', 'invalid_token');
     }
+    // Times a clock can hold: jose took `"exp": 1e999` (JSON reads Infinity) and `1e300` for a token that never expires,
+    // and `"iat": -1e999` (a probe). Seconds from 1970 to the end of 9999, as the DateTime scalar takes.
+    for (const claim of ['exp', 'nbf', 'iat'] as const) {
+      const value = payload[claim];
+      if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= MAX_CLAIM_SECONDS)) {
+        throw new UnauthenticatedError(`The token's ${claim} claim is not accepted`, 'invalid_token');
+      }
+    }
     // jose checks iat only with maxTokenAge: a token that claims to be issued in the future is refused here.
     if (typeof payload.iat === 'number' && payload.iat * 1000 > this.now() + this.options.clockToleranceSeconds * 1000) {
       throw new UnauthenticatedError("The token's iat claim is not accepted", 'invalid_token');
@@ -291,6 +299,9 @@ function extractBearer(header: string | undefined): string {
   return match[1];
 }
 
+/** 9999-12-31T23:59:59Z in seconds: the latest time claim a token may carry. */
+const MAX_CLAIM_SECONDS = 253_402_300_799;
+
 /**
  * `scope` (RFC 8693: a space-separated string) and `scp` (an array in many providers, a space-separated string in
  * Microsoft Entra ID's access tokens): either claim, in either shape. Anything else in them grants nothing.
@@ -298,7 +309,9 @@ function extractBearer(header: string | undefined): string {
 function readScopes(payload: JWTPayload): Set<string> {
   const scopes = new Set<string>();
   for (const claim of [payload['scope'], payload['scp']]) {
-    const values = typeof claim === 'string' ? claim.split(/[ \t]+/) : Array.isArray(claim) ? claim : [];
+    // Spaces only (RFC 6749 §3.3 `%x20`), as the Router splits it: a tab granted `customer:read` in `foo\tcustomer:read`
+    // here, which the Router reads as one unknown scope (a probe).
+    const values = typeof claim === 'string' ? claim.split(/ +/) : Array.isArray(claim) ? claim : [];
     for (const s of values) if (typeof s === 'string' && s) scopes.add(s);
   }
   return scopes;

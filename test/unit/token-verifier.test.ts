@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, type JWTVerifyGetKey } from 'jose';
+import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, type CryptoKey as JoseCryptoKey, type JWTVerifyGetKey } from 'jose';
 import { checkKeySet, TokenVerifier } from '../../src/auth/token-verifier.js';
 
 const ISSUER = 'https://issuer.test';
@@ -48,6 +48,28 @@ describe('TokenVerifier scopes and header forms', () => {
     expect(await scopesOf({ scope: 'audit:read', scp: ['customer:read'] })).toEqual(['audit:read', 'customer:read']);
     expect(await scopesOf({ scope: 42, scp: { 'customer:read': true } })).toEqual([]);
     expect(await scopesOf({ scp: [7, null, 'customer:read'] })).toEqual(['customer:read']);
+    // Spaces only, as the Router splits the claim (RFC 6749 §3.3): a tab granted customer:read here (a probe).
+    expect(await scopesOf({ scope: 'foo\tcustomer:read' })).toEqual(['foo\tcustomer:read']);
+  });
+
+  // JSON reads 1e999 as Infinity: such a token never expired (a probe). Times must be ones a clock can hold.
+  it('refuses time claims that are not finite, negative, or past the year 9999', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const signed = async (claims: Record<string, unknown>) => {
+      const { publicKey, privateKey } = await generateKeyPair('ES256');
+      const jwk = { ...(await exportJWK(publicKey)), kid: 'k2', alg: 'ES256' };
+      const verifier = new TokenVerifier({ jwks: createLocalJWKSet({ keys: [jwk] }), issuer: ISSUER, audience: AUDIENCE, clockToleranceSeconds: 0, verifiedCacheSeconds: 0 });
+      // Written by hand: jose's SignJWT refuses such numbers, an identity provider's library may not.
+      const encode = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+      const body = `{"sub":"agent-1","iss":"${ISSUER}","aud":"${AUDIENCE}","scope":"customer:read",${Object.entries(claims).map(([k, v]) => `"${k}":${String(v)}`).join(',')}}`;
+      const input = `${encode({ alg: 'ES256', kid: 'k2' })}.${encode(body)}`;
+      const signature = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, privateKey as JoseCryptoKey, new TextEncoder().encode(input));
+      return verifier.verifyAuthorization(`Bearer ${input}.${Buffer.from(signature).toString('base64url')}`);
+    };
+    expect((await signed({ exp: now + 60, iat: now })).id).toBe('agent-1');
+    for (const claims of [{ exp: '1e999' }, { exp: '1e300' }, { exp: now + 60, iat: '-1e999' }, { exp: now + 60, nbf: '-1' }, { exp: 253402300800 }]) {
+      await expect(signed(claims), JSON.stringify(claims)).rejects.toThrow(/claim is not accepted/);
+    }
   });
 
   it('takes any run of spaces or tabs after Bearer, and says when a token is too long', async () => {
