@@ -153,6 +153,7 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
     }),
     checkReadiness: () => checkReadiness(services),
     namesAnIdentifier: (requestId) => services.customers.namesAnIdentifier(requestId),
+    screenIdentifiersSent: (params) => services.customers.screenIdentifiersSent(params),
     operationNames,
     renderMetrics: () => metrics.render(),
     // Authenticated by the handler exactly like /graphql; the route checks the dataSubjectAccess scope rule itself.

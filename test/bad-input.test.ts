@@ -635,6 +635,10 @@ describe("the customer's own email in other forms", () => {
       ['iphone15@gmail.com', ['iPhone 15 screen cracked'], ['Device iphone15', 'ref iPhone-15']],
       ['jan2025@web.de', ['Invoice Jan 2025 disputed'], ['from jan2025']],
       ['max.mustermann@firma.de', ['Max Mustermann at the Firma office'], ['max-mustermann-at-firma-de']],
+      // The mailbox without its +tag, when five letters or digits are left of it (the domain alone was refused).
+      ['jane.roe+crm@tagged.example.org', ['Jane Roe called'], ['jane.roe.tagged.example.org', 'jane-roe-crm-tagged-example-org']],
+      ['+news@gmail.com', ['Customer could not log in to gmail.com'], ['news gmail com']],
+      ['my+shop@gmail.com', ['Cannot access my gmail.com account'], ['my_shop_gmail_com']],
     ];
     for (const [email, passes, refused] of cases) {
       const registered = await gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }] } });
@@ -676,6 +680,30 @@ describe("the customer's own email in other forms", () => {
     expect(app.logs.text()).not.toContain(operationName);
     const events = await app.app.mongo.db.collection('audit_events').find({ requestId: slug }).toArray();
     expect(events).toEqual([]);
+  });
+
+  // Refused before any resolver reads the address: for a missing scope, a variable of the wrong type, a field it cannot
+  // select, another identifier of the same registration; the address written in the query (a regression probe).
+  it.each([
+    ['refused for a missing scope', 'zq8leak.roe1@example.com', (v: string) => ({ query: `query($v: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v } }) { auditEventId } }`, variables: { v } }), ['consent:read']],
+    ['refused for a variable of the wrong type', 'zq8leak.roe2@example.com', (v: string) => ({ query: `query($v: String!, $c: Channel!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v }, channel: $c }) { auditEventId } }`, variables: { v, c: 'FAX' } }), null],
+    ['refused for a field it cannot select', 'zq8leak.roe3@example.com', (v: string) => ({ query: `query($v: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v } }) { nope } }`, variables: { v } }), null],
+    ['refused for another identifier', 'kw7leak.doe4@example.com', (v: string) => ({ query: REGISTER, variables: { input: { identifiers: [{ kind: 'EMAIL', value: v }, { kind: 'PHONE', value: 'abc' }] } } }), null],
+    ['written in the query', 'kw7leak.doe5@example.com', (v: string) => ({ query: `query { resolveCustomer(input: { identifier: { kind: EMAIL, value: "${v}" } }) { nope } }` }), null],
+  ])('does not log an x-request-id or operation name that spells the email of a request %s', async (_what, email, body, scopes) => {
+    const slug = email.replace('@', '.');
+    const operationName = `Send${slug[0]!.toUpperCase()}${slug.slice(1).replace(/[.@]/g, '_')}`;
+    const named = body(email);
+    const query = named.query.replace(/^(query|mutation)(\s+\w+)?/, `$1 ${operationName}`);
+    const completed = () => app.logs.text().split('\n').filter((line) => line.includes('"request completed"')).length;
+    const before = completed();
+    const auth = scopes === null ? undefined : `Bearer ${await app.token(scopes as string[], 'agent-refused')}`;
+    const reply = await send({ body: JSON.stringify({ ...named, query, operationName }), headers: { 'x-request-id': slug }, auth });
+    expect(reply.body?.errors?.length).toBeGreaterThan(0);
+    for (let waited = 0; completed() === before && waited < 2_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(completed()).toBe(before + 1);
+    expect(app.logs.text()).not.toContain(slug);
+    expect(app.logs.text()).not.toContain(operationName);
   });
 
   it.each([

@@ -46,6 +46,9 @@ export interface Resolution {
   auditEventId: string;
 }
 
+/** An identifier as normalised, before (or without) hashing. */
+type ReadIdentifier = Pick<HashedIdentifier, 'kind' | 'normalised'>;
+
 interface HashedIdentifier {
   kind: IdentifierKind;
   normalised: string;
@@ -513,6 +516,27 @@ export class CustomerService {
       ...[...emailCandidates(folded)].flatMap((form) => this.keyring.hashAll('EMAIL', form)),
     ];
     return hashes.length > 0 && (await this.repository.hasAnyIdentifier(hashes));
+  }
+
+  /**
+   * Identifiers a request sends, read from its parameters as sent: the strings of its variables and the string literals
+   * of its query that are, whole, an email address or an international phone number. The caller's x-request-id and
+   * operation name are screened against them (withdrawRequestIdNaming) before the request runs, whether or not it gets
+   * as far as a resolver that reads them: one refused for a missing scope, a variable of the wrong type or a field it
+   * cannot select logged both (a regression probe). Nothing is hashed or kept.
+   */
+  screenIdentifiersSent(params: unknown): void {
+    const sent: ReadIdentifier[] = [];
+    for (const text of textsSentIn(params)) {
+      const kind = text.includes('@') ? 'EMAIL' : PHONE_SENT.test(text) ? 'PHONE' : null;
+      if (kind === null) continue;
+      try {
+        sent.push({ kind, normalised: normaliseIdentifier(kind, text) });
+      } catch {
+        // Not an identifier: nothing to screen for.
+      }
+    }
+    if (sent.length > 0) withdrawRequestIdNaming(sent);
   }
 
   /** Decrypts attributes of customers read with their ciphertexts; a ciphertext that does not authenticate throws. */
@@ -1104,7 +1128,7 @@ function wordsOf(text: string): string[] {
 }
 
 /** Whether the text names the identifier, read as the screens read text (findOwnIdentifierIn, namesAnIdentifier). */
-function namesIdentifier(text: string, identifier: HashedIdentifier): boolean {
+function namesIdentifier(text: string, identifier: ReadIdentifier): boolean {
   if (identifier.kind === 'CRM_ID') return namesAnyCrmId(text, [identifier.normalised]);
   if (identifier.kind === 'PHONE') return phoneCandidates(foldForMatching(text)).has(identifier.normalised);
   // The address being resolved, registered or linked, as the customer's shown one is looked for (findOwnIdentifierIn):
@@ -1128,7 +1152,7 @@ function spellsEmail(text: string, shown: { whole: readonly string[]; localPart:
 }
 
 /** Replaces the caller's x-request-id (see withdrawRequestId) when it names one of the identifiers the request holds. */
-function withdrawRequestIdNaming(identifiers: readonly HashedIdentifier[]): void {
+function withdrawRequestIdNaming(identifiers: readonly ReadIdentifier[]): void {
   const names = (text: string) => identifiers.some((identifier) => namesIdentifier(text, identifier));
   noteHeldIdentifiers(names);
   const requestId = callerRequestId();
@@ -1186,10 +1210,15 @@ function emailSkeletons(email: string): { whole: string[]; localPart: string[] }
   const at = email.lastIndexOf('@');
   const localPart = email.slice(0, at);
   const domain = skeletonOf(email.slice(at + 1));
-  // The mailbox without its `+tag` too, whole (`jane.roe.example.org` for jane.roe+crm@example.org; a regression probe).
-  const mailboxes = [...new Set([localPart, localPart.split('+', 1)[0] ?? ''])].map(skeletonOf);
-  const whole = mailboxes.flatMap((local) => [`${local}${domain}`, `${local}at${domain}`]).filter((form) => form.length >= MIN_EMAIL_SKELETON_LENGTH);
-  const locals = mailboxes.filter((skeleton) => skeleton.length >= 5 && /\p{L}/u.test(skeleton) && /\p{N}/u.test(skeleton));
+  // The mailbox without its `+tag` too, whole (`jane.roe.example.org` for jane.roe+crm@example.org; a regression probe),
+  // when five letters or digits are left of it: of `+news@gmail.com` or `my+shop@gmail.com` that left the domain, and
+  // `Cannot access my gmail.com account` was refused (the next regression probe).
+  const whole = [skeletonOf(localPart), ...[skeletonOf(localPart.split('+', 1)[0] ?? '')].filter((mailbox) => mailbox.length >= 5)]
+    .flatMap((local) => [`${local}${domain}`, `${local}at${domain}`])
+    .filter((form, i, forms) => form.length >= MIN_EMAIL_SKELETON_LENGTH && forms.indexOf(form) === i);
+  const locals = [...new Set([localPart, localPart.split('+', 1)[0] ?? ''])]
+    .map(skeletonOf)
+    .filter((skeleton) => skeleton.length >= 5 && /\p{L}/u.test(skeleton) && /\p{N}/u.test(skeleton));
   return { whole, localPart: locals };
 }
 
@@ -1245,4 +1274,36 @@ const MIN_SCREENED_CRM_ID_LENGTH = 4;
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error('the value could not be decrypted');
+}
+
+/** What a phone number sent whole looks like: a `+` or `00`, then digits and the separators people type. */
+const PHONE_SENT = /^\s*(?:\+|00)[\d\s().-]{6,24}$/;
+/** Strings a request's parameters are read for, at most, and the longest one read (an address is at most 254). */
+const MAX_TEXTS_SENT = 1_000;
+const MAX_TEXT_SENT_LENGTH = 320;
+
+/** The strings of a request's `variables` and the string literals of its `query`, as screenIdentifiersSent reads them. */
+function textsSentIn(params: unknown): string[] {
+  const texts: string[] = [];
+  const add = (text: string) => {
+    if (texts.length < MAX_TEXTS_SENT && text.length >= 5 && text.length <= MAX_TEXT_SENT_LENGTH) texts.push(text);
+  };
+  const walk = (value: unknown, depth: number): void => {
+    if (texts.length >= MAX_TEXTS_SENT || depth > 12) return;
+    if (typeof value === 'string') add(value);
+    else if (Array.isArray(value)) for (const item of value) walk(item, depth + 1);
+    else if (value !== null && typeof value === 'object') for (const item of Object.values(value)) walk(item, depth + 1);
+  };
+  if (params === null || typeof params !== 'object') return texts;
+  const { query, variables } = params as { query?: unknown; variables?: unknown };
+  // Over GET, variables come as JSON text.
+  if (typeof variables === 'string') {
+    try {
+      walk(JSON.parse(variables) as unknown, 0);
+    } catch {
+      // Not JSON: Apollo refuses the request.
+    }
+  } else walk(variables, 0);
+  if (typeof query === 'string') for (const [, literal] of query.matchAll(/"((?:[^"\\\n]|\\.)*)"/g)) add((literal ?? '').replaceAll('\\"', '"'));
+  return texts;
 }

@@ -102,7 +102,7 @@ function isCodelessRequestError(error: unknown): boolean {
   return typeof status === 'number' && status >= 400 && status < 500;
 }
 
-const KEEP_QUOTED = /^(\$[A-Za-z_][A-Za-z0-9_]*|[A-Z_][A-Za-z0-9_]*[!\]\[]*|\[*[A-Z][A-Za-z0-9_]*!?\]*!?|[a-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*)$/;
+const KEEP_QUOTED = /^(\$[A-Za-z_][A-Za-z0-9_]*|[A-Z][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*|[A-Z_][A-Za-z0-9_]*[!\]\[]*|\[*[A-Z][A-Za-z0-9_]*!?\]*!?|[a-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*)$/;
 
 /** What of a message is read at most: answers keep 400 characters, and every step below is linear up to this. */
 const MAX_MESSAGE_READ = 2_000;

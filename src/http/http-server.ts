@@ -23,6 +23,8 @@ export interface HttpRoutesDeps {
   extraRoutes?: Record<string, (req: IncomingMessage, res: ServerResponse, caller: Caller, requestId: string) => Promise<void>>;
   /** Whether a caller's request id names an identifier (CustomerService.namesAnIdentifier); such an id is not used. */
   namesAnIdentifier?: (requestId: string) => Promise<boolean>;
+  /** Screens the caller's request id and operation name against the identifiers a request sends (CustomerService.screenIdentifiersSent). */
+  screenIdentifiersSent?: (params: unknown) => void;
   /** Screens operation names before the log line keeps one (the observability plugin's screen, for its labels). */
   operationNames?: NameScreen;
 }
@@ -156,9 +158,12 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
       // Logged and counted: only a well-formed GraphQL name that spells no phone number, never whatever text a caller put there.
       operationName = isRecordableOperationName(deps, name) ? name : null;
     }
+    const params = req.method === 'POST' ? body : graphqlParamsOfSearch(url.searchParams);
+    // Before anything can refuse the request: a request id or operation name that spells an identifier it sends is not kept.
+    deps.screenIdentifiersSent?.(params);
     // Refused before Apollo sees it: a lone surrogate becomes U+FFFD in every store, so what was hashed would not be
     // what was kept; and no input of the schema nests deeper than a few levels.
-    const refused = checkParameters(req.method === 'POST' ? body : graphqlParamsOfSearch(url.searchParams));
+    const refused = checkParameters(params);
     if (refused) {
       const message =
         refused.problem === 'ill-formed'

@@ -20,6 +20,10 @@ describe('redactValues', () => {
     );
   });
 
+  it('keeps a schema coordinate (Type.field)', () => {
+    expect(redactValues('Unknown argument "x" on field "Query.customer".')).toBe('Unknown argument "x" on field "Query.customer".');
+  });
+
   it('keeps a non-string date\'s message, the number it quotes dropped', () => {
     expect(redactValues('Variable "$f" got invalid value 20261130; DateTime must be a string')).toBe('Variable "$f" got invalid value <redacted>; DateTime must be a string');
   });
