@@ -528,6 +528,8 @@ export class CustomerService {
   screenIdentifiersSent(params: unknown): void {
     const sent: ReadIdentifier[] = [];
     for (const text of textsSentIn(params)) {
+      // Bounded: each is compared with the request id and the operation name (a registration sends at most ten).
+      if (sent.length >= MAX_IDENTIFIERS_SENT) break;
       const kind = text.includes('@') ? 'EMAIL' : PHONE_SENT.test(text) ? 'PHONE' : null;
       if (kind === null) continue;
       try {
@@ -1280,6 +1282,7 @@ function asError(error: unknown): Error {
 const PHONE_SENT = /^\s*(?:\+|00)[\d\s().-]{6,24}$/;
 /** Strings a request's parameters are read for, at most, and the longest one read (an address is at most 254). */
 const MAX_TEXTS_SENT = 1_000;
+const MAX_IDENTIFIERS_SENT = 50;
 const MAX_TEXT_SENT_LENGTH = 320;
 
 /** The strings of a request's `variables` and the string literals of its `query`, as screenIdentifiersSent reads them. */
