@@ -102,7 +102,9 @@ function isCodelessRequestError(error: unknown): boolean {
   return typeof status === 'number' && status >= 400 && status < 500;
 }
 
-const KEEP_QUOTED = /^(\$[A-Za-z_][A-Za-z0-9_]*|[A-Z][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*|[A-Z_][A-Za-z0-9_]*[!\]\[]*|\[*[A-Z][A-Za-z0-9_]*!?\]*!?|[a-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*)$/;
+const KEEP_QUOTED = /^(\$[A-Za-z_][A-Za-z0-9_]*|[A-Z_][A-Za-z0-9_]*[!\]\[]*|\[*[A-Z][A-Za-z0-9_]*!?\]*!?|[a-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*)$/;
+
+const COORDINATE = /^[A-Z][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** What of a message is read at most: answers keep 400 characters, and every step below is linear up to this. */
 const MAX_MESSAGE_READ = 2_000;
@@ -135,7 +137,10 @@ export function redactValues(message: string): string {
       break;
     }
     const inner = text.slice(quote + 1, end);
-    const named = !/\b(?:value:?|found) $/i.test(out.slice(-8)) && KEEP_QUOTED.test(inner) && !containsIdentifier(inner);
+    // A schema coordinate (`Query.customer`) where graphql-js names the field an argument is unknown on; elsewhere a
+    // capitalised dotted name is the caller's (a CRM id `ACME.X12` as an input field was echoed; a regression probe).
+    const isCoordinate = / on field $/.test(out.slice(-10)) && COORDINATE.test(inner);
+    const named = !/\b(?:value:?|found) $/i.test(out.slice(-8)) && (isCoordinate || KEEP_QUOTED.test(inner)) && !containsIdentifier(inner);
     out += named ? `"${inner}"` : '"<redacted>"';
     i = end + 1;
   }

@@ -22,6 +22,8 @@ describe('redactValues', () => {
 
   it('keeps a schema coordinate (Type.field)', () => {
     expect(redactValues('Unknown argument "x" on field "Query.customer".')).toBe('Unknown argument "x" on field "Query.customer".');
+    // Elsewhere a capitalised dotted name is the caller's own (a CRM id as an input field name; a regression probe).
+    expect(redactValues('Field "ACME.X12" is not defined by type "RegisterCustomerInput".')).toBe('Field "<redacted>" is not defined by type "RegisterCustomerInput".');
   });
 
   it('keeps a non-string date\'s message, the number it quotes dropped', () => {
