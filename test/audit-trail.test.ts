@@ -212,6 +212,26 @@ describe('AuditEvent as a federated entity', () => {
 });
 
 describe('identifier hashes in the trail', () => {
+  // A reviewer saw a grant's approver but not its requester, nor whether an erasure completed: details were only in the
+  // export's download (a probe). The JSON keeps its keys sorted, as the hash covers it.
+  it('shows each event\'s details as sorted JSON text', async () => {
+    const id = await registerWithEvents(1);
+    const res = await app.graphql<{ customer: { auditTrail: { edges: Array<{ node: { type: string; details: string } }> } } }>(
+      auditor,
+      `query($id: ID!) { customer(id: $id) { auditTrail { edges { node { type details } } } } }`,
+      { id },
+    );
+    expect(res.body.errors).toBeUndefined();
+    const nodes = res.body.data!.customer.auditTrail.edges.map((e) => e.node);
+    const stored = await app.app.mongo.db.collection('audit_events').find({ chain: id }).sort({ sequence: 1 }).toArray();
+    expect(nodes.map((n) => JSON.parse(n.details) as unknown)).toEqual(stored.map((e) => e['details'] as unknown));
+    for (const node of nodes) {
+      const keys = Object.keys(JSON.parse(node.details) as Record<string, unknown>);
+      expect(keys).toEqual([...keys].sort());
+    }
+    expect(nodes.find((n) => n.type === 'CUSTOMER_REGISTERED')!.details).toContain('kinds');
+  });
+
   it('stores a customer event’s identifier hash sealed, and shows it opened to auditors', async () => {
     const id = await registerWithEvents(1);
     const identifiers = await app.graphql<{ customer: { identifiers: Array<{ kind: string; hash: string }> } }>(

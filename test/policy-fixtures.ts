@@ -27,7 +27,7 @@ export interface MatrixCaller {
 const CONSENT_FIELDS = ['id', 'customerId', 'version', 'scopes', 'grantedAt', 'expiresAt', 'source', 'supersedes'];
 const AUDIT_FIELDS = [
   'id', 'type', 'occurredAt', 'customerId', 'actor', 'channel', 'interactionId', 'resolutionSource',
-  'identifierHash', 'fields', 'justification', 'requestId', 'sequence', 'prevHash', 'hash',
+  'identifierHash', 'fields', 'justification', 'requestId', 'sequence', 'prevHash', 'hash', 'details',
 ];
 const CONTEXT_FIELDS = [
   'customerId', 'generatedAt', 'expiresAt', 'channel', 'sessionId', 'openTickets', 'activeSubscriptions',

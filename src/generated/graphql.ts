@@ -52,6 +52,12 @@ export type AuditEvent = {
   actor: AuditActor;
   channel: Maybe<Channel>;
   customerId: Maybe<Scalars['ID']['output']>;
+  /**
+   * The event's details as JSON text with its keys sorted, as the hash covers them: a grant's requester, approver and
+   * expiry, a consent receipt's version and scopes, an erasure's removals and whether it completed, an export's range
+   * and delivery. Never a raw identifier.
+   */
+  details: Scalars['String']['output'];
   fields: Maybe<Array<PiiField>>;
   hash: Scalars['String']['output'];
   id: Scalars['ID']['output'];
@@ -758,6 +764,7 @@ export type AuditEventResolvers<ContextType = RequestContext, ParentType extends
   actor?: Resolver<ResolversTypes['AuditActor'], ParentType, ContextType>;
   channel?: Resolver<Maybe<ResolversTypes['Channel']>, ParentType, ContextType>;
   customerId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  details?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   fields?: Resolver<Maybe<Array<ResolversTypes['PiiField']>>, ParentType, ContextType>;
   hash?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;

@@ -152,7 +152,7 @@ export const FIELD_POLICY: Record<string, TypePolicy> = {
   AuditEvent: Object.fromEntries(
     [
       'id', 'type', 'occurredAt', 'customerId', 'actor', 'channel', 'interactionId', 'resolutionSource',
-      'identifierHash', 'fields', 'justification', 'requestId', 'sequence', 'prevHash', 'hash',
+      'identifierHash', 'fields', 'justification', 'requestId', 'sequence', 'prevHash', 'hash', 'details',
     ].map((f) => [f, scoped(AUDIT_READ)]),
   ),
   AuditActor: openType(['kind', 'id'], 'AuditEvent.actor'),

@@ -1,3 +1,4 @@
+import { canonicalise } from '../audit/audit-chain.js';
 import type { Resolvers } from '../generated/graphql.js';
 import { isPrefixedId } from '../identity/customer-id.js';
 import { MAX_AUDIT_TRAILS_PER_REQUEST, OperationLimitError } from '../hardening/operation-limits.js';
@@ -21,5 +22,8 @@ export const auditResolvers: Resolvers = {
   AuditEvent: {
     // A malformed id is a miss, not an error: other subgraphs may hold stale keys.
     __resolveReference: (ref, ctx) => (isPrefixedId('aud', ref.id) ? ctx.loaders.auditEventById.load(ref.id) : null),
+    // Readable in GraphQL too, not only in the export's download: a reviewer saw a grant's approver but not its
+    // requester, nor whether an erasure completed (a probe).
+    details: (event) => canonicalise(event.details ?? {}),
   },
 };
