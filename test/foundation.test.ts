@@ -137,6 +137,25 @@ describe('registration and resolution', () => {
     expect(one).not.toBe(two);
     const byCrm = await app.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(agent, RESOLVE, { kind: 'CRM_ID', value: crmId });
     expect(byCrm.body.data!.resolveCustomer.customer).toBeNull();
+    // The refusal told the caller whose the identifiers are: each owner's chain records it as a lookup (a probe tested
+    // identifiers this way, past its resolveCustomer budget, with nothing recorded).
+    for (const [owner, kind] of [[one, 'EMAIL'], [two, 'PHONE']] as const) {
+      const refused = await app.app.mongo.db.collection('audit_events').find({ chain: owner, type: 'IDENTITY_RESOLUTION', 'details.refused': 'CONFLICT' }).toArray();
+      expect(refused).toHaveLength(1);
+      expect(refused[0]).toMatchObject({ resolutionSource: 'registration', actor: { id: 'svc-crm' }, details: { matched: true, kind } });
+    }
+  });
+
+  it("records a link refused because the identifier is another customer's in that customer's chain", async () => {
+    const [email, crmId] = [anEmail(), aCrmId()];
+    const owner = await register([{ kind: 'EMAIL', value: email }]);
+    const other = await register([{ kind: 'CRM_ID', value: crmId }]);
+    const res = await app.graphql(service, `mutation($c: ID!, $v: String!) { linkIdentifier(customerId: $c, identifier: { kind: EMAIL, value: $v }) { id } }`, { c: other, v: email });
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    const refused = await app.app.mongo.db.collection('audit_events').find({ chain: owner, type: 'IDENTITY_RESOLUTION' }).toArray();
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ resolutionSource: 'link', details: { matched: true, kind: 'EMAIL', refused: 'CONFLICT' } });
+    expect(await app.app.mongo.db.collection('audit_events').countDocuments({ chain: other, type: 'IDENTIFIER_LINKED' })).toBe(0);
   });
 
   it('serves the contract types in _service { sdl }', async () => {

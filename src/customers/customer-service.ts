@@ -179,7 +179,7 @@ export class CustomerService {
     attributes: ReturnType<typeof validateAttributes>,
     actor: Actor,
   ): Promise<CustomerRecord | typeof ERASING | typeof STALLED_ERASURE | null> {
-    const existing = await this.findOwner(identifiers);
+    const existing = await this.findOwner(identifiers, actor, input.channel ?? null);
     if (existing === ERASING || existing === STALLED_ERASURE) return existing;
     // Another registration of these identifiers is still running: it may yet lose a claim and undo its customer, and
     // what was linked to it or answered with it would go too (NOT_FOUND, "erased", CONFLICT, and events naming a
@@ -187,7 +187,7 @@ export class CustomerService {
     if (existing === 'settling') return null;
     if (existing) {
       if (existing.customer.registrationPending && !(await this.completeRegistration(existing.customer, identifiers, actor, input.channel ?? null))) return null;
-      await this.auditRegistrationMatch(existing.customer, existing.matched, actor, input.channel ?? null);
+      await this.auditIdentifierMatch(existing.customer, existing.matched, actor, input.channel ?? null, { source: 'registration' });
       return this.linkMissing(existing.customer, identifiers, actor, input.channel ?? null);
     }
 
@@ -228,7 +228,7 @@ export class CustomerService {
       }
       if (isSettling(owner)) return null;
       const winner = await this.loadActive(claim.ownerId);
-      await this.auditRegistrationMatch(winner, primary, actor, input.channel ?? null);
+      await this.auditIdentifierMatch(winner, primary, actor, input.channel ?? null, { source: 'registration' });
       return this.linkMissing(winner, others, actor, input.channel ?? null);
     }
     const claimed = [primary];
@@ -675,6 +675,8 @@ export class CustomerService {
   /** The one customer that already owns any of these identifiers (under any key version), or null. */
   private async findOwner(
     identifiers: readonly HashedIdentifier[],
+    actor: Actor,
+    channel: Channel | null,
   ): Promise<{ customer: CustomerRecord; matched: HashedIdentifier } | 'settling' | typeof ERASING | typeof STALLED_ERASURE | null> {
     const found = await Promise.all(identifiers.map(async (i) => (await this.repository.findIdentifiersByHashes(i.hashes))[0] ?? null));
     const ownerIds = [...new Set(found.filter((f): f is IdentifierRecord => f !== null).map((f) => f.customerId))];
@@ -688,7 +690,11 @@ export class CustomerService {
     const live = found.map((f) => (f && owners.has(f.customerId) ? f : null));
     const liveOwners = ownerIds.filter((id) => owners.has(id));
     if (liveOwners.some((id) => isSettling(owners.get(id) as CustomerRecord))) return 'settling';
-    if (liveOwners.length > 1) throw new ConflictError('These identifiers belong to different customers');
+    if (liveOwners.length > 1) {
+      const owned = liveOwners.map((ownerId) => ({ ownerId, matched: identifiers[live.findIndex((f) => f?.customerId === ownerId)] as HashedIdentifier }));
+      await this.auditConflict(owned, actor, channel, 'registration');
+      throw new ConflictError('These identifiers belong to different customers');
+    }
     const customer = liveOwners[0] === undefined ? undefined : owners.get(liveOwners[0]);
     if (!customer) return null;
     // Erased, and its identifiers not removed yet: the erasure is under way, or, marked longer ago than an erasure
@@ -705,18 +711,40 @@ export class CustomerService {
    * Registering a known identifier answers with the customer it belongs to: an identity resolution like
    * resolveCustomer's, and audited as one (resolutionSource `registration`).
    */
-  private async auditRegistrationMatch(customer: CustomerRecord, matched: HashedIdentifier, actor: Actor, channel: Channel | null): Promise<void> {
+  /**
+   * An identifier a registration or a link brought found its customer: written to that customer's chain like a lookup.
+   * `refused` when the call was refused because of it (CONFLICT): the answer still told the caller the identifier is
+   * someone else's, and an `identity:write` caller past its resolveCustomer budget tested identifiers that way with
+   * nothing recorded (a probe). Fails closed: unrecorded, the call fails instead of answering.
+   */
+  private async auditIdentifierMatch(
+    customer: CustomerRecord,
+    matched: HashedIdentifier,
+    actor: Actor,
+    channel: Channel | null,
+    { source, refused = false }: { source: 'registration' | 'link'; refused?: boolean },
+  ): Promise<void> {
     await this.audit.append({
       type: 'IDENTITY_RESOLUTION',
       customerId: customer.id,
       actor: actorOf(actor),
       channel,
-      resolutionSource: 'registration',
+      resolutionSource: source,
       identifierHash: matched.hashes[0] ?? null,
       requestId: actor.requestId,
-      details: { matched: true, kind: matched.kind },
+      details: { matched: true, kind: matched.kind, ...(refused ? { refused: 'CONFLICT' } : {}) },
       sealingKey: customer.dataKey,
     });
+  }
+
+  /** The owners of identifiers a call was refused for (CONFLICT), each told in its own chain (auditIdentifierMatch). */
+  private async auditConflict(owners: ReadonlyArray<{ ownerId: string; matched: HashedIdentifier }>, actor: Actor, channel: Channel | null, source: 'registration' | 'link'): Promise<void> {
+    const customers = await this.repository.findByIds(owners.map((o) => o.ownerId));
+    for (const [i, { matched }] of owners.entries()) {
+      const owner = customers[i];
+      // An erased owner's chain takes no such event; its identifiers are on their way out.
+      if (owner && owner.status === 'ACTIVE') await this.auditIdentifierMatch(owner, matched, actor, channel, { source, refused: true });
+    }
   }
 
   /**
@@ -752,6 +780,7 @@ export class CustomerService {
             await sleep(PENDING_LINK_POLL_MS);
             continue;
           }
+          await this.auditConflict([{ ownerId: existing.customerId, matched: identifier }], actor, channel, 'link');
           throw new ConflictError('The identifier belongs to another customer');
         }
         if (!existing.pendingSince) {
