@@ -307,6 +307,49 @@ describe('tamper evidence', () => {
     expect(await verify(id)).toMatchObject({ valid: true, eventCount: 4, firstBrokenSequence: null });
   });
 
+  // Built on a plain object, the canonical form set the prototype for a stored `__proto__` key instead of keeping it:
+  // an event forged that way verified, and the download showed the forged value (a regression probe).
+  it('reports a __proto__ key added to an event\'s details', async () => {
+    const original = chain[1]!;
+    const details = { ...(original['details'] as Record<string, unknown>) };
+    Object.defineProperty(details, '__proto__', { value: { forged: 'approvedBy=mallory' }, enumerable: true, writable: true, configurable: true });
+    await events().updateOne({ _id: original['_id'] }, { $set: { details } });
+    try {
+      expect((await events().findOne({ _id: original['_id'] }))!['details']).toHaveProperty('__proto__');
+      expect(await verify(id)).toMatchObject({ valid: false, firstBrokenSequence: 2 });
+    } finally {
+      await events().updateOne({ _id: original['_id'] }, { $set: { details: original['details'] } });
+    }
+    expect(await verify(id)).toMatchObject({ valid: true, eventCount: 4 });
+  });
+
+  // A date no clock holds in the details failed the whole page of the trail, and the export (a regression probe).
+  it('reads an event whose details hold a date past any clock as unreadable, and the page around it whole', async () => {
+    const auditor = await app.token(['customer:read', 'audit:read'], 'auditor-dates');
+    const original = chain[2]!;
+    class FarDate extends Date {
+      override getTime(): number {
+        return 9e15;
+      }
+    }
+    await events().updateOne({ _id: original['_id'] }, { $set: { 'details.when': new FarDate() } });
+    try {
+      const res = await app.graphql<{ customer: { auditTrail: { edges: Array<{ node: { sequence: number; details: string } }> } } }>(
+        auditor,
+        `query($id: ID!) { customer(id: $id) { auditTrail { edges { node { sequence details } } } } }`,
+        { id },
+      );
+      expect(res.body.errors).toBeUndefined();
+      const nodes = res.body.data!.customer.auditTrail.edges.map((e) => e.node);
+      expect(nodes.map((n) => n.sequence)).toEqual([1, 2, 3, 4]);
+      expect(JSON.parse(nodes[2]!.details)).toHaveProperty('unreadable');
+      expect(await verify(id)).toMatchObject({ valid: false, firstBrokenSequence: 3 });
+    } finally {
+      await events().updateOne({ _id: original['_id'] }, { $unset: { 'details.when': '' } });
+    }
+    expect(await verify(id)).toMatchObject({ valid: true, eventCount: 4 });
+  });
+
   it('reports an event with its actor removed or a forged one without any, and the trail and the export still read', async () => {
     // A customer of its own: the exports below append to its chain.
     const own = await register();

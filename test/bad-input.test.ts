@@ -710,6 +710,21 @@ describe("the customer's own email in other forms", () => {
     expect(app.logs.text()).not.toContain(operationName);
   });
 
+  // Apollo refuses a batch, after the screen: each operation's identifiers are read all the same (a regression probe).
+  it('does not log an x-request-id that spells an email a refused batch sends', async () => {
+    const email = 'kx9leak.doe7@example.org';
+    const slug = email.replace('@', '.');
+    const completed = () => app.logs.text().split('\n').filter((line) => line.includes('"request completed"')).length;
+    const before = completed();
+    const reply = await send({
+      body: JSON.stringify([{ query: `query($v: String!) { resolveCustomer(input: { identifier: { kind: EMAIL, value: $v } }) { auditEventId } }`, variables: { v: email } }]),
+      headers: { 'x-request-id': slug },
+    });
+    expect(reply.status).toBe(400);
+    for (let waited = 0; completed() === before && waited < 2_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(app.logs.text()).not.toContain(slug);
+  });
+
   // In one pass: a regex over the query started again at every quote, and 100 KB of `"\` in a comment held the process
   // for 0.85 s, from a caller with no scope (a regression probe). Not a performance target: quadratic took seconds.
   it('reads the string literals of a large query in one pass', () => {

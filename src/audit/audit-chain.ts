@@ -22,7 +22,10 @@ function toCanonical(value: unknown): Canonical {
   if (value instanceof Date) return value.toISOString();
   if (Array.isArray(value)) return value.map(toCanonical);
   if (typeof value === 'object') {
-    const out: { [key: string]: Canonical } = {};
+    // No prototype: a stored key `__proto__` (only tampering writes one) is an own key like any other. On a plain
+    // object the assignment set the prototype instead, the key never reached the canonical text, and an event forged
+    // that way still verified (a probe).
+    const out: { [key: string]: Canonical } = Object.create(null) as { [key: string]: Canonical };
     for (const key of Object.keys(value).sort()) {
       const v = (value as Record<string, unknown>)[key];
       if (v !== undefined) out[key] = toCanonical(v);

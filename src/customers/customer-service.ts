@@ -5,6 +5,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { AuditEventInput } from '../audit/audit-types.js';
 import type { Channel } from '../context-snapshots/snapshot-types.js';
 import { BadUserInputError, ConflictError, CustomerErasedError, NotFoundError, ServiceUnavailableError } from '../errors.js';
+import { MAX_PARAMETER_DEPTH } from '../hardening/well-formed-text.js';
 import { isCustomerId, newCustomerId } from '../identity/customer-id.js';
 import type { HmacKeyring } from '../identity/hmac-keyring.js';
 import { containsIdentifier, foldForMatching, hasControlCharacters, isSafeReference, maskDatesTimesAmounts } from '../identity/free-text-guard.js';
@@ -1332,12 +1333,14 @@ function textsSentIn(params: unknown): string[] {
     if (texts.length < MAX_TEXTS_SENT && text.length >= 5 && text.length <= MAX_TEXT_SENT_LENGTH) texts.push(text);
   };
   const walk = (value: unknown, depth: number): void => {
-    if (texts.length >= MAX_TEXTS_SENT || depth > 12) return;
+    if (texts.length >= MAX_TEXTS_SENT || depth > MAX_PARAMETER_DEPTH) return;
     if (typeof value === 'string') add(value);
     else if (Array.isArray(value)) for (const item of value) walk(item, depth + 1);
     else if (value !== null && typeof value === 'object') for (const item of Object.values(value)) walk(item, depth + 1);
   };
   if (params === null || typeof params !== 'object') return texts;
+  // A batch (Apollo refuses it, after this): each operation's.
+  if (Array.isArray(params)) return params.slice(0, 10).flatMap((one: unknown) => (Array.isArray(one) ? [] : textsSentIn(one))).slice(0, MAX_TEXTS_SENT);
   const { query, variables } = params as { query?: unknown; variables?: unknown };
   // Over GET, variables come as JSON text.
   if (typeof variables === 'string') {

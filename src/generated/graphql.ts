@@ -55,7 +55,8 @@ export type AuditEvent = {
   /**
    * The event's details as JSON text with its keys sorted, as the hash covers them: a grant's requester, approver and
    * expiry, a consent receipt's version and scopes, an erasure's removals and whether it completed, an export's range
-   * and delivery. Never a raw identifier.
+   * and delivery. Never a customer's raw identifier; callers appear by their token's subject, as the identity provider
+   * gives it.
    */
   details: Scalars['String']['output'];
   fields: Maybe<Array<PiiField>>;

@@ -137,9 +137,10 @@ export function redactValues(message: string): string {
       break;
     }
     const inner = text.slice(quote + 1, end);
-    // A schema coordinate (`Query.customer`) where graphql-js names the field an argument is unknown on; elsewhere a
-    // capitalised dotted name is the caller's (a CRM id `ACME.X12` as an input field was echoed; a regression probe).
-    const isCoordinate = / on field $/.test(out.slice(-10)) && COORDINATE.test(inner);
+    // A schema coordinate (`Query.customer`, `IdentifierInput.value`) where graphql-js names the field an argument is
+    // unknown on or a required input field that is missing; elsewhere a capitalised dotted name is the caller's (a CRM
+    // id `ACME.X12` as an input field was echoed; a regression probe).
+    const isCoordinate = (/ on field $/.test(out.slice(-10)) || text.startsWith(' of required type ', end + 1)) && COORDINATE.test(inner);
     const named = !/\b(?:value:?|found) $/i.test(out.slice(-8)) && (isCoordinate || KEEP_QUOTED.test(inner)) && !containsIdentifier(inner);
     out += named ? `"${inner}"` : '"<redacted>"';
     i = end + 1;

@@ -4,6 +4,9 @@ import { isPrefixedId } from '../identity/customer-id.js';
 import { MAX_AUDIT_TRAILS_PER_REQUEST, OperationLimitError } from '../hardening/operation-limits.js';
 import type { RequestContext } from '../context.js';
 
+/** What `details` reads when the stored details cannot be written as JSON. */
+const UNREADABLE_DETAILS = '{"unreadable":"the stored details hold a value no event is written with; verifyAuditTrail reports the event"}';
+
 /** Audit trails paged so far, per request (the context object is per request). */
 const auditTrailsRead = new WeakMap<RequestContext, number>();
 
@@ -24,6 +27,14 @@ export const auditResolvers: Resolvers = {
     __resolveReference: (ref, ctx) => (isPrefixedId('aud', ref.id) ? ctx.loaders.auditEventById.load(ref.id) : null),
     // Readable in GraphQL too, not only in the export's download: a reviewer saw a grant's approver but not its
     // requester, nor whether an erasure completed (a probe).
-    details: (event) => canonicalise(event.details ?? {}),
+    details: (event) => {
+      try {
+        return canonicalise(event.details ?? {});
+      } catch {
+        // A value no event is written with (an invalid date: only tampering stores one) fails this event's text, not
+        // the page or the export around it (a probe); verifyAuditTrail reports the event as broken.
+        return UNREADABLE_DETAILS;
+      }
+    },
   },
 };

@@ -24,6 +24,8 @@ describe('redactValues', () => {
     expect(redactValues('Unknown argument "x" on field "Query.customer".')).toBe('Unknown argument "x" on field "Query.customer".');
     // Elsewhere a capitalised dotted name is the caller's own (a CRM id as an input field name; a regression probe).
     expect(redactValues('Field "ACME.X12" is not defined by type "RegisterCustomerInput".')).toBe('Field "<redacted>" is not defined by type "RegisterCustomerInput".');
+    // graphql-js names a missing required input field by its coordinate (a regression probe found it redacted).
+    expect(redactValues('Field "IdentifierInput.value" of required type "String!" was not provided.')).toBe('Field "IdentifierInput.value" of required type "String!" was not provided.');
   });
 
   it('keeps a non-string date\'s message, the number it quotes dropped', () => {
