@@ -90,6 +90,8 @@ describe('logs', () => {
     // A name that spells a phone number is neither logged nor counted, whoever sent it.
     await app.graphql(agent, 'query call_07700_900_987 { __typename }', undefined, { 'x-request-id': 'op-name-phone' });
     expect(completed('op-name-post')?.['operationName']).toBe('NamedInDocument');
+    // And who made the request (the token's sub), so an operator can tell who is being refused.
+    expect(completed('op-name-post')?.['caller']).toBe('agent-op-name');
     expect(completed('op-name-get')?.['operationName']).toBe('NamedOverGet');
     expect(completed('op-name-phone')?.['operationName']).toBeNull();
   });

@@ -223,7 +223,10 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
     deps.onResponse?.({ route, status: res.statusCode, seconds, operationName: recordable });
     // Health probes and scrapes are frequent and say nothing about callers.
     if (route === '/graphql' || deps.extraRoutes?.[route]) {
-      log.info({ route, method: req.method, status: res.statusCode, ms: Math.round(seconds * 1000), operationName: recordable }, 'request completed');
+      // Who made it (the token's `sub`, once verified): the README said log lines keep the caller, and none did, so an
+      // operator could not tell who was being refused (a probe).
+      const caller = currentRequestScope()?.callerId ?? null;
+      log.info({ route, method: req.method, status: res.statusCode, ms: Math.round(seconds * 1000), operationName: recordable, caller }, 'request completed');
     }
   }
 }
