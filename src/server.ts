@@ -230,9 +230,20 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
 /** How long a client has to send a whole request (Node answers 408 after it; checked every 30 s by default). */
 const REQUEST_TIMEOUT_MS = 30_000;
 
+/** How long each readiness check waits for its store. */
+const READINESS_CHECK_MS = 800;
+
 async function checkReadiness(services: Services): Promise<{ ready: boolean; checks: Record<string, 'ok' | 'down'> }> {
-  const withTimeout = <T>(p: Promise<T>) =>
-    Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1500))]);
+  // Answered within Kubernetes' default probe timeout (1 s): with MongoDB down it took 1.5 s, and the kubelet saw a
+  // timed-out probe instead of the 503 and its checks (a probe).
+  const withTimeout = async <T>(p: Promise<T>) => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), READINESS_CHECK_MS)))]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   const probes: Record<string, () => Promise<unknown>> = {
     mongodb: () => services.db.command({ ping: 1 }),
     redis: () => services.redis.ping(),
