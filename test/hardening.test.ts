@@ -47,6 +47,18 @@ describe('rate limiting of sensitive operations', () => {
     expect(await app.app.mongo.db.collection('audit_events').countDocuments({ type: 'IDENTITY_RESOLUTION' })).toBe(resolutionsBefore);
   });
 
+  // Each refused alias wrote a warn line of its own: 88 for 3 requests of 30 aliases (a probe). The metric counts them.
+  it('logs one warning per request and operation past the budget, however many aliases it refuses', async () => {
+    const token = await app.token(['customer:read'], 'agent-aliases');
+    const aliased = `query($value: String!) { ${Array.from({ length: 6 }, (_v, i) => `r${i}: resolveCustomer(input: { identifier: { kind: EMAIL, value: $value } }) { auditEventId }`).join(' ')} }`;
+    const warningsBefore = app.logs.lines.filter((l) => l.includes('"rate limit exceeded"')).length;
+    const res = await app.graphql(token, aliased, { value: anEmail('aliases') }, { 'x-request-id': 'aliases-over-budget' });
+    // resolveCustomer is non-null: the first refusal nulls `data`, and GraphQL reports that one.
+    expect(res.body.errors?.[0]?.extensions?.['code']).toBe('RATE_LIMITED');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(app.logs.lines.filter((l) => l.includes('"rate limit exceeded"')).length - warningsBefore).toBe(1);
+  });
+
   it('keeps separate budgets per caller and per operation', async () => {
     const first = await app.token(['customer:read', 'pii:read'], 'agent-budget-a');
     const second = await app.token(['customer:read'], 'agent-budget-b');

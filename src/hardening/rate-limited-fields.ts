@@ -3,6 +3,7 @@ import type { RequestContext } from '../context.js';
 import { RateLimitedError, ServiceUnavailableError } from '../errors.js';
 import type { Logger } from 'pino';
 import { classifyInfrastructureError } from '../http/infrastructure-errors.js';
+import { isFirstInRequest } from '../observability/request-scope.js';
 import type { RateLimiter } from './rate-limiter.js';
 
 /**
@@ -82,7 +83,8 @@ export async function checkRateLimit(
   }
   if (!decision.isAllowed) {
     onOutcome?.(operation, 'limited');
-    call.log.warn({ operation, count: decision.count }, 'rate limit exceeded');
+    // Once per request and operation: every refused alias counts in the metric, not in the log.
+    if (isFirstInRequest(`rate limit exceeded:${operation}`)) call.log.warn({ operation, count: decision.count }, 'rate limit exceeded');
     throw new RateLimitedError(decision.retryAfterSeconds);
   }
   onOutcome?.(operation, 'allowed');

@@ -11,6 +11,8 @@ export interface RequestScope {
   callerId?: string;
   /** Tests of text against identifiers the request itself brings (see noteHeldIdentifiers). */
   heldIdentifierScreens?: Array<(text: string) => boolean>;
+  /** Log messages written once per request (see isFirstInRequest). */
+  loggedOnce?: Set<string>;
 }
 
 /**
@@ -76,4 +78,16 @@ export function noteHeldIdentifiers(names: (text: string) => boolean): void {
 /** Whether text names an identifier the request being served brought (noteHeldIdentifiers). */
 export function namesHeldIdentifier(text: string): boolean {
   return storage.getStore()?.heldIdentifierScreens?.some((names) => names(text)) ?? false;
+}
+
+/**
+ * True the first time a request asks about `what`, false after (and true outside a request): for lines that one
+ * request could otherwise repeat once per alias (a spent rate-limit budget wrote 88 warn lines for 3 requests; a probe).
+ */
+export function isFirstInRequest(what: string): boolean {
+  const scope = storage.getStore();
+  if (!scope) return true;
+  if (scope.loggedOnce?.has(what)) return false;
+  (scope.loggedOnce ??= new Set()).add(what);
+  return true;
 }
