@@ -189,7 +189,7 @@ export class CustomerService {
     if (existing) {
       if (existing.customer.registrationPending && !(await this.completeRegistration(existing.customer, identifiers, actor, input.channel ?? null))) return null;
       await this.auditIdentifierMatch(existing.customer, existing.matched, actor, input.channel ?? null, { source: 'registration' });
-      return this.linkMissing(existing.customer, identifiers, actor, input.channel ?? null);
+      return this.linkMissing(existing.customer, identifiers, actor, input.channel ?? null, 'registration');
     }
 
     const customerId = newCustomerId();
@@ -230,7 +230,7 @@ export class CustomerService {
       if (isSettling(owner)) return null;
       const winner = await this.loadActive(claim.ownerId);
       await this.auditIdentifierMatch(winner, primary, actor, input.channel ?? null, { source: 'registration' });
-      return this.linkMissing(winner, others, actor, input.channel ?? null);
+      return this.linkMissing(winner, others, actor, input.channel ?? null, 'registration');
     }
     const claimed = [primary];
     for (const other of others) {
@@ -333,7 +333,7 @@ export class CustomerService {
     const [hashed] = this.hashIdentifiers([identifier]) as [HashedIdentifier];
     withdrawRequestIdNaming([hashed]);
     const customer = await this.loadActive(customerId);
-    return this.linkMissing(customer, [hashed], actor, null);
+    return this.linkMissing(customer, [hashed], actor, null, 'link');
   }
 
   async resolve(input: ResolveInput, actor: Actor): Promise<Resolution> {
@@ -755,10 +755,17 @@ export class CustomerService {
    * for this customer waits for that link to settle (or to be taken back, and then claims it itself) before it
    * answers: it used to answer at once, so callers were told "linked" for a link that then failed and was undone.
    */
-  private async linkMissing(customer: CustomerRecord, identifiers: readonly HashedIdentifier[], actor: Actor, channel: Channel | null): Promise<CustomerRecord> {
+  private async linkMissing(
+    customer: CustomerRecord,
+    identifiers: readonly HashedIdentifier[],
+    actor: Actor,
+    channel: Channel | null,
+    /** Which call links them: a refusal is recorded under it (auditConflict). */
+    source: 'registration' | 'link',
+  ): Promise<CustomerRecord> {
     let changed = false;
     for (const identifier of identifiers) {
-      if (await this.linkOne(customer, identifier, actor, channel)) changed = true;
+      if (await this.linkOne(customer, identifier, actor, channel, source)) changed = true;
     }
     if (!changed) return customer;
     const [reloaded] = await this.repository.findByIds([customer.id]);
@@ -767,7 +774,7 @@ export class CustomerService {
   }
 
   /** One identifier; true when this call linked it or waited for another call's link (the customer may have changed). */
-  private async linkOne(customer: CustomerRecord, identifier: HashedIdentifier, actor: Actor, channel: Channel | null): Promise<boolean> {
+  private async linkOne(customer: CustomerRecord, identifier: HashedIdentifier, actor: Actor, channel: Channel | null, source: 'registration' | 'link'): Promise<boolean> {
     const deadline = Date.now() + PENDING_LINK_WAIT_MS;
     let waited = false;
     for (;;) {
@@ -781,7 +788,7 @@ export class CustomerService {
             await sleep(PENDING_LINK_POLL_MS);
             continue;
           }
-          await this.auditConflict([{ ownerId: existing.customerId, matched: identifier }], actor, channel, 'link');
+          await this.auditConflict([{ ownerId: existing.customerId, matched: identifier }], actor, channel, source);
           throw new ConflictError('The identifier belongs to another customer');
         }
         if (!existing.pendingSince) {
