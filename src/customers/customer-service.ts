@@ -692,7 +692,7 @@ export class CustomerService {
     const liveOwners = ownerIds.filter((id) => owners.has(id));
     if (liveOwners.some((id) => isSettling(owners.get(id) as CustomerRecord))) return 'settling';
     if (liveOwners.length > 1) {
-      const owned = liveOwners.map((ownerId) => ({ ownerId, matched: identifiers[live.findIndex((f) => f?.customerId === ownerId)] as HashedIdentifier }));
+      const owned = liveOwners.map((ownerId) => ({ owner: owners.get(ownerId), matched: identifiers[live.findIndex((f) => f?.customerId === ownerId)] as HashedIdentifier }));
       await this.auditConflict(owned, actor, channel, 'registration');
       throw new ConflictError('These identifiers belong to different customers');
     }
@@ -739,10 +739,13 @@ export class CustomerService {
   }
 
   /** The owners of identifiers a call was refused for (CONFLICT), each told in its own chain (auditIdentifierMatch). */
-  private async auditConflict(owners: ReadonlyArray<{ ownerId: string; matched: HashedIdentifier }>, actor: Actor, channel: Channel | null, source: 'registration' | 'link'): Promise<void> {
-    const customers = await this.repository.findByIds(owners.map((o) => o.ownerId));
-    for (const [i, { matched }] of owners.entries()) {
-      const owner = customers[i];
+  private async auditConflict(
+    owners: ReadonlyArray<{ owner: CustomerRecord | null | undefined; matched: HashedIdentifier }>,
+    actor: Actor,
+    channel: Channel | null,
+    source: 'registration' | 'link',
+  ): Promise<void> {
+    for (const { owner, matched } of owners) {
       // An erased owner's chain takes no such event; its identifiers are on their way out.
       if (owner && owner.status === 'ACTIVE') await this.auditIdentifierMatch(owner, matched, actor, channel, { source, refused: true });
     }
@@ -788,7 +791,8 @@ export class CustomerService {
             await sleep(PENDING_LINK_POLL_MS);
             continue;
           }
-          await this.auditConflict([{ ownerId: existing.customerId, matched: identifier }], actor, channel, source);
+          const [owner] = await this.repository.findByIds([existing.customerId]);
+          await this.auditConflict([{ owner, matched: identifier }], actor, channel, source);
           throw new ConflictError('The identifier belongs to another customer');
         }
         if (!existing.pendingSince) {
