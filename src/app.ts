@@ -38,6 +38,8 @@ export interface AppOptions {
   /** When a stalled server monitor counts as stalled (tests shorten it); 30 s by default. */
   mongoStalledCheckMs?: number;
   collectDefaultMetrics?: boolean;
+  /** How long a client has to send a whole request; 30 s (tests shorten it). */
+  requestTimeoutMs?: number;
 }
 
 /** Connects to the stores and builds the subgraph; the caller decides when to listen. */
@@ -155,7 +157,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   sweepTimer.unref();
   // VEIL_BENCH_DISABLE_POLICY is refused in production by config.ts, and again by createSubgraph.
   const policyEngine = options.policyEngine ?? (config.policyDisabled ? 'off' : 'guards');
-  const subgraph = await createSubgraph({ services, verifier, logger, metrics, policyEngine });
+  const subgraph = await createSubgraph({ services, verifier, logger, metrics, policyEngine, ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }) });
   return {
     config,
     services,

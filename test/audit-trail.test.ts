@@ -168,6 +168,25 @@ describe('AuditEvent as a federated entity', () => {
     }
   });
 
+  // Twelve representations of one customer were refused as "more customers than the limit" (a probe).
+  it('reads a page asked for again once, and does not count it again', async () => {
+    const id = await registerWithEvents(0);
+    app.resetCommands();
+    const res = await app.graphql<{ _entities: Array<{ id: string; auditTrail: { edges: Edge[] } | null }> }>(
+      auditor,
+      `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id auditTrail(first: 1) { edges { node { type } } } } } }`,
+      { r: Array.from({ length: 12 }, () => ({ __typename: 'Customer', id })) },
+    );
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data!._entities.map((e) => e.auditTrail?.edges[0]?.node.type)).toEqual(Array(12).fill('CUSTOMER_REGISTERED'));
+    expect(app.mongoCommands.filter((c) => c.commandName === 'find' && (c.command as { find?: string }).find === 'audit_events')).toHaveLength(1);
+    // Eleven different pages of one customer are eleven reads: the eleventh is refused.
+    const pages = Array.from({ length: 11 }, (_, i) => `p${i}: auditTrail(first: ${i + 1}) { edges { node { type } } }`).join(' ');
+    const many = await app.graphql<{ customer: Record<string, unknown> }>(auditor, `query($id: ID!) { customer(id: $id) { ${pages} } }`, { id });
+    expect(many.body.errors?.map((e) => e.extensions?.['limit'])).toEqual(['auditTrails']);
+    expect(many.body.errors?.[0]?.message).toContain('more distinct audit trail pages');
+  });
+
   it('verifies at most 3 chains in one operation: more are refused before any runs, aliases and fragments counted', async () => {
     const id = await registerWithEvents(0);
     const verify = (n: number) => Array.from({ length: n }, (_, i) => `v${i}: verifyAuditTrail(customerId: $id) { valid }`).join(' ');

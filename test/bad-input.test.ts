@@ -261,6 +261,10 @@ const CASES: Case[] = [
       expect(new Set(reply.body?.errors?.map((e) => e.extensions?.limit))).toEqual(new Set(['entityRepresentations']));
     },
   },
+  // Literals nested deeper than graphql-js' parser can recurse, under the token limit: the caller was shown
+  // "Maximum call stack size exceeded" (a probe).
+  limit('a list literal nested 3,000 levels deep', 'depth', () => gql(`{ customer(id: ${'['.repeat(3000)}"x"${']'.repeat(3000)}) { id } }`)),
+  limit('an object literal nested 2,000 levels deep in a default value', 'depth', () => gql(`query($r: _Any = ${'{a:'.repeat(2000)}1${'}'.repeat(2000)}) { __typename }`)),
   limit('a token bomb', 'tokens', () => gql(`{ ${'a '.repeat(5100)} }`)),
   limit('a directive bomb', 'tokens', () => gql(`{ __typename ${'@a '.repeat(2600)} }`)),
   // 30 aliases of an export over a 2,000-event chain: 16.7 MB in 20 s (a probe); verifications were limited already.
@@ -766,15 +770,57 @@ describe('HTTP requests the server cannot read', () => {
   });
 
   it('answers a request Node cannot parse in the GraphQL error shape, and keeps serving', async () => {
-    for (const raw of ['GARBAGE\r\n\r\n', 'GET /graphql HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n']) {
+    for (const raw of ['GARBAGE\r\n\r\n', 'GET /graphql HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n', 'get /health/live HTTP/1.1\r\nHost: x\r\n\r\n']) {
       const reply = await rawHttp(raw);
       expect(reply).toMatch(/^HTTP\/1\.1 400 /);
       expect(reply).toContain('{"errors":[{"message":"The request is not valid HTTP","extensions":{"code":"BAD_REQUEST"}}]}');
+      // The headers every answer of the server has (a probe found these without them).
+      expect(reply.toLowerCase()).toContain('\r\nx-content-type-options: nosniff\r\n');
+      expect(reply.toLowerCase()).toContain('\r\ncache-control: no-store\r\n');
+      expect(reply.toLowerCase()).toContain('\r\ncontent-type: application/json; charset=utf-8\r\n');
     }
     const huge = await rawHttp(`GET /graphql HTTP/1.1\r\nHost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`);
     expect(huge).toMatch(/^HTTP\/1\.1 431 /);
+    expect(huge.toLowerCase()).toContain('\r\nx-content-type-options: nosniff\r\n');
     expect((await fetch(`${app.baseUrl}/health/live`)).status).toBe(200);
   });
+
+  // Node looks for requests past their time every 30 s by default: a client trickling its headers or body got its
+  // 408 after 60 s, twice the limit (a probe). With the limit at 1.5 s here, it comes within a second of it.
+  it('answers 408 within a second of the request timeout to a client trickling its headers or its body', async () => {
+    const slow = await startTestApp({ requestTimeoutMs: 1_500 });
+    try {
+      const { port } = new URL(slow.url);
+      const slowToken = await slow.token(['customer:read']);
+      const trickle = (head: string, drip: string) =>
+        new Promise<{ reply: string; elapsed: number }>((resolve, reject) => {
+          const started = Date.now();
+          let reply = '';
+          const socket = connect(Number(port), '127.0.0.1', () => socket.write(head));
+          const timer = setInterval(() => socket.writable && socket.write(drip), 200);
+          const guard = setTimeout(() => socket.destroy(), 10_000);
+          socket.on('data', (chunk: Buffer) => (reply += chunk.toString('latin1')));
+          socket.on('close', () => {
+            clearInterval(timer);
+            clearTimeout(guard);
+            resolve({ reply, elapsed: Date.now() - started });
+          });
+          socket.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' || error.code === 'EPIPE' ? undefined : reject(error)));
+        });
+      const [headers, body] = await Promise.all([
+        trickle('GET /health/live HTTP/1.1\r\nHost: x\r\n', 'x-a: 1\r\n'),
+        trickle(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${slowToken}\r\nContent-Length: 2000\r\n\r\n{`, ' '),
+      ]);
+      for (const { reply, elapsed } of [headers, body]) {
+        expect(reply).toMatch(/^HTTP\/1\.1 408 /);
+        expect(reply).toContain('The request took too long to arrive');
+        expect(elapsed).toBeGreaterThanOrEqual(1_400);
+        expect(elapsed).toBeLessThan(4_000);
+      }
+    } finally {
+      await slow.stop();
+    }
+  }, 30_000);
 
   // A malformed chunk or a body cut short is the client's doing: it was logged as a server error, counted as a 500.
   it('treats a body cut short or malformed in transit as the client\'s error', async () => {

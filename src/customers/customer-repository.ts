@@ -256,6 +256,30 @@ export class CustomerRepository {
     );
   }
 
+  /** Active customers' ids in id order, `limit` at a time after `after` (rewriteStoredMasks). */
+  async listActiveCustomerIds(after: string | null, limit: number): Promise<string[]> {
+    const docs = await this.customers
+      .find(after === null ? { status: 'ACTIVE' } : { status: 'ACTIVE', _id: { $gt: after } }, { projection: { _id: 1 }, sort: { _id: 1 }, limit })
+      .toArray();
+    return docs.map((doc) => doc._id);
+  }
+
+  /**
+   * Replaces masks, each only while it is still `expected` and the customer active. Only while holding the
+   * customer's lock (withCustomerLock), as every update of a customer document.
+   */
+  async replaceMasksLocked(customerId: string, expected: Partial<MaskedAttributes>, next: Partial<MaskedAttributes>): Promise<boolean> {
+    const filter: Record<string, unknown> = { _id: customerId, status: 'ACTIVE' };
+    const update: Record<string, unknown> = {};
+    for (const field of PII_FIELDS) {
+      if (!(field in next)) continue;
+      filter[`masked.${field}`] = expected[field] ?? null;
+      update[`masked.${field}`] = next[field] ?? null;
+    }
+    if (Object.keys(update).length === 0) return false;
+    return (await this.customers.updateOne(filter, { $set: update })).modifiedCount === 1;
+  }
+
   /** A link is filled and audited: its identifier record is no longer pending. */
   async settleIdentifier(hash: string, customerId: string): Promise<void> {
     await this.identifiers.updateOne({ _id: hash, customerId }, { $unset: { pendingSince: '' } });

@@ -12,10 +12,11 @@ import { containsIdentifier, foldForMatching, hasControlCharacters, isSafeRefere
 import { asciiDigits, GEOGRAPHIC_CALLING_CODES, normaliseIdentifier, phoneDigitsOf, type IdentifierKind } from '../identity/normalise-identifier.js';
 import type { EncryptedValue, PiiEnvelope, WrappedDataKey } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone, showsSomething } from '../policy/masks.js';
+import { maskAttributes } from './masked-attributes.js';
 import { callerRequestId, noteHeldIdentifiers, withdrawRequestId } from '../observability/request-scope.js';
 import { COUNTRY_CODES } from './country-codes.js';
 import type { CustomerRepository } from './customer-repository.js';
-import type { CustomerRecord, EncryptedAttributes, IdentifierRecord, MaskedAttributes, PiiField } from './customer-types.js';
+import type { CustomerRecord, EncryptedAttributes, IdentifierRecord, PiiField } from './customer-types.js';
 import { ciphertextsOf, hashesOf } from './customer-types.js';
 
 export interface Actor {
@@ -209,7 +210,7 @@ export class CustomerService {
       preferredLanguage: attributes.preferredLanguage,
       createdAt: new Date(),
       erasedAt: null,
-      masked: maskAll(clear),
+      masked: maskAttributes(clear),
       encrypted,
       dataKey: wrapped,
       registrationPending: true,
@@ -898,14 +899,6 @@ export function actorOf(actor: Actor): { kind: 'AGENT' | 'SERVICE'; id: string }
 /** `field`: the argument as the caller wrote it (`customer(id:)` says `id`). */
 export function assertCustomerId(id: unknown, field = 'customerId'): asserts id is string {
   if (!isCustomerId(id)) throw new BadUserInputError(`${field} must be a customer id (cus_ followed by 26 characters)`, { field });
-}
-
-function maskAll(clear: Record<PiiField, string | null>): MaskedAttributes {
-  return {
-    DISPLAY_NAME: clear.DISPLAY_NAME === null ? null : maskDisplayName(clear.DISPLAY_NAME),
-    EMAIL: clear.EMAIL === null ? null : maskEmail(clear.EMAIL),
-    PHONE: clear.PHONE === null ? null : maskPhone(clear.PHONE),
-  };
 }
 
 function validateAttributes(input: RegisterInput): { displayName: string | null; country: string | null; preferredLanguage: string | null } {

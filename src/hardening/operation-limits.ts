@@ -52,7 +52,7 @@ const DESCRIPTIONS: Record<OperationLimit, string> = {
   aliases: 'The operation uses more aliases than',
   tokens: 'The operation has more tokens than',
   cost: 'The operation costs more than',
-  auditTrails: 'The operation reads the audit trail of more customers than',
+  auditTrails: 'The operation reads more distinct audit trail pages (customer and arguments) than',
   auditVerifications: 'The operation verifies more audit trails than',
   supportSessions: 'The operation starts more support sessions than',
   entityRepresentations: 'The request passes _entities more representations than',

@@ -70,6 +70,15 @@ export function createErrorFormatter(onUnexpected: (error: unknown) => void, hoo
         extensions: { code: OPERATION_LIMIT_CODE, limit: 'validation' },
       };
     }
+    // graphql-js' parser recurses once per level of nesting: a literal nested some 1,600 levels deep, well under the
+    // token limit, overflows the stack, and the caller was shown "Maximum call stack size exceeded" (a probe).
+    if (code === 'GRAPHQL_PARSE_FAILED' && /maximum call stack size exceeded/i.test(formatted.message)) {
+      return {
+        message: 'The document nests too deeply to parse; send a flatter one',
+        ...where,
+        extensions: { code: OPERATION_LIMIT_CODE, limit: 'depth' },
+      };
+    }
     // A scalar's parseLiteral refusing a literal (a bad date) is reported by validation; keep the scalar's own code.
     const inner = original instanceof GraphQLError ? original.originalError : undefined;
     if (code === 'GRAPHQL_VALIDATION_FAILED' && isOwnError(inner)) {

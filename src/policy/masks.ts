@@ -64,7 +64,8 @@ export function maskDisplayName(displayName: string): string | null {
   const name = displayName.normalize('NFC').trim();
   const words = nameWords(name);
   const shown = words.length > 0 ? words : wordsOf(name);
-  const firstWord = shown[0]?.replace(EDGE_NOTHING, '');
+  // A combining mark that starts the word sits on nothing (`\u0301Jane` showed a dangling accent; a probe).
+  const firstWord = shown[0]?.replace(EDGE_NOTHING, '').replace(LEADING_MARKS, '');
   if (firstWord === undefined || firstWord === '') return null;
   if (shown.length === 1) {
     return `${initialOf(firstWord)}.`;
@@ -109,9 +110,12 @@ function nameWords(name: string): string[] {
  * Generational suffixes and degrees written after a surname. Roman numerals and `MD` match as written (`Ii` and `Md`
  * are names); the others in any case.
  */
-const SUFFIXES_AS_WRITTEN = new Set(['II', 'III', 'IV', 'MD', 'M.D.', 'RN', 'MBA']);
-const SUFFIXES_ANY_CASE = new Set(['jr', 'jr.', 'sr', 'sr.', 'phd', 'ph.d', 'ph.d.', 'esq', 'esq.']);
-const isSuffix = (word: string): boolean => SUFFIXES_AS_WRITTEN.has(word) || SUFFIXES_ANY_CASE.has(word.toLowerCase());
+const SUFFIXES_AS_WRITTEN = new Set(['II', 'III', 'IV', 'MD', 'M.D.', 'RN', 'MBA', 'MBE', 'OBE', 'CBE', 'KBE', 'DBE']);
+const SUFFIXES_ANY_CASE = new Set(['jr', 'jr.', 'jnr', 'jnr.', 'sr', 'sr.', 'snr', 'snr.', 'phd', 'ph.d', 'ph.d.', 'esq', 'esq.']);
+/** A number after the surname (`Jane Doe 2`, `John Doe 3rd`; a probe masked them `Jane 2.`). */
+const NUMBERED_SUFFIX = /^\d{1,3}(?:st|nd|rd|th)?\.?$/i;
+const isSuffix = (word: string): boolean =>
+  SUFFIXES_AS_WRITTEN.has(word) || SUFFIXES_ANY_CASE.has(word.toLowerCase()) || NUMBERED_SUFFIX.test(word);
 
 /** Drops trailing suffixes (`Jane Doe Jr.` was `Jane J.`, a probe), keeping at least the first word. */
 function dropSuffixes(words: readonly string[]): string[] {
@@ -148,9 +152,20 @@ export function showsSomething(text: string): boolean {
 
 const SHOWS_SOMETHING = new RegExp(`[^${SHOWS_NOTHING_CLASS}\\s]`, 'u');
 
+const LEADING_MARKS = /^\p{M}+/u;
+
+/**
+ * The first character that is a letter or a digit: `"Cher"` was masked `".`, `Jane «Dupont»` `Jane «.` and `@jane`
+ * `@.`, no initial at all (a probe). A word without one (an emoji) gives its first character that shows.
+ */
 function initialOf(word: string): string {
+  for (const { segment } of GRAPHEMES.segment(word)) {
+    if (LETTER_OR_DIGIT.test(segment)) return segment.replace(LEADING_MARKS, '');
+  }
   return firstCharacter(word.replace(LEADING_NOTHING, '')) ?? '';
 }
+
+const LETTER_OR_DIGIT = /^[^\p{L}\p{N}]*[\p{L}\p{N}]/u;
 
 const GRAPHEMES = new Intl.Segmenter('und', { granularity: 'grapheme' });
 

@@ -7,8 +7,12 @@ import type { RequestContext } from '../context.js';
 /** What `details` reads when the stored details cannot be written as JSON. */
 const UNREADABLE_DETAILS = '{"unreadable":"the stored details hold a value no event is written with; verifyAuditTrail reports the event"}';
 
-/** Audit trails paged so far, per request (the context object is per request). */
-const auditTrailsRead = new WeakMap<RequestContext, number>();
+/**
+ * The audit trail pages read so far, per request (the context object is per request), by customer and arguments:
+ * the same page asked for again (a router's representations repeat one customer) is read once and not counted
+ * again. Twelve representations of one customer were refused as "more customers than the limit" (a probe).
+ */
+const auditTrailsRead = new WeakMap<RequestContext, Map<string, ReturnType<RequestContext['services']['auditTrail']['page']>>>();
 
 export const auditResolvers: Resolvers = {
   Query: {
@@ -16,10 +20,15 @@ export const auditResolvers: Resolvers = {
   },
   Customer: {
     auditTrail: (customer, args, ctx) => {
-      const read = (auditTrailsRead.get(ctx) ?? 0) + 1;
-      auditTrailsRead.set(ctx, read);
-      if (read > MAX_AUDIT_TRAILS_PER_REQUEST) throw new OperationLimitError('auditTrails', MAX_AUDIT_TRAILS_PER_REQUEST, null);
-      return ctx.services.auditTrail.page(customer.id, args);
+      let pages = auditTrailsRead.get(ctx);
+      if (!pages) auditTrailsRead.set(ctx, (pages = new Map()));
+      const key = JSON.stringify([customer.id, args.first ?? null, args.after ?? null, args.from ?? null, args.to ?? null]);
+      const known = pages.get(key);
+      if (known) return known;
+      if (pages.size >= MAX_AUDIT_TRAILS_PER_REQUEST) throw new OperationLimitError('auditTrails', MAX_AUDIT_TRAILS_PER_REQUEST, null);
+      const page = ctx.services.auditTrail.page(customer.id, args);
+      pages.set(key, page);
+      return page;
     },
   },
   AuditEvent: {

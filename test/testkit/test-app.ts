@@ -45,6 +45,8 @@ export interface TestAppOptions {
   redisUrl?: string;
   /** When a pending MongoDB server check counts as stalled (the app's watchdog; 30 s by default). */
   mongoStalledCheckMs?: number;
+  /** How long a client has to send a whole request (30 s by default). */
+  requestTimeoutMs?: number;
 }
 
 /**
@@ -78,6 +80,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     policyEngine: options.policyEngine,
     mongoOptions: { monitorCommands: true },
     ...(options.mongoStalledCheckMs === undefined ? {} : { mongoStalledCheckMs: options.mongoStalledCheckMs }),
+    ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
     collectDefaultMetrics: false,
   });
   app.mongo.client.on('commandStarted', (event) => mongoCommands.push(event));

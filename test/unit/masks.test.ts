@@ -65,6 +65,14 @@ describe('maskDisplayName', () => {
     ['Jane Doe (VIP)', 'Jane D.'],
     ['Jane Doe [old account] Sr', 'Jane D.'],
     ['Jane (VIP)', 'J.'],
+    // A regression probe: British and numbered suffixes, and honours.
+    ['Jane Doe Jnr', 'Jane D.'],
+    ['John Doe Snr.', 'John D.'],
+    ['Jane Doe MBE', 'Jane D.'],
+    ['Jane Doe OBE', 'Jane D.'],
+    ['Jane Doe 2', 'Jane D.'],
+    ['John Doe 3rd', 'John D.'],
+    ['John Doe 2nd', 'John D.'],
     ['Jane\u2800 Doe', 'Jane D.'],
     ['\u2800Jane Doe', 'Jane D.'],
     // A regression probe: other surname-first spellings, leading notes, notes with spaces, a bare comma, and real
@@ -80,7 +88,7 @@ describe('maskDisplayName', () => {
     ['Doe,', 'D.'],
     ['Naoko Ii', 'Naoko I.'],
     ['Rahim Md', 'Rahim M.'],
-    ['(VIP)', '(.'],
+    ['(VIP)', 'V.'],
     // A second regression probe: unclosed and nested notes, credentials after a comma, more surname-first spellings.
     ['Jane Doe (VIP', 'Jane D.'],
     ['Jane (Doe', 'J.'],
@@ -117,6 +125,26 @@ describe('maskDisplayName', () => {
 
   it('keeps only the initial of a single word', () => {
     expect(maskDisplayName('Cher')).toBe('C.');
+  });
+
+  it('takes the first letter or digit for the initial, not punctuation or a symbol before it (a probe: `".`, `Jane «.`)', () => {
+    expect(maskDisplayName('"Cher"')).toBe('C.');
+    expect(maskDisplayName("'Madonna'")).toBe('M.');
+    expect(maskDisplayName('.Jane')).toBe('J.');
+    expect(maskDisplayName('¿Ana?')).toBe('A.');
+    expect(maskDisplayName('@jane')).toBe('j.');
+    expect(maskDisplayName('Jane «Dupont»')).toBe('Jane D.');
+    expect(maskDisplayName('Jane *Doe*')).toBe('Jane D.');
+    expect(maskDisplayName('_Jane_ _Doe_')).toBe('_Jane_ D.');
+    expect(maskDisplayName('Jane ~Doe')).toBe('Jane D.');
+    expect(maskDisplayName('Jane "Doe"')).toBe('Jane D.');
+    expect(maskDisplayName("Gerard 't Hooft")).toBe('Gerard H.');
+    expect(maskDisplayName("Jan 's-Gravesande")).toBe('Jan s.');
+    // A word without a letter or digit keeps its first character that shows.
+    expect(maskDisplayName('Team 🙂')).toBe('Team 🙂.');
+    // A combining mark that starts the shown first word sits on nothing (a probe: a dangling accent).
+    expect(maskDisplayName('\u0301Jane Doe')).toBe('Jane D.');
+    expect(maskDisplayName('\u0301Jane')).toBe('J.');
   });
 
   it('collapses and trims whitespace, newlines included', () => {

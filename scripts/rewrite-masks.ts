@@ -1,0 +1,79 @@
+/**
+ * Rewrites the stored masks of every active customer under the mask rules of this release (README "Masks written
+ * before a release"). Masks are fixed when an attribute is written, so a release that corrects a rule leaves those
+ * stored before it until this runs.
+ *   npm run masks:rewrite -- --dry-run   report how many masks differ
+ *   npm run masks:rewrite                rewrite them
+ * Reads MONGODB_URL, MONGODB_DB and PII_MASTER_KEY.
+ */
+import { connectNamedMongo } from '../src/app.js';
+import { ConfigError, describeCause, StartupError } from '../src/errors.js';
+import { CustomerRepository } from '../src/customers/customer-repository.js';
+import { rewriteStoredMasks } from '../src/customers/masked-attributes.js';
+import { PiiEnvelope } from '../src/identity/pii-envelope.js';
+
+const USAGE = `usage: npm run masks:rewrite -- [--dry-run]
+
+Recomputes the masked display name, email and phone of every active customer from the encrypted values, and
+rewrites the masks stored under an earlier release's rules (--dry-run only counts them). Decrypts in this process
+only and prints counts only. Safe while replicas serve: each customer is updated under its lock.
+Environment: MONGODB_URL (required), MONGODB_DB (default veil), PII_MASTER_KEY (required).
+Exit codes: 0 done, 2 usage, 78 configuration (a PII_MASTER_KEY that is not this database's included),
+1 MongoDB unreachable or failing.`;
+
+function fail(code: number, line: string): number {
+  console.error(`masks:rewrite: ${line}`);
+  return code;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
+  const unknown = argv.filter((arg) => arg !== '--dry-run');
+  if (unknown.length > 0) {
+    console.error(`masks:rewrite: unknown argument ${JSON.stringify(unknown[0]).slice(0, 40)}\n\n${USAGE}`);
+    return 2;
+  }
+  const dryRun = argv.includes('--dry-run');
+  const url = process.env['MONGODB_URL']?.trim();
+  const dbName = process.env['MONGODB_DB']?.trim() || 'veil';
+  if (!url) return fail(78, "MONGODB_URL: is required (npm start prints the dev server's URL)");
+  if (!/^[A-Za-z0-9_-]{1,63}$/.test(dbName)) return fail(78, 'MONGODB_DB: must be 1-63 letters, digits, _ or -');
+  const masterKey = process.env['PII_MASTER_KEY'];
+  if (!masterKey?.trim()) return fail(78, 'PII_MASTER_KEY: is required (npm start keeps the dev key in .data/dev-keys.json)');
+  let envelope: PiiEnvelope;
+  try {
+    envelope = PiiEnvelope.fromBase64(masterKey);
+  } catch (error) {
+    return fail(78, error instanceof ConfigError ? error.message : 'PII_MASTER_KEY: cannot be read');
+  }
+  let mongo;
+  try {
+    mongo = await connectNamedMongo('MONGODB_URL', url, dbName);
+  } catch (error) {
+    if (error instanceof ConfigError) return fail(78, error.message);
+    if (error instanceof StartupError) return fail(1, error.message);
+    throw error;
+  }
+  try {
+    const report = await rewriteStoredMasks(new CustomerRepository(mongo.db), envelope, { dryRun });
+    const fields = Object.entries(report.fields)
+      .map(([field, count]) => `${field} ${count}`)
+      .join(', ');
+    console.log(
+      `${report.customers} active customers read; ${report.customersChanged} had masks of an earlier rule (${fields})${dryRun ? ': nothing written (--dry-run)' : ': rewritten'}`,
+    );
+    if (report.unreadable > 0) console.log(`${report.unreadable} customers did not decrypt (altered or moved ciphertexts) and were left as they are`);
+    return 0;
+  } catch (error) {
+    if (error instanceof ConfigError) return fail(78, error.message);
+    // The driver's message can quote the URL with its password: its name and codes only.
+    return fail(1, `MONGODB_URL: cannot use MongoDB (${describeCause(error)})`);
+  } finally {
+    await mongo.close();
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,91 @@
+import { ConfigError } from '../errors.js';
+import type { PiiEnvelope } from '../identity/pii-envelope.js';
+import { maskDisplayName, maskEmail, maskPhone } from '../policy/masks.js';
+import type { CustomerRepository } from './customer-repository.js';
+import { PII_FIELDS, type MaskedAttributes, type PiiField } from './customer-types.js';
+
+/** The masked forms of a customer's clear attributes, as a registration or a link stores them. */
+export function maskAttributes(clear: Record<PiiField, string | null>): MaskedAttributes {
+  return {
+    DISPLAY_NAME: clear.DISPLAY_NAME === null ? null : maskDisplayName(clear.DISPLAY_NAME),
+    EMAIL: clear.EMAIL === null ? null : maskEmail(clear.EMAIL),
+    PHONE: clear.PHONE === null ? null : maskPhone(clear.PHONE),
+  };
+}
+
+export interface MaskRewriteReport {
+  /** Active customers looked at. */
+  customers: number;
+  /** Customers with at least one mask that differed from the mask of their clear value. */
+  customersChanged: number;
+  /** Masks that differed, per field (rewritten unless `dryRun`). */
+  fields: Record<PiiField, number>;
+  /** Customers whose data key or an attribute did not decrypt (altered or moved ciphertexts): left as they are. */
+  unreadable: number;
+}
+
+/**
+ * Recomputes the stored masks of every active customer from the clear values, for masks written under rules that
+ * have changed since (the mask rules are fixed at write time: a release that corrects one leaves what was stored).
+ * Each customer is read, decrypted in this process only and updated under its lock (FerretDB loses one of two
+ * concurrent updates of a document, and an erasure marks the customer under the same lock), and only a mask that
+ * is still the one read is replaced. Nothing clear leaves the process: the report holds counts only. A data key
+ * wrapped under another master key stops the run (ConfigError): the configured `PII_MASTER_KEY` is not this
+ * database's.
+ */
+export async function rewriteStoredMasks(
+  repository: CustomerRepository,
+  envelope: PiiEnvelope,
+  { dryRun = false, pageSize = 200 }: { dryRun?: boolean; pageSize?: number } = {},
+): Promise<MaskRewriteReport> {
+  const report: MaskRewriteReport = { customers: 0, customersChanged: 0, fields: { DISPLAY_NAME: 0, EMAIL: 0, PHONE: 0 }, unreadable: 0 };
+  for (let after: string | null = null; ; ) {
+    const ids = await repository.listActiveCustomerIds(after, pageSize);
+    if (ids.length === 0) return report;
+    after = ids[ids.length - 1] as string;
+    for (const id of ids) {
+      await repository.withCustomerLock(id, async () => {
+        const [customer] = await repository.findByIds([id]);
+        if (!customer || customer.status !== 'ACTIVE' || customer.registrationPending) return;
+        report.customers += 1;
+        const clear: Record<PiiField, string | null> = { DISPLAY_NAME: null, EMAIL: null, PHONE: null };
+        const encrypted = customer.encrypted ?? {};
+        if (PII_FIELDS.some((field) => encrypted[field])) {
+          if (!customer.dataKey) {
+            report.unreadable += 1;
+            return;
+          }
+          try {
+            const dataKey = envelope.unwrapDataKey(id, customer.dataKey);
+            try {
+              for (const field of PII_FIELDS) {
+                const value = encrypted[field];
+                if (value) clear[field] = envelope.decryptField(dataKey, id, field, value);
+              }
+            } finally {
+              dataKey.fill(0);
+            }
+          } catch (error) {
+            if (error instanceof ConfigError) throw error;
+            report.unreadable += 1;
+            return;
+          }
+        }
+        const masks = maskAttributes(clear);
+        // A field without a ciphertext keeps what it has: its mask was written with it, or is null.
+        const changed = PII_FIELDS.filter((field) => clear[field] !== null && masks[field] !== customer.masked[field]);
+        if (changed.length === 0) return;
+        report.customersChanged += 1;
+        for (const field of changed) report.fields[field] += 1;
+        if (dryRun) return;
+        const expected: Partial<MaskedAttributes> = {};
+        const next: Partial<MaskedAttributes> = {};
+        for (const field of changed) {
+          expected[field] = customer.masked[field];
+          next[field] = masks[field];
+        }
+        await repository.replaceMasksLocked(id, expected, next);
+      });
+    }
+  }
+}

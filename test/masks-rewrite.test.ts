@@ -1,0 +1,108 @@
+/**
+ * `npm run masks:rewrite`: masks are fixed when an attribute is written, so masks stored under an earlier release's
+ * rules stay until this command recomputes them from the encrypted values (a probe: the README said registering
+ * again or linking again rewrote them; neither did). A real process against the test stores.
+ */
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../scripts/production-runtime.js';
+import { generateDevKeys } from '../src/dev/dev-keys.js';
+import { anEmail, aCrmId } from './testkit/builders.js';
+import { startTestApp, type TestApp } from './testkit/test-app.js';
+
+let app: TestApp;
+let service: string;
+
+beforeAll(async () => {
+  app = await startTestApp();
+  service = await app.token(['identity:write', 'identity:resolve', 'customer:read', 'dsar:process']);
+}, 60_000);
+afterAll(async () => app?.stop());
+
+function rewrite(args: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/rewrite-masks.ts', ...args], { cwd: repoRoot, env: { PATH: process.env['PATH'] ?? '', ...env } });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', (code) => resolve({ code: code ?? -1, output }));
+  });
+}
+
+async function register(identifiers: Array<{ kind: string; value: string }>, displayName: string): Promise<string> {
+  const res = await app.graphql<{ registerCustomer: { id: string } }>(
+    service,
+    'mutation($i: RegisterCustomerInput!) { registerCustomer(input: $i) { id } }',
+    { i: { identifiers, displayName } },
+  );
+  expect(res.body.errors).toBeUndefined();
+  return res.body.data!.registerCustomer.id;
+}
+
+async function masksOf(id: string): Promise<Record<string, unknown>> {
+  const doc = await app.app.mongo.db.collection('customers').findOne({ _id: id as never });
+  return doc?.['masked'] as Record<string, unknown>;
+}
+
+describe('npm run masks:rewrite', () => {
+  it('rewrites masks stored under earlier rules from the encrypted values, under the customer lock, and prints counts only', async () => {
+    const email = anEmail('rewrite');
+    const stale = await register([{ kind: 'EMAIL', value: email }, { kind: 'PHONE', value: '+2904512' }], 'Doe, Jane');
+    const current = await register([{ kind: 'CRM_ID', value: aCrmId() }], '"Cher"');
+    const erased = await register([{ kind: 'CRM_ID', value: aCrmId() }], 'Erin Erased');
+    expect(await masksOf(current)).toMatchObject({ DISPLAY_NAME: 'C.' });
+    const customers = app.app.mongo.db.collection('customers');
+    // What the releases before stored: the whole surname, the whole national number, a quote for an initial.
+    await customers.updateOne({ _id: stale as never }, { $set: { 'masked.DISPLAY_NAME': 'Doe, J.', 'masked.PHONE': '+***4512' } });
+    await customers.updateOne({ _id: current as never }, { $set: { 'masked.DISPLAY_NAME': '".' } });
+    const erasure = await app.graphql(service, 'mutation($id: ID!) { eraseCustomer(customerId: $id, requestId: "req-mask-1", reason: "test") { customerId } }', { id: erased });
+    expect(erasure.body.errors).toBeUndefined();
+    // A customer whose ciphertext was altered does not decrypt: counted, left alone, and the run goes on.
+    const broken = await register([{ kind: 'CRM_ID', value: aCrmId() }], 'Bob Broken');
+    const doc = await customers.findOne({ _id: broken as never });
+    const ct = Buffer.from((doc?.['encrypted'] as { DISPLAY_NAME: { ct: { buffer: Uint8Array } } }).DISPLAY_NAME.ct.buffer);
+    ct[0] = (ct[0] ?? 0) ^ 1;
+    await customers.updateOne({ _id: broken as never }, { $set: { 'encrypted.DISPLAY_NAME.ct': ct, 'masked.DISPLAY_NAME': 'X.' } });
+
+    const env = { MONGODB_URL: app.config.mongodbUrl, MONGODB_DB: app.config.mongodbDb, PII_MASTER_KEY: app.keys.piiMasterKey };
+    const dry = await rewrite(['--dry-run'], env);
+    expect(dry.code).toBe(0);
+    expect(dry.output).toContain('3 active customers read; 2 had masks of an earlier rule (DISPLAY_NAME 2, EMAIL 0, PHONE 1): nothing written (--dry-run)');
+    expect(dry.output).toContain('1 customers did not decrypt');
+    expect(await masksOf(stale)).toMatchObject({ DISPLAY_NAME: 'Doe, J.', PHONE: '+***4512' });
+
+    const run = await rewrite([], env);
+    expect(run.code).toBe(0);
+    expect(run.output).toContain('2 had masks of an earlier rule (DISPLAY_NAME 2, EMAIL 0, PHONE 1): rewritten');
+    expect(await masksOf(stale)).toMatchObject({ DISPLAY_NAME: 'Jane D.', PHONE: '+******2', EMAIL: `${email[0]}***@${email.split('@')[1]}` });
+    expect(await masksOf(current)).toMatchObject({ DISPLAY_NAME: 'C.' });
+    expect(await masksOf(broken)).toMatchObject({ DISPLAY_NAME: 'X.' });
+    expect(await masksOf(erased)).toEqual({ DISPLAY_NAME: null, EMAIL: null, PHONE: null });
+    // What an agent reads is the rewritten mask.
+    const agent = await app.token(['customer:read']);
+    const read = await app.graphql<{ customer: { displayName: string; phone: string } }>(agent, 'query($id: ID!) { customer(id: $id) { displayName phone } }', { id: stale });
+    expect(read.body.data?.customer).toEqual({ displayName: 'Jane D.', phone: '+******2' });
+    // Nothing clear in its output, nor a lock left behind.
+    for (const clear of [email, 'Jane', 'Cher', '2904512', 'Bob']) expect(run.output).not.toContain(clear);
+    expect(await app.app.mongo.db.collection('customer_locks').countDocuments()).toBe(0);
+    const again = await rewrite([], env);
+    expect(again.output).toContain('3 active customers read; 0 had masks of an earlier rule');
+  }, 120_000);
+
+  it('refuses a missing or wrong PII_MASTER_KEY and unknown arguments, in one line without the key', async () => {
+    await register([{ kind: 'CRM_ID', value: aCrmId() }], 'Kay Key');
+    const env = { MONGODB_URL: app.config.mongodbUrl, MONGODB_DB: app.config.mongodbDb };
+    const missing = await rewrite([], env);
+    expect([missing.code, missing.output.trim()]).toEqual([78, 'masks:rewrite: PII_MASTER_KEY: is required (npm start keeps the dev key in .data/dev-keys.json)']);
+    const other = (await generateDevKeys()).piiMasterKey;
+    const wrong = await rewrite(['--dry-run'], { ...env, PII_MASTER_KEY: other });
+    expect(wrong.code).toBe(78);
+    expect(wrong.output.trim()).toMatch(/^masks:rewrite: PII_MASTER_KEY does not match: this data key was wrapped under master key [0-9a-f]{16}, the configured key is [0-9a-f]{16}$/);
+    expect(wrong.output).not.toContain(other);
+    const short = await rewrite([], { ...env, PII_MASTER_KEY: 'c2hvcnQ=' });
+    expect([short.code, short.output.trim()]).toEqual([78, 'masks:rewrite: PII_MASTER_KEY decodes to 5 bytes; exactly 32 are required']);
+    const unknown = await rewrite(['--dry'], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.output).toContain('unknown argument "--dry"');
+  }, 60_000);
+});
