@@ -7,6 +7,7 @@
  * Reads MONGODB_URL and MONGODB_DB (and IDENTITY_HMAC_KEYS, when set, to refuse the current version).
  */
 import { connectNamedMongo } from '../src/app.js';
+import { databaseName, DATABASE_NAME_RULE } from '../src/config.js';
 import { ConfigError, describeCause, StartupError } from '../src/errors.js';
 import { CustomerRepository } from '../src/customers/customer-repository.js';
 import { HmacKeyring } from '../src/identity/hmac-keyring.js';
@@ -47,7 +48,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const url = process.env['MONGODB_URL']?.trim();
   const dbName = process.env['MONGODB_DB']?.trim() || 'veil';
   if (!url) return fail(78, "MONGODB_URL: is required (npm start prints the dev server's URL)");
-  if (!/^[A-Za-z0-9_-]{1,63}$/.test(dbName)) return fail(78, 'MONGODB_DB: must be 1-63 letters, digits, _ or -');
+  if (!databaseName(dbName)) return fail(78, `MONGODB_DB: ${DATABASE_NAME_RULE}`);
   const keys = process.env['IDENTITY_HMAC_KEYS']?.trim();
   if (keys) {
     let keyring: HmacKeyring;

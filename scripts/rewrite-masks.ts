@@ -7,6 +7,7 @@
  * Reads MONGODB_URL, MONGODB_DB and PII_MASTER_KEY.
  */
 import { connectNamedMongo } from '../src/app.js';
+import { databaseName, DATABASE_NAME_RULE } from '../src/config.js';
 import { ConfigError, describeCause, StartupError } from '../src/errors.js';
 import { CustomerRepository } from '../src/customers/customer-repository.js';
 import { rewriteStoredMasks } from '../src/customers/masked-attributes.js';
@@ -40,7 +41,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const url = process.env['MONGODB_URL']?.trim();
   const dbName = process.env['MONGODB_DB']?.trim() || 'veil';
   if (!url) return fail(78, "MONGODB_URL: is required (npm start prints the dev server's URL)");
-  if (!/^[A-Za-z0-9_-]{1,63}$/.test(dbName)) return fail(78, 'MONGODB_DB: must be 1-63 letters, digits, _ or -');
+  if (!databaseName(dbName)) return fail(78, `MONGODB_DB: ${DATABASE_NAME_RULE}`);
   const masterKey = process.env['PII_MASTER_KEY'];
   if (!masterKey?.trim()) return fail(78, 'PII_MASTER_KEY: is required (npm start keeps the dev key in .data/dev-keys.json)');
   let envelope: PiiEnvelope;

@@ -97,22 +97,32 @@ const urlWithScheme = (schemes: string[]) =>
     `must be a URL starting with ${schemes.map((s) => `${s}://`).join(' or ')}`,
   );
 
+/**
+ * A database name of this service's own: MongoDB reserves `admin`, `local` and `config` (a probe started on each;
+ * `local` is not replicated, so its data would be lost on a failover). Compared without case, as MongoDB refuses
+ * two names that differ only in case.
+ */
+const RESERVED_DATABASES = new Set(['admin', 'local', 'config']);
+export const databaseName = (v: string): boolean => /^[A-Za-z0-9_-]{1,63}$/.test(v) && !RESERVED_DATABASES.has(v.toLowerCase());
+export const DATABASE_NAME_RULE = 'must be 1-63 letters, digits, _ or -, and not admin, local or config (reserved by MongoDB)';
+
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
   PORT: int(0, 65535, 4001),
   HOST: z.string().trim().min(1).default('0.0.0.0'),
   MONGODB_URL: urlWithScheme(['mongodb', 'mongodb+srv']),
-  MONGODB_DB: z.string().trim().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be 1-63 letters, digits, _ or -').default('veil'),
+  MONGODB_DB: z.string().trim().refine(databaseName, DATABASE_NAME_RULE).default('veil'),
   AUDIT_MONGODB_URL: urlWithScheme(['mongodb', 'mongodb+srv']),
   MONGODB_COMMAND_MONITORING: boolFlag,
-  AUDIT_MONGODB_DB: optionalString.refine((v) => v === null || /^[A-Za-z0-9_-]{1,63}$/.test(v), 'must be 1-63 letters, digits, _ or -'),
+  AUDIT_MONGODB_DB: optionalString.refine((v) => v === null || databaseName(v), DATABASE_NAME_RULE),
   REDIS_URL: urlWithScheme(['redis', 'rediss']).refine(
     (v) => v === null || isRedisDatabasePath(v),
-    'must be a URL whose path, if any, is a database number (redis://host:6379/0)',
+    'must be a URL whose path or db parameter, if any, is a database number (redis://host:6379/0)',
   ),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('veil:'),
   // Parsed as a URL too: `https://` passed and start-up failed on `TypeError: ERR_INVALID_URL`, naming nothing (a probe).
-  AUTH_JWKS_URL: urlWithScheme(['https', 'http'])
+  AUTH_JWKS_URL: optionalString
+    .refine((v) => v === null || v.startsWith('https://') || v.startsWith('http://'), 'must be a URL starting with https:// (http:// outside production)')
     .refine((v) => v === null || URL.canParse(v), 'is not a URL (https://issuer.example/.well-known/jwks.json)')
     // fetch refuses a URL with a user name or password in it, so every fetch failed and every token was refused; the
     // start only warned, naming a TypeError (a probe). The message never repeats the URL.
@@ -149,10 +159,15 @@ const EnvSchema = z.object({
   VEIL_BENCH_DISABLE_POLICY: boolFlag,
 });
 
-/** ioredis sends the URL's path as SELECT's argument: anything but a number fails at the first connection. */
+/**
+ * ioredis sends the URL's path, or its `db` parameter, as SELECT's argument: anything but a number fails at the first
+ * connection (`?db=x` crashed the start with a ReplyError and a stack trace; a probe).
+ */
 function isRedisDatabasePath(url: string): boolean {
   try {
-    return /^\/?(\d{1,5})?$/.test(new URL(url).pathname);
+    const parsed = new URL(url);
+    const db = parsed.searchParams.getAll('db');
+    return /^\/?(\d{1,5})?$/.test(parsed.pathname) && db.length <= 1 && db.every((value) => /^\d{1,5}$/.test(value));
   } catch {
     return false;
   }
@@ -165,7 +180,13 @@ export function loadConfig(env: Env): AppConfig {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
     const invalid = new Set(parsed.error.issues.map((issue) => String(issue.path[0] ?? 'environment')));
-    const lines = parsed.error.issues.map((issue) => `${String(issue.path[0] ?? 'environment')}: ${issue.message}`);
+    // One line per variable, its first problem: `REDIS_URL=garbage` printed two (a probe).
+    const first = new Map<string, string>();
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0] ?? 'environment');
+      if (!first.has(name)) first.set(name, issue.message);
+    }
+    const lines = [...first].map(([name, message]) => `${name}: ${message}`);
     // The rest is still checked, so that one bad value (a PORT) does not hide the next (a short key): each variable
     // that failed is left out, and a line about it from the checks below would only repeat it.
     const rest = EnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([name]) => !invalid.has(name))));

@@ -349,6 +349,41 @@ describe('production start-up with a well-formed key that is not the data\'s own
     expect((await start(env)).code).toBe('serving');
   }, 180_000);
 
+  // A probe rolled `v2,v1` back to `v1` with identifiers filed under v2: it started without a word, and each person
+  // filed under v2 was registered a second time.
+  it('refuses a key set that drops a version taken into use after its current one, and warns of an older one dropped', async () => {
+    const env = baseEnv();
+    const filed = async (id: string, version: string) => {
+      const client = await MongoClient.connect(env['MONGODB_URL'] as string);
+      try {
+        await client.db(env['MONGODB_DB']).collection<{ _id: string }>('identifiers').insertOne({ _id: id, keyVersion: version, kind: 'EMAIL', customerId: 'cus_x', linkedAt: new Date() } as { _id: string });
+      } finally {
+        await client.close();
+      }
+    };
+    expect((await start(env)).code).toBe('serving');
+    await filed('v1:a', 'v1');
+    const other = await generateDevKeys();
+    const v2 = other.identityHmacKeys.replace(/^v1:/, 'v2:');
+    const rotated = `${v2},${keys.identityHmacKeys}`;
+    expect((await start({ ...env, IDENTITY_HMAC_KEYS: rotated })).code).toBe('serving');
+    // v2 recorded, but no identifier under it yet: rolling back loses nothing and is allowed.
+    const early = await start(env);
+    expect(early.code, early.output).toBe('serving');
+    expect(early.output).not.toContain('does not list');
+    await filed('v2:b', 'v2');
+    const rollback = await start(env);
+    expect(rollback.code, rollback.output).toBe(78);
+    expect(rollback.output).toMatch(/^veil: configuration error: IDENTITY_HMAC_KEYS: does not list "v2", which this database took into use after "v1" and has identifiers under: they would not be found, and their customers would be registered again; list it after the current version$/m);
+    // A rollback that keeps v2 after the current version serves.
+    expect((await start({ ...env, IDENTITY_HMAC_KEYS: `${keys.identityHmacKeys},${v2}` })).code).toBe('serving');
+    // Dropping the older v1 (a retirement) serves, with a warning at every start.
+    const retired = await start({ ...env, IDENTITY_HMAC_KEYS: v2 });
+    expect(retired.code, retired.output).toBe('serving');
+    expect(retired.output).toContain('IDENTITY_HMAC_KEYS: does not list \\"v1\\", which this database has identifiers under');
+    expect(retired.output).not.toContain(other.identityHmacKeys.slice(3));
+  }, 180_000);
+
   // A database from before 2026-11-30: wrapped keys in `customer_keys` only, no key checks on record. A wrong master
   // key was taken and recorded, and the right one refused from then on (a regression probe).
   it('checks the master key against customer_keys on a database that keeps wrapped keys only there', async () => {

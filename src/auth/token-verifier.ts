@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, type JsonWebKey } from 'node:crypto';
+import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { ConfigError, describeCause, UnauthenticatedError } from '../errors.js';
@@ -172,17 +172,29 @@ const ASYMMETRIC_KEY_TYPES = ['RSA', 'EC', 'OKP'];
  * refused anyway), and any `alg` one of the accepted algorithms. A key set
  * holding private key material is refused: whoever published it has leaked
  * the signing key. Messages name the key by position, never its content.
+ * Encryption keys (`"use": "enc"`, or `key_ops` without `verify`), which some
+ * providers publish beside their signing keys, are never used to verify and are
+ * not looked at further; at least one signing key must be left, and each must
+ * fit its `alg` (a P-256 key labelled ES512 verifies nothing).
  */
 export function checkKeySet(value: unknown, variable: string): JSONWebKeySet {
   const keys = (value as { keys?: unknown } | null)?.keys;
   if (typeof value !== 'object' || value === null || !Array.isArray(keys)) throw new ConfigError(`${variable}: is not a JSON Web Key Set (an object with a "keys" array)`);
   if (keys.length === 0) throw new ConfigError(`${variable}: the key set has no keys`);
+  let signingKeys = 0;
   keys.forEach((key: unknown, i) => {
     if (typeof key !== 'object' || key === null) throw new ConfigError(`${variable}: key ${i} is not an object`);
-    const { kty, alg } = key as { kty?: unknown; alg?: unknown };
+    const { kty, alg, use, key_ops: keyOps } = key as { kty?: unknown; alg?: unknown; use?: unknown; key_ops?: unknown };
     if (PRIVATE_KEY_MEMBERS.some((member) => member in key)) {
       throw new ConfigError(`${variable}: key ${i} holds private or secret key material; publish public keys only`);
     }
+    if (use !== undefined && typeof use !== 'string') throw new ConfigError(`${variable}: key ${i} has a "use" that is not a string`);
+    if (keyOps !== undefined && (!Array.isArray(keyOps) || !keyOps.every((op) => typeof op === 'string'))) {
+      throw new ConfigError(`${variable}: key ${i} has "key_ops" that are not a list of strings`);
+    }
+    // jose never picks such a key to verify with (a probe's set of one "use": "enc" key started, reported ready and
+    // refused every token); Keycloak publishes an RSA-OAEP key beside its signing keys.
+    if ((use !== undefined && use !== 'sig') || (keyOps !== undefined && !(keyOps as string[]).includes('verify'))) return;
     if (typeof kty !== 'string' || !ASYMMETRIC_KEY_TYPES.includes(kty)) {
       throw new ConfigError(`${variable}: key ${i} is not an asymmetric key (kty must be RSA, EC or OKP)`);
     }
@@ -191,18 +203,37 @@ export function checkKeySet(value: unknown, variable: string): JSONWebKeySet {
     }
     // A key that cannot be imported (an EC key without coordinates, a point off the curve, a toy RSA modulus)
     // would start a server that refuses every token: refuse it here instead.
-    if (!isUsablePublicKey(key)) throw new ConfigError(`${variable}: key ${i} is not a usable public key (missing or invalid key material, or RSA under 2048 bits)`);
+    const publicKey = usablePublicKey(key);
+    if (!publicKey) throw new ConfigError(`${variable}: key ${i} is not a usable public key (missing or invalid key material, or RSA under 2048 bits)`);
+    // A key labelled with an algorithm of another key type or curve (a P-256 key as ES512; a probe), or with no label
+    // on a curve no accepted algorithm uses (secp256k1), verifies no token.
+    const fits = ACCEPTED_ALGORITHMS.filter((accepted) => fitsAlgorithm(publicKey, accepted));
+    if (alg === undefined ? fits.length === 0 : !fits.includes(alg as string)) {
+      throw new ConfigError(`${variable}: key ${i} cannot verify ${alg === undefined ? 'any accepted algorithm' : String(alg)} (its key type or curve fits ${fits.join(', ') || 'none of them'})`);
+    }
+    signingKeys += 1;
   });
+  if (signingKeys === 0) throw new ConfigError(`${variable}: the key set has no signing key (every key is for encryption)`);
   return value as JSONWebKeySet;
 }
 
-function isUsablePublicKey(jwk: object): boolean {
+function usablePublicKey(jwk: object): KeyObject | null {
   try {
     const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
-    return key.asymmetricKeyType !== 'rsa' || (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048;
+    return key.asymmetricKeyType !== 'rsa' || (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048 ? key : null;
   } catch {
-    return false;
+    return null;
   }
+}
+
+const EC_CURVES: Record<string, string> = { ES256: 'prime256v1', ES384: 'secp384r1', ES512: 'secp521r1' };
+
+function fitsAlgorithm(key: KeyObject, alg: string): boolean {
+  const type = key.asymmetricKeyType;
+  if (alg.startsWith('RS')) return type === 'rsa';
+  if (alg.startsWith('PS')) return type === 'rsa' || type === 'rsa-pss';
+  if (alg === 'EdDSA') return type === 'ed25519' || type === 'ed448';
+  return type === 'ec' && key.asymmetricKeyDetails?.namedCurve === EC_CURVES[alg];
 }
 
 async function readKeySetFile(file: string): Promise<unknown> {

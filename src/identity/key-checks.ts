@@ -67,7 +67,36 @@ export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, maste
     if (!isInUse) throw new ConfigError(`${weak} is not random bytes (it repeats a few values); generate one with: openssl rand -base64 32`);
     warnings.push(`${weak} is not random bytes; this database already holds data under it, so it is used: rotate it`);
   }
+  warnings.push(...(await checkUnlistedVersions(checks, identifiers, keyring)));
   for (const [id, { value, mismatch }] of expected) if (!recorded.has(id)) await recordOrCompare(checks, id, value, mismatch);
+  return warnings;
+}
+
+/**
+ * Versions this database has identifiers under that the key set does not list: the customers they lead to are not
+ * found, and registering them again makes a second customer (a probe rolled `v2,v1` back to `v1` and got one, with no
+ * word at start-up). One taken into use after the current version is a rollback that dropped it: refused. An older
+ * one is a retirement (`npm run identifiers:retire` leaves the records nobody looked up since the rotation): a
+ * warning at every start. Read by range on `_id` (`<version>:<digest>`), which the `_id` index serves.
+ */
+async function checkUnlistedVersions(checks: Collection<KeyCheckDoc>, identifiers: Collection<{ _id: string }>, keyring: HmacKeyring): Promise<string[]> {
+  const listed = new Set(keyring.versions);
+  const recorded = (await checks.find({}).toArray()).filter((doc) => doc._id.startsWith('hmac:'));
+  const current = recorded.find((doc) => doc._id === `hmac:${keyring.currentVersion}`);
+  const warnings: string[] = [];
+  for (const doc of recorded) {
+    const version = doc._id.slice('hmac:'.length);
+    if (listed.has(version)) continue;
+    if (!(await identifiers.findOne({ _id: { $gte: `${version}:`, $lt: `${version};` } }, { projection: { _id: 1 } }))) continue;
+    if (current !== undefined && doc.recordedAt instanceof Date && current.recordedAt instanceof Date && doc.recordedAt > current.recordedAt) {
+      throw new ConfigError(
+        `IDENTITY_HMAC_KEYS: does not list "${version}", which this database took into use after "${keyring.currentVersion}" and has identifiers under: they would not be found, and their customers would be registered again; list it after the current version`,
+      );
+    }
+    warnings.push(
+      `IDENTITY_HMAC_KEYS: does not list "${version}", which this database has identifiers under: their customers are not found, and registering them again makes a second customer (npm run identifiers:retire -- ${version} counts them)`,
+    );
+  }
   return warnings;
 }
 

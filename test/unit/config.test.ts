@@ -54,15 +54,35 @@ describe('SHUTDOWN_GRACE_SECONDS', () => {
 });
 
 describe('REDIS_URL', () => {
-  it.each(['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/', 'redis://:pw@127.0.0.1:6379/2', 'rediss://cache.internal:6380/15'])('accepts %s', (url) => {
+  it.each(['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/', 'redis://:pw@127.0.0.1:6379/2', 'rediss://cache.internal:6380/15', 'redis://127.0.0.1:6379/?db=3'])('accepts %s', (url) => {
     expect(loadConfig({ REDIS_URL: url }).redisUrl).toBe(url);
   });
 
-  it.each(['redis://127.0.0.1:6379/notadb', 'redis://:pw@127.0.0.1:6379/0/x', 'redis://[::1'])('refuses %s without repeating it', (url) => {
+  // `?db=` reached SELECT unchecked: a ReplyError and a stack trace, or "no database NaN" (a probe). `garbage` got two lines.
+  it.each(['redis://127.0.0.1:6379/notadb', 'redis://:pw@127.0.0.1:6379/0/x', 'redis://[::1', 'redis://:pw@127.0.0.1:6379/?db=', 'redis://:pw@127.0.0.1:6379/?db=abc', 'redis://:pw@127.0.0.1:6379?db=-1', 'redis://:pw@h:1/?db=1&db=2', 'garbage'])('refuses %s in one line without repeating it', (url) => {
     const problems = problemsOf({ REDIS_URL: url });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(/^REDIS_URL: /);
     expect(problems[0]).not.toContain('pw');
+  });
+});
+
+describe('one line per variable', () => {
+  it('gives the first problem of a variable only (AUTH_JWKS_URL=garbage printed two, one offering http:// to production)', () => {
+    expect(problemsOf({ AUTH_JWKS_URL: 'garbage' })).toEqual(['AUTH_JWKS_URL: must be a URL starting with https:// (http:// outside production)']);
+    expect(problemsOf({ REDIS_URL: 'garbage' })).toEqual(['REDIS_URL: must be a URL starting with redis:// or rediss://']);
+  });
+});
+
+describe('MONGODB_DB and AUDIT_MONGODB_DB', () => {
+  // Each was taken and served (a probe); `local` is not replicated.
+  it.each(['admin', 'local', 'config', 'Admin', 'LOCAL'])('refuses %s, reserved by MongoDB', (name) => {
+    expect(problemsOf({ MONGODB_DB: name })).toEqual(['MONGODB_DB: must be 1-63 letters, digits, _ or -, and not admin, local or config (reserved by MongoDB)']);
+    expect(problemsOf({ AUDIT_MONGODB_DB: name })[0]).toMatch(/^AUDIT_MONGODB_DB: .*reserved by MongoDB/);
+  });
+
+  it('takes names that merely start with one', () => {
+    expect(loadConfig({ MONGODB_DB: 'admin_veil' }).mongodbDb).toBe('admin_veil');
   });
 });
 

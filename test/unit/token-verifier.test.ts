@@ -279,4 +279,22 @@ describe('checkKeySet', () => {
     );
     expect(checkKeySet({ keys }, 'AUTH_JWKS_FILE').keys).toHaveLength(3);
   });
+
+  // Each started, reported ready and refused every token (a probe).
+  it('refuses a set whose only key is for encryption, or a key that does not fit its algorithm', async () => {
+    const p256 = await exportJWK((await generateKeyPair('ES256')).publicKey);
+    expect(() => checkKeySet({ keys: [{ ...p256, alg: 'ES256', use: 'enc' }] }, 'AUTH_JWKS_FILE')).toThrow('AUTH_JWKS_FILE: the key set has no signing key (every key is for encryption)');
+    expect(() => checkKeySet({ keys: [{ ...p256, key_ops: ['encrypt'] }] }, 'AUTH_JWKS_FILE')).toThrow(/no signing key/);
+    expect(() => checkKeySet({ keys: [{ ...p256, alg: 'ES512' }] }, 'AUTH_JWKS_FILE')).toThrow('AUTH_JWKS_FILE: key 0 cannot verify ES512 (its key type or curve fits ES256)');
+    expect(() => checkKeySet({ keys: [{ ...p256, alg: 'RS256' }] }, 'AUTH_JWKS_FILE')).toThrow(/key 0 cannot verify RS256/);
+    const rsa = await exportJWK((await generateKeyPair('RS256', { modulusLength: 2048 })).publicKey);
+    expect(() => checkKeySet({ keys: [{ ...rsa, alg: 'EdDSA' }] }, 'AUTH_JWKS_FILE')).toThrow(/key 0 cannot verify EdDSA \(its key type or curve fits RS256, RS384, RS512, PS256, PS384, PS512\)/);
+    expect(() => checkKeySet({ keys: [{ ...p256, use: 5 }] }, 'AUTH_JWKS_FILE')).toThrow(/"use" that is not a string/);
+  });
+
+  it('passes over an encryption key beside signing keys, as Keycloak publishes one (RSA-OAEP)', async () => {
+    const rsa = await exportJWK((await generateKeyPair('RS256', { modulusLength: 2048 })).publicKey);
+    const set = { keys: [{ ...rsa, kid: 'enc', alg: 'RSA-OAEP', use: 'enc' }, { ...rsa, kid: 'sig', alg: 'RS256', use: 'sig' }] };
+    expect(checkKeySet(set, 'AUTH_JWKS_URL').keys).toHaveLength(2);
+  });
 });
