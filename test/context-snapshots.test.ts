@@ -566,6 +566,34 @@ describe('consent gating', () => {
     expect(granted.body.data!.customer.context!.openTickets).toHaveLength(1);
   });
 
+  // A request that read the consent before a change's receipt and the snapshot's epoch after its purge rebuilt under
+  // the old consent, and the write-back passed the epoch check (a probe, 6 of 120 races): a grant was answered "no
+  // tickets" without CONSENT_REQUIRED for the whole TTL, and a withdrawal left the history in Redis.
+  it.each([
+    ['a grant', [], ['support_context'], false],
+    ['a withdrawal', ['support_context'], [], null],
+  ] as const)('purges again, within seconds, a snapshot rebuilt under the consent before %s', async (_what, before, after, staleConsent) => {
+    const id = await register();
+    await consent(id, [...before]);
+    await push({ customerId: id, tickets: [{ id: 'T-RACE', status: 'open', openedAt: daysAgo(1) }] });
+    await consent(id, [...after]);
+    // The racing request: its consent was read before the change, its MGET after the purge.
+    await app.app.services.snapshots.snapshotsOf([id], async () => [staleConsent]);
+    const cached = await redis.get(snapshotKey(id));
+    expect(cached).not.toBeNull();
+    expect(cached!.includes('T-RACE')).toBe(staleConsent === null);
+    await sleep(2_500);
+    expect(await redis.exists(snapshotKey(id))).toBe(0);
+    const read = await readContext(id);
+    if (after.length > 0) {
+      expect(read.body.errors).toBeUndefined();
+      expect(read.body.data!.customer.context!.openTickets?.map((t) => t.id)).toEqual(['T-RACE']);
+    } else {
+      expect(read.body.data!.customer.context!.openTickets).toBeNull();
+      expect(await redis.get(snapshotKey(id))).not.toContain('T-RACE');
+    }
+  });
+
   it('keeps no history in Redis past the end of the consent it was built under', async () => {
     const id = await register();
     await push({ customerId: id, tickets: [{ id: 'T-8', status: 'open', openedAt: daysAgo(1) }] });

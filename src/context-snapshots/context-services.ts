@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../config.js';
 import type { ConsentService } from '../consent/consent-service.js';
+import type { ConsentScope } from '../consent/consent-types.js';
 import type { CustomerService } from '../customers/customer-service.js';
 import type { GrantStore } from '../privacy-requests/grant-store.js';
 import type { ErasureParticipant } from '../services.js';
@@ -14,6 +15,8 @@ import { SnapshotCache } from './snapshot-cache.js';
 import { ContextSnapshotService } from './snapshot-service.js';
 import type { StoreErrorReporter } from './store-guard.js';
 
+/** When a consent change purges the customer's snapshot again (see createContextServices). */
+export const CONSENT_REPURGE_MS = [2_000, 30_000];
 
 export interface ContextServices {
   supportRecords: SupportRecordService;
@@ -57,12 +60,23 @@ export function createContextServices(deps: ContextServiceDeps): ContextServices
   // Any consent change drops the cached snapshot at once (a withdrawal must; the others cost one rebuild).
   // A failed purge does not undo the receipt: the history sections are gated on the consent read from
   // MongoDB at every read, so a stale copy cannot show them, and it expires with its TTL.
-  deps.consent.onChange(async (customerId, withdrawn) => {
+  //
+  // And again, CONSENT_REPURGE_MS later: a request that read the consent before the receipt was written and the
+  // snapshot's epoch after it rebuilds under the old consent, and its write-back passes the epoch check (a probe, in
+  // 6 of 120 races: a grant left a snapshot without history, answered as "no tickets" with no CONSENT_REQUIRED, for
+  // the whole TTL; a withdrawal left the history in Redis). The later purges drop such a snapshot, and bump the
+  // epoch under any rebuild still in flight.
+  const purge = async (customerId: string, withdrawn: ConsentScope[]) => {
     try {
       await snapshots.invalidate(customerId);
     } catch (error) {
       deps.logger.error({ customerId, withdrawn: withdrawn.join(' '), err: deps.describeError(error) }, 'could not purge the context snapshot after a consent change');
     }
+  };
+  deps.consent.onChange(async (customerId, withdrawn) => {
+    await purge(customerId, withdrawn);
+    // Not once the process has stopped and closed Redis: nothing could be purged, and the log would say otherwise.
+    for (const delay of CONSENT_REPURGE_MS) setTimeout(() => deps.redis.status !== 'end' && void purge(customerId, withdrawn), delay).unref();
   });
 
   return {
