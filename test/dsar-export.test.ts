@@ -208,6 +208,87 @@ describe('what the export holds besides the customer record', () => {
   });
 });
 
+describe('an export of a store altered by hand, or overtaken by an erasure', () => {
+  const register = async (label: string) => {
+    const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {
+      input: { identifiers: [{ kind: 'EMAIL', value: anEmail(label) }, { kind: 'PHONE', value: aPhone() }], displayName: 'Alt Ered' },
+    });
+    expect(res.body.errors).toBeUndefined();
+    return res.body.data!.registerCustomer.id;
+  };
+  const flip = (binary: { buffer: Uint8Array }) => {
+    const bytes = Buffer.from(binary.buffer);
+    bytes[0] = (bytes[0] ?? 0) ^ 1;
+    return bytes;
+  };
+
+  // One flipped bit made the whole export an internal error, and a broken data key failed the trail page and every
+  // AuditEvent of other customers read in the same batch (a probe).
+  it('fails only the attribute whose ciphertext does not decrypt, at its path and in `incomplete`', async () => {
+    const id = await register('altered');
+    const customers = app.app.mongo.db.collection('customers');
+    const doc = await customers.findOne({ _id: id as never });
+    await customers.updateOne({ _id: id as never }, { $set: { 'encrypted.EMAIL.ct': flip((doc!['encrypted'] as { EMAIL: { ct: { buffer: Uint8Array } } }).EMAIL.ct) } });
+    const res = await exportFor(id);
+    expect(res.body.data!.dataSubjectAccess).toMatchObject({ customerId: id, status: 'ACTIVE', displayName: 'Alt Ered', email: null });
+    expect(res.body.data!.dataSubjectAccess.phone).toMatch(/^\+/);
+    expect(res.body.errors?.map((e) => [e.path?.join('.'), e.extensions?.['code']])).toEqual([['dataSubjectAccess.email', 'INTERNAL_SERVER_ERROR']]);
+    const download = await fetch(`${app.baseUrl}/dsar/export?customerId=${id}`, { headers: { authorization: `Bearer ${dpo}` } });
+    expect(download.status).toBe(200);
+    expect(((await download.json()) as { incomplete: string[] }).incomplete).toEqual(['email']);
+  });
+
+  it('answers with the rest when the data key does not unwrap, and its events read without their hash, alone', async () => {
+    const healthy = await register('healthy');
+    const broken = await register('brokenkey');
+    const customers = app.app.mongo.db.collection('customers');
+    const doc = await customers.findOne({ _id: broken as never });
+    await customers.updateOne({ _id: broken as never }, { $set: { 'dataKey.ct': flip((doc!['dataKey'] as { ct: { buffer: Uint8Array } }).ct) } });
+    await app.app.mongo.db.collection('customer_keys').updateOne({ _id: broken as never }, { $set: { ct: flip((doc!['dataKey'] as { ct: { buffer: Uint8Array } }).ct) } });
+    const res = await exportFor(broken);
+    expect(res.body.data!.dataSubjectAccess).toMatchObject({ customerId: broken, displayName: null, email: null, phone: null });
+    expect(res.body.errors?.map((e) => e.path?.join('.')).sort()).toEqual(['dataSubjectAccess.displayName', 'dataSubjectAccess.email', 'dataSubjectAccess.phone']);
+    const events = res.body.data!.dataSubjectAccess.auditEvents;
+    expect(events.find((e) => e.type === 'CUSTOMER_REGISTERED')?.identifierHash).toBeNull();
+    // Another customer's event read in the same batch keeps its hash.
+    const auditor = await app.token(['audit:read'], 'auditor-ann');
+    const [healthyEvent] = await app.app.mongo.db.collection('audit_events').find({ customerId: healthy, type: 'CUSTOMER_REGISTERED' }).toArray();
+    const [brokenEvent] = await app.app.mongo.db.collection('audit_events').find({ customerId: broken, type: 'CUSTOMER_REGISTERED' }).toArray();
+    const both = await app.graphql<{ _entities: Array<{ id: string; identifierHash: string | null } | null> }>(
+      auditor,
+      'query($r: [_Any!]!) { _entities(representations: $r) { ... on AuditEvent { id identifierHash } } }',
+      { r: [{ __typename: 'AuditEvent', id: healthyEvent!['_id'] }, { __typename: 'AuditEvent', id: brokenEvent!['_id'] }] },
+    );
+    expect(both.body.errors).toBeUndefined();
+    expect(both.body.data!._entities[0]?.identifierHash).toMatch(/^v1:/);
+    expect(both.body.data!._entities[1]).toMatchObject({ id: brokenEvent!['_id'], identifierHash: null });
+  });
+
+  // An export that read the customer, then wrote its event after an erasure had completed, answered ACTIVE with the
+  // clear attributes after the erasure's receipt (a probe).
+  it('shows what is held once its event is written: an erasure completed meanwhile leaves nothing to decrypt', async () => {
+    const id = await register('racing');
+    const audit = app.app.services.audit;
+    const append = audit.append.bind(audit);
+    let erased = false;
+    audit.append = (async (input: Parameters<typeof append>[0]) => {
+      if (input.type === 'DSAR_EXPORT' && input.customerId === id && !erased) {
+        erased = true;
+        const erasure = await app.graphql(dpo, 'mutation($id: ID!) { eraseCustomer(customerId: $id, requestId: "DSR-RACE", reason: "letter") { alreadyErased } }', { id });
+        expect(erasure.body.errors).toBeUndefined();
+      }
+      return append(input);
+    }) as typeof audit.append;
+    try {
+      const res = await exportFor(id);
+      expect(res.body.errors).toBeUndefined();
+      expect(res.body.data!.dataSubjectAccess).toMatchObject({ status: 'ERASED', displayName: null, email: null, phone: null, identifiers: [] });
+    } finally {
+      audit.append = append;
+    }
+  });
+});
+
 describe('GET /dsar/export', () => {
   const url = (query: string) => `${app.baseUrl}/dsar/export?${query}`;
 

@@ -62,7 +62,15 @@ export class CustomerKeySeal implements IdentifierHashSeal {
     const keys = new Map<string, Buffer>();
     ids.forEach((id, i) => {
       const w = wrapped[i];
-      if (w) keys.set(id, this.deriveKey(id, w));
+      if (!w) return;
+      // A data key that does not unwrap (altered in the store) opens none of that customer's events: each reads
+      // without its hash, as an altered seal does. It failed the whole page, and every event of other customers
+      // read in the same batch (a probe flipped one bit of a key).
+      try {
+        keys.set(id, this.deriveKey(id, w));
+      } catch {
+        // Left out: its events' hashes read null.
+      }
     });
     const opened = items.map((item) => {
       const key = keys.get(item.customerId);

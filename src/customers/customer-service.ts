@@ -546,15 +546,6 @@ export class CustomerService {
     if (sent.length > 0) withdrawRequestIdNaming(sent);
   }
 
-  /** Decrypts attributes of customers read with their ciphertexts; a ciphertext that does not authenticate throws. */
-  revealAttributes(customers: readonly CustomerRecord[], fields: readonly PiiField[]): Array<Partial<Record<PiiField, string | null>>> {
-    return customers.map((customer) => {
-      const revealed = this.decryptFields(customer, fields);
-      for (const value of Object.values(revealed)) if (value instanceof Error) throw value;
-      return revealed as Partial<Record<PiiField, string | null>>;
-    });
-  }
-
   /**
    * One customer's fields, read with its ciphertexts and wrapped data key (unwrapped once for all fields). An
    * erased customer or a missing key gives nulls; a ciphertext that does not authenticate gives an Error for its

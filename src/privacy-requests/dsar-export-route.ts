@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
 import type { AuditEventRecord } from '../audit/audit-types.js';
+import type { PiiField } from '../customers/customer-types.js';
 import { hasAnyScope, type Caller } from '../auth/caller.js';
 import { BadUserInputError, ForbiddenError } from '../errors.js';
 import { checkRateLimit, RATE_LIMITED_FIELDS, type RateLimitFieldOptions } from '../hardening/rate-limited-fields.js';
@@ -121,10 +122,17 @@ export function toDsarDocument(record: DataSubjectExportRecord): Record<string, 
     // null when Redis could not be read; `incomplete` then names them.
     supportSessions: record.supportSessions?.map((s) => ({ sessionId: s.sessionId, channel: s.channel, startedBy: s.startedBy, startedAt: s.startedAt, expiresAt: s.expiresAt })) ?? null,
     piiAccessGrants: record.piiAccessGrants,
-    incomplete: [...(record.supportSessions ? [] : ['supportSessions']), ...(record.piiAccessGrants ? [] : ['piiAccessGrants'])],
+    // And attributes whose stored ciphertext does not decrypt (null above).
+    incomplete: [
+      ...(record.supportSessions ? [] : ['supportSessions']),
+      ...(record.piiAccessGrants ? [] : ['piiAccessGrants']),
+      ...record.unreadable.map((field) => EXPORT_FIELD_NAMES[field]),
+    ],
     auditEventId: record.auditEventId,
   };
 }
+
+const EXPORT_FIELD_NAMES: Record<PiiField, string> = { DISPLAY_NAME: 'displayName', EMAIL: 'email', PHONE: 'phone' };
 
 function toAuditEventDocument(e: AuditEventRecord): Record<string, unknown> {
   return {

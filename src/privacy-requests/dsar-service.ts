@@ -2,7 +2,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { AuditTrailService } from '../audit/audit-trail-service.js';
 import type { ConsentService } from '../consent/consent-service.js';
 import { actorOf, assertCustomerId, type Actor, type CustomerService } from '../customers/customer-service.js';
-import { hashesOf, PII_FIELDS } from '../customers/customer-types.js';
+import { hashesOf, PII_FIELDS, type PiiField } from '../customers/customer-types.js';
 import { BadUserInputError, NotFoundError } from '../errors.js';
 import { unlessRedisIsDown } from '../http/infrastructure-errors.js';
 import type { SupportSessionRecord } from '../context-snapshots/session-store.js';
@@ -70,8 +70,16 @@ export class DsarService {
       requestId: actor.requestId,
       details: { delivery, from: from?.toISOString() ?? null, to: to?.toISOString() ?? null, status: customer.status },
     });
-    // Decrypted with the key read along with the customer, after the event is written.
-    const [attributes = {}] = this.customers.revealAttributes([customer], PII_FIELDS);
+    // Read again once the event is written, and decrypted with the key read along with it: an erasure that completed
+    // between the first read and the event left an export of clear attributes after its receipt, and a DSAR_EXPORT
+    // after its DATA_DELETION (a probe). The event keeps the status read first; the export shows what is held now.
+    const [now] = await this.customers.findByIds([customerId]);
+    const held = now ?? { ...customer, status: 'ERASED' as const, encrypted: {}, dataKey: null };
+    // A ciphertext or data key altered in the store fails its own fields, not the export (a probe: one flipped bit
+    // made it an internal error, and the legal deadline does not wait for a repair).
+    const decrypted = this.customers.decryptFields(held, PII_FIELDS);
+    const unreadable = PII_FIELDS.filter((field) => decrypted[field] instanceof Error);
+    const attributes = Object.fromEntries(PII_FIELDS.map((field) => [field, decrypted[field] instanceof Error ? null : (decrypted[field] ?? null)])) as Record<PiiField, string | null>;
     const [identifiers, receipts, supportRecords, auditEvents, supportSessions, piiAccessGrants] = await Promise.all([
       this.customers.identifiersOf([customerId]),
       this.consent.historyOf([customerId]),
@@ -97,13 +105,13 @@ export class DsarService {
       .sort((a, b) => a.occurredAt.getTime() - b.occurredAt.getTime() || a.sequence - b.sequence);
     return {
       customerId,
-      status: customer.status,
+      status: held.status,
       generatedAt: event.occurredAt,
       displayName: attributes.DISPLAY_NAME ?? null,
       email: attributes.EMAIL ?? null,
       phone: attributes.PHONE ?? null,
-      country: customer.country,
-      preferredLanguage: customer.preferredLanguage,
+      country: held.country,
+      preferredLanguage: held.preferredLanguage,
       createdAt: customer.createdAt,
       identifiers: identifiers[0] ?? [],
       consentReceipts: receipts[0] ?? [],
@@ -112,6 +120,7 @@ export class DsarService {
       anonymousLookups,
       supportSessions,
       piiAccessGrants,
+      unreadable,
       auditEventId: event.id,
     };
   }

@@ -1,4 +1,4 @@
-import type { CustomerStatus, IdentifierRecord } from '../customers/customer-types.js';
+import type { CustomerStatus, IdentifierRecord, PiiField } from '../customers/customer-types.js';
 import type { ConsentReceipt } from '../consent/consent-types.js';
 import type {
   InteractionSummary,
@@ -34,5 +34,7 @@ export interface DataSubjectExportRecord {
   /** null: Redis could not be read (the rest of the export stands; the legal deadline does not wait for Redis). */
   supportSessions: SupportSessionRecord[] | null;
   piiAccessGrants: PiiAccessGrantRecord[] | null;
+  /** Attributes whose stored ciphertext (or the data key) did not decrypt: null here, an error at their path. */
+  unreadable: PiiField[];
   auditEventId: string;
 }
