@@ -296,9 +296,27 @@ describe('eraseCustomer, end to end', () => {
     expect(again.removed.every((r) => r.count === 0)).toBe(true);
     expect(again.auditEventId).not.toBe(first.auditEventId);
     const last = await app.app.mongo.db.collection('audit_events').find({ chain: id }).sort({ sequence: -1 }).limit(1).next();
-    expect(last).toMatchObject({ _id: again.auditEventId, type: 'DATA_DELETION', requestId: 'DSR-2041-retry', details: { alreadyErased: true, removedTotal: 0 } });
+    // Its own texts cannot be screened any more: its reference is kept only when it is the first request's.
+    expect(last).toMatchObject({ _id: again.auditEventId, type: 'DATA_DELETION', requestId: null, justification: null, details: { alreadyErased: true, removedTotal: 0, withheld: 'reason requestId' } });
+    const same = await erase(id, 'DSR-2041', 'Customer wrote again');
+    const sameEvent = await app.app.mongo.db.collection('audit_events').findOne({ _id: same.auditEventId as never });
+    expect(sameEvent).toMatchObject({ requestId: 'DSR-2041', justification: null, details: { withheld: 'reason' } });
     const verification = await app.graphql<{ verifyAuditTrail: { valid: boolean } }>(dpo, VERIFY, { id });
     expect(verification.body.data!.verifyAuditTrail.valid).toBe(true);
+  });
+
+  // The name, identifiers and key the screens compare with are gone: a repeat stored a name, a CRM id or an email's
+  // slug given as its reason, reference or x-request-id in the DATA_DELETION event for good (a probe).
+  it("keeps none of a repeat's own texts, which can no longer be screened: reason, a new reference, the caller's x-request-id", async () => {
+    const again = await erase(id, 'Erin-Forgotten-CRM', 'Because Erin Forgotten wrote in', { 'x-request-id': 'erin-forgotten-ref' });
+    expect(again.alreadyErased).toBe(true);
+    const event = await app.app.mongo.db.collection('audit_events').findOne({ _id: again.auditEventId as never });
+    const text = JSON.stringify(event);
+    for (const given of ['Erin', 'Forgotten', 'erin-forgotten-ref']) expect(text).not.toContain(given);
+    expect(event).toMatchObject({ requestId: null, justification: null });
+    // The log line is written after the response.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(app.logs.text()).not.toContain('erin-forgotten-ref');
   });
 
   it('lets the same email register again, as a new and unrelated customer', async () => {

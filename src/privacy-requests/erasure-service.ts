@@ -6,7 +6,7 @@ import { ciphertextsOf, hashesOf } from '../customers/customer-types.js';
 import { NotFoundError, ServiceUnavailableError } from '../errors.js';
 import { classifyInfrastructureError } from '../http/infrastructure-errors.js';
 import { assertFreeText } from '../identity/free-text-guard.js';
-import { recordableRequestId } from '../observability/request-scope.js';
+import { recordableRequestId, withdrawRequestId } from '../observability/request-scope.js';
 import type { ErasureRepository } from './erasure-repository.js';
 import type { ErasedItem, ErasureParticipant, ErasureReceiptRecord } from './erasure-types.js';
 
@@ -69,6 +69,12 @@ export class ErasureService {
     // The caller's x-request-id is kept in the event too (details.httpRequestId): screened the same way, and replaced
     // when it names the customer (a probe sent the display name and the email's local part as one).
     await this.refuseOwnIdentifiers([{ customerId, texts: [['requestId', request], ['reason', justification]], screensName: true }], { screensRequestId: true });
+    // A customer erased already has no name, identifiers or key left to screen these texts against: a repeat stored
+    // the name, the CRM id or the email's slug it was given in its DATA_DELETION event for good (a probe). So a
+    // repeat keeps none of its own free text: no reason, its reference only when it is the first request's, and
+    // a generated request id instead of the caller's.
+    const unscreenable = customer.status === 'ERASED';
+    if (unscreenable) withdrawRequestId();
 
     const now = new Date();
     const hadCompleted = await this.audit.hasEvent(customerId, 'DATA_DELETION', { complete: false });
@@ -85,7 +91,10 @@ export class ErasureService {
       const alreadyErased = !isFirst && resumes === null;
       // A duplicate names the request it duplicates: one whose store died before it could write its event or mark
       // its claim failed was otherwise named nowhere in the trail (a probe repeated it within UNFINISHED_ERASURE_MS).
-      return await this.eraseClaimed(customerId, request, justification, actor, now, { alreadyErased, resumes, duplicates: alreadyErased ? firstRequestId : null }, firstRequestId);
+      const recorded = unscreenable
+        ? { requestId: request === firstRequestId ? request : null, justification: null, withheld: request === firstRequestId ? ['reason'] : ['reason', 'requestId'] }
+        : { requestId: request, justification, withheld: [] };
+      return await this.eraseClaimed(customerId, request, recorded, actor, now, { alreadyErased, resumes, duplicates: alreadyErased ? firstRequestId : null }, firstRequestId);
     } catch (error) {
       // The next request takes over at once (a process that died here is covered by UNFINISHED_ERASURE_MS instead).
       if (isFirst || resumes !== null) await this.claims.markFailed(customerId, request, new Date(), resumes).catch(() => undefined);
@@ -96,7 +105,8 @@ export class ErasureService {
   private async eraseClaimed(
     customerId: string,
     request: string,
-    justification: string,
+    /** What the event keeps of the request's own texts (see erase), and what it leaves out. */
+    recorded: { requestId: string | null; justification: string | null; withheld: string[] },
     actor: Actor,
     now: Date,
     claimed: { alreadyErased: boolean; resumes: string | null; duplicates: string | null },
@@ -106,7 +116,8 @@ export class ErasureService {
     const { attributesRemoved, keysRemoved } = await this.customers.markErased(customerId);
     // `requestId` is the erasure's own reference (the data-subject request); the HTTP request's id, which every other
     // event carries there, goes in `details.httpRequestId`, so the event can be found from the logs too (a probe).
-    const deletion = { type: 'DATA_DELETION' as const, customerId, actor: actorOf(actor), requestId: request, justification };
+    const deletion = { type: 'DATA_DELETION' as const, customerId, actor: actorOf(actor), requestId: recorded.requestId, justification: recorded.justification };
+    const withheld: Record<string, string> = recorded.withheld.length > 0 ? { withheld: recorded.withheld.join(' ') } : {};
     const httpRequestId = () => recordableRequestId(actor.requestId);
     let lookupsForgotten: number, identifiersRemoved: number, fromParticipants: ErasedItem[], settled: Awaited<ReturnType<ErasureService['settleErased']>>;
     try {
@@ -120,7 +131,7 @@ export class ErasureService {
       // and that it is incomplete; the request fails so that it is repeated, which finishes the job and writes the
       // complete event (an incomplete one does not count as done: the repeat takes over, naming this request).
       await this.audit
-        .append({ ...deletion, details: { complete: false, httpRequestId: httpRequestId(), alreadyErased, resumesRequestId: resumes, ...(duplicates === null ? {} : { duplicatesRequestId: duplicates }), unavailable: unavailableStore(error) } })
+        .append({ ...deletion, details: { complete: false, ...withheld, httpRequestId: httpRequestId(), alreadyErased, resumesRequestId: resumes, ...(duplicates === null ? {} : { duplicatesRequestId: duplicates }), unavailable: unavailableStore(error) } })
         .catch(() => undefined);
       throw error;
     }
@@ -146,6 +157,7 @@ export class ErasureService {
         ...deletion,
         details: {
           complete: true,
+          ...withheld,
           httpRequestId: httpRequestId(),
           alreadyErased,
           resumesRequestId: resumes,
