@@ -66,7 +66,8 @@ async function main(argv: readonly string[]): Promise<number> {
     console.log(
       `${report.customers} active customers read; ${report.customersChanged} had masks of an earlier rule (${fields})${dryRun ? ': nothing written (--dry-run)' : ': rewritten'}`,
     );
-    if (report.unreadable > 0) console.log(`${report.unreadable} customers did not decrypt (altered or moved ciphertexts) and were left as they are`);
+    if (report.unreadable > 0) console.log(`${report.unreadable} customers did not decrypt or are damaged documents (altered or moved ciphertexts) and were left as they are`);
+    if (report.kept > 0) console.log(`${report.kept} display names kept their old mask: the new one, with the masked email, would give back the email address`);
     return 0;
   } catch (error) {
     if (error instanceof ConfigError) return fail(78, error.message);

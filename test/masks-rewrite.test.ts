@@ -68,7 +68,7 @@ describe('npm run masks:rewrite', () => {
     const dry = await rewrite(['--dry-run'], env);
     expect(dry.code).toBe(0);
     expect(dry.output).toContain('3 active customers read; 2 had masks of an earlier rule (DISPLAY_NAME 2, EMAIL 0, PHONE 1): nothing written (--dry-run)');
-    expect(dry.output).toContain('1 customers did not decrypt');
+    expect(dry.output).toContain('1 customers did not decrypt or are damaged documents');
     expect(await masksOf(stale)).toMatchObject({ DISPLAY_NAME: 'Doe, J.', PHONE: '+***4512' });
 
     const run = await rewrite([], env);
@@ -87,6 +87,30 @@ describe('npm run masks:rewrite', () => {
     expect(await app.app.mongo.db.collection('customer_locks').countDocuments()).toBe(0);
     const again = await rewrite([], env);
     expect(again.output).toContain('3 active customers read; 0 had masks of an earlier rule');
+  }, 120_000);
+
+  // A regression probe: a name stored under the old initial rule (`Zaraquill #.`) whose new mask (`Zaraquill 7.`) with
+  // the masked email (`z***@`) gave back zaraquill7@, and a damaged document stopped the whole run.
+  it('keeps the old mask of a name whose new one would give back the email, and counts a damaged document without stopping', async () => {
+    const email = `zaraquill7@z${Date.now().toString(36)}.example.com`;
+    const id = await register([{ kind: 'EMAIL', value: email }], 'Zed Zulu');
+    const customers = app.app.mongo.db.collection('customers');
+    // What the release before stored for `zaraquill #7x`: the name encrypted, its mask under the old rule (`#.`).
+    const localPart = email.slice(0, email.indexOf('@'));
+    const name = `${localPart.slice(0, 9)} #${localPart.slice(9)}x`;
+    const stored = await app.app.services.customers.findByIds([id]);
+    const envelope = (await import('../src/identity/pii-envelope.js')).PiiEnvelope.fromBase64(app.keys.piiMasterKey);
+    const dataKey = envelope.unwrapDataKey(id, stored[0]!.dataKey!);
+    const sealed = envelope.encryptField(dataKey, id, 'DISPLAY_NAME', name);
+    await customers.updateOne({ _id: id as never }, { $set: { 'encrypted.DISPLAY_NAME': { iv: sealed.iv, ct: sealed.ciphertext, tag: sealed.tag }, 'masked.DISPLAY_NAME': `${localPart.slice(0, 9)} #.` } });
+    const damaged = await register([{ kind: 'CRM_ID', value: aCrmId() }], 'Dee Damaged');
+    await customers.updateOne({ _id: damaged as never }, { $set: { 'encrypted.DISPLAY_NAME': 'junk' } });
+    const env = { MONGODB_URL: app.config.mongodbUrl, MONGODB_DB: app.config.mongodbDb, PII_MASTER_KEY: app.keys.piiMasterKey };
+    const run = await rewrite([], env);
+    expect(run.code, run.output).toBe(0);
+    expect(run.output).toContain('1 display names kept their old mask');
+    expect(await masksOf(id)).toMatchObject({ DISPLAY_NAME: `${localPart.slice(0, 9)} #.` });
+    expect(run.output).not.toContain('zaraquill');
   }, 120_000);
 
   it('refuses a missing or wrong PII_MASTER_KEY and unknown arguments, in one line without the key', async () => {

@@ -131,7 +131,7 @@ export class CustomerService {
     }
     // Nor the address's local part, which the masked email hides but for its first character: `zara.quill54403dx
     // Smith` with zara.quill54403dx@example.com showed the whole address to every agent across the two masks (a probe).
-    if (attributes.displayName !== null && namesAnEmailsLocalPart(attributes.displayName, identifiers)) {
+    if (attributes.displayName !== null && namesAnEmailsLocalPart(attributes.displayName, identifiers.filter((i) => i.kind === 'EMAIL').map((i) => i.normalised))) {
       throw new BadUserInputError("displayName must not contain the customer's email address", { field: 'displayName' });
     }
     // Claimed in one order whatever order the caller listed them in: racing registrations of one person that listed
@@ -1208,11 +1208,10 @@ function withdrawRequestIdNaming(identifiers: readonly ReadIdentifier[]): void {
  * A local part of letters only is taken for a name, which the contract's masks show by design; a deliberate encoding
  * (reversed, base64) is not looked for.
  */
-function namesAnEmailsLocalPart(displayName: string, identifiers: readonly HashedIdentifier[]): boolean {
+export function namesAnEmailsLocalPart(displayName: string, emails: readonly string[]): boolean {
   const shown = skeletonOf(maskDisplayName(displayName) ?? '');
-  return identifiers.some((identifier) => {
-    if (identifier.kind !== 'EMAIL') return false;
-    const localPart = identifier.normalised.slice(0, identifier.normalised.lastIndexOf('@'));
+  return emails.some((email) => {
+    const localPart = email.slice(0, email.lastIndexOf('@'));
     return [localPart, localPart.split('+', 1)[0] ?? ''].some((part) => {
       const letters = [...skeletonOf(part)];
       const first = letters[0] ?? '';

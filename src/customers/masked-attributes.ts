@@ -1,4 +1,6 @@
+import { MongoError } from 'mongodb';
 import { ConfigError } from '../errors.js';
+import { namesAnEmailsLocalPart } from './customer-service.js';
 import type { PiiEnvelope } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone } from '../policy/masks.js';
 import type { CustomerRepository } from './customer-repository.js';
@@ -20,8 +22,10 @@ export interface MaskRewriteReport {
   customersChanged: number;
   /** Masks that differed, per field (rewritten unless `dryRun`). */
   fields: Record<PiiField, number>;
-  /** Customers whose data key or an attribute did not decrypt (altered or moved ciphertexts): left as they are. */
+  /** Customers whose data key or an attribute did not decrypt, or whose document is damaged: left as they are. */
   unreadable: number;
+  /** Display names whose new mask would give back the customer's email with the masked email: old mask kept. */
+  kept: number;
 }
 
 /**
@@ -38,54 +42,70 @@ export async function rewriteStoredMasks(
   envelope: PiiEnvelope,
   { dryRun = false, pageSize = 200 }: { dryRun?: boolean; pageSize?: number } = {},
 ): Promise<MaskRewriteReport> {
-  const report: MaskRewriteReport = { customers: 0, customersChanged: 0, fields: { DISPLAY_NAME: 0, EMAIL: 0, PHONE: 0 }, unreadable: 0 };
+  const report: MaskRewriteReport = { customers: 0, customersChanged: 0, fields: { DISPLAY_NAME: 0, EMAIL: 0, PHONE: 0 }, unreadable: 0, kept: 0 };
   for (let after: string | null = null; ; ) {
     const ids = await repository.listActiveCustomerIds(after, pageSize);
     if (ids.length === 0) return report;
     after = ids[ids.length - 1] as string;
     for (const id of ids) {
-      await repository.withCustomerLock(id, async () => {
-        const [customer] = await repository.findByIds([id]);
-        if (!customer || customer.status !== 'ACTIVE' || customer.registrationPending) return;
-        report.customers += 1;
-        const clear: Record<PiiField, string | null> = { DISPLAY_NAME: null, EMAIL: null, PHONE: null };
-        const encrypted = customer.encrypted ?? {};
-        if (PII_FIELDS.some((field) => encrypted[field])) {
-          if (!customer.dataKey) {
-            report.unreadable += 1;
-            return;
-          }
-          try {
-            const dataKey = envelope.unwrapDataKey(id, customer.dataKey);
-            try {
-              for (const field of PII_FIELDS) {
-                const value = encrypted[field];
-                if (value) clear[field] = envelope.decryptField(dataKey, id, field, value);
-              }
-            } finally {
-              dataKey.fill(0);
-            }
-          } catch (error) {
-            if (error instanceof ConfigError) throw error;
-            report.unreadable += 1;
-            return;
-          }
-        }
-        const masks = maskAttributes(clear);
-        // A field without a ciphertext keeps what it has: its mask was written with it, or is null.
-        const changed = PII_FIELDS.filter((field) => clear[field] !== null && masks[field] !== customer.masked[field]);
-        if (changed.length === 0) return;
-        report.customersChanged += 1;
-        for (const field of changed) report.fields[field] += 1;
-        if (dryRun) return;
-        const expected: Partial<MaskedAttributes> = {};
-        const next: Partial<MaskedAttributes> = {};
-        for (const field of changed) {
-          expected[field] = customer.masked[field];
-          next[field] = masks[field];
-        }
-        await repository.replaceMasksLocked(id, expected, next);
-      });
+      try {
+        await repository.withCustomerLock(id, () => rewriteOne(id));
+      } catch (error) {
+        // A document of the wrong shape (a ciphertext that is a string, an empty data key: a probe's stopped the run
+        // half-way, reported as MongoDB unusable) is this customer's problem: counted, and the run goes on.
+        if (error instanceof ConfigError || error instanceof MongoError) throw error;
+        report.unreadable += 1;
+      }
     }
+  }
+
+  async function rewriteOne(id: string): Promise<void> {
+    const [customer] = await repository.findByIds([id]);
+    if (!customer || customer.status !== 'ACTIVE' || customer.registrationPending) return;
+    report.customers += 1;
+    const clear: Record<PiiField, string | null> = { DISPLAY_NAME: null, EMAIL: null, PHONE: null };
+    const encrypted = customer.encrypted ?? {};
+    if (PII_FIELDS.some((field) => encrypted[field])) {
+      // A fingerprint altered into something that is none is a damaged document, not another master key.
+      if (!customer.dataKey || !/^[0-9a-f]{16}$/.test(String(customer.dataKey.masterKeyId))) {
+        report.unreadable += 1;
+        return;
+      }
+      try {
+        const dataKey = envelope.unwrapDataKey(id, customer.dataKey);
+        try {
+          for (const field of PII_FIELDS) {
+            const value = encrypted[field];
+            if (value) clear[field] = envelope.decryptField(dataKey, id, field, value);
+          }
+        } finally {
+          dataKey.fill(0);
+        }
+      } catch (error) {
+        if (error instanceof ConfigError) throw error;
+        report.unreadable += 1;
+        return;
+      }
+    }
+    const masks = maskAttributes(clear);
+    // A field without a ciphertext keeps what it has: its mask was written with it, or is null.
+    let changed = PII_FIELDS.filter((field) => clear[field] !== null && masks[field] !== customer.masked[field]);
+    // A name the registration would refuse today, as its new mask and the masked email together give back the
+    // email (`Zaraquill #7` beside zaraquill7@: `Zaraquill 7.` and `z***@`; a probe): its old mask stays.
+    if (changed.includes('DISPLAY_NAME') && clear.DISPLAY_NAME !== null && clear.EMAIL !== null && namesAnEmailsLocalPart(clear.DISPLAY_NAME, [clear.EMAIL])) {
+      changed = changed.filter((field) => field !== 'DISPLAY_NAME');
+      report.kept += 1;
+    }
+    if (changed.length === 0) return;
+    report.customersChanged += 1;
+    for (const field of changed) report.fields[field] += 1;
+    if (dryRun) return;
+    const expected: Partial<MaskedAttributes> = {};
+    const next: Partial<MaskedAttributes> = {};
+    for (const field of changed) {
+      expected[field] = customer.masked[field];
+      next[field] = masks[field];
+    }
+    await repository.replaceMasksLocked(id, expected, next);
   }
 }

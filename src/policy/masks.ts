@@ -64,8 +64,9 @@ export function maskDisplayName(displayName: string): string | null {
   const name = displayName.normalize('NFC').trim();
   const words = nameWords(name);
   const shown = words.length > 0 ? words : wordsOf(name);
-  // A combining mark that starts the word sits on nothing (`\u0301Jane` showed a dangling accent; a probe).
-  const firstWord = shown[0]?.replace(EDGE_NOTHING, '').replace(LEADING_MARKS, '');
+  // A combining mark that starts the word sits on nothing (`\u0301Jane` showed a dangling accent; a probe), after a
+  // format character too (`\u200b\u0301Jane`), and a blank may hide behind one (`\u0301\u2800Jane`; a regression probe).
+  const firstWord = shown[0]?.replace(EDGE_NOTHING, '').replace(LEADING_STRAY, '$1');
   if (firstWord === undefined || firstWord === '') return null;
   if (shown.length === 1) {
     return `${initialOf(firstWord)}.`;
@@ -114,8 +115,10 @@ const SUFFIXES_AS_WRITTEN = new Set(['II', 'III', 'IV', 'MD', 'M.D.', 'RN', 'MBA
 const SUFFIXES_ANY_CASE = new Set(['jr', 'jr.', 'jnr', 'jnr.', 'sr', 'sr.', 'snr', 'snr.', 'phd', 'ph.d', 'ph.d.', 'esq', 'esq.']);
 /** A number after the surname (`Jane Doe 2`, `John Doe 3rd`; a probe masked them `Jane 2.`). */
 const NUMBERED_SUFFIX = /^\d{1,3}(?:st|nd|rd|th)?\.?$/i;
+/** A number written with a sign or in brackets (`Jane Doe #2`, `-2`; a regression probe masked them `Jane 2.`): no letter, a digit. */
+const NUMBER_WORD = /^[^\p{L}]*\p{N}[^\p{L}]*$/u;
 const isSuffix = (word: string): boolean =>
-  SUFFIXES_AS_WRITTEN.has(word) || SUFFIXES_ANY_CASE.has(word.toLowerCase()) || NUMBERED_SUFFIX.test(word);
+  SUFFIXES_AS_WRITTEN.has(word) || SUFFIXES_ANY_CASE.has(word.toLowerCase()) || NUMBERED_SUFFIX.test(word) || NUMBER_WORD.test(word);
 
 /** Drops trailing suffixes (`Jane Doe Jr.` was `Jane J.`, a probe), keeping at least the first word. */
 function dropSuffixes(words: readonly string[]): string[] {
@@ -153,6 +156,7 @@ export function showsSomething(text: string): boolean {
 const SHOWS_SOMETHING = new RegExp(`[^${SHOWS_NOTHING_CLASS}\\s]`, 'u');
 
 const LEADING_MARKS = /^\p{M}+/u;
+const LEADING_STRAY = /^(\p{Cf}*)[\p{M}\u2800\u{1D159}\u3164\u115F\u1160\uFFA0]+/u;
 
 /**
  * The first character that is a letter or a digit: `"Cher"` was masked `".`, `Jane «Dupont»` `Jane «.` and `@jane`
@@ -160,7 +164,8 @@ const LEADING_MARKS = /^\p{M}+/u;
  */
 function initialOf(word: string): string {
   for (const { segment } of GRAPHEMES.segment(word)) {
-    if (LETTER_OR_DIGIT.test(segment)) return segment.replace(LEADING_MARKS, '');
+    // NFKC: a circled or fullwidth letter (`ⓓ`) is a letter too; `Jane ⓓoe` was masked `Jane o.` (a regression probe).
+    if (LETTER_OR_DIGIT.test(segment.normalize('NFKC'))) return segment.replace(LEADING_MARKS, '');
   }
   return firstCharacter(word.replace(LEADING_NOTHING, '')) ?? '';
 }

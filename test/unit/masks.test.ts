@@ -145,6 +145,13 @@ describe('maskDisplayName', () => {
     // A combining mark that starts the shown first word sits on nothing (a probe: a dangling accent).
     expect(maskDisplayName('\u0301Jane Doe')).toBe('Jane D.');
     expect(maskDisplayName('\u0301Jane')).toBe('J.');
+    // A regression probe: a blank behind the mark, a mark behind a format character, a circled letter, a signed number.
+    expect(maskDisplayName('\u0301\u2800Jane Doe')).toBe('Jane D.');
+    expect(maskDisplayName('\u200b\u0301Jane Doe')).toBe('\u200bJane D.');
+    expect(maskDisplayName('Jane ⓓoe')).toBe('Jane ⓓ.');
+    expect(maskDisplayName('Jane Doe #2')).toBe('Jane D.');
+    expect(maskDisplayName('Jane Doe -2')).toBe('Jane D.');
+    expect(maskDisplayName('Jane Doe (2)')).toBe('Jane D.');
   });
 
   it('collapses and trims whitespace, newlines included', () => {
