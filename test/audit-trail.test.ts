@@ -187,6 +187,17 @@ describe('AuditEvent as a federated entity', () => {
     expect(many.body.errors?.[0]?.message).toContain('more distinct audit trail pages');
   });
 
+  // A regression probe: the second link's trail was the page read before it linked, without its own event.
+  it('reads the page afresh in each field of a mutation, which runs them one after another', async () => {
+    const id = await registerWithEvents(0);
+    const writer = await app.token(['identity:write', 'audit:read'], 'svc-linker');
+    const link = (alias: string, crm: string) => `${alias}: linkIdentifier(customerId: $id, identifier: { kind: CRM_ID, value: "${crm}" }) { auditTrail(first: 50) { edges { node { type } } } }`;
+    const res = await app.graphql<Record<string, { auditTrail: { edges: Edge[] } }>>(writer, `mutation($id: ID!) { ${link('a', `CRM-A${Date.now()}`)} ${link('b', `CRM-B${Date.now()}`)} }`, { id });
+    expect(res.body.errors).toBeUndefined();
+    const linked = (alias: string) => res.body.data![alias]!.auditTrail.edges.filter((e) => e.node.type === 'IDENTIFIER_LINKED').length;
+    expect([linked('a'), linked('b')]).toEqual([1, 2]);
+  });
+
   it('verifies at most 3 chains in one operation: more are refused before any runs, aliases and fragments counted', async () => {
     const id = await registerWithEvents(0);
     const verify = (n: number) => Array.from({ length: n }, (_, i) => `v${i}: verifyAuditTrail(customerId: $id) { valid }`).join(' ');
