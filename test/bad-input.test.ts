@@ -266,6 +266,7 @@ const CASES: Case[] = [
   limit('a list literal nested 3,000 levels deep', 'depth', () => gql(`{ customer(id: ${'['.repeat(3000)}"x"${']'.repeat(3000)}) { id } }`)),
   limit('an object literal nested 2,000 levels deep in a default value', 'depth', () => gql(`query($r: _Any = ${'{a:'.repeat(2000)}1${'}'.repeat(2000)}) { __typename }`)),
   limit('a token bomb', 'tokens', () => gql(`{ ${'a '.repeat(5100)} }`)),
+  limit('inline fragments nested 300 deep, which the depth rule flattens', 'depth', () => gql(`{ ${'...{ '.repeat(300)}__typename${' }'.repeat(300)} }`)),
   limit('a directive bomb', 'tokens', () => gql(`{ __typename ${'@a '.repeat(2600)} }`)),
   // 30 aliases of an export over a 2,000-event chain: 16.7 MB in 20 s (a probe); verifications were limited already.
   limit('four data-subject exports in one operation', 'exports', () =>
@@ -821,6 +822,25 @@ describe('HTTP requests the server cannot read', () => {
       await slow.stop();
     }
   }, 30_000);
+
+  // With MAX_TOKENS raised, inline fragments nested 3,500 deep (which the depth rule flattens) parsed, then overflowed
+  // the stack while executing: HTTP 500, INTERNAL_SERVER_ERROR (a regression probe).
+  it('refuses a document nested deeper than the parser and executor recurse, whatever MAX_TOKENS allows', async () => {
+    const roomy = await startTestApp({ env: { MAX_TOKENS: '100000' } });
+    try {
+      const agent = await roomy.token(['customer:read']);
+      for (const query of [`{ ${'...{ '.repeat(5000)}__typename${' }'.repeat(5000)} }`, `{ customer(id: ${'['.repeat(5000)}"x"${']'.repeat(5000)}) { id } }`]) {
+        const reply = await roomy.graphql(agent, query);
+        expect(reply.status).toBe(400);
+        expect(reply.body.errors?.[0]?.extensions).toEqual({ code: 'QUERY_TOO_COMPLEX', limit: 'depth', maximum: 200 });
+      }
+      // Nesting written inside a string is no nesting.
+      const quoted = await roomy.graphql(agent, `{ customer(id: "${'{'.repeat(500)}") { id } }`);
+      expect(quoted.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+    } finally {
+      await roomy.stop();
+    }
+  }, 60_000);
 
   // A malformed chunk or a body cut short is the client's doing: it was logged as a server error, counted as a 500.
   it('treats a body cut short or malformed in transit as the client\'s error', async () => {

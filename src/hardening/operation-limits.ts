@@ -1,7 +1,7 @@
 import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
-import { GraphQLError, OperationTypeNode, type ParseOptions, type ValidationContext, type ValidationRule } from 'graphql';
+import { GraphQLError, Lexer, OperationTypeNode, Source, TokenKind, type ParseOptions, type ValidationContext, type ValidationRule } from 'graphql';
 
 /** The code every rejected-for-size operation carries; front ends can rely on it. */
 export const OPERATION_LIMIT_CODE = 'QUERY_TOO_COMPLEX';
@@ -76,6 +76,36 @@ export class OperationLimitError extends GraphQLError {
     this.limit = limit;
     this.maximum = maximum;
   }
+}
+
+/** Braces, brackets and parentheses a document may nest, fragments and literals included (documentNesting). */
+export const MAX_DOCUMENT_NESTING = 200;
+/** Shorter documents cannot nest deep enough to matter: not lexed for it (every request carries a document). */
+const NESTING_CHECK_MIN_LENGTH = 2 * MAX_DOCUMENT_NESTING;
+
+/**
+ * Whether the document nests its braces, brackets and parentheses deeper than MAX_DOCUMENT_NESTING. graphql-js
+ * parses, and executes inline fragments, by recursion: some 1,600 levels of `[`, or 3,500 of `...{` (which the depth
+ * rule does not count: it flattens fragments) with MAX_TOKENS raised, overflowed the stack, and the caller got
+ * "Maximum call stack size exceeded" or an INTERNAL_SERVER_ERROR (probes). Read with graphql-js' lexer, which loops
+ * (strings and comments are single tokens); a document it cannot read is left to Apollo's parse error.
+ */
+export function nestsTooDeeply(query: string): boolean {
+  if (query.length < NESTING_CHECK_MIN_LENGTH) return false;
+  const lexer = new Lexer(new Source(query));
+  let depth = 0;
+  try {
+    for (let token = lexer.advance(); token.kind !== TokenKind.EOF; token = lexer.advance()) {
+      if (token.kind === TokenKind.BRACE_L || token.kind === TokenKind.BRACKET_L || token.kind === TokenKind.PAREN_L) {
+        if (++depth > MAX_DOCUMENT_NESTING) return true;
+      } else if (token.kind === TokenKind.BRACE_R || token.kind === TokenKind.BRACKET_R || token.kind === TokenKind.PAREN_R) {
+        depth -= 1;
+      }
+    }
+  } catch {
+    return false;
+  }
+  return false;
 }
 
 /**

@@ -8,6 +8,7 @@ import type { RequestContext } from '../context.js';
 import { UnauthenticatedError } from '../errors.js';
 import { isRecordableName, isSafeReference, isTraceId } from '../identity/free-text-guard.js';
 import { checkParameters, graphqlParamsOfSearch, MAX_PARAMETER_DEPTH } from '../hardening/well-formed-text.js';
+import { MAX_DOCUMENT_NESTING, nestsTooDeeply, OPERATION_LIMIT_CODE } from '../hardening/operation-limits.js';
 import { SCREENS_MS, settleWithin, type NameScreen } from '../observability/name-screen.js';
 import { adoptCallerRequestId, currentRequestScope, namesHeldIdentifier, runInRequestScope, type RequestScope } from '../observability/request-scope.js';
 
@@ -170,6 +171,11 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
           ? `Text in the request's ${refused.parameter} is not valid Unicode (an unpaired UTF-16 surrogate)`
           : `The request's ${refused.parameter} nest deeper than ${MAX_PARAMETER_DEPTH} levels`;
       return sendJson(res, 400, { errors: [{ message, extensions: { code: 'BAD_USER_INPUT' } }] });
+    }
+    const query = (params as { query?: unknown } | null | undefined)?.query;
+    if (typeof query === 'string' && nestsTooDeeply(query)) {
+      const message = `The document nests braces, brackets or parentheses deeper than ${MAX_DOCUMENT_NESTING} levels; send a flatter one`;
+      return sendJson(res, 400, { errors: [{ message, extensions: { code: OPERATION_LIMIT_CODE, limit: 'depth', maximum: MAX_DOCUMENT_NESTING } }] });
     }
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers)) {
