@@ -40,6 +40,8 @@ export interface AppOptions {
   collectDefaultMetrics?: boolean;
   /** How long a client has to send a whole request; 30 s (tests shorten it). */
   requestTimeoutMs?: number;
+  /** When a GraphQL request still running is answered 503; 60 s (tests shorten it). */
+  responseDeadlineMs?: number;
 }
 
 /** Connects to the stores and builds the subgraph; the caller decides when to listen. */
@@ -157,7 +159,9 @@ export async function createApp(options: AppOptions): Promise<App> {
   sweepTimer.unref();
   // VEIL_BENCH_DISABLE_POLICY is refused in production by config.ts, and again by createSubgraph.
   const policyEngine = options.policyEngine ?? (config.policyDisabled ? 'off' : 'guards');
-  const subgraph = await createSubgraph({ services, verifier, logger, metrics, policyEngine, ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }) });
+  const subgraph = await createSubgraph({ services, verifier, logger, metrics, policyEngine, ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
+    ...(options.responseDeadlineMs === undefined ? {} : { responseDeadlineMs: options.responseDeadlineMs }),
+  });
   return {
     config,
     services,

@@ -42,6 +42,8 @@ export interface SubgraphDeps {
   policyEngine?: PolicyEngine;
   /** How long a client has to send a whole request: REQUEST_TIMEOUT_MS (tests shorten it). */
   requestTimeoutMs?: number;
+  /** When a GraphQL request still running is answered 503: RESPONSE_DEADLINE_MS (tests shorten it). */
+  responseDeadlineMs?: number;
 }
 
 export interface PolicySchemaOptions {
@@ -146,6 +148,7 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
     verifier: deps.verifier,
     logger,
     maxBodyBytes: config.maxBodyBytes,
+    ...(deps.responseDeadlineMs === undefined ? {} : { responseDeadlineMs: deps.responseDeadlineMs }),
     buildContext: (caller, requestId, log) => ({
       requestId,
       caller,

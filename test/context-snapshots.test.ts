@@ -594,6 +594,36 @@ describe('consent gating', () => {
     }
   });
 
+  // A probe consented a customer while Redis refused writes: the purge failed, the snapshot built without history
+  // stayed, and the history read as empty, without CONSENT_REQUIRED, for the whole TTL, after Redis recovered too.
+  it.each([
+    ['a grant', [], ['support_context']],
+    ['a withdrawal', ['support_context'], []],
+  ] as const)('rebuilds a cached snapshot built under the consent before %s whose purge failed', async (_what, before, after) => {
+    const id = await register();
+    await consent(id, [...before]);
+    await push({ customerId: id, tickets: [{ id: 'T-KEPT', status: 'open', openedAt: daysAgo(1) }] });
+    await readContext(id);
+    expect((await redis.get(snapshotKey(id)))?.includes('T-KEPT')).toBe(before.length > 0);
+    const snapshots = app.app.services.snapshots;
+    const invalidate = snapshots.invalidate.bind(snapshots);
+    snapshots.invalidate = () => Promise.reject(new Error('READONLY You can\'t write against a read only replica.'));
+    try {
+      await consent(id, [...after]);
+      expect(await redis.exists(snapshotKey(id))).toBe(1);
+      const read = await readContext(id);
+      if (after.length > 0) {
+        expect(read.body.errors).toBeUndefined();
+        expect(read.body.data!.customer.context!.openTickets?.map((t) => t.id)).toEqual(['T-KEPT']);
+      } else {
+        expect(read.body.data!.customer.context!.openTickets).toBeNull();
+        expect(await redis.get(snapshotKey(id))).not.toContain('T-KEPT');
+      }
+    } finally {
+      snapshots.invalidate = invalidate;
+    }
+  });
+
   it('keeps no history in Redis past the end of the consent it was built under', async () => {
     const id = await register();
     await push({ customerId: id, tickets: [{ id: 'T-8', status: 'open', openedAt: daysAgo(1) }] });

@@ -4,6 +4,7 @@
  * The subgraph must not crash, must report readiness truthfully, must answer
  * with clear errors that name no internals, and must recover by itself.
  */
+import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevServices } from '../src/dev/services.js';
@@ -338,6 +339,49 @@ describe('outages of real servers while requests run', () => {
       await watched.stop();
     }
   });
+
+  // An operation whose reply never came waited for good, and its request with it (a probe restarting MongoDB under
+  // load had a clear read hang for over 300 s). A proxy that stops passing MongoDB's replies on, with server checks
+  // too far apart to notice, leaves only the request's deadline to end it (3 s here, 60 s by default).
+  it('answers 503 SERVICE_UNAVAILABLE at its deadline a request whose MongoDB reply never comes, and keeps serving', async () => {
+    const target = new URL(services.mongoUrl);
+    let frozen = false;
+    const sockets = new Set<net.Socket>();
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(Number(target.port), target.hostname);
+      sockets.add(client).add(upstream);
+      client.on('data', (chunk) => upstream.write(chunk));
+      upstream.on('data', (chunk) => frozen || client.write(chunk));
+      for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+        a.on('error', () => b.destroy());
+        a.on('close', () => b.destroy());
+      }
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const port = (proxy.address() as net.AddressInfo).port;
+    const slow = await startTestApp({ shareStoresWith: app, mongoUrl: `mongodb://127.0.0.1:${port}/?heartbeatFrequencyMS=120000`, redisUrl: services.redisUrl, responseDeadlineMs: 3_000 });
+    try {
+      const reader = await slow.token(['customer:read'], 'agent-frozen');
+      const read = () => slow.graphql<{ customer: { id: string } | null }>(reader, BY_ID, { id: customerId });
+      expect((await read()).body.data!.customer!.id).toBe(customerId);
+      frozen = true;
+      const started = Date.now();
+      const answer = await read();
+      const took = Date.now() - started;
+      expect(answer.status).toBe(503);
+      expect(codesOf(answer)).toEqual(['SERVICE_UNAVAILABLE']);
+      expect(took).toBeGreaterThanOrEqual(2_900);
+      expect(took).toBeLessThan(6_000);
+      expect(JSON.stringify(answer.body)).not.toMatch(INTERNALS);
+      expect((await fetch(`${slow.baseUrl}/health/live`)).status).toBe(200);
+      expect(slow.logs.text()).toContain('request still running at its deadline');
+    } finally {
+      frozen = false;
+      for (const socket of sockets) socket.destroy();
+      await slow.stop();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  }, 60_000);
 
   it('survives both servers down at once and counts the store errors', async () => {
     await Promise.all([services.stopRedis(), services.stopMongo()]);

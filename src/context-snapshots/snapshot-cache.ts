@@ -106,6 +106,7 @@ function parseSnapshot(raw: string | null, customerId: string): ContextSnapshot 
       recentTransactions: listOf(value['recentTransactions'], (t) => readTransaction(CACHED, t)),
       lastInteractions: listOf(value['lastInteractions'], (x) => readInteraction(CACHED, x)),
       deviceFingerprint: textOrNull(value['deviceFingerprint']),
+      ...(typeof value['history'] === 'boolean' ? { history: value['history'] } : {}),
     };
   } catch (error) {
     if (error instanceof SyntaxError || error instanceof UnreadableSnapshot) return null;

@@ -27,7 +27,14 @@ export class ContextSnapshotService {
    */
   async snapshotsOf(customerIds: readonly string[], historyConsent: (ids: string[]) => Promise<Array<false | Date | null>>): Promise<ContextSnapshot[]> {
     const cached = await guardRedis(() => this.cache.readMany(customerIds), this.reportStoreError);
-    const missing = customerIds.flatMap((id, i) => (cached.snapshots[i] ? [] : [i]));
+    // A cached snapshot built under another consent than the customer's now is rebuilt: one built without history
+    // while the customer has consented since (the purge after the consent change failed, or raced a rebuild: a probe's
+    // customer consented while Redis refused writes, and the history read as empty, without CONSENT_REQUIRED, for the
+    // whole TTL), or one holding history the customer has withdrawn since (it is never served, but stays in Redis).
+    const flagged = customerIds.flatMap((id, i) => (cached.snapshots[i]?.history === undefined ? [] : [i]));
+    const flaggedConsent = flagged.length > 0 ? await guardMongo(() => historyConsent(flagged.map((i) => customerIds[i] as string)), this.reportStoreError) : [];
+    const outdated = new Set(flagged.filter((index, j) => cached.snapshots[index]?.history !== (flaggedConsent[j] !== false && flaggedConsent[j] !== undefined)));
+    const missing = customerIds.flatMap((id, i) => (cached.snapshots[i] && !outdated.has(i) ? [] : [i]));
     if (missing.length === 0) return cached.snapshots as ContextSnapshot[];
 
     const missingIds = missing.map((i) => customerIds[i] as string);
@@ -41,7 +48,8 @@ export class ContextSnapshotService {
       const built = buildSnapshot(customerIds[index] as string, versions[j] ?? [], this.options, now);
       const until = consented[j] === undefined ? false : consented[j];
       // With consent ending before the snapshot would, the snapshot ends with it (its Redis TTL too).
-      const snapshot = until === false ? withoutHistory(built) : until !== null && until < built.expiresAt ? { ...built, expiresAt: until } : built;
+      const kept = until === false ? withoutHistory(built) : until !== null && until < built.expiresAt ? { ...built, expiresAt: until } : built;
+      const snapshot = { ...kept, history: until !== false };
       result[index] = snapshot;
       return { snapshot, epoch: cached.epochs[index] ?? '' };
     });

@@ -42,6 +42,11 @@ export interface ContextSnapshot {
   recentTransactions: TransactionSummary[];
   lastInteractions: InteractionSummary[];
   deviceFingerprint: string | null;
+  /**
+   * Whether the four history sections were kept (the customer's support_context consent when it was built); absent
+   * on snapshots cached before this was recorded. Never served.
+   */
+  history?: boolean;
 }
 
 /** A snapshot as served: through a customer, or through a support session. */

@@ -28,7 +28,17 @@ export interface HttpRoutesDeps {
   screenIdentifiersSent?: (params: unknown) => void;
   /** Screens operation names before the log line keeps one (the observability plugin's screen, for its labels). */
   operationNames?: NameScreen;
+  /** When a GraphQL request still running is answered 503 (RESPONSE_DEADLINE_MS). */
+  responseDeadlineMs?: number;
 }
+
+/**
+ * A GraphQL request still running after this is answered 503 SERVICE_UNAVAILABLE. The stores' own timeouts answer
+ * every outage well within it; this is for an operation that never ends: the MongoDB driver (6.22) has no per-
+ * operation deadline, and one whose connection died under it waited for good (a probe restarting MongoDB under load
+ * had a clear read hang for over 300 s). Its work goes on, and is dropped, when it ends.
+ */
+export const RESPONSE_DEADLINE_MS = 60_000;
 
 class BodyTooLargeError extends Error {}
 class BodyUnreadableError extends Error {}
@@ -182,10 +192,20 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
     }
     const ran: NonNullable<RequestContext['ran']> = { operationName: null };
-    const response = await deps.apollo.executeHTTPGraphQLRequest({
+    const executing = deps.apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
       context: async () => ({ ...deps.buildContext(caller, requestId, log), ran }),
     });
+    const deadlineMs = deps.responseDeadlineMs ?? RESPONSE_DEADLINE_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), deadlineMs)));
+    const response = await Promise.race([executing, late]).finally(() => clearTimeout(timer));
+    if (response === null) {
+      executing.catch(() => undefined);
+      log.warn({ route, deadlineSeconds: deadlineMs / 1000 }, 'request still running at its deadline: answered 503 (a store may be stalled)');
+      const message = `The request did not finish within ${deadlineMs / 1000} s (a store may be stalled); try again`;
+      return sendJson(res, 503, { errors: [{ message, extensions: { code: 'SERVICE_UNAVAILABLE' } }] });
+    }
     // Usually the name the body gave, already checked above.
     if (ran.operationName !== null && ran.operationName !== operationName) operationName = isRecordableOperationName(deps, ran.operationName) ? ran.operationName : null;
     // Apollo's own cache headers (a persisted-query miss sends `private, no-cache, must-revalidate`) do not replace no-store.

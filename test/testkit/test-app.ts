@@ -47,6 +47,8 @@ export interface TestAppOptions {
   mongoStalledCheckMs?: number;
   /** How long a client has to send a whole request (30 s by default). */
   requestTimeoutMs?: number;
+  /** When a GraphQL request still running is answered 503 (60 s by default). */
+  responseDeadlineMs?: number;
 }
 
 /**
@@ -81,6 +83,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     mongoOptions: { monitorCommands: true },
     ...(options.mongoStalledCheckMs === undefined ? {} : { mongoStalledCheckMs: options.mongoStalledCheckMs }),
     ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
+    ...(options.responseDeadlineMs === undefined ? {} : { responseDeadlineMs: options.responseDeadlineMs }),
     collectDefaultMetrics: false,
   });
   app.mongo.client.on('commandStarted', (event) => mongoCommands.push(event));
