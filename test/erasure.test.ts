@@ -387,6 +387,31 @@ describe("the customer's name in text kept after the erasure", () => {
     expect(receipt.alreadyErased).toBe(false);
   });
 
+  // A regression probe: a repeat's withheld reference, taking over a failed erasure and failing too, was named by the
+  // next takeover in resumesRequestId, and kept in erasure_requests.
+  it("names a repeat's withheld reference nowhere, through takeovers too", async () => {
+    const id = await registerNamed('Grace Murray');
+    const snapshots = app.app.services.snapshots;
+    const purge = snapshots.purgeCustomer.bind(snapshots);
+    let failures = 2;
+    snapshots.purgeCustomer = (customerId: string) => (failures-- > 0 ? Promise.reject(new Error('Connection is closed.')) : purge(customerId));
+    try {
+      const first = await app.graphql(dpo, ERASE, { id, requestId: 'DSR-GM-1', reason: 'letter' });
+      expect(first.body.errors?.[0]?.extensions?.['code']).toBe('SERVICE_UNAVAILABLE');
+      const second = await app.graphql(dpo, ERASE, { id, requestId: 'DSR-Grace-Murray', reason: 'Grace Murray wrote in' });
+      expect(second.body.errors?.[0]?.extensions?.['code']).toBe('SERVICE_UNAVAILABLE');
+      const third = await erase(id, 'DSR-GM-3');
+      expect(third.alreadyErased).toBe(false);
+    } finally {
+      snapshots.purgeCustomer = purge;
+    }
+    const events = await app.app.mongo.db.collection('audit_events').find({ chain: id }).toArray();
+    const claims = await app.app.mongo.db.collection('erasure_requests').find({}).toArray();
+    for (const text of [JSON.stringify(events), JSON.stringify(claims)]) expect(text).not.toMatch(/Grace|Murray/);
+    const last = events.sort((a, b) => (b['sequence'] as number) - (a['sequence'] as number))[0]!;
+    expect((last['details'] as Record<string, unknown>)['resumesRequestId']).toMatch(/^withheld-/);
+  });
+
   // A refusal there told an agent who may not read the name whether a guess at it was right, unaudited (a probe).
   it('does not screen a PII justification or a consent source for it, which would confirm a guessed name', async () => {
     const id = await registerNamed('Jane Dawson');

@@ -165,12 +165,14 @@ const LEADING_STRAY = /^(\p{Cf}*)[\p{M}\u2800\u{1D159}\u3164\u115F\u1160\uFFA0]+
 function initialOf(word: string): string {
   for (const { segment } of GRAPHEMES.segment(word)) {
     // NFKC: a circled or fullwidth letter (`ⓓ`) is a letter too; `Jane ⓓoe` was masked `Jane o.` (a regression probe).
-    if (LETTER_OR_DIGIT.test(segment.normalize('NFKC'))) return segment.replace(LEADING_MARKS, '');
+    // Less what shows nothing: the Hangul fillers are letters (Lo) that draw blank (`Jane \u3164Doe` was `Jane ㅤ.`).
+    if (LETTER_OR_DIGIT.test(segment.normalize('NFKC').replace(IGNORABLE, ''))) return segment.replace(LEADING_MARKS, '');
   }
   return firstCharacter(word.replace(LEADING_NOTHING, '')) ?? '';
 }
 
 const LETTER_OR_DIGIT = /^[^\p{L}\p{N}]*[\p{L}\p{N}]/u;
+const IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
 
 const GRAPHEMES = new Intl.Segmenter('und', { granularity: 'grapheme' });
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { CustomerRepository } from '../customers/customer-repository.js';
 import { actorOf, assertCustomerId, type Actor, type CustomerService } from '../customers/customer-service.js';
@@ -79,6 +80,9 @@ export class ErasureService {
     const now = new Date();
     const hadCompleted = await this.audit.hasEvent(customerId, 'DATA_DELETION', { complete: false });
     const { isFirst, firstRequestId, firstClaimedAt, firstFailed } = await this.claims.claim(customerId, request, actor.caller.id, now);
+    // How this request is named in the claims and in later events (a takeover's resumesRequestId): an unscreenable
+    // reference that is not the first request's is not (a regression probe found one kept through a takeover).
+    const ref = unscreenable && request !== firstRequestId ? `withheld-${randomUUID()}` : request;
     // Claimed by a request that failed half-way (it said so, or it claimed long ago and never completed): this one
     // finishes the job; what the earlier one removed is not in these counts, and the event names it. Claimed
     // moments ago and not failed: it is still running, and this is a duplicate of it (already erased, as far as
@@ -86,7 +90,7 @@ export class ErasureService {
     const isUnfinished = !isFirst && !hadCompleted && (firstFailed || now.getTime() - firstClaimedAt.getTime() >= UNFINISHED_ERASURE_MS);
     // Of several requests finishing it at once, one does; a request that took it over and failed too is taken over
     // in turn, and the request finishing the job names the last one that failed.
-    const resumes = isUnfinished ? await this.claims.takeOver(customerId, firstRequestId, request, actor.caller.id, now, UNFINISHED_ERASURE_MS) : null;
+    const resumes = isUnfinished ? await this.claims.takeOver(customerId, firstRequestId, ref, actor.caller.id, now, UNFINISHED_ERASURE_MS) : null;
     try {
       const alreadyErased = !isFirst && resumes === null;
       // A duplicate names the request it duplicates: one whose store died before it could write its event or mark
@@ -94,10 +98,11 @@ export class ErasureService {
       const recorded = unscreenable
         ? { requestId: request === firstRequestId ? request : null, justification: null, withheld: request === firstRequestId ? ['reason'] : ['reason', 'requestId'] }
         : { requestId: request, justification, withheld: [] };
-      return await this.eraseClaimed(customerId, request, recorded, actor, now, { alreadyErased, resumes, duplicates: alreadyErased ? firstRequestId : null }, firstRequestId);
+      const receipt = await this.eraseClaimed(customerId, ref, recorded, actor, now, { alreadyErased, resumes, duplicates: alreadyErased ? firstRequestId : null }, firstRequestId);
+      return { ...receipt, requestId: request };
     } catch (error) {
       // The next request takes over at once (a process that died here is covered by UNFINISHED_ERASURE_MS instead).
-      if (isFirst || resumes !== null) await this.claims.markFailed(customerId, request, new Date(), resumes).catch(() => undefined);
+      if (isFirst || resumes !== null) await this.claims.markFailed(customerId, ref, new Date(), resumes).catch(() => undefined);
       throw error;
     }
   }

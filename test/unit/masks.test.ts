@@ -152,6 +152,8 @@ describe('maskDisplayName', () => {
     expect(maskDisplayName('Jane Doe #2')).toBe('Jane D.');
     expect(maskDisplayName('Jane Doe -2')).toBe('Jane D.');
     expect(maskDisplayName('Jane Doe (2)')).toBe('Jane D.');
+    // Hangul fillers are letters that draw blank: no initial (a regression probe: `Jane ㅤ.`).
+    for (const filler of ['\u3164', '\u1160', '\u115F', '\uFFA0', '\u1160\u0301', '\u3164\u3164']) expect(maskDisplayName(`Jane ${filler}Doe`)).toBe('Jane D.');
   });
 
   it('collapses and trims whitespace, newlines included', () => {
