@@ -829,7 +829,8 @@ describe('HTTP requests the server cannot read', () => {
     const roomy = await startTestApp({ env: { MAX_TOKENS: '100000' } });
     try {
       const agent = await roomy.token(['customer:read']);
-      for (const query of [`{ ${'...{ '.repeat(5000)}__typename${' }'.repeat(5000)} }`, `{ customer(id: ${'['.repeat(5000)}"x"${']'.repeat(5000)}) { id } }`]) {
+      const chain = Array.from({ length: 2000 }, (_, i) => `fragment F${i} on Query { __typename${i < 1999 ? ` ...F${i + 1}` : ''} }`).join(' ');
+      for (const query of [`{ ${'...{ '.repeat(5000)}__typename${' }'.repeat(5000)} }`, `{ customer(id: ${'['.repeat(5000)}"x"${']'.repeat(5000)}) { id } }`, `query Q { ...F0 } ${chain}`]) {
         const reply = await roomy.graphql(agent, query);
         expect(reply.status).toBe(400);
         expect(reply.body.errors?.[0]?.extensions).toEqual({ code: 'QUERY_TOO_COMPLEX', limit: 'depth', maximum: 200 });

@@ -16,6 +16,8 @@ import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { repoRoot } from '../scripts/production-runtime.js';
 import { DEV_AUDIENCE, DEV_ISSUER, devJwks, generateDevKeys, type DevKeys } from '../src/dev/dev-keys.js';
 import { PiiEnvelope } from '../src/identity/pii-envelope.js';
+import { HmacKeyring } from '../src/identity/hmac-keyring.js';
+import { verifyKeysAgainstStore } from '../src/identity/key-checks.js';
 import { ensureRedisServer, findFreePort } from '../src/dev/services.js';
 
 const SECRET = 'SEKRIT-do-not-print';
@@ -374,7 +376,10 @@ describe('production start-up with a well-formed key that is not the data\'s own
     await filed('v2:b', 'v2');
     const rollback = await start(env);
     expect(rollback.code, rollback.output).toBe(78);
-    expect(rollback.output).toMatch(/^veil: configuration error: IDENTITY_HMAC_KEYS: does not list "v2", which this database took into use after "v1" and has identifiers under: they would not be found, and their customers would be registered again; list it after the current version$/m);
+    expect(rollback.output).toMatch(/^veil: configuration error: IDENTITY_HMAC_KEYS: does not list "v2", which this database took into use after the versions it lists and has identifiers under: they would not be found, and their customers would be registered again; list it after the current version$/m);
+    // Nor with another new version in front of v1 (a regression probe: the new current, not recorded yet, let it pass).
+    const v3 = (await generateDevKeys()).identityHmacKeys.replace(/^v1:/, 'v3:');
+    expect((await start({ ...env, IDENTITY_HMAC_KEYS: `${v3},${keys.identityHmacKeys}` })).code).toBe(78);
     // A rollback that keeps v2 after the current version serves.
     expect((await start({ ...env, IDENTITY_HMAC_KEYS: `${keys.identityHmacKeys},${v2}` })).code).toBe('serving');
     // Dropping the older v1 (a retirement) serves, with a warning at every start.
@@ -383,6 +388,35 @@ describe('production start-up with a well-formed key that is not the data\'s own
     expect(retired.output).toContain('IDENTITY_HMAC_KEYS: does not list \\"v1\\", which this database has identifiers under');
     expect(retired.output).not.toContain(other.identityHmacKeys.slice(3));
   }, 180_000);
+
+  // A regression probe: versions recorded by one start were dated current first, so a rollback dropping the newer one
+  // read as a retirement; and a database whose starts recorded no version warned of nothing.
+  it('dates the versions one start records current last, and warns of unlisted versions on a database with no record of any', async () => {
+    const client = await MongoClient.connect(inject('mongoUrl'));
+    const dbs: string[] = [];
+    try {
+      const master = PiiEnvelope.fromBase64(keys.piiMasterKey);
+      const other = await generateDevKeys();
+      const v1 = keys.identityHmacKeys;
+      const v2 = other.identityHmacKeys.replace(/^v1:/, 'v2:');
+      const fresh = async () => {
+        const name = `veil_keys_${randomBytes(4).toString('hex')}`;
+        dbs.push(name);
+        const db = client.db(name);
+        await db.collection<{ _id: string; keyVersion: string }>('identifiers').insertMany([{ _id: 'v1:x', keyVersion: 'v1' }, { _id: 'v2:y', keyVersion: 'v2' }]);
+        return db;
+      };
+      const recordedTogether = await fresh();
+      await verifyKeysAgainstStore(recordedTogether, HmacKeyring.parse(`${v2},${v1}`), master);
+      await expect(verifyKeysAgainstStore(recordedTogether, HmacKeyring.parse(v1), master)).rejects.toThrow(/does not list "v2", which this database took into use after/);
+      const unrecorded = await fresh();
+      const warnings = await verifyKeysAgainstStore(unrecorded, HmacKeyring.parse(v1), master);
+      expect(warnings.some((w) => w.includes('does not list "v2"'))).toBe(true);
+    } finally {
+      for (const name of dbs) await client.db(name).dropDatabase();
+      await client.close();
+    }
+  });
 
   // A database from before 2026-11-30: wrapped keys in `customer_keys` only, no key checks on record. A wrong master
   // key was taken and recorded, and the right one refused from then on (a regression probe).

@@ -78,7 +78,7 @@ export class OperationLimitError extends GraphQLError {
   }
 }
 
-/** Braces, brackets and parentheses a document may nest, fragments and literals included (documentNesting). */
+/** Braces, brackets and parentheses a document may nest, fragments and literals included, and named fragments it may define (nestsTooDeeply). */
 export const MAX_DOCUMENT_NESTING = 200;
 /** Shorter documents cannot nest deep enough to matter: not lexed for it (every request carries a document). */
 const NESTING_CHECK_MIN_LENGTH = 2 * MAX_DOCUMENT_NESTING;
@@ -94,8 +94,12 @@ export function nestsTooDeeply(query: string): boolean {
   if (query.length < NESTING_CHECK_MIN_LENGTH) return false;
   const lexer = new Lexer(new Source(query));
   let depth = 0;
+  let fragments = 0;
   try {
     for (let token = lexer.advance(); token.kind !== TokenKind.EOF; token = lexer.advance()) {
+      // Named fragments nest by spreading one another, each at the top level: a chain of 2,000 overflowed all the same
+      // (a regression probe). A document may define as many as it may nest.
+      if (depth === 0 && token.kind === TokenKind.NAME && token.value === 'fragment' && ++fragments > MAX_DOCUMENT_NESTING) return true;
       if (token.kind === TokenKind.BRACE_L || token.kind === TokenKind.BRACKET_L || token.kind === TokenKind.PAREN_L) {
         if (++depth > MAX_DOCUMENT_NESTING) return true;
       } else if (token.kind === TokenKind.BRACE_R || token.kind === TokenKind.BRACKET_R || token.kind === TokenKind.PAREN_R) {

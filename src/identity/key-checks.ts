@@ -68,41 +68,59 @@ export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, maste
     warnings.push(`${weak} is not random bytes; this database already holds data under it, so it is used: rotate it`);
   }
   warnings.push(...(await checkUnlistedVersions(checks, identifiers, keyring)));
-  for (const [id, { value, mismatch }] of expected) if (!recorded.has(id)) await recordOrCompare(checks, id, value, mismatch);
+  // Versions recorded by one start are dated in the key set's order, the current one last: recorded in list order, the
+  // current came first, and a rollback that dropped the newer version read as a retirement (a regression probe).
+  const now = Date.now();
+  for (const [id, { value, mismatch }] of expected) {
+    if (recorded.has(id)) continue;
+    const position = id.startsWith('hmac:') ? keyring.versions.indexOf(id.slice('hmac:'.length)) : 0;
+    await recordOrCompare(checks, id, value, mismatch, new Date(now - position));
+  }
   return warnings;
 }
 
 /**
  * Versions this database has identifiers under that the key set does not list: the customers they lead to are not
  * found, and registering them again makes a second customer (a probe rolled `v2,v1` back to `v1` and got one, with no
- * word at start-up). One taken into use after the current version is a rollback that dropped it: refused. An older
- * one is a retirement (`npm run identifiers:retire` leaves the records nobody looked up since the rotation): a
- * warning at every start. Read by range on `_id` (`<version>:<digest>`), which the `_id` index serves.
+ * word at start-up). One taken into use after every listed version the database has recorded is a rollback that
+ * dropped it: refused (`v1` after `v2,v1`, and `v3,v1` after `v2,v1`). An older one is a retirement (`npm run
+ * identifiers:retire` leaves the records nobody looked up since the rotation): a warning at every start. Read by
+ * range on `_id` (`<version>:<digest>`), which the `_id` index serves. A database whose starts recorded no HMAC
+ * version (written before these checks) is asked which versions its identifiers are filed under, and warned of.
  */
-async function checkUnlistedVersions(checks: Collection<KeyCheckDoc>, identifiers: Collection<{ _id: string }>, keyring: HmacKeyring): Promise<string[]> {
+async function checkUnlistedVersions(checks: Collection<KeyCheckDoc>, identifiers: Collection<{ _id: string; keyVersion?: string }>, keyring: HmacKeyring): Promise<string[]> {
   const listed = new Set(keyring.versions);
   const recorded = (await checks.find({}).toArray()).filter((doc) => doc._id.startsWith('hmac:'));
-  const current = recorded.find((doc) => doc._id === `hmac:${keyring.currentVersion}`);
   const warnings: string[] = [];
+  if (recorded.length === 0) {
+    for (const version of await identifiers.distinct('keyVersion')) {
+      if (typeof version === 'string' && !listed.has(version)) warnings.push(unlistedWarning(version));
+    }
+    return warnings;
+  }
+  const newestListed = Math.max(
+    ...recorded.filter((doc) => listed.has(doc._id.slice('hmac:'.length)) && doc.recordedAt instanceof Date).map((doc) => doc.recordedAt.getTime()),
+  );
   for (const doc of recorded) {
     const version = doc._id.slice('hmac:'.length);
     if (listed.has(version)) continue;
     if (!(await identifiers.findOne({ _id: { $gte: `${version}:`, $lt: `${version};` } }, { projection: { _id: 1 } }))) continue;
-    if (current !== undefined && doc.recordedAt instanceof Date && current.recordedAt instanceof Date && doc.recordedAt > current.recordedAt) {
+    if (Number.isFinite(newestListed) && doc.recordedAt instanceof Date && doc.recordedAt.getTime() > newestListed) {
       throw new ConfigError(
-        `IDENTITY_HMAC_KEYS: does not list "${version}", which this database took into use after "${keyring.currentVersion}" and has identifiers under: they would not be found, and their customers would be registered again; list it after the current version`,
+        `IDENTITY_HMAC_KEYS: does not list "${version}", which this database took into use after the versions it lists and has identifiers under: they would not be found, and their customers would be registered again; list it after the current version`,
       );
     }
-    warnings.push(
-      `IDENTITY_HMAC_KEYS: does not list "${version}", which this database has identifiers under: their customers are not found, and registering them again makes a second customer (npm run identifiers:retire -- ${version} counts them)`,
-    );
+    warnings.push(unlistedWarning(version));
   }
   return warnings;
 }
 
-async function recordOrCompare(checks: Collection<KeyCheckDoc>, id: string, value: string, mismatch: () => ConfigError): Promise<void> {
+const unlistedWarning = (version: string): string =>
+  `IDENTITY_HMAC_KEYS: does not list "${version}", which this database has identifiers under: their customers are not found, and registering them again makes a second customer (npm run identifiers:retire -- ${version} counts them)`;
+
+async function recordOrCompare(checks: Collection<KeyCheckDoc>, id: string, value: string, mismatch: () => ConfigError, recordedAt: Date): Promise<void> {
   try {
-    await checks.insertOne({ _id: id, value, recordedAt: new Date() });
+    await checks.insertOne({ _id: id, value, recordedAt });
     return;
   } catch (error) {
     if (!isDuplicateKeyError(error)) throw error;
