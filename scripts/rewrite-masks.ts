@@ -67,6 +67,7 @@ async function main(argv: readonly string[]): Promise<number> {
       `${report.customers} active customers read; ${report.customersChanged} had masks of an earlier rule (${fields})${dryRun ? ': nothing written (--dry-run)' : ': rewritten'}`,
     );
     if (report.unreadable > 0) console.log(`${report.unreadable} customers did not decrypt or are damaged documents (altered or moved ciphertexts) and were left as they are`);
+    if (report.busy > 0) console.log(`${report.busy} customers were being changed by another writer and were left: run it again`);
     if (report.kept > 0) console.log(`${report.kept} display names kept their old mask: the new one, with the masked email, would give back the email address`);
     return 0;
   } catch (error) {

@@ -264,6 +264,16 @@ describe('an export of a store altered by hand, or overtaken by an erasure', () 
     expect(both.body.data!._entities[1]).toMatchObject({ id: brokenEvent!['_id'], identifierHash: null });
   });
 
+  // A regression probe: ciphertexts without a key to open them read as absent, and the export looked complete.
+  it('fails the attributes of an active customer whose data key is gone', async () => {
+    const id = await register('keyless');
+    await app.app.mongo.db.collection('customers').updateOne({ _id: id as never }, { $unset: { dataKey: '' } });
+    await app.app.mongo.db.collection('customer_keys').deleteOne({ _id: id as never });
+    const res = await exportFor(id);
+    expect(res.body.data!.dataSubjectAccess).toMatchObject({ status: 'ACTIVE', displayName: null, email: null, phone: null });
+    expect(res.body.errors?.map((e) => e.path?.join('.')).sort()).toEqual(['dataSubjectAccess.displayName', 'dataSubjectAccess.email', 'dataSubjectAccess.phone']);
+  });
+
   // An export that read the customer, then wrote its event after an erasure had completed, answered ACTIVE with the
   // clear attributes after the erasure's receipt (a probe).
   it('shows what is held once its event is written: an erasure completed meanwhile leaves nothing to decrypt', async () => {

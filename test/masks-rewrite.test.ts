@@ -111,6 +111,15 @@ describe('npm run masks:rewrite', () => {
     expect(run.output).toContain('1 display names kept their old mask');
     expect(await masksOf(id)).toMatchObject({ DISPLAY_NAME: `${localPart.slice(0, 9)} #.` });
     expect(run.output).not.toContain('zaraquill');
+    // A customer whose lock another writer holds is left for another run, not counted as damaged (a regression probe).
+    const locked = await register([{ kind: 'CRM_ID', value: aCrmId() }], 'Lok Held');
+    await app.app.mongo.db.collection<{ _id: string }>('customer_locks').insertOne({ _id: locked, token: 'held', acquiredAt: new Date(Date.now() + 3_600_000) } as { _id: string });
+    try {
+      const busy = await rewrite(['--dry-run'], env);
+      expect(busy.output).toContain('1 customers were being changed by another writer and were left: run it again');
+    } finally {
+      await app.app.mongo.db.collection<{ _id: string }>('customer_locks').deleteOne({ _id: locked });
+    }
   }, 120_000);
 
   it('refuses a missing or wrong PII_MASTER_KEY and unknown arguments, in one line without the key', async () => {

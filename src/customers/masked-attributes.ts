@@ -1,5 +1,5 @@
 import { MongoError } from 'mongodb';
-import { ConfigError } from '../errors.js';
+import { ConfigError, ServiceUnavailableError } from '../errors.js';
 import { namesAnEmailsLocalPart } from './customer-service.js';
 import type { PiiEnvelope } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone } from '../policy/masks.js';
@@ -26,6 +26,8 @@ export interface MaskRewriteReport {
   unreadable: number;
   /** Display names whose new mask would give back the customer's email with the masked email: old mask kept. */
   kept: number;
+  /** Customers whose lock another writer held past the wait: left for another run. */
+  busy: number;
 }
 
 /**
@@ -42,7 +44,7 @@ export async function rewriteStoredMasks(
   envelope: PiiEnvelope,
   { dryRun = false, pageSize = 200 }: { dryRun?: boolean; pageSize?: number } = {},
 ): Promise<MaskRewriteReport> {
-  const report: MaskRewriteReport = { customers: 0, customersChanged: 0, fields: { DISPLAY_NAME: 0, EMAIL: 0, PHONE: 0 }, unreadable: 0, kept: 0 };
+  const report: MaskRewriteReport = { customers: 0, customersChanged: 0, fields: { DISPLAY_NAME: 0, EMAIL: 0, PHONE: 0 }, unreadable: 0, kept: 0, busy: 0 };
   for (let after: string | null = null; ; ) {
     const ids = await repository.listActiveCustomerIds(after, pageSize);
     if (ids.length === 0) return report;
@@ -54,7 +56,9 @@ export async function rewriteStoredMasks(
         // A document of the wrong shape (a ciphertext that is a string, an empty data key: a probe's stopped the run
         // half-way, reported as MongoDB unusable) is this customer's problem: counted, and the run goes on.
         if (error instanceof ConfigError || error instanceof MongoError) throw error;
-        report.unreadable += 1;
+        // Its lock held past the wait by another writer: not damaged, only busy (a regression probe counted it damaged).
+        if (error instanceof ServiceUnavailableError) report.busy += 1;
+        else report.unreadable += 1;
       }
     }
   }

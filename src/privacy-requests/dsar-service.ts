@@ -78,7 +78,10 @@ export class DsarService {
     // A ciphertext or data key altered in the store fails its own fields, not the export (a probe: one flipped bit
     // made it an internal error, and the legal deadline does not wait for a repair).
     const decrypted = this.customers.decryptFields(held, PII_FIELDS);
-    const unreadable = PII_FIELDS.filter((field) => decrypted[field] instanceof Error);
+    // An active customer's ciphertexts with no data key to open them (deleted by hand) are unreadable too: they read as
+    // absent, and the export looked complete (a regression probe).
+    const keyless = held.status === 'ACTIVE' && held.dataKey === null;
+    const unreadable = PII_FIELDS.filter((field) => decrypted[field] instanceof Error || (keyless && held.encrypted?.[field] !== undefined));
     const attributes = Object.fromEntries(PII_FIELDS.map((field) => [field, decrypted[field] instanceof Error ? null : (decrypted[field] ?? null)])) as Record<PiiField, string | null>;
     const [identifiers, receipts, supportRecords, auditEvents, supportSessions, piiAccessGrants] = await Promise.all([
       this.customers.identifiersOf([customerId]),

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, type CryptoKey as JoseCryptoKey, type JWTVerifyGetKey } from 'jose';
 import { checkKeySet, TokenVerifier } from '../../src/auth/token-verifier.js';
@@ -283,8 +284,16 @@ describe('checkKeySet', () => {
   // Each started, reported ready and refused every token (a probe).
   it('refuses a set whose only key is for encryption, or a key that does not fit its algorithm', async () => {
     const p256 = await exportJWK((await generateKeyPair('ES256')).publicKey);
-    expect(() => checkKeySet({ keys: [{ ...p256, alg: 'ES256', use: 'enc' }] }, 'AUTH_JWKS_FILE')).toThrow('AUTH_JWKS_FILE: the key set has no signing key (every key is for encryption)');
-    expect(() => checkKeySet({ keys: [{ ...p256, key_ops: ['encrypt'] }] }, 'AUTH_JWKS_FILE')).toThrow(/no signing key/);
+    expect(() => checkKeySet({ keys: [{ ...p256, alg: 'ES256', use: 'enc' }] }, 'AUTH_JWKS_FILE')).toThrow(
+      'AUTH_JWKS_FILE: the key set has no key that can verify tokens (every key is for encryption, or of a kind no accepted algorithm uses)',
+    );
+    expect(() => checkKeySet({ keys: [{ ...p256, key_ops: ['encrypt'] }] }, 'AUTH_JWKS_FILE')).toThrow(/no key that can verify/);
+    // A regression probe: keys jose refuses for every token.
+    expect(() => checkKeySet({ keys: [{ ...p256, key_ops: ['verify', 'verify'] }] }, 'AUTH_JWKS_FILE')).toThrow(/distinct strings/);
+    expect(() => checkKeySet({ keys: [{ ...p256, ext: 'true' }] }, 'AUTH_JWKS_FILE')).toThrow(/"ext" that is not true or false/);
+    const ed448 = generateKeyPairSync('ed448').publicKey.export({ format: 'jwk' });
+    expect(() => checkKeySet({ keys: [{ ...ed448, alg: 'EdDSA' }] }, 'AUTH_JWKS_FILE')).toThrow(/key 0 cannot verify EdDSA/);
+    expect(() => checkKeySet({ keys: [ed448] }, 'AUTH_JWKS_FILE')).toThrow(/no key that can verify/);
     expect(() => checkKeySet({ keys: [{ ...p256, alg: 'ES512' }] }, 'AUTH_JWKS_FILE')).toThrow('AUTH_JWKS_FILE: key 0 cannot verify ES512 (its key type or curve fits ES256)');
     expect(() => checkKeySet({ keys: [{ ...p256, alg: 'RS256' }] }, 'AUTH_JWKS_FILE')).toThrow(/key 0 cannot verify RS256/);
     const rsa = await exportJWK((await generateKeyPair('RS256', { modulusLength: 2048 })).publicKey);
@@ -296,5 +305,8 @@ describe('checkKeySet', () => {
     const rsa = await exportJWK((await generateKeyPair('RS256', { modulusLength: 2048 })).publicKey);
     const set = { keys: [{ ...rsa, kid: 'enc', alg: 'RSA-OAEP', use: 'enc' }, { ...rsa, kid: 'sig', alg: 'RS256', use: 'sig' }] };
     expect(checkKeySet(set, 'AUTH_JWKS_URL').keys).toHaveLength(2);
+    // And an unlabelled key of a kind no accepted algorithm uses (X25519), as jose does (a regression probe).
+    const x25519 = await exportJWK((await generateKeyPair('ECDH-ES', { crv: 'X25519' })).publicKey);
+    expect(checkKeySet({ keys: [x25519, { ...rsa, alg: 'RS256' }] }, 'AUTH_JWKS_URL').keys).toHaveLength(2);
   });
 });
