@@ -159,7 +159,13 @@ export async function createApp(options: AppOptions): Promise<App> {
   sweepTimer.unref();
   // VEIL_BENCH_DISABLE_POLICY is refused in production by config.ts, and again by createSubgraph.
   const policyEngine = options.policyEngine ?? (config.policyDisabled ? 'off' : 'guards');
-  const subgraph = await createSubgraph({ services, verifier, logger, metrics, policyEngine, ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
+  const subgraph = await createSubgraph({
+    services,
+    verifier,
+    logger,
+    metrics,
+    policyEngine,
+    ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
     ...(options.responseDeadlineMs === undefined ? {} : { responseDeadlineMs: options.responseDeadlineMs }),
   });
   return {

@@ -59,7 +59,8 @@ export function createContextServices(deps: ContextServiceDeps): ContextServices
 
   // Any consent change drops the cached snapshot at once (a withdrawal must; the others cost one rebuild).
   // A failed purge does not undo the receipt: the history sections are gated on the consent read from
-  // MongoDB at every read, so a stale copy cannot show them, and it expires with its TTL.
+  // MongoDB at every read, so a stale copy cannot show them, and a read rebuilds a snapshot built under
+  // another consent than the customer's now (ContextSnapshotService.snapshotsOf).
   //
   // And again, CONSENT_REPURGE_MS later: a request that read the consent before the receipt was written and the
   // snapshot's epoch after it rebuilds under the old consent, and its write-back passes the epoch check (a probe, in
