@@ -109,7 +109,9 @@ async function fingerprintStores(): Promise<Record<string, string>> {
     result[`mongo:${name}`] = `${docs.length}:${createHash('sha256').update(BSON.EJSON.stringify(docs)).digest('hex')}`;
   }
   const prefix = app.config.redisKeyPrefix;
-  const keys = (await app.app.redis.keys(`${prefix}*`)).filter((k) => !k.startsWith(`${prefix}rl:`)).sort();
+  // Rate-limit counters (a refused request still spends budget) and snapshot epochs, which a consent change made in
+  // setup bumps again 2 s and 30 s later (CONSENT_REPURGE_MS): an invalidation token, not data.
+  const keys = (await app.app.redis.keys(`${prefix}*`)).filter((k) => !k.startsWith(`${prefix}rl:`) && !k.startsWith(`${prefix}snapshot-epoch:`)).sort();
   for (const key of keys) {
     const dump = await app.app.redis.dumpBuffer(key.slice(prefix.length));
     result[`redis:${key}`] = createHash('sha256').update(dump ?? Buffer.alloc(0)).digest('hex');

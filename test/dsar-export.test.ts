@@ -274,6 +274,21 @@ describe('an export of a store altered by hand, or overtaken by an erasure', () 
     expect(res.body.errors?.map((e) => e.path?.join('.')).sort()).toEqual(['dataSubjectAccess.displayName', 'dataSubjectAccess.email', 'dataSubjectAccess.phone']);
   });
 
+  // A regression probe: a value of the wrong type failed the whole export, and a damaged `encrypted` looked complete.
+  it.each([
+    ['an attribute that is no ciphertext', { 'encrypted.EMAIL': 'junk' }, ['email']],
+    ['a data key that is an empty object', { dataKey: {} }, ['displayName', 'email', 'phone']],
+    ['a data key that is a string', { dataKey: 'garbage' }, ['displayName', 'email', 'phone']],
+    ['ciphertexts that are null', { encrypted: null }, ['displayName', 'email', 'phone']],
+  ])('fails only the attributes it cannot read when the document holds %s', async (_what, damage, failed) => {
+    const id = await register('damaged');
+    await app.app.mongo.db.collection('customers').updateOne({ _id: id as never }, { $set: damage });
+    if ('dataKey' in damage) await app.app.mongo.db.collection('customer_keys').deleteOne({ _id: id as never });
+    const res = await exportFor(id);
+    expect(res.body.data!.dataSubjectAccess.customerId).toBe(id);
+    expect(res.body.errors?.map((e) => e.path?.at(-1)).sort()).toEqual(failed);
+  });
+
   // An export that read the customer, then wrote its event after an erasure had completed, answered ACTIVE with the
   // clear attributes after the erasure's receipt (a probe).
   it('shows what is held once its event is written: an erasure completed meanwhile leaves nothing to decrypt', async () => {

@@ -412,6 +412,18 @@ describe('production start-up with a well-formed key that is not the data\'s own
       const unrecorded = await fresh();
       const warnings = await verifyKeysAgainstStore(unrecorded, HmacKeyring.parse(v1), master);
       expect(warnings.some((w) => w.includes('does not list "v2"'))).toBe(true);
+      // Records of the release before, dated current first by one start: their order says nothing, so neither a
+      // retirement nor a rollback is refused (a regression probe: the retirement was refused, the rollback passed).
+      const legacy = await fresh();
+      const both = HmacKeyring.parse(`${v2},${v1}`);
+      const at = Date.now() - 60_000;
+      await legacy.collection<{ _id: string; value: string; recordedAt: Date }>('key_checks').insertMany([
+        { _id: 'hmac:v2', value: both.checkValue('v2'), recordedAt: new Date(at) },
+        { _id: 'hmac:v1', value: both.checkValue('v1'), recordedAt: new Date(at + 3) },
+        { _id: 'pii-master-key', value: master.masterKeyId, recordedAt: new Date(at + 4) },
+      ]);
+      expect((await verifyKeysAgainstStore(legacy, HmacKeyring.parse(v2), master)).some((w) => w.includes('does not list "v1"'))).toBe(true);
+      expect((await verifyKeysAgainstStore(legacy, HmacKeyring.parse(v1), master)).some((w) => w.includes('does not list "v2"'))).toBe(true);
     } finally {
       for (const name of dbs) await client.db(name).dropDatabase();
       await client.close();

@@ -401,8 +401,11 @@ async function waitUntil(step: Promise<void>, deadline: number): Promise<void> {
 }
 
 /** A Binary's backing array may be larger than its content: copy only `position` bytes. */
+const isObject = <T>(value: T | null | undefined): value is T => typeof value === 'object' && value !== null;
+
+/** A value that is no Binary (a document altered by hand) reads as empty: it then fails to decrypt, its field alone. */
 function binaryToBuffer(binary: Binary): Buffer {
-  return Buffer.from(binary.buffer.subarray(0, binary.position));
+  return binary instanceof Binary ? Buffer.from(binary.buffer.subarray(0, binary.position)) : Buffer.alloc(0);
 }
 
 /** One id is an equality lookup (FerretDB never pushes `$in` down, and every audit seal reads one key); more, `$in`. */
@@ -449,7 +452,7 @@ function parseCustomerDoc(doc: CustomerDoc, hasCiphertexts: boolean): CustomerRe
   const encrypted: EncryptedAttributes | null = hasCiphertexts ? {} : null;
   for (const field of PII_FIELDS) {
     masked[field] = doc.masked?.[field] ?? null;
-    const value = doc.encrypted?.[field];
+    const value = isObject(doc.encrypted) ? doc.encrypted[field] : undefined;
     if (value && encrypted) {
       encrypted[field] = {
         iv: binaryToBuffer(value.iv),
@@ -467,7 +470,7 @@ function parseCustomerDoc(doc: CustomerDoc, hasCiphertexts: boolean): CustomerRe
     erasedAt: doc.erasedAt ?? null,
     masked,
     encrypted,
-    dataKey: hasCiphertexts && doc.dataKey ? parseWrappedKeyDoc(doc.dataKey) : null,
+    dataKey: hasCiphertexts && isObject(doc.dataKey) ? parseWrappedKeyDoc(doc.dataKey) : null,
     ...(doc.registrationPending === true ? { registrationPending: true } : {}),
   };
 }

@@ -8,6 +8,11 @@ interface KeyCheckDoc {
   _id: string;
   value: string;
   recordedAt: Date;
+  /**
+   * Set on records dated by the key set's order (current last) when one start records several: absent on those of
+   * releases before 2026-12-02, which dated them current first (see checkUnlistedVersions).
+   */
+  ordered?: boolean;
 }
 
 /**
@@ -98,14 +103,13 @@ async function checkUnlistedVersions(checks: Collection<KeyCheckDoc>, identifier
     }
     return warnings;
   }
-  const newestListed = Math.max(
-    ...recorded.filter((doc) => listed.has(doc._id.slice('hmac:'.length)) && doc.recordedAt instanceof Date).map((doc) => doc.recordedAt.getTime()),
-  );
+  const listedRecords = recorded.filter((doc) => listed.has(doc._id.slice('hmac:'.length)) && doc.recordedAt instanceof Date);
+  const newest = listedRecords.reduce<KeyCheckDoc | null>((found, doc) => (found === null || doc.recordedAt > found.recordedAt ? doc : found), null);
   for (const doc of recorded) {
     const version = doc._id.slice('hmac:'.length);
     if (listed.has(version)) continue;
     if (!(await identifiers.findOne({ _id: { $gte: `${version}:`, $lt: `${version};` } }, { projection: { _id: 1 } }))) continue;
-    if (Number.isFinite(newestListed) && doc.recordedAt instanceof Date && doc.recordedAt.getTime() > newestListed) {
+    if (newest !== null && isNewer(doc, newest)) {
       throw new ConfigError(
         `IDENTITY_HMAC_KEYS: does not list "${version}", which this database took into use after the versions it lists and has identifiers under: they would not be found, and their customers would be registered again; list it after the current version`,
       );
@@ -115,12 +119,24 @@ async function checkUnlistedVersions(checks: Collection<KeyCheckDoc>, identifier
   return warnings;
 }
 
+/**
+ * Whether `dropped` was taken into use after `listed`. Records a second or less apart may come from one start: those
+ * of releases before 2026-12-02 (no `ordered`) dated its versions current first, so their order says nothing (a
+ * regression probe: a retirement refused and a rollback passed on such a database); they read as not newer.
+ */
+function isNewer(dropped: KeyCheckDoc, listed: KeyCheckDoc): boolean {
+  if (!(dropped.recordedAt instanceof Date) || dropped.recordedAt <= listed.recordedAt) return false;
+  return (dropped.ordered === true && listed.ordered === true) || dropped.recordedAt.getTime() - listed.recordedAt.getTime() > SAME_START_MS;
+}
+
+const SAME_START_MS = 1_000;
+
 const unlistedWarning = (version: string): string =>
   `IDENTITY_HMAC_KEYS: does not list "${version}", which this database has identifiers under: their customers are not found, and registering them again makes a second customer (npm run identifiers:retire -- ${version} counts them)`;
 
 async function recordOrCompare(checks: Collection<KeyCheckDoc>, id: string, value: string, mismatch: () => ConfigError, recordedAt: Date): Promise<void> {
   try {
-    await checks.insertOne({ _id: id, value, recordedAt });
+    await checks.insertOne({ _id: id, value, recordedAt, ordered: true });
     return;
   } catch (error) {
     if (!isDuplicateKeyError(error)) throw error;

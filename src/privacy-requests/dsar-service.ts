@@ -80,8 +80,14 @@ export class DsarService {
     const decrypted = this.customers.decryptFields(held, PII_FIELDS);
     // An active customer's ciphertexts with no data key to open them (deleted by hand) are unreadable too: they read as
     // absent, and the export looked complete (a regression probe).
+    // So is a masked value without its ciphertext (the ciphertexts damaged by hand): it looked like no attribute.
     const keyless = held.status === 'ACTIVE' && held.dataKey === null;
-    const unreadable = PII_FIELDS.filter((field) => decrypted[field] instanceof Error || (keyless && held.encrypted?.[field] !== undefined));
+    const unreadable = PII_FIELDS.filter(
+      (field) =>
+        decrypted[field] instanceof Error ||
+        (keyless && held.encrypted?.[field] !== undefined) ||
+        (held.status === 'ACTIVE' && held.masked[field] !== null && held.encrypted?.[field] === undefined),
+    );
     const attributes = Object.fromEntries(PII_FIELDS.map((field) => [field, decrypted[field] instanceof Error ? null : (decrypted[field] ?? null)])) as Record<PiiField, string | null>;
     const [identifiers, receipts, supportRecords, auditEvents, supportSessions, piiAccessGrants] = await Promise.all([
       this.customers.identifiersOf([customerId]),
