@@ -137,7 +137,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       verifiedCacheSeconds: config.authVerifiedCacheSeconds,
       onKeySetUnavailable: (cause) => logger.warn({ variable: 'AUTH_JWKS_URL', cause: describeCause(cause) }, 'the JWKS could not be fetched: tokens are refused until it can be'),
     });
-    for (const warning of await verifyKeysAgainstStore(mongo.db, services.keyring, PiiEnvelope.fromBase64(config.piiMasterKey))) logger.warn(warning);
+    for (const warning of await verifyKeysAgainstStore(mongo.db, services.keyring, PiiEnvelope.fromBase64(config.piiMasterKey, config.piiMasterKeyPrevious))) logger.warn(warning);
   } catch (error) {
     await closeStores();
     throw error;

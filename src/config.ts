@@ -34,6 +34,8 @@ export interface AppConfig {
   authVerifiedCacheSeconds: number;
   identityHmacKeys: string | null;
   piiMasterKey: string | null;
+  /** The master key being rotated away from (`npm run master-key:rotate`); null when none is. */
+  piiMasterKeyPrevious: string | null;
   dataDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   snapshotTtlSeconds: number;
@@ -134,6 +136,7 @@ const EnvSchema = z.object({
   AUTH_VERIFIED_CACHE_SECONDS: int(0, 300, 60),
   IDENTITY_HMAC_KEYS: optionalString,
   PII_MASTER_KEY: optionalString,
+  PII_MASTER_KEY_PREVIOUS: optionalString,
   VEIL_DATA_DIR: z.string().trim().min(1).default('.data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   SNAPSHOT_TTL_SECONDS: int(5, 86_400, 900),
@@ -230,7 +233,8 @@ function problemsOf(e: z.infer<typeof EnvSchema>): string[] {
     problems.push('AUTH_JWKS_FILE: give AUTH_JWKS_URL or AUTH_JWKS_FILE, not both');
   }
   if (e.IDENTITY_HMAC_KEYS !== null) collectProblem(problems, () => HmacKeyring.parse(e.IDENTITY_HMAC_KEYS as string));
-  if (e.PII_MASTER_KEY !== null) collectProblem(problems, () => PiiEnvelope.fromBase64(e.PII_MASTER_KEY as string));
+  if (e.PII_MASTER_KEY !== null) collectProblem(problems, () => PiiEnvelope.fromBase64(e.PII_MASTER_KEY as string, e.PII_MASTER_KEY_PREVIOUS));
+  else if (e.PII_MASTER_KEY_PREVIOUS !== null) problems.push('PII_MASTER_KEY_PREVIOUS: is given without PII_MASTER_KEY');
   if (e.SESSION_TTL_SECONDS > e.SESSION_MAX_TTL_SECONDS) {
     problems.push('SESSION_TTL_SECONDS: must not exceed SESSION_MAX_TTL_SECONDS');
   }
@@ -260,6 +264,7 @@ function toConfig(e: z.infer<typeof EnvSchema>): AppConfig {
     authVerifiedCacheSeconds: e.AUTH_VERIFIED_CACHE_SECONDS,
     identityHmacKeys: e.IDENTITY_HMAC_KEYS,
     piiMasterKey: e.PII_MASTER_KEY,
+    piiMasterKeyPrevious: e.PII_MASTER_KEY_PREVIOUS,
     dataDir: e.VEIL_DATA_DIR,
     logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
     snapshotTtlSeconds: e.SNAPSHOT_TTL_SECONDS,

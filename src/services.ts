@@ -75,7 +75,7 @@ export interface ServiceDeps {
 
 export function createServices(deps: ServiceDeps): Services {
   const keyring = HmacKeyring.parse(deps.config.identityHmacKeys);
-  const envelope = PiiEnvelope.fromBase64(deps.config.piiMasterKey);
+  const envelope = PiiEnvelope.fromBase64(deps.config.piiMasterKey, deps.config.piiMasterKeyPrevious);
   const auditEvents = new AuditRepository(deps.auditDb ?? deps.db);
   const customerRepository = new CustomerRepository(deps.db);
   const anonymousLookups = new AnonymousLookupSeal(deps.db.collection(COLLECTIONS.anonymousLookups));

@@ -256,6 +256,35 @@ export class CustomerRepository {
     );
   }
 
+  /**
+   * Ids of customers with a data key wrapped under this master key, in the document or (customers stored before
+   * 2026-11-30) in `customer_keys`, in id order, `limit` at a time after `after` (rotateMasterKey).
+   */
+  async listWrappedUnder(masterKeyId: string, where: 'customers' | 'customer_keys', after: string | null, limit: number): Promise<string[]> {
+    const page = { projection: { _id: 1 }, sort: { _id: 1 as const }, limit };
+    const docs =
+      where === 'customers'
+        ? await this.customers.find({ 'dataKey.masterKeyId': masterKeyId, ...(after === null ? {} : { _id: { $gt: after } }) }, page).toArray()
+        : await this.keys.find({ masterKeyId, ...(after === null ? {} : { _id: { $gt: after } }) }, page).toArray();
+    return docs.map((doc) => doc._id);
+  }
+
+  /** How many wrapped data keys (document copies and `customer_keys` copies) this master key still wraps. */
+  async countWrappedUnder(masterKeyId: string): Promise<number> {
+    return (await this.customers.countDocuments({ 'dataKey.masterKeyId': masterKeyId })) + (await this.keys.countDocuments({ masterKeyId }));
+  }
+
+  /**
+   * Replaces every copy of the customer's wrapped data key that is still wrapped under `previousMasterKeyId` with
+   * `wrapped` (the same data key under the current master key). Only while holding the customer's lock.
+   */
+  async replaceWrappedKeyLocked(customerId: string, previousMasterKeyId: string, wrapped: WrappedDataKey): Promise<number> {
+    const doc = toWrappedKeyDoc(wrapped);
+    const inDocument = await this.customers.updateOne({ _id: customerId, status: 'ACTIVE', 'dataKey.masterKeyId': previousMasterKeyId }, { $set: { dataKey: doc } });
+    const apart = await this.keys.updateOne({ _id: customerId, masterKeyId: previousMasterKeyId }, { $set: doc });
+    return inDocument.modifiedCount + apart.modifiedCount;
+  }
+
   /** Active customers' ids in id order, `limit` at a time after `after` (rewriteStoredMasks). */
   async listActiveCustomerIds(after: string | null, limit: number): Promise<string[]> {
     const docs = await this.customers

@@ -23,8 +23,11 @@ interface KeyCheckDoc {
  * start-up with one line naming the variable. A database written before these checks existed is checked for the
  * master key against a stored customer's wrapped data key; its HMAC keys are recorded as they are.
  */
-export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, master: { masterKeyId: string; isWeakKey: boolean }): Promise<string[]> {
+export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, master: { masterKeyId: string; isWeakKey: boolean; previousKeyIds?: readonly string[] }): Promise<string[]> {
   const { masterKeyId } = master;
+  // During a master key rotation (PII_MASTER_KEY_PREVIOUS), the database's record may still name the previous key:
+  // `npm run master-key:rotate` records the new one once no data key is wrapped under the old.
+  const previousIds = master.previousKeyIds ?? [];
   const checks = db.collection<KeyCheckDoc>(COLLECTIONS.keyChecks);
   const expected = new Map<string, { value: string; mismatch: () => ConfigError; weak: string | null }>();
   for (const version of keyring.versions) {
@@ -39,7 +42,11 @@ export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, maste
 
   // Everything is compared before anything is recorded: a start that is refused records no new version.
   const recorded = new Map((await checks.find({ _id: { $in: [...expected.keys()] } }).toArray()).map((doc) => [doc._id, doc.value]));
-  for (const [id, { value, mismatch }] of expected) if (recorded.has(id) && recorded.get(id) !== value) throw mismatch();
+  for (const [id, { value, mismatch }] of expected) {
+    if (!recorded.has(id) || recorded.get(id) === value) continue;
+    if (id === 'pii-master-key' && previousIds.includes(recorded.get(id) as string)) continue;
+    throw mismatch();
+  }
   // A database written before the checks existed holds data under its master key without a record of it.
   let holdsDataUnderMaster = recorded.has('pii-master-key');
   if (!holdsDataUnderMaster) {
@@ -49,7 +56,7 @@ export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, maste
     // no key check on record took a wrong master key, recorded it, and refused the right one from then on (a
     // regression probe).
     const stored = customer?.dataKey?.masterKeyId ?? (await db.collection<{ _id: string; masterKeyId?: unknown }>(COLLECTIONS.customerKeys).findOne({ masterKeyId: { $type: 'string' } }))?.masterKeyId;
-    if (stored !== undefined && stored !== masterKeyId) throw masterMismatch();
+    if (stored !== undefined && stored !== masterKeyId && !previousIds.includes(String(stored))) throw masterMismatch();
     holdsDataUnderMaster = stored !== undefined;
   }
   // A key set that shares no version with the identifiers on record (a wrong key under a new label, or the new

@@ -72,36 +72,42 @@ export class PiiEnvelope {
   readonly masterKeyId: string;
   /** Not random bytes (see HmacKeyring.isWeak): refused for a database that holds no data under it yet. */
   readonly isWeakKey: boolean;
+  /**
+   * The master key being rotated away from (`PII_MASTER_KEY_PREVIOUS`), by fingerprint: data keys it wrapped still
+   * unwrap; new ones are wrapped under the current key, and `npm run master-key:rotate` re-wraps the old ones.
+   */
+  readonly #previous = new Map<string, KeyObject>();
 
-  constructor(masterKey: Uint8Array) {
+  constructor(masterKey: Uint8Array, previous: Uint8Array | null = null) {
     if (!(masterKey instanceof Uint8Array) || masterKey.length !== KEY_BYTES) {
       throw new ConfigError(`${ENV_NAME} must be exactly ${KEY_BYTES} bytes`);
     }
     this.isWeakKey = !looksRandom(masterKey);
     this.#masterKey = createSecretKey(masterKey);
-    this.masterKeyId = createHash('sha256').update(masterKey).digest('hex').slice(0, 16);
+    this.masterKeyId = fingerprint(masterKey);
+    if (previous !== null) {
+      if (!(previous instanceof Uint8Array) || previous.length !== KEY_BYTES) throw new ConfigError(`${PREVIOUS_ENV_NAME} must be exactly ${KEY_BYTES} bytes`);
+      const previousId = fingerprint(previous);
+      if (previousId === this.masterKeyId) throw new ConfigError(`${PREVIOUS_ENV_NAME}: is the same key as ${ENV_NAME}`);
+      this.#previous.set(previousId, createSecretKey(previous));
+    }
   }
 
-  /** Builds an envelope from the `PII_MASTER_KEY` value: standard base64 of 32 bytes. */
-  static fromBase64(b64: string): PiiEnvelope {
-    const trimmed = typeof b64 === 'string' ? b64.trim() : '';
-    if (trimmed.length === 0) {
-      throw new ConfigError(`${ENV_NAME} is empty; expected base64 of ${KEY_BYTES} random bytes`);
-    }
-    const bytes = decodeStrictBase64(trimmed);
-    if (bytes === null) {
-      throw new ConfigError(`${ENV_NAME} is not valid base64`);
-    }
-    if (bytes.length !== KEY_BYTES) {
-      const length = bytes.length;
-      bytes.fill(0);
-      throw new ConfigError(`${ENV_NAME} decodes to ${length} bytes; exactly ${KEY_BYTES} are required`);
-    }
+  /** The fingerprints of the previous master keys this envelope still unwraps with. */
+  get previousKeyIds(): string[] {
+    return [...this.#previous.keys()];
+  }
+
+  /** Builds an envelope from the `PII_MASTER_KEY` value, and `PII_MASTER_KEY_PREVIOUS` when given: base64 of 32 bytes each. */
+  static fromBase64(b64: string, previousB64: string | null = null): PiiEnvelope {
+    const bytes = decodeKey(b64, ENV_NAME);
+    const previous = previousB64 === null ? null : decodeKey(previousB64, PREVIOUS_ENV_NAME);
     try {
-      return new PiiEnvelope(bytes);
+      return new PiiEnvelope(bytes, previous);
     } finally {
       // The KeyObject holds its own copy; do not leave ours on the heap.
       bytes.fill(0);
+      previous?.fill(0);
     }
   }
 
@@ -113,9 +119,29 @@ export class PiiEnvelope {
     return { dataKey, wrapped: { masterKeyId: this.masterKeyId, ...sealed } };
   }
 
+  /**
+   * The data key wrapped under the current master key, for one wrapped under a previous one; null when it is under
+   * the current one already. The data key itself, and so every ciphertext and audit seal under it, stays the same.
+   */
+  rewrapDataKey(customerId: string, wrapped: WrappedDataKey): WrappedDataKey | null {
+    if (wrapped.masterKeyId === this.masterKeyId) return null;
+    const dataKey = this.unwrapDataKey(customerId, wrapped);
+    try {
+      return { masterKeyId: this.masterKeyId, ...sealBytes(this.#masterKey, dataKey, buildDataKeyAad(customerId)) };
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
   /** Recovers a customer's data key; fails if it was wrapped for another customer or key. */
   unwrapDataKey(customerId: string, wrapped: WrappedDataKey): Buffer {
     assertCustomerId(customerId);
+    const previous = this.#previous.get(String(wrapped.masterKeyId));
+    if (previous !== undefined) {
+      const dataKey = openBytes(previous, wrapped, buildDataKeyAad(customerId), 'data key');
+      if (dataKey.length !== KEY_BYTES) throw new PiiIntegrityError('The unwrapped data key has the wrong length');
+      return dataKey;
+    }
     if (wrapped.masterKeyId !== this.masterKeyId) {
       // Only a well-formed fingerprint is echoed, so stored junk cannot
       // break the one-line message.
@@ -162,6 +188,29 @@ export class PiiEnvelope {
     const bytes = openBytes(key, value, buildFieldAad(customerId, field), `${field} value`);
     return bytes.toString('utf8');
   }
+}
+
+const PREVIOUS_ENV_NAME = 'PII_MASTER_KEY_PREVIOUS';
+
+function fingerprint(key: Uint8Array): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+}
+
+function decodeKey(b64: string, name: string): Buffer {
+  const trimmed = typeof b64 === 'string' ? b64.trim() : '';
+  if (trimmed.length === 0) {
+    throw new ConfigError(`${name} is empty; expected base64 of ${KEY_BYTES} random bytes`);
+  }
+  const bytes = decodeStrictBase64(trimmed);
+  if (bytes === null) {
+    throw new ConfigError(`${name} is not valid base64`);
+  }
+  if (bytes.length !== KEY_BYTES) {
+    const length = bytes.length;
+    bytes.fill(0);
+    throw new ConfigError(`${name} decodes to ${length} bytes; exactly ${KEY_BYTES} are required`);
+  }
+  return bytes;
 }
 
 /** Makes a fresh `PII_MASTER_KEY` value for local development only. */

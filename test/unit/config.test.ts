@@ -86,6 +86,16 @@ describe('MONGODB_DB and AUDIT_MONGODB_DB', () => {
   });
 });
 
+describe('PII_MASTER_KEY_PREVIOUS', () => {
+  const key = Buffer.alloc(32, 7).map((_, i) => (i * 37 + 11) % 256).toString('base64');
+  it('is read beside PII_MASTER_KEY only, as base64 of 32 bytes, and never the same key', () => {
+    expect(problemsOf({ PII_MASTER_KEY_PREVIOUS: key })).toEqual(['PII_MASTER_KEY_PREVIOUS: is given without PII_MASTER_KEY']);
+    expect(problemsOf({ PII_MASTER_KEY: key, PII_MASTER_KEY_PREVIOUS: 'a-b' })).toEqual(['PII_MASTER_KEY_PREVIOUS is not valid base64']);
+    expect(problemsOf({ PII_MASTER_KEY: key, PII_MASTER_KEY_PREVIOUS: 'abcd' })).toEqual(['PII_MASTER_KEY_PREVIOUS decodes to 3 bytes; exactly 32 are required']);
+    expect(problemsOf({ PII_MASTER_KEY: key, PII_MASTER_KEY_PREVIOUS: key })).toEqual(['PII_MASTER_KEY_PREVIOUS: is the same key as PII_MASTER_KEY']);
+  });
+});
+
 describe('MONGODB_COMMAND_MONITORING', () => {
   it('is off unless asked for (the driver would build an event for every command), and takes only a boolean', () => {
     expect(loadConfig({}).mongodbCommandMonitoring).toBe(false);

@@ -1,0 +1,77 @@
+/**
+ * Step 2 of rotating PII_MASTER_KEY (README "Rotating the master key"): re-wraps every customer's data key from
+ * PII_MASTER_KEY_PREVIOUS under PII_MASTER_KEY, and once none is left under the previous key, records the new one.
+ *   npm run master-key:rotate
+ * Reads MONGODB_URL, MONGODB_DB, PII_MASTER_KEY and PII_MASTER_KEY_PREVIOUS.
+ */
+import { connectNamedMongo } from '../src/app.js';
+import { databaseName, DATABASE_NAME_RULE } from '../src/config.js';
+import { CustomerRepository } from '../src/customers/customer-repository.js';
+import { rotateMasterKey } from '../src/customers/master-key-rotation.js';
+import { ConfigError, describeCause, StartupError } from '../src/errors.js';
+import { PiiEnvelope } from '../src/identity/pii-envelope.js';
+
+const USAGE = `usage: npm run master-key:rotate
+
+Step 2 of a master key rotation (README "Rotating the master key"): re-wraps every customer's data key from
+PII_MASTER_KEY_PREVIOUS under PII_MASTER_KEY, each customer under its lock (replicas may keep serving), and once no
+key is left under the previous one, records the new key as the database's. No ciphertext changes. Prints counts only.
+Environment: MONGODB_URL (required), MONGODB_DB (default veil), PII_MASTER_KEY and PII_MASTER_KEY_PREVIOUS (required).
+Exit codes: 0 done (run it again while it reports keys left), 2 usage, 78 configuration, 1 MongoDB unreachable or failing.`;
+
+function fail(code: number, line: string): number {
+  console.error(`master-key:rotate: ${line}`);
+  return code;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (argv.length > 0) {
+    console.error(`master-key:rotate: unknown argument ${JSON.stringify(argv[0]).slice(0, 40)}\n\n${USAGE}`);
+    return 2;
+  }
+  const url = process.env['MONGODB_URL']?.trim();
+  const dbName = process.env['MONGODB_DB']?.trim() || 'veil';
+  if (!url) return fail(78, "MONGODB_URL: is required (npm start prints the dev server's URL)");
+  if (!databaseName(dbName)) return fail(78, `MONGODB_DB: ${DATABASE_NAME_RULE}`);
+  const current = process.env['PII_MASTER_KEY'];
+  const previous = process.env['PII_MASTER_KEY_PREVIOUS'];
+  if (!current?.trim()) return fail(78, 'PII_MASTER_KEY: is required: the new master key');
+  if (!previous?.trim()) return fail(78, 'PII_MASTER_KEY_PREVIOUS: is required: the master key being rotated away from');
+  let envelope: PiiEnvelope;
+  try {
+    envelope = PiiEnvelope.fromBase64(current, previous);
+  } catch (error) {
+    return fail(78, error instanceof ConfigError ? error.message : 'PII_MASTER_KEY: cannot be read');
+  }
+  let mongo;
+  try {
+    mongo = await connectNamedMongo('MONGODB_URL', url, dbName);
+  } catch (error) {
+    if (error instanceof ConfigError) return fail(78, error.message);
+    if (error instanceof StartupError) return fail(1, error.message);
+    throw error;
+  }
+  try {
+    const report = await rotateMasterKey(mongo.db, new CustomerRepository(mongo.db), envelope);
+    console.log(`${report.rewrapped} customers' data keys re-wrapped under the current master key`);
+    if (report.unreadable > 0) console.log(`${report.unreadable} did not unwrap under PII_MASTER_KEY_PREVIOUS (altered in the store) and were left`);
+    if (report.busy > 0) console.log(`${report.busy} were being changed by another writer and were left: run it again`);
+    console.log(
+      report.remaining === 0
+        ? 'no data key is left under the previous master key: the database now records the new one, and PII_MASTER_KEY_PREVIOUS can leave every replica'
+        : `${report.remaining} wrapped data keys are still under the previous master key: keep PII_MASTER_KEY_PREVIOUS, and run it again`,
+    );
+    return 0;
+  } catch (error) {
+    if (error instanceof ConfigError) return fail(78, error.message);
+    return fail(1, `MONGODB_URL: cannot use MongoDB (${describeCause(error)})`);
+  } finally {
+    await mongo.close();
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
