@@ -18,7 +18,8 @@ const USAGE = `usage: npm run masks:rewrite -- [--dry-run]
 Recomputes the masked display name, email and phone of every active customer from the encrypted values, and
 rewrites the masks stored under an earlier release's rules (--dry-run only counts them). Decrypts in this process
 only and prints counts only. Safe while replicas serve: each customer is updated under its lock.
-Environment: MONGODB_URL (required), MONGODB_DB (default veil), PII_MASTER_KEY (required).
+Environment: MONGODB_URL (required), MONGODB_DB (default veil), PII_MASTER_KEY (required), PII_MASTER_KEY_PREVIOUS
+(during a master key rotation).
 Exit codes: 0 done, 2 usage, 78 configuration (a PII_MASTER_KEY that is not this database's included),
 1 MongoDB unreachable or failing.`;
 
@@ -46,7 +47,8 @@ async function main(argv: readonly string[]): Promise<number> {
   if (!masterKey?.trim()) return fail(78, 'PII_MASTER_KEY: is required (npm start keeps the dev key in .data/dev-keys.json)');
   let envelope: PiiEnvelope;
   try {
-    envelope = PiiEnvelope.fromBase64(masterKey);
+    // During a master key rotation, data keys still under the previous key open with it.
+    envelope = PiiEnvelope.fromBase64(masterKey, process.env['PII_MASTER_KEY_PREVIOUS']?.trim() || null);
   } catch (error) {
     return fail(78, error instanceof ConfigError ? error.message : 'PII_MASTER_KEY: cannot be read');
   }

@@ -87,7 +87,7 @@ describe('MONGODB_DB and AUDIT_MONGODB_DB', () => {
 });
 
 describe('PII_MASTER_KEY_PREVIOUS', () => {
-  const key = Buffer.alloc(32, 7).map((_, i) => (i * 37 + 11) % 256).toString('base64');
+  const key = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) % 256)).toString('base64');
   it('is read beside PII_MASTER_KEY only, as base64 of 32 bytes, and never the same key', () => {
     expect(problemsOf({ PII_MASTER_KEY_PREVIOUS: key })).toEqual(['PII_MASTER_KEY_PREVIOUS: is given without PII_MASTER_KEY']);
     expect(problemsOf({ PII_MASTER_KEY: key, PII_MASTER_KEY_PREVIOUS: 'a-b' })).toEqual(['PII_MASTER_KEY_PREVIOUS is not valid base64']);
