@@ -6,13 +6,12 @@
  *   npm run identifiers:retire -- v1 --delete   delete the v1 records that a record under another version supersedes
  * Reads MONGODB_URL and MONGODB_DB (and IDENTITY_HMAC_KEYS, when set, to refuse the current version).
  */
-import { connectNamedMongo } from '../src/app.js';
-import { databaseName, DATABASE_NAME_RULE } from '../src/config.js';
-import { ConfigError, describeCause, StartupError } from '../src/errors.js';
+import { ConfigError } from '../src/errors.js';
 import { CustomerRepository } from '../src/customers/customer-repository.js';
 import { HmacKeyring } from '../src/identity/hmac-keyring.js';
 import { COLLECTIONS } from '../src/storage/mongo.js';
 import type { Db } from 'mongodb';
+import { failsAs, withDatabase } from './maintenance-command.js';
 
 const USAGE = `usage: npm run identifiers:retire -- <key version> [--delete]
        npm run identifiers:retire -- [--delete] -- <key version that starts with ->
@@ -24,10 +23,7 @@ Environment: MONGODB_URL (required), MONGODB_DB (default veil), IDENTITY_HMAC_KE
 version). Refuses a version the database has no record of, or the only one it has, and a database that holds no
 identifiers and no key checks. Exit codes: 0 done, 2 usage or such a version, 78 configuration, 1 MongoDB unreachable.`;
 
-function fail(code: number, line: string): number {
-  console.error(`identifiers:retire: ${line}`);
-  return code;
-}
+const fail = failsAs('identifiers:retire');
 
 async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -45,10 +41,6 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const version = positional[0] as string;
   const remove = options.includes('--delete');
-  const url = process.env['MONGODB_URL']?.trim();
-  const dbName = process.env['MONGODB_DB']?.trim() || 'veil';
-  if (!url) return fail(78, "MONGODB_URL: is required (npm start prints the dev server's URL)");
-  if (!databaseName(dbName)) return fail(78, `MONGODB_DB: ${DATABASE_NAME_RULE}`);
   const keys = process.env['IDENTITY_HMAC_KEYS']?.trim();
   if (keys) {
     let keyring: HmacKeyring;
@@ -61,22 +53,13 @@ async function main(argv: readonly string[]): Promise<number> {
       return fail(2, `${version} is the current version in IDENTITY_HMAC_KEYS; make another one current on every replica first`);
     }
   }
-  let mongo;
-  try {
-    mongo = await connectNamedMongo('MONGODB_URL', url, dbName);
-  } catch (error) {
-    // The same lines as start-up: 78 for a URL the driver refuses or credentials MongoDB refuses, 1 for no server.
-    if (error instanceof ConfigError) return fail(78, error.message);
-    if (error instanceof StartupError) return fail(1, error.message);
-    throw error;
-  }
-  try {
+  return withDatabase('identifiers:retire', async (db) => {
     // What the database has on record, before anything is counted or deleted: a database name that holds no Veil data
     // (MONGODB_DB forgotten) or a mistyped version gave `0 identifier records` and "can leave IDENTITY_HMAC_KEYS",
     // which would leave every customer filed under the real version unfindable (a probe).
-    const onRecord = await keyVersionsOnRecord(mongo.db);
+    const onRecord = await keyVersionsOnRecord(db);
     if (onRecord.length === 0) {
-      return fail(78, `MONGODB_DB: database "${dbName}" holds no identifiers and no key checks: is it this deployment's database?`);
+      return fail(78, `MONGODB_DB: database "${db.databaseName}" holds no identifiers and no key checks: is it this deployment's database?`);
     }
     if (!onRecord.includes(version)) {
       return fail(2, `${version}: this database has no record of that key version (on record: ${onRecord.join(', ')})`);
@@ -84,7 +67,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (onRecord.length === 1) {
       return fail(2, `${version} is the only key version on record: make a new version current on every replica first (README "Rotating the HMAC key across replicas")`);
     }
-    const result = await new CustomerRepository(mongo.db).retireKeyVersion(version, remove);
+    const result = await new CustomerRepository(db).retireKeyVersion(version, remove);
     const left = result.records - result.removed;
     console.log(`${version}: ${result.records} identifier records, ${result.superseded} re-keyed under another version${remove ? `, ${result.removed} deleted` : ' (--delete removes them)'}`);
     if (result.records - result.superseded > 0) {
@@ -92,12 +75,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     if (remove && left === 0) console.log(`no ${version} record is left: ${version} can leave IDENTITY_HMAC_KEYS`);
     return 0;
-  } catch (error) {
-    // The driver's message can quote the URL with its password: its name and codes only.
-    return fail(1, `MONGODB_URL: cannot use MongoDB (${describeCause(error)})`);
-  } finally {
-    await mongo.close();
-  }
+  });
 }
 
 /** The HMAC key versions a database knows: those its starts recorded a check for, and those identifiers are filed under. */

@@ -6,12 +6,11 @@
  *   npm run masks:rewrite                rewrite them
  * Reads MONGODB_URL, MONGODB_DB and PII_MASTER_KEY.
  */
-import { connectNamedMongo } from '../src/app.js';
-import { databaseName, DATABASE_NAME_RULE } from '../src/config.js';
-import { ConfigError, describeCause, StartupError } from '../src/errors.js';
+import { ConfigError } from '../src/errors.js';
 import { CustomerRepository } from '../src/customers/customer-repository.js';
 import { rewriteStoredMasks } from '../src/customers/masked-attributes.js';
 import { PiiEnvelope } from '../src/identity/pii-envelope.js';
+import { failsAs, withDatabase } from './maintenance-command.js';
 
 const USAGE = `usage: npm run masks:rewrite -- [--dry-run]
 
@@ -23,10 +22,7 @@ Environment: MONGODB_URL (required), MONGODB_DB (default veil), PII_MASTER_KEY (
 Exit codes: 0 done, 2 usage, 78 configuration (a PII_MASTER_KEY that is not this database's included),
 1 MongoDB unreachable or failing.`;
 
-function fail(code: number, line: string): number {
-  console.error(`masks:rewrite: ${line}`);
-  return code;
-}
+const fail = failsAs('masks:rewrite');
 
 async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -39,10 +35,6 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const dryRun = argv.includes('--dry-run');
-  const url = process.env['MONGODB_URL']?.trim();
-  const dbName = process.env['MONGODB_DB']?.trim() || 'veil';
-  if (!url) return fail(78, "MONGODB_URL: is required (npm start prints the dev server's URL)");
-  if (!databaseName(dbName)) return fail(78, `MONGODB_DB: ${DATABASE_NAME_RULE}`);
   const masterKey = process.env['PII_MASTER_KEY'];
   if (!masterKey?.trim()) return fail(78, 'PII_MASTER_KEY: is required (npm start keeps the dev key in .data/dev-keys.json)');
   let envelope: PiiEnvelope;
@@ -52,16 +44,8 @@ async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     return fail(78, error instanceof ConfigError ? error.message : 'PII_MASTER_KEY: cannot be read');
   }
-  let mongo;
-  try {
-    mongo = await connectNamedMongo('MONGODB_URL', url, dbName);
-  } catch (error) {
-    if (error instanceof ConfigError) return fail(78, error.message);
-    if (error instanceof StartupError) return fail(1, error.message);
-    throw error;
-  }
-  try {
-    const report = await rewriteStoredMasks(new CustomerRepository(mongo.db), envelope, { dryRun });
+  return withDatabase('masks:rewrite', async (db) => {
+    const report = await rewriteStoredMasks(new CustomerRepository(db), envelope, { dryRun });
     const fields = Object.entries(report.fields)
       .map(([field, count]) => `${field} ${count}`)
       .join(', ');
@@ -72,13 +56,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (report.busy > 0) console.log(`${report.busy} customers were being changed by another writer and were left: run it again`);
     if (report.kept > 0) console.log(`${report.kept} display names kept their old mask: the new one, with the masked email, would give back the email address`);
     return 0;
-  } catch (error) {
-    if (error instanceof ConfigError) return fail(78, error.message);
-    // The driver's message can quote the URL with its password: its name and codes only.
-    return fail(1, `MONGODB_URL: cannot use MongoDB (${describeCause(error)})`);
-  } finally {
-    await mongo.close();
-  }
+  });
 }
 
 process.exitCode = await main(process.argv.slice(2));

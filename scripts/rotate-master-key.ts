@@ -4,12 +4,11 @@
  *   npm run master-key:rotate
  * Reads MONGODB_URL, MONGODB_DB, PII_MASTER_KEY and PII_MASTER_KEY_PREVIOUS.
  */
-import { connectNamedMongo } from '../src/app.js';
-import { databaseName, DATABASE_NAME_RULE } from '../src/config.js';
 import { CustomerRepository } from '../src/customers/customer-repository.js';
 import { rotateMasterKey } from '../src/customers/master-key-rotation.js';
-import { ConfigError, describeCause, StartupError } from '../src/errors.js';
+import { ConfigError } from '../src/errors.js';
 import { PiiEnvelope } from '../src/identity/pii-envelope.js';
+import { failsAs, withDatabase } from './maintenance-command.js';
 
 const USAGE = `usage: npm run master-key:rotate
 
@@ -19,10 +18,7 @@ key is left under the previous one, records the new key as the database's. No ci
 Environment: MONGODB_URL (required), MONGODB_DB (default veil), PII_MASTER_KEY and PII_MASTER_KEY_PREVIOUS (required).
 Exit codes: 0 done (run it again while it reports keys left), 2 usage, 78 configuration, 1 MongoDB unreachable or failing.`;
 
-function fail(code: number, line: string): number {
-  console.error(`master-key:rotate: ${line}`);
-  return code;
-}
+const fail = failsAs('master-key:rotate');
 
 async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -33,10 +29,6 @@ async function main(argv: readonly string[]): Promise<number> {
     console.error(`master-key:rotate: unknown argument ${JSON.stringify(argv[0]).slice(0, 40)}\n\n${USAGE}`);
     return 2;
   }
-  const url = process.env['MONGODB_URL']?.trim();
-  const dbName = process.env['MONGODB_DB']?.trim() || 'veil';
-  if (!url) return fail(78, "MONGODB_URL: is required (npm start prints the dev server's URL)");
-  if (!databaseName(dbName)) return fail(78, `MONGODB_DB: ${DATABASE_NAME_RULE}`);
   const current = process.env['PII_MASTER_KEY'];
   const previous = process.env['PII_MASTER_KEY_PREVIOUS'];
   if (!current?.trim()) return fail(78, 'PII_MASTER_KEY: is required: the new master key');
@@ -47,16 +39,8 @@ async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     return fail(78, error instanceof ConfigError ? error.message : 'PII_MASTER_KEY: cannot be read');
   }
-  let mongo;
-  try {
-    mongo = await connectNamedMongo('MONGODB_URL', url, dbName);
-  } catch (error) {
-    if (error instanceof ConfigError) return fail(78, error.message);
-    if (error instanceof StartupError) return fail(1, error.message);
-    throw error;
-  }
-  try {
-    const report = await rotateMasterKey(mongo.db, new CustomerRepository(mongo.db), envelope);
+  return withDatabase('master-key:rotate', async (db) => {
+    const report = await rotateMasterKey(db, new CustomerRepository(db), envelope);
     console.log(`${report.rewrapped} customers' data keys re-wrapped under the current master key`);
     if (report.unreadable > 0) console.log(`${report.unreadable} did not unwrap under PII_MASTER_KEY_PREVIOUS (altered in the store) and were left`);
     if (report.busy > 0) console.log(`${report.busy} were being changed by another writer and were left: run it again`);
@@ -66,12 +50,7 @@ async function main(argv: readonly string[]): Promise<number> {
         : `${report.remaining} wrapped data keys are still under the previous master key: keep PII_MASTER_KEY_PREVIOUS, and run it again`,
     );
     return 0;
-  } catch (error) {
-    if (error instanceof ConfigError) return fail(78, error.message);
-    return fail(1, `MONGODB_URL: cannot use MongoDB (${describeCause(error)})`);
-  } finally {
-    await mongo.close();
-  }
+  });
 }
 
 process.exitCode = await main(process.argv.slice(2));
