@@ -44,11 +44,10 @@ async function main(argv: readonly string[]): Promise<number> {
     console.log(`${report.rewrapped} customers' data keys re-wrapped under the current master key`);
     if (report.unreadable > 0) console.log(`${report.unreadable} did not unwrap under PII_MASTER_KEY_PREVIOUS (altered in the store) and were left`);
     if (report.busy > 0) console.log(`${report.busy} were being changed by another writer and were left: run it again`);
-    console.log(
-      report.remaining === 0
-        ? 'no data key is left under the previous master key: the database now records the new one, and PII_MASTER_KEY_PREVIOUS can leave every replica'
-        : `${report.remaining} wrapped data keys are still under the previous master key: keep PII_MASTER_KEY_PREVIOUS, and run it again`,
-    );
+    if (report.leftoversDeleted > 0) console.log(`${report.leftoversDeleted} copies of erased customers' data keys, left by an interrupted erasure, were deleted`);
+    if (report.foreign > 0) console.log(`${report.foreign} wrapped data keys are under a master key that is neither PII_MASTER_KEY nor PII_MASTER_KEY_PREVIOUS: the new key is not recorded`);
+    if (report.recorded) console.log('no data key is left under another master key: the database now records the new one, and PII_MASTER_KEY_PREVIOUS can leave every replica');
+    else if (report.remaining > 0) console.log(`${report.remaining} wrapped data keys are still under the previous master key: keep PII_MASTER_KEY_PREVIOUS, and run it again`);
     return 0;
   });
 }

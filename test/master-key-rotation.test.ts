@@ -91,7 +91,7 @@ describe('rotating PII_MASTER_KEY', () => {
     const run = await rotate(env);
     expect(run.code, run.output).toBe(0);
     expect(run.output).toContain("2 customers' data keys re-wrapped under the current master key");
-    expect(run.output).toContain('no data key is left under the previous master key');
+    expect(run.output).toContain('no data key is left under another master key');
     expect(run.output).not.toContain(oldKey);
     expect(run.output).not.toContain(newKey);
     expect(await customers.countDocuments({ 'dataKey.masterKeyId': oldId })).toBe(0);
@@ -111,6 +111,47 @@ describe('rotating PII_MASTER_KEY', () => {
     await expect(verifyKeysAgainstStore(app.app.mongo.db, HmacKeyring.parse(app.keys.identityHmacKeys), PiiEnvelope.fromBase64(oldKey))).rejects.toThrow(
       "PII_MASTER_KEY: is not the key this database's customer data keys were wrapped with",
     );
+  }, 180_000);
+
+  // A regression probe: a mistyped previous key recorded the new key over the database's and locked every customer
+  // away; a weak new key was taken through a rotation; a damaged copy, or an erased customer's leftover copy, kept
+  // the rotation from ever finishing.
+  it('refuses a previous key the database does not record and a weak new key, repairs a damaged copy from the other, and deletes erased leftovers', async () => {
+    const fresh = await startTestApp();
+    stopped.push(fresh);
+    const oldKey = fresh.keys.piiMasterKey;
+    const newKey = (await generateDevKeys()).piiMasterKey;
+    const unrelated = (await generateDevKeys()).piiMasterKey;
+    const env = { MONGODB_URL: fresh.config.mongodbUrl, MONGODB_DB: fresh.config.mongodbDb, PII_MASTER_KEY: newKey };
+    const a = await register(fresh, 'rotDamaged');
+    const gone = await register(fresh, 'rotGone');
+
+    const mistyped = await rotate({ ...env, PII_MASTER_KEY_PREVIOUS: unrelated });
+    expect([mistyped.code, mistyped.output.trim()]).toEqual([78, "master-key:rotate: PII_MASTER_KEY_PREVIOUS: is not the key this database's customer data keys were wrapped with (nor is PII_MASTER_KEY)"]);
+    const weak = Buffer.alloc(32).toString('base64');
+    expect((await rotate({ ...env, PII_MASTER_KEY: weak, PII_MASTER_KEY_PREVIOUS: oldKey })).code).toBe(78);
+    await expect(startTestApp({ shareStoresWith: fresh, env: { PII_MASTER_KEY: weak, PII_MASTER_KEY_PREVIOUS: oldKey } })).rejects.toThrow(/PII_MASTER_KEY: the key is not random bytes/);
+
+    // The document's copy of a's key altered; its customer_keys copy intact. An erased customer's copy left behind.
+    const customers = fresh.app.mongo.db.collection('customers');
+    const doc = await customers.findOne({ _id: a.id as never });
+    const tag = Buffer.from((doc!['dataKey'] as { tag: { buffer: Uint8Array } }).tag.buffer);
+    tag[0] = (tag[0] ?? 0) ^ 1;
+    await customers.updateOne({ _id: a.id as never }, { $set: { 'dataKey.tag': tag } });
+    const dpo = await fresh.token(['dsar:process'], 'dpo-rotate');
+    const erased = await fresh.graphql(dpo, 'mutation($id: ID!) { eraseCustomer(customerId: $id, requestId: "DSR-ROT", reason: "letter") { alreadyErased } }', { id: gone.id });
+    expect(erased.body.errors).toBeUndefined();
+    const leftover = await fresh.app.mongo.db.collection('customer_keys').findOne({ _id: a.id as never });
+    await fresh.app.mongo.db.collection('customer_keys').insertOne({ ...leftover!, _id: gone.id as never });
+
+    const run = await rotate({ ...env, PII_MASTER_KEY_PREVIOUS: oldKey });
+    expect(run.code, run.output).toBe(0);
+    expect(run.output).toContain('1 copies of erased customers');
+    expect(run.output).toContain('no data key is left under another master key');
+    const after = await startTestApp({ shareStoresWith: fresh, env: { PII_MASTER_KEY: newKey } });
+    stopped.push(after);
+    await grantAllPii(after, a.id, 'agent-rotate', 3600);
+    expect(await readClear(after, a.id)).toEqual({ email: a.email, errors: undefined });
   }, 180_000);
 
   it('refuses to run without the previous key, or with the same key twice, in one line without the keys', async () => {

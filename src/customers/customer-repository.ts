@@ -274,6 +274,27 @@ export class CustomerRepository {
     return (await this.customers.countDocuments({ 'dataKey.masterKeyId': masterKeyId })) + (await this.keys.countDocuments({ masterKeyId }));
   }
 
+  /** How many wrapped data keys (both copies) no master key of these wraps. */
+  async countWrappedUnderOther(masterKeyIds: readonly string[]): Promise<number> {
+    return (
+      (await this.customers.countDocuments({ dataKey: { $exists: true }, 'dataKey.masterKeyId': { $nin: [...masterKeyIds] } })) +
+      (await this.keys.countDocuments({ masterKeyId: { $nin: [...masterKeyIds] } }))
+    );
+  }
+
+  /** Every stored copy of a customer's wrapped data key: the document's, then the one in `customer_keys`. */
+  async findWrappedKeyCopies(customerId: string): Promise<{ status: CustomerStatus | null; copies: WrappedDataKey[] }> {
+    const doc = await this.customers.findOne({ _id: customerId }, { projection: { status: 1, dataKey: 1 } });
+    const apart = await this.keys.findOne({ _id: customerId });
+    const copies = [doc?.dataKey, apart].filter((copy): copy is WrappedKeyDoc => typeof copy === 'object' && copy !== null).map(parseWrappedKeyDoc);
+    return { status: doc ? (doc.status === 'ERASED' ? 'ERASED' : 'ACTIVE') : null, copies };
+  }
+
+  /** A copy left in `customer_keys` of a customer erased (or gone): erasure deletes it; a crash between its steps may not have. */
+  async deleteLeftoverKeyCopy(customerId: string): Promise<number> {
+    return (await this.keys.deleteOne({ _id: customerId })).deletedCount;
+  }
+
   /**
    * Replaces every copy of the customer's wrapped data key that is still wrapped under `previousMasterKeyId` with
    * `wrapped` (the same data key under the current master key). Only while holding the customer's lock.

@@ -47,9 +47,14 @@ export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, maste
     if (id === 'pii-master-key' && previousIds.includes(recorded.get(id) as string)) continue;
     throw mismatch();
   }
-  // A database written before the checks existed holds data under its master key without a record of it.
-  let holdsDataUnderMaster = recorded.has('pii-master-key');
-  if (!holdsDataUnderMaster) {
+  // A database written before the checks existed holds data under its master key without a record of it. One whose
+  // record names the previous key (a rotation under way) holds data under the new key once a replica wrapped some:
+  // a weak new key was taken for one the data was under (a regression probe).
+  const recordedMaster = recorded.get('pii-master-key');
+  let holdsDataUnderMaster = recordedMaster === masterKeyId;
+  if (!holdsDataUnderMaster && recordedMaster !== undefined) {
+    holdsDataUnderMaster = (await db.collection<{ _id: string }>(COLLECTIONS.customers).findOne({ 'dataKey.masterKeyId': masterKeyId }, { projection: { _id: 1 } })) !== null;
+  } else if (!holdsDataUnderMaster) {
     // Only a fingerprint that is a string is one: a `null` left by hand matched `$exists` and refused the right key.
     const customer = await db.collection<{ _id: string; dataKey?: { masterKeyId?: unknown } }>(COLLECTIONS.customers).findOne({ 'dataKey.masterKeyId': { $type: 'string' } });
     // Customers stored before 2026-11-30 have their wrapped key in `customer_keys` only: a database of that age with
@@ -57,7 +62,7 @@ export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, maste
     // regression probe).
     const stored = customer?.dataKey?.masterKeyId ?? (await db.collection<{ _id: string; masterKeyId?: unknown }>(COLLECTIONS.customerKeys).findOne({ masterKeyId: { $type: 'string' } }))?.masterKeyId;
     if (stored !== undefined && stored !== masterKeyId && !previousIds.includes(String(stored))) throw masterMismatch();
-    holdsDataUnderMaster = stored !== undefined;
+    holdsDataUnderMaster = stored === masterKeyId;
   }
   // A key set that shares no version with the identifiers on record (a wrong key under a new label, or the new
   // version alone before any identifier was filed under it) would find nobody and register everyone again.
