@@ -154,6 +154,25 @@ describe('rotating PII_MASTER_KEY', () => {
     expect(await readClear(after, a.id)).toEqual({ email: a.email, errors: undefined });
   }, 180_000);
 
+  // A regression probe: on a database with no record of its master key, the first start with the new key and the
+  // previous one recorded the new key before any data key was re-wrapped: the old key alone was refused, the new alone
+  // taken, and every clear read failed.
+  it('records the key the data is under, not the new one, when a rotation starts on a database with no record', async () => {
+    const bare = await startTestApp();
+    stopped.push(bare);
+    const oldKey = bare.keys.piiMasterKey;
+    const newKey = (await generateDevKeys()).piiMasterKey;
+    await register(bare, 'rotBare');
+    const checks = bare.app.mongo.db.collection('key_checks');
+    await checks.deleteOne({ _id: 'pii-master-key' as never });
+    const during = await startTestApp({ shareStoresWith: bare, env: { PII_MASTER_KEY: newKey, PII_MASTER_KEY_PREVIOUS: oldKey } });
+    stopped.push(during);
+    expect(await checks.findOne({ _id: 'pii-master-key' as never })).toMatchObject({ value: PiiEnvelope.fromBase64(oldKey).masterKeyId });
+    const hmac = HmacKeyring.parse(bare.keys.identityHmacKeys);
+    await expect(verifyKeysAgainstStore(bare.app.mongo.db, hmac, PiiEnvelope.fromBase64(oldKey))).resolves.toBeDefined();
+    await expect(verifyKeysAgainstStore(bare.app.mongo.db, hmac, PiiEnvelope.fromBase64(newKey))).rejects.toThrow(/PII_MASTER_KEY: is not the key/);
+  }, 120_000);
+
   it('refuses to run without the previous key, or with the same key twice, in one line without the keys', async () => {
     const env = { MONGODB_URL: app.config.mongodbUrl, MONGODB_DB: app.config.mongodbDb, PII_MASTER_KEY: app.keys.piiMasterKey };
     const missing = await rotate(env);

@@ -42,7 +42,16 @@ export async function rotateMasterKey(db: Db, repository: CustomerRepository, en
   if (record && record.value !== previousId && record.value !== envelope.masterKeyId) {
     throw new ConfigError("PII_MASTER_KEY_PREVIOUS: is not the key this database's customer data keys were wrapped with (nor is PII_MASTER_KEY)");
   }
+  // With no record (a database from before the records, or one whose record was removed), the data keys tell: a
+  // previous key that wraps none while others are wrapped under a third key is not this database's.
+  if (!record && (await repository.countWrappedUnder(previousId)) === 0 && (await repository.countWrappedUnderOther([previousId, envelope.masterKeyId])) > 0) {
+    throw new ConfigError("PII_MASTER_KEY_PREVIOUS: is not the key this database's customer data keys were wrapped with (nor is PII_MASTER_KEY)");
+  }
   const report: MasterKeyRotationReport = { rewrapped: 0, unreadable: 0, busy: 0, leftoversDeleted: 0, remaining: 0, foreign: 0, recorded: false };
+  // Counted once per customer: the document's copy and the customer_keys copy are looked at in turn (a regression
+  // probe counted one customer with both copies damaged twice).
+  const unreadable = new Set<string>();
+  const busy = new Set<string>();
   for (const where of ['customers', 'customer_keys'] as const) {
     for (let after: string | null = null; ; ) {
       const ids = await repository.listWrappedUnder(previousId, where, after, pageSize);
@@ -53,12 +62,14 @@ export async function rotateMasterKey(db: Db, repository: CustomerRepository, en
           await repository.withCustomerLock(id, () => rewrapOne(id));
         } catch (error) {
           if (error instanceof MongoError) throw error;
-          if (error instanceof ServiceUnavailableError) report.busy += 1;
-          else report.unreadable += 1;
+          if (error instanceof ServiceUnavailableError) busy.add(id);
+          else unreadable.add(id);
         }
       }
     }
   }
+  report.unreadable = unreadable.size;
+  report.busy = busy.size;
   report.remaining = await repository.countWrappedUnder(previousId);
   report.foreign = await repository.countWrappedUnderOther([previousId, envelope.masterKeyId]);
   if (report.remaining === 0 && report.foreign === 0) {
