@@ -6,7 +6,7 @@
  */
 import type { Db } from 'mongodb';
 import { connectNamedMongo } from '../src/app.js';
-import { databaseName, DATABASE_NAME_RULE } from '../src/config.js';
+import { databaseName, DATABASE_NAME_RULE, listsEmptyMongoHost, MONGO_HOSTS_RULE } from '../src/config.js';
 import { ConfigError, describeCause, StartupError } from '../src/errors.js';
 
 export type Fail = (code: number, line: string) => number;
@@ -23,6 +23,7 @@ export async function withDatabase(command: string, run: (db: Db, fail: Fail) =>
   const url = process.env['MONGODB_URL']?.trim();
   const dbName = process.env['MONGODB_DB']?.trim() || 'veil';
   if (!url) return fail(78, "MONGODB_URL: is required (npm start prints the dev server's URL)");
+  if (listsEmptyMongoHost(url)) return fail(78, `MONGODB_URL: ${MONGO_HOSTS_RULE}`);
   if (!databaseName(dbName)) return fail(78, `MONGODB_DB: ${DATABASE_NAME_RULE}`);
   let mongo;
   try {

@@ -93,6 +93,17 @@ const boolFlag = z
   .transform((v) => v === 'true' || v === '1')
   .optional();
 
+/**
+ * Whether a MongoDB URL lists an empty host (`mongodb://a:27017,`): the driver then invents one it cannot parse and
+ * throws that from its monitor, with no listener, after refusing the connection (a maintenance command died with a
+ * stack trace; seen by hand).
+ */
+export function listsEmptyMongoHost(url: string): boolean {
+  const authority = url.replace(/^mongodb(\+srv)?:\/\//, '').split(/[/?]/, 1)[0] ?? '';
+  return authority.slice(authority.lastIndexOf('@') + 1).split(',').some((host) => host.trim() === '');
+}
+export const MONGO_HOSTS_RULE = 'must list its hosts without an empty one (a trailing or doubled comma)';
+
 const urlWithScheme = (schemes: string[]) =>
   optionalString.refine(
     (v) => v === null || schemes.some((s) => v.startsWith(`${s}://`)),
@@ -112,9 +123,9 @@ const EnvSchema = z.object({
   NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
   PORT: int(0, 65535, 4001),
   HOST: z.string().trim().min(1).default('0.0.0.0'),
-  MONGODB_URL: urlWithScheme(['mongodb', 'mongodb+srv']),
+  MONGODB_URL: urlWithScheme(['mongodb', 'mongodb+srv']).refine((v) => v === null || !listsEmptyMongoHost(v), MONGO_HOSTS_RULE),
   MONGODB_DB: z.string().trim().refine(databaseName, DATABASE_NAME_RULE).default('veil'),
-  AUDIT_MONGODB_URL: urlWithScheme(['mongodb', 'mongodb+srv']),
+  AUDIT_MONGODB_URL: urlWithScheme(['mongodb', 'mongodb+srv']).refine((v) => v === null || !listsEmptyMongoHost(v), MONGO_HOSTS_RULE),
   MONGODB_COMMAND_MONITORING: boolFlag,
   AUDIT_MONGODB_DB: optionalString.refine((v) => v === null || databaseName(v), DATABASE_NAME_RULE),
   REDIS_URL: urlWithScheme(['redis', 'rediss']).refine(

@@ -473,6 +473,9 @@ describe('npm run identifiers:retire', () => {
     expect((await retire(['v1', '--delte'], store)).output).toMatch(/unknown option "--delte"/);
     const missing = await retire(['v1'], {});
     expect([missing.code, missing.output.trim()]).toEqual([78, "identifiers:retire: MONGODB_URL: is required (npm start prints the dev server's URL)"]);
+    // A trailing comma leaves a host the driver cannot parse: one line, not a stack trace after it (seen by hand).
+    const comma = await retire(['v1'], { MONGODB_URL: `${inject('mongoUrl')},` });
+    expect([comma.code, comma.output.trim()]).toEqual([78, 'identifiers:retire: MONGODB_URL: must list its hosts without an empty one (a trailing or doubled comma)']);
     const unreachable = await retire(['v1'], { MONGODB_URL: `mongodb://user:${SECRET}@127.0.0.1:${await findFreePort()}/` });
     expect(unreachable.code).toBe(1);
     expect(unreachable.output.trim()).toMatch(/^identifiers:retire: MONGODB_URL: cannot connect to MongoDB \(MongoServerSelectionError/);

@@ -45,7 +45,15 @@ export async function connectMongo(url: string, dbName: string, options: MongoCl
     retryWrites: false,
     ...options,
   });
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (error) {
+    // A client that failed to connect still monitors its hosts: with a host it cannot parse (a trailing comma in the
+    // URL), its monitor later threw that error with no listener, and a maintenance command died with a stack trace
+    // after printing its one line (seen by hand).
+    await client.close().catch(() => undefined);
+    throw error;
+  }
   const db = client.db(dbName);
   const stopWatching = watchServerChecks(client, watchdog);
   return {

@@ -96,6 +96,15 @@ describe('PII_MASTER_KEY_PREVIOUS', () => {
   });
 });
 
+describe('MONGODB_URL hosts', () => {
+  it.each(['mongodb://127.0.0.1:27017,', 'mongodb://u:p@a:1,,b:2/db', 'mongodb://,a:1/?x=1'])('refuses %s, which lists an empty host', (url) => {
+    expect(problemsOf({ MONGODB_URL: url })).toEqual(['MONGODB_URL: must list its hosts without an empty one (a trailing or doubled comma)']);
+  });
+  it('takes several hosts and credentials with commas in the query', () => {
+    expect(loadConfig({ MONGODB_URL: 'mongodb://u:p,q@a:1,b:2/db?readPreference=primary&x=1,2' }).mongodbUrl).toMatch(/^mongodb:/);
+  });
+});
+
 describe('MONGODB_COMMAND_MONITORING', () => {
   it('is off unless asked for (the driver would build an event for every command), and takes only a boolean', () => {
     expect(loadConfig({}).mongodbCommandMonitoring).toBe(false);
