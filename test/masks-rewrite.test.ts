@@ -3,11 +3,10 @@
  * rules stay until this command recomputes them from the encrypted values (a probe: the README said registering
  * again or linking again rewrote them; neither did). A real process against the test stores.
  */
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../scripts/production-runtime.js';
 import { generateDevKeys } from '../src/dev/dev-keys.js';
 import { anEmail, aCrmId } from './testkit/builders.js';
+import { runScript } from './testkit/run-script.js';
 import { startTestApp, type TestApp } from './testkit/test-app.js';
 
 let app: TestApp;
@@ -20,13 +19,7 @@ beforeAll(async () => {
 afterAll(async () => app?.stop());
 
 function rewrite(args: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/rewrite-masks.ts', ...args], { cwd: repoRoot, env: { PATH: process.env['PATH'] ?? '', ...env } });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('exit', (code) => resolve({ code: code ?? -1, output }));
-  });
+  return runScript('scripts/rewrite-masks.ts', args, env);
 }
 
 async function register(identifiers: Array<{ kind: string; value: string }>, displayName: string): Promise<string> {

@@ -4,15 +4,14 @@
  * re-wraps the old data keys (the document's copy and the customer_keys copy), records the new key as the database's,
  * and from then on the new key alone serves everything, audit seals included. Real processes, real stores.
  */
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../scripts/production-runtime.js';
 import { generateDevKeys } from '../src/dev/dev-keys.js';
 import { HmacKeyring } from '../src/identity/hmac-keyring.js';
 import { verifyKeysAgainstStore } from '../src/identity/key-checks.js';
 import { PiiEnvelope } from '../src/identity/pii-envelope.js';
 import { grantAllPii } from './policy-fixtures.js';
 import { aCrmId, anEmail, aPhone, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { runScript } from './testkit/run-script.js';
 import { startTestApp, type TestApp } from './testkit/test-app.js';
 
 let app: TestApp;
@@ -27,13 +26,7 @@ afterAll(async () => {
 });
 
 function rotate(env: Record<string, string>): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/rotate-master-key.ts'], { cwd: repoRoot, env: { PATH: process.env['PATH'] ?? '', ...env } });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('exit', (code) => resolve({ code: code ?? -1, output }));
-  });
+  return runScript('scripts/rotate-master-key.ts', [], env);
 }
 
 async function register(on: TestApp, label: string): Promise<{ id: string; email: string }> {

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { runScript } from './testkit/run-script.js';
 import { repoRoot } from '../scripts/production-runtime.js';
 import { DEV_AUDIENCE, DEV_ISSUER, devJwks, generateDevKeys, type DevKeys } from '../src/dev/dev-keys.js';
 import { PiiEnvelope } from '../src/identity/pii-envelope.js';
@@ -454,13 +455,7 @@ describe('production start-up with a well-formed key that is not the data\'s own
 
 describe('npm run identifiers:retire', () => {
   function retire(args: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/retire-key-version.ts', ...args], { cwd: repoRoot, env: { PATH: process.env['PATH'] ?? '', ...env } });
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.once('exit', (code) => resolve({ code: code ?? -1, output }));
-    });
+    return runScript('scripts/retire-key-version.ts', args, env);
   }
 
   it('explains itself, refuses unknown options, and reports configuration in one line without secrets', async () => {

@@ -31,22 +31,30 @@ export class ContextSnapshotService {
     // while the customer has consented since (the purge after the consent change failed, or raced a rebuild: a probe's
     // customer consented while Redis refused writes, and the history read as empty, without CONSENT_REQUIRED, for the
     // whole TTL), or one holding history the customer has withdrawn since (it is never served, but stays in Redis).
+    const misses = customerIds.flatMap((id, i) => (cached.snapshots[i] ? [] : [i]));
     const flagged = customerIds.flatMap((id, i) => (cached.snapshots[i]?.history === undefined ? [] : [i]));
-    const flaggedConsent = flagged.length > 0 ? await guardMongo(() => historyConsent(flagged.map((i) => customerIds[i] as string)), this.reportStoreError) : [];
-    const outdated = new Set(flagged.filter((index, j) => cached.snapshots[index]?.history !== (flaggedConsent[j] !== false && flaggedConsent[j] !== undefined)));
-    const missing = customerIds.flatMap((id, i) => (cached.snapshots[i] && !outdated.has(i) ? [] : [i]));
-    if (missing.length === 0) return cached.snapshots as ContextSnapshot[];
-
-    const missingIds = missing.map((i) => customerIds[i] as string);
-    const [versions, consented] = await guardMongo(
-      () => Promise.all([this.records.findByCustomerIds(missingIds), historyConsent(missingIds)]),
+    if (misses.length === 0 && flagged.length === 0) return cached.snapshots as ContextSnapshot[];
+    // One consent read for the misses and the flagged hits together (read in turn, a request mixing them made two
+    // `consents` finds), beside the support records of the misses.
+    const asking = [...misses, ...flagged];
+    const idsOf = (indexes: readonly number[]) => indexes.map((i) => customerIds[i] as string);
+    const [missVersions, consent] = await guardMongo(
+      () => Promise.all([misses.length > 0 ? this.records.findByCustomerIds(idsOf(misses)) : [], historyConsent(idsOf(asking))]),
       this.reportStoreError,
     );
+    const consentAt = new Map(asking.map((index, j) => [index, consent[j] === undefined ? false : consent[j]] as const));
+    const outdated = flagged.filter((index) => cached.snapshots[index]?.history !== (consentAt.get(index) !== false));
+    // A snapshot built under another consent is rare (a failed or raced purge): its records are read then.
+    const outdatedVersions = outdated.length > 0 ? await guardMongo(() => this.records.findByCustomerIds(idsOf(outdated)), this.reportStoreError) : [];
+    const missing = [...misses, ...outdated];
+    if (missing.length === 0) return cached.snapshots as ContextSnapshot[];
+    const versions = [...missVersions, ...outdatedVersions];
     const now = new Date();
     const result = [...cached.snapshots];
     const entries = missing.map((index, j) => {
       const built = buildSnapshot(customerIds[index] as string, versions[j] ?? [], this.options, now);
-      const until = consented[j] === undefined ? false : consented[j];
+      // null is consent without an end, not its absence.
+      const until = consentAt.has(index) ? (consentAt.get(index) as Date | null | false) : false;
       // With consent ending before the snapshot would, the snapshot ends with it (its Redis TTL too).
       const kept = until === false ? withoutHistory(built) : until !== null && until < built.expiresAt ? { ...built, expiresAt: until } : built;
       const snapshot = { ...kept, history: until !== false };
