@@ -832,11 +832,24 @@ describe('HTTP requests the server cannot read', () => {
     try {
       const agent = await roomy.token(['customer:read']);
       const chain = Array.from({ length: 2000 }, (_, i) => `fragment F${i} on Query { __typename${i < 1999 ? ` ...F${i + 1}` : ''} }`).join(' ');
-      for (const query of [`{ ${'...{ '.repeat(5000)}__typename${' }'.repeat(5000)} }`, `{ customer(id: ${'['.repeat(5000)}"x"${']'.repeat(5000)}) { id } }`, `query Q { ...F0 } ${chain}`]) {
+      // 30 fragments spreading one another, each nesting 199 inline fragments: each under the limit, 5,970 levels
+      // spelled out, which overflowed the executor (a regression probe).
+      const nestedChain = Array.from({ length: 30 }, (_, f) => `fragment N${f} on Query { ${'... { '.repeat(199)}${f < 29 ? `...N${f + 1}` : '__typename'}${' }'.repeat(199)} }`).join('\n');
+      const refusals = [
+        [`{ ${'...{ '.repeat(5000)}__typename${' }'.repeat(5000)} }`, /nests braces, brackets or parentheses deeper than 200 levels/],
+        [`{ customer(id: ${'['.repeat(5000)}"x"${']'.repeat(5000)}) { id } }`, /deeper than 200 levels/],
+        [`query Q { ...N0 }\n${nestedChain}`, /deeper than 200 levels, fragments spelled out in place/],
+        [`query Q { ...F0 } ${chain}`, /^The document defines more than 200 named fragments$/],
+      ] as const;
+      for (const [query, message] of refusals) {
         const reply = await roomy.graphql(agent, query);
         expect(reply.status).toBe(400);
         expect(reply.body.errors?.[0]?.extensions).toEqual({ code: 'QUERY_TOO_COMPLEX', limit: 'depth', maximum: 200 });
+        expect(reply.body.errors?.[0]?.message).toMatch(message);
       }
+      // The same chain of 30 fragments nesting 5 levels each is an ordinary document.
+      const shallowChain = nestedChain.replaceAll('... { '.repeat(199), '... { '.repeat(5)).replaceAll(' }'.repeat(199), ' }'.repeat(5));
+      expect((await roomy.graphql(agent, `query Q { ...N0 }\n${shallowChain}`)).body).toEqual({ data: { __typename: 'Query' } });
       // Nesting written inside a string is no nesting.
       const quoted = await roomy.graphql(agent, `{ customer(id: "${'{'.repeat(500)}") { id } }`);
       expect(quoted.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');

@@ -78,38 +78,91 @@ export class OperationLimitError extends GraphQLError {
   }
 }
 
-/** Braces, brackets and parentheses a document may nest, fragments and literals included, and named fragments it may define (nestsTooDeeply). */
+/** Braces, brackets and parentheses a document may nest, fragments and literals included, and named fragments it may define (documentTooDeep). */
 export const MAX_DOCUMENT_NESTING = 200;
 /** Shorter documents cannot nest deep enough to matter: not lexed for it (every request carries a document). */
 const NESTING_CHECK_MIN_LENGTH = 2 * MAX_DOCUMENT_NESTING;
 
+/** One definition of a document, as the nesting check reads it: how deep it nests itself, and the fragments it spreads at which depth. */
+interface DefinitionNesting {
+  depth: number;
+  spreads: Array<{ name: string; depth: number }>;
+}
+
 /**
- * Whether the document nests its braces, brackets and parentheses deeper than MAX_DOCUMENT_NESTING. graphql-js
- * parses, and executes inline fragments, by recursion: some 1,600 levels of `[`, or 3,500 of `...{` (which the depth
- * rule does not count: it flattens fragments) with MAX_TOKENS raised, overflowed the stack, and the caller got
- * "Maximum call stack size exceeded" or an INTERNAL_SERVER_ERROR (probes). Read with graphql-js' lexer, which loops
- * (strings and comments are single tokens); a document it cannot read is left to Apollo's parse error.
+ * Why a document is refused before it is parsed, if it is: it nests its braces, brackets and parentheses deeper than
+ * MAX_DOCUMENT_NESTING, counting through the named fragments it spreads (`nesting`), or defines more named fragments
+ * than that (`fragments`). graphql-js parses, and executes inline fragments and fragment spreads, by recursion: some
+ * 1,600 levels of `[`, or 3,500 of `...{` (which the depth rule does not count: it flattens fragments) with MAX_TOKENS
+ * raised, overflowed the stack, and the caller got "Maximum call stack size exceeded" or an INTERNAL_SERVER_ERROR; so
+ * did 30 named fragments spreading one another, each nesting 199 inline fragments (probes). Read with graphql-js'
+ * lexer, which loops (strings and comments are single tokens); a document it cannot read is left to Apollo's parse
+ * error, and one whose fragments spread one another in a cycle to validation.
  */
-export function nestsTooDeeply(query: string): boolean {
-  if (query.length < NESTING_CHECK_MIN_LENGTH) return false;
+export function documentTooDeep(query: string): 'nesting' | 'fragments' | null {
+  if (query.length < NESTING_CHECK_MIN_LENGTH) return null;
   const lexer = new Lexer(new Source(query));
+  // By name; a name defined twice (which validation refuses) keeps both definitions.
+  const fragments = new Map<string, DefinitionNesting[]>();
+  const operations: DefinitionNesting[] = [];
+  let fragmentCount = 0;
+  let current: DefinitionNesting | null = null;
   let depth = 0;
-  let fragments = 0;
   try {
     for (let token = lexer.advance(); token.kind !== TokenKind.EOF; token = lexer.advance()) {
-      // Named fragments nest by spreading one another, each at the top level: a chain of 2,000 overflowed all the same
-      // (a regression probe). A document may define as many as it may nest.
-      if (depth === 0 && token.kind === TokenKind.NAME && token.value === 'fragment' && ++fragments > MAX_DOCUMENT_NESTING) return true;
+      if (depth === 0 && current === null) {
+        // A definition starts: `fragment Name on Type`, or an operation (named, anonymous or the `{` shorthand).
+        current = { depth: 0, spreads: [] };
+        if (token.kind === TokenKind.NAME && token.value === 'fragment') {
+          const name = lexer.advance();
+          if (name.kind !== TokenKind.NAME) return null;
+          // Named fragments nest by spreading one another: a chain of 2,000 overflowed too. A document may define as
+          // many as it may nest.
+          if (++fragmentCount > MAX_DOCUMENT_NESTING) return 'fragments';
+          fragments.set(name.value, [...(fragments.get(name.value) ?? []), current]);
+        } else {
+          operations.push(current);
+        }
+      }
       if (token.kind === TokenKind.BRACE_L || token.kind === TokenKind.BRACKET_L || token.kind === TokenKind.PAREN_L) {
-        if (++depth > MAX_DOCUMENT_NESTING) return true;
+        if (++depth > MAX_DOCUMENT_NESTING) return 'nesting';
+        if (current !== null && depth > current.depth) current.depth = depth;
       } else if (token.kind === TokenKind.BRACE_R || token.kind === TokenKind.BRACKET_R || token.kind === TokenKind.PAREN_R) {
         depth -= 1;
+        // A definition ends with the brace that closes its selection set (variables and arguments close in parentheses).
+        if (depth === 0 && token.kind === TokenKind.BRACE_R) current = null;
+      } else if (token.kind === TokenKind.SPREAD && current !== null) {
+        const next = lexer.lookahead();
+        if (next.kind === TokenKind.NAME && next.value !== 'on') current.spreads.push({ name: next.value, depth });
       }
     }
   } catch {
-    return false;
+    return null;
   }
-  return false;
+  // How deep a definition nests once the fragments it spreads are written out in place. At most MAX_DOCUMENT_NESTING
+  // fragments, so the recursion stays shallow; a fragment met again on its own path is a cycle, which validation refuses.
+  const spelledOut = new Map<string, number>();
+  const onPath = new Set<string>();
+  const nestingOf = (definition: DefinitionNesting): number => {
+    let deepest = definition.depth;
+    for (const spread of definition.spreads) {
+      const definitions = fragments.get(spread.name);
+      if (definitions === undefined || onPath.has(spread.name)) continue;
+      let inner = spelledOut.get(spread.name);
+      if (inner === undefined) {
+        onPath.add(spread.name);
+        inner = Math.max(...definitions.map(nestingOf));
+        onPath.delete(spread.name);
+        spelledOut.set(spread.name, inner);
+      }
+      deepest = Math.max(deepest, spread.depth + inner);
+    }
+    return deepest;
+  };
+  for (const definition of [...operations, ...[...fragments.values()].flat()]) {
+    if (nestingOf(definition) > MAX_DOCUMENT_NESTING) return 'nesting';
+  }
+  return null;
 }
 
 /**

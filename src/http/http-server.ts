@@ -8,7 +8,7 @@ import type { RequestContext } from '../context.js';
 import { UnauthenticatedError } from '../errors.js';
 import { isRecordableName, isSafeReference, isTraceId } from '../identity/free-text-guard.js';
 import { checkParameters, graphqlParamsOfSearch, MAX_PARAMETER_DEPTH } from '../hardening/well-formed-text.js';
-import { MAX_DOCUMENT_NESTING, nestsTooDeeply, OPERATION_LIMIT_CODE } from '../hardening/operation-limits.js';
+import { documentTooDeep, MAX_DOCUMENT_NESTING, OPERATION_LIMIT_CODE } from '../hardening/operation-limits.js';
 import { SCREENS_MS, settleWithin, type NameScreen } from '../observability/name-screen.js';
 import { adoptCallerRequestId, currentRequestScope, namesHeldIdentifier, runInRequestScope, type RequestScope } from '../observability/request-scope.js';
 
@@ -183,8 +183,12 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
       return sendJson(res, 400, { errors: [{ message, extensions: { code: 'BAD_USER_INPUT' } }] });
     }
     const query = (params as { query?: unknown } | null | undefined)?.query;
-    if (typeof query === 'string' && nestsTooDeeply(query)) {
-      const message = `The document nests braces, brackets or parentheses deeper than ${MAX_DOCUMENT_NESTING} levels; send a flatter one`;
+    const tooDeep = typeof query === 'string' ? documentTooDeep(query) : null;
+    if (tooDeep !== null) {
+      const message =
+        tooDeep === 'fragments'
+          ? `The document defines more than ${MAX_DOCUMENT_NESTING} named fragments`
+          : `The document nests braces, brackets or parentheses deeper than ${MAX_DOCUMENT_NESTING} levels, fragments spelled out in place; send a flatter one`;
       return sendJson(res, 400, { errors: [{ message, extensions: { code: OPERATION_LIMIT_CODE, limit: 'depth', maximum: MAX_DOCUMENT_NESTING } }] });
     }
     const headers = new HeaderMap();
