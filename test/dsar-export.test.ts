@@ -312,6 +312,39 @@ describe('an export of a store altered by hand, or overtaken by an erasure', () 
       audit.append = append;
     }
   });
+  // An erasure marks the customer ERASED, then deletes the identifiers: an export in between listed them under status
+  // ERASED (a probe: 9 of 84 exports racing erasures across three replicas).
+  it('shows an erasure under way as an erased customer: none of what it is deleting', async () => {
+    const id = await register('half-erased');
+    const customers = app.app.mongo.db.collection('customers');
+    const audit = app.app.services.audit;
+    const append = audit.append.bind(audit);
+    audit.append = (async (input: Parameters<typeof append>[0]) => {
+      const appended = await append(input);
+      // The erasure's step 2, as ErasureService makes it, and no further (a process that stopped there does the same).
+      if (input.type === 'DSAR_EXPORT' && input.customerId === id) {
+        await customers.updateOne(
+          { _id: id as never },
+          { $set: { status: 'ERASED', erasedAt: new Date(), masked: { DISPLAY_NAME: null, EMAIL: null, PHONE: null }, encrypted: {}, country: null }, $unset: { dataKey: '' } },
+        );
+      }
+      return appended;
+    }) as typeof audit.append;
+    try {
+      const res = await exportFor(id);
+      expect(res.body.errors).toBeUndefined();
+      expect(res.body.data!.dataSubjectAccess).toMatchObject({ status: 'ERASED', displayName: null, email: null, phone: null, identifiers: [] });
+      expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId: id })).toBe(2);
+    } finally {
+      audit.append = append;
+    }
+    // Before it, and once the erasure is done, the export is what it always was.
+    const erasure = await app.graphql(dpo, 'mutation($id: ID!) { eraseCustomer(customerId: $id, requestId: "DSR-HALF", reason: "letter") { alreadyErased } }', { id });
+    expect(erasure.body.errors).toBeUndefined();
+    const after = await exportFor(id);
+    expect(after.body.data!.dataSubjectAccess).toMatchObject({ status: 'ERASED', identifiers: [] });
+    expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId: id })).toBe(0);
+  });
 });
 
 describe('GET /dsar/export', () => {

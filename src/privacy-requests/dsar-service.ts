@@ -70,9 +70,20 @@ export class DsarService {
       requestId: actor.requestId,
       details: { delivery, from: from?.toISOString() ?? null, to: to?.toISOString() ?? null, status: customer.status },
     });
+    const parts = await Promise.all([
+      this.customers.identifiersOf([customerId]),
+      this.consent.historyOf([customerId]),
+      this.sources.supportRecords ? this.sources.supportRecords.exportFor(customerId) : Promise.resolve(NO_SUPPORT_RECORDS),
+      this.trail.eventsInRange(customerId, from, to),
+      // Redis holds only what expires; while it is down the export still answers (legal deadlines), without those parts.
+      unlessRedisIsDown(this.sources.liveSessionsOf(customerId), null),
+      unlessRedisIsDown(this.sources.grantsOf(customerId), null),
+    ]);
     // Read again once the event is written, and decrypted with the key read along with it: an erasure that completed
     // between the first read and the event left an export of clear attributes after its receipt, and a DSAR_EXPORT
     // after its DATA_DELETION (a probe). The event keeps the status read first; the export shows what is held now.
+    // Read after the parts above: a status only ever becomes ERASED, so a customer ACTIVE now was ACTIVE while they
+    // were read.
     const [now] = await this.customers.findByIds([customerId]);
     const held = now ?? { ...customer, status: 'ERASED' as const, encrypted: {}, dataKey: null };
     // A ciphertext or data key altered in the store fails its own fields, not the export (a probe: one flipped bit
@@ -89,15 +100,16 @@ export class DsarService {
         (held.status === 'ACTIVE' && held.masked[field] !== null && held.encrypted?.[field] === undefined),
     );
     const attributes = Object.fromEntries(PII_FIELDS.map((field) => [field, decrypted[field] instanceof Error ? null : (decrypted[field] ?? null)])) as Record<PiiField, string | null>;
-    const [identifiers, receipts, supportRecords, auditEvents, supportSessions, piiAccessGrants] = await Promise.all([
-      this.customers.identifiersOf([customerId]),
-      this.consent.historyOf([customerId]),
-      this.sources.supportRecords ? this.sources.supportRecords.exportFor(customerId) : Promise.resolve(NO_SUPPORT_RECORDS),
-      this.trail.eventsInRange(customerId, from, to),
-      // Redis holds only what expires; while it is down the export still answers (legal deadlines), without those parts.
-      unlessRedisIsDown(this.sources.liveSessionsOf(customerId), null),
-      unlessRedisIsDown(this.sources.grantsOf(customerId), null),
-    ]);
+    // A customer marked ERASED has an erasure under way or done, which deletes its identifiers, support records,
+    // sessions and grants after marking it (ErasureService, steps 3-5): an export racing one listed identifiers under
+    // status ERASED (a probe, 9 of 84 racing exports). It shows what an erased customer's export shows.
+    const erased = held.status === 'ERASED';
+    const [storedIdentifiers, receipts, storedSupportRecords, auditEvents, storedSessions, storedGrants] = parts;
+    const identifiers = erased ? [] : storedIdentifiers;
+    const supportRecords = erased ? NO_SUPPORT_RECORDS : storedSupportRecords;
+    // Still null when Redis could not be read: the download names them incomplete.
+    const supportSessions = erased && storedSessions ? [] : storedSessions;
+    const piiAccessGrants = erased && storedGrants ? [] : storedGrants;
     // Lookups made, before the person registered, with an identifier they registered with. A number linked later
     // may have been someone else's when it was looked up (a recycled number's earlier owner), so its lookups are
     // left out, made before or after the registration. A registration files its identifiers at the customer's
