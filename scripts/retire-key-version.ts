@@ -42,14 +42,15 @@ async function main(argv: readonly string[]): Promise<number> {
   const version = positional[0] as string;
   const remove = options.includes('--delete');
   const keys = process.env['IDENTITY_HMAC_KEYS']?.trim();
+  const problems: string[] = [];
   if (keys) {
-    let keyring: HmacKeyring;
+    let keyring: HmacKeyring | null = null;
     try {
       keyring = HmacKeyring.parse(keys);
     } catch (error) {
-      return fail(78, error instanceof ConfigError ? error.message : 'IDENTITY_HMAC_KEYS: cannot be read');
+      problems.push(error instanceof ConfigError ? error.message : 'IDENTITY_HMAC_KEYS: cannot be read');
     }
-    if (keyring.currentVersion === version) {
+    if (keyring?.currentVersion === version) {
       return fail(2, `${version} is the current version in IDENTITY_HMAC_KEYS; make another one current on every replica first`);
     }
   }
@@ -75,7 +76,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     if (remove && left === 0) console.log(`no ${version} record is left: ${version} can leave IDENTITY_HMAC_KEYS`);
     return 0;
-  });
+  }, problems);
 }
 
 /** The HMAC key versions a database knows: those its starts recorded a check for, and those identifiers are filed under. */

@@ -36,16 +36,19 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const dryRun = argv.includes('--dry-run');
   const masterKey = process.env['PII_MASTER_KEY'];
-  if (!masterKey?.trim()) return fail(78, 'PII_MASTER_KEY: is required (npm start keeps the dev key in .data/dev-keys.json)');
-  let envelope: PiiEnvelope;
-  try {
-    // During a master key rotation, data keys still under the previous key open with it.
-    envelope = PiiEnvelope.fromBase64(masterKey, process.env['PII_MASTER_KEY_PREVIOUS']?.trim() || null);
-  } catch (error) {
-    return fail(78, error instanceof ConfigError ? error.message : 'PII_MASTER_KEY: cannot be read');
+  const problems: string[] = [];
+  let envelope: PiiEnvelope | null = null;
+  if (!masterKey?.trim()) problems.push('PII_MASTER_KEY: is required (npm start keeps the dev key in .data/dev-keys.json)');
+  else {
+    try {
+      // During a master key rotation, data keys still under the previous key open with it.
+      envelope = PiiEnvelope.fromBase64(masterKey, process.env['PII_MASTER_KEY_PREVIOUS']?.trim() || null);
+    } catch (error) {
+      problems.push(error instanceof ConfigError ? error.message : 'PII_MASTER_KEY: cannot be read');
+    }
   }
   return withDatabase('masks:rewrite', async (db) => {
-    const report = await rewriteStoredMasks(new CustomerRepository(db), envelope, { dryRun });
+    const report = await rewriteStoredMasks(new CustomerRepository(db), envelope as PiiEnvelope, { dryRun });
     const fields = Object.entries(report.fields)
       .map(([field, count]) => `${field} ${count}`)
       .join(', ');
@@ -56,7 +59,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (report.busy > 0) console.log(`${report.busy} customers were being changed by another writer and were left: run it again`);
     if (report.kept > 0) console.log(`${report.kept} display names kept their old mask: the new one, with the masked email, would give back the email address`);
     return 0;
-  });
+  }, problems);
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -31,16 +31,19 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const current = process.env['PII_MASTER_KEY'];
   const previous = process.env['PII_MASTER_KEY_PREVIOUS'];
-  if (!current?.trim()) return fail(78, 'PII_MASTER_KEY: is required: the new master key');
-  if (!previous?.trim()) return fail(78, 'PII_MASTER_KEY_PREVIOUS: is required: the master key being rotated away from');
-  let envelope: PiiEnvelope;
-  try {
-    envelope = PiiEnvelope.fromBase64(current, previous);
-  } catch (error) {
-    return fail(78, error instanceof ConfigError ? error.message : 'PII_MASTER_KEY: cannot be read');
+  const problems: string[] = [];
+  if (!current?.trim()) problems.push('PII_MASTER_KEY: is required: the new master key');
+  if (!previous?.trim()) problems.push('PII_MASTER_KEY_PREVIOUS: is required: the master key being rotated away from');
+  let envelope: PiiEnvelope | null = null;
+  if (problems.length === 0) {
+    try {
+      envelope = PiiEnvelope.fromBase64(current as string, previous as string);
+    } catch (error) {
+      problems.push(error instanceof ConfigError ? error.message : 'PII_MASTER_KEY: cannot be read');
+    }
   }
   return withDatabase('master-key:rotate', async (db) => {
-    const report = await rotateMasterKey(db, new CustomerRepository(db), envelope);
+    const report = await rotateMasterKey(db, new CustomerRepository(db), envelope as PiiEnvelope);
     console.log(`${report.rewrapped} customers' data keys re-wrapped under the current master key`);
     if (report.unreadable > 0) console.log(`${report.unreadable} did not unwrap under PII_MASTER_KEY_PREVIOUS (altered in the store) and were left`);
     if (report.busy > 0) console.log(`${report.busy} were being changed by another writer and were left: run it again`);
@@ -49,7 +52,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (report.recorded) console.log('no data key is left under another master key: the database now records the new one, and PII_MASTER_KEY_PREVIOUS can leave every replica');
     else if (report.remaining > 0) console.log(`${report.remaining} wrapped data keys are still under the previous master key: keep PII_MASTER_KEY_PREVIOUS, and run it again`);
     return 0;
-  });
+  }, problems);
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -127,6 +127,18 @@ describe('npm run masks:rewrite', () => {
     expect(wrong.output).not.toContain(other);
     const short = await rewrite([], { ...env, PII_MASTER_KEY: 'c2hvcnQ=' });
     expect([short.code, short.output.trim()]).toEqual([78, 'masks:rewrite: PII_MASTER_KEY decodes to 5 bytes; exactly 32 are required']);
+    // Every missing variable at once, and a database that is not a deployment's (MONGODB_DB mistyped or left unset),
+    // which reported its masks rewritten (a probe).
+    const nothing = await rewrite([], {});
+    expect([nothing.code, nothing.output.trim().split('\n')]).toEqual([
+      78,
+      ['masks:rewrite: PII_MASTER_KEY: is required (npm start keeps the dev key in .data/dev-keys.json)', "masks:rewrite: MONGODB_URL: is required (npm start prints the dev server's URL)"],
+    ]);
+    const elsewhere = await rewrite([], { ...env, MONGODB_DB: `${app.config.mongodbDb}_typo`, PII_MASTER_KEY: app.keys.piiMasterKey });
+    expect([elsewhere.code, elsewhere.output.trim()]).toEqual([
+      78,
+      `masks:rewrite: MONGODB_DB: database "${app.config.mongodbDb}_typo" holds no customers and no key checks: is it this deployment's database? (a server records its key checks when it starts)`,
+    ]);
     const unknown = await rewrite(['--dry'], env);
     expect(unknown.code).toBe(2);
     expect(unknown.output).toContain('unknown argument "--dry"');

@@ -173,5 +173,27 @@ describe('rotating PII_MASTER_KEY', () => {
     const same = await rotate({ ...env, PII_MASTER_KEY_PREVIOUS: app.keys.piiMasterKey });
     expect([same.code, same.output.trim()]).toEqual([78, 'master-key:rotate: PII_MASTER_KEY_PREVIOUS: is the same key as PII_MASTER_KEY']);
     expect(same.output).not.toContain(app.keys.piiMasterKey);
+    const nothing = await rotate({});
+    expect([nothing.code, nothing.output.trim().split('\n')]).toEqual([
+      78,
+      [
+        'master-key:rotate: PII_MASTER_KEY: is required: the new master key',
+        'master-key:rotate: PII_MASTER_KEY_PREVIOUS: is required: the master key being rotated away from',
+        "master-key:rotate: MONGODB_URL: is required (npm start prints the dev server's URL)",
+      ],
+    ]);
+  }, 60_000);
+
+  // MONGODB_DB mistyped or left unset: the rotation reported itself finished and the previous key free to leave every
+  // replica, and recorded the new key in that database, while the deployment's data keys stayed under the old one (a
+  // probe).
+  it('refuses a database that holds no customers and no key checks, and writes nothing there', async () => {
+    const elsewhere = `${app.config.mongodbDb}_typo`;
+    const run = await rotate({ MONGODB_URL: app.config.mongodbUrl, MONGODB_DB: elsewhere, PII_MASTER_KEY: (await generateDevKeys()).piiMasterKey, PII_MASTER_KEY_PREVIOUS: app.keys.piiMasterKey });
+    expect([run.code, run.output.trim()]).toEqual([
+      78,
+      `master-key:rotate: MONGODB_DB: database "${elsewhere}" holds no customers and no key checks: is it this deployment's database? (a server records its key checks when it starts)`,
+    ]);
+    expect(await app.app.mongo.client.db(elsewhere).listCollections().toArray()).toEqual([]);
   }, 60_000);
 });

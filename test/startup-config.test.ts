@@ -478,7 +478,10 @@ describe('npm run identifiers:retire', () => {
     // A database with no Veil data (MONGODB_DB forgotten) got "0 identifier records" and, with --delete, the all-clear
     // to drop the version from IDENTITY_HMAC_KEYS (a probe).
     const empty = await retire(['v1', '--delete'], store);
-    expect([empty.code, empty.output.trim()]).toEqual([78, `identifiers:retire: MONGODB_DB: database "${store.MONGODB_DB}" holds no identifiers and no key checks: is it this deployment's database?`]);
+    expect([empty.code, empty.output.trim()]).toEqual([
+      78,
+      `identifiers:retire: MONGODB_DB: database "${store.MONGODB_DB}" holds no customers and no key checks: is it this deployment's database? (a server records its key checks when it starts)`,
+    ]);
     const client = await MongoClient.connect(store.MONGODB_URL);
     try {
       const db = client.db(store.MONGODB_DB);

@@ -144,7 +144,7 @@ export function isSamePerson(a: string, b: string): boolean {
 
 /**
  * A subject as the two-person rule compares it: compatibility forms (fullwidth, ligatures, the Kelvin sign) as their
- * letters, the dot above dropped (the dotted capital `İ` lower-cases to `i` and a dot above), dashes as `-` (U+2010 is left alone by
+ * letters, the dot above dropped (the dotted capital `İ` lower-cases to `i` and a dot above), dashes and hyphen look-alikes as `-` (U+2010 is left alone by
  * NFKC), and case folded through upper case (`ẞ` to `ß` to `SS` to `ss`, as `straße` and `STRASSE` are one person; a
  * regression probe approved `STRAẞE` beside `strasse`).
  */
@@ -154,7 +154,10 @@ function foldSubject(sub: string): string {
     // Only the dot above that `İ` lower-cases to (after an i): other marks tell names apart (राम and रम, かとう and
     // がとう, hà and hạ, андреи and андрей, and with every dot above dropped Żak and Zak, were one; regression probes).
     .replace(/(?<=[iI])\u0307/g, '')
-    .replace(/[\p{Pd}\u2212]/gu, '-')
+    // Dashes, and what Unicode's confusables list takes for a hyphen-minus outside that category: the minus signs
+    // (U+2212, U+02D7 modifier, U+2796 heavy), the hyphen bullet U+2043, the Arabic full stop U+06D4 and the Coptic
+    // U+2CBA (a probe approved `agent˗a`, `agent⁃a` and `agent➖a` beside `agent-a`).
+    .replace(/[\p{Pd}\u2212\u02D7\u06D4\u2043\u2796\u2CBA]/gu, '-')
     .toLowerCase()
     .toUpperCase()
     .toLowerCase()

@@ -10,6 +10,13 @@ describe('the two-person rule compares subjects as one person would be named', (
     ['agenti', 'AGENTı'],
     ['agent-a', 'agent‐a'],
     ['agent-a', 'ａｇｅｎｔ－ａ'],
+    // Hyphen look-alikes outside the dash category (a probe).
+    ['agent-a', 'agent\u02D7a'],
+    ['agent-a', 'agent\u2043a'],
+    ['agent-a', 'agent\u2796a'],
+    ['agent-a', 'agent\u2212a'],
+    ['agent-a', 'agent\u06D4a'],
+    ['agent-a', 'agent\u2CBAa'],
     ['kelvin', '\u212Aelvin'],
     ['οδυσσευς', 'ΟΔΥΣΣΕΥΣ'],
     ['office', 'oﬃce'],
