@@ -21,10 +21,11 @@ export async function printDevWelcome(input: { port: number; dev: DevEnvironment
   }
   // No identifier is printed: this banner usually ends up in a log file, and raw identifiers never go to logs.
   // The README ("Getting a token") has the resolveCustomer example with the demo customer's email.
-  lines.push('', 'resolveCustomer with the demo customer\'s email: README, "Getting a token".');
+  lines.push('', 'To resolve the demo customer by email (resolveCustomer), see the README, "Getting a token".');
   if (input.demoCustomerId) {
     // Without dev keys no token is printed above: the token is one of the caller's identity provider (a probe).
-    lines.push('Try (as the agent):', input.dev.devKeys ? '  TOKEN=<agent token above>' : '  TOKEN=<a token from your identity provider with customer:read>');
+    // Said what it does: under the resolveCustomer line, it was read as that example (a probe).
+    lines.push('To read the demo customer by id (as the agent, masked):', input.dev.devKeys ? '  TOKEN=<agent token above>' : '  TOKEN=<a token from your identity provider with customer:read>');
     const customerBody = JSON.stringify({ query: `{ customer(id: "${input.demoCustomerId}") { id status displayName email phone country createdAt } }` });
     lines.push(`  curl -s ${url} -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`, `    -d '${customerBody}'`);
   }
