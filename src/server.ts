@@ -148,6 +148,7 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
     verifier: deps.verifier,
     logger,
     maxBodyBytes: config.maxBodyBytes,
+    maxTokens: config.maxTokens,
     ...(deps.responseDeadlineMs === undefined ? {} : { responseDeadlineMs: deps.responseDeadlineMs }),
     buildContext: (caller, requestId, log) => ({
       requestId,

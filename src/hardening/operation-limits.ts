@@ -1,7 +1,21 @@
 import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
-import { GraphQLError, Lexer, OperationTypeNode, Source, TokenKind, type ParseOptions, type ValidationContext, type ValidationRule } from 'graphql';
+import {
+  GraphQLError,
+  Kind,
+  Lexer,
+  OperationTypeNode,
+  parse,
+  Source,
+  TokenKind,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type ParseOptions,
+  type SelectionSetNode,
+  type ValidationContext,
+  type ValidationRule,
+} from 'graphql';
 
 /** The code every rejected-for-size operation carries; front ends can rely on it. */
 export const OPERATION_LIMIT_CODE = 'QUERY_TOO_COMPLEX';
@@ -83,84 +97,102 @@ export const MAX_DOCUMENT_NESTING = 200;
 /** Shorter documents cannot nest deep enough to matter: not lexed for it (every request carries a document). */
 const NESTING_CHECK_MIN_LENGTH = 2 * MAX_DOCUMENT_NESTING;
 
-/** One definition of a document, as the nesting check reads it: how deep it nests itself, and the fragments it spreads at which depth. */
-interface DefinitionNesting {
-  depth: number;
-  spreads: Array<{ name: string; depth: number }>;
-}
+/** Thrown out of the spelled-out measure as soon as it passes MAX_DOCUMENT_NESTING: it recurses no deeper than that. */
+const TOO_DEEP = Symbol('too deep');
 
 /**
- * Why a document is refused before it is parsed, if it is: it nests its braces, brackets and parentheses deeper than
- * MAX_DOCUMENT_NESTING, counting through the named fragments it spreads (`nesting`), or defines more named fragments
- * than that (`fragments`). graphql-js parses, and executes inline fragments and fragment spreads, by recursion: some
- * 1,600 levels of `[`, or 3,500 of `...{` (which the depth rule does not count: it flattens fragments) with MAX_TOKENS
- * raised, overflowed the stack, and the caller got "Maximum call stack size exceeded" or an INTERNAL_SERVER_ERROR; so
- * did 30 named fragments spreading one another, each nesting 199 inline fragments (probes). Read with graphql-js'
- * lexer, which loops (strings and comments are single tokens); a document it cannot read is left to Apollo's parse
- * error, and one whose fragments spread one another in a cycle to validation.
+ * Why a document is refused before Apollo parses it, if it is: it nests its braces, brackets and parentheses deeper
+ * than MAX_DOCUMENT_NESTING, counting through the named fragments it spreads (`nesting`), or defines more named
+ * fragments than that (`fragments`). graphql-js parses, and executes inline fragments and fragment spreads, by
+ * recursion: some 1,600 levels of `[`, or 3,500 of `...{` (which the depth rule does not count: it flattens fragments)
+ * with MAX_TOKENS raised, overflowed the stack, and the caller got "Maximum call stack size exceeded" or an
+ * INTERNAL_SERVER_ERROR; so did 30 named fragments spreading one another, each nesting 199 inline fragments (probes).
+ * First read with graphql-js' lexer, which loops (strings and comments are single tokens); a document it cannot read
+ * is left to Apollo's parse error. Then, its nesting bounded, parsed, and measured with every fragment spread written
+ * out in place; fragments spreading one another in a cycle are left to validation.
  */
-export function documentTooDeep(query: string): 'nesting' | 'fragments' | null {
+export function documentTooDeep(query: string, maxTokens = Number.POSITIVE_INFINITY): 'nesting' | 'fragments' | null {
   if (query.length < NESTING_CHECK_MIN_LENGTH) return null;
   const lexer = new Lexer(new Source(query));
-  // By name; a name defined twice (which validation refuses) keeps both definitions.
-  const fragments = new Map<string, DefinitionNesting[]>();
-  const operations: DefinitionNesting[] = [];
-  let fragmentCount = 0;
-  let current: DefinitionNesting | null = null;
   let depth = 0;
+  let fragmentCount = 0;
+  let tokens = 0;
+  // Each run of tokens from the top level back to it (a definition's selection set, its variables, its directives'
+  // arguments) adds its deepest level here: no chain of fragments spelled out nests deeper than all of them together.
+  let deepestOfRun = 0;
+  let runsTogether = 0;
   try {
     for (let token = lexer.advance(); token.kind !== TokenKind.EOF; token = lexer.advance()) {
-      if (depth === 0 && current === null) {
-        // A definition starts: `fragment Name on Type`, or an operation (named, anonymous or the `{` shorthand).
-        current = { depth: 0, spreads: [] };
-        if (token.kind === TokenKind.NAME && token.value === 'fragment') {
-          const name = lexer.advance();
-          if (name.kind !== TokenKind.NAME) return null;
-          // Named fragments nest by spreading one another: a chain of 2,000 overflowed too. A document may define as
-          // many as it may nest.
-          if (++fragmentCount > MAX_DOCUMENT_NESTING) return 'fragments';
-          fragments.set(name.value, [...(fragments.get(name.value) ?? []), current]);
-        } else {
-          operations.push(current);
-        }
-      }
+      tokens += 1;
+      // Named fragments nest by spreading one another: a chain of 2,000 overflowed too. A document may define as many
+      // as it may nest.
+      if (depth === 0 && token.kind === TokenKind.NAME && token.value === 'fragment' && ++fragmentCount > MAX_DOCUMENT_NESTING) return 'fragments';
       if (token.kind === TokenKind.BRACE_L || token.kind === TokenKind.BRACKET_L || token.kind === TokenKind.PAREN_L) {
         if (++depth > MAX_DOCUMENT_NESTING) return 'nesting';
-        if (current !== null && depth > current.depth) current.depth = depth;
+        if (depth > deepestOfRun) deepestOfRun = depth;
       } else if (token.kind === TokenKind.BRACE_R || token.kind === TokenKind.BRACKET_R || token.kind === TokenKind.PAREN_R) {
         depth -= 1;
-        // A definition ends with the brace that closes its selection set (variables and arguments close in parentheses).
-        if (depth === 0 && token.kind === TokenKind.BRACE_R) current = null;
-      } else if (token.kind === TokenKind.SPREAD && current !== null) {
-        const next = lexer.lookahead();
-        if (next.kind === TokenKind.NAME && next.value !== 'on') current.spreads.push({ name: next.value, depth });
+        if (depth === 0) {
+          runsTogether += deepestOfRun;
+          deepestOfRun = 0;
+        }
       }
     }
   } catch {
     return null;
   }
-  // How deep a definition nests once the fragments it spreads are written out in place. At most MAX_DOCUMENT_NESTING
-  // fragments, so the recursion stays shallow; a fragment met again on its own path is a cycle, which validation refuses.
-  const spelledOut = new Map<string, number>();
+  // Parsed only when spelling fragments out could go over the limit (a 3 KB document of 60 fragments cost 0.5 ms
+  // lexed and parsed here, on every request): with no named fragment there is nothing to write out, and over
+  // MAX_TOKENS Apollo refuses it unparsed (a parse here of 100 KB cost 15 ms).
+  if (fragmentCount === 0 || runsTogether + deepestOfRun <= MAX_DOCUMENT_NESTING || tokens > maxTokens) return null;
+  let document: DocumentNode;
+  try {
+    // Its own nesting is bounded now, so the parser's recursion is too.
+    document = parse(query, { noLocation: true });
+  } catch {
+    return null;
+  }
+  // By name; a name defined twice (which validation refuses) is measured by its deepest definition.
+  const fragments = new Map<string, FragmentDefinitionNode[]>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, [...(fragments.get(definition.name.value) ?? []), definition]);
+  }
+  // How deep each fragment nests once written out, measured once: 150 fragments spreading the next one twice each
+  // are 2^150 copies spelled out.
+  const measured = new Map<string, number>();
   const onPath = new Set<string>();
-  const nestingOf = (definition: DefinitionNesting): number => {
-    let deepest = definition.depth;
-    for (const spread of definition.spreads) {
-      const definitions = fragments.get(spread.name);
-      if (definitions === undefined || onPath.has(spread.name)) continue;
-      let inner = spelledOut.get(spread.name);
-      if (inner === undefined) {
-        onPath.add(spread.name);
-        inner = Math.max(...definitions.map(nestingOf));
-        onPath.delete(spread.name);
-        spelledOut.set(spread.name, inner);
+  // The depth of a selection set that starts at `at`, counted from the document's top, so that this recursion stops at
+  // MAX_DOCUMENT_NESTING however the fragments chain (a fragment measured first at `at` keeps its own depth, minus `at`).
+  const deepest = (selectionSet: SelectionSetNode, at: number): number => {
+    if (at > MAX_DOCUMENT_NESTING) throw TOO_DEEP;
+    let reached = at;
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FRAGMENT_SPREAD) {
+        const name = selection.name.value;
+        const definitions = fragments.get(name);
+        if (definitions === undefined || onPath.has(name)) continue;
+        let own = measured.get(name);
+        if (own === undefined) {
+          onPath.add(name);
+          own = Math.max(...definitions.map((fragment) => deepest(fragment.selectionSet, at + 1))) - at;
+          onPath.delete(name);
+          measured.set(name, own);
+        }
+        reached = Math.max(reached, at + own);
+      } else if (selection.selectionSet) {
+        reached = Math.max(reached, deepest(selection.selectionSet, at + 1));
       }
-      deepest = Math.max(deepest, spread.depth + inner);
+      if (reached > MAX_DOCUMENT_NESTING) throw TOO_DEEP;
     }
-    return deepest;
+    return reached;
   };
-  for (const definition of [...operations, ...[...fragments.values()].flat()]) {
-    if (nestingOf(definition) > MAX_DOCUMENT_NESTING) return 'nesting';
+  try {
+    for (const definition of document.definitions) {
+      if (definition.kind === Kind.OPERATION_DEFINITION || definition.kind === Kind.FRAGMENT_DEFINITION) deepest(definition.selectionSet, 1);
+    }
+  } catch (error) {
+    if (error === TOO_DEEP) return 'nesting';
+    throw error;
   }
   return null;
 }

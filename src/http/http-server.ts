@@ -30,6 +30,8 @@ export interface HttpRoutesDeps {
   operationNames?: NameScreen;
   /** When a GraphQL request still running is answered 503 (RESPONSE_DEADLINE_MS). */
   responseDeadlineMs?: number;
+  /** MAX_TOKENS: a document over it is refused by Apollo's parse, and not parsed for its nesting first. */
+  maxTokens?: number;
 }
 
 /**
@@ -183,7 +185,7 @@ async function handleRequest(deps: HttpRoutesDeps, req: IncomingMessage, res: Se
       return sendJson(res, 400, { errors: [{ message, extensions: { code: 'BAD_USER_INPUT' } }] });
     }
     const query = (params as { query?: unknown } | null | undefined)?.query;
-    const tooDeep = typeof query === 'string' ? documentTooDeep(query) : null;
+    const tooDeep = typeof query === 'string' ? documentTooDeep(query, deps.maxTokens) : null;
     if (tooDeep !== null) {
       const message =
         tooDeep === 'fragments'

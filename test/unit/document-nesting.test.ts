@@ -24,6 +24,19 @@ describe('documentTooDeep', () => {
     expect(documentTooDeep(deepSpread.replace('b { '.repeat(60), 'b { '.repeat(40)).replace(' }'.repeat(61), ' }'.repeat(41)))).toBeNull();
   });
 
+  it('finds the fragments whatever comes before or between them', () => {
+    // A definition with no braces (refused by validation, which ran too late) hid the fragments after it from a reading
+    // that followed the braces.
+    expect(documentTooDeep(fragmentChain(30, 199).replaceAll('fragment F', 'directive @x on FIELD\nfragment F'))).toBe('nesting');
+    expect(documentTooDeep(`scalar S\n${fragmentChain(3, 90)}`)).toBe('nesting');
+    // Names that are keywords elsewhere, directives with arguments, several operations.
+    const keywords = `query fragment($v: [[Int]] = [[1]]) @skip(if: false) { ...query } query other { __typename }\n` + fragmentChain(3, 90).replace('query Chain { ...F0 }', '').replaceAll('F0', 'query');
+    expect(documentTooDeep(keywords)).toBe('nesting');
+    expect(documentTooDeep(`\uFEFF${fragmentChain(30, 199)}`)).toBe('nesting');
+    expect(documentTooDeep(fragmentChain(30, 199).replaceAll('...F', '... F').replaceAll(' }', ' ,}'))).toBe('nesting');
+    expect(documentTooDeep(fragmentChain(30, 199).replaceAll(/\.\.\.(F\d+)/g, '...$1 @include(if: true)'))).toBe('nesting');
+  });
+
   it('reads a fragment spread many times, or from many fragments, once', () => {
     // Each of 150 fragments spreads the next twice: spelled out, 2^150 copies; measured, one pass each.
     const fanOut = Array.from({ length: 150 }, (_, f) => `fragment F${f} on Query { ${f + 1 < 150 ? `a: __typename ...F${f + 1} ...F${f + 1}` : '__typename'} }`).join('\n');
