@@ -144,20 +144,26 @@ export function isSamePerson(a: string, b: string): boolean {
 
 /**
  * A subject as the two-person rule compares it: compatibility forms (fullwidth, ligatures, the Kelvin sign) as their
- * letters, the dot above dropped (the dotted capital `İ` lower-cases to `i` and a dot above), dashes and hyphen look-alikes as `-` (U+2010 is left alone by
+ * letters, the dot above dropped (the dotted capital `İ` lower-cases to `i` and a dot above), punctuation, symbols and modifier letters as `-` (U+2010 is left alone by
  * NFKC), and case folded through upper case (`ẞ` to `ß` to `SS` to `ss`, as `straße` and `STRASSE` are one person; a
  * regression probe approved `STRAẞE` beside `strasse`).
  */
+/** Punctuation, symbols and modifier letters: one separator to the two-person rule (foldSubject). */
+const SEPARATOR_LIKE = /[\p{P}\p{S}\p{Lm}]/gu;
+
 function foldSubject(sub: string): string {
   return sub
+    // Before compatibility forms too: some decompose into a space and a mark (U+2017 ‗, the double low line).
+    .replace(SEPARATOR_LIKE, '-')
     .normalize('NFKD')
     // Only the dot above that `İ` lower-cases to (after an i): other marks tell names apart (राम and रम, かとう and
     // がとう, hà and hạ, андреи and андрей, and with every dot above dropped Żak and Zak, were one; regression probes).
     .replace(/(?<=[iI])\u0307/g, '')
-    // Dashes, and what Unicode's confusables list takes for a hyphen-minus outside that category: the minus signs
-    // (U+2212, U+02D7 modifier, U+2796 heavy), the hyphen bullet U+2043, the Arabic full stop U+06D4 and the Coptic
-    // U+2CBA (a probe approved `agent˗a`, `agent⁃a` and `agent➖a` beside `agent-a`).
-    .replace(/[\p{Pd}\u2212\u02D7\u06D4\u2043\u2796\u2CBA]/gu, '-')
+    // Every punctuation mark, symbol and modifier letter compares as one: probes approved their own grants as
+    // `agent˗a` (U+02D7), `agent⁃a` and `agent➖a` beside `agent-a`, `agent܁sam` and `agentꓸsam` beside `agent.sam`
+    // and `agentˍsam` beside `agent_sam`, and a list of look-alikes missed the next one each time. So `a.b`, `a_b` and
+    // `a-b` are one person here: the safe side, as for case. Letters and digits of other scripts are kept apart.
+    .replace(SEPARATOR_LIKE, '-')
     .toLowerCase()
     .toUpperCase()
     .toLowerCase()

@@ -16,7 +16,15 @@ describe('the two-person rule compares subjects as one person would be named', (
     ['agent-a', 'agent\u2796a'],
     ['agent-a', 'agent\u2212a'],
     ['agent-a', 'agent\u06D4a'],
-    ['agent-a', 'agent\u2CBAa'],
+    ['agent.sam', 'agent\uA4F8sam'],
+    ['agent.sam', 'agent\u0701sam'],
+    ['agent_sam', 'agent\u02CDsam'],
+    ['agent_sam', 'agent\u2017sam'],
+    ['agent+sam@example.com', 'agent\uFE62sam\uFE6Bexample\u2024com'],
+    // One separator for another: the safe side.
+    ['jane.doe', 'jane_doe'],
+    // Letters of one script in both cases (a regression probe: the Coptic letter U+2CBA was taken for a dash).
+    ['\u2CBAgent', '\u2CBBgent'],
     ['kelvin', '\u212Aelvin'],
     ['οδυσσευς', 'ΟΔΥΣΣΕΥΣ'],
     ['office', 'oﬃce'],
@@ -27,6 +35,9 @@ describe('the two-person rule compares subjects as one person would be named', (
   it.each([
     ['agent-a', 'agent-b'],
     ['agent-a', 'agent-aa'],
+    ['agent-a', 'agent--a'],
+    ['agent-sam', 'agent\u2CBBsam'],
+    ['user.1', 'user\u0661'],
     ['agent-1', 'agent-l'],
     // Marks that are letters' own (Indic vowel signs, kana voicing) are kept (a regression probe).
     ['राम', 'रम'],
