@@ -6,7 +6,6 @@
  *   npm run masks:rewrite                rewrite them
  * Reads MONGODB_URL, MONGODB_DB and PII_MASTER_KEY.
  */
-import { ConfigError } from '../src/errors.js';
 import { CustomerRepository } from '../src/customers/customer-repository.js';
 import { rewriteStoredMasks } from '../src/customers/masked-attributes.js';
 import { PiiEnvelope } from '../src/identity/pii-envelope.js';
@@ -36,17 +35,12 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const dryRun = argv.includes('--dry-run');
   const masterKey = process.env['PII_MASTER_KEY'];
-  const problems: string[] = [];
-  let envelope: PiiEnvelope | null = null;
-  if (!masterKey?.trim()) problems.push('PII_MASTER_KEY: is required (npm start keeps the dev key in .data/dev-keys.json)');
-  else {
-    try {
-      // During a master key rotation, data keys still under the previous key open with it.
-      envelope = PiiEnvelope.fromBase64(masterKey, process.env['PII_MASTER_KEY_PREVIOUS']?.trim() || null);
-    } catch (error) {
-      problems.push(error instanceof ConfigError ? error.message : 'PII_MASTER_KEY: cannot be read');
-    }
-  }
+  // During a master key rotation, data keys still under the previous key open with it.
+  const previous = process.env['PII_MASTER_KEY_PREVIOUS']?.trim() || null;
+  const problems = masterKey?.trim()
+    ? PiiEnvelope.problemsWith(masterKey, previous)
+    : ['PII_MASTER_KEY: is required (npm start keeps the dev key in .data/dev-keys.json)', ...PiiEnvelope.problemsWith(null, previous)];
+  const envelope = problems.length === 0 ? PiiEnvelope.fromBase64(masterKey as string, previous) : null;
   return withDatabase('masks:rewrite', async (db) => {
     const report = await rewriteStoredMasks(new CustomerRepository(db), envelope as PiiEnvelope, { dryRun });
     const fields = Object.entries(report.fields)

@@ -6,7 +6,6 @@
  */
 import { CustomerRepository } from '../src/customers/customer-repository.js';
 import { rotateMasterKey } from '../src/customers/master-key-rotation.js';
-import { ConfigError } from '../src/errors.js';
 import { PiiEnvelope } from '../src/identity/pii-envelope.js';
 import { failsAs, withDatabase } from './maintenance-command.js';
 
@@ -34,14 +33,9 @@ async function main(argv: readonly string[]): Promise<number> {
   const problems: string[] = [];
   if (!current?.trim()) problems.push('PII_MASTER_KEY: is required: the new master key');
   if (!previous?.trim()) problems.push('PII_MASTER_KEY_PREVIOUS: is required: the master key being rotated away from');
-  let envelope: PiiEnvelope | null = null;
-  if (problems.length === 0) {
-    try {
-      envelope = PiiEnvelope.fromBase64(current as string, previous as string);
-    } catch (error) {
-      problems.push(error instanceof ConfigError ? error.message : 'PII_MASTER_KEY: cannot be read');
-    }
-  }
+  // Each key given is checked, whether or not the other is (a probe: a malformed previous key turned up on a second run).
+  problems.push(...PiiEnvelope.problemsWith(current?.trim() ? current : null, previous?.trim() ? previous : null));
+  const envelope = problems.length === 0 ? PiiEnvelope.fromBase64(current as string, previous as string) : null;
   return withDatabase('master-key:rotate', async (db) => {
     const report = await rotateMasterKey(db, new CustomerRepository(db), envelope as PiiEnvelope);
     console.log(`${report.rewrapped} customers' data keys re-wrapped under the current master key`);

@@ -87,6 +87,43 @@ describe('rate limiting of sensitive operations', () => {
     expect((await app.graphql(dpo, erase, { c: customerId, r: 'dsar-over' })).body.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
   });
 
+  // A probe's 20 concurrent requests of 3 verifications each of a 3,000-event chain held every other request of the
+  // process for up to 46 s and failed its readiness check: each verification reads a whole chain.
+  it('limits chain verifications per caller, and runs at most two at once in a process, the rest in turn', async () => {
+    const service = await app.token(['identity:write'], 'svc-crm');
+    const registered = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail('verify') }] } });
+    const customerId = registered.body.data!.registerCustomer.id;
+    const verify = `query($c: ID!) { verifyAuditTrail(customerId: $c) { valid eventCount } }`;
+    const audit = app.app.services.audit;
+    const verifyChain = audit.verifyChain.bind(audit);
+    let running = 0;
+    let most = 0;
+    audit.verifyChain = (async (chain: string) => {
+      most = Math.max(most, ++running);
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return await verifyChain(chain);
+      } finally {
+        running -= 1;
+      }
+    }) as typeof audit.verifyChain;
+    try {
+      const auditors = await Promise.all(Array.from({ length: 4 }, (_, i) => app.token(['audit:read'], `auditor-${i}`)));
+      const started = Date.now();
+      const answers = await Promise.all(auditors.map((token) => app.graphql(token, `query($c: ID!) { a: verifyAuditTrail(customerId: $c) { valid } b: verifyAuditTrail(customerId: $c) { valid } c: verifyAuditTrail(customerId: $c) { valid } }`, { c: customerId })));
+      expect(answers.map((a) => a.body)).toEqual(Array(4).fill({ data: { a: { valid: true }, b: { valid: true }, c: { valid: true } } }));
+      expect(most).toBe(2);
+      // 12 verifications of 50 ms, two at a time.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+      // Each auditor has spent its budget of LIMIT verifications; the next is refused before any runs.
+      const over = await app.graphql(auditors[0]!, verify, { c: customerId });
+      expect(over.body.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+      expect(running).toBe(0);
+    } finally {
+      audit.verifyChain = verifyChain;
+    }
+  });
+
   it('does not count calls that the field policy refuses', async () => {
     const unscoped = await app.token(['consent:read'], 'agent-without-scope');
     for (let i = 0; i < LIMIT + 2; i++) {

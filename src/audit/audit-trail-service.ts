@@ -1,5 +1,6 @@
 import { assertCustomerId } from '../customers/customer-service.js';
 import { BadUserInputError, NotFoundError } from '../errors.js';
+import { ConcurrencyGate } from '../hardening/concurrency-gate.js';
 import { ANONYMOUS_CHAIN, chainOf } from './audit-chain.js';
 import type { AuditIdentifierSeals } from './audit-identifier-seal.js';
 import type { AuditLog } from './audit-log.js';
@@ -31,6 +32,12 @@ export interface AuditVerificationResult {
 }
 
 /**
+ * A verification reads its whole chain, so its cost grows with the chain (the anonymous one grows with every lookup of
+ * an unknown identifier): two run at once in a process, the rest wait their turn.
+ */
+export const VERIFICATIONS_AT_ONCE = 2;
+
+/**
  * The read side of the audit trail: pages, lookups by id, ranges for
  * data-subject access, and verification. Events come back with their
  * identifier hash opened (while the customer's data key exists).
@@ -41,6 +48,8 @@ export class AuditTrailService {
     private readonly log: AuditLog,
     private readonly seal: AuditIdentifierSeals | null,
     private readonly customerExists: (customerId: string) => Promise<boolean>,
+    /** Chain verifications running at once in this process; the rest wait (ConcurrencyGate). */
+    private readonly verifications = new ConcurrencyGate(VERIFICATIONS_AT_ONCE),
   ) {}
 
   async page(customerId: string, args: AuditPageArgs): Promise<AuditPage> {
@@ -89,7 +98,7 @@ export class AuditTrailService {
   /** A customer's chain, or the anonymous chain when asked for `_anonymous`. */
   async verify(customerId: string): Promise<AuditVerificationResult> {
     if (customerId !== ANONYMOUS_CHAIN) assertCustomerId(customerId);
-    const result = await this.log.verifyChain(customerId);
+    const result = await this.verifications.run(() => this.log.verifyChain(customerId));
     // An empty chain for an id nobody has is a typo or a probe, not a verified trail.
     if (result.eventCount === 0 && customerId !== ANONYMOUS_CHAIN && !(await this.customerExists(customerId))) {
       throw new NotFoundError('No customer has this id');

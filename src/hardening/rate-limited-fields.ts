@@ -13,7 +13,8 @@ import type { RateLimiter } from './rate-limiter.js';
  *   and for PII grants, which live in Redis anyway.
  * - fail-open: the call goes ahead, logged. For data-subject requests, which
  *   carry a legal deadline, need `dsar:process` (held by few people) and are
- *   audited one by one, so an outage of the counter must not block them.
+ *   audited one by one, so an outage of the counter must not block them; and
+ *   for chain verification (`audit:read`, read-only).
  */
 export type RateLimitFailureMode = 'fail-closed' | 'fail-open';
 
@@ -23,6 +24,9 @@ export const RATE_LIMITED_FIELDS: Readonly<Record<string, RateLimitFailureMode>>
   // Sessions live in Redis too; each is a key that lives up to SESSION_MAX_TTL_SECONDS.
   'Mutation.startSupportSession': 'fail-closed',
   'Query.dataSubjectAccess': 'fail-open',
+  // Reads a whole chain: its cost grows with the chain, not the request (a probe held the process with 20 callers'
+  // worth of them). Read-only, and auditors verify on a schedule: an outage of the counter does not stop them.
+  'Query.verifyAuditTrail': 'fail-open',
   'Mutation.eraseCustomer': 'fail-open',
 };
 

@@ -98,6 +98,26 @@ export class PiiEnvelope {
     return [...this.#previous.keys()];
   }
 
+  /**
+   * What is wrong with the `PII_MASTER_KEY` and `PII_MASTER_KEY_PREVIOUS` values, a line for each (fromBase64 throws
+   * the first only, and a malformed previous key turned up only once the other was fixed: a probe).
+   */
+  static problemsWith(b64: string | null, previousB64: string | null = null): string[] {
+    const problems: string[] = [];
+    const collect = (check: () => unknown) => {
+      try {
+        check();
+      } catch (error) {
+        if (error instanceof ConfigError) problems.push(error.message);
+        else throw error;
+      }
+    };
+    if (b64 !== null) collect(() => decodeKey(b64, ENV_NAME).fill(0));
+    if (previousB64 !== null) collect(() => decodeKey(previousB64, PREVIOUS_ENV_NAME).fill(0));
+    if (problems.length === 0 && b64 !== null) collect(() => PiiEnvelope.fromBase64(b64, previousB64));
+    return problems;
+  }
+
   /** Builds an envelope from the `PII_MASTER_KEY` value, and `PII_MASTER_KEY_PREVIOUS` when given: base64 of 32 bytes each. */
   static fromBase64(b64: string, previousB64: string | null = null): PiiEnvelope {
     const bytes = decodeKey(b64, ENV_NAME);
