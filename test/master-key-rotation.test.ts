@@ -173,6 +173,13 @@ describe('rotating PII_MASTER_KEY', () => {
     const same = await rotate({ ...env, PII_MASTER_KEY_PREVIOUS: app.keys.piiMasterKey });
     expect([same.code, same.output.trim()]).toEqual([78, 'master-key:rotate: PII_MASTER_KEY_PREVIOUS: is the same key as PII_MASTER_KEY']);
     expect(same.output).not.toContain(app.keys.piiMasterKey);
+    // Both keys malformed: both named in one run (a regression probe found the previous key's line on a second run).
+    const both = await rotate({ ...env, PII_MASTER_KEY: 'SUPERSECRETNOTBASE64!!', PII_MASTER_KEY_PREVIOUS: 'ALSOSECRET%%' });
+    expect(both.code).toBe(78);
+    expect(both.output.trim().split('\n').map((line) => line.split(' ')[1])).toEqual(['PII_MASTER_KEY', 'PII_MASTER_KEY_PREVIOUS']);
+    expect(both.output).not.toMatch(/SUPERSECRET|ALSOSECRET/);
+    const onlyPrevious = await rotate({ ...env, PII_MASTER_KEY: '', PII_MASTER_KEY_PREVIOUS: 'ALSOSECRET%%' });
+    expect(onlyPrevious.output.trim().split('\n').map((line) => line.split(' ')[1])).toEqual(['PII_MASTER_KEY:', 'PII_MASTER_KEY_PREVIOUS']);
     const nothing = await rotate({});
     expect([nothing.code, nothing.output.trim().split('\n')]).toEqual([
       78,
