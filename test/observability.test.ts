@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/observability/logger.js';
 import { parse, type OperationDefinitionNode } from 'graphql';
@@ -167,6 +167,34 @@ describe('logs', () => {
     // Each request's log line carries the id its events do.
     const completedIds = app.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'request completed').map((l) => l['requestId']);
     for (const event of events) expect(completedIds).toContain(event['requestId']);
+  });
+
+  // The stored-identifier screen read words only between separators: a stored address written in camel case passed as
+  // a later request's id and operation name, and was logged (a probe).
+  it('reads words run together in camel case when it screens a request id or operation name for stored addresses', async () => {
+    const service = await app.token(SERVICE_SCOPES, 'svc-camel');
+    const tag = randomBytes(3).toString('hex').replace(/\d/g, 'q');
+    const Tag = `${tag[0]!.toUpperCase()}${tag.slice(1)}`;
+    const addresses = [`mary.smith.${tag}.k9@example.org`, `zq.leak.${tag}.7731@example.com`];
+    const registered = await app.graphql(service, REGISTER, { input: { identifiers: addresses.map((value) => ({ kind: 'EMAIL', value })) } });
+    expect(registered.body.errors).toBeUndefined();
+    const camel = [`MarySmith${Tag}K9ExampleOrg`, `zqLeak${Tag}7731ExampleCom`];
+    const agent = await app.token(['customer:read'], 'agent-camel');
+    for (const name of camel) {
+      const res = await fetch(app.url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${agent}`, 'content-type': 'application/json', 'x-request-id': name },
+        body: JSON.stringify({ query: `query ${name} { __typename }`, operationName: name }),
+      });
+      expect(res.status).toBe(200);
+    }
+    // A name in camel case that spells no stored address is kept.
+    const kept = await app.graphql(agent, 'query CustomerCardQuery { __typename }', undefined, { 'x-request-id': 'CustomerCardQuery7' });
+    expect(kept.status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const text = app.logs.text();
+    for (const name of camel) expect(text).not.toContain(name);
+    expect(text).toContain('CustomerCardQuery7');
   });
 
   it('tells every cache to store no answer: GraphQL over GET and POST, health, metrics', async () => {

@@ -549,12 +549,20 @@ export class CustomerService {
    */
   async namesAnIdentifier(requestId: string): Promise<boolean> {
     const folded = foldForMatching(requestId);
+    // Words run together in camel case are words too, as the screen of a request's own identifiers reads them
+    // (namesIdentifier): `MarySmithK9ExampleOrg` and `zqLeak7731ExampleCom` named stored addresses and were logged as
+    // request ids and operation names (a probe). Split before each capital after a small letter or digit, and also between
+    // letters and digits (`Leak7731`), as one address or the other needs.
+    // Lower-cased once split: a local part keeps its case when normalised, and addresses are registered in lower case.
+    const camel = folded.replace(/(?<=[\p{Ll}\p{N}])(?=\p{Lu})/gu, '.');
+    const digits = camel.replace(/(?<=\p{L})(?=\p{N})|(?<=\p{N})(?=\p{L})/gu, '.');
+    const emails = new Set([folded, camel.toLowerCase(), digits.toLowerCase()].flatMap((form) => [...emailCandidates(form)]));
     const hashes = [
       ...[...crmIdCandidates(folded)].flatMap((form) => this.keyring.hashAll('CRM_ID', form)),
       ...[...phoneCandidates(folded)].flatMap((form) => this.keyring.hashAll('PHONE', form)),
       // An address with its `@` written as another character (`jane_doe7xx.example.com`, a probe's request id and
       // operation name): an address shape is refused before this, this one is not.
-      ...[...emailCandidates(folded)].flatMap((form) => this.keyring.hashAll('EMAIL', form)),
+      ...[...emails].flatMap((form) => this.keyring.hashAll('EMAIL', form)),
     ];
     return hashes.length > 0 && (await this.repository.hasAnyIdentifier(hashes));
   }
