@@ -245,7 +245,7 @@ function problemsOf(e: z.infer<typeof EnvSchema>): string[] {
   }
   if (e.IDENTITY_HMAC_KEYS !== null) collectProblem(problems, () => HmacKeyring.parse(e.IDENTITY_HMAC_KEYS as string));
   if (e.PII_MASTER_KEY !== null) problems.push(...PiiEnvelope.problemsWith(e.PII_MASTER_KEY, e.PII_MASTER_KEY_PREVIOUS));
-  else if (e.PII_MASTER_KEY_PREVIOUS !== null) problems.push('PII_MASTER_KEY_PREVIOUS: is given without PII_MASTER_KEY');
+  else if (e.PII_MASTER_KEY_PREVIOUS !== null) problems.push('PII_MASTER_KEY_PREVIOUS: is given without PII_MASTER_KEY', ...PiiEnvelope.problemsWith(null, e.PII_MASTER_KEY_PREVIOUS));
   if (e.SESSION_TTL_SECONDS > e.SESSION_MAX_TTL_SECONDS) {
     problems.push('SESSION_TTL_SECONDS: must not exceed SESSION_MAX_TTL_SECONDS');
   }

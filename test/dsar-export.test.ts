@@ -198,6 +198,37 @@ describe('what the export holds besides the customer record', () => {
     expect(earlier.body.data!.dataSubjectAccess.anonymousLookups).toEqual([]);
   });
 
+  // The lookups' index was read after the status: an erasure in between left an export that said ACTIVE and listed
+  // none of them (a regression probe).
+  it('reads the lookups before the status, so an erasure racing the export shows as one', async () => {
+    const racing = anEmail('racing.lookups');
+    const resolver = await app.token(['identity:resolve'], 'ivr-racing');
+    expect((await app.graphql(resolver, RESOLVE, { v: racing })).body.errors).toBeUndefined();
+    const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: racing }] } });
+    const racingId = res.body.data!.registerCustomer.id;
+    const plain = await app.graphql<{ dataSubjectAccess: { anonymousLookups: unknown[] } }>(dpo, HELD, { id: racingId });
+    expect(plain.body.data!.dataSubjectAccess.anonymousLookups).toHaveLength(1);
+    const sources = (app.app.services.dsar as unknown as { sources: { anonymousLookupEventIds: (hashes: string[]) => Promise<string[]> } }).sources;
+    const lookups = sources.anonymousLookupEventIds;
+    sources.anonymousLookupEventIds = async (hashes) => {
+      sources.anonymousLookupEventIds = lookups;
+      const erased = await app.graphql(dpo, 'mutation($id: ID!) { eraseCustomer(customerId: $id, requestId: "DSR-LOOKUPS", reason: "letter") { alreadyErased } }', { id: racingId });
+      expect(erased.body.errors).toBeUndefined();
+      return lookups(hashes);
+    };
+    try {
+      const raced = await app.graphql<{ dataSubjectAccess: { status: string; identifiers: unknown[]; anonymousLookups: unknown[] } }>(
+        dpo,
+        `query($id: ID!) { dataSubjectAccess(customerId: $id) { status identifiers { kind } anonymousLookups { id } } }`,
+        { id: racingId },
+      );
+      expect(raced.body.errors).toBeUndefined();
+      expect(raced.body.data!.dataSubjectAccess).toEqual({ status: 'ERASED', identifiers: [], anonymousLookups: [] });
+    } finally {
+      sources.anonymousLookupEventIds = lookups;
+    }
+  });
+
   it('has them in the download too, and says nothing is missing', async () => {
     const res = await fetch(`${app.baseUrl}/dsar/export?customerId=${id}`, { headers: { authorization: `Bearer ${dpo}` } });
     const body = (await res.json()) as Record<string, unknown[]>;

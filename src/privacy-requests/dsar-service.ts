@@ -79,11 +79,21 @@ export class DsarService {
       unlessRedisIsDown(this.sources.liveSessionsOf(customerId), null),
       unlessRedisIsDown(this.sources.grantsOf(customerId), null),
     ]);
+    // Lookups made, before the person registered, with an identifier they registered with. A number linked later
+    // may have been someone else's when it was looked up (a recycled number's earlier owner), so its lookups are
+    // left out, made before or after the registration. A registration files its identifiers at the customer's
+    // creation time exactly; a window of a second after it also took a number linked 77 ms later (a probe). Releases
+    // before 2026-11-30 filed them a few milliseconds later: their lookups are left out too, the safe side.
+    const registeredWith = (parts[0][0] ?? []).filter((i) => i.linkedAt.getTime() === customer.createdAt.getTime());
+    // With their hashes under older key versions: a lookup made before a rotation was filed under one of those. Read
+    // before the status, as the parts are: an erasure deletes these too (a regression probe's export read them after
+    // it, said ACTIVE and listed none).
+    const lookupIds = await this.sources.anonymousLookupEventIds(registeredWith.flatMap(hashesOf));
     // Read again once the event is written, and decrypted with the key read along with it: an erasure that completed
     // between the first read and the event left an export of clear attributes after its receipt, and a DSAR_EXPORT
     // after its DATA_DELETION (a probe). The event keeps the status read first; the export shows what is held now.
-    // Read after the parts above: a status only ever becomes ERASED, so a customer ACTIVE now was ACTIVE while they
-    // were read.
+    // Read after everything an erasure deletes: a status only ever becomes ERASED, so a customer ACTIVE now was ACTIVE
+    // while they were read.
     const [now] = await this.customers.findByIds([customerId]);
     const held = now ?? { ...customer, status: 'ERASED' as const, encrypted: {}, dataKey: null };
     // A ciphertext or data key altered in the store fails its own fields, not the export (a probe: one flipped bit
@@ -100,8 +110,8 @@ export class DsarService {
         (held.status === 'ACTIVE' && held.masked[field] !== null && held.encrypted?.[field] === undefined),
     );
     const attributes = Object.fromEntries(PII_FIELDS.map((field) => [field, decrypted[field] instanceof Error ? null : (decrypted[field] ?? null)])) as Record<PiiField, string | null>;
-    // A customer marked ERASED has an erasure under way or done, which deletes its identifiers, support records,
-    // sessions and grants after marking it (ErasureService, steps 3-5): an export racing one listed identifiers under
+    // A customer marked ERASED has an erasure under way or done, which deletes its identifiers, the index of its
+    // lookups, support records, sessions and grants after marking it (ErasureService, steps 3-5): an export racing one listed identifiers under
     // status ERASED (a probe, 9 of 84 racing exports). It shows what an erased customer's export shows.
     const erased = held.status === 'ERASED';
     const [storedIdentifiers, receipts, storedSupportRecords, auditEvents, storedSessions, storedGrants] = parts;
@@ -110,15 +120,7 @@ export class DsarService {
     // Still null when Redis could not be read: the download names them incomplete.
     const supportSessions = erased && storedSessions ? [] : storedSessions;
     const piiAccessGrants = erased && storedGrants ? [] : storedGrants;
-    // Lookups made, before the person registered, with an identifier they registered with. A number linked later
-    // may have been someone else's when it was looked up (a recycled number's earlier owner), so its lookups are
-    // left out, made before or after the registration. A registration files its identifiers at the customer's
-    // creation time exactly; a window of a second after it also took a number linked 77 ms later (a probe). Releases
-    // before 2026-11-30 filed them a few milliseconds later: their lookups are left out too, the safe side.
-    const registeredWith = (identifiers[0] ?? []).filter((i) => i.linkedAt.getTime() === customer.createdAt.getTime());
-    // With their hashes under older key versions: a lookup made before a rotation was filed under one of those.
-    const hashes = registeredWith.flatMap(hashesOf);
-    const eventIds = await this.sources.anonymousLookupEventIds(hashes);
+    const eventIds = erased ? [] : lookupIds;
     // In time order, as a reader of the export expects; the shared anonymous chain numbers concurrent lookups in the
     // order they were appended, which is not always the order they happened in.
     const anonymousLookups = (await this.trail.anonymousEventsInRange(eventIds, from, to))

@@ -148,13 +148,24 @@ export function isSamePerson(a: string, b: string): boolean {
  * NFKC), and case folded through upper case (`ẞ` to `ß` to `SS` to `ss`, as `straße` and `STRASSE` are one person; a
  * regression probe approved `STRAẞE` beside `strasse`).
  */
-/** Punctuation, symbols and modifier letters: one separator to the two-person rule (foldSubject). */
+/** Punctuation, symbols and modifier letters: one separator to the two-person rule (foldSubject), unless they stand for a letter or digit. */
 const SEPARATOR_LIKE = /[\p{P}\p{S}\p{Lm}]/gu;
+/** A letter that is no modifier letter, or a digit: what a circled, superscript or squared form stands for. */
+const LETTER_OR_DIGIT = /[\p{Lu}\p{Ll}\p{Lt}\p{Lo}\p{N}]/u;
+
+/**
+ * A punctuation mark, symbol or modifier letter as `-`, but for one whose compatibility form holds a letter or digit
+ * (`ⓐ`, `ᵃ`, `ᴬ`, `ʰ`, `㎏`), which NFKD then turns into them: taken for separators, `ⓐgent-a` and `agent-ᵃ` approved
+ * `agent-a`'s grant, and `Ⓐlice` was `Ⓑlice` (a regression probe).
+ */
+function asSeparator(character: string): string {
+  return LETTER_OR_DIGIT.test(character.normalize('NFKD')) ? character : '-';
+}
 
 function foldSubject(sub: string): string {
   return sub
     // Before compatibility forms too: some decompose into a space and a mark (U+2017 ‗, the double low line).
-    .replace(SEPARATOR_LIKE, '-')
+    .replace(SEPARATOR_LIKE, asSeparator)
     .normalize('NFKD')
     // Only the dot above that `İ` lower-cases to (after an i): other marks tell names apart (राम and रम, かとう and
     // がとう, hà and hạ, андреи and андрей, and with every dot above dropped Żak and Zak, were one; regression probes).
@@ -162,8 +173,9 @@ function foldSubject(sub: string): string {
     // Every punctuation mark, symbol and modifier letter compares as one: probes approved their own grants as
     // `agent˗a` (U+02D7), `agent⁃a` and `agent➖a` beside `agent-a`, `agent܁sam` and `agentꓸsam` beside `agent.sam`
     // and `agentˍsam` beside `agent_sam`, and a list of look-alikes missed the next one each time. So `a.b`, `a_b` and
-    // `a-b` are one person here: the safe side, as for case. Letters and digits of other scripts are kept apart.
-    .replace(SEPARATOR_LIKE, '-')
+    // `a-b` are one person here: the safe side, as for case, and so are modifier letters that stand for no letter (tone
+    // and iteration marks). Letters and digits of other scripts are kept apart.
+    .replace(SEPARATOR_LIKE, asSeparator)
     .toLowerCase()
     .toUpperCase()
     .toLowerCase()

@@ -94,6 +94,15 @@ describe('PII_MASTER_KEY_PREVIOUS', () => {
     expect(problemsOf({ PII_MASTER_KEY: key, PII_MASTER_KEY_PREVIOUS: 'abcd' })).toEqual(['PII_MASTER_KEY_PREVIOUS decodes to 3 bytes; exactly 32 are required']);
     expect(problemsOf({ PII_MASTER_KEY: key, PII_MASTER_KEY_PREVIOUS: key })).toEqual(['PII_MASTER_KEY_PREVIOUS: is the same key as PII_MASTER_KEY']);
   });
+
+  // Each was named on its own run, the next only once the first was fixed (regression probes).
+  it('is named with every problem it has, the other key missing or malformed too', () => {
+    expect(problemsOf({ PII_MASTER_KEY_PREVIOUS: 'a-b' })).toEqual(['PII_MASTER_KEY_PREVIOUS: is given without PII_MASTER_KEY', 'PII_MASTER_KEY_PREVIOUS is not valid base64']);
+    expect(problemsOf({ PII_MASTER_KEY: 'abcd', PII_MASTER_KEY_PREVIOUS: 'a-b' })).toEqual([
+      'PII_MASTER_KEY decodes to 3 bytes; exactly 32 are required',
+      'PII_MASTER_KEY_PREVIOUS is not valid base64',
+    ]);
+  });
 });
 
 describe('MONGODB_URL hosts', () => {

@@ -66,5 +66,9 @@ describe('documentTooDeep', () => {
     expect(documentTooDeep(`{ "unterminated ${'{'.repeat(500)}`)).toBeNull();
     expect(documentTooDeep(`{ ${'['.repeat(MAX_DOCUMENT_NESTING + 1)}${padding}`)).toBe('nesting');
     expect(documentTooDeep(`{ ${'['.repeat(MAX_DOCUMENT_NESTING - 1)}${padding}`)).toBeNull();
+    // Past MAX_TOKENS Apollo refuses the document unparsed: it is read no further (a regression probe timed the rest).
+    expect(documentTooDeep(`{ ${'['.repeat(MAX_DOCUMENT_NESTING + 1)}${padding}`, MAX_DOCUMENT_NESTING - 10)).toBeNull();
+    expect(documentTooDeep(fragmentChain(30, 199), 5_000)).toBeNull();
+    expect(documentTooDeep(fragmentChain(30, 199), 100_000)).toBe('nesting');
   });
 });

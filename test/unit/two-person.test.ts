@@ -23,6 +23,13 @@ describe('the two-person rule compares subjects as one person would be named', (
     ['agent+sam@example.com', 'agent\uFE62sam\uFE6Bexample\u2024com'],
     // One separator for another: the safe side.
     ['jane.doe', 'jane_doe'],
+    // Circled, superscript and subscript letters are their letters (a regression probe approved `ⓐgent-a` beside
+    // `agent-a` once every symbol was taken for a separator).
+    ['agent-a', '\u24D0gent-a'],
+    ['agent-a', 'agent-\u1D43'],
+    ['agent-a', '\u1D2Cgent-a'],
+    ['agent-a', 'agent-\u2090'],
+    ['agent-a', '\u{1F130}gent-a'],
     // Letters of one script in both cases (a regression probe: the Coptic letter U+2CBA was taken for a dash).
     ['\u2CBAgent', '\u2CBBgent'],
     ['kelvin', '\u212Aelvin'],
@@ -38,6 +45,9 @@ describe('the two-person rule compares subjects as one person would be named', (
     ['agent-a', 'agent--a'],
     ['agent-sam', 'agent\u2CBBsam'],
     ['user.1', 'user\u0661'],
+    ['agent-\u1D43', 'agent-\u1D47'],
+    ['\u24B6lice', '\u24B7lice'],
+    ['k\u02B0a', 'k\u02B2a'],
     ['agent-1', 'agent-l'],
     // Marks that are letters' own (Indic vowel signs, kana voicing) are kept (a regression probe).
     ['राम', 'रम'],
