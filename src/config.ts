@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError } from './errors.js';
+import { collectProblem, ConfigError } from './errors.js';
 import { HmacKeyring } from './identity/hmac-keyring.js';
 import { PiiEnvelope } from './identity/pii-envelope.js';
 
@@ -299,15 +299,6 @@ function toConfig(e: z.infer<typeof EnvSchema>): AppConfig {
     policyRouterDirectives: e.POLICY_ROUTER_DIRECTIVES ?? true,
     policyDisabled: e.VEIL_BENCH_DISABLE_POLICY ?? false,
   };
-}
-
-function collectProblem(problems: string[], check: () => unknown): void {
-  try {
-    check();
-  } catch (error) {
-    if (error instanceof ConfigError) problems.push(error.message);
-    else throw error;
-  }
 }
 
 /** A config whose every connection and secret is known: production as given, development after the dev launcher. */

@@ -80,6 +80,16 @@ export class ConfigError extends Error {
   }
 }
 
+/** Runs a check of the configuration, and adds its ConfigError's message to `problems` (a line per problem); other errors go on up. */
+export function collectProblem(problems: string[], check: () => unknown): void {
+  try {
+    check();
+  } catch (error) {
+    if (error instanceof ConfigError) problems.push(error.message);
+    else throw error;
+  }
+}
+
 /** A store or key set named by the configuration could not be reached at start-up; the message starts with the variable. */
 export class StartupError extends Error {
   constructor(message: string) {

@@ -6,7 +6,7 @@ import {
   randomBytes,
   type KeyObject,
 } from 'node:crypto';
-import { ConfigError } from '../errors.js';
+import { collectProblem, ConfigError } from '../errors.js';
 import { decodeStrictBase64, looksRandom } from './strict-base64.js';
 import { isCustomerId } from './customer-id.js';
 
@@ -104,17 +104,9 @@ export class PiiEnvelope {
    */
   static problemsWith(b64: string | null, previousB64: string | null = null): string[] {
     const problems: string[] = [];
-    const collect = (check: () => unknown) => {
-      try {
-        check();
-      } catch (error) {
-        if (error instanceof ConfigError) problems.push(error.message);
-        else throw error;
-      }
-    };
-    if (b64 !== null) collect(() => decodeKey(b64, ENV_NAME).fill(0));
-    if (previousB64 !== null) collect(() => decodeKey(previousB64, PREVIOUS_ENV_NAME).fill(0));
-    if (problems.length === 0 && b64 !== null) collect(() => PiiEnvelope.fromBase64(b64, previousB64));
+    if (b64 !== null) collectProblem(problems, () => decodeKey(b64, ENV_NAME).fill(0));
+    if (previousB64 !== null) collectProblem(problems, () => decodeKey(previousB64, PREVIOUS_ENV_NAME).fill(0));
+    if (problems.length === 0 && b64 !== null) collectProblem(problems, () => PiiEnvelope.fromBase64(b64, previousB64));
     return problems;
   }
 
