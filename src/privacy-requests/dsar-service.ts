@@ -111,8 +111,9 @@ export class DsarService {
     );
     const attributes = Object.fromEntries(PII_FIELDS.map((field) => [field, decrypted[field] instanceof Error ? null : (decrypted[field] ?? null)])) as Record<PiiField, string | null>;
     // A customer marked ERASED has an erasure under way or done, which deletes its identifiers, the index of its
-    // lookups, support records, sessions and grants after marking it (ErasureService, steps 3-5): an export racing one listed identifiers under
-    // status ERASED (a probe, 9 of 84 racing exports). It shows what an erased customer's export shows.
+    // lookups, support records, sessions and grants after marking it (ErasureService, steps 3-5): an export racing
+    // one listed identifiers under status ERASED (a probe, 9 of 84 racing exports). It shows what an erased
+    // customer's export shows.
     const erased = held.status === 'ERASED';
     const [storedIdentifiers, receipts, storedSupportRecords, auditEvents, storedSessions, storedGrants] = parts;
     const identifiers = erased ? [] : storedIdentifiers;
