@@ -152,6 +152,32 @@ describe('consent receipts', () => {
     expect(after.body.data!.customer.consent.receipt.version).toBe(2);
   });
 
+  // The expiry was checked before the customer's lock only: a change that waited its turn was written already expired,
+  // answered as recorded, and withdrew the consent just given (a probe: 10 at once, expiring 400 ms later).
+  it('refuses a receipt whose expiry passes while it waits its turn, and writes nothing for it', async () => {
+    const customerId = await register();
+    const repository = (app.app.services.consent as unknown as { repository: { findLatest: (id: string) => Promise<unknown> } }).repository;
+    const findLatest = repository.findLatest.bind(repository);
+    repository.findLatest = async (id) => {
+      await sleep(300);
+      return findLatest(id);
+    };
+    const receiptsBefore = await app.app.mongo.db.collection('consents').countDocuments({ customerId });
+    const eventsBefore = await app.app.mongo.db.collection('audit_events').countDocuments({ chain: customerId });
+    try {
+      const late = await app.graphql(service, RECORD, { input: { customerId, scopes: ['support_context'], source: 'web', expiresAt: new Date(Date.now() + 150).toISOString() } });
+      expect(late.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      expect(late.body.errors?.[0]?.message).toMatch(/expiresAt must be in the future \(it passed while the change waited its turn\)/);
+    } finally {
+      repository.findLatest = findLatest;
+    }
+    expect(await app.app.mongo.db.collection('consents').countDocuments({ customerId })).toBe(receiptsBefore);
+    expect(await app.app.mongo.db.collection('audit_events').countDocuments({ chain: customerId })).toBe(eventsBefore);
+    // Every receipt written is granted before it expires.
+    const later = await record(customerId, ['support_context'], { expiresAt: new Date(Date.now() + 60_000).toISOString() });
+    expect(new Date(later.expiresAt!).getTime()).toBeGreaterThan(new Date(later.grantedAt).getTime());
+  });
+
   it('rejects an unknown scope, a past expiry and an unknown customer without writing a receipt', async () => {
     const customerId = await register();
     const before = await app.app.mongo.db.collection('consents').countDocuments();

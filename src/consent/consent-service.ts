@@ -60,12 +60,19 @@ export class ConsentService {
     const now = new Date();
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const previous = await this.repository.findLatest(input.customerId);
+      const grantedAt = new Date();
+      // Again against the time the receipt is granted: checked before the lock only, a receipt that waited for the
+      // lock (or a slow store) was written already expired, and answered as recorded (a probe: 10 at once expiring
+      // 400 ms later; the last two were granted after their expiry, which withdrew the consent just given).
+      if (input.expiresAt && input.expiresAt.getTime() <= grantedAt.getTime()) {
+        throw new BadUserInputError('expiresAt must be in the future (it passed while the change waited its turn)', { field: 'expiresAt' });
+      }
       const receipt: ConsentReceipt = {
         id: newPrefixedId('con'),
         customerId: input.customerId,
         version: (previous?.version ?? 0) + 1,
         scopes,
-        grantedAt: new Date(),
+        grantedAt,
         expiresAt: input.expiresAt ?? null,
         source,
         supersedes: previous?.id ?? null,
