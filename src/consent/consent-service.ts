@@ -48,7 +48,7 @@ export class ConsentService {
       throw new BadUserInputError('expiresAt must be in the future', { field: 'expiresAt' });
     }
     await this.customers.loadActive(input.customerId);
-    await this.customers.refuseOwnIdentifiers([{ customerId: input.customerId, texts: [['source', source]] }], { screensEveryone: true });
+    await this.customers.refuseOwnIdentifiers([{ customerId: input.customerId, texts: [['source', source]] }]);
     return this.customers.withCustomerLock(input.customerId, () => this.recordLocked(input, scopes, source, actor));
   }
 

@@ -205,13 +205,7 @@ export class CustomerRepository {
 
   /** Whether any identifier is filed under one of these hashes (one `find`; a `$in`, which FerretDB answers by scanning). */
   async hasAnyIdentifier(hashes: readonly string[]): Promise<boolean> {
-    return (await this.findAnyIdentifierHash(hashes)) !== null;
-  }
-
-  /** One of these hashes that an identifier is filed under, or null (one `find`, as hasAnyIdentifier). */
-  async findAnyIdentifierHash(hashes: readonly string[]): Promise<string | null> {
-    const found = await this.identifiers.findOne({ _id: { $in: [...new Set(hashes)] } }, { projection: { _id: 1 } });
-    return found === null ? null : String(found._id);
+    return (await this.identifiers.findOne({ _id: { $in: [...new Set(hashes)] } }, { projection: { _id: 1 } })) !== null;
   }
 
   /** Adds hashes to a record's priorHashes. Racing calls add the same hashes, so a lost update loses nothing. */

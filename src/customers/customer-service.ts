@@ -352,12 +352,8 @@ export class CustomerService {
     // A customer a registration is still settling may yet be undone: no match until it settles (a probe got such
     // a customer's id back, and its event named a customer that then did not exist).
     const isMatch = customer !== null && customer.status === 'ACTIVE' && !isSettling(customer);
-    // Nor the customer's other identifiers (their phone number in an interaction id of a lookup by email), nor anybody
-    // else's (kept in the event, on the anonymous chain too, after that person's erasure).
-    if (interactionId !== null) {
-      if (isMatch) await this.refuseOwnIdentifiers([{ customerId: customer.id, texts: [['interactionId', interactionId]] }]);
-      await this.refuseStoredIdentifiers([['interactionId', interactionId]]);
-    }
+    // Nor the customer's other identifiers (their phone number in an interaction id of a lookup by email).
+    if (isMatch && interactionId !== null) await this.refuseOwnIdentifiers([{ customerId: customer.id, texts: [['interactionId', interactionId]] }]);
     // Matched under an older key: re-filed under the current one, so the next lookup needs one query.
     if (isMatch) await this.rekey(hashed, records, customer.id);
     const event = await this.audit.append({
@@ -491,10 +487,7 @@ export class CustomerService {
    * CRM ids or phone numbers: every free text and id stored about a customer (support records, a consent's source, a
    * grant's justification, an erasure's reason and reference) goes through here before it is stored.
    */
-  async refuseOwnIdentifiers(
-    items: ReadonlyArray<OwnIdentifierScreen>,
-    { screensRequestId = false, screensEveryone = false }: { screensRequestId?: boolean; screensEveryone?: boolean } = {},
-  ): Promise<void> {
+  async refuseOwnIdentifiers(items: ReadonlyArray<OwnIdentifierScreen>, { screensRequestId = false }: { screensRequestId?: boolean } = {}): Promise<void> {
     // The caller's x-request-id too, screened like the first item's texts (names included when they are), where it is
     // kept as long as they are (an erasure's DATA_DELETION event): one naming the customer is replaced, not refused
     // (a header is no argument to fix), and the texts are screened again without it.
@@ -506,37 +499,6 @@ export class CustomerService {
       found = await this.findOwnIdentifierIn(items);
     }
     if (found) throw new BadUserInputError(`${found.path} must not contain the customer's ${OWN_IDENTIFIER_NAMES[found.kind]}`, { field: found.path });
-    if (screensEveryone) await this.refuseStoredIdentifiers(items.flatMap((item) => item.texts));
-  }
-
-  /**
-   * Refuses (BAD_USER_INPUT, naming the field and never the value) text that names anybody's stored CRM id, phone
-   * number or email address, read as namesAnIdentifier reads a request id: for texts kept where they outlive the
-   * customer they name (a lookup's interactionId, an erasure's reference and reason, a consent's source, a grant's
-   * justification: audit events and receipts stay after an erasure). A probe looked up another email with a
-   * customer's CRM id as its interactionId, and erased someone else quoting it; after that customer's own erasure the
-   * CRM id was still stored in clear, three times. One `find` on `identifiers` for all the texts.
-   */
-  async refuseStoredIdentifiers(texts: ReadonlyArray<readonly [string, string]>): Promise<void> {
-    const byHash = new Map<string, { path: string; kind: IdentifierKind }>();
-    let forms = 0;
-    for (const [path, text] of texts) {
-      const folded = foldForMatching(text);
-      for (const [kind, candidates] of [
-        ['CRM_ID', crmIdCandidates(folded)],
-        ['PHONE', phoneCandidates(folded)],
-        ['EMAIL', emailCandidates(folded)],
-      ] as const) {
-        if ((forms += candidates.size) > MAX_SCREENED_EMAIL_FORMS) {
-          throw new BadUserInputError('The request holds too many words to check against the identifiers on record; send shorter text', { field: path });
-        }
-        for (const candidate of candidates) for (const hash of this.keyring.hashAll(kind, candidate)) if (!byHash.has(hash)) byHash.set(hash, { path, kind });
-      }
-    }
-    if (byHash.size === 0) return;
-    const hit = await this.repository.findAnyIdentifierHash([...byHash.keys()]);
-    const found = hit === null ? undefined : byHash.get(hit);
-    if (found) throw new BadUserInputError(`${found.path} must not contain a customer's ${OWN_IDENTIFIER_NAMES[found.kind]}`, { field: found.path });
   }
 
   /**

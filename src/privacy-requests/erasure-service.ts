@@ -69,7 +69,7 @@ export class ErasureService {
     if (!customer) throw new NotFoundError('No customer has this id');
     // The caller's x-request-id is kept in the event too (details.httpRequestId): screened the same way, and replaced
     // when it names the customer (a probe sent the display name and the email's local part as one).
-    await this.refuseOwnIdentifiers([{ customerId, texts: [['requestId', request], ['reason', justification]], screensName: true }], { screensRequestId: true, screensEveryone: true });
+    await this.refuseOwnIdentifiers([{ customerId, texts: [['requestId', request], ['reason', justification]], screensName: true }], { screensRequestId: true });
     // A customer erased already has no name, identifiers or key left to screen these texts against: a repeat stored
     // the name, the CRM id or the email's slug it was given in its DATA_DELETION event for good (a probe). So a
     // repeat keeps none of its own free text: no reason, its reference only when it is the first request's, and

@@ -45,7 +45,7 @@ export class GrantService {
     const ttlSeconds = input.ttlSeconds ?? this.ttl.defaultSeconds;
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) throw new BadUserInputError('ttlSeconds must be a positive whole number', { field: 'ttlSeconds' });
     await this.customers.loadActive(input.customerId);
-    await this.customers.refuseOwnIdentifiers([{ customerId: input.customerId, texts: [['justification', justification]] }], { screensEveryone: true });
+    await this.customers.refuseOwnIdentifiers([{ customerId: input.customerId, texts: [['justification', justification]] }]);
 
     const grant: PiiAccessGrantRecord = {
       id: newPrefixedId('grt'),
