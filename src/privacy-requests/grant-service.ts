@@ -162,8 +162,22 @@ function asSeparator(character: string): string {
   return LETTER_OR_DIGIT.test(character.normalize('NFKD')) ? character : '-';
 }
 
+/**
+ * Letters in boxes and circles that have no compatibility form (negative circled and squared, regional indicators):
+ * `agent-🅐` approved `agent-a`'s grant once symbols were taken for separators (a regression probe).
+ */
+const ENCLOSED_LETTERS = [0x1f150, 0x1f170, 0x1f1e6];
+const ENCLOSED_LETTER = /[\u{1F150}-\u{1F169}\u{1F170}-\u{1F189}\u{1F1E6}-\u{1F1FF}]/gu;
+
+function asLetter(character: string): string {
+  const code = character.codePointAt(0) as number;
+  const first = ENCLOSED_LETTERS.find((start) => code >= start && code < start + 26) as number;
+  return String.fromCharCode(0x41 + code - first);
+}
+
 function foldSubject(sub: string): string {
   return sub
+    .replace(ENCLOSED_LETTER, asLetter)
     // Before compatibility forms too: some decompose into a space and a mark (U+2017 ‗, the double low line).
     .replace(SEPARATOR_LIKE, asSeparator)
     .normalize('NFKD')

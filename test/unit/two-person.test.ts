@@ -30,6 +30,9 @@ describe('the two-person rule compares subjects as one person would be named', (
     ['agent-a', '\u1D2Cgent-a'],
     ['agent-a', 'agent-\u2090'],
     ['agent-a', '\u{1F130}gent-a'],
+    ['agent-a', 'agent-\u{1F150}'],
+    ['agent-a', 'agent-\u{1F170}'],
+    ['agent-z', 'agent-\u{1F1FF}'],
     // Letters of one script in both cases (a regression probe: the Coptic letter U+2CBA was taken for a dash).
     ['\u2CBAgent', '\u2CBBgent'],
     ['kelvin', '\u212Aelvin'],
@@ -47,6 +50,7 @@ describe('the two-person rule compares subjects as one person would be named', (
     ['user.1', 'user\u0661'],
     ['agent-\u1D43', 'agent-\u1D47'],
     ['\u24B6lice', '\u24B7lice'],
+    ['\u{1F150}lice', '\u{1F151}lice'],
     ['k\u02B0a', 'k\u02B2a'],
     ['agent-1', 'agent-l'],
     // Marks that are letters' own (Indic vowel signs, kana voicing) are kept (a regression probe).
