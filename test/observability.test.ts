@@ -178,7 +178,7 @@ describe('logs', () => {
     const addresses = [`mary.smith.${tag}.k9@example.org`, `zq.leak.${tag}.7731@example.com`];
     const registered = await app.graphql(service, REGISTER, { input: { identifiers: addresses.map((value) => ({ kind: 'EMAIL', value })) } });
     expect(registered.body.errors).toBeUndefined();
-    const camel = [`MarySmith${Tag}K9ExampleOrg`, `zqLeak${Tag}7731ExampleCom`];
+    const camel = [`MarySmith${Tag}K9ExampleOrg`, `zqLeak${Tag}7731ExampleCom`, `Mary_Smith${Tag}K9_ExampleOrg`];
     const agent = await app.token(['customer:read'], 'agent-camel');
     for (const name of camel) {
       const res = await fetch(app.url, {

@@ -518,7 +518,9 @@ export class CustomerService {
     // Lower-cased once split: a local part keeps its case when normalised, and addresses are registered in lower case.
     const camel = folded.replace(/(?<=[\p{Ll}\p{N}])(?=\p{Lu})/gu, '.');
     const digits = camel.replace(/(?<=\p{L})(?=\p{N})|(?<=\p{N})(?=\p{L})/gu, '.');
-    const emails = new Set([folded, camel.toLowerCase(), digits.toLowerCase()].flatMap((form) => [...emailCandidates(form)]));
+    // And with every separator a dot, where camel case mixes with them (`Mary_SmithK9_ExampleOrg`, a regression probe).
+    const forms = camel === folded ? [folded] : [folded, camel, digits, camel.replace(/[_-]/g, '.')].map((form, i) => (i === 0 ? form : form.toLowerCase()));
+    const emails = new Set(forms.flatMap((form) => [...emailCandidates(form)]));
     const hashes = [
       ...[...crmIdCandidates(folded)].flatMap((form) => this.keyring.hashAll('CRM_ID', form)),
       ...[...phoneCandidates(folded)].flatMap((form) => this.keyring.hashAll('PHONE', form)),
