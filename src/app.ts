@@ -182,6 +182,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       stopLoggingStores();
       stopLoggingAuditStore();
       await subgraph.stop();
+      services.stopTimers();
       await closeStores();
     },
   };

@@ -54,6 +54,8 @@ export interface Services {
   dsar: DsarService;
   /** Right to be forgotten. */
   erasure: ErasureService;
+  /** Drops the timers of pending work (the repeat purges after a consent change), before the stores close. */
+  stopTimers(): void;
 }
 
 /** Something erasure must clear for a customer; `erase` returns how many items went (for the ErasureReceipt). */
@@ -115,6 +117,7 @@ export function createServices(deps: ServiceDeps): Services {
     auditTrail,
     dsar,
     erasure,
+    stopTimers: context.stopRepurges,
   };
 }
 

@@ -594,6 +594,33 @@ describe('consent gating', () => {
     }
   });
 
+  // A stop within 30 s of a consent change logged "could not purge the context snapshot" once Redis was closing (seen
+  // by hand, Ctrl-C to npm start after seeding): a stop drops the repeat purges still pending.
+  it('drops the repeat purges still pending when the process stops', async () => {
+    const own = await startTestApp();
+    try {
+      const crm = await own.token(SERVICE_SCOPES, 'svc-stop');
+      const registered = await own.graphql<{ registerCustomer: { id: string } }>(crm, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail('stop') }] } });
+      const id = registered.body.data!.registerCustomer.id;
+      const snapshots = own.app.services.snapshots;
+      const invalidate = snapshots.invalidate.bind(snapshots);
+      let purges = 0;
+      snapshots.invalidate = async (customerId: string) => {
+        purges += 1;
+        return invalidate(customerId);
+      };
+      const changed = await own.graphql(crm, RECORD_CONSENT, { input: { customerId: id, scopes: ['support_context'], source: 'ivr-prompt' } });
+      expect(changed.body.errors).toBeUndefined();
+      expect(purges).toBe(1);
+      own.app.services.stopTimers();
+      await sleep(2_500);
+      expect(purges).toBe(1);
+    } finally {
+      await own.stop();
+    }
+    expect(own.logs.text()).not.toContain('could not purge');
+  });
+
   // A probe consented a customer while Redis refused writes: the purge failed, the snapshot built without history
   // stayed, and the history read as empty, without CONSENT_REQUIRED, for the whole TTL, after Redis recovered too.
   it.each([
