@@ -519,7 +519,7 @@ export class CustomerService {
     const camel = folded.replace(/(?<=[\p{Ll}\p{N}])(?=\p{Lu})/gu, '.');
     const digits = camel.replace(/(?<=\p{L})(?=\p{N})|(?<=\p{N})(?=\p{L})/gu, '.');
     // And with every separator a dot, where camel case mixes with them (`Mary_SmithK9_ExampleOrg`, a regression probe).
-    const forms = camel === folded ? [folded] : [folded, camel, digits, camel.replace(/[_-]/g, '.')].map((form, i) => (i === 0 ? form : form.toLowerCase()));
+    const forms = camel === folded ? [folded] : [folded, ...[camel, digits, camel.replace(/[_-]/g, '.')].map((form) => form.toLowerCase())];
     const emails = new Set(forms.flatMap((form) => [...emailCandidates(form)]));
     const hashes = [
       ...[...crmIdCandidates(folded)].flatMap((form) => this.keyring.hashAll('CRM_ID', form)),
