@@ -189,6 +189,7 @@ export class CustomerService {
     if (existing === 'settling') return null;
     if (existing) {
       if (existing.customer.registrationPending && !(await this.completeRegistration(existing.customer, identifiers, actor, input.channel ?? null))) return null;
+      await this.refuseShownIdentifiers(existing.customer, identifiers, 'registration');
       await this.auditIdentifierMatch(existing.customer, existing.matched, actor, input.channel ?? null, { source: 'registration' });
       return this.linkMissing(existing.customer, identifiers, actor, input.channel ?? null, 'registration');
     }
@@ -230,6 +231,7 @@ export class CustomerService {
       }
       if (isSettling(owner)) return null;
       const winner = await this.loadActive(claim.ownerId);
+      await this.refuseShownIdentifiers(winner, others, 'registration');
       await this.auditIdentifierMatch(winner, primary, actor, input.channel ?? null, { source: 'registration' });
       return this.linkMissing(winner, others, actor, input.channel ?? null, 'registration');
     }
@@ -334,6 +336,7 @@ export class CustomerService {
     const [hashed] = this.hashIdentifiers([identifier]) as [HashedIdentifier];
     withdrawRequestIdNaming([hashed]);
     const customer = await this.loadActive(customerId);
+    await this.refuseShownIdentifiers(customer, [hashed], 'link');
     return this.linkMissing(customer, [hashed], actor, null, 'link');
   }
 
@@ -776,6 +779,42 @@ export class CustomerService {
     const [reloaded] = await this.repository.findByIds([customer.id]);
     if (!reloaded || reloaded.status !== 'ACTIVE') throw new CustomerErasedError();
     return reloaded;
+  }
+
+  /**
+   * A registration refuses a display name or language that shows a CRM id, or an email's local part, registered with
+   * it; an identifier linked later met no such check, so `CRM-UTPGAQ9 Smith` registered with a phone and then linked to
+   * CRM-UTPGAQ9 showed every agent `CRM-UTPGAQ9 S.` (a probe; likewise `preferredLanguage: en-QUTPGA` and QUTPGA, and
+   * an address's local part). Read against what agents are shown (the stored mask and the language), before anything
+   * is linked or audited, for the identifiers the customer does not hold yet: one that does was accepted before this check (a
+   * repeat registration of it stays an answer). No query unless the text shows one of them.
+   */
+  private async refuseShownIdentifiers(customer: CustomerRecord, identifiers: readonly HashedIdentifier[], source: 'registration' | 'link'): Promise<void> {
+    const name = customer.masked.DISPLAY_NAME;
+    const shown = (identifier: HashedIdentifier): 'displayName' | 'preferredLanguage' | null => {
+      if (identifier.kind === 'CRM_ID') {
+        if (name !== null && namesAnyCrmId(name, [identifier.normalised])) return 'displayName';
+        if (customer.preferredLanguage !== null && namesAnyCrmId(customer.preferredLanguage, [identifier.normalised])) return 'preferredLanguage';
+      }
+      if (identifier.kind === 'EMAIL' && name !== null && namesAnEmailsLocalPart(name, [identifier.normalised])) return 'displayName';
+      return null;
+    };
+    const suspects = identifiers.flatMap((identifier) => {
+      const attribute = shown(identifier);
+      return attribute === null ? [] : [{ identifier, attribute }];
+    });
+    if (suspects.length === 0) return;
+    const held = new Set(
+      (await this.repository.findIdentifiersByHashes(suspects.flatMap((s) => s.identifier.hashes)))
+        .filter((record) => record.customerId === customer.id)
+        .map((record) => record.hash),
+    );
+    const refused = suspects.find((s) => !s.identifier.hashes.some((hash) => held.has(hash)));
+    if (refused === undefined) return;
+    const kind = refused.identifier.kind === 'CRM_ID' ? 'CRM id' : 'email address';
+    throw new BadUserInputError(`The customer's ${refused.attribute} shows this ${kind}, which agents would then read in clear; it is not linked`, {
+      field: source === 'link' ? 'identifier' : 'identifiers',
+    });
   }
 
   /** One identifier; true when this call linked it or waited for another call's link (the customer may have changed). */
