@@ -11,14 +11,14 @@ interface Edge {
   node: { id: string; type: string; sequence: number; occurredAt: string; prevHash: string; hash: string; identifierHash: string | null; actor: { kind: string; id: string } };
 }
 interface TrailResponse {
-  customer: { auditTrail: { edges: Edge[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } | null } | null;
+  customer: { auditTrail: { edges: Edge[]; pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null } } | null } | null;
 }
 
 const TRAIL = `query Trail($id: ID!, $first: Int, $after: String, $from: DateTime, $to: DateTime) {
   customer(id: $id) {
     auditTrail(first: $first, after: $after, from: $from, to: $to) {
       edges { cursor node { id type sequence occurredAt prevHash hash identifierHash actor { kind id } } }
-      pageInfo { hasNextPage endCursor }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
     }
   }
 }`;
@@ -46,6 +46,9 @@ async function readAll(id: string, pageSize: number): Promise<{ edges: Edge[]; p
     const trail = res.body.data!.customer!.auditTrail!;
     edges.push(...trail.edges);
     pages += 1;
+    // Relay's PageInfo in full: paging forward, every page after the first has events before it.
+    expect(trail.pageInfo.startCursor).toBe(trail.edges[0]?.cursor ?? null);
+    expect(trail.pageInfo.hasPreviousPage).toBe(after !== null);
     if (!trail.pageInfo.hasNextPage) return { edges, pages };
     expect(trail.pageInfo.endCursor).toBe(trail.edges.at(-1)!.cursor);
     after = trail.pageInfo.endCursor;
@@ -83,7 +86,8 @@ describe('Customer.auditTrail', () => {
     expect(byDefault.body.data!.customer!.auditTrail!.edges).toHaveLength(2);
     const largest = await app.graphql<TrailResponse>(auditor, TRAIL, { id, first: 200 });
     expect(largest.body.errors).toBeUndefined();
-    expect(largest.body.data!.customer!.auditTrail!.pageInfo).toEqual({ hasNextPage: false, endCursor: largest.body.data!.customer!.auditTrail!.edges[1]!.cursor });
+    const edges = largest.body.data!.customer!.auditTrail!.edges;
+    expect(largest.body.data!.customer!.auditTrail!.pageInfo).toEqual({ hasNextPage: false, hasPreviousPage: false, startCursor: edges[0]!.cursor, endCursor: edges[1]!.cursor });
   });
 
   it('rejects first above 200, zero, negative, and cursors it did not issue with BAD_USER_INPUT', async () => {
@@ -130,6 +134,8 @@ describe('Customer.auditTrail', () => {
     const next = await app.graphql<TrailResponse>(auditor, TRAIL, { id, from, to, after, first: 1 });
     expect(next.body.data!.customer!.auditTrail!.edges.map((e) => e.node.sequence)).toEqual([expected[1]]);
     expect(next.body.data!.customer!.auditTrail!.pageInfo.hasNextPage).toBe(true);
+    // `from` may have left the events before the cursor out of the range: not claimed.
+    expect(next.body.data!.customer!.auditTrail!.pageInfo.hasPreviousPage).toBe(false);
 
     const backwards = await app.graphql<TrailResponse>(auditor, TRAIL, { id, from: to, to: edges[0]!.node.occurredAt });
     expect(backwards.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');

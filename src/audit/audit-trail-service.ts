@@ -19,7 +19,7 @@ export interface AuditPageArgs {
 
 export interface AuditPage {
   edges: Array<{ cursor: string; node: AuditEventRecord }>;
-  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
 }
 
 export interface AuditVerificationResult {
@@ -69,7 +69,11 @@ export class AuditTrailService {
       position = page[i]?.position ?? position;
       return { cursor: encodeAuditCursor(position), node };
     });
-    return { edges, pageInfo: { hasNextPage: found.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
+    // Relay's PageInfo in full (a Relay-style subgraph's shared PageInfo did not compose with two fields; a probe). Paging
+    // forward, hasPreviousPage may be false when it cannot be told cheaply: here it is true after a cursor, whose event
+    // comes before this page (chains start at 1), unless `from` may have left the earlier events out of the range.
+    const hasPreviousPage = afterSequence !== null && afterSequence >= 1 && range.from === null;
+    return { edges, pageInfo: { hasNextPage: found.length > first, hasPreviousPage, startCursor: edges[0]?.cursor ?? null, endCursor: edges.at(-1)?.cursor ?? null } };
   }
 
   async findByIds(ids: readonly string[]): Promise<Array<AuditEventRecord | null>> {

@@ -370,10 +370,17 @@ export type MutationStartSupportSessionArgs = {
   ttlSeconds?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/**
+ * A page's place in its connection, as the Relay connection spec defines it (all four fields): another subgraph's
+ * Relay-style PageInfo composes with this one.
+ */
 export type PageInfo = {
   __typename?: 'PageInfo';
   endCursor: Maybe<Scalars['String']['output']>;
   hasNextPage: Scalars['Boolean']['output'];
+  /** Paging goes forward only: true when this page starts after a cursor from the same query (events come before it). */
+  hasPreviousPage: Scalars['Boolean']['output'];
+  startCursor: Maybe<Scalars['String']['output']>;
 };
 
 /** A time-boxed, audited permission for one agent to see some personal fields of one customer in clear. */
@@ -921,6 +928,8 @@ export type MutationResolvers<ContextType = RequestContext, ParentType extends R
 export type PageInfoResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = {
   endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  hasPreviousPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  startCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
 export type PiiAccessGrantResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['PiiAccessGrant'] = ResolversParentTypes['PiiAccessGrant']> = {

@@ -158,7 +158,7 @@ export const FIELD_POLICY: Record<string, TypePolicy> = {
   AuditActor: openType(['kind', 'id'], 'AuditEvent.actor'),
   AuditEventConnection: openType(['edges', 'pageInfo'], 'Customer.auditTrail'),
   AuditEventEdge: openType(['cursor', 'node'], 'AuditEventConnection.edges'),
-  PageInfo: openType(['hasNextPage', 'endCursor'], 'AuditEventConnection.pageInfo'),
+  PageInfo: openType(['hasNextPage', 'hasPreviousPage', 'startCursor', 'endCursor'], 'AuditEventConnection.pageInfo'),
   AuditVerification: openType(['customerId', 'valid', 'eventCount', 'firstBrokenSequence', 'headSequence', 'headHash'], 'Query.verifyAuditTrail'),
   PiiAccessGrant: openType(
     ['id', 'customerId', 'fields', 'status', 'expiresAt', 'requestedBy', 'approvedBy', 'justification'],

@@ -79,6 +79,24 @@ describe('composition', () => {
     expect(flat).toMatch(/openTicketCount: Int! @join__field\(graph: TICKETS\)/);
   });
 
+  // PageInfo is @shareable: a Relay-style subgraph's PageInfo has four fields, and with two here the supergraph could
+  // not answer `hasPreviousPage` or `startCursor` through the audit trail, so composition failed (a probe).
+  it("composes with another subgraph's Relay PageInfo", () => {
+    const relay = parse(`
+      extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key", "@shareable"])
+      type PageInfo @shareable { hasNextPage: Boolean! hasPreviousPage: Boolean! startCursor: String endCursor: String }
+      type Order @key(fields: "id") { id: ID! customer: Customer }
+      type Customer @key(fields: "id", resolvable: false) { id: ID! }
+      type OrderConnection { pageInfo: PageInfo! nodes: [Order!]! }
+      type Query { orders(first: Int): OrderConnection! }
+    `);
+    const { supergraphSdl } = composeSupergraph([
+      { name: 'identity', url: app.url, typeDefs: parse(identitySdl) },
+      { name: 'orders', url: 'http://orders.invalid/graphql', typeDefs: relay },
+    ]);
+    expect(supergraphSdl.replace(/\s+/g, ' ')).toMatch(/type PageInfo @join__type\(graph: IDENTITY\) @join__type\(graph: ORDERS\)/);
+  });
+
   it('composes the default SDL, @requiresScopes included, for the GraphOS Router, which @apollo/gateway refuses', async () => {
     const routerApp = await startTestApp({ shareStoresWith: app });
     const served = await routerApp.graphql<{ _service: { sdl: string } }>(agent, '{ _service { sdl } }');
