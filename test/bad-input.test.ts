@@ -26,6 +26,11 @@ const OPERATOR_OBJECT = { $ne: null };
 const VICTIM_CRM = 'ACME-VICTIM-QX';
 const VICTIM_EMAIL = anEmail('victim');
 const VICTIM_PHONE = aPhone();
+// Registered with a phone only, under a name and language that would show identifiers linked to them later.
+const LATER_PHONE = aPhone();
+const LATER_NAME_PHONE = aPhone();
+let laterId: string;
+let laterNameId: string;
 
 let app: TestApp;
 let token: string;
@@ -229,9 +234,11 @@ const CASES: Case[] = [
     ['resolveCustomer', `query { resolveCustomer(input: { identifier: { kind: EMAIL, value: "${VICTIM_EMAIL}" } }) { customer { id } } }`],
     ['resolveCustomer, under an alias in a fragment', `query { ...F } fragment F on Query { who: resolveCustomer(input: { identifier: { kind: CRM_ID, value: "${VICTIM_CRM}" } }) { matchedBy } }`],
     ['sessionContext', 'query { sessionContext(token: "sst_abc") { customerId } }'],
-  ].map(([what, query]): Case => ({
+    // In an operation the request does not run: the identifier is in the URL all the same (a probe).
+    ['resolveCustomer, in an operation beside the one run', `query A { __typename } query B { resolveCustomer(input: { identifier: { kind: EMAIL, value: "${VICTIM_EMAIL}" } }) { matchedBy } }`, 'A'],
+  ].map(([what, query, operationName]): Case => ({
     name: `${what} over GET`,
-    run: () => send({ method: 'GET', search: `?query=${encodeURIComponent(query!)}`, headers: { 'apollo-require-preflight': 'true' } }),
+    run: () => send({ method: 'GET', search: `?query=${encodeURIComponent(query!)}${operationName ? `&operationName=${operationName}` : ''}`, headers: { 'apollo-require-preflight': 'true' } }),
     status: 405,
     code: 'BAD_REQUEST',
     check: (reply) => {
@@ -439,6 +446,14 @@ const CASES: Case[] = [
     gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: '7janeq@lead.example.com' }], displayName: 'Janeq Doe' } })),
   badInput('a display name whose first word is the local part with a separator every two characters', () =>
     gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'zara.quill54403dx@dashes.example.com' }], displayName: 'za-ra-.q-ui-ll-54-40-3d-x Smith' } })),
+  // A registration refuses those; an identifier linked to an existing customer later met no check, and every agent read
+  // `ACME-LATER-QZ S.` and `en-qlatez` once it was the customer's CRM id (a probe).
+  { ...badInput('linking a CRM id that the stored display name shows', () => gql(LINK, { id: laterId, kind: 'CRM_ID', value: 'ACME-LATER-QZ' })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/displayName shows this CRM id/) },
+  { ...badInput('linking a CRM id that the stored language tag shows', () => gql(LINK, { id: laterId, kind: 'CRM_ID', value: 'QLATEZ' })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/preferredLanguage shows this CRM id/) },
+  { ...badInput("linking an email whose local part the stored display name shows", () => gql(LINK, { id: laterNameId, kind: 'EMAIL', value: 'zed.later7q@example.com' })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/displayName shows this email address/) },
+  // Refused before anything is written: no IDENTITY_RESOLUTION event for the match either.
+  badInput('a repeat registration that adds a CRM id the stored display name shows', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'PHONE', value: LATER_PHONE }, { kind: 'CRM_ID', value: 'acme-later-qz' }] } })),
   badInput('a display name that shows nothing (Hangul fillers)', () =>
     gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-DN-5' }], displayName: '\u3164 \u3164' } })),
   badInput('an interaction id that names the CRM id being resolved', () =>
@@ -566,6 +581,16 @@ beforeAll(async () => {
   });
   expect(res.body.errors).toBeUndefined();
   customerId = res.body.data!.registerCustomer.id;
+  const later = await app.graphql<{ registerCustomer: { id: string } }>(token, REGISTER, {
+    input: { identifiers: [{ kind: 'PHONE', value: LATER_PHONE }], displayName: 'ACME-LATER-QZ Smith', preferredLanguage: 'en-qlatez' },
+  });
+  expect(later.body.errors).toBeUndefined();
+  laterId = later.body.data!.registerCustomer.id;
+  const laterName = await app.graphql<{ registerCustomer: { id: string } }>(token, REGISTER, {
+    input: { identifiers: [{ kind: 'PHONE', value: LATER_NAME_PHONE }], displayName: 'zed.later7q Smith' },
+  });
+  expect(laterName.body.errors).toBeUndefined();
+  laterNameId = laterName.body.data!.registerCustomer.id;
   const consent = await app.graphql(token, `mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["support_context"], source: "ivr" }) { id } }`, { c: customerId });
   expect(consent.body.errors).toBeUndefined();
 });
