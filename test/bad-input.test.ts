@@ -29,8 +29,10 @@ const VICTIM_PHONE = aPhone();
 // Registered with a phone only, under a name and language that would show identifiers linked to them later.
 const LATER_PHONE = aPhone();
 const LATER_NAME_PHONE = aPhone();
+const LATER_DIGIT_PHONE = aPhone();
 let laterId: string;
 let laterNameId: string;
+let laterDigitId: string;
 
 let app: TestApp;
 let token: string;
@@ -451,6 +453,12 @@ const CASES: Case[] = [
   { ...badInput('linking a CRM id that the stored display name shows', () => gql(LINK, { id: laterId, kind: 'CRM_ID', value: 'ACME-LATER-QZ' })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/displayName shows this CRM id/) },
   { ...badInput('linking a CRM id that the stored language tag shows', () => gql(LINK, { id: laterId, kind: 'CRM_ID', value: 'QLATEZ' })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/preferredLanguage shows this CRM id/) },
   { ...badInput("linking an email whose local part the stored display name shows", () => gql(LINK, { id: laterNameId, kind: 'EMAIL', value: 'zed.later7q@example.com' })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/displayName shows this email address/) },
+  // The stored mask as it is: masked again, a digit initial read as a numbered suffix and went (a regression probe).
+  badInput('linking an email whose local part a stored mask with a digit initial shows', () => gql(LINK, { id: laterDigitId, kind: 'EMAIL', value: 'zed.latdfqje7q@example.com' })),
+  // Spelt with other separators, in look-alike letters or across words, a CRM id showed all the same (a regression probe).
+  badInput('linking a CRM id that the stored display name shows across its words', () => gql(LINK, { id: laterId, kind: 'CRM_ID', value: 'ACMELATERQZS' })),
+  badInput('a display name that spells the CRM id registered with it with other separators', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'ACME-X7HKMKT' }], displayName: 'ACME_X7HKMKT Smith' } })),
   // Refused before anything is written: no IDENTITY_RESOLUTION event for the match either.
   badInput('a repeat registration that adds a CRM id the stored display name shows', () =>
     gql(REGISTER, { input: { identifiers: [{ kind: 'PHONE', value: LATER_PHONE }, { kind: 'CRM_ID', value: 'acme-later-qz' }] } })),
@@ -591,6 +599,12 @@ beforeAll(async () => {
   });
   expect(laterName.body.errors).toBeUndefined();
   laterNameId = laterName.body.data!.registerCustomer.id;
+  // Stored as `zed.latdfqje7q 2.`, which masked again reads `zed.latdfqje7q.` (a numbered suffix dropped).
+  const laterDigit = await app.graphql<{ registerCustomer: { id: string } }>(token, REGISTER, {
+    input: { identifiers: [{ kind: 'PHONE', value: LATER_DIGIT_PHONE }], displayName: 'zed.latdfqje7q 2b' },
+  });
+  expect(laterDigit.body.errors).toBeUndefined();
+  laterDigitId = laterDigit.body.data!.registerCustomer.id;
   const consent = await app.graphql(token, `mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["support_context"], source: "ivr" }) { id } }`, { c: customerId });
   expect(consent.body.errors).toBeUndefined();
 });

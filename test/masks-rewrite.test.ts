@@ -57,7 +57,7 @@ describe('npm run masks:rewrite', () => {
     ct[0] = (ct[0] ?? 0) ^ 1;
     await customers.updateOne({ _id: broken as never }, { $set: { 'encrypted.DISPLAY_NAME.ct': ct, 'masked.DISPLAY_NAME': 'X.' } });
 
-    const env = { MONGODB_URL: app.config.mongodbUrl, MONGODB_DB: app.config.mongodbDb, PII_MASTER_KEY: app.keys.piiMasterKey };
+    const env = { MONGODB_URL: app.config.mongodbUrl, MONGODB_DB: app.config.mongodbDb, PII_MASTER_KEY: app.keys.piiMasterKey, IDENTITY_HMAC_KEYS: app.keys.identityHmacKeys };
     const dry = await rewrite(['--dry-run'], env);
     expect(dry.code).toBe(0);
     expect(dry.output).toContain('3 active customers read; 2 had masks of an earlier rule (DISPLAY_NAME 2, EMAIL 0, PHONE 1): nothing written (--dry-run)');
@@ -98,7 +98,7 @@ describe('npm run masks:rewrite', () => {
     await customers.updateOne({ _id: id as never }, { $set: { 'encrypted.DISPLAY_NAME': { iv: sealed.iv, ct: sealed.ciphertext, tag: sealed.tag }, 'masked.DISPLAY_NAME': `${localPart.slice(0, 9)} #.` } });
     const damaged = await register([{ kind: 'CRM_ID', value: aCrmId() }], 'Dee Damaged');
     await customers.updateOne({ _id: damaged as never }, { $set: { 'encrypted.DISPLAY_NAME': 'junk' } });
-    const env = { MONGODB_URL: app.config.mongodbUrl, MONGODB_DB: app.config.mongodbDb, PII_MASTER_KEY: app.keys.piiMasterKey };
+    const env = { MONGODB_URL: app.config.mongodbUrl, MONGODB_DB: app.config.mongodbDb, PII_MASTER_KEY: app.keys.piiMasterKey, IDENTITY_HMAC_KEYS: app.keys.identityHmacKeys };
     const run = await rewrite([], env);
     expect(run.code, run.output).toBe(0);
     expect(run.output).toContain('1 display names kept their old mask');
@@ -115,9 +115,37 @@ describe('npm run masks:rewrite', () => {
     }
   }, 120_000);
 
+  // A link is checked against the mask stored then (`Smith, A.` under an earlier rule); rewritten, the mask showed the
+  // CRM id linked meanwhile, `ACME-R5HVK3 S.`, to every agent (a regression probe). Another email linked meanwhile is
+  // held by hash only: a new mask that shows a digit beside one is not written either.
+  it('keeps the old mask of a name whose new one would show a CRM id or another email linked under the old one', async () => {
+    const crmId = `ACME-R${Date.now().toString(36).toUpperCase()}`;
+    const withCrm = await register([{ kind: 'PHONE', value: '+2904513' }], `Smith, ${crmId}`);
+    const withEmail = await register([{ kind: 'EMAIL', value: anEmail('first') }], 'Doe, q7x.later');
+    const plain = await register([{ kind: 'PHONE', value: '+2904514' }, { kind: 'CRM_ID', value: aCrmId() }], 'Roe, Ann');
+    const customers = app.app.mongo.db.collection('customers');
+    for (const [id, old] of [[withCrm, 'Smith, A.'], [withEmail, 'Doe, q.'], [plain, 'Roe, A.']] as const) {
+      await customers.updateOne({ _id: id as never }, { $set: { 'masked.DISPLAY_NAME': old } });
+    }
+    const link = (id: string, kind: string, value: string) =>
+      app.graphql(service, 'mutation($id: ID!, $k: IdentifierKind!, $v: String!) { linkIdentifier(customerId: $id, identifier: { kind: $k, value: $v }) { id } }', { id, k: kind, v: value });
+    expect((await link(withCrm, 'CRM_ID', crmId)).body.errors).toBeUndefined();
+    expect((await link(withEmail, 'EMAIL', `q7x.later@l${Date.now().toString(36)}.example.com`)).body.errors).toBeUndefined();
+    const env = { MONGODB_URL: app.config.mongodbUrl, MONGODB_DB: app.config.mongodbDb, PII_MASTER_KEY: app.keys.piiMasterKey, IDENTITY_HMAC_KEYS: app.keys.identityHmacKeys };
+    const run = await rewrite([], env);
+    expect(run.code, run.output).toBe(0);
+    // (The earlier test's customer keeps its old mask on every run too.)
+    expect(run.output).toMatch(/\b[2-9] display names kept their old mask/);
+    expect(await masksOf(withCrm)).toMatchObject({ DISPLAY_NAME: 'Smith, A.' });
+    expect(await masksOf(withEmail)).toMatchObject({ DISPLAY_NAME: 'Doe, q.' });
+    // A name that shows no identifier the customer holds is rewritten as before.
+    expect(await masksOf(plain)).toMatchObject({ DISPLAY_NAME: 'Ann R.' });
+    expect(run.output).not.toContain(crmId);
+  }, 120_000);
+
   it('refuses a missing or wrong PII_MASTER_KEY and unknown arguments, in one line without the key', async () => {
     await register([{ kind: 'CRM_ID', value: aCrmId() }], 'Kay Key');
-    const env = { MONGODB_URL: app.config.mongodbUrl, MONGODB_DB: app.config.mongodbDb };
+    const env = { MONGODB_URL: app.config.mongodbUrl, MONGODB_DB: app.config.mongodbDb, IDENTITY_HMAC_KEYS: app.keys.identityHmacKeys };
     const missing = await rewrite([], env);
     expect([missing.code, missing.output.trim()]).toEqual([78, 'masks:rewrite: PII_MASTER_KEY: is required (npm start keeps the dev key in .data/dev-keys.json)']);
     const other = (await generateDevKeys()).piiMasterKey;
@@ -132,7 +160,11 @@ describe('npm run masks:rewrite', () => {
     const nothing = await rewrite([], {});
     expect([nothing.code, nothing.output.trim().split('\n')]).toEqual([
       78,
-      ['masks:rewrite: PII_MASTER_KEY: is required (npm start keeps the dev key in .data/dev-keys.json)', "masks:rewrite: MONGODB_URL: is required (npm start prints the dev server's URL)"],
+      [
+        'masks:rewrite: PII_MASTER_KEY: is required (npm start keeps the dev key in .data/dev-keys.json)',
+        'masks:rewrite: IDENTITY_HMAC_KEYS: is required (a new mask is compared with the identifiers the customer holds, stored as hashes)',
+        "masks:rewrite: MONGODB_URL: is required (npm start prints the dev server's URL)",
+      ],
     ]);
     const elsewhere = await rewrite([], { ...env, MONGODB_DB: `${app.config.mongodbDb}_typo`, PII_MASTER_KEY: app.keys.piiMasterKey });
     expect([elsewhere.code, elsewhere.output.trim()]).toEqual([

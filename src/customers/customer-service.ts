@@ -127,7 +127,7 @@ export class CustomerService {
     // registered `CRM-CBC6490F Smith` with that CRM id). Emails and phone numbers are refused by shape above.
     const crmIds = identifiers.filter((i) => i.kind === 'CRM_ID').map((i) => i.normalised);
     for (const [field, text] of [['displayName', attributes.displayName], ['preferredLanguage', attributes.preferredLanguage]] as const) {
-      if (text !== null && namesAnyCrmId(text, crmIds)) throw new BadUserInputError(`${field} must not contain the customer's CRM id`, { field });
+      if (text !== null && showsCrmId(text, crmIds)) throw new BadUserInputError(`${field} must not contain the customer's CRM id`, { field });
     }
     // Nor the address's local part, which the masked email hides but for its first character: `zara.quill54403dx
     // Smith` with zara.quill54403dx@example.com showed the whole address to every agent across the two masks (a probe).
@@ -793,10 +793,13 @@ export class CustomerService {
     const name = customer.masked.DISPLAY_NAME;
     const shown = (identifier: HashedIdentifier): 'displayName' | 'preferredLanguage' | null => {
       if (identifier.kind === 'CRM_ID') {
-        if (name !== null && namesAnyCrmId(name, [identifier.normalised])) return 'displayName';
-        if (customer.preferredLanguage !== null && namesAnyCrmId(customer.preferredLanguage, [identifier.normalised])) return 'preferredLanguage';
+        if (name !== null && showsCrmId(name, [identifier.normalised])) return 'displayName';
+        if (customer.preferredLanguage !== null && showsCrmId(customer.preferredLanguage, [identifier.normalised])) return 'preferredLanguage';
       }
-      if (identifier.kind === 'EMAIL' && name !== null && namesAnEmailsLocalPart(name, [identifier.normalised])) return 'displayName';
+      // The mask as stored, not masked again: a mask is not always its own mask (`X 2.` reads as a numbered suffix and
+      // masks to `X.`, `(X ).` as a bracketed note), and masked again `zed.latdfqje7q 2.` let its address be linked (a
+      // regression probe).
+      if (identifier.kind === 'EMAIL' && name !== null && showsEmailsLocalPart(name, [identifier.normalised])) return 'displayName';
       return null;
     };
     const suspects = identifiers.flatMap((identifier) => {
@@ -1258,7 +1261,42 @@ function withdrawRequestIdNaming(identifiers: readonly ReadIdentifier[]): void {
  * (reversed, base64) is not looked for.
  */
 export function namesAnEmailsLocalPart(displayName: string, emails: readonly string[]): boolean {
-  const shown = skeletonOf(maskDisplayName(displayName) ?? '');
+  return showsEmailsLocalPart(maskDisplayName(displayName) ?? '', emails);
+}
+
+/**
+ * For a mask about to replace another (masks:rewrite): whether what it shows is an identifier the customer holds, which
+ * a link made under the old mask was checked against that mask only (a regression probe: `Smith, ACME-R5HVK3`, stored
+ * as `Smith, A.` by an earlier rule, linked to ACME-R5HVK3, then rewritten to `ACME-R5HVK3 S.`). CRM ids are held as
+ * hashes only: the words the mask shows, runs of up to six of them joined as written or by one separator each, in any
+ * case, are hashed and compared (separators mixed within one id are not tried). An email other than the one the
+ * customer's `email` attribute holds is known by hash only, and its local part cannot be formed from a name: a mask
+ * that shows a digit beside one is taken as showing it (a local part of letters alone reads as a name, as at
+ * registration). `attributeEmail` is the clear email attribute, which namesAnEmailsLocalPart covers.
+ */
+export function maskShowsHeldIdentifier(maskedName: string, held: readonly IdentifierRecord[], keyring: HmacKeyring, attributeEmail: string | null): boolean {
+  const crmHashes = new Set(held.filter((record) => record.kind === 'CRM_ID').flatMap((record) => [record.hash, ...(record.priorHashes ?? [])]));
+  if (crmHashes.size > 0) {
+    const forms = crmIdCandidates(foldForMatching(maskedName));
+    const words = foldForMatching(maskedName).match(/[A-Za-z0-9]+/g) ?? [];
+    for (let start = 0; start < words.length; start++) {
+      for (let end = start + 1; end <= Math.min(words.length, start + MAX_PIECES); end++) {
+        for (const separator of ['', '-', '_', '.', ':', ' ']) {
+          const form = words.slice(start, end).join(separator);
+          if (form.length >= MIN_SCREENED_CRM_ID_LENGTH && form.length <= 128) forms.add(form).add(form.toUpperCase()).add(form.toLowerCase());
+        }
+      }
+    }
+    if ([...forms].some((form) => keyring.hashAll('CRM_ID', form).some((hash) => crmHashes.has(hash)))) return true;
+  }
+  const shown = new Set(attributeEmail === null ? [] : keyring.hashAll('EMAIL', attributeEmail));
+  const otherEmails = held.filter((record) => record.kind === 'EMAIL' && !shown.has(record.hash) && !(record.priorHashes ?? []).some((hash) => shown.has(hash)));
+  return otherEmails.length > 0 && /\p{N}/u.test(maskedName);
+}
+
+/** namesAnEmailsLocalPart of what a masked name shows (`maskedName`, as stored). */
+function showsEmailsLocalPart(maskedName: string, emails: readonly string[]): boolean {
+  const shown = skeletonOf(maskedName);
   return emails.some((email) => {
     const localPart = email.slice(0, email.lastIndexOf('@'));
     return [localPart, localPart.split('+', 1)[0] ?? ''].some((part) => {
@@ -1346,6 +1384,21 @@ function skeletonOf(text: string): string {
 /** A text folded as skeletonOf and skeletonWordsOf read it. */
 function foldForSkeleton(text: string): string {
   return asciiDigits(foldForMatching(text).toLowerCase().normalize('NFKC'));
+}
+
+/**
+ * Whether a name or language tag shows one of these CRM ids: as the screen reads text (namesAnyCrmId), or spelt by
+ * whole words in a row whatever separates them (`ACME_X7HKMKT S.` and `ACME Q.` showed ACME-X7HKMKT and ACMEQ; a
+ * regression probe). Ids of fewer than four letters and digits are not looked for, as in free text; letters of another
+ * script that look alike (`АСМЕ` in Cyrillic) are not folded, as a deliberate encoding is not looked for.
+ */
+function showsCrmId(text: string, crmIds: readonly string[]): boolean {
+  if (namesAnyCrmId(text, crmIds)) return true;
+  const words = skeletonWordsOf(text);
+  return crmIds.some((id) => {
+    const skeleton = skeletonOf(id);
+    return skeleton.length >= MIN_SCREENED_CRM_ID_LENGTH && spellsInWholeWords(words, skeleton);
+  });
 }
 
 /** Whether the text names one of these CRM ids, read as the screen reads text (`crmIdCandidates`), in any case. */

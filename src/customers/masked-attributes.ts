@@ -1,6 +1,7 @@
 import { MongoError } from 'mongodb';
 import { ConfigError, ServiceUnavailableError } from '../errors.js';
-import { namesAnEmailsLocalPart } from './customer-service.js';
+import { maskShowsHeldIdentifier, namesAnEmailsLocalPart } from './customer-service.js';
+import type { HmacKeyring } from '../identity/hmac-keyring.js';
 import type { PiiEnvelope } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone } from '../policy/masks.js';
 import type { CustomerRepository } from './customer-repository.js';
@@ -24,7 +25,10 @@ export interface MaskRewriteReport {
   fields: Record<PiiField, number>;
   /** Customers whose data key or an attribute did not decrypt, or whose document is damaged: left as they are. */
   unreadable: number;
-  /** Display names whose new mask would give back the customer's email with the masked email: old mask kept. */
+  /**
+   * Display names whose new mask would show an identifier the customer holds (give back the email with the masked email,
+   * or show a CRM id or another email linked under the old mask): old mask kept.
+   */
   kept: number;
   /** Customers whose lock another writer held past the wait: left for another run. */
   busy: number;
@@ -42,6 +46,8 @@ export interface MaskRewriteReport {
 export async function rewriteStoredMasks(
   repository: CustomerRepository,
   envelope: PiiEnvelope,
+  /** Hashes what a new mask shows, to compare with the identifiers the customer holds (maskShowsHeldIdentifier). */
+  keyring: HmacKeyring,
   { dryRun = false, pageSize = 200 }: { dryRun?: boolean; pageSize?: number } = {},
 ): Promise<MaskRewriteReport> {
   const report: MaskRewriteReport = { customers: 0, customersChanged: 0, fields: { DISPLAY_NAME: 0, EMAIL: 0, PHONE: 0 }, unreadable: 0, kept: 0, busy: 0 };
@@ -61,6 +67,13 @@ export async function rewriteStoredMasks(
         else report.unreadable += 1;
       }
     }
+  }
+
+  async function newNameMaskShowsAnIdentifier(id: string, name: string, mask: string | null, email: string | null): Promise<boolean> {
+    if (email !== null && namesAnEmailsLocalPart(name, [email])) return true;
+    if (mask === null) return false;
+    const [held] = await repository.findIdentifiersByCustomerIds([id]);
+    return maskShowsHeldIdentifier(mask, held ?? [], keyring, email);
   }
 
   async function rewriteOne(id: string): Promise<void> {
@@ -96,7 +109,9 @@ export async function rewriteStoredMasks(
     let changed = PII_FIELDS.filter((field) => clear[field] !== null && masks[field] !== customer.masked[field]);
     // A name the registration would refuse today, as its new mask and the masked email together give back the
     // email (`Zaraquill #7` beside zaraquill7@: `Zaraquill 7.` and `z***@`; a probe): its old mask stays.
-    if (changed.includes('DISPLAY_NAME') && clear.DISPLAY_NAME !== null && clear.EMAIL !== null && namesAnEmailsLocalPart(clear.DISPLAY_NAME, [clear.EMAIL])) {
+    // Nor one that shows an identifier linked while the old mask was stored, which the link was checked against (a
+    // CRM id in `Smith, ACME-R5HVK3`, stored as `Smith, A.` by an earlier rule; a regression probe).
+    if (changed.includes('DISPLAY_NAME') && clear.DISPLAY_NAME !== null && (await newNameMaskShowsAnIdentifier(id, clear.DISPLAY_NAME, masks.DISPLAY_NAME, clear.EMAIL))) {
       changed = changed.filter((field) => field !== 'DISPLAY_NAME');
       report.kept += 1;
     }
