@@ -1,6 +1,6 @@
 import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type CryptoKey, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { ConfigError, describeCause, UnauthenticatedError } from '../errors.js';
 import { classifyCaller, type Caller } from './caller.js';
 
@@ -111,14 +111,14 @@ export class TokenVerifier {
     if (!isCanonicalCompactJws(token)) throw new UnauthenticatedError('The token is invalid', 'invalid_token');
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.options.jwks, {
+      payload = await verifyAgainstKeySet(token, this.options.jwks, {
         issuer: this.options.issuer,
         audience: this.options.audience,
         algorithms: ACCEPTED_ALGORITHMS,
         clockTolerance: this.options.clockToleranceSeconds,
         currentDate: new Date(this.now()),
         requiredClaims: ['sub', 'exp'],
-      }));
+      });
     } catch (error) {
       // The key set out of reach is no fault of the token: `invalid_token` would send OAuth clients to refresh tokens
       // again and again through an outage of ours (a regression probe).
@@ -143,6 +143,30 @@ export class TokenVerifier {
     const scopes = readScopes(payload);
     // requiredClaims makes jose reject a token without a numeric exp.
     return { caller: { id: payload.sub, kind: classifyCaller(scopes), scopes }, exp: payload.exp as number };
+  }
+}
+
+/**
+ * jwtVerify against the key set, trying each key when several fit the token: keys without a `kid` (RFC 7517 makes it
+ * optional; an old and a new key during a rotation) or one listed twice. jose refuses the token then
+ * (JWKSMultipleMatchingKeys) and leaves it to the caller to try them, and every such token was refused as invalid by a
+ * server that had started and reported ready (a probe). A key whose signature does not match is passed over; any other
+ * failure (an expired token, a wrong audience) is the token's, whichever key it was checked with.
+ */
+async function verifyAgainstKeySet(token: string, jwks: JWTVerifyGetKey, options: JWTVerifyOptions): Promise<JWTPayload> {
+  try {
+    return (await jwtVerify(token, jwks, options)).payload;
+  } catch (error) {
+    if (!(error instanceof joseErrors.JWKSMultipleMatchingKeys)) throw error;
+    for await (const key of error as joseErrors.JWKSMultipleMatchingKeys & AsyncIterable<CryptoKey>) {
+      try {
+        return (await jwtVerify(token, key, options)).payload;
+      } catch (inner) {
+        if (inner instanceof joseErrors.JWSSignatureVerificationFailed) continue;
+        throw inner;
+      }
+    }
+    throw new joseErrors.JWSSignatureVerificationFailed();
   }
 }
 

@@ -202,6 +202,36 @@ describe('TokenVerifier key sets from AUTH_JWKS_URL', () => {
     }
   });
 
+  // jose leaves it to the caller to try each key that fits (JWKSMultipleMatchingKeys): keys without a kid during a
+  // rotation, or one key listed twice, started, reported ready and refused every token (a probe).
+  it('tries each key when several fit the token: keys without a kid, or one key listed twice', async () => {
+    const [a, b] = await Promise.all([generateKeyPair('ES256'), generateKeyPair('ES256')]);
+    const [jwkA, jwkB] = await Promise.all([exportJWK(a.publicKey), exportJWK(b.publicKey)]);
+    const sign = (privateKey: JoseCryptoKey, kid?: string, expiresIn = '5m') =>
+      new SignJWT({ scope: 'customer:read' })
+        .setProtectedHeader({ alg: 'ES256', ...(kid ? { kid } : {}) })
+        .setSubject('agent-rotation')
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setExpirationTime(expiresIn)
+        .sign(privateKey);
+    const other = await generateKeyPair('ES256');
+    for (const keys of [[jwkA, jwkB], [{ ...jwkA, kid: 'k1' }, { ...jwkA, kid: 'k1' }]]) {
+      const served = await serveKeySet({ keys });
+      try {
+        const verifier = await TokenVerifier.fromSource(source(served.url));
+        const kid = keys[0]?.kid;
+        expect((await verifier.verifyAuthorization(`Bearer ${await sign(a.privateKey, kid)}`)).id).toBe('agent-rotation');
+        if (!kid) expect((await verifier.verifyAuthorization(`Bearer ${await sign(b.privateKey)}`)).id).toBe('agent-rotation');
+        // A key none of them holds is still refused, and so is an expired token signed by one of them.
+        await expect(verifier.verifyAuthorization(`Bearer ${await sign(other.privateKey, kid)}`)).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+        await expect(verifier.verifyAuthorization(`Bearer ${await sign(a.privateKey, kid, '-10m')}`)).rejects.toThrow(/expired/);
+      } finally {
+        await served.close();
+      }
+    }
+  });
+
   it('refuses to start on a served key set that holds a private key, naming AUTH_JWKS_URL', async () => {
     const { privateKey } = await generateKeyPair('ES256', { extractable: true });
     const served = await serveKeySet({ keys: [{ ...(await exportJWK(privateKey)), kid: 'k1', alg: 'ES256' }] });
