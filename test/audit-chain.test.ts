@@ -59,13 +59,15 @@ async function walkTrail(id: string): Promise<string[]> {
   const seen: string[] = [];
   let cursor: string | null = null;
   for (let page = 0; page < 30; page++) {
-    const res: { body: { errors?: unknown; data?: { customer: { auditTrail: { edges: Array<{ node: { id: string } }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } } | null } } = await app.graphql(
+    const res: { body: { errors?: unknown; data?: { customer: { auditTrail: { edges: Array<{ node: { id: string } }>; pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; endCursor: string | null } } } } | null } } = await app.graphql(
       auditor,
-      `query($id: ID!, $after: String) { customer(id: $id) { auditTrail(first: 1, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } } }`,
+      `query($id: ID!, $after: String) { customer(id: $id) { auditTrail(first: 1, after: $after) { edges { node { id } } pageInfo { hasNextPage hasPreviousPage endCursor } } } }`,
       { id, after: cursor },
     );
     expect(res.body.errors).toBeUndefined();
     const { edges, pageInfo } = res.body.data!.customer.auditTrail;
+    // Every page after the first has one before it, tampered positions (`0.5`, `1.2345e-7`) included (a regression probe).
+    expect(pageInfo.hasPreviousPage).toBe(page > 0);
     seen.push(...edges.map((e) => e.node.id));
     if (!pageInfo.hasNextPage || edges.length === 0) break;
     cursor = pageInfo.endCursor;

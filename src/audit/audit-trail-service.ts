@@ -71,8 +71,9 @@ export class AuditTrailService {
     });
     // Relay's PageInfo in full (a Relay-style subgraph's shared PageInfo did not compose with two fields; a probe). Paging
     // forward, hasPreviousPage may be false when it cannot be told cheaply: here it is true after a cursor, whose event
-    // comes before this page (chains start at 1), unless `from` may have left the earlier events out of the range.
-    const hasPreviousPage = afterSequence !== null && afterSequence >= 1 && range.from === null;
+    // comes before this page (a tampered position's too: `after >= 1` said false after `seq:0.5`; a regression probe),
+    // unless `from` may have left the earlier events out of the range. A cursor made by hand is taken at its word.
+    const hasPreviousPage = afterSequence !== null && range.from === null;
     return { edges, pageInfo: { hasNextPage: found.length > first, hasPreviousPage, startCursor: edges[0]?.cursor ?? null, endCursor: edges.at(-1)?.cursor ?? null } };
   }
 

@@ -378,7 +378,7 @@ export type PageInfo = {
   __typename?: 'PageInfo';
   endCursor: Maybe<Scalars['String']['output']>;
   hasNextPage: Scalars['Boolean']['output'];
-  /** Paging goes forward only: true when this page starts after a cursor from the same query (events come before it). */
+  /** Paging goes forward only: true when this page starts after a cursor (its event comes before it), unless from is given. */
   hasPreviousPage: Scalars['Boolean']['output'];
   startCursor: Maybe<Scalars['String']['output']>;
 };
