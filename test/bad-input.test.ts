@@ -238,6 +238,7 @@ const CASES: Case[] = [
     ['sessionContext', 'query { sessionContext(token: "sst_abc") { customerId } }'],
     // In an operation the request does not run: the identifier is in the URL all the same (a probe).
     ['resolveCustomer, in an operation beside the one run', `query A { __typename } query B { resolveCustomer(input: { identifier: { kind: EMAIL, value: "${VICTIM_EMAIL}" } }) { matchedBy } }`, 'A'],
+    ['a mutation, beside the query run', `query A { __typename } mutation B { linkIdentifier(customerId: "cus_00000000000000000000000000", identifier: { kind: EMAIL, value: "${VICTIM_EMAIL}" }) { id } }`, 'A'],
   ].map(([what, query, operationName]): Case => ({
     name: `${what} over GET`,
     run: () => send({ method: 'GET', search: `?query=${encodeURIComponent(query!)}${operationName ? `&operationName=${operationName}` : ''}`, headers: { 'apollo-require-preflight': 'true' } }),
