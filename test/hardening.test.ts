@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
+import { personOf } from '../src/auth/same-person.js';
 import type { RequestContext } from '../src/context.js';
 import { applyRateLimits } from '../src/hardening/rate-limited-fields.js';
 import { RateLimiter } from '../src/hardening/rate-limiter.js';
@@ -65,6 +66,9 @@ describe('rate limiting of sensitive operations', () => {
     for (let i = 0; i < LIMIT; i++) await app.graphql(first, RESOLVE, { value: anEmail() });
     expect((await app.graphql(first, RESOLVE, { value: anEmail() })).body.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
     expect((await app.graphql(second, RESOLVE, { value: anEmail() })).body.errors).toBeUndefined();
+    // A budget is a person's: another spelling of the same subject (one person to the two-person rule) shares it.
+    const sameAsFirst = await app.token(['customer:read'], 'Agent-Budget-A');
+    expect((await app.graphql(sameAsFirst, RESOLVE, { value: anEmail() })).body.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
     // requestPiiAccess has a budget of its own: the refusal here is about the unknown customer, not the rate.
     const grant = await app.graphql(first, `mutation { requestPiiAccess(input: { customerId: "cus_00000000000000000000000000", fields: [EMAIL], justification: "Verifying the caller" }) { id } }`);
     expect(grant.body.errors?.[0]?.extensions?.code).not.toBe('RATE_LIMITED');
@@ -132,12 +136,12 @@ describe('rate limiting of sensitive operations', () => {
     }
   });
 
-  it('keys counters by a hash of the caller id, never the id itself', async () => {
+  it('keys counters by a hash of the caller id (as the person it names), never the id itself', async () => {
     const subject = 'jane.agent@example.org';
     const token = await app.token(['customer:read'], subject);
     await app.graphql(token, RESOLVE, { value: anEmail() });
     const keys = await redisKeys(`${app.config.redisKeyPrefix}rl:*`);
-    const digest = createHash('sha256').update(subject).digest('base64url');
+    const digest = createHash('sha256').update(personOf(subject)).digest('base64url');
     expect(keys.some((k) => k.includes(digest))).toBe(true);
     expect(keys.join(' ')).not.toContain('jane.agent');
   });

@@ -173,6 +173,23 @@ describe('support sessions', () => {
     expect((await start(await registerWithActivity(), 'VOICE', 60)).body.errors).toBeUndefined();
   });
 
+  // The two-person rule takes `agent-a`, `Agent-A` and `ａｇｅｎｔ－ａ` for one person; the cap per caller counted each
+  // subject as written, so one person held the cap once per spelling (a probe).
+  it('counts the cap per caller by person, as the two-person rule does', async () => {
+    const id = await registerWithActivity();
+    const spellings = ['agent-cap', 'Agent-Cap', 'AGENT_CAP', '\uff41\uff47\uff45\uff4e\uff54\uff0d\uff43\uff41\uff50'];
+    const results: string[] = [];
+    for (let i = 0; i < SESSIONS_PER_CALLER_MAX + 3; i++) {
+      const token = await app.token(['customer:read', 'context:read'], spellings[i % spellings.length]);
+      const reply = await app.graphql(token, START, { id, channel: 'SMS', ttl: 120 });
+      results.push(String(reply.body.errors?.[0]?.extensions?.['code'] ?? 'ok'));
+    }
+    expect(results).toEqual([...Array<string>(SESSIONS_PER_CALLER_MAX).fill('ok'), 'RATE_LIMITED', 'RATE_LIMITED', 'RATE_LIMITED']);
+    // Another person still gets the customer's places left.
+    const other = await app.token(['customer:read', 'context:read'], 'agent-cap-2');
+    expect((await app.graphql(other, START, { id, channel: 'SMS', ttl: 120 })).body.errors).toBeUndefined();
+  });
+
   it('counts startSupportSession against the caller\'s budget of sensitive operations', async () => {
     const limited = await startTestApp({ shareStoresWith: app, env: { RATE_LIMIT_SENSITIVE_MAX: '3' } });
     try {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { personOf } from '../auth/same-person.js';
 import { CHANNELS, type Channel } from './snapshot-types.js';
 
 /** A live support session as Redis holds it. The token itself is not in here. */
@@ -15,7 +16,8 @@ const sessionKey = (tokenHash: string): string => `session:${tokenHash}`;
 
 // KEYS: the session key, the customer's index. ARGV: record, TTL ms, cap for the customer, cap for one caller and
 // customer, the client's key prefix, the session key without it (index members are key names without the prefix, as
-// the client's own commands use them), the caller. Answers { 'saved' } or { 'collision' }, or { 'customer' | 'caller',
+// the client's own commands use them), the person the caller is (personOf), the caller's subject as sent (for records
+// written before the person was). Answers { 'saved' } or { 'collision' }, or { 'customer' | 'caller',
 // seconds until the first live session under that cap ends }.
 const SAVE_SESSION = `
 local live, mine = 0, 0
@@ -28,7 +30,7 @@ for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
     live = live + 1
     if soonest < 0 or left < soonest then soonest = left end
     local ok, record = pcall(cjson.decode, redis.call('GET', ARGV[5] .. member))
-    if ok and type(record) == 'table' and record.startedBy == ARGV[7] then
+    if ok and type(record) == 'table' and (record.startedByPerson == ARGV[7] or (record.startedByPerson == nil and record.startedBy == ARGV[8])) then
       mine = mine + 1
       if soonestMine < 0 or left < soonestMine then soonestMine = left end
     end
@@ -69,12 +71,15 @@ export class SessionStore {
       2,
       sessionKey(tokenHash),
       indexKey(session.customerId),
-      JSON.stringify(session),
+      // The cap per caller counts a person (personOf): `agent-a`, `Agent-A` and `ａｇｅｎｔ－ａ`, which the two-person
+      // rule takes for one person, each had a cap of their own (a probe).
+      JSON.stringify({ ...session, startedByPerson: personOf(session.startedBy) }),
       String(ttl),
       String(limits.perCustomer),
       String(limits.perCaller),
       this.redis.options.keyPrefix ?? '',
       sessionKey(tokenHash),
+      personOf(session.startedBy),
       session.startedBy,
     )) as [string, number?];
     if (outcome === 'saved') return { saved: true };

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { personOf } from '../auth/same-person.js';
 
 export interface RateLimitDecision {
   isAllowed: boolean;
@@ -21,7 +22,9 @@ export interface RateLimiterOptions {
  * one count and no read-modify-write is ever needed. The window number is part
  * of the key, so a key is never reused across windows and its expiry only has
  * to outlive the window. The caller id is hashed: a `sub` claim may be an
- * email address, and no identifier is ever written to Redis in clear.
+ * email address, and no identifier is ever written to Redis in clear. It is
+ * counted as the person it names (personOf): `agent-a` and `Agent-A`, one
+ * person to the two-person rule, had a budget each.
  */
 export class RateLimiter {
   private readonly windowMs: number;
@@ -57,8 +60,8 @@ export class RateLimiter {
   }
 }
 
-/** `rl:<operation>:<sha-256 of the caller id>:<window number>` (the client adds the app's key prefix). */
+/** `rl:<operation>:<sha-256 of the person the caller id names>:<window number>` (the client adds the app's key prefix). */
 export function rateLimitKey(callerId: string, operation: string, window: number): string {
-  const caller = createHash('sha256').update(callerId, 'utf8').digest('base64url');
+  const caller = createHash('sha256').update(personOf(callerId), 'utf8').digest('base64url');
   return `rl:${operation}:${caller}:${window}`;
 }

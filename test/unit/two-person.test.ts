@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSamePerson } from '../../src/privacy-requests/grant-service.js';
+import { isSamePerson } from '../../src/auth/same-person.js';
 
 describe('the two-person rule compares subjects as one person would be named', () => {
   it.each([
