@@ -275,6 +275,21 @@ export async function connectNamedMongo(variable: string, url: string, dbName: s
     }
     const codeName = (error as { codeName?: unknown }).codeName;
     if (codeName === 'AuthenticationFailed') throw new ConfigError(`${variable}: MongoDB refused the credentials (${describeCause(error)})`);
+    // What no retry mends: an authMechanism whose package is not installed (MONGODB-AWS needs @aws-sdk/credential-providers,
+    // GSSAPI kerberos), or a TLS file the URL names that cannot be read. Reported as an outage (exit 1) until a probe.
+    if (name === 'MongoMissingDependencyError') {
+      throw new ConfigError(`${variable}: needs a package this build does not install (${describeCause(error)}); use another authMechanism`);
+    }
+    if (causeCodes(error).some((code) => code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR')) {
+      throw new ConfigError(`${variable}: a file it names (tlsCAFile, tlsCertificateKeyFile) cannot be read (${describeCause(error)})`);
+    }
     throw new StartupError(`${variable}: cannot connect to MongoDB (${describeCause(error)})`);
   }
+}
+
+/** The `code`s of an error and its causes (a file the driver could not read is an ENOENT somewhere in the chain). */
+function causeCodes(error: unknown): unknown[] {
+  const codes: unknown[] = [];
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) codes.push((e as { code?: unknown }).code);
+  return codes;
 }

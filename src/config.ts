@@ -122,9 +122,10 @@ export const DATABASE_NAME_RULE = 'must be 1-63 letters, digits, _ or -, and not
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
   PORT: int(0, 65535, 4001),
-  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  // Empty means the default, as for the numbers (`value: ""` in a manifest): `HOST=` was refused in zod's own words.
+  HOST: optionalString.transform((v) => v ?? '0.0.0.0'),
   MONGODB_URL: urlWithScheme(['mongodb', 'mongodb+srv']).refine((v) => v === null || !listsEmptyMongoHost(v), MONGO_HOSTS_RULE),
-  MONGODB_DB: z.string().trim().refine(databaseName, DATABASE_NAME_RULE).default('veil'),
+  MONGODB_DB: optionalString.transform((v) => v ?? 'veil').refine(databaseName, DATABASE_NAME_RULE),
   AUDIT_MONGODB_URL: urlWithScheme(['mongodb', 'mongodb+srv']).refine((v) => v === null || !listsEmptyMongoHost(v), MONGO_HOSTS_RULE),
   MONGODB_COMMAND_MONITORING: boolFlag,
   AUDIT_MONGODB_DB: optionalString.refine((v) => v === null || databaseName(v), DATABASE_NAME_RULE),

@@ -84,6 +84,12 @@ describe('MONGODB_DB and AUDIT_MONGODB_DB', () => {
   it('takes names that merely start with one', () => {
     expect(loadConfig({ MONGODB_DB: 'admin_veil' }).mongodbDb).toBe('admin_veil');
   });
+
+  // Empty means the default, as for the numbers (`value: ""` in a manifest was refused, HOST in zod's own words; a probe).
+  it('takes an empty MONGODB_DB or HOST for its default', () => {
+    expect(problemsOf({ MONGODB_DB: '', HOST: ' ' })).toEqual([]);
+    expect(loadConfig({ MONGODB_DB: '', HOST: '' })).toMatchObject({ mongodbDb: 'veil', host: '0.0.0.0' });
+  });
 });
 
 describe('PII_MASTER_KEY_PREVIOUS', () => {
