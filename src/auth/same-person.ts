@@ -43,8 +43,9 @@ function asLetter(character: string): string {
 /**
  * The person a subject names, as the two-person rule and the per-caller caps compare subjects: compatibility forms
  * (fullwidth, ligatures, the Kelvin sign) as their letters, the dot above dropped (the dotted capital `İ` lower-cases
- * to `i` and a dot above), punctuation, symbols and modifier letters as `-` (U+2010 is left alone by NFKC), and case folded through upper case (`ẞ` to `ß` to `SS` to `ss`, as `straße` and `STRASSE` are one person; a
- * regression probe approved `STRAẞE` beside `strasse`).
+ * to `i` and a dot above), punctuation, symbols and modifier letters as `-` (U+2010 is left alone by NFKC), and case
+ * folded through upper case (`ẞ` to `ß` to `SS` to `ss`, as `straße` and `STRASSE` are one person; a regression probe
+ * approved `STRAẞE` beside `strasse`).
  */
 export function personOf(sub: string): string {
   return sub

@@ -11,8 +11,8 @@ import { rootFieldNames } from './root-fields.js';
 export const POST_ONLY_ROOT_FIELDS: ReadonlySet<string> = new Set(['resolveCustomer', 'sessionContext']);
 
 /**
- * Refuses a GET whose document selects one of POST_ONLY_ROOT_FIELDS, or defines a mutation, in any of its operations, with HTTP 405, `Allow: POST` and `BAD_REQUEST`, before
- * anything runs: what Apollo answers a mutation sent over GET. The value is in a URL by then; the refusal makes the
+ * Refuses a GET whose document selects one of POST_ONLY_ROOT_FIELDS, or defines a mutation, in any of its operations,
+ * with HTTP 405, `Allow: POST` and `BAD_REQUEST`, before anything runs: what Apollo answers a mutation sent over GET. The value is in a URL by then; the refusal makes the
  * integration that sent it change before it goes live.
  */
 export function createGetGuardPlugin(): ApolloServerPlugin<RequestContext> {
