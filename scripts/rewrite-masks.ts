@@ -10,6 +10,7 @@ import { CustomerRepository } from '../src/customers/customer-repository.js';
 import { rewriteStoredMasks } from '../src/customers/masked-attributes.js';
 import { collectProblem } from '../src/errors.js';
 import { HmacKeyring } from '../src/identity/hmac-keyring.js';
+import { checkHmacKeysAgainstStore } from '../src/identity/key-checks.js';
 import { PiiEnvelope } from '../src/identity/pii-envelope.js';
 import { failsAs, withDatabase } from './maintenance-command.js';
 
@@ -50,6 +51,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (!keys) problems.push('IDENTITY_HMAC_KEYS: is required (a new mask is compared with the identifiers the customer holds, stored as hashes)');
   else collectProblem(problems, () => (keyring = HmacKeyring.parse(keys)));
   return withDatabase('masks:rewrite', async (db) => {
+    await checkHmacKeysAgainstStore(db, keyring as HmacKeyring);
     const report = await rewriteStoredMasks(new CustomerRepository(db), envelope as PiiEnvelope, keyring as HmacKeyring, { dryRun });
     const fields = Object.entries(report.fields)
       .map(([field, count]) => `${field} ${count}`)

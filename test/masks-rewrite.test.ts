@@ -122,22 +122,27 @@ describe('npm run masks:rewrite', () => {
     const crmId = `ACME-R${Date.now().toString(36).toUpperCase()}`;
     const withCrm = await register([{ kind: 'PHONE', value: '+2904513' }], `Smith, ${crmId}`);
     const withEmail = await register([{ kind: 'EMAIL', value: anEmail('first') }], 'Doe, q7x.later');
+    // Digits of another script and an accent, as the link screen reads them (a regression probe).
+    const arabicDigit = `ACME7Q${Date.now().toString(36).toUpperCase()}`;
+    const withArabicDigit = await register([{ kind: 'PHONE', value: '+2904515' }], `Smith, \u00c1cme\u0667q${arabicDigit.slice(6)}`);
     const plain = await register([{ kind: 'PHONE', value: '+2904514' }, { kind: 'CRM_ID', value: aCrmId() }], 'Roe, Ann');
     const customers = app.app.mongo.db.collection('customers');
-    for (const [id, old] of [[withCrm, 'Smith, A.'], [withEmail, 'Doe, q.'], [plain, 'Roe, A.']] as const) {
+    for (const [id, old] of [[withCrm, 'Smith, A.'], [withEmail, 'Doe, q.'], [plain, 'Roe, A.'], [withArabicDigit, 'Smith, A.']] as const) {
       await customers.updateOne({ _id: id as never }, { $set: { 'masked.DISPLAY_NAME': old } });
     }
     const link = (id: string, kind: string, value: string) =>
       app.graphql(service, 'mutation($id: ID!, $k: IdentifierKind!, $v: String!) { linkIdentifier(customerId: $id, identifier: { kind: $k, value: $v }) { id } }', { id, k: kind, v: value });
     expect((await link(withCrm, 'CRM_ID', crmId)).body.errors).toBeUndefined();
     expect((await link(withEmail, 'EMAIL', `q7x.later@l${Date.now().toString(36)}.example.com`)).body.errors).toBeUndefined();
+    expect((await link(withArabicDigit, 'CRM_ID', arabicDigit)).body.errors).toBeUndefined();
     const env = { MONGODB_URL: app.config.mongodbUrl, MONGODB_DB: app.config.mongodbDb, PII_MASTER_KEY: app.keys.piiMasterKey, IDENTITY_HMAC_KEYS: app.keys.identityHmacKeys };
     const run = await rewrite([], env);
     expect(run.code, run.output).toBe(0);
     // (The earlier test's customer keeps its old mask on every run too.)
-    expect(run.output).toMatch(/\b[2-9] display names kept their old mask/);
+    expect(run.output).toMatch(/\b[3-9] display names kept their old mask/);
     expect(await masksOf(withCrm)).toMatchObject({ DISPLAY_NAME: 'Smith, A.' });
     expect(await masksOf(withEmail)).toMatchObject({ DISPLAY_NAME: 'Doe, q.' });
+    expect(await masksOf(withArabicDigit)).toMatchObject({ DISPLAY_NAME: 'Smith, A.' });
     // A name that shows no identifier the customer holds is rewritten as before.
     expect(await masksOf(plain)).toMatchObject({ DISPLAY_NAME: 'Ann R.' });
     expect(run.output).not.toContain(crmId);
@@ -171,6 +176,11 @@ describe('npm run masks:rewrite', () => {
       78,
       `masks:rewrite: MONGODB_DB: database "${app.config.mongodbDb}_typo" holds no customers and no key checks: is it this deployment's database? (a server records its key checks when it starts)`,
     ]);
+    // Another deployment's HMAC keys would find no CRM id in any mask, and write masks that show them (a regression
+    // probe): refused, as the server refuses them at start.
+    const otherKeys = (await generateDevKeys()).identityHmacKeys;
+    const foreign = await rewrite(['--dry-run'], { ...env, PII_MASTER_KEY: app.keys.piiMasterKey, IDENTITY_HMAC_KEYS: otherKeys });
+    expect([foreign.code, foreign.output.trim()]).toEqual([78, expect.stringMatching(/^masks:rewrite: IDENTITY_HMAC_KEYS: the key of version "[^"]+" is not the one this database's identifiers were hashed with/)]);
     const unknown = await rewrite(['--dry'], env);
     expect(unknown.code).toBe(2);
     expect(unknown.output).toContain('unknown argument "--dry"');

@@ -126,8 +126,12 @@ export class CustomerService {
     // The masked display name keeps its first word in clear: a CRM id there would be stored and shown (a probe
     // registered `CRM-CBC6490F Smith` with that CRM id). Emails and phone numbers are refused by shape above.
     const crmIds = identifiers.filter((i) => i.kind === 'CRM_ID').map((i) => i.normalised);
-    for (const [field, text] of [['displayName', attributes.displayName], ['preferredLanguage', attributes.preferredLanguage]] as const) {
-      if (text !== null && showsCrmId(text, crmIds)) throw new BadUserInputError(`${field} must not contain the customer's CRM id`, { field });
+    // Read in the name as given and in its mask, what agents see: the first word and the surname's initial together
+    // spelt one (`Zedqaq7 Quill` shows `Zedqaq7 Q.` beside ZEDQAQ7Q), and a CRM id linked later is read in the mask
+    // (refuseShownIdentifiers), so the two paths answered one pairing differently (a regression probe).
+    const masked = attributes.displayName === null ? null : maskDisplayName(attributes.displayName);
+    for (const [field, texts] of [['displayName', [attributes.displayName, masked]], ['preferredLanguage', [attributes.preferredLanguage]]] as const) {
+      if (texts.some((text) => text != null && showsCrmId(text, crmIds))) throw new BadUserInputError(`${field} must not contain the customer's CRM id`, { field });
     }
     // Nor the address's local part, which the masked email hides but for its first character: `zara.quill54403dx
     // Smith` with zara.quill54403dx@example.com showed the whole address to every agent across the two masks (a probe).
@@ -1235,7 +1239,7 @@ function spellsEmail(text: string, shown: EmailSkeletons): boolean {
   const words = skeletonWordsOf(text);
   if (shown.whole.some((skeleton) => spellsInWholeWords(words, skeleton))) return true;
   if (shown.withinToken.length === 0) return false;
-  const tokens = text.split(/\s+/u).map(skeletonWordsOf);
+  const tokens = text.split(/\s+/u).map((token) => skeletonWordsOf(token));
   return shown.withinToken.some((skeleton) => tokens.some((tokenWords) => spellsInWholeWords(tokenWords, skeleton)));
 }
 
@@ -1268,8 +1272,9 @@ export function namesAnEmailsLocalPart(displayName: string, emails: readonly str
  * For a mask about to replace another (masks:rewrite): whether what it shows is an identifier the customer holds, which
  * a link made under the old mask was checked against that mask only (a regression probe: `Smith, ACME-R5HVK3`, stored
  * as `Smith, A.` by an earlier rule, linked to ACME-R5HVK3, then rewritten to `ACME-R5HVK3 S.`). CRM ids are held as
- * hashes only: the words the mask shows, runs of up to six of them joined as written or by one separator each, in any
- * case, are hashed and compared (separators mixed within one id are not tried). An email other than the one the
+ * hashes only: the words the mask shows, runs of up to six of them joined as written or by one separator each, as
+ * written, upper-cased and lower-cased, are hashed and compared (separators mixed within one id, and an id in mixed
+ * case that the name writes in another case, are not tried: every mix of cases is too many hashes). An email other than the one the
  * customer's `email` attribute holds is known by hash only, and its local part cannot be formed from a name: a mask
  * that shows a digit beside one is taken as showing it (a local part of letters alone reads as a name, as at
  * registration). `attributeEmail` is the clear email attribute, which namesAnEmailsLocalPart covers.
@@ -1278,7 +1283,9 @@ export function maskShowsHeldIdentifier(maskedName: string, held: readonly Ident
   const crmHashes = new Set(held.filter((record) => record.kind === 'CRM_ID').flatMap((record) => [record.hash, ...(record.priorHashes ?? [])]));
   if (crmHashes.size > 0) {
     const forms = crmIdCandidates(foldForMatching(maskedName));
-    const words = foldForMatching(maskedName).match(/[A-Za-z0-9]+/g) ?? [];
+    // Read as the link screen reads it (skeletonWordsOf): digits of any script as ASCII, accents dropped (`Acme٧q`,
+    // `Ácme7q` showed ACME7Q; a regression probe).
+    const words = skeletonWordsOf(maskedName, { keepCase: true }).filter((word) => /^[A-Za-z0-9]+$/.test(word));
     for (let start = 0; start < words.length; start++) {
       for (let end = start + 1; end <= Math.min(words.length, start + MAX_PIECES); end++) {
         for (const separator of ['', '-', '_', '.', ':', ' ']) {
@@ -1349,8 +1356,8 @@ function emailSkeletons(email: string): EmailSkeletons {
 const MIN_EMAIL_SKELETON_LENGTH = 6;
 
 /** The words of a text as skeletonOf reads it: its runs of letters and digits. */
-function skeletonWordsOf(text: string): string[] {
-  return foldForSkeleton(text)
+function skeletonWordsOf(text: string, options: { keepCase?: boolean } = {}): string[] {
+  return foldForSkeleton(text, options)
     .split(/[^\p{L}\p{N}]+/u)
     .filter((word) => word.length > 0);
 }
@@ -1381,9 +1388,13 @@ function skeletonOf(text: string): string {
   return foldForSkeleton(text).replace(/[^\p{L}\p{N}]/gu, '');
 }
 
-/** A text folded as skeletonOf and skeletonWordsOf read it. */
-function foldForSkeleton(text: string): string {
-  return asciiDigits(foldForMatching(text).toLowerCase().normalize('NFKC'));
+/**
+ * A text folded as skeletonOf and skeletonWordsOf read it: accents and other marks dropped too (`Ácme7q` kept its `Á`
+ * and showed ACME7Q; a regression probe), lower-cased unless `keepCase`.
+ */
+function foldForSkeleton(text: string, { keepCase = false }: { keepCase?: boolean } = {}): string {
+  const folded = foldForMatching(text);
+  return asciiDigits((keepCase ? folded : folded.toLowerCase()).normalize('NFKD').replace(/\p{M}/gu, '').normalize('NFKC'));
 }
 
 /**

@@ -33,7 +33,7 @@ export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, maste
   for (const version of keyring.versions) {
     expected.set(`hmac:${version}`, {
       value: keyring.checkValue(version),
-      mismatch: () => new ConfigError(`IDENTITY_HMAC_KEYS: the key of version "${version}" is not the one this database's identifiers were hashed with (same version, another key)`),
+      mismatch: () => hmacKeyMismatch(version),
       weak: keyring.isWeak(version) ? `IDENTITY_HMAC_KEYS: the key of version "${version}"` : null,
     });
   }
@@ -72,9 +72,7 @@ export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, maste
   // A key set that shares no version with the identifiers on record (a wrong key under a new label, or the new
   // version alone before any identifier was filed under it) would find nobody and register everyone again.
   const identifiers = db.collection<{ _id: string; keyVersion?: string }>(COLLECTIONS.identifiers);
-  if ((await identifiers.findOne({})) && !(await identifiers.findOne({ keyVersion: { $in: keyring.versions } }))) {
-    throw new ConfigError(`IDENTITY_HMAC_KEYS: none of its versions (${keyring.versions.join(', ')}) is a version this database's identifiers were hashed with`);
-  }
+  await assertSharesAVersion(identifiers, keyring);
   // A key that is not random bytes (all zero, one byte repeated: a probe had `AAAA…A=` taken) is refused where it would
   // be put to use anew. One the database already holds data under is kept, with a warning: refusing it would lock
   // the data away, and rotating away from it needs it listed (an older IDENTITY_HMAC_KEYS version).
@@ -106,6 +104,31 @@ export async function verifyKeysAgainstStore(db: Db, keyring: HmacKeyring, maste
     await recordOrCompare(checks, id, value, mismatch, new Date(now - position));
   }
   return warnings;
+}
+
+function hmacKeyMismatch(version: string): ConfigError {
+  return new ConfigError(`IDENTITY_HMAC_KEYS: the key of version "${version}" is not the one this database's identifiers were hashed with (same version, another key)`);
+}
+
+async function assertSharesAVersion(identifiers: Collection<{ _id: string; keyVersion?: string }>, keyring: HmacKeyring): Promise<void> {
+  if ((await identifiers.findOne({})) && !(await identifiers.findOne({ keyVersion: { $in: keyring.versions } }))) {
+    throw new ConfigError(`IDENTITY_HMAC_KEYS: none of its versions (${keyring.versions.join(', ')}) is a version this database's identifiers were hashed with`);
+  }
+}
+
+/**
+ * What a maintenance command that hashes with IDENTITY_HMAC_KEYS checks before it relies on them, recording nothing:
+ * each version's key against the check a server recorded, and a version in common with the identifiers on record.
+ * masks:rewrite took another deployment's keys, found no CRM id in any new mask, and wrote masks that showed one (a
+ * regression probe).
+ */
+export async function checkHmacKeysAgainstStore(db: Db, keyring: HmacKeyring): Promise<void> {
+  const ids = keyring.versions.map((version) => `hmac:${version}`);
+  for (const doc of await db.collection<KeyCheckDoc>(COLLECTIONS.keyChecks).find({ _id: { $in: ids } }).toArray()) {
+    const version = doc._id.slice('hmac:'.length);
+    if (doc.value !== keyring.checkValue(version)) throw hmacKeyMismatch(version);
+  }
+  await assertSharesAVersion(db.collection<{ _id: string; keyVersion?: string }>(COLLECTIONS.identifiers), keyring);
 }
 
 /**
