@@ -146,12 +146,17 @@ export class TokenVerifier {
   }
 }
 
+/** Failures of the token itself, whichever key it is checked with: its form, its algorithm, or a claim. */
+const TOKEN_FAULTS = [joseErrors.JWTClaimValidationFailed, joseErrors.JWTExpired, joseErrors.JWTInvalid, joseErrors.JWSInvalid, joseErrors.JOSEAlgNotAllowed];
+
 /**
  * jwtVerify against the key set, trying each key when several fit the token: keys without a `kid` (RFC 7517 makes it
  * optional; an old and a new key during a rotation) or one listed twice. jose refuses the token then
  * (JWKSMultipleMatchingKeys) and leaves it to the caller to try them, and every such token was refused as invalid by a
- * server that had started and reported ready (a probe). A key whose signature does not match is passed over; any other
- * failure (an expired token, a wrong audience) is the token's, whichever key it was checked with.
+ * server that had started and reported ready (a probe). A key that does not verify the signature, or cannot be used at
+ * all (an RSA key under 2048 bits, which a key set fetched again after start may hold: it stopped the search before
+ * the good key; a regression probe), is passed over; a claim that fails (an expired token, a wrong audience) is checked
+ * after the signature verified, so it is the token's, whichever key verified it.
  */
 async function verifyAgainstKeySet(token: string, jwks: JWTVerifyGetKey, options: JWTVerifyOptions): Promise<JWTPayload> {
   try {
@@ -162,8 +167,8 @@ async function verifyAgainstKeySet(token: string, jwks: JWTVerifyGetKey, options
       try {
         return (await jwtVerify(token, key, options)).payload;
       } catch (inner) {
-        if (inner instanceof joseErrors.JWSSignatureVerificationFailed) continue;
-        throw inner;
+        if (TOKEN_FAULTS.some((fault) => inner instanceof fault)) throw inner;
+        continue;
       }
     }
     throw new joseErrors.JWSSignatureVerificationFailed();
@@ -355,7 +360,9 @@ function extractBearer(header: string | undefined): string {
   const match = /^Bearer[ \t]+([A-Za-z0-9_\-.]+)$/i.exec(header.trim());
   // Another scheme (`Basic`) carries no error code (RFC 6750 §3.1: the client used a method this server does not take);
   // a Bearer header that holds no token is a malformed request.
-  if (!match?.[1]) throw new UnauthenticatedError('The Authorization header must be "Bearer <JWT>"', /^Bearer(?:[ \t]|$)/i.test(header.trim()) ? 'invalid_request' : null);
+  // No quotes in the message: it goes into the challenge's error_description, which leaves out one holding a `"` (an
+  // empty `Bearer` got invalid_request without its reason; a probe).
+  if (!match?.[1]) throw new UnauthenticatedError('The Authorization header must be Bearer followed by a JWT', /^Bearer(?:[ \t]|$)/i.test(header.trim()) ? 'invalid_request' : null);
   if (match[1].length > MAX_TOKEN_LENGTH) throw new UnauthenticatedError(`The token is longer than ${MAX_TOKEN_LENGTH} characters`, 'invalid_request');
   return match[1];
 }

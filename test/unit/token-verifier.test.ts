@@ -79,7 +79,7 @@ describe('TokenVerifier scopes and header forms', () => {
     for (const header of [`Bearer  ${token}`, `Bearer\t${token}`, `bearer ${token}`, ` Bearer ${token} `]) {
       expect((await t.verifier.verifyAuthorization(header)).id).toBe('agent-1');
     }
-    await expect(t.verifier.verifyAuthorization(`Bearer${token}`)).rejects.toThrow('must be "Bearer <JWT>"');
+    await expect(t.verifier.verifyAuthorization(`Bearer${token}`)).rejects.toThrow('must be Bearer followed by a JWT');
     await expect(t.verifier.verifyAuthorization(`Bearer ${'a'.repeat(9000)}`)).rejects.toThrow('longer than 8192 characters');
   });
 });
@@ -230,6 +230,22 @@ describe('TokenVerifier key sets from AUTH_JWKS_URL', () => {
         await served.close();
       }
     }
+  });
+
+  // A key set fetched again after start is not checked as the first one is: a key no token can be verified with (RSA
+  // under 2048 bits) listed before the good one stopped the search (a regression probe).
+  it('passes over a key that cannot be used at all when several fit the token', async () => {
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+    const good = await generateKeyPair('RS256', { modulusLength: 2048 });
+    const verifier = new TokenVerifier({
+      jwks: createLocalJWKSet({ keys: [{ ...weak, alg: 'RS256' }, { ...(await exportJWK(good.publicKey)), alg: 'RS256' }] }),
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      clockToleranceSeconds: 0,
+      verifiedCacheSeconds: 0,
+    });
+    const token = await new SignJWT({ scope: 'customer:read' }).setProtectedHeader({ alg: 'RS256' }).setSubject('agent-weak-first').setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('5m').sign(good.privateKey);
+    expect((await verifier.verifyAuthorization(`Bearer ${token}`)).id).toBe('agent-weak-first');
   });
 
   it('refuses to start on a served key set that holds a private key, naming AUTH_JWKS_URL', async () => {
