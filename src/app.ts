@@ -280,8 +280,9 @@ export async function connectNamedMongo(variable: string, url: string, dbName: s
     if (name === 'MongoMissingDependencyError') {
       throw new ConfigError(`${variable}: needs a package this build does not install (${describeCause(error)}); use another authMechanism`);
     }
-    if (causeCodes(error).some((code) => code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR')) {
-      throw new ConfigError(`${variable}: a file it names (tlsCAFile, tlsCertificateKeyFile) cannot be read (${describeCause(error)})`);
+    // A file that reads but holds no key or certificate OpenSSL can load (ERR_OSSL_PEM_NO_START_LINE; a regression probe).
+    if (causeCodes(error).some((code) => code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' || (typeof code === 'string' && code.startsWith('ERR_OSSL_')))) {
+      throw new ConfigError(`${variable}: a file it names (tlsCAFile, tlsCertificateKeyFile) cannot be read or used (${describeCause(error)})`);
     }
     throw new StartupError(`${variable}: cannot connect to MongoDB (${describeCause(error)})`);
   }

@@ -88,10 +88,16 @@ const int = (min: number, max: number, fallback: number) =>
       return n;
     });
 
+/**
+ * `true`/`1` or `false`/`0`; empty or unset gives the default. Empty read as false until a probe: a manifest's
+ * `POLICY_ROUTER_DIRECTIVES: ""` served the SDL without `@requiresScopes`, whose default is true, with no word.
+ */
 const boolFlag = z
   .enum(['true', 'false', '1', '0', ''])
-  .transform((v) => v === 'true' || v === '1')
+  .transform((v) => (v === '' ? undefined : v === 'true' || v === '1'))
   .optional();
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /**
  * Whether a MongoDB URL lists an empty host (`mongodb://a:27017,`): the driver then invents one it cannot parse and
@@ -120,7 +126,7 @@ export const databaseName = (v: string): boolean => /^[A-Za-z0-9_-]{1,63}$/.test
 export const DATABASE_NAME_RULE = 'must be 1-63 letters, digits, _ or -, and not admin, local or config (reserved by MongoDB)';
 
 const EnvSchema = z.object({
-  NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
+  NODE_ENV: z.enum(['production', 'development', 'test'], { error: 'must be production, development or test (empty is refused: its default, development, starts local services and trusts a dev key)' }).default('development'),
   PORT: int(0, 65535, 4001),
   // Empty means the default, as for the numbers (`value: ""` in a manifest): `HOST=` was refused in zod's own words.
   HOST: optionalString.transform((v) => v ?? '0.0.0.0'),
@@ -133,7 +139,8 @@ const EnvSchema = z.object({
     (v) => v === null || isRedisDatabasePath(v),
     'must be a URL whose path or db parameter, if any, is a database number (redis://host:6379/0)',
   ),
-  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('veil:'),
+  // Empty means the default here too (these were refused empty, in zod's own words; a probe).
+  REDIS_KEY_PREFIX: optionalString.transform((v) => v ?? 'veil:').refine((v) => /^[A-Za-z0-9:_-]{1,32}$/.test(v), 'must be 1-32 letters, digits, :, _ or -'),
   // Parsed as a URL too: `https://` passed and start-up failed on `TypeError: ERR_INVALID_URL`, naming nothing (a probe).
   AUTH_JWKS_URL: optionalString
     .refine((v) => v === null || v.startsWith('https://') || v.startsWith('http://'), 'must be a URL starting with https:// (http:// outside production)')
@@ -149,8 +156,8 @@ const EnvSchema = z.object({
   IDENTITY_HMAC_KEYS: optionalString,
   PII_MASTER_KEY: optionalString,
   PII_MASTER_KEY_PREVIOUS: optionalString,
-  VEIL_DATA_DIR: z.string().trim().min(1).default('.data'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  VEIL_DATA_DIR: optionalString.transform((v) => v ?? '.data'),
+  LOG_LEVEL: optionalString.refine((v) => v === null || (LOG_LEVELS as readonly string[]).includes(v), `must be one of ${LOG_LEVELS.join(', ')}`),
   SNAPSHOT_TTL_SECONDS: int(5, 86_400, 900),
   SNAPSHOT_RECENT_ITEMS: int(1, 50, 5),
   // At least one push's worth (100 per section): a push never drops its own records.
@@ -278,7 +285,7 @@ function toConfig(e: z.infer<typeof EnvSchema>): AppConfig {
     piiMasterKey: e.PII_MASTER_KEY,
     piiMasterKeyPrevious: e.PII_MASTER_KEY_PREVIOUS,
     dataDir: e.VEIL_DATA_DIR,
-    logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
+    logLevel: (e.LOG_LEVEL as (typeof LOG_LEVELS)[number] | null) ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
     snapshotTtlSeconds: e.SNAPSHOT_TTL_SECONDS,
     snapshotRecentItems: e.SNAPSHOT_RECENT_ITEMS,
     supportRecordsKeptPerKind: e.SUPPORT_RECORDS_KEPT_PER_KIND,

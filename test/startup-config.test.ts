@@ -185,7 +185,12 @@ describe('production start-up with a bad setting', () => {
     ['an AUTH_JWKS_URL with a password in it', async () => ({ AUTH_JWKS_URL: `https://user:${SECRET}@127.0.0.1:9/jwks`, AUTH_JWKS_FILE: '' }), 78, /^veil: configuration error: AUTH_JWKS_URL: must not hold a user name or password \(fetch refuses such URLs\)$/m],
     // No retry mends these: reported as outages (exit 1) until a probe.
     ['a MONGODB_URL whose authMechanism needs a package not installed', async () => ({ MONGODB_URL: withCredentials(inject('mongoUrl'), 'authMechanism=MONGODB-AWS') }), 78, /^veil: configuration error: MONGODB_URL: needs a package this build does not install \(MongoMissingDependencyError\); use another authMechanism$/m],
-    ['a MONGODB_URL naming a TLS file that does not exist', async () => ({ MONGODB_URL: withCredentials(inject('mongoUrl'), 'tls=true&tlsCertificateKeyFile=/nonexistent-veil.pem') }), 78, /^veil: configuration error: MONGODB_URL: a file it names \(tlsCAFile, tlsCertificateKeyFile\) cannot be read \(.*ENOENT.*\)$/m],
+    ['a MONGODB_URL naming a TLS file that does not exist', async () => ({ MONGODB_URL: withCredentials(inject('mongoUrl'), 'tls=true&tlsCertificateKeyFile=/nonexistent-veil.pem') }), 78, /^veil: configuration error: MONGODB_URL: a file it names \(tlsCAFile, tlsCertificateKeyFile\) cannot be read or used \(.*ENOENT.*\)$/m],
+    ['a MONGODB_URL naming a TLS key file that holds no key', async () => {
+      const file = path.join(dir, 'not-a-key.pem');
+      await writeFile(file, 'this is not a certificate\n');
+      return { MONGODB_URL: withCredentials(inject('mongoUrl'), `tls=true&tlsCertificateKeyFile=${encodeURIComponent(file)}`) };
+    }, 78, /^veil: configuration error: MONGODB_URL: a file it names \(tlsCAFile, tlsCertificateKeyFile\) cannot be read or used \(.*ERR_OSSL_.*\)$/m],
     ['a MONGODB_URL whose port is not a number', async () => ({ MONGODB_URL: `mongodb://user:${SECRET}@127.0.0.1:zz/` }), 78, /^veil: configuration error: MONGODB_URL: is not a MongoDB connection string/m],
     ['a PORT another process listens on', async () => ({ PORT: String(await busyPort()) }), 1, /^veil: cannot start: PORT: \d+ is in use on 127\.0\.0\.1 \(EADDRINUSE\)$/m],
     ['a HOST that does not resolve', async () => ({ HOST: 'not-a-host.invalid' }), 1, /^veil: cannot start: HOST: cannot listen on not-a-host\.invalid:0 \((ENOTFOUND|EAI_AGAIN)\)$/m],
@@ -516,6 +521,6 @@ describe('npm run identifiers:retire', () => {
       await client.db(store.MONGODB_DB).dropDatabase();
       await client.close();
     }
-  }, 60_000);
+  }, 180_000);
 });
 

@@ -90,6 +90,18 @@ describe('MONGODB_DB and AUDIT_MONGODB_DB', () => {
     expect(problemsOf({ MONGODB_DB: '', HOST: ' ' })).toEqual([]);
     expect(loadConfig({ MONGODB_DB: '', HOST: '' })).toMatchObject({ mongodbDb: 'veil', host: '0.0.0.0' });
   });
+
+  // An empty flag read as false: POLICY_ROUTER_DIRECTIVES="" served the SDL without @requiresScopes (a probe).
+  it('takes every other empty variable for its default too, flags included', () => {
+    const empty = { REDIS_KEY_PREFIX: '', VEIL_DATA_DIR: '', LOG_LEVEL: '', POLICY_ROUTER_DIRECTIVES: '', INTROSPECTION: '', MONGODB_COMMAND_MONITORING: '' };
+    expect(problemsOf(empty)).toEqual([]);
+    expect(loadConfig(empty)).toMatchObject({ redisKeyPrefix: 'veil:', dataDir: '.data', logLevel: 'info', policyRouterDirectives: true, introspection: true, mongodbCommandMonitoring: false });
+    expect(loadConfig({ POLICY_ROUTER_DIRECTIVES: '0', INTROSPECTION: 'false' })).toMatchObject({ policyRouterDirectives: false, introspection: false });
+    // NODE_ENV alone is refused empty: its default starts development services and trusts a dev key.
+    expect(problemsOf({ NODE_ENV: '' })[0]).toMatch(/^NODE_ENV: must be production, development or test/);
+    // What is refused is said in the project's words.
+    expect(problemsOf({ REDIS_KEY_PREFIX: 'a b', LOG_LEVEL: 'loud' })).toEqual(['REDIS_KEY_PREFIX: must be 1-32 letters, digits, :, _ or -', 'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent']);
+  });
 });
 
 describe('PII_MASTER_KEY_PREVIOUS', () => {
