@@ -146,6 +146,12 @@ export class TokenVerifier {
   }
 }
 
+/**
+ * The keys one token is tried against when several fit it: a rotation publishes two or three, a key listed twice is
+ * two. A set whose kid-less keys are more than this verifies tokens of the first ones only.
+ */
+const MAX_KEYS_TRIED = 4;
+
 /** Failures of the token itself, whichever key it is checked with: its form, its algorithm, or a claim. */
 const TOKEN_FAULTS = [joseErrors.JWTClaimValidationFailed, joseErrors.JWTExpired, joseErrors.JWTInvalid, joseErrors.JWSInvalid, joseErrors.JOSEAlgNotAllowed];
 
@@ -163,7 +169,11 @@ async function verifyAgainstKeySet(token: string, jwks: JWTVerifyGetKey, options
     return (await jwtVerify(token, jwks, options)).payload;
   } catch (error) {
     if (!(error instanceof joseErrors.JWKSMultipleMatchingKeys)) throw error;
+    let tried = 0;
     for await (const key of error as joseErrors.JWKSMultipleMatchingKeys & AsyncIterable<CryptoKey>) {
+      // Bounded: each try is a signature check, and a token signed by none of 50 keys cost 50 of them (44 ms with
+      // ES512) on every request, which 20 requests a second without credentials could keep up (a regression probe).
+      if (++tried > MAX_KEYS_TRIED) break;
       try {
         return (await jwtVerify(token, key, options)).payload;
       } catch (inner) {

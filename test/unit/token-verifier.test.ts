@@ -248,6 +248,22 @@ describe('TokenVerifier key sets from AUTH_JWKS_URL', () => {
     expect((await verifier.verifyAuthorization(`Bearer ${token}`)).id).toBe('agent-weak-first');
   });
 
+  // Each try is a signature check: a token signed by none of 50 kid-less keys cost 50 of them per request (a regression
+  // probe). At most four are tried: a key set of more kid-less keys verifies tokens of its first four.
+  it('tries at most four of the keys that fit a token', async () => {
+    const pairs = await Promise.all(Array.from({ length: 6 }, () => generateKeyPair('ES256')));
+    const verifier = new TokenVerifier({
+      jwks: createLocalJWKSet({ keys: await Promise.all(pairs.map(async (pair) => ({ ...(await exportJWK(pair.publicKey)), alg: 'ES256' }))) }),
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      clockToleranceSeconds: 0,
+      verifiedCacheSeconds: 0,
+    });
+    const sign = (key: JoseCryptoKey) => new SignJWT({ scope: 'customer:read' }).setProtectedHeader({ alg: 'ES256' }).setSubject('agent-many-keys').setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('5m').sign(key);
+    expect((await verifier.verifyAuthorization(`Bearer ${await sign(pairs[3]!.privateKey)}`)).id).toBe('agent-many-keys');
+    await expect(verifier.verifyAuthorization(`Bearer ${await sign(pairs[5]!.privateKey)}`)).rejects.toThrow(/signature/);
+  });
+
   it('refuses to start on a served key set that holds a private key, naming AUTH_JWKS_URL', async () => {
     const { privateKey } = await generateKeyPair('ES256', { extractable: true });
     const served = await serveKeySet({ keys: [{ ...(await exportJWK(privateKey)), kid: 'k1', alg: 'ES256' }] });
