@@ -92,10 +92,9 @@ const int = (min: number, max: number, fallback: number) =>
  * `true`/`1` or `false`/`0`; empty or unset gives the default. Empty read as false until a probe: a manifest's
  * `POLICY_ROUTER_DIRECTIVES: ""` served the SDL without `@requiresScopes`, whose default is true, with no word.
  */
-const boolFlag = z
-  .enum(['true', 'false', '1', '0', ''])
-  .transform((v) => (v === '' ? undefined : v === 'true' || v === '1'))
-  .optional();
+const boolFlag = optionalString
+  .refine((v) => v === null || ['true', 'false', '1', '0'].includes(v), 'must be true, false, 1 or 0 (empty means the default)')
+  .transform((v) => (v === null ? undefined : v === 'true' || v === '1'));
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 

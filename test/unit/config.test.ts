@@ -97,6 +97,9 @@ describe('MONGODB_DB and AUDIT_MONGODB_DB', () => {
     expect(problemsOf(empty)).toEqual([]);
     expect(loadConfig(empty)).toMatchObject({ redisKeyPrefix: 'veil:', dataDir: '.data', logLevel: 'info', policyRouterDirectives: true, introspection: true, mongodbCommandMonitoring: false });
     expect(loadConfig({ POLICY_ROUTER_DIRECTIVES: '0', INTROSPECTION: 'false' })).toMatchObject({ policyRouterDirectives: false, introspection: false });
+    // Flags are read trimmed, as every other variable is: `"   "` and `" true "` were refused in zod's words (a probe).
+    expect(loadConfig({ INTROSPECTION: '   ', POLICY_ROUTER_DIRECTIVES: ' false ' })).toMatchObject({ introspection: true, policyRouterDirectives: false });
+    expect(problemsOf({ INTROSPECTION: 'yes' })).toEqual(['INTROSPECTION: must be true, false, 1 or 0 (empty means the default)']);
     // NODE_ENV alone is refused empty: its default starts development services and trusts a dev key.
     expect(problemsOf({ NODE_ENV: '' })[0]).toMatch(/^NODE_ENV: must be production, development or test/);
     // What is refused is said in the project's words.
