@@ -61,7 +61,7 @@ async function main(argv: readonly string[]): Promise<number> {
     );
     if (report.unreadable > 0) console.log(`${report.unreadable} customers did not decrypt or are damaged documents (altered or moved ciphertexts) and were left as they are`);
     if (report.busy > 0) console.log(`${report.busy} customers were being changed by another writer and were left: run it again`);
-    if (report.kept > 0) console.log(`${report.kept} display names kept their old mask: the new one would show an identifier the customer holds (with the masked email, or a CRM id or email linked since)`);
+    if (report.kept > 0) console.log(`${report.kept} display names kept their old mask: the new one would show an identifier the customer holds (an email with the masked email, a phone number's digits, or a CRM id or email linked since)`);
     return 0;
   }, problems);
 }

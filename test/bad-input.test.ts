@@ -33,6 +33,7 @@ const LATER_DIGIT_PHONE = aPhone();
 let laterId: string;
 let laterNameId: string;
 let laterDigitId: string;
+let laterDigitsId: string;
 
 let app: TestApp;
 let token: string;
@@ -464,6 +465,15 @@ const CASES: Case[] = [
     gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'ZEDQAQ7Q' }], displayName: 'Zedqaq7 Quill' } })),
   badInput('a display name that spells the CRM id registered with it under an accent', () =>
     gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'ACME7Q' }], displayName: '\u00c1cme7q Smith' } })),
+  // Most of the phone number beside its masked last four: `447700 S.` and `+********0123` (a regression probe).
+  badInput("a display name whose mask shows four or more of the phone number's digits", () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'PHONE', value: '+447700900456' }], displayName: '447700 Smith' } })),
+  { ...badInput("linking a phone number whose digits the stored display name shows", () => gql(LINK, { id: laterDigitsId, kind: 'PHONE', value: '+447700900321' })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/displayName shows this phone number/) },
+  // Latin letters no decomposition folds (small capitals, strokes): they showed the id all the same (a regression probe).
+  badInput('a display name that spells the CRM id registered with it in small capitals', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'ACMEOX' }], displayName: '\u1d00\u1d04\u1d0d\u1d07\u1d0fx Smith' } })),
+  badInput('a display name that spells the CRM id registered with it with a stroke letter', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'ACMEO7' }], displayName: 'Acme\u00f87 Smith' } })),
   badInput('a display name that spells the CRM id registered with it with other separators', () =>
     gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'ACME-X7HKMKT' }], displayName: 'ACME_X7HKMKT Smith' } })),
   // Refused before anything is written: no IDENTITY_RESOLUTION event for the match either.
@@ -612,6 +622,11 @@ beforeAll(async () => {
   });
   expect(laterDigit.body.errors).toBeUndefined();
   laterDigitId = laterDigit.body.data!.registerCustomer.id;
+  const laterDigits = await app.graphql<{ registerCustomer: { id: string } }>(token, REGISTER, {
+    input: { identifiers: [{ kind: 'CRM_ID', value: 'CRM-LATER-PH1' }], displayName: '900321 Smith' },
+  });
+  expect(laterDigits.body.errors).toBeUndefined();
+  laterDigitsId = laterDigits.body.data!.registerCustomer.id;
   const consent = await app.graphql(token, `mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["support_context"], source: "ivr" }) { id } }`, { c: customerId });
   expect(consent.body.errors).toBeUndefined();
 });
@@ -660,6 +675,24 @@ function rawHttp(request: string, { halfClose = false }: { halfClose?: boolean }
     socket.on('error', reject);
   });
 }
+
+describe('ordinary names beside identifiers', () => {
+  // Part of a word gives nothing away: `Susana Lopez` beside 1ana@ and `Kevin Lee` beside 4eva@ were refused (a
+  // regression probe); names of many scripts with ordinary CRM ids register and link.
+  it('registers and links names whose words hold a short piece of the address, and names of other scripts', async () => {
+    const cases: Array<[string, Array<{ kind: string; value: string }>]> = [
+      ['Susana Lopez', [{ kind: 'EMAIL', value: `1ana.${Date.now().toString(36)}@example.org` }]],
+      ['Kevin Lee', [{ kind: 'EMAIL', value: '4eva@kl.example.com' }]],
+      ['Nguyễn Thị Đào', [{ kind: 'CRM_ID', value: 'CRM-000123' }, { kind: 'PHONE', value: aPhone() }]],
+      ['Łukasz Żółć', [{ kind: 'CRM_ID', value: 'ACME-2024-001' }]],
+      ['Søren Kierkegaard 1813', [{ kind: 'CRM_ID', value: 'C123456' }]],
+    ];
+    for (const [displayName, identifiers] of cases) {
+      const reply = await gql(REGISTER, { input: { identifiers, displayName } });
+      expect(reply.body?.errors, displayName).toBeUndefined();
+    }
+  });
+});
 
 describe("the customer's own email in other forms", () => {
   it("refuses a second email's address with @ written as # or slugified, and passes ordinary text", async () => {

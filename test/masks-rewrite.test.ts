@@ -125,9 +125,11 @@ describe('npm run masks:rewrite', () => {
     // Digits of another script and an accent, as the link screen reads them (a regression probe).
     const arabicDigit = `ACME7Q${Date.now().toString(36).toUpperCase()}`;
     const withArabicDigit = await register([{ kind: 'PHONE', value: '+2904515' }], `Smith, \u00c1cme\u0667q${arabicDigit.slice(6)}`);
+    // A phone number linked under the old mask, whose digits the new one shows beside its masked last four.
+    const withPhone = await register([{ kind: 'CRM_ID', value: aCrmId() }], 'Smith, 4516qq');
     const plain = await register([{ kind: 'PHONE', value: '+2904514' }, { kind: 'CRM_ID', value: aCrmId() }], 'Roe, Ann');
     const customers = app.app.mongo.db.collection('customers');
-    for (const [id, old] of [[withCrm, 'Smith, A.'], [withEmail, 'Doe, q.'], [plain, 'Roe, A.'], [withArabicDigit, 'Smith, A.']] as const) {
+    for (const [id, old] of [[withCrm, 'Smith, A.'], [withEmail, 'Doe, q.'], [plain, 'Roe, A.'], [withArabicDigit, 'Smith, A.'], [withPhone, 'Smith, A.']] as const) {
       await customers.updateOne({ _id: id as never }, { $set: { 'masked.DISPLAY_NAME': old } });
     }
     const link = (id: string, kind: string, value: string) =>
@@ -135,14 +137,16 @@ describe('npm run masks:rewrite', () => {
     expect((await link(withCrm, 'CRM_ID', crmId)).body.errors).toBeUndefined();
     expect((await link(withEmail, 'EMAIL', `q7x.later@l${Date.now().toString(36)}.example.com`)).body.errors).toBeUndefined();
     expect((await link(withArabicDigit, 'CRM_ID', arabicDigit)).body.errors).toBeUndefined();
+    expect((await link(withPhone, 'PHONE', '+2904516')).body.errors).toBeUndefined();
     const env = { MONGODB_URL: app.config.mongodbUrl, MONGODB_DB: app.config.mongodbDb, PII_MASTER_KEY: app.keys.piiMasterKey, IDENTITY_HMAC_KEYS: app.keys.identityHmacKeys };
     const run = await rewrite([], env);
     expect(run.code, run.output).toBe(0);
     // (The earlier test's customer keeps its old mask on every run too.)
-    expect(run.output).toMatch(/\b[3-9] display names kept their old mask/);
+    expect(run.output).toMatch(/\b[4-9] display names kept their old mask/);
     expect(await masksOf(withCrm)).toMatchObject({ DISPLAY_NAME: 'Smith, A.' });
     expect(await masksOf(withEmail)).toMatchObject({ DISPLAY_NAME: 'Doe, q.' });
     expect(await masksOf(withArabicDigit)).toMatchObject({ DISPLAY_NAME: 'Smith, A.' });
+    expect(await masksOf(withPhone)).toMatchObject({ DISPLAY_NAME: 'Smith, A.' });
     // A name that shows no identifier the customer holds is rewritten as before.
     expect(await masksOf(plain)).toMatchObject({ DISPLAY_NAME: 'Ann R.' });
     expect(run.output).not.toContain(crmId);

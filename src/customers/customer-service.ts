@@ -138,6 +138,9 @@ export class CustomerService {
     if (attributes.displayName !== null && namesAnEmailsLocalPart(attributes.displayName, identifiers.filter((i) => i.kind === 'EMAIL').map((i) => i.normalised))) {
       throw new BadUserInputError("displayName must not contain the customer's email address", { field: 'displayName' });
     }
+    if (masked !== null && showsPhoneDigits(masked, identifiers.filter((i) => i.kind === 'PHONE').map((i) => i.normalised))) {
+      throw new BadUserInputError("displayName must not contain the customer's phone number", { field: 'displayName' });
+    }
     // Claimed in one order whatever order the caller listed them in: racing registrations of one person that listed
     // them differently each claimed its own first identifier, then lost the next one to the other, undid, and ran
     // again into the other's undoing (CONFLICT, NOT_FOUND and "erased" answers for one person; a probe).
@@ -804,6 +807,7 @@ export class CustomerService {
       // masks to `X.`, `(X ).` as a bracketed note), and masked again `zed.latdfqje7q 2.` let its address be linked (a
       // regression probe).
       if (identifier.kind === 'EMAIL' && name !== null && showsEmailsLocalPart(name, [identifier.normalised])) return 'displayName';
+      if (identifier.kind === 'PHONE' && name !== null && showsPhoneDigits(name, [identifier.normalised])) return 'displayName';
       return null;
     };
     const suspects = identifiers.flatMap((identifier) => {
@@ -818,7 +822,7 @@ export class CustomerService {
     );
     const refused = suspects.find((s) => !s.identifier.hashes.some((hash) => held.has(hash)));
     if (refused === undefined) return;
-    const kind = refused.identifier.kind === 'CRM_ID' ? 'CRM id' : 'email address';
+    const kind = OWN_IDENTIFIER_NAMES[refused.identifier.kind];
     throw new BadUserInputError(`The customer's ${refused.attribute} shows this ${kind}, which agents would then read in clear; it is not linked`, {
       field: source === 'link' ? 'identifier' : 'identifiers',
     });
@@ -1277,9 +1281,14 @@ export function namesAnEmailsLocalPart(displayName: string, emails: readonly str
  * case that the name writes in another case, are not tried: every mix of cases is too many hashes). An email other than the one the
  * customer's `email` attribute holds is known by hash only, and its local part cannot be formed from a name: a mask
  * that shows a digit beside one is taken as showing it (a local part of letters alone reads as a name, as at
- * registration). `attributeEmail` is the clear email attribute, which namesAnEmailsLocalPart covers.
+ * registration). `attributes` are the clear email and phone attributes (namesAnEmailsLocalPart and showsPhoneDigits).
  */
-export function maskShowsHeldIdentifier(maskedName: string, held: readonly IdentifierRecord[], keyring: HmacKeyring, attributeEmail: string | null): boolean {
+export function maskShowsHeldIdentifier(
+  maskedName: string,
+  held: readonly IdentifierRecord[],
+  keyring: HmacKeyring,
+  attributes: { email: string | null; phone: string | null },
+): boolean {
   const crmHashes = new Set(held.filter((record) => record.kind === 'CRM_ID').flatMap((record) => [record.hash, ...(record.priorHashes ?? [])]));
   if (crmHashes.size > 0) {
     const forms = crmIdCandidates(foldForMatching(maskedName));
@@ -1296,14 +1305,31 @@ export function maskShowsHeldIdentifier(maskedName: string, held: readonly Ident
     }
     if ([...forms].some((form) => keyring.hashAll('CRM_ID', form).some((hash) => crmHashes.has(hash)))) return true;
   }
-  const shown = new Set(attributeEmail === null ? [] : keyring.hashAll('EMAIL', attributeEmail));
-  const otherEmails = held.filter((record) => record.kind === 'EMAIL' && !shown.has(record.hash) && !(record.priorHashes ?? []).some((hash) => shown.has(hash)));
-  return otherEmails.length > 0 && /\p{N}/u.test(maskedName);
+  if (attributes.phone !== null && showsPhoneDigits(maskedName, [attributes.phone])) return true;
+  // Emails and phones other than the attributes, held by hash only: a mask that shows a digit (four in a row for a
+  // phone) beside one is taken as showing it.
+  const others = (kind: IdentifierKind, attribute: string | null) => {
+    const known = new Set(attribute === null ? [] : keyring.hashAll(kind, attribute));
+    return held.filter((record) => record.kind === kind && !known.has(record.hash) && !(record.priorHashes ?? []).some((hash) => known.has(hash))).length;
+  };
+  if (others('PHONE', attributes.phone) > 0 && /\d{4,}/.test(asciiDigits(skeletonOf(maskedName)))) return true;
+  return others('EMAIL', attributes.email) > 0 && /\p{N}/u.test(maskedName);
+}
+
+/**
+ * Whether a masked name shows four or more digits in a row of one of these phone numbers (E.164): beside the masked
+ * phone's last four, `447700 S.` gave 10 of +447700900123's 12 digits (a regression probe). A name's shape check
+ * refuses seven digits or more; this one knows the number.
+ */
+function showsPhoneDigits(maskedName: string, phones: readonly string[]): boolean {
+  const runs = asciiDigits(skeletonOf(maskedName)).match(/\d{4,}/g) ?? [];
+  return runs.length > 0 && phones.some((phone) => runs.some((run) => phone.replace(/\D/g, '').includes(run)));
 }
 
 /** namesAnEmailsLocalPart of what a masked name shows (`maskedName`, as stored). */
 function showsEmailsLocalPart(maskedName: string, emails: readonly string[]): boolean {
   const shown = skeletonOf(maskedName);
+  const shownWords = skeletonWordsOf(maskedName);
   return emails.some((email) => {
     const localPart = email.slice(0, email.lastIndexOf('@'));
     return [localPart, localPart.split('+', 1)[0] ?? ''].some((part) => {
@@ -1318,9 +1344,12 @@ function showsEmailsLocalPart(maskedName: string, emails: readonly string[]): bo
       ];
       // Only what shows a digit counts (`Jane Doe` beside `jane1@` shows `jane` and hides the digit; beside `1jane@` the
       // masked email shows it, a probe): a name has no digit, so no name is refused for its own letters.
+      // A form under five characters counts only as whole words: inside another word it gives nothing away (`Susana
+      // Lopez` beside 1ana@, `Kevin Lee` beside 4eva@ were refused; a regression probe).
       return forms.some(([form, added]) => {
         const text = form.join('');
-        return form.length >= 2 && form.length + added.length >= 3 && /\p{N}/u.test(added + text) && shown.includes(text);
+        if (form.length < 2 || form.length + added.length < 3 || !/\p{N}/u.test(added + text)) return false;
+        return form.length >= 5 ? shown.includes(text) : spellsInWholeWords(shownWords, text);
       });
     });
   });
@@ -1389,11 +1418,24 @@ function skeletonOf(text: string): string {
 }
 
 /**
+ * Latin letters that no decomposition takes back to the letter they look like (strokes, the dotless i, small
+ * capitals): `ᴀᴄᴍᴇǫx S.`, `Acmeø7 S.` and `Quıll9z S.` showed ACMEQX, ACMEO7 and quill9z@ (a regression probe).
+ * Letters of other scripts that look alike are not folded (see showsCrmId).
+ */
+const LATIN_LOOK_ALIKE_OF: Record<string, string> = {
+  ø: 'o', Ø: 'O', ł: 'l', Ł: 'L', đ: 'd', Đ: 'D', ı: 'i', ħ: 'h', Ħ: 'H', ŧ: 't', Ŧ: 'T', ƀ: 'b', ɨ: 'i', ʉ: 'u', ƶ: 'z', Ƶ: 'Z',
+  ɍ: 'r', ɏ: 'y', ǥ: 'g', ɉ: 'j', ȼ: 'c', æ: 'ae', Æ: 'AE', œ: 'oe', Œ: 'OE',
+  ᴀ: 'A', ʙ: 'B', ᴄ: 'C', ᴅ: 'D', ᴇ: 'E', ꜰ: 'F', ɢ: 'G', ʜ: 'H', ɪ: 'I', ᴊ: 'J', ᴋ: 'K', ʟ: 'L', ᴍ: 'M', ɴ: 'N', ᴏ: 'O',
+  ᴘ: 'P', ʀ: 'R', ꜱ: 'S', ᴛ: 'T', ᴜ: 'U', ᴠ: 'V', ᴡ: 'W', ʏ: 'Y', ᴢ: 'Z',
+};
+const LATIN_LOOK_ALIKES = new RegExp(`[${Object.keys(LATIN_LOOK_ALIKE_OF).join('')}]`, 'gu');
+
+/**
  * A text folded as skeletonOf and skeletonWordsOf read it: accents and other marks dropped too (`Ácme7q` kept its `Á`
  * and showed ACME7Q; a regression probe), lower-cased unless `keepCase`.
  */
 function foldForSkeleton(text: string, { keepCase = false }: { keepCase?: boolean } = {}): string {
-  const folded = foldForMatching(text);
+  const folded = foldForMatching(text).replace(LATIN_LOOK_ALIKES, (letter) => LATIN_LOOK_ALIKE_OF[letter] ?? letter);
   return asciiDigits((keepCase ? folded : folded.toLowerCase()).normalize('NFKD').replace(/\p{M}/gu, '').normalize('NFKC'));
 }
 

@@ -69,11 +69,11 @@ export async function rewriteStoredMasks(
     }
   }
 
-  async function newNameMaskShowsAnIdentifier(id: string, name: string, mask: string | null, email: string | null): Promise<boolean> {
+  async function newNameMaskShowsAnIdentifier(id: string, name: string, mask: string | null, { email, phone }: { email: string | null; phone: string | null }): Promise<boolean> {
     if (email !== null && namesAnEmailsLocalPart(name, [email])) return true;
     if (mask === null) return false;
     const [held] = await repository.findIdentifiersByCustomerIds([id]);
-    return maskShowsHeldIdentifier(mask, held ?? [], keyring, email);
+    return maskShowsHeldIdentifier(mask, held ?? [], keyring, { email, phone });
   }
 
   async function rewriteOne(id: string): Promise<void> {
@@ -111,7 +111,7 @@ export async function rewriteStoredMasks(
     // email (`Zaraquill #7` beside zaraquill7@: `Zaraquill 7.` and `z***@`; a probe): its old mask stays.
     // Nor one that shows an identifier linked while the old mask was stored, which the link was checked against (a
     // CRM id in `Smith, ACME-R5HVK3`, stored as `Smith, A.` by an earlier rule; a regression probe).
-    if (changed.includes('DISPLAY_NAME') && clear.DISPLAY_NAME !== null && (await newNameMaskShowsAnIdentifier(id, clear.DISPLAY_NAME, masks.DISPLAY_NAME, clear.EMAIL))) {
+    if (changed.includes('DISPLAY_NAME') && clear.DISPLAY_NAME !== null && (await newNameMaskShowsAnIdentifier(id, clear.DISPLAY_NAME, masks.DISPLAY_NAME, { email: clear.EMAIL, phone: clear.PHONE }))) {
       changed = changed.filter((field) => field !== 'DISPLAY_NAME');
       report.kept += 1;
     }
