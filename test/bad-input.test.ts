@@ -469,6 +469,17 @@ const CASES: Case[] = [
   badInput("a display name whose mask shows four or more of the phone number's digits", () =>
     gql(REGISTER, { input: { identifiers: [{ kind: 'PHONE', value: '+447700900456' }], displayName: '447700 Smith' } })),
   { ...badInput("linking a phone number whose digits the stored display name shows", () => gql(LINK, { id: laterDigitsId, kind: 'PHONE', value: '+447700900321' })), check: (reply) => expect(reply.body?.errors?.[0]?.message).toMatch(/displayName shows this phone number/) },
+  // The digits it shows read together and in any four in a row, in the national form too: compared as whole runs,
+  // `447x700x900 S.` showed all of +447700900204, `077009 S.` the national form (the next regression probe).
+  badInput("a display name whose mask shows the phone number's digits between letters", () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'PHONE', value: '+447700900204' }], displayName: '447x700x900 Smith' } })),
+  badInput("a display name whose mask shows the phone number's national form", () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'PHONE', value: '+447700900810' }], displayName: '077009 Smith' } })),
+  // A short piece with a digit of its own is the local part wherever it stands (`Xab12 S.` beside a***@).
+  badInput('a display name whose first word holds a short local part with its digits', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: 'ab12@short.example.com' }], displayName: 'Xab12 Smith' } })),
+  badInput('a display name that spells the CRM id registered with it with a script g', () =>
+    gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'ACMEG7' }], displayName: 'Acme\u02617 Smith' } })),
   // Latin letters no decomposition folds (small capitals, strokes): they showed the id all the same (a regression probe).
   badInput('a display name that spells the CRM id registered with it in small capitals', () =>
     gql(REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: 'ACMEOX' }], displayName: '\u1d00\u1d04\u1d0d\u1d07\u1d0fx Smith' } })),
@@ -686,6 +697,9 @@ describe('ordinary names beside identifiers', () => {
       ['Nguyễn Thị Đào', [{ kind: 'CRM_ID', value: 'CRM-000123' }, { kind: 'PHONE', value: aPhone() }]],
       ['Łukasz Żółć', [{ kind: 'CRM_ID', value: 'ACME-2024-001' }]],
       ['Søren Kierkegaard 1813', [{ kind: 'CRM_ID', value: 'C123456' }]],
+      // The country code and a toll-free prefix identify nobody.
+      ['1800Contacts Inc', [{ kind: 'PHONE', value: '+18002667250' }]],
+      ['Apartment 1201 Smith', [{ kind: 'PHONE', value: '+447700901201' }]],
     ];
     for (const [displayName, identifiers] of cases) {
       const reply = await gql(REGISTER, { input: { identifiers, displayName } });

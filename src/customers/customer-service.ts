@@ -1312,19 +1312,31 @@ export function maskShowsHeldIdentifier(
     const known = new Set(attribute === null ? [] : keyring.hashAll(kind, attribute));
     return held.filter((record) => record.kind === kind && !known.has(record.hash) && !(record.priorHashes ?? []).some((hash) => known.has(hash))).length;
   };
-  if (others('PHONE', attributes.phone) > 0 && /\d{4,}/.test(asciiDigits(skeletonOf(maskedName)))) return true;
+  if (others('PHONE', attributes.phone) > 0 && asciiDigits(skeletonOf(maskedName)).replace(/\D/g, '').length >= PHONE_DIGITS_SHOWN) return true;
   return others('EMAIL', attributes.email) > 0 && /\p{N}/u.test(maskedName);
 }
 
 /**
- * Whether a masked name shows four or more digits in a row of one of these phone numbers (E.164): beside the masked
- * phone's last four, `447700 S.` gave 10 of +447700900123's 12 digits (a regression probe). A name's shape check
- * refuses seven digits or more; this one knows the number.
+ * Whether a masked name shows four digits in a row of one of these phone numbers (E.164) past its country code: the
+ * digits the mask shows, read together whatever letters or separators stand between them, any four in a row of them.
+ * Beside the masked phone's last four, `447700 S.` gave 10 of +447700900123's 12 digits; runs compared whole missed
+ * `447x700x900 S.` (all of it), `077009 S.` (the national form) and `47700 1.` (a regression probe). The country code
+ * is left out: `1800Contacts` beside +1 800 266 7250 shows only the code and the toll-free prefix. A name's shape
+ * check refuses seven digits or more; this one knows the number.
  */
 function showsPhoneDigits(maskedName: string, phones: readonly string[]): boolean {
-  const runs = asciiDigits(skeletonOf(maskedName)).match(/\d{4,}/g) ?? [];
-  return runs.length > 0 && phones.some((phone) => runs.some((run) => phone.replace(/\D/g, '').includes(run)));
+  const shown = asciiDigits(skeletonOf(maskedName)).replace(/\D/g, '');
+  if (shown.length < PHONE_DIGITS_SHOWN) return false;
+  return phones.some((phone) => {
+    const { national } = phoneDigitsOf(phone);
+    for (let start = 0; start + PHONE_DIGITS_SHOWN <= shown.length; start++) {
+      if (national.includes(shown.slice(start, start + PHONE_DIGITS_SHOWN))) return true;
+    }
+    return false;
+  });
 }
+
+const PHONE_DIGITS_SHOWN = 4;
 
 /** namesAnEmailsLocalPart of what a masked name shows (`maskedName`, as stored). */
 function showsEmailsLocalPart(maskedName: string, emails: readonly string[]): boolean {
@@ -1344,12 +1356,14 @@ function showsEmailsLocalPart(maskedName: string, emails: readonly string[]): bo
       ];
       // Only what shows a digit counts (`Jane Doe` beside `jane1@` shows `jane` and hides the digit; beside `1jane@` the
       // masked email shows it, a probe): a name has no digit, so no name is refused for its own letters.
-      // A form under five characters counts only as whole words: inside another word it gives nothing away (`Susana
-      // Lopez` beside 1ana@, `Kevin Lee` beside 4eva@ were refused; a regression probe).
+      // A form under five characters whose digit is only the one the masked email adds counts as whole words: inside
+      // another word its letters give nothing away (`Susana Lopez` beside 1ana@, `Kevin Lee` beside 4eva@ were refused;
+      // a regression probe). One that holds a digit of its own is the local part wherever it stands (`Xab12` beside
+      // ab12@; the next regression probe).
       return forms.some(([form, added]) => {
         const text = form.join('');
         if (form.length < 2 || form.length + added.length < 3 || !/\p{N}/u.test(added + text)) return false;
-        return form.length >= 5 ? shown.includes(text) : spellsInWholeWords(shownWords, text);
+        return form.length >= 5 || /\p{N}/u.test(text) ? shown.includes(text) : spellsInWholeWords(shownWords, text);
       });
     });
   });
@@ -1419,12 +1433,14 @@ function skeletonOf(text: string): string {
 
 /**
  * Latin letters that no decomposition takes back to the letter they look like (strokes, the dotless i, small
- * capitals): `ᴀᴄᴍᴇǫx S.`, `Acmeø7 S.` and `Quıll9z S.` showed ACMEQX, ACMEO7 and quill9z@ (a regression probe).
- * Letters of other scripts that look alike are not folded (see showsCrmId).
+ * capitals, the script g, the dotless j): `ᴀᴄᴍᴇᴏx S.`, `Acmeø7 S.`, `Quıll9z S.`, `Acmeɡ7 S.` showed ACMEOX, ACMEO7,
+ * quill9z@ and ACMEG7 (regression probes). A list, so not complete; letters of other scripts that look alike are not
+ * folded (see showsCrmId).
  */
 const LATIN_LOOK_ALIKE_OF: Record<string, string> = {
   ø: 'o', Ø: 'O', ł: 'l', Ł: 'L', đ: 'd', Đ: 'D', ı: 'i', ħ: 'h', Ħ: 'H', ŧ: 't', Ŧ: 'T', ƀ: 'b', ɨ: 'i', ʉ: 'u', ƶ: 'z', Ƶ: 'Z',
   ɍ: 'r', ɏ: 'y', ǥ: 'g', ɉ: 'j', ȼ: 'c', æ: 'ae', Æ: 'AE', œ: 'oe', Œ: 'OE',
+  ɡ: 'g', ɑ: 'a', ƚ: 'l', ɫ: 'l', ȷ: 'j', ʠ: 'q', ǀ: 'l', ɩ: 'i', ꞯ: 'Q',
   ᴀ: 'A', ʙ: 'B', ᴄ: 'C', ᴅ: 'D', ᴇ: 'E', ꜰ: 'F', ɢ: 'G', ʜ: 'H', ɪ: 'I', ᴊ: 'J', ᴋ: 'K', ʟ: 'L', ᴍ: 'M', ɴ: 'N', ᴏ: 'O',
   ᴘ: 'P', ʀ: 'R', ꜱ: 'S', ᴛ: 'T', ᴜ: 'U', ᴠ: 'V', ᴡ: 'W', ʏ: 'Y', ᴢ: 'Z',
 };
