@@ -137,7 +137,7 @@ describe('npm run masks:rewrite', () => {
     expect((await link(withCrm, 'CRM_ID', crmId)).body.errors).toBeUndefined();
     expect((await link(withEmail, 'EMAIL', `q7x.later@l${Date.now().toString(36)}.example.com`)).body.errors).toBeUndefined();
     expect((await link(withArabicDigit, 'CRM_ID', arabicDigit)).body.errors).toBeUndefined();
-    expect((await link(withPhone, 'PHONE', '+2904516')).body.errors).toBeUndefined();
+    expect((await link(withPhone, 'PHONE', '+447700945161')).body.errors).toBeUndefined();
     const env = { MONGODB_URL: app.config.mongodbUrl, MONGODB_DB: app.config.mongodbDb, PII_MASTER_KEY: app.keys.piiMasterKey, IDENTITY_HMAC_KEYS: app.keys.identityHmacKeys };
     const run = await rewrite([], env);
     expect(run.code, run.output).toBe(0);
