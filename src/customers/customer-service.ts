@@ -138,7 +138,8 @@ export class CustomerService {
     if (attributes.displayName !== null && namesAnEmailsLocalPart(attributes.displayName, identifiers.filter((i) => i.kind === 'EMAIL').map((i) => i.normalised))) {
       throw new BadUserInputError("displayName must not contain the customer's email address", { field: 'displayName' });
     }
-    if (masked !== null && showsPhoneDigits(masked, identifiers.filter((i) => i.kind === 'PHONE').map((i) => i.normalised))) {
+    const phones = identifiers.filter((i) => i.kind === 'PHONE').map((i) => i.normalised);
+    if (masked !== null && showsPhoneDigits(masked, phones, { shownPhone: phones[0] ?? null })) {
       throw new BadUserInputError("displayName must not contain the customer's phone number", { field: 'displayName' });
     }
     // Claimed in one order whatever order the caller listed them in: racing registrations of one person that listed
@@ -807,7 +808,9 @@ export class CustomerService {
       // masks to `X.`, `(X ).` as a bracketed note), and masked again `zed.latdfqje7q 2.` let its address be linked (a
       // regression probe).
       if (identifier.kind === 'EMAIL' && name !== null && showsEmailsLocalPart(name, [identifier.normalised])) return 'displayName';
-      if (identifier.kind === 'PHONE' && name !== null && showsPhoneDigits(name, [identifier.normalised])) return 'displayName';
+      // A first phone becomes the customer's `phone`, whose mask shows its last four; another is shown nowhere.
+      const becomesShownPhone = customer.masked.PHONE === null;
+      if (identifier.kind === 'PHONE' && name !== null && showsPhoneDigits(name, [identifier.normalised], { shownPhone: becomesShownPhone ? identifier.normalised : null })) return 'displayName';
       return null;
     };
     const suspects = identifiers.flatMap((identifier) => {
@@ -1305,7 +1308,7 @@ export function maskShowsHeldIdentifier(
     }
     if ([...forms].some((form) => keyring.hashAll('CRM_ID', form).some((hash) => crmHashes.has(hash)))) return true;
   }
-  if (attributes.phone !== null && showsPhoneDigits(maskedName, [attributes.phone])) return true;
+  if (attributes.phone !== null && showsPhoneDigits(maskedName, [attributes.phone], { shownPhone: attributes.phone })) return true;
   // Emails and phones other than the attributes, held by hash only: a mask that shows a digit (four in a row for a
   // phone) beside one is taken as showing it.
   const others = (kind: IdentifierKind, attribute: string | null) => {
@@ -1324,13 +1327,15 @@ export function maskShowsHeldIdentifier(
  * is left out: `1800Contacts` beside +1 800 266 7250 shows only the code and the toll-free prefix. A name's shape
  * check refuses seven digits or more; this one knows the number.
  */
-function showsPhoneDigits(maskedName: string, phones: readonly string[]): boolean {
+function showsPhoneDigits(maskedName: string, phones: readonly string[], { shownPhone = null }: { shownPhone?: string | null } = {}): boolean {
   const shown = asciiDigits(skeletonOf(maskedName)).replace(/\D/g, '');
   if (shown.length < PHONE_DIGITS_SHOWN) return false;
   return phones.some((phone) => {
-    // Where four of them in a row stand in the number but as its last four, which the masked phone shows anyway:
-    // `Studio2024 L.` beside `+*******2024` tells nothing more (a regression probe).
-    const hiddenPart = phoneDigitsOf(phone).national.slice(0, -1);
+    // Where four of them in a row stand in the number but as its last four, for the number the masked `phone` shows
+    // (`shownPhone`), which shows them anyway: `Studio2024 L.` beside `+*******2024` tells nothing more (a regression
+    // probe). Another number's last four are shown nowhere else (`Studio0456 L.` beside a second number; the next one).
+    const { national } = phoneDigitsOf(phone);
+    const hiddenPart = phone === shownPhone ? national.slice(0, -1) : national;
     for (let start = 0; start + PHONE_DIGITS_SHOWN <= shown.length; start++) {
       if (hiddenPart.includes(shown.slice(start, start + PHONE_DIGITS_SHOWN))) return true;
     }
@@ -1343,6 +1348,7 @@ const PHONE_DIGITS_SHOWN = 4;
 /** namesAnEmailsLocalPart of what a masked name shows (`maskedName`, as stored). */
 function showsEmailsLocalPart(maskedName: string, emails: readonly string[]): boolean {
   const shown = skeletonOf(maskedName);
+  const shownWords = skeletonWordsOf(maskedName);
   return emails.some((email) => {
     const localPart = email.slice(0, email.lastIndexOf('@'));
     return [localPart, localPart.split('+', 1)[0] ?? ''].some((part) => {
@@ -1355,14 +1361,15 @@ function showsEmailsLocalPart(maskedName: string, emails: readonly string[]): bo
         [letters.slice(0, -1), ''],
         [letters.slice(1, -1), first],
       ];
-      // Only a name that shows a digit of the local part counts (`Jane Doe` beside `jane1@` shows `jane` and hides the
-      // digit): a name has no digit, so no name is refused for its own letters. Nor for the digit the masked email
-      // shows: `Max R.` beside `1***@` tells what `m***@` beside it tells, and refusing it (as from 2026-11-30) refused
-      // one customer in six, at registration and at every link of such an address (a regression probe, 2026-12-02;
-      // `Susana Lopez` beside 1ana@ was refused for the `ana` inside her name). `Xab12` beside ab12@ is refused.
+      // Only what shows a digit counts (`Jane Doe` beside `jane1@` shows `jane` and hides the digit): a name has no
+      // digit, so no name is refused for its own letters. A digit only the masked email shows counts when the name
+      // shows the rest as whole words (`Max R.` beside `1***@` gives back 1max@, as `Zaraquilldx S.` gives back
+      // 5zaraquilldx@; regression probes), not inside another word (`Susana Lopez` beside 1ana@ was refused for the `ana`
+      // in her name; a regression probe). A digit the name shows counts wherever it stands (`Xab12` beside ab12@).
       return forms.some(([form, added]) => {
         const text = form.join('');
-        return form.length >= 2 && form.length + added.length >= 3 && /\p{N}/u.test(text) && shown.includes(text);
+        if (form.length < 2 || form.length + added.length < 3 || !/\p{N}/u.test(added + text)) return false;
+        return /\p{N}/u.test(text) ? shown.includes(text) : spellsInWholeWords(shownWords, text);
       });
     });
   });
