@@ -135,7 +135,7 @@ export class CustomerService {
     }
     // Nor the address's local part, which the masked email hides but for its first character: `zara.quill54403dx
     // Smith` with zara.quill54403dx@example.com showed the whole address to every agent across the two masks (a probe).
-    if (attributes.displayName !== null && namesAnEmailsLocalPart(attributes.displayName, identifiers.filter((i) => i.kind === 'EMAIL').map((i) => i.normalised))) {
+    if (masked !== null && showsEmailsLocalPart(masked, identifiers.filter((i) => i.kind === 'EMAIL').map((i) => i.normalised))) {
       throw new BadUserInputError("displayName must not contain the customer's email address", { field: 'displayName' });
     }
     const phones = identifiers.filter((i) => i.kind === 'PHONE').map((i) => i.normalised);
@@ -1315,7 +1315,7 @@ export function maskShowsHeldIdentifier(
     const known = new Set(attribute === null ? [] : keyring.hashAll(kind, attribute));
     return held.filter((record) => record.kind === kind && !known.has(record.hash) && !(record.priorHashes ?? []).some((hash) => known.has(hash))).length;
   };
-  if (others('PHONE', attributes.phone) > 0 && asciiDigits(skeletonOf(maskedName)).replace(/\D/g, '').length >= PHONE_DIGITS_SHOWN) return true;
+  if (others('PHONE', attributes.phone) > 0 && digitsShownIn(maskedName).length >= PHONE_DIGITS_SHOWN) return true;
   return others('EMAIL', attributes.email) > 0 && /\p{N}/u.test(maskedName);
 }
 
@@ -1328,7 +1328,7 @@ export function maskShowsHeldIdentifier(
  * check refuses seven digits or more; this one knows the number.
  */
 function showsPhoneDigits(maskedName: string, phones: readonly string[], { shownPhone = null }: { shownPhone?: string | null } = {}): boolean {
-  const shown = asciiDigits(skeletonOf(maskedName)).replace(/\D/g, '');
+  const shown = digitsShownIn(maskedName);
   if (shown.length < PHONE_DIGITS_SHOWN) return false;
   return phones.some((phone) => {
     // Where four of them in a row stand in the number but as its last four, for the number the masked `phone` shows
@@ -1344,6 +1344,11 @@ function showsPhoneDigits(maskedName: string, phones: readonly string[], { shown
 }
 
 const PHONE_DIGITS_SHOWN = 4;
+
+/** The digits a masked name shows, read together (skeletonOf has them as ASCII already), whatever stands between them. */
+function digitsShownIn(maskedName: string): string {
+  return skeletonOf(maskedName).replace(/\D/g, '');
+}
 
 /** namesAnEmailsLocalPart of what a masked name shows (`maskedName`, as stored). */
 function showsEmailsLocalPart(maskedName: string, emails: readonly string[]): boolean {
