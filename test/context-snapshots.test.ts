@@ -340,6 +340,12 @@ describe('validating support activity', () => {
     ['an update before the ticket was opened', { tickets: [{ ...base, updatedAt: daysAgo(2) }] }, 'T-1'],
     ['the same ticket twice in one call', { tickets: [base, base] }, 'T-1'],
     ['an id with an @', { tickets: [{ ...base, id: 'x@y.io' }] }, 'x@y.io'],
+    // A probe stored these, anybody's number or address, shown to every agent in context.
+    ['a phone number with a scheme as a ticket id', { tickets: [{ ...base, id: 'tel:447700900123' }] }, '447700900123'],
+    ['a phone number after a channel as a transaction id', { transactions: [{ ...tx, id: 'whatsapp:447700900125' }] }, '447700900125'],
+    ['an address spelt out as a ticket id', { tickets: [{ ...base, id: 'jane_at_example.com' }] }, 'example.com'],
+    ['a phone number in a status', { tickets: [{ ...base, status: 'callback-447700900124' }] }, '447700900124'],
+    ['a phone number in digit pairs in a subject', { tickets: [{ ...base, subject: 'call back on 06:12:34:56:78' }] }, '56:78'],
     ['a status with spaces', { tickets: [{ ...base, status: 'in progress' }] }, 'in progress'],
     ['an empty push', {}, 'cus_'],
     ['more than 100 tickets', { tickets: Array.from({ length: 101 }, (_, i) => ({ ...base, id: `T-${i}` })) }, 'T-100'],

@@ -1,6 +1,6 @@
 import { CHANNELS, type InteractionSummary, type SubscriptionSummary, type TicketSummary, type TransactionSummary } from '../context-snapshots/snapshot-types.js';
 import { BadUserInputError } from '../errors.js';
-import { assertFreeText, isSafeReference } from '../identity/free-text-guard.js';
+import { assertFreeText, containsIdentifier, isSafeReference, spellsContactAddress } from '../identity/free-text-guard.js';
 import type { InteractionInput, SubscriptionInput, SupportActivity, SupportActivityInput, TicketInput, TransactionInput } from './support-record-types.js';
 
 export const SUPPORT_LIMITS = {
@@ -19,7 +19,7 @@ export const SUPPORT_LIMITS = {
 } as const;
 
 // Record ids are the CRM's own references. No '@', '+' or whitespace: an email address or an
-// E.164 number cannot be used verbatim as an id.
+// E.164 number cannot be used verbatim as an id (nor spelt out: spellsContactAddress).
 const RECORD_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 const STATUS = /^[a-z][a-z0-9_-]*$/;
 // An opaque device token: no '@', '+' or whitespace, and at least one letter (a bare number could be a phone number).
@@ -144,6 +144,9 @@ function checkRecordId(value: string, field: string): string {
   if (value.length === 0 || value.length > SUPPORT_LIMITS.recordIdLength || !RECORD_ID.test(value)) {
     throw new BadUserInputError(`${field} must be 1-${SUPPORT_LIMITS.recordIdLength} characters of letters, digits, . _ : - (starting with a letter or digit)`, { field });
   }
+  if (spellsContactAddress(value)) {
+    throw new BadUserInputError(`${field} must be a reference, not an email address or a phone number after a channel's name`, { field });
+  }
   return value;
 }
 
@@ -153,6 +156,8 @@ function normaliseStatus(value: string, field: string): string {
   if (normalised.length === 0 || normalised.length > SUPPORT_LIMITS.statusLength || !STATUS.test(normalised)) {
     throw new BadUserInputError(`${field} must be 1-${SUPPORT_LIMITS.statusLength} characters of letters, digits, _ or - (starting with a letter)`, { field });
   }
+  // A status is a word, not a place for a number: `callback-447700900124` was stored and shown (a probe).
+  if (containsIdentifier(normalised)) throw new BadUserInputError(`${field} must not contain a phone number`, { field });
   return normalised;
 }
 
