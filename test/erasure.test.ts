@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { aCrmId, anEmail, aPhone, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
 import { grantPii } from './policy-fixtures.js';
+import { generateDevKeys } from '../src/dev/dev-keys.js';
 import { startTestApp, type TestApp } from './testkit/test-app.js';
 
 let app: TestApp;
@@ -722,6 +723,62 @@ describe('writes that race an erasure', () => {
     const again = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: crmId }] } });
     expect(again.body.errors).toBeUndefined();
     expect(again.body.data!.registerCustomer.id).not.toBe(id);
+  });
+
+  it('answers a lookup whose customer is erased between the match and its event as a lookup of nobody, and records it', async () => {
+    const email = anEmail('resolve-racing');
+    const first = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }] } });
+    const id = first.body.data!.registerCustomer.id;
+    const audit = app.app.services.audit as unknown as Record<string, unknown>;
+    const original = audit['append'] as (input: { type: string }) => Promise<unknown>;
+    let done = false;
+    audit['append'] = async function (this: unknown, input: { type: string }) {
+      if (!done && input.type === 'IDENTITY_RESOLUTION') {
+        done = true;
+        await erase(id, 'DSR-RESOLVING', 'Erased while a lookup was in flight');
+      }
+      return original.call(this, input);
+    };
+    try {
+      const res = await app.graphql<{ resolveCustomer: { customer: { id: string } | null; matchedBy: string | null; auditEventId: string } }>(resolver, RESOLVE, { v: email });
+      // It was refused as "The customer has been erased", telling the caller whose the email had been, and no event
+      // recorded the lookup (a probe).
+      expect(res.body.errors).toBeUndefined();
+      expect(res.body.data!.resolveCustomer).toMatchObject({ customer: null, matchedBy: null });
+      const event = await app.app.mongo.db.collection('audit_events').findOne({ _id: res.body.data!.resolveCustomer.auditEventId as never });
+      expect(event).toMatchObject({ type: 'IDENTITY_RESOLUTION', chain: '_anonymous', customerId: null, details: { matched: false } });
+    } finally {
+      audit['append'] = original;
+    }
+    await expectSealedChain(id);
+  });
+
+  it('takes back an identifier re-filed under a new key version after the erasure swept, so the person can register again', async () => {
+    const email = anEmail('rekey-racing');
+    const first = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }] } });
+    const id = first.body.data!.registerCustomer.id;
+    const v2 = (await generateDevKeys()).identityHmacKeys.replace(/^v1:/, 'v2:');
+    const rotated = await startTestApp({ shareStoresWith: app, env: { IDENTITY_HMAC_KEYS: `${v2},${app.keys.identityHmacKeys}` } });
+    try {
+      // The lookup matches under v1 and files the email under v2: a whole erasure runs between the two.
+      const repository = (rotated.app.services.customers as unknown as { repository: Record<string, unknown> }).repository;
+      const restore = eraseBeforeFirstCall(repository, 'claimIdentifier', id);
+      try {
+        const res = await rotated.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(await rotated.token(['identity:resolve'], 'svc-ivr'), RESOLVE, { v: email });
+        expect(res.body.errors).toBeUndefined();
+        expect(res.body.data!.resolveCustomer.customer).toBeNull();
+      } finally {
+        restore();
+      }
+      // The v2 record tied the email, under both versions, to the erased id, and a new registration got CONFLICT for good.
+      expect(await rotated.app.mongo.db.collection('identifiers').countDocuments({ customerId: id })).toBe(0);
+      const again = await rotated.graphql<{ registerCustomer: { id: string } }>(await rotated.token(SERVICE_SCOPES, 'svc-crm'), REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }] } });
+      expect(again.body.errors).toBeUndefined();
+      expect(again.body.data!.registerCustomer.id).not.toBe(id);
+    } finally {
+      await rotated.stop();
+    }
+    await expectSealedChain(id);
   });
 
   it('refuses a consent receipt whose check passed before the erasure', async () => {

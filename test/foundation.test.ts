@@ -256,6 +256,36 @@ describe('concurrency on FerretDB and MongoDB alike', () => {
   });
 });
 
+describe('how many identifiers one customer holds', () => {
+  const LINK = `mutation($id: ID!, $v: String!) { linkIdentifier(customerId: $id, identifier: { kind: CRM_ID, value: $v }) { id } }`;
+
+  it('links up to 50, refuses the next one (nothing stored), and still answers for the ones held', async () => {
+    const email = anEmail('many-ids');
+    const id = await register([{ kind: 'EMAIL', value: email }]);
+    const identifiers = app.app.mongo.db.collection('identifiers');
+    // 48 more held already (written directly: 48 links would take the test's time), then the 50th through the API.
+    await identifiers.insertMany(
+      Array.from({ length: 48 }, () => ({ _id: `v1:${randomBytes(32).toString('base64url')}` as never, customerId: id, kind: 'CRM_ID', keyVersion: 'v1', linkedAt: new Date() })),
+    );
+    const fiftieth = aCrmId();
+    rawIdentifiers.push(fiftieth);
+    expect((await app.graphql(service, LINK, { id, v: fiftieth })).body.errors).toBeUndefined();
+    const next = aCrmId();
+    rawIdentifiers.push(next);
+    const refused = await app.graphql(service, LINK, { id, v: next });
+    // 200 CRM ids linked to one customer made 1,500 representations of it an 87 MB answer (a probe).
+    expect(refused.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'identifier' });
+    expect(refused.body.errors?.[0]?.message).toBe('A customer holds at most 50 identifiers');
+    expect(await identifiers.countDocuments({ customerId: id })).toBe(50);
+    // A registration that brings one more is refused whole; one of identifiers already held is still an answer.
+    const more = await app.graphql(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }, { kind: 'CRM_ID', value: next }] } });
+    expect(more.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'identifiers' });
+    const again = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }, { kind: 'CRM_ID', value: fiftieth }] } });
+    expect(again.body.data!.registerCustomer.id).toBe(id);
+    expect(await identifiers.countDocuments({ customerId: id })).toBe(50);
+  });
+});
+
 describe('racing links of one identifier', () => {
   const LINK = `mutation($id: ID!, $k: IdentifierKind!, $v: String!) { linkIdentifier(customerId: $id, identifier: { kind: $k, value: $v }) { id } }`;
   const maskedPhone = async (id: string) => ((await app.app.mongo.db.collection('customers').findOne({ _id: id as never }))!['masked'] as { PHONE: string | null }).PHONE;

@@ -364,6 +364,36 @@ describe('what one request asks of _entities', () => {
   });
 });
 
+describe('what lists under an entity are counted at', () => {
+  const unknownIds = (count: number) => Array.from({ length: count }, (_, i) => ({ __typename: 'Customer', id: `cus_${String(i).padStart(26, '0')}` }));
+
+  it("counts a page of the audit trail at its first, written in the query or passed as a variable", async () => {
+    // Each weighs 3 + 7 x first: pages of 200 of one customer's trail, 1,550 times, made an 87 MB answer under the
+    // weight limit when edges were counted at 20 (a probe).
+    const PAGES = `query($r: [_Any!]!, $f: Int) { _entities(representations: $r) { ... on Customer { auditTrail(first: $f) { edges { node { id type occurredAt sequence prevHash hash } } } } } }`;
+    const token = await app.token(['audit:read']);
+    const refused = await app.graphql(token, PAGES, { r: unknownIds(200), f: 200 });
+    expect(refused.body.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', limit: 'entityWeight' });
+    const written = await app.graphql(token, PAGES.replace('first: $f', 'first: 200').replace(', $f: Int', ''), { r: unknownIds(200) });
+    expect(written.body.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', limit: 'entityWeight' });
+    // The default page (50) and small pages pass.
+    for (const f of [null, 20]) {
+      const allowed = await app.graphql<{ _entities: unknown[] }>(token, PAGES, { r: unknownIds(500), f });
+      expect(allowed.body.errors?.[0]?.extensions?.['limit']).toBeUndefined();
+    }
+  });
+
+  it('counts Customer.identifiers at the most a customer may hold', async () => {
+    const aliases = Array.from({ length: 5 }, (_, i) => `i${i}: identifiers { hash }`).join(' ');
+    const query = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { ${aliases} } } }`;
+    const token = await app.token(['identity:resolve']);
+    const refused = await app.graphql(token, query, { r: unknownIds(1_000) });
+    expect(refused.body.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', limit: 'entityWeight' });
+    const allowed = await app.graphql<{ _entities: unknown[] }>(token, query, { r: unknownIds(900) });
+    expect(allowed.body.errors?.[0]?.extensions?.['limit']).toBeUndefined();
+  });
+});
+
 describe('representations one request passes to _entities', () => {
   const aliased = (count: number) =>
     `query($r: [_Any!]!) { ${Array.from({ length: count }, (_, i) => `a${i}: _entities(representations: $r) { ... on Customer { id } }`).join(' ')} }`;

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Lexer, Source, TokenKind } from 'graphql';
 import type { Caller } from '../auth/caller.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { AuditEventInput } from '../audit/audit-types.js';
+import type { AuditEventInput, AuditEventRecord } from '../audit/audit-types.js';
 import type { Channel } from '../context-snapshots/snapshot-types.js';
 import { BadUserInputError, ConflictError, CustomerErasedError, NotFoundError, ServiceUnavailableError } from '../errors.js';
 import { MAX_PARAMETER_DEPTH } from '../hardening/well-formed-text.js';
@@ -17,7 +17,7 @@ import { callerRequestId, noteHeldIdentifiers, withdrawRequestId } from '../obse
 import { COUNTRY_CODES } from './country-codes.js';
 import type { CustomerRepository } from './customer-repository.js';
 import type { CustomerRecord, EncryptedAttributes, IdentifierRecord, PiiField } from './customer-types.js';
-import { ciphertextsOf, hashesOf } from './customer-types.js';
+import { ciphertextsOf, hashesOf, listedIdentifiers, MAX_IDENTIFIERS_PER_CUSTOMER } from './customer-types.js';
 
 export interface Actor {
   caller: Caller;
@@ -365,20 +365,32 @@ export class CustomerService {
     const isMatch = customer !== null && customer.status === 'ACTIVE' && !isSettling(customer);
     // Nor the customer's other identifiers (their phone number in an interaction id of a lookup by email).
     if (isMatch && interactionId !== null) await this.refuseOwnIdentifiers([{ customerId: customer.id, texts: [['interactionId', interactionId]] }]);
-    // Matched under an older key: re-filed under the current one, so the next lookup needs one query.
-    if (isMatch) await this.rekey(hashed, records, customer.id);
-    const event = await this.audit.append({
-      type: 'IDENTITY_RESOLUTION',
-      customerId: isMatch ? customer.id : null,
-      actor: actorOf(actor),
-      channel: input.channel ?? null,
-      interactionId,
-      resolutionSource: 'identifier_hash',
-      identifierHash: hashed.hashes[0] ?? null,
-      requestId: actor.requestId,
-      details: { matched: isMatch, matchedKeyVersion: isMatch && found ? found.keyVersion : null },
-      sealingKey: isMatch ? customer.dataKey : null,
-    });
+    const resolved = (match: { customer: CustomerRecord; keyVersion: string } | null) =>
+      this.audit.append({
+        type: 'IDENTITY_RESOLUTION',
+        customerId: match?.customer.id ?? null,
+        actor: actorOf(actor),
+        channel: input.channel ?? null,
+        interactionId,
+        resolutionSource: 'identifier_hash',
+        identifierHash: hashed.hashes[0] ?? null,
+        requestId: actor.requestId,
+        details: { matched: match !== null, matchedKeyVersion: match?.keyVersion ?? null },
+        sealingKey: match?.customer.dataKey ?? null,
+      });
+    let event: AuditEventRecord;
+    try {
+      // Matched under an older key: re-filed under the current one, so the next lookup needs one query.
+      if (isMatch) await this.rekey(hashed, records, customer.id);
+      event = await resolved(isMatch && found ? { customer, keyVersion: found.keyVersion } : null);
+    } catch (error) {
+      // Erased between the match and its event (the chain's head is the erasure's DATA_DELETION, or the re-key
+      // found the customer erased): answered as the same lookup a moment later is, nobody, and recorded as such. It
+      // was refused as "The customer has been erased", with no event written, telling the caller whose identifier
+      // it had been (a probe).
+      if (!isMatch || !(error instanceof CustomerErasedError)) throw error;
+      return { customer: null, matchedBy: null, auditEventId: (await resolved(null)).id };
+    }
     return {
       customer: isMatch ? customer : null,
       matchedBy: isMatch ? hashed.kind : null,
@@ -683,7 +695,12 @@ export class CustomerService {
       return;
     }
     const linkedAt = new Date(Math.min(...others.map((record) => record.linkedAt.getTime())));
-    await this.repository.claimIdentifier({ ...this.toRecord(identifier, customerId, linkedAt), priorHashes });
+    const record = { ...this.toRecord(identifier, customerId, linkedAt), priorHashes };
+    const { claimed } = await this.repository.claimIdentifier(record);
+    // An erasure that ran whole between the match and this claim swept before the claim landed: the record would
+    // tie the identifier, under both key versions, to the erased id for good, and keep the person from registering
+    // again (a probe). Taken back, and the caller told the customer is erased.
+    if (claimed) await this.confirmStillActive(customerId, () => this.repository.deleteIdentifier(record.hash, customerId));
   }
 
   /** The one customer that already owns any of these identifiers (under any key version), or null. */
@@ -779,6 +796,7 @@ export class CustomerService {
     /** Which call links them: a refusal is recorded under it (auditConflict). */
     source: 'registration' | 'link',
   ): Promise<CustomerRecord> {
+    await this.refuseBeyondIdentifierBound(customer.id, identifiers, source);
     let changed = false;
     for (const identifier of identifiers) {
       if (await this.linkOne(customer, identifier, actor, channel, source)) changed = true;
@@ -873,6 +891,20 @@ export class CustomerService {
       }
       await this.completeLink(customer, identifier, record.hash, actor, channel, true);
       return true;
+    }
+  }
+
+  /**
+   * Refuses, before anything is linked, identifiers that would give the customer more than
+   * MAX_IDENTIFIERS_PER_CUSTOMER (one query). Racing links may pass it together and go a few over; what it bounds is
+   * the size of `Customer.identifiers`, which `_entities` counts at this bound.
+   */
+  private async refuseBeyondIdentifierBound(customerId: string, identifiers: readonly HashedIdentifier[], source: 'registration' | 'link'): Promise<void> {
+    const held = (await this.repository.findIdentifiersByCustomerIds([customerId]))[0] ?? [];
+    const heldHashes = new Set(held.flatMap(hashesOf));
+    const adding = identifiers.filter((identifier) => !identifier.hashes.some((hash) => heldHashes.has(hash))).length;
+    if (adding > 0 && listedIdentifiers(held, this.keyring.currentVersion).length + adding > MAX_IDENTIFIERS_PER_CUSTOMER) {
+      throw new BadUserInputError(`A customer holds at most ${MAX_IDENTIFIERS_PER_CUSTOMER} identifiers`, { field: source === 'link' ? 'identifier' : 'identifiers' });
     }
   }
 

@@ -54,6 +54,13 @@ export function hashesOf(identifier: IdentifierRecord): string[] {
 }
 
 /**
+ * The most identifiers one customer may hold (as listed: one per identifier, whatever its key versions). A person
+ * has a few emails, phone numbers and CRM ids; without a bound, 200 CRM ids linked to one customer made
+ * `Customer.identifiers` of 1,500 representations of it an 87 MB answer (a probe). `_entities` counts the list at this.
+ */
+export const MAX_IDENTIFIERS_PER_CUSTOMER = 50;
+
+/**
  * A customer's identifiers as `Customer.identifiers` lists them: one per identifier. Records of one identifier
  * under several key versions (re-keying keeps the old ones until their version is retired) name each other in
  * `priorHashes`; of those, the one under `currentVersion` is listed, or else the one that names the most others

@@ -1,5 +1,6 @@
 import {
   defaultFieldResolver,
+  getArgumentValues,
   getNamedType,
   getNullableType,
   isInterfaceType,
@@ -7,6 +8,8 @@ import {
   isObjectType,
   isUnionType,
   Kind,
+  type FieldNode,
+  type GraphQLField,
   type GraphQLFieldResolver,
   type GraphQLNamedType,
   type GraphQLResolveInfo,
@@ -14,7 +17,8 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import { CONSENT_HISTORY_SHOWN, CONSENT_SCOPES } from '../consent/consent-types.js';
-import { PII_FIELDS } from '../customers/customer-types.js';
+import { AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX } from '../audit/audit-trail-service.js';
+import { MAX_IDENTIFIERS_PER_CUSTOMER, PII_FIELDS } from '../customers/customer-types.js';
 import { OperationLimitError } from './operation-limits.js';
 import { BadUserInputError } from '../errors.js';
 
@@ -89,6 +93,11 @@ function listBounds(contextItems: number): Readonly<Record<string, number>> {
     'Consent.scopes': CONSENT_SCOPES.length,
     'ConsentState.scopes': CONSENT_SCOPES.length,
     'AuditEvent.fields': PII_FIELDS.length,
+    // Bounded by the links a customer may hold; counted at 20 while it had no bound, and 200 CRM ids linked to one
+    // customer made 1,500 representations of it an 87 MB answer under the weight limit (a probe).
+    'Customer.identifiers': MAX_IDENTIFIERS_PER_CUSTOMER,
+    // A page of `auditTrail`: its `first` (selectionWeight reads it), at most AUDIT_PAGE_MAX.
+    'AuditEventConnection.edges': AUDIT_PAGE_MAX,
     'ContextSnapshot.openTickets': contextItems, // SNAPSHOT_RECENT_ITEMS
     'ContextSnapshot.activeSubscriptions': contextItems,
     'ContextSnapshot.recentTransactions': contextItems,
@@ -184,7 +193,10 @@ function selectionWeight(
       const definition = fields[selection.name.value];
       if (!definition) continue;
       const bound = isListType(getNullableType(definition.type)) ? (bounds[`${type.name}.${selection.name.value}`] ?? OTHER_LIST_BOUND) : 1;
-      const each = selection.selectionSet ? selectionWeight(info, bounds, getNamedType(definition.type), selection.selectionSet, visiting) : 0;
+      // A page of the audit trail holds `first` edges, written in the query or passed as a variable (counted at 20,
+      // pages of 200 made 1,550 representations of one customer an 87 MB answer under the weight limit; a probe).
+      const inner = type.name === 'Customer' && selection.name.value === 'auditTrail' ? { ...bounds, 'AuditEventConnection.edges': auditPageSize(definition, selection, info) } : bounds;
+      const each = selection.selectionSet ? selectionWeight(info, inner, getNamedType(definition.type), selection.selectionSet, visiting) : 0;
       weight += bound * each + (bound > 1 && !selection.selectionSet ? bound : 0);
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
       const condition = selection.typeCondition ? info.schema.getType(selection.typeCondition.name.value) : type;
@@ -200,4 +212,15 @@ function selectionWeight(
     }
   }
   return weight;
+}
+
+/** The `first` of an `auditTrail` selection as it will run (default, literal or variable), within the page bounds. */
+function auditPageSize(definition: GraphQLField<unknown, unknown>, selection: FieldNode, info: GraphQLResolveInfo): number {
+  try {
+    const first = getArgumentValues(definition, selection, info.variableValues)['first'];
+    return typeof first === 'number' ? Math.min(Math.max(first, 0), AUDIT_PAGE_MAX) : AUDIT_PAGE_DEFAULT;
+  } catch {
+    // Arguments the resolver will refuse anyway.
+    return AUDIT_PAGE_MAX;
+  }
 }
