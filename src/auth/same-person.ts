@@ -59,11 +59,15 @@ export function personOf(sub: string): string {
     // Every punctuation mark, symbol and modifier letter compares as one: probes approved their own grants as
     // `agent˗a` (U+02D7), `agent⁃a` and `agent➖a` beside `agent-a`, `agent܁sam` and `agentꓸsam` beside `agent.sam`
     // and `agentˍsam` beside `agent_sam`, and a list of look-alikes missed the next one each time. So `a.b`, `a_b` and
-    // `a-b` are one person here: the safe side, as for case, and so are modifier letters that stand for no letter (tone
+    // `a-b` (and `ab`) are one person here: the safe side, as for case, and so are modifier letters that stand for no letter (tone
     // and iteration marks). Letters and digits of other scripts are kept apart.
     .replace(SEPARATOR_LIKE, asSeparator)
     .toLowerCase()
     .toUpperCase()
     .toLowerCase()
-    .normalize('NFKC');
+    .normalize('NFKC')
+    // And then no separator at all, nor a space: how many stand where, or whether any does, tells no two people apart
+    // (a probe approved `agent.zed`'s grant as `agent..zed`, `agentzed`, `agent zed`, `agent.zed.` and `-agent.zed`,
+    // and `jane.doe@corp.example`'s as `janedoe@corp.example`).
+    .replace(/[\s-]/gu, '');
 }

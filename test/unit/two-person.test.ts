@@ -23,6 +23,16 @@ describe('the two-person rule compares subjects as one person would be named', (
     ['agent+sam@example.com', 'agent\uFE62sam\uFE6Bexample\u2024com'],
     // One separator for another: the safe side.
     ['jane.doe', 'jane_doe'],
+    // More separators, fewer or none, or a space (a probe approved its own grant with each).
+    ['agent.zed', 'agent..zed'],
+    ['agent.zed', 'agentzed'],
+    ['agent.zed', 'agent zed'],
+    ['agent-zed', 'agent-zed.'],
+    ['agent-zed', '-agent-zed'],
+    ['agent_zed', 'agent__zed'],
+    ['agent zed', 'agent  zed'],
+    ['jane.doe@corp.example', 'janedoe@corp.example'],
+    ['agent-a', 'agent--a'],
     // Circled, superscript and subscript letters are their letters (a regression probe approved `ⓐgent-a` beside
     // `agent-a` once every symbol was taken for a separator).
     ['agent-a', '\u24D0gent-a'],
@@ -45,7 +55,6 @@ describe('the two-person rule compares subjects as one person would be named', (
   it.each([
     ['agent-a', 'agent-b'],
     ['agent-a', 'agent-aa'],
-    ['agent-a', 'agent--a'],
     ['agent-sam', 'agent\u2CBBsam'],
     ['user.1', 'user\u0661'],
     ['agent-\u1D43', 'agent-\u1D47'],
