@@ -284,6 +284,20 @@ describe('how many identifiers one customer holds', () => {
     expect(again.body.data!.registerCustomer.id).toBe(id);
     expect(await identifiers.countDocuments({ customerId: id })).toBe(50);
   });
+
+  it('holds racing links to the bound too', async () => {
+    const id = await register([{ kind: 'EMAIL', value: anEmail('racing-many-ids') }]);
+    const identifiers = app.app.mongo.db.collection('identifiers');
+    await identifiers.insertMany(
+      Array.from({ length: 45 }, () => ({ _id: `v1:${randomBytes(32).toString('base64url')}` as never, customerId: id, kind: 'CRM_ID', keyVersion: 'v1', linkedAt: new Date() })),
+    );
+    // 46 held, 12 links at once: each passed the first count together, and 11 of 30 such links got in (a regression probe).
+    const results = await Promise.all(Array.from({ length: 12 }, () => app.graphql(service, LINK, { id, v: aCrmId() })));
+    const linked = results.filter((res) => res.body.errors === undefined).length;
+    for (const res of results.filter((r) => r.body.errors !== undefined)) expect(res.body.errors?.[0]?.message).toBe('A customer holds at most 50 identifiers');
+    expect(await identifiers.countDocuments({ customerId: id })).toBe(46 + linked);
+    expect(46 + linked).toBeLessThanOrEqual(50);
+  });
 });
 
 describe('racing links of one identifier', () => {

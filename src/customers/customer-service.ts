@@ -889,6 +889,7 @@ export class CustomerService {
         // Another call of this customer claimed it a moment ago, or another customer did: either is looked at above.
         continue;
       }
+      await this.refuseClaimBeyondIdentifierBound(customer.id, record.hash, source);
       await this.completeLink(customer, identifier, record.hash, actor, channel, true);
       return true;
     }
@@ -896,16 +897,29 @@ export class CustomerService {
 
   /**
    * Refuses, before anything is linked, identifiers that would give the customer more than
-   * MAX_IDENTIFIERS_PER_CUSTOMER (one query). Racing links may pass it together and go a few over; what it bounds is
-   * the size of `Customer.identifiers`, which `_entities` counts at this bound.
+   * MAX_IDENTIFIERS_PER_CUSTOMER (one query). What it bounds is the size of `Customer.identifiers`, which `_entities`
+   * counts at this bound; racing links that pass it together are held to it by refuseClaimBeyondIdentifierBound.
    */
   private async refuseBeyondIdentifierBound(customerId: string, identifiers: readonly HashedIdentifier[], source: 'registration' | 'link'): Promise<void> {
-    const held = (await this.repository.findIdentifiersByCustomerIds([customerId]))[0] ?? [];
+    const held = await this.listedIdentifiersOf(customerId);
     const heldHashes = new Set(held.flatMap(hashesOf));
     const adding = identifiers.filter((identifier) => !identifier.hashes.some((hash) => heldHashes.has(hash))).length;
-    if (adding > 0 && listedIdentifiers(held, this.keyring.currentVersion).length + adding > MAX_IDENTIFIERS_PER_CUSTOMER) {
-      throw new BadUserInputError(`A customer holds at most ${MAX_IDENTIFIERS_PER_CUSTOMER} identifiers`, { field: source === 'link' ? 'identifier' : 'identifiers' });
-    }
+    if (adding > 0 && held.length + adding > MAX_IDENTIFIERS_PER_CUSTOMER) throw tooManyIdentifiers(source);
+  }
+
+  /**
+   * Counts again after a new identifier is claimed, and takes the claim back when the customer holds more than the
+   * bound: each claim is counted after it landed, so the last of any racing claims sees them all, and the claims that
+   * stay number no more than the bound allows (racing links went 17 past it before this; a regression probe).
+   */
+  private async refuseClaimBeyondIdentifierBound(customerId: string, hash: string, source: 'registration' | 'link'): Promise<void> {
+    if ((await this.listedIdentifiersOf(customerId)).length <= MAX_IDENTIFIERS_PER_CUSTOMER) return;
+    await this.repository.deleteIdentifier(hash, customerId);
+    throw tooManyIdentifiers(source);
+  }
+
+  private async listedIdentifiersOf(customerId: string): Promise<IdentifierRecord[]> {
+    return listedIdentifiers((await this.repository.findIdentifiersByCustomerIds([customerId]))[0] ?? [], this.keyring.currentVersion);
   }
 
   /** Whether the customer is one a registration still running created (see isSettling). */
@@ -1572,4 +1586,8 @@ function textsSentIn(params: unknown): string[] {
     }
   }
   return texts;
+}
+
+function tooManyIdentifiers(source: 'registration' | 'link'): BadUserInputError {
+  return new BadUserInputError(`A customer holds at most ${MAX_IDENTIFIERS_PER_CUSTOMER} identifiers`, { field: source === 'link' ? 'identifier' : 'identifiers' });
 }

@@ -38,9 +38,7 @@ const CURRENCY = String.raw`(?:\p{Sc}|\b(?:${CURRENCY_CODES})\b)`;
 const DATES_TIMES_AMOUNTS = [
   String.raw`(?<!\d)${YEAR}([-./])${MONTH}\1${DAY}(?:[T ]${CLOCK})?(?!\d)`,
   String.raw`(?<!\d)${DAY}([-./])${DAY}\1(?:19|20|25)\d\d(?!\d)`,
-  // A clock time that is not part of a longer chain of digit pairs: `06:12:34:56:78` is a phone number written in
-  // pairs, and masking its first three pairs as a time left four digits (a probe stored it in a ticket subject).
-  String.raw`(?<![\d:])${CLOCK}(?!:?\d)`,
+  String.raw`(?<!\d)${CLOCK}(?!\d)`,
   String.raw`(?<!\d)${GROUPED}${DECIMALS}(?!\d)`,
   String.raw`${CURRENCY}\s?${GROUPED}(?:${DECIMALS})?(?!\d)`,
   String.raw`(?<!\d)${GROUPED}(?:${DECIMALS})?\s?(?:${CURRENCY}|[원円元])`,
@@ -154,11 +152,14 @@ export function isTraceId(value: string): boolean {
 }
 // A UUID inside a longer id (`call-<uuid>`, `urn:uuid:<uuid>`, `<uuid>:1`): its all-digit groups are not a number.
 const UUID_INSIDE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
-const CHANNEL_WORDS = 'whatsapp|wa|tel|phone|sms|mms|mobile|mob|cell|msisdn|viber|signal|telegram|imessage';
-const CHANNEL_PREFIX = new RegExp(`(${CHANNEL_WORDS})(?=\\+?\\d)`, 'gi');
-// A channel's name, then a number of seven or more digits, whatever separators stand between: `tel:447700900123`,
-// `sms-447700900411`, `whatsapp.44.7700.900125` (read after foldForDetection, which writes every digit as `0`).
-const CHANNEL_NUMBER = new RegExp(String.raw`(?<![A-Za-z])(?:${CHANNEL_WORDS})[^\p{L}\p{N}]*\d(?:[^\p{L}\p{N}]*\d){6,}`, 'iu');
+const CHANNEL_PREFIX = /(whatsapp|wa|tel|phone|sms|mms|mobile|mob|cell|msisdn|viber|signal|telegram|imessage)(?=\+?\d)/gi;
+/**
+ * A phone number as a URI names it, `scheme:number`: `tel:447700900123`, `smsto:447700900123`, `whatsapp:44-7700-900125`
+ * (seven or more digits; the `+` of E.164 cannot be in a record id). A channel's name as an ordinary prefix
+ * (`WA-2024-1130-0042`, `TEL-2024-000123`, `sms-20241130-000123`) is no scheme: the first version of this rule, any
+ * channel word before a number, refused such ids (a regression probe).
+ */
+const PHONE_URI = /(?<![A-Za-z0-9])(?:tel|telephone|phone|fax|sms|smsto|mms|mmsto|whatsapp|wa|callto|sip|sips|facetime|skype|viber|signal|telegram|imessage|rcs):\d(?:[._-]?\d){6,}/i;
 
 // Digits that touch a letter: part of an id's own characters (a hex hash, a call SID, `fp_1234567abc`).
 const DIGITS_IN_A_WORD = /(?<=[A-Za-z])\d+|\d+(?=[A-Za-z])/g;
@@ -224,15 +225,13 @@ export function isSafeReference(value: string): boolean {
 }
 
 /**
- * A support record's id (letters, digits, `.` `_` `:` `-`) that spells a contact address: an email address with its
- * at sign written out (`jane_at_example.com`, `jane.at.example.dot.com`) or a phone number after a channel's name
- * (`tel:447700900123`, `whatsapp:447700900125`, `sms-447700900411`). A bare digit run (an order number) or one after
- * any other word (`ORD-2024-10045`) is a reference and is not refused here; the customer's own numbers are screened
- * by hash (CustomerService). A probe stored the forms above as ticket and transaction ids, shown to every agent.
+ * A support record's id (letters, digits, `.` `_` `:` `-`) that is a phone number's URI (`PHONE_URI`): a probe
+ * stored `tel:447700900123` and `whatsapp:447700900125` as ticket and transaction ids, shown to every agent. A bare
+ * digit run (an order number) or one after a word (`ORD-2024-10045`, `sms-20241130-000123`) is a reference and is
+ * not refused here; the customer's own numbers are screened by hash in any form (CustomerService).
  */
-export function spellsContactAddress(value: string): boolean {
-  const folded = foldForDetection(value);
-  return EMAIL_LIKE.test(folded) || DISGUISED_EMAIL_LIKE.test(folded) || CHANNEL_NUMBER.test(folded);
+export function isPhoneUri(value: string): boolean {
+  return PHONE_URI.test(value);
 }
 
 const GRAPHQL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -1,6 +1,6 @@
 import { CHANNELS, type InteractionSummary, type SubscriptionSummary, type TicketSummary, type TransactionSummary } from '../context-snapshots/snapshot-types.js';
 import { BadUserInputError } from '../errors.js';
-import { assertFreeText, containsIdentifier, isSafeReference, spellsContactAddress } from '../identity/free-text-guard.js';
+import { assertFreeText, containsIdentifier, isPhoneUri, isSafeReference } from '../identity/free-text-guard.js';
 import type { InteractionInput, SubscriptionInput, SupportActivity, SupportActivityInput, TicketInput, TransactionInput } from './support-record-types.js';
 
 export const SUPPORT_LIMITS = {
@@ -19,9 +19,11 @@ export const SUPPORT_LIMITS = {
 } as const;
 
 // Record ids are the CRM's own references. No '@', '+' or whitespace: an email address or an
-// E.164 number cannot be used verbatim as an id (nor spelt out: spellsContactAddress).
+// E.164 number cannot be used verbatim as an id, nor can a phone number's URI (isPhoneUri).
 const RECORD_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 const STATUS = /^[a-z][a-z0-9_-]*$/;
+/** `20241130`, `2024_11_30`, `20241130t1430z` in a (lower-cased) status. */
+const COMPACT_DATE = /(?<!\d)(?:19|20)\d\d([-_]?)(?:0[1-9]|1[0-2])\1(?:0[1-9]|[12]\d|3[01])(?:t\d{4}(?:\d\d)?z?)?(?!\d)/g;
 // An opaque device token: no '@', '+' or whitespace, and at least one letter (a bare number could be a phone number).
 const FINGERPRINT = /^[A-Za-z0-9_:.-]+$/;
 const EARLIEST = Date.UTC(2000, 0, 1);
@@ -144,9 +146,7 @@ function checkRecordId(value: string, field: string): string {
   if (value.length === 0 || value.length > SUPPORT_LIMITS.recordIdLength || !RECORD_ID.test(value)) {
     throw new BadUserInputError(`${field} must be 1-${SUPPORT_LIMITS.recordIdLength} characters of letters, digits, . _ : - (starting with a letter or digit)`, { field });
   }
-  if (spellsContactAddress(value)) {
-    throw new BadUserInputError(`${field} must be a reference, not an email address or a phone number after a channel's name`, { field });
-  }
+  if (isPhoneUri(value)) throw new BadUserInputError(`${field} must be a reference, not a phone number`, { field });
   return value;
 }
 
@@ -156,8 +156,9 @@ function normaliseStatus(value: string, field: string): string {
   if (normalised.length === 0 || normalised.length > SUPPORT_LIMITS.statusLength || !STATUS.test(normalised)) {
     throw new BadUserInputError(`${field} must be 1-${SUPPORT_LIMITS.statusLength} characters of letters, digits, _ or - (starting with a letter)`, { field });
   }
-  // A status is a word, not a place for a number: `callback-447700900124` was stored and shown (a probe).
-  if (containsIdentifier(normalised)) throw new BadUserInputError(`${field} must not contain a phone number`, { field });
+  // A status is a word, not a place for a number: `callback-447700900124` was stored and shown (a probe). A compact
+  // date is no phone number (`closed_20241130`, `resolved-20241130t1430z`: a regression probe found them refused).
+  if (containsIdentifier(normalised.replace(COMPACT_DATE, 'd'))) throw new BadUserInputError(`${field} must not contain a phone number`, { field });
   return normalised;
 }
 
