@@ -1,7 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevServices } from '../src/dev/services.js';
+import { createLogger } from '../src/observability/logger.js';
+import { runInRequestScope } from '../src/observability/request-scope.js';
+import { logStoreTransitions } from '../src/observability/store-transitions.js';
+import { connectRedis } from '../src/storage/redis.js';
 import { anEmail, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { LogCapture } from './testkit/log-capture.js';
 import { startPrivateServices } from './testkit/service-control.js';
 import { startTestApp, type TestApp } from './testkit/test-app.js';
 
@@ -99,5 +105,42 @@ describe('Redis outage', () => {
     const session = await app.graphql<{ sessionContext: { customerId: string } | null }>(agent, SESSION, { t: fresh.body.data!.startSupportSession.token });
     expect(session.body.errors).toBeUndefined();
     expect(session.body.data!.sessionContext?.customerId).toBe(id);
+  });
+});
+
+describe('a Redis that stops answering on an open connection', () => {
+  it('is logged once each way, with no request id, though the connection never closes', async () => {
+    const logs = new LogCapture();
+    const logger = createLogger('info', logs.stream);
+    const redis = connectRedis(servers.redisUrl, 'stall:');
+    const mongo = new MongoClient(servers.mongoUrl);
+    if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
+    // Set up while a request is being served, as the driver's monitor and ioredis can be: the lines it writes later
+    // carried that request's id (a probe).
+    const detach = runInRequestScope({ requestId: 'req-long-gone' }, () => logStoreTransitions(logger, { mongo, mongoVariable: 'MONGODB_URL', redis }, { redisCheckMs: 200 }));
+    const pid = servers.pids().redis;
+    expect(pid).toBeDefined();
+    const waitFor = async (message: string) => {
+      for (let i = 0; i < 100 && !logs.text().includes(message); i++) await sleep(100);
+      return logs.lines.filter((line) => line.includes(message));
+    };
+    try {
+      // A stopped process keeps its sockets open: no `close` for ioredis, only commands that time out (a probe
+      // stopped redis-server with SIGSTOP and the log said nothing of it).
+      process.kill(pid as number, 'SIGSTOP');
+      const lost = await waitFor('Redis is not answering');
+      expect(lost).toHaveLength(1);
+      process.kill(pid as number, 'SIGCONT');
+      const back = await waitFor('Redis is reachable again');
+      expect(back).toHaveLength(1);
+      await sleep(600);
+      for (const line of logs.lines) expect(JSON.parse(line)).not.toHaveProperty('requestId');
+      expect(logs.lines.filter((line) => line.includes('Redis is'))).toHaveLength(2);
+    } finally {
+      process.kill(pid as number, 'SIGCONT');
+      detach();
+      redis.disconnect();
+      await mongo.close();
+    }
   });
 });

@@ -31,6 +31,15 @@ export function currentRequestScope(): RequestScope | undefined {
   return storage.getStore();
 }
 
+/**
+ * Runs `run` outside any request's scope: for process-wide events that a request's async context merely carries
+ * (the MongoDB driver's monitor and ioredis inherit the scope of the request that was running when they set up a
+ * connection or a check): a store's recovery was logged with the id of a request that had ended long before (a probe).
+ */
+export function outsideRequestScope<T>(run: () => T): T {
+  return storage.exit(run);
+}
+
 /** From here on the request carries the caller's own `x-request-id`, screened (src/http/http-server.ts). */
 export function adoptCallerRequestId(requestId: string): void {
   const scope = storage.getStore();
