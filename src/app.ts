@@ -65,6 +65,10 @@ export async function createApp(options: AppOptions): Promise<App> {
     watchdog('MONGODB_URL'),
   );
   await buildingIndexes('MONGODB_URL', () => ensureIndexes(mongo.db), () => mongo.close());
+  // Warnings that say the start goes on (`serving...`) wait until every check has passed: a start refused for its
+  // configuration then says only that, in one line, not after two warnings that it was serving (a probe).
+  let heldWarnings: Array<() => void> | null = [];
+  const warnOnceStarted = (write: () => void): void => void (heldWarnings ? heldWarnings.push(write) : write());
   const redis = connectRedis(config.redisUrl, config.redisKeyPrefix);
   redis.on('error', () => metrics.storeErrors.inc({ store: 'redis', kind: 'connection' }));
   // The audit trail may live in a MongoDB of its own (AUDIT_MONGODB_URL), connected below.
@@ -83,7 +87,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       await closeStores();
       throw new ConfigError(`REDIS_URL: Redis refused the credentials (${describeCause(redisProblem)})`);
     }
-    logger.warn({ variable: 'REDIS_URL', cause: describeCause(redisProblem) }, 'Redis is not reachable yet: serving, with /health/ready reporting it down until it is');
+    warnOnceStarted(() => logger.warn({ variable: 'REDIS_URL', cause: describeCause(redisProblem) }, 'Redis is not reachable yet: serving, with /health/ready reporting it down until it is'));
   } else if (!(await selectsItsDatabase(redis))) {
     // ioredis reports a failed SELECT as an event and goes on in database 0: another tenant's keys (a probe).
     await closeStores();
@@ -135,13 +139,16 @@ export async function createApp(options: AppOptions): Promise<App> {
       audience: config.authAudience,
       clockToleranceSeconds: config.authClockToleranceSeconds,
       verifiedCacheSeconds: config.authVerifiedCacheSeconds,
-      onKeySetUnavailable: (cause) => logger.warn({ variable: 'AUTH_JWKS_URL', cause: describeCause(cause) }, 'the JWKS could not be fetched: tokens are refused until it can be'),
+      onKeySetUnavailable: (cause) => warnOnceStarted(() => logger.warn({ variable: 'AUTH_JWKS_URL', cause: describeCause(cause) }, 'the JWKS could not be fetched: tokens are refused until it can be')),
     });
     for (const warning of await verifyKeysAgainstStore(mongo.db, services.keyring, PiiEnvelope.fromBase64(config.piiMasterKey, config.piiMasterKeyPrevious))) logger.warn(warning);
   } catch (error) {
     await closeStores();
     throw error;
   }
+  const held = heldWarnings;
+  heldWarnings = null;
+  for (const write of held) write();
   const stopLoggingStores = logStoreTransitions(logger, { mongo: mongo.client, mongoVariable: 'MONGODB_URL', redis });
   const stopLoggingAuditStore = auditMongo ? logStoreTransitions(logger, { mongo: auditMongo.client, mongoVariable: 'AUDIT_MONGODB_URL' }) : () => undefined;
   // Customers a registration abandoned before claiming any identifier: a minute after start, then hourly. Not awaited

@@ -343,6 +343,11 @@ describe('production start-up with a well-formed key that is not the data\'s own
     const master = await start({ ...env, PII_MASTER_KEY: other.piiMasterKey });
     expect(master.code, master.output).toBe(78);
     expect(master.output).toMatch(/^veil: configuration error: PII_MASTER_KEY: is not the key this database's customer data keys were wrapped with$/m);
+    // With Redis unreachable too: the start is refused in that one line, with no warning before it that it is
+    // serving (a probe saw `Redis is not reachable yet: serving...` first).
+    const unreachable = await start({ ...env, PII_MASTER_KEY: other.piiMasterKey, REDIS_URL: `redis://127.0.0.1:${await busyPort()}` });
+    expect(unreachable.code, unreachable.output).toBe(78);
+    expect(unreachable.output.trim()).toBe("veil: configuration error: PII_MASTER_KEY: is not the key this database's customer data keys were wrapped with");
     for (const output of [hmac.output, master.output]) {
       expect(output).not.toContain(other.piiMasterKey);
       expect(output).not.toContain(other.identityHmacKeys.slice(3));
