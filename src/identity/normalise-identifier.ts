@@ -144,6 +144,10 @@ function normaliseEmailDomain(rawDomain: string): string | null {
   // returns '' for anything it cannot encode; ASCII-only input is simply
   // lower-cased so its behaviour stays obvious.
   const isAscii = /^[\x21-\x7e]+$/.test(rawDomain);
+  // domainToASCII parses a URL's host: it ends the host at `/`, `?`, `#` or `\\` and decodes `%xx`, so
+  // `jane@example.com?ü` was `jane@example.com`, while the same text without the `ü` was refused (a probe). In a
+  // Unicode domain the only ASCII characters are a label's letters, digits and hyphens, and the dots.
+  if (!isAscii && /[\x00-\x2c\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]/.test(rawDomain)) return null;
   const domain = isAscii ? rawDomain.toLowerCase() : domainToASCII(rawDomain);
   if (domain.length === 0) return null;
 

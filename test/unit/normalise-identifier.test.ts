@@ -78,6 +78,14 @@ describe('normaliseIdentifier: email', () => {
     ['a Kelvin sign that lower-cases to an ASCII k', 'jane\u212A@example.com'],
     ['a label over 63 characters', `jane@${'a'.repeat(64)}.com`],
     ['an underscore in the domain', 'jane@ex_ample.com'],
+    // A Unicode domain went through a URL host parser that ends the host at these and decodes %xx: the tail was
+    // dropped and the address matched someone (a probe), while the ASCII spelling was refused.
+    ['a path after a Unicode domain', 'jane@example.com/ü'],
+    ['a query after a Unicode domain', 'jane@example.com?ü'],
+    ['a fragment after a Unicode domain', 'jane@example.com#ünsubscribe'],
+    ['a backslash after a Unicode domain', 'jane@bücher.de\\x'],
+    ['a percent escape in a Unicode domain', 'jane@bü%63her.de'],
+    ['a port after a Unicode domain', 'jane@bücher.de:80'],
   ])('refuses an address with %s', (_label, value) => {
     const error = captureRejection('EMAIL', value);
     expect(error.message).toBe('identifier.value is not a valid email address');
