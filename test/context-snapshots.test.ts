@@ -344,6 +344,9 @@ describe('validating support activity', () => {
     ['a phone number with a scheme as a ticket id', { tickets: [{ ...base, id: 'tel:447700900123' }] }, '447700900123'],
     ['a phone number after a channel as a transaction id', { transactions: [{ ...tx, id: 'whatsapp:447700900125' }] }, '447700900125'],
     ['a phone number in a status', { tickets: [{ ...base, status: 'callback-447700900124' }] }, '447700900124'],
+    // +20 10 1230 4567 behind a compact date (a regression probe).
+    ['a phone number behind a compact date in a status', { tickets: [{ ...base, status: 'callback_20101230_4567' }] }, '4567'],
+    ['a phone number behind a compact date and a time in a status', { tickets: [{ ...base, status: 'callback_20101230t4567' }] }, '4567'],
     ['a status with spaces', { tickets: [{ ...base, status: 'in progress' }] }, 'in progress'],
     ['an empty push', {}, 'cus_'],
     ['more than 100 tickets', { tickets: Array.from({ length: 101 }, (_, i) => ({ ...base, id: `T-${i}` })) }, 'T-100'],

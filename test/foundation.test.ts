@@ -285,6 +285,31 @@ describe('how many identifiers one customer holds', () => {
     expect(await identifiers.countDocuments({ customerId: id })).toBe(50);
   });
 
+  it('says how many of its identifiers a registration linked before a racing link took it past the bound', async () => {
+    const email = anEmail('partly-linked');
+    const id = await register([{ kind: 'EMAIL', value: email }]);
+    const identifiers = app.app.mongo.db.collection('identifiers');
+    const fakes = (count: number) =>
+      Array.from({ length: count }, () => ({ _id: `v1:${randomBytes(32).toString('base64url')}` as never, customerId: id, kind: 'CRM_ID', keyVersion: 'v1', linkedAt: new Date() }));
+    await identifiers.insertMany(fakes(46));
+    // 47 held and 3 new: the first count passes. After the first link, other links take the customer to 51.
+    const repository = (app.app.services.customers as unknown as { repository: Record<string, unknown> }).repository;
+    const original = repository['claimIdentifier'] as (...args: unknown[]) => Promise<unknown>;
+    let claims = 0;
+    repository['claimIdentifier'] = async function (this: unknown, ...args: unknown[]) {
+      if (++claims === 2) await identifiers.insertMany(fakes(3));
+      return original.apply(this, args);
+    };
+    try {
+      const res = await app.graphql(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }, ...[aCrmId(), aCrmId(), aCrmId()].map((value) => ({ kind: 'CRM_ID', value }))] } });
+      // It answered "A customer holds at most 50 identifiers" alone, with one of them linked (a regression probe).
+      expect(res.body.errors?.[0]?.message).toBe('A customer holds at most 50 identifiers; 1 of these identifiers were linked before it was reached (they are held now), the others were not');
+      expect(await identifiers.countDocuments({ customerId: id })).toBe(51);
+    } finally {
+      repository['claimIdentifier'] = original;
+    }
+  });
+
   it('holds racing links to the bound too', async () => {
     const id = await register([{ kind: 'EMAIL', value: anEmail('racing-many-ids') }]);
     const identifiers = app.app.mongo.db.collection('identifiers');

@@ -24,8 +24,19 @@ const LETTER_OR_DIGIT = /[\p{Lu}\p{Ll}\p{Lt}\p{Lo}\p{N}]/u;
  * `agent-a`'s grant, and `Ⓐlice` was `Ⓑlice` (a regression probe).
  */
 function asSeparator(character: string): string {
-  return LETTER_OR_DIGIT.test(character.normalize('NFKD')) ? character : '-';
+  const decomposed = character.normalize('NFKD');
+  // An at sign stays one (`＠`, `﹫` too): `ab@c.example` and `a@bc.example` are two people at two domains, which
+  // dropping every separator made one (a regression probe).
+  if (decomposed === '@') return '@';
+  return LETTER_OR_DIGIT.test(decomposed) ? character : '-';
 }
+
+/**
+ * Latin letters that look like punctuation and stand for no letter a name is spelt with: the click letters `ǀ ǁ ǂ ǃ`
+ * (U+01C0-U+01C3) and the sinological dot `ꞏ` (U+A78F). As letters they were kept, and `agentꞏsam`, `agentǀsam` and
+ * `agentǃ` approved the grants of `agent.sam`, `agent|sam` and `agent!` (a regression probe).
+ */
+const PUNCTUATION_LIKE_LETTERS = /[\u01C0-\u01C3\uA78F]/gu;
 
 /**
  * Letters in boxes and circles that have no compatibility form (negative circled and squared, regional indicators):
@@ -50,6 +61,7 @@ function asLetter(character: string): string {
 export function personOf(sub: string): string {
   return sub
     .replace(ENCLOSED_LETTER, asLetter)
+    .replace(PUNCTUATION_LIKE_LETTERS, '-')
     // Before compatibility forms too: some decompose into a space and a mark (U+2017 ‗, the double low line).
     .replace(SEPARATOR_LIKE, asSeparator)
     .normalize('NFKD')

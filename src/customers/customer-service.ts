@@ -798,8 +798,19 @@ export class CustomerService {
   ): Promise<CustomerRecord> {
     await this.refuseBeyondIdentifierBound(customer.id, identifiers, source);
     let changed = false;
+    let linked = 0;
     for (const identifier of identifiers) {
-      if (await this.linkOne(customer, identifier, actor, channel, source)) changed = true;
+      try {
+        if (await this.linkOne(customer, identifier, actor, channel, source)) {
+          changed = true;
+          linked += 1;
+        }
+      } catch (error) {
+        // Racing calls passed the first count together and this one's next claim went past the bound: what it linked
+        // before stays linked (audited as such), and the refusal says so; it said "refused" alone (a regression probe).
+        if (linked > 0 && error instanceof BadUserInputError && error.message === tooManyIdentifiers(source).message) throw tooManyIdentifiers(source, linked);
+        throw error;
+      }
     }
     if (!changed) return customer;
     const [reloaded] = await this.repository.findByIds([customer.id]);
@@ -1588,6 +1599,7 @@ function textsSentIn(params: unknown): string[] {
   return texts;
 }
 
-function tooManyIdentifiers(source: 'registration' | 'link'): BadUserInputError {
-  return new BadUserInputError(`A customer holds at most ${MAX_IDENTIFIERS_PER_CUSTOMER} identifiers`, { field: source === 'link' ? 'identifier' : 'identifiers' });
+function tooManyIdentifiers(source: 'registration' | 'link', linkedBefore = 0): BadUserInputError {
+  const linked = linkedBefore === 0 ? '' : `; ${linkedBefore} of these identifiers were linked before it was reached (they are held now), the others were not`;
+  return new BadUserInputError(`A customer holds at most ${MAX_IDENTIFIERS_PER_CUSTOMER} identifiers${linked}`, { field: source === 'link' ? 'identifier' : 'identifiers' });
 }

@@ -155,11 +155,13 @@ const UUID_INSIDE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 const CHANNEL_PREFIX = /(whatsapp|wa|tel|phone|sms|mms|mobile|mob|cell|msisdn|viber|signal|telegram|imessage)(?=\+?\d)/gi;
 /**
  * A phone number as a URI names it, `scheme:number`: `tel:447700900123`, `smsto:447700900123`, `whatsapp:44-7700-900125`
- * (seven or more digits; the `+` of E.164 cannot be in a record id). A channel's name as an ordinary prefix
+ * (seven or more digits, whatever separators stand between them: `tel:44..7700..900..123` and `tel::447700900123`
+ * passed a first version; the `+` of E.164 cannot be in a record id). A namespaced reference under such a scheme
+ * (`TEL:2024-000123`) is refused with them: `TEL-2024-000123` is not. A channel's name as an ordinary prefix
  * (`WA-2024-1130-0042`, `TEL-2024-000123`, `sms-20241130-000123`) is no scheme: the first version of this rule, any
  * channel word before a number, refused such ids (a regression probe).
  */
-const PHONE_URI = /(?<![A-Za-z0-9])(?:tel|telephone|phone|fax|sms|smsto|mms|mmsto|whatsapp|wa|callto|sip|sips|facetime|skype|viber|signal|telegram|imessage|rcs):\d(?:[._-]?\d){6,}/i;
+const PHONE_URI = /(?<![A-Za-z0-9])(?:tel|telephone|phone|mobile|mob|cell|msisdn|fax|sms|smsto|mms|mmsto|whatsapp|wa|callto|sip|sips|facetime|skype|viber|signal|telegram|tg|imessage|rcs):[._:-]*\d(?:[._:-]*\d){6,}/i;
 
 // Digits that touch a letter: part of an id's own characters (a hex hash, a call SID, `fp_1234567abc`).
 const DIGITS_IN_A_WORD = /(?<=[A-Za-z])\d+|\d+(?=[A-Za-z])/g;

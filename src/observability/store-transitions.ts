@@ -73,7 +73,8 @@ export function logStoreTransitions(
         if (isRedisDown || redis.status !== 'ready') return;
         isRedisDown = true;
         isUnanswered = true;
-        warn({ store: 'redis', variable: 'REDIS_URL', cause: describeCause(error) }, 'Redis is not answering: what needs it answers SERVICE_UNAVAILABLE until it is back');
+        const cause = error instanceof Error && error.message === 'Command timed out' ? 'no answer within the command timeout' : describeCause(error);
+        warn({ store: 'redis', variable: 'REDIS_URL', cause }, 'Redis is not answering: what needs it answers SERVICE_UNAVAILABLE until it is back');
       },
     );
   };

@@ -195,7 +195,22 @@ describe('correlation ids (x-request-id, interactionId, an erasure requestId)', 
 });
 
 describe('support record ids', () => {
-  it.each(['tel:447700900123', 'whatsapp:447700900125', 'smsto:447700900123', 'TEL:44-7700-900123', 'x:sip:07700900123', 'callto:447700900123'])(
+  it.each([
+    'tel:447700900123',
+    'whatsapp:447700900125',
+    'smsto:447700900123',
+    'TEL:44-7700-900123',
+    'x:sip:07700900123',
+    'callto:447700900123',
+    // Past the first version (a regression probe): separators doubled or colons, other schemes.
+    'tel:44--7700900123',
+    'tel:44..7700..900..123',
+    'tel:44:7700:900123',
+    'tel::447700900123',
+    'mobile:447700900123',
+    'msisdn:447700900123',
+    'tg:447700900123',
+  ])(
     "refuses %j, a phone number's URI",
     (id) => {
       expect(isPhoneUri(id)).toBe(true);

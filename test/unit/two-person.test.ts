@@ -33,6 +33,12 @@ describe('the two-person rule compares subjects as one person would be named', (
     ['agent zed', 'agent  zed'],
     ['jane.doe@corp.example', 'janedoe@corp.example'],
     ['agent-a', 'agent--a'],
+    // Latin letters that look like punctuation (a regression probe approved its own grants with them), and an at sign
+    // in another form.
+    ['agent.sam', 'agent\uA78Fsam'],
+    ['agent|sam', 'agent\u01C0sam'],
+    ['agent!', 'agent\u01C3'],
+    ['ab@c.example', 'ab\uFF20c.example'],
     // Circled, superscript and subscript letters are their letters (a regression probe approved `ⓐgent-a` beside
     // `agent-a` once every symbol was taken for a separator).
     ['agent-a', '\u24D0gent-a'],
@@ -55,6 +61,8 @@ describe('the two-person rule compares subjects as one person would be named', (
   it.each([
     ['agent-a', 'agent-b'],
     ['agent-a', 'agent-aa'],
+    // Two people at two domains: an at sign is no separator to drop (a regression probe).
+    ['ab@c.example', 'a@bc.example'],
     ['agent-sam', 'agent\u2CBBsam'],
     ['user.1', 'user\u0661'],
     ['agent-\u1D43', 'agent-\u1D47'],
