@@ -26,6 +26,8 @@ async function main(): Promise<void> {
   let resolved: ResolvedConfig;
   if (config.env === 'production') {
     resolved = config as ResolvedConfig;
+    // Before the stores are connected: a PORT in use was named after warnings that the start went on (a probe).
+    await assertPortFree(config.port, config.host);
   } else {
     say(`starting in ${config.env} mode (NODE_ENV=production serves only, with your configuration)`);
     // Before the dev services start and 300 customers are seeded: a PORT in use was reported only after both (a probe).

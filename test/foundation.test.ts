@@ -303,7 +303,7 @@ describe('how many identifiers one customer holds', () => {
     try {
       const res = await app.graphql(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }, ...[aCrmId(), aCrmId(), aCrmId()].map((value) => ({ kind: 'CRM_ID', value }))] } });
       // It answered "A customer holds at most 50 identifiers" alone, with one of them linked (a regression probe).
-      expect(res.body.errors?.[0]?.message).toBe('A customer holds at most 50 identifiers; 1 of these identifiers were linked before it was reached (they are held now), the others were not');
+      expect(res.body.errors?.[0]?.message).toBe('A customer holds at most 50 identifiers; this call linked 1 new identifier, which is held now, before it was reached');
       expect(await identifiers.countDocuments({ customerId: id })).toBe(51);
     } finally {
       repository['claimIdentifier'] = original;

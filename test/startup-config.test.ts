@@ -343,6 +343,11 @@ describe('production start-up with a well-formed key that is not the data\'s own
     const master = await start({ ...env, PII_MASTER_KEY: other.piiMasterKey });
     expect(master.code, master.output).toBe(78);
     expect(master.output).toMatch(/^veil: configuration error: PII_MASTER_KEY: is not the key this database's customer data keys were wrapped with$/m);
+    // A PORT in use in production is named before the stores are connected, so no warning comes before it either.
+    const port = await busyPort();
+    const inUse = await start({ ...env, PORT: String(port), REDIS_URL: `redis://127.0.0.1:${port}` });
+    expect(inUse.code, inUse.output).toBe(1);
+    expect(inUse.output.trim()).toBe(`veil: cannot start: PORT: ${port} is in use on 127.0.0.1 (EADDRINUSE)`);
     // With Redis unreachable too: the start is refused in that one line, with no warning before it that it is
     // serving (a probe saw `Redis is not reachable yet: serving...` first).
     const unreachable = await start({ ...env, PII_MASTER_KEY: other.piiMasterKey, REDIS_URL: `redis://127.0.0.1:${await busyPort()}` });

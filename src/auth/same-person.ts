@@ -24,19 +24,18 @@ const LETTER_OR_DIGIT = /[\p{Lu}\p{Ll}\p{Lt}\p{Lo}\p{N}]/u;
  * `agent-a`'s grant, and `Ⓐlice` was `Ⓑlice` (a regression probe).
  */
 function asSeparator(character: string): string {
-  const decomposed = character.normalize('NFKD');
-  // An at sign stays one (`＠`, `﹫` too): `ab@c.example` and `a@bc.example` are two people at two domains, which
-  // dropping every separator made one (a regression probe).
-  if (decomposed === '@') return '@';
-  return LETTER_OR_DIGIT.test(decomposed) ? character : '-';
+  return LETTER_OR_DIGIT.test(character.normalize('NFKD')) ? character : '-';
 }
 
 /**
- * Latin letters that look like punctuation and stand for no letter a name is spelt with: the click letters `ǀ ǁ ǂ ǃ`
- * (U+01C0-U+01C3) and the sinological dot `ꞏ` (U+A78F). As letters they were kept, and `agentꞏsam`, `agentǀsam` and
- * `agentǃ` approved the grants of `agent.sam`, `agent|sam` and `agent!` (a regression probe).
+ * Latin letters that look like punctuation: the click letters `ǀ ǁ ǂ ǃ` (U+01C0-U+01C3), the glottal stops `ʔ ɂ Ɂ`
+ * (U+0294, U+0242, U+0241, a `?`), the saltillo `Ꞌ ꞌ` (U+A78B, U+A78C, an apostrophe), the sinological dot `ꞏ`
+ * (U+A78F) and the epigraphic `ꟷ ꟾ` (U+A7F7, U+A7FE, a dash or a bar). As letters they were kept, and `agentꞏsam`,
+ * `agentǀsam`, `agentǃ`, `oꞌbrien`, `agentʔ` and `agentꟷa` approved the grants of `agent.sam`, `agent|sam`,
+ * `agent!`, `o'brien`, `agent?` and `agent-a` (regression probes). The price: names written with click letters
+ * (`ǃxu`) are one person with the name without them (`xu`), the safe side.
  */
-const PUNCTUATION_LIKE_LETTERS = /[\u01C0-\u01C3\uA78F]/gu;
+const PUNCTUATION_LIKE_LETTERS = /[\u01C0-\u01C3\u0241\u0242\u0294\uA78B\uA78C\uA78F\uA7F7\uA7FE]/gu;
 
 /**
  * Letters in boxes and circles that have no compatibility form (negative circled and squared, regional indicators):
@@ -78,6 +77,9 @@ export function personOf(sub: string): string {
     .toUpperCase()
     .toLowerCase()
     .normalize('NFKC')
+    // Marks resting on a separator, a space or nothing are no letter's: `agent \u0332sam` (a low line over a space)
+    // approved `agent_sam`'s grant, and `agent-\u0301a` `agent-a`'s (a regression probe).
+    .replace(/(?<=^|[\s-])\p{M}+/gu, '')
     // And then no separator at all, nor a space: how many stand where, or whether any does, tells no two people apart
     // (a probe approved `agent.zed`'s grant as `agent..zed`, `agentzed`, `agent zed`, `agent.zed.` and `-agent.zed`,
     // and `jane.doe@corp.example`'s as `janedoe@corp.example`).

@@ -801,10 +801,10 @@ export class CustomerService {
     let linked = 0;
     for (const identifier of identifiers) {
       try {
-        if (await this.linkOne(customer, identifier, actor, channel, source)) {
-          changed = true;
-          linked += 1;
-        }
+        const outcome = await this.linkOne(customer, identifier, actor, channel, source);
+        if (outcome !== false) changed = true;
+        // Only what this call filed and audited itself (waiting for another call's link counted, a regression probe).
+        if (outcome === 'linked') linked += 1;
       } catch (error) {
         // Racing calls passed the first count together and this one's next claim went past the bound: what it linked
         // before stays linked (audited as such), and the refusal says so; it said "refused" alone (a regression probe).
@@ -860,8 +860,11 @@ export class CustomerService {
     });
   }
 
-  /** One identifier; true when this call linked it or waited for another call's link (the customer may have changed). */
-  private async linkOne(customer: CustomerRecord, identifier: HashedIdentifier, actor: Actor, channel: Channel | null, source: 'registration' | 'link'): Promise<boolean> {
+  /**
+   * One identifier: 'linked' when this call filed and audited it, 'changed' when it completed or waited for another
+   * call's link (the customer may have changed), false when the customer held it already.
+   */
+  private async linkOne(customer: CustomerRecord, identifier: HashedIdentifier, actor: Actor, channel: Channel | null, source: 'registration' | 'link'): Promise<'linked' | 'changed' | false> {
     const deadline = Date.now() + PENDING_LINK_WAIT_MS;
     let waited = false;
     for (;;) {
@@ -882,12 +885,12 @@ export class CustomerService {
         if (!existing.pendingSince) {
           // Known under an older key version: re-filed under the current one, as resolveCustomer does.
           await this.rekey(identifier, records, customer.id);
-          return waited;
+          return waited ? 'changed' : false;
         }
         // Its link died half-way (the process stopped between the claim and the event): this call completes it.
         if (Date.now() - existing.pendingSince.getTime() >= STALE_PENDING_LINK_MS) {
           await this.completeLink(customer, identifier, existing.hash, actor, channel, false);
-          return true;
+          return 'changed';
         }
         if (Date.now() > deadline) throw new ServiceUnavailableError('mongodb', 'The identifier is being linked by another request; try again');
         waited = true;
@@ -902,7 +905,7 @@ export class CustomerService {
       }
       await this.refuseClaimBeyondIdentifierBound(customer.id, record.hash, source);
       await this.completeLink(customer, identifier, record.hash, actor, channel, true);
-      return true;
+      return 'linked';
     }
   }
 
@@ -1600,6 +1603,7 @@ function textsSentIn(params: unknown): string[] {
 }
 
 function tooManyIdentifiers(source: 'registration' | 'link', linkedBefore = 0): BadUserInputError {
-  const linked = linkedBefore === 0 ? '' : `; ${linkedBefore} of these identifiers were linked before it was reached (they are held now), the others were not`;
+  const linked =
+    linkedBefore === 0 ? '' : `; this call linked ${linkedBefore} new ${linkedBefore === 1 ? 'identifier, which is' : 'identifiers, which are'} held now, before it was reached`;
   return new BadUserInputError(`A customer holds at most ${MAX_IDENTIFIERS_PER_CUSTOMER} identifiers${linked}`, { field: source === 'link' ? 'identifier' : 'identifiers' });
 }

@@ -161,7 +161,7 @@ const CHANNEL_PREFIX = /(whatsapp|wa|tel|phone|sms|mms|mobile|mob|cell|msisdn|vi
  * (`WA-2024-1130-0042`, `TEL-2024-000123`, `sms-20241130-000123`) is no scheme: the first version of this rule, any
  * channel word before a number, refused such ids (a regression probe).
  */
-const PHONE_URI = /(?<![A-Za-z0-9])(?:tel|telephone|phone|mobile|mob|cell|msisdn|fax|sms|smsto|mms|mmsto|whatsapp|wa|callto|sip|sips|facetime|skype|viber|signal|telegram|tg|imessage|rcs):[._:-]*\d(?:[._:-]*\d){6,}/i;
+const PHONE_URI = /(?<![A-Za-z0-9])(?:tel|telprompt|telephone|phone|mobile|mob|cell|msisdn|modem|fax|sms|smsto|mms|mmsto|whatsapp|wa|callto|sip|sips|facetime|facetime-audio|skype|viber|signal|telegram|tg|imessage|rcs|zoomtel|zoomphonecall):[._:-]*\d(?:[._:-]*\d){6,}/i;
 
 // Digits that touch a letter: part of an id's own characters (a hex hash, a call SID, `fp_1234567abc`).
 const DIGITS_IN_A_WORD = /(?<=[A-Za-z])\d+|\d+(?=[A-Za-z])/g;

@@ -148,6 +148,9 @@ function normaliseEmailDomain(rawDomain: string): string | null {
   // `jane@example.com?ü` was `jane@example.com`, while the same text without the `ü` was refused (a probe). In a
   // Unicode domain the only ASCII characters are a label's letters, digits and hyphens, and the dots.
   if (!isAscii && /[\x00-\x2c\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]/.test(rawDomain)) return null;
+  // Nor characters that display as nothing, which domainToASCII drops: `exa\u034Fmple.com` (a combining grapheme
+  // joiner, a mark, not a format character) matched Jane's `example.com` (a regression probe).
+  if (/\p{Default_Ignorable_Code_Point}/u.test(rawDomain)) return null;
   const domain = isAscii ? rawDomain.toLowerCase() : domainToASCII(rawDomain);
   if (domain.length === 0) return null;
 

@@ -23,11 +23,12 @@ export const SUPPORT_LIMITS = {
 const RECORD_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 const STATUS = /^[a-z][a-z0-9_-]*$/;
 /**
- * `20241130`, `2024_11_30`, `20241130t1430z`, `20241130-1430` in a (lower-cased) status: a date, and a time of day
- * after it, followed by no more digits (`callback_20101230_4567` and `callback_20101230t4567` hid +20 10 1230 4567
- * behind a first version; a regression probe).
+ * `20241130`, `2024_11_30`, `20241130t1430z` in a (lower-cased) status: a date, and an ISO time of day run into it.
+ * What follows it is read on its own (`closed-20241130-1430`, `paused-20241201-20241231`, `closed-20241130-1`): a
+ * version that refused more digits after a date refused such statuses (a regression probe), and still let a number
+ * that reads as a date and a time through (+20 10 1230 2345 as `callback-20101230-2345`).
  */
-const COMPACT_DATE = /(?<!\d)(?:19|20)\d\d([-_]?)(?:0[1-9]|1[0-2])\1(?:0[1-9]|[12]\d|3[01])(?:[t_-](?:[01]\d|2[0-3])[0-5]\d(?:[0-5]\d)?z?)?(?![-_t]?\d)/g;
+const COMPACT_DATE = /(?<!\d)(?:19|20)\d\d([-_]?)(?:0[1-9]|1[0-2])\1(?:0[1-9]|[12]\d|3[01])(?:t(?:[01]\d|2[0-3])[0-5]\d(?:[0-5]\d)?z?)?(?!\d)/g;
 // An opaque device token: no '@', '+' or whitespace, and at least one letter (a bare number could be a phone number).
 const FINGERPRINT = /^[A-Za-z0-9_:.-]+$/;
 const EARLIEST = Date.UTC(2000, 0, 1);

@@ -210,6 +210,9 @@ describe('support record ids', () => {
     'mobile:447700900123',
     'msisdn:447700900123',
     'tg:447700900123',
+    'telprompt:447700900123',
+    'facetime-audio:447700900123',
+    'zoomphonecall:447700900123',
   ])(
     "refuses %j, a phone number's URI",
     (id) => {

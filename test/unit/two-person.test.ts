@@ -39,6 +39,24 @@ describe('the two-person rule compares subjects as one person would be named', (
     ['agent|sam', 'agent\u01C0sam'],
     ['agent!', 'agent\u01C3'],
     ['ab@c.example', 'ab\uFF20c.example'],
+    // More Latin letters like punctuation, marks on a space or a separator, and at signs counted as separators again
+    // (a regression probe approved its own grants with each, `@sam` for `sam` once an at sign was kept).
+    ['agent-a', 'agent\uA7F7a'],
+    ["o'brien", 'o\uA78Cbrien'],
+    ["O'Brien", 'O\uA78Bbrien'],
+    ['agent?', 'agent\u0294'],
+    ['agent|a', 'agent\uA7FEa'],
+    ['agent_sam', 'agent \u0332sam'],
+    ['agent-a', 'agent \u0336a'],
+    ['agent.sam', 'agent \u0323sam'],
+    ['agent/a', 'agent \u0338a'],
+    ['agent-a', 'agent-\u0301a'],
+    ['sam', '@sam'],
+    ['agent-a', 'agent@a'],
+    ['jane@corp.example', 'jane@@corp.example'],
+    ['jane@corp.example', 'jane@corp.example@'],
+    // The safe side: two people at two domains whose letters are one run are refused as one.
+    ['ab@c.example', 'a@bc.example'],
     // Circled, superscript and subscript letters are their letters (a regression probe approved `ⓐgent-a` beside
     // `agent-a` once every symbol was taken for a separator).
     ['agent-a', '\u24D0gent-a'],
@@ -61,8 +79,6 @@ describe('the two-person rule compares subjects as one person would be named', (
   it.each([
     ['agent-a', 'agent-b'],
     ['agent-a', 'agent-aa'],
-    // Two people at two domains: an at sign is no separator to drop (a regression probe).
-    ['ab@c.example', 'a@bc.example'],
     ['agent-sam', 'agent\u2CBBsam'],
     ['user.1', 'user\u0661'],
     ['agent-\u1D43', 'agent-\u1D47'],
