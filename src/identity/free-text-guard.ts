@@ -3,7 +3,8 @@ import { asciiDigits } from './normalise-identifier.js';
 
 // An email address anywhere in the text. Tried only where a word starts (the lookbehind): tried from every character,
 // a long word without an at sign was scanned again from each of its characters (quadratic).
-const EMAIL_LIKE = /(?<![^\s@])[^\s@]+@[^\s@]+\.[^\s@]+/;
+// Its last label holds a letter: `react@18.3.1` and `openssl@3.0` are versions, not addresses (a false-refusal sweep).
+const EMAIL_LIKE = /(?<![^\s@])[^\s@]+@[^\s@]*\.[^\s@.]*\p{L}/u;
 // The dot of a disguised address: a real one, tight between labels (a sentence's `. ` is not one), or `dot` as a word.
 const DOT = String.raw`(?:\.|\s+(?:dot|DOT|Dot)\s+)`;
 // A domain after a disguised at sign: labels, then a top-level domain of letters, in one case after a real dot
@@ -13,7 +14,19 @@ const DOMAIN = String.raw`[\p{L}\p{N}-]+(?:${DOT}[\p{L}\p{N}-]+)*(?:\.(?:\p{Ll}{
 const NOT_A_DOMAIN = String.raw`(?!(?:the|a|an|my|your|our|his|her|their|its|this|that|these|those|home|work|least|most|all|once|first|last|noon|night)\b)`;
 // An address whose at sign is disguised: `zelda at example dot org`, `zelda AT example.org`, or an `@` whose dots
 // are spelled (`zelda@example dot org`, what is left of a spaced-out address once its letters are joined).
-const DISGUISED_EMAIL_LIKE = new RegExp(String.raw`(?<![^\s@])[^\s@]+(?:\s+(?:at|AT|At)\s+${NOT_A_DOMAIN}|@)${DOMAIN}`, 'u');
+// Words that stand before "at" and a site in ordinary text, and are no one's mailbox: `Customer logged in at
+// app.example.com`, `Item purchased at Amazon.de`, `Error at checkout.stripe.com` were refused (a false-refusal sweep).
+const NOT_A_LOCAL_PART = String.raw`(?!(?:${[
+  'in', 'up', 'on', 'out', 'off', 'it', 'this', 'that', 'them', 'us', 'me', 'him', 'her', 'here', 'there', 'online', 'again', 'once', 'twice',
+  'purchased', 'bought', 'ordered', 'paid', 'shopped', 'booked', 'subscribed', 'registered', 'signed', 'logged', 'login', 'signup', 'opt-in',
+  'error', 'errors', 'failed', 'failure', 'fails', 'issue', 'issues', 'problem', 'problems', 'crash', 'crashed', 'stuck', 'declined', 'timeout',
+  'checkout', 'payment', 'order', 'item', 'items', 'account', 'available', 'listed', 'sold', 'found', 'seen', 'works', 'working', 'arrived',
+  'delivered', 'returned', 'redirected', 'located', 'hosted', 'live', 'published', 'posted', 'reported', 'customer', 'user', 'page', 'site',
+  'website', 'store', 'shop', 'app', 'portal',
+]
+  .flatMap((word) => [word, word[0]!.toUpperCase() + word.slice(1), word.toUpperCase()])
+  .join('|')})\s)`;
+const DISGUISED_EMAIL_LIKE = new RegExp(String.raw`(?<![^\s@])(?:${NOT_A_LOCAL_PART}[^\s@]+\s+(?:at|AT|At)\s+${NOT_A_DOMAIN}|[^\s@]+@)${DOMAIN}`, 'u');
 // Seven or more digits with nothing but separators between them: spaces, brackets, dots and dashes as people type
 // phone numbers, and any other punctuation or symbol too (`07700_900_123`, `44/7700/900/123`, `44:7700:900:123`
 // read back as a number just as well). A letter ends the run. The class cannot match a digit, so this stays linear.
@@ -33,15 +46,22 @@ const CLOCK = String.raw`(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?`;
 /** Thousands grouped with one separator (the group after `\d{1,3}` names it), or Indian lakh and crore grouping. */
 const GROUPED = String.raw`(?:\d{1,3}([,.\u00A0\u202F '\u2019\u066C])\d{3}(?:\1\d{3})*|\d{1,2}(?:,\d{2})+,\d{3})`;
 const DECIMALS = String.raw`[.,\u066B]\d{1,2}`;
-const CURRENCY_CODES = 'EUR|USD|GBP|JPY|KRW|CHF|CNY|INR|SEK|NOK|DKK|PLN|CZK|HUF|RUB|TRY|BRL|MXN|AUD|CAD|NZD|ZAR|AED|SAR|THB|IDR|VND|PHP|MYR|SGD|HKD|TWD|ILS|EGP|PKR|BDT|NGN|KES';
+/** Three decimals too, next to a currency only (dinars: `KWD 1,234.567`); alone, `700.900.123` would read as one. */
+const CURRENCY_DECIMALS = String.raw`[.,\u066B]\d{1,3}`;
+// Every ISO 4217 code ICU knows (the transaction `currency` field takes them all; a hard-coded list refused `CLP
+// 1.234.567`, a false-refusal sweep).
+const CURRENCY_CODES = Intl.supportedValuesOf('currency').join('|');
 const CURRENCY = String.raw`(?:\p{Sc}|\b(?:${CURRENCY_CODES})\b)`;
 const DATES_TIMES_AMOUNTS = [
   String.raw`(?<!\d)${YEAR}([-./])${MONTH}\1${DAY}(?:[T ]${CLOCK})?(?!\d)`,
   String.raw`(?<!\d)${DAY}([-./])${DAY}\1(?:19|20|25)\d\d(?!\d)`,
   String.raw`(?<!\d)${CLOCK}(?!\d)`,
   String.raw`(?<!\d)${GROUPED}${DECIMALS}(?!\d)`,
-  String.raw`${CURRENCY}\s?${GROUPED}(?:${DECIMALS})?(?!\d)`,
-  String.raw`(?<!\d)${GROUPED}(?:${DECIMALS})?\s?(?:${CURRENCY}|[원円元])`,
+  String.raw`${CURRENCY}\s?${GROUPED}(?:${CURRENCY_DECIMALS})?(?!\d)`,
+  String.raw`(?<!\d)${GROUPED}(?:${CURRENCY_DECIMALS})?\s?(?:${CURRENCY}|[원円元])`,
+  // Ungrouped, as machines write amounts, with decimals and a currency next to them: `USD 12345.67`, `1234.567 BHD`.
+  String.raw`${CURRENCY}\s?\d{1,12}${CURRENCY_DECIMALS}(?!\d)`,
+  String.raw`(?<!\d)\d{1,12}${CURRENCY_DECIMALS}\s?${CURRENCY}`,
 ].map((pattern) => new RegExp(pattern, 'gu'));
 
 /** Dates, times and amounts (the shapes above) replaced by a letter, which ends a digit run. */
@@ -85,6 +105,11 @@ function foldForDetection(text: string): string {
   const spelled = text
     .normalize('NFKC')
     .replace(INVISIBLE, '')
+    // A UUID, or a long hex id (a commit, a hash): its digit groups joined across hyphens or letters are no phone
+    // number. About a third of random UUIDs and almost half of git commit ids in ticket subjects were refused (a
+    // false-refusal sweep).
+    .replace(UUID_INSIDE, 'x')
+    .replace(LONG_HEX, 'x')
     // Spelled-out and percent-encoded at signs and dots: `jane%40example.org`, `jane (at) example [dot] org`
     // (before the digits are folded, which would turn `%40` into `%00`).
     // Percent-encoded, also twice (`%2540`), and escaped as in source code or JSON (`\u0040`, `\x40`).
@@ -152,6 +177,14 @@ export function isTraceId(value: string): boolean {
 }
 // A UUID inside a longer id (`call-<uuid>`, `urn:uuid:<uuid>`, `<uuid>:1`): its all-digit groups are not a number.
 const UUID_INSIDE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+/** A hex id of 20 or more characters with a letter in it, standing as a word of its own. */
+const LONG_HEX = /(?<![0-9A-Za-z])(?=[0-9A-Fa-f]*[A-Fa-f])[0-9A-Fa-f]{20,}(?![0-9A-Za-z])/g;
+/**
+ * A year, or a compact date, right after a reference's letters: `DSR-2024-0042`, `RTBF-20241130-0042`,
+ * `chat_20241130_143022_b4a6`. Read as part of the reference, what follows is read on its own: such erasure request
+ * ids and interaction ids were refused as phone numbers (a false-refusal sweep). `ivr-447700900736` still is.
+ */
+const REFERENCE_DATE = /(?<=[A-Za-z][-_/.:]?)(?:19|20)\d\d(?:(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?!\d)|(?=[-_/.]\d))/g;
 const CHANNEL_PREFIX = /(whatsapp|wa|tel|phone|sms|mms|mobile|mob|cell|msisdn|viber|signal|telegram|imessage)(?=\+?\d)/gi;
 /**
  * A phone number as a URI names it, `scheme:number`: `tel:447700900123`, `smsto:447700900123`, `whatsapp:44-7700-900125`
@@ -223,7 +256,9 @@ export function isSafeReference(value: string): boolean {
   // A channel's name run into a number is an address, not an id's own characters: `whatsapp447700900555`.
   const decoded = decodeEscapes(value).replace(CHANNEL_PREFIX, '$1 ');
   // Read both as it is and as quoted-printable: `caller=447700900555` is a number after `=`, `jane=40example.com` an address.
-  return [decoded, decodeQuotedPrintable(decoded)].every((text) => !containsIdentifier(text.replace(UUID_INSIDE, 'x').replace(DIGITS_IN_A_WORD, 'x')));
+  return [decoded, decodeQuotedPrintable(decoded)].every(
+    (text) => !containsIdentifier(text.replace(UUID_INSIDE, 'x').replace(REFERENCE_DATE, 'x').replace(DIGITS_IN_A_WORD, 'x')),
+  );
 }
 
 /**

@@ -99,6 +99,22 @@ describe('free text that carries an identifier', () => {
     'Customer looked at the invoice. Then called back',
     'Ticket 1234 escalated at 09:15',
     'Logged 10:30:00 and 11:45:10 today',
+    // Ordinary support text a false-refusal sweep found refused: ids (a UUID, a commit), "at" and a site, amounts in
+    // three-decimal currencies, codes missing from a hard-coded list, ungrouped with decimals, versions after an at sign.
+    'Payment f58ded3c-3799-4701-9e6c-49769425a9c6 failed',
+    'Fixed in 9e1c2b7a4f0d3e6c5b8a7f1234567890abcdef12',
+    'Customer logged in at app.example.com and cannot see invoices',
+    'Item purchased at Amazon.de, wants refund from us',
+    'Signed up at shop.example.co.uk last week',
+    'Error at checkout.stripe.com after 3DS',
+    'double opt-in at newsletter.example.com',
+    'Refund KWD 1,234.567 approved',
+    'Refund 1.234,567 KWD',
+    'Paid 1234.567 BHD',
+    'CLP 1.234.567 charged',
+    'Charged USD 12345.67 twice',
+    'Refund 1234567.89 EUR',
+    'Upgraded to react@18.3.1 and openssl@3.0',
     // Times with more pairs after them (refused for a while, when a clock time followed by another pair was taken
     // for part of a number; a regression probe): timecodes, uptimes, milliseconds, a MAC address.
     'Video glitch at timecode 01:23:45:12',
@@ -152,6 +168,11 @@ describe('correlation ids (x-request-id, interactionId, an erasure requestId)', 
     'case=AA1234567',
     'sig=BA98765432',
     'rid=C012345678',
+    // Erasure request and interaction ids numbered by date (a false-refusal sweep found them refused).
+    'DSR-2024-0042',
+    'RTBF-20241130-0042',
+    'GDPR/2024/11/0042',
+    'chat_20241130_143022_b4a6',
   ])('takes %j', (id) => {
     expect(isSafeReference(id)).toBe(true);
   });
@@ -181,6 +202,9 @@ describe('correlation ids (x-request-id, interactionId, an erasure requestId)', 
     'jane=40example=2Ecom',
     'caller=2B44=2D7700=2D900123',
     'caller=2B44=5F7700=5F900123',
+    // A year or a compact date after the reference's letters is read as the reference's, not what follows it.
+    'DSR-2044-7700900',
+    'DSR-204412314567',
     // A channel's name run into the number (a probe stored the first as a device fingerprint).
     'whatsapp447700900555',
     'phone447700900555',
