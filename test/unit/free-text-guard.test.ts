@@ -53,6 +53,17 @@ describe('free text that carries an identifier', () => {
     'Call +1 415 555 2671 about the 1,250.00 refund',
     'Kunde unter 079 123 45 67 erreichbar',
     '\u0627\u062a\u0635\u0644 \u0639\u0644\u0649 \u0660\u0667\u0667\u0660\u0660\u0669\u0660\u0660\u0661\u0662\u0663',
+    // Past the amount and address exemptions of the false-refusal sweep's fixes (a regression probe).
+    'CALL FAILED, TRY 06.12.34.56.78',
+    '\u20ac 06.12.34.56.78',
+    'Tel 06.12.34.56.78 EUR',
+    'Refund USD 447700900123.45',
+    'Callback +44 7700 900123.00 GBP',
+    'callback 07700 900123.50 EUR',
+    'user at example.org',
+    'me at janedoe.com',
+    'Reply sent to customer at jane.smith.name',
+    '447700900-1234-4abc-8def-123456789012 call',
   ])('finds one in %j', (text) => {
     expect(containsIdentifier(text)).toBe(true);
   });
@@ -173,6 +184,11 @@ describe('correlation ids (x-request-id, interactionId, an erasure requestId)', 
     'RTBF-20241130-0042',
     'GDPR/2024/11/0042',
     'chat_20241130_143022_b4a6',
+    // A whole date after the letters (a regression probe found these refused once the year alone was taken).
+    'DSR-2024-11-30-0042',
+    'call-2024-11-30-143022',
+    'batch.2024.11.30.001',
+    'chat_2024-11-30_143022',
   ])('takes %j', (id) => {
     expect(isSafeReference(id)).toBe(true);
   });
