@@ -29,14 +29,15 @@ function asSeparator(character: string): string {
 
 /**
  * Latin letters that look like punctuation: the click letters `ǀ ǁ ǂ ǃ` (U+01C0-U+01C3), the glottal stops `ʔ ɂ Ɂ`
- * (U+0294, U+0242, U+0241, and their kin `ʕ ʡ ʢ`, a `?`), the combining commas `̒ ̕` (U+0312, U+0315, an apostrophe
- * over a letter: `o\u0315brien` approved `o'brien`'s grant), the saltillo `Ꞌ ꞌ` (U+A78B, U+A78C, an apostrophe), the sinological dot `ꞏ`
+ * (U+0294, U+0242, U+0241, and their kin `ʕ ʡ ʢ ʖ ᴤ`, a `?`), the combining commas (U+0312-U+0315, U+0326, U+0343,
+ * an apostrophe over or under a letter: `o\u0315brien` approved `o'brien`'s grant; the Greek breathings among them
+ * make names with and without them one person, the safe side), the saltillo `Ꞌ ꞌ` (U+A78B, U+A78C, an apostrophe), the sinological dot `ꞏ`
  * (U+A78F) and the epigraphic `ꟷ ꟾ` (U+A7F7, U+A7FE, a dash or a bar). As letters they were kept, and `agentꞏsam`,
  * `agentǀsam`, `agentǃ`, `oꞌbrien`, `agentʔ` and `agentꟷa` approved the grants of `agent.sam`, `agent|sam`,
  * `agent!`, `o'brien`, `agent?` and `agent-a` (regression probes). The price: names written with click letters
  * (`ǃxu`) are one person with the name without them (`xu`), the safe side.
  */
-const PUNCTUATION_LIKE_LETTERS = /[\u01C0-\u01C3\u0241\u0242\u0294\u0295\u02A1\u02A2\uA78B\uA78C\uA78F\uA7F7\uA7FE\u0312\u0315]/gu;
+const PUNCTUATION_LIKE_LETTERS = /[\u01C0-\u01C3\u0241\u0242\u0294\u0295\u02A1\u02A2\uA78B\uA78C\uA78F\uA7F7\uA7FE\u0296\u1D24\u0312-\u0315\u0326\u0343]/gu;
 
 /**
  * Letters in boxes and circles that have no compatibility form (negative circled and squared, regional indicators):
