@@ -342,6 +342,10 @@ async function main(): Promise<number> {
           .join(', ')}: not counted as the request's`,
       );
     }
+    const pings = counts.filter((c) => c.redisBackground > 0);
+    if (pings.length > 0) {
+      notes.push(`the Redis store watch's PING (every 5 s) ran during ${pings.map((c) => `${c.label}${c.isRepeat ? ' repeat' : ''}`).join(', ')}: not counted as the request's`);
+    }
 
     // ---- share of time waiting on the stores (informational) ---------------
     const waitShares: WaitShare[] = [];

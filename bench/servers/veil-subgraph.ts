@@ -14,6 +14,7 @@ import { loadConfig, type ResolvedConfig } from '../../src/config.js';
 import { DEV_AUDIENCE, DEV_ISSUER, devJwks, type DevKeys } from '../../src/dev/dev-keys.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { BACKGROUND_COMMENT_PREFIX } from '../../src/storage/mongo.js';
+import { BACKGROUND_PING } from '../../src/storage/redis.js';
 import type { PolicyEngine } from '../../src/server.js';
 import { reportListening, serveControl } from './server-ipc.js';
 
@@ -44,6 +45,8 @@ export interface RedisCommandSample {
   /** Commands sent in one pipeline share a batch number; standalone commands have null. */
   batch: number | null;
   ms: number;
+  /** The store watch's own PING (BACKGROUND_PING), sent by no request. */
+  background: boolean;
 }
 export interface MonitorStats {
   mongo: MongoCommandSample[];
@@ -124,7 +127,7 @@ function instrumentRedis(redis: Redis, prefix: string): void {
     const settle = () => {
       const end = performance.now();
       redisIntervals.push([at, end]);
-      redisSamples.push({ name, kind: kindOf(name, command.args, prefix), batch, ms: end - at });
+      redisSamples.push({ name, kind: kindOf(name, command.args, prefix), batch, ms: end - at, background: name === 'ping' && command.args[0] === BACKGROUND_PING });
     };
     command.promise.then(settle, settle);
     return (original as (c: unknown, s?: unknown, n?: unknown) => unknown)(command, stream, node);

@@ -2,6 +2,7 @@ import type { MongoClient, ServerDescriptionChangedEvent } from 'mongodb';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { describeCause } from '../errors.js';
+import { BACKGROUND_PING } from '../storage/redis.js';
 import { outsideRequestScope } from './request-scope.js';
 
 /**
@@ -60,7 +61,7 @@ export function logStoreTransitions(
   const check = (): void => {
     if (isChecking || redis.status !== 'ready') return;
     isChecking = true;
-    redis.ping().then(
+    redis.ping(BACKGROUND_PING).then(
       () => {
         isChecking = false;
         if (!isUnanswered) return;
