@@ -37,6 +37,9 @@ function asSeparator(character: string): string {
  * `agent!`, `o'brien`, `agent?` and `agent-a` (regression probes). The price: names written with click letters
  * (`ǃxu`) are one person with the name without them (`xu`), the safe side.
  */
+/** From a plus sign (any form) to the at sign (any form) of the subject's last `@`. */
+const PLUS_TAG = /[+\uFF0B\uFE62][^@\uFF20\uFE6B]*(?=[@\uFF20\uFE6B][^@\uFF20\uFE6B]*$)/u;
+
 const PUNCTUATION_LIKE_LETTERS = /[\u01C0-\u01C3\u0241\u0242\u0294\u0295\u02A1\u02A2\uA78B\uA78C\uA78F\uA7F7\uA7FE\u0296\u1D24\u0312-\u0315\u0326\u0343]/gu;
 
 /**
@@ -61,6 +64,9 @@ function asLetter(character: string): string {
  */
 export function personOf(sub: string): string {
   return sub
+    // A plus tag of an email-like subject reaches the same mailbox: `agent.sam+approve@corp.example` approved
+    // `agent.sam@corp.example`'s grant (a probe). `a+b@x` and `a+c@x` are one person too, the safe side.
+    .replace(PLUS_TAG, '')
     .replace(ENCLOSED_LETTER, asLetter)
     .replace(PUNCTUATION_LIKE_LETTERS, '-')
     // Before compatibility forms too: some decompose into a space and a mark (U+2017 ‗, the double low line).

@@ -51,6 +51,9 @@ describe('the two-person rule compares subjects as one person would be named', (
     ["o'brien", 'o\u0313brien'],
     ["o'brien", 'o\u0326brien'],
     ['agent?', 'agent\u0296'],
+    // A plus tag reaches the same mailbox (a probe approved its own grant with one).
+    ['agent.sam@corp.example', 'agent.sam+approve@corp.example'],
+    ['agent.sam@corp.example', 'agent.sam\uFF0Bx@corp.example'],
     ['agent|a', 'agent\uA7FEa'],
     ['agent_sam', 'agent \u0332sam'],
     ['agent-a', 'agent \u0336a'],
