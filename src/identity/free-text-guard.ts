@@ -16,12 +16,12 @@ const NOT_A_DOMAIN = String.raw`(?!(?:the|a|an|my|your|our|his|her|their|its|thi
 // are spelled (`zelda@example dot org`, what is left of a spaced-out address once its letters are joined).
 // Words that stand before "at" and a site in ordinary text, and are no one's mailbox: `Customer logged in at
 // app.example.com`, `Item purchased at Amazon.de`, `Error at checkout.stripe.com` were refused (a false-refusal sweep).
+// Not words a mailbox is often named (`me`, `her`, `user`, `customer`, `order`, `shop`: `user at example.org` passed
+// for a while; a regression probe).
 const NOT_A_LOCAL_PART = String.raw`(?!(?:${[
   'in', 'up', 'on', 'out', 'off', 'it', 'this', 'that', 'us', 'them', 'him', 'here', 'there', 'online', 'again', 'once', 'twice',
   'purchased', 'bought', 'ordered', 'paid', 'shopped', 'booked', 'subscribed', 'registered', 'signed', 'logged', 'login', 'signup', 'opt-in',
   'error', 'errors', 'failed', 'failure', 'fails', 'issue', 'issues', 'problem', 'problems', 'crash', 'crashed', 'stuck', 'declined', 'timeout',
-  // Not words a mailbox is often named (`me`, `her`, `user`, `customer`, `order`, `shop`: `user at example.org` passed
-  // for a while; a regression probe).
   'checkout', 'payment', 'item', 'items', 'account', 'available', 'listed', 'sold', 'found', 'seen', 'works', 'working', 'arrived',
   'delivered', 'returned', 'redirected', 'located', 'hosted', 'live', 'published', 'posted', 'reported', 'page', 'site', 'website', 'store',
   'app', 'portal',
@@ -53,9 +53,10 @@ const GROUPED = String.raw`(?:\d{1,3}([,.\u00A0\u202F '\u2019\u066C])\d{3}(?:\1\
 const DECIMALS = String.raw`[.,\u066B]\d{1,2}`;
 /** Three decimals too, next to a currency only (dinars: `KWD 1,234.567`); alone, `700.900.123` would read as one. */
 const CURRENCY_DECIMALS = String.raw`[.,\u066B]\d{1,3}`;
-// Every ISO 4217 code ICU knows (the transaction `currency` field takes them all; a hard-coded list refused `CLP
-// 1.234.567`, a false-refusal sweep).
-const CURRENCY_CODES = Intl.supportedValuesOf('currency').join('|');
+/** Every ISO 4217 code ICU knows (Node ships full ICU): what a transaction's `currency` may be. */
+export const ISO_CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
+// The same codes next to an amount (a hard-coded list refused `CLP 1.234.567`, a false-refusal sweep).
+const CURRENCY_CODES = [...ISO_CURRENCIES].join('|');
 const CURRENCY = String.raw`(?:\p{Sc}|\b(?:${CURRENCY_CODES})\b)`;
 const DATES_TIMES_AMOUNTS = [
   String.raw`(?<!\d)${YEAR}([-./])${MONTH}\1${DAY}(?:[T ]${CLOCK})?(?!\d)`,

@@ -1,6 +1,6 @@
 import { CHANNELS, type InteractionSummary, type SubscriptionSummary, type TicketSummary, type TransactionSummary } from '../context-snapshots/snapshot-types.js';
 import { BadUserInputError } from '../errors.js';
-import { assertFreeText, containsIdentifier, isPhoneUri, isSafeReference } from '../identity/free-text-guard.js';
+import { assertFreeText, containsIdentifier, isPhoneUri, isSafeReference, ISO_CURRENCIES } from '../identity/free-text-guard.js';
 import type { InteractionInput, SubscriptionInput, SupportActivity, SupportActivityInput, TicketInput, TransactionInput } from './support-record-types.js';
 
 export const SUPPORT_LIMITS = {
@@ -36,13 +36,6 @@ const DAY_MS = 86_400_000;
 /** Clock skew allowed between the CRM and us for things that already happened. */
 const PAST_EVENT_SKEW_MS = DAY_MS;
 const FUTURE_LIMIT_MS = 20 * 366 * DAY_MS;
-
-let knownCurrencies: ReadonlySet<string> | null = null;
-/** ISO 4217 codes as ICU knows them (Node ships full ICU). */
-function listCurrencies(): ReadonlySet<string> {
-  knownCurrencies ??= new Set(Intl.supportedValuesOf('currency'));
-  return knownCurrencies;
-}
 
 /** Checks and normalises one push. Free text with an email address or phone number is rejected, not redacted. */
 export function validateSupportActivity(input: SupportActivityInput, now: Date = new Date()): SupportActivity {
@@ -106,7 +99,7 @@ function validateTransaction(t: TransactionInput, path: string, now: Date): Tran
     });
   }
   const currency = t.currency.trim().toUpperCase();
-  if (!/^[A-Z]{3}$/.test(currency) || !listCurrencies().has(currency)) {
+  if (!/^[A-Z]{3}$/.test(currency) || !ISO_CURRENCIES.has(currency)) {
     throw new BadUserInputError(`${path}.currency must be an ISO 4217 currency code such as EUR`, { field: `${path}.currency` });
   }
   return {
