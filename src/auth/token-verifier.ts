@@ -148,9 +148,14 @@ export class TokenVerifier {
 
 /**
  * The keys one token is tried against when several fit it: a rotation publishes two or three, a key listed twice is
- * two. A set whose kid-less keys are more than this verifies tokens of the first ones only.
+ * two. A token without a `kid` fits every key of its type, those with a `kid` too, so a set of more than this many
+ * such keys verifies kid-less tokens of its first ones only, and says so (a probe got "The token signature is
+ * invalid" for the fifth key of a set whose keys all had a kid).
  */
 const MAX_KEYS_TRIED = 4;
+
+/** More keys fit the token than are tried, and none of those tried verified it. */
+class TooManyFittingKeysError extends Error {}
 
 /** Failures of the token itself, whichever key it is checked with: its form, its algorithm, or a claim. */
 const TOKEN_FAULTS = [joseErrors.JWTClaimValidationFailed, joseErrors.JWTExpired, joseErrors.JWTInvalid, joseErrors.JWSInvalid, joseErrors.JOSEAlgNotAllowed];
@@ -173,7 +178,7 @@ async function verifyAgainstKeySet(token: string, jwks: JWTVerifyGetKey, options
     for await (const key of error as joseErrors.JWKSMultipleMatchingKeys & AsyncIterable<CryptoKey>) {
       // Bounded: each try is a signature check, and a token signed by none of 50 keys cost 50 of them (44 ms with
       // ES512) on every request, which 20 requests a second without credentials could keep up (a regression probe).
-      if (++tried > MAX_KEYS_TRIED) break;
+      if (++tried > MAX_KEYS_TRIED) throw new TooManyFittingKeysError();
       try {
         return (await jwtVerify(token, key, options)).payload;
       } catch (inner) {
@@ -402,6 +407,9 @@ function describeJoseFailure(error: unknown): string {
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'The token algorithm is not accepted';
   if (error instanceof joseErrors.JWKSNoMatchingKey) return 'The token was not signed by a trusted key';
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'The token signature is invalid';
+  if (error instanceof TooManyFittingKeysError) {
+    return `The token was not verified by the first ${MAX_KEYS_TRIED} keys of the set that fit it, and no more are tried: its issuer should name the key in a kid, one per key`;
+  }
   if (error instanceof joseErrors.JWKSTimeout) return 'The key set could not be fetched in time';
   return 'The token is invalid';
 }

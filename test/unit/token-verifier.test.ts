@@ -249,19 +249,28 @@ describe('TokenVerifier key sets from AUTH_JWKS_URL', () => {
   });
 
   // Each try is a signature check: a token signed by none of 50 kid-less keys cost 50 of them per request (a regression
-  // probe). At most four are tried: a key set of more kid-less keys verifies tokens of its first four.
-  it('tries at most four of the keys that fit a token', async () => {
+  // probe). At most four are tried: a key set of more keys that fit a kid-less token (keys with a kid fit it too)
+  // verifies its tokens with the first four, and a token of the fifth is told why (a probe got "The token signature
+  // is invalid" for it).
+  it.each([
+    ['no key of the set has a kid', false],
+    ['every key of the set has a kid', true],
+  ])('tries at most four of the keys that fit a kid-less token, and says so when that is why: %s', async (_case, withKid) => {
     const pairs = await Promise.all(Array.from({ length: 6 }, () => generateKeyPair('ES256')));
     const verifier = new TokenVerifier({
-      jwks: createLocalJWKSet({ keys: await Promise.all(pairs.map(async (pair) => ({ ...(await exportJWK(pair.publicKey)), alg: 'ES256' }))) }),
+      jwks: createLocalJWKSet({
+        keys: await Promise.all(pairs.map(async (pair, i) => ({ ...(await exportJWK(pair.publicKey)), alg: 'ES256', ...(withKid ? { kid: `k${i}` } : {}) }))),
+      }),
       issuer: ISSUER,
       audience: AUDIENCE,
       clockToleranceSeconds: 0,
       verifiedCacheSeconds: 0,
     });
-    const sign = (key: JoseCryptoKey) => new SignJWT({ scope: 'customer:read' }).setProtectedHeader({ alg: 'ES256' }).setSubject('agent-many-keys').setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('5m').sign(key);
+    const sign = (key: JoseCryptoKey, kid?: string) =>
+      new SignJWT({ scope: 'customer:read' }).setProtectedHeader({ alg: 'ES256', ...(kid ? { kid } : {}) }).setSubject('agent-many-keys').setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('5m').sign(key);
     expect((await verifier.verifyAuthorization(`Bearer ${await sign(pairs[3]!.privateKey)}`)).id).toBe('agent-many-keys');
-    await expect(verifier.verifyAuthorization(`Bearer ${await sign(pairs[5]!.privateKey)}`)).rejects.toThrow(/signature/);
+    await expect(verifier.verifyAuthorization(`Bearer ${await sign(pairs[5]!.privateKey)}`)).rejects.toThrow(/not verified by the first 4 keys of the set that fit it.*kid/);
+    if (withKid) expect((await verifier.verifyAuthorization(`Bearer ${await sign(pairs[5]!.privateKey, 'k5')}`)).id).toBe('agent-many-keys');
   });
 
   it('refuses to start on a served key set that holds a private key, naming AUTH_JWKS_URL', async () => {
