@@ -22,7 +22,11 @@ const MIN_INSTANT = Date.parse('0000-01-01T00:00:00.000Z');
 /** V8 rolls 2026-02-30 over to March 2 and 24:00 to the next day instead of refusing them. */
 function isCalendarDate(value: string): boolean {
   const [year, month, day, hour] = [value.slice(0, 4), value.slice(5, 7), value.slice(8, 10), value.slice(11, 13)].map(Number) as [number, number, number, number];
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  // Not Date.UTC(year, ...): it reads years 0-99 as 1900-1999, and 1900 is no leap year, so 0000-02-29 was refused (a
+  // probe).
+  const lastDay = new Date(0);
+  lastDay.setUTCFullYear(year, month, 0);
+  const daysInMonth = lastDay.getUTCDate();
   return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour <= 23;
 }
 
