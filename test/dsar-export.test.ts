@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aCrmId, anEmail, aPhone, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
+import { APPROVER, grantPii } from './policy-fixtures.js';
 import { startTestApp, type TestApp } from './testkit/test-app.js';
 
 let app: TestApp;
@@ -229,12 +230,24 @@ describe('what the export holds besides the customer record', () => {
     }
   });
 
-  it('has them in the download too, and says nothing is missing', async () => {
+  // Grants were the stored Redis record: `activated` and `approvedAt` (milliseconds, where every other date is ISO
+  // text), which the GraphQL type does not have (a probe).
+  it('has them in the download too, as the GraphQL type has them, and says nothing is missing', async () => {
+    await grantPii(app, id, 'agent-held-approved', ['PHONE']);
     const res = await fetch(`${app.baseUrl}/dsar/export?customerId=${id}`, { headers: { authorization: `Bearer ${dpo}` } });
     const body = (await res.json()) as Record<string, unknown[]>;
     expect(body['anonymousLookups']!.map((e) => (e as { id: string }).id)).toEqual([lookupId]);
     expect(body['supportSessions']).toHaveLength(1);
-    expect(body['piiAccessGrants']).toHaveLength(1);
+    const viaGraphql = await app.graphql<{ dataSubjectAccess: { piiAccessGrants: unknown[] } }>(
+      dpo,
+      `query($id: ID!) { dataSubjectAccess(customerId: $id) { piiAccessGrants { id customerId fields status expiresAt requestedBy approvedBy justification } } }`,
+      { id },
+    );
+    expect(viaGraphql.body.errors).toBeUndefined();
+    const byId = (list: unknown[]) => [...(list as Array<{ id: string }>)].sort((a, b) => a.id.localeCompare(b.id));
+    expect(body['piiAccessGrants']).toHaveLength(2);
+    expect(byId(body['piiAccessGrants']!)).toEqual(byId(viaGraphql.body.data!.dataSubjectAccess.piiAccessGrants));
+    expect(body['piiAccessGrants']).toContainEqual(expect.objectContaining({ status: 'APPROVED', approvedBy: APPROVER, fields: ['PHONE'] }));
     expect(body['incomplete']).toEqual([]);
   });
 });

@@ -121,7 +121,18 @@ export function toDsarDocument(record: DataSubjectExportRecord): Record<string, 
     anonymousLookups: record.anonymousLookups.map(toAuditEventDocument),
     // null when Redis could not be read; `incomplete` then names them.
     supportSessions: record.supportSessions?.map((s) => ({ sessionId: s.sessionId, channel: s.channel, startedBy: s.startedBy, startedAt: s.startedAt, expiresAt: s.expiresAt })) ?? null,
-    piiAccessGrants: record.piiAccessGrants,
+    // Field by field, as GraphQL has them: the stored record also holds its activation state and approval time.
+    piiAccessGrants:
+      record.piiAccessGrants?.map((g) => ({
+        id: g.id,
+        customerId: g.customerId,
+        fields: g.fields,
+        status: g.status,
+        expiresAt: g.expiresAt,
+        requestedBy: g.requestedBy,
+        approvedBy: g.approvedBy,
+        justification: g.justification,
+      })) ?? null,
     // And attributes whose stored ciphertext does not decrypt (null above).
     incomplete: [
       ...(record.supportSessions ? [] : ['supportSessions']),
