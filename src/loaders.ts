@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 import { hasScope, type Caller } from './auth/caller.js';
-import type { ConsentReceipt, ConsentStateRecord } from './consent/consent-types.js';
+import { CONSENT_HISTORY_SHOWN, type ConsentReceipt, type ConsentStateRecord } from './consent/consent-types.js';
 import { ciphertextsOf, type CustomerRecord, type IdentifierRecord, type PiiField } from './customers/customer-types.js';
 import { callKey, type ResolvedCall } from './customers/resolved-call.js';
 import { ConflictError, CustomerErasedError, ServiceUnavailableError } from './errors.js';
@@ -66,7 +66,8 @@ export function createLoaders(services: Services, caller: Caller, requestId: str
   // Only a caller who may read clear text (pii:read, plus a grant checked later) needs the ciphertexts loaded.
   const ciphertexts = hasScope(caller, 'pii:read');
   const customerById = new DataLoader((ids: readonly string[]) => services.customers.findByIds(ids, { ciphertexts }), options);
-  const consentHistoryByCustomer = new DataLoader((ids: readonly string[]) => services.consent.historyOf(ids), options);
+  // What the API shows of a chain: its newest receipts (consentHistory) and the last of them (consent).
+  const consentHistoryByCustomer = new DataLoader((ids: readonly string[]) => services.consent.historyOf(ids, CONSENT_HISTORY_SHOWN), options);
   // Both consent loaders share one find on `consents` per request: the state is derived from the history.
   const consentStateByCustomer = new DataLoader(
     (ids: readonly string[]) =>

@@ -22,10 +22,21 @@ export class ConsentRepository {
     return doc ? parseDoc(doc) : null;
   }
 
-  /** All receipts of many customers with one `find` per 500 ids, each list in version order. */
-  async findByCustomerIds(ids: readonly string[]): Promise<ConsentReceipt[][]> {
+  /**
+   * Receipts of many customers with one `find` per 500 ids, each list in version order. With `newest`, a read of one
+   * customer asks for that many of the newest receipts only: a chain only grows (an integration that sends consent
+   * at every sync), and every read of the customer loaded all of it, 10,050 receipts in 2.1 s (a probe). A batch of
+   * several customers still reads whole chains, as one `find` cannot bound each customer's share.
+   */
+  async findByCustomerIds(ids: readonly string[], newest?: number): Promise<ConsentReceipt[][]> {
+    const distinct = [...new Set(ids)];
+    if (newest !== undefined && distinct.length === 1) {
+      const docs = await this.receipts.find({ customerId: distinct[0] }).sort({ version: -1 }).limit(newest).toArray();
+      const list = docs.map(parseDoc).reverse();
+      return ids.map(() => [...list]);
+    }
     const byCustomer = new Map<string, ConsentReceipt[]>();
-    for (const part of chunk([...new Set(ids)], IN_CHUNK_SIZE)) {
+    for (const part of chunk(distinct, IN_CHUNK_SIZE)) {
       const docs = await this.receipts.find({ customerId: { $in: part } }, BATCHED_FIND).toArray();
       for (const doc of docs) {
         const list = byCustomer.get(doc.customerId) ?? [];

@@ -104,13 +104,9 @@ export class ConsentService {
     throw new Error('consent receipts for this customer are too contended');
   }
 
-  async historyOf(ids: readonly string[]): Promise<ConsentReceipt[][]> {
-    return this.repository.findByCustomerIds(ids);
-  }
-
-  async statesOf(ids: readonly string[], now = new Date()): Promise<ConsentStateRecord[]> {
-    const histories = await this.repository.findByCustomerIds(ids);
-    return ids.map((customerId, i) => this.stateOf(customerId, histories[i] ?? [], now));
+  /** Every receipt of each customer, in version order; with `newest`, a read of one customer holds its newest ones only. */
+  async historyOf(ids: readonly string[], newest?: number): Promise<ConsentReceipt[][]> {
+    return this.repository.findByCustomerIds(ids, newest);
   }
 
   /** Effective consent from a customer's receipts in version order: the latest receipt, unless it has expired. */
