@@ -782,11 +782,14 @@ export class CustomerService {
   }
 
   /**
-   * Links what the customer does not have yet. Each link is an insert keyed by hash, so of racing links of one
-   * identifier exactly one claims it; the record stays `pendingSince` until its attribute is filled and its
-   * IDENTIFIER_LINKED event written, and is taken back if either fails. A link that finds the identifier pending
-   * for this customer waits for that link to settle (or to be taken back, and then claims it itself) before it
-   * answers: it used to answer at once, so callers were told "linked" for a link that then failed and was undone.
+   * Links what the customer does not have yet, all or nothing. Each link is an insert keyed by hash, so of racing
+   * links of one identifier exactly one claims it. Every identifier is claimed first (the record stays `pendingSince`),
+   * and only then is each attribute filled and IDENTIFIER_LINKED written: a claim refused (another customer's, or past
+   * the bound) takes back the claims this call made, so a refused call links nothing. Linking as it went, a
+   * registration refused with CONFLICT for its third identifier kept its second linked and audited (a probe: no order
+   * of the calls one after the other ends that way). A link that finds the identifier pending for this customer waits
+   * for that link to settle (or to be taken back, and then claims it itself) before it answers: it used to answer at
+   * once, so callers were told "linked" for a link that then failed and was undone.
    */
   private async linkMissing(
     customer: CustomerRecord,
@@ -798,17 +801,25 @@ export class CustomerService {
   ): Promise<CustomerRecord> {
     await this.refuseBeyondIdentifierBound(customer.id, identifiers, source);
     let changed = false;
-    let linked = 0;
-    for (const identifier of identifiers) {
+    const claims: Array<{ identifier: HashedIdentifier; hash: string }> = [];
+    try {
+      for (const identifier of identifiers) {
+        const outcome = await this.claimOne(customer, identifier, actor, channel, source);
+        if (outcome === false) continue;
+        changed = true;
+        if (outcome !== 'changed') claims.push({ identifier, hash: outcome.claimed });
+      }
+    } catch (error) {
+      await this.takeBackClaims(claims, customer.id);
+      throw error;
+    }
+    for (const [i, claim] of claims.entries()) {
       try {
-        const outcome = await this.linkOne(customer, identifier, actor, channel, source);
-        if (outcome !== false) changed = true;
-        // Only what this call filed and audited itself (waiting for another call's link counted, a regression probe).
-        if (outcome === 'linked') linked += 1;
+        await this.completeLink(customer, claim.identifier, claim.hash, actor, channel, true);
       } catch (error) {
-        // Racing calls passed the first count together and this one's next claim went past the bound: what it linked
-        // before stays linked (audited as such), and the refusal says so; it said "refused" alone (a regression probe).
-        if (linked > 0 && error instanceof BadUserInputError && error.message === tooManyIdentifiers(source).message) throw tooManyIdentifiers(source, linked);
+        // completeLink took its own claim back; those not reached yet go too. Links completed before stay, audited: a
+        // store failing half-way is finished by asking again.
+        await this.takeBackClaims(claims.slice(i + 1), customer.id);
         throw error;
       }
     }
@@ -816,6 +827,11 @@ export class CustomerService {
     const [reloaded] = await this.repository.findByIds([customer.id]);
     if (!reloaded || reloaded.status !== 'ACTIVE') throw new CustomerErasedError();
     return reloaded;
+  }
+
+  /** Claims this call made and will not complete, taken back while still pending (nothing else reads them as links). */
+  private async takeBackClaims(claims: ReadonlyArray<{ hash: string }>, customerId: string): Promise<void> {
+    for (const { hash } of claims) await this.repository.deletePendingIdentifier(hash, customerId).catch(() => undefined);
   }
 
   /**
@@ -861,10 +877,17 @@ export class CustomerService {
   }
 
   /**
-   * One identifier: 'linked' when this call filed and audited it, 'changed' when it completed or waited for another
-   * call's link (the customer may have changed), false when the customer held it already.
+   * One identifier: `{ claimed: hash }` when this call claimed it (pending, for linkMissing to complete or take back),
+   * 'changed' when it completed or waited for another call's link (the customer may have changed), false when the
+   * customer held it already.
    */
-  private async linkOne(customer: CustomerRecord, identifier: HashedIdentifier, actor: Actor, channel: Channel | null, source: 'registration' | 'link'): Promise<'linked' | 'changed' | false> {
+  private async claimOne(
+    customer: CustomerRecord,
+    identifier: HashedIdentifier,
+    actor: Actor,
+    channel: Channel | null,
+    source: 'registration' | 'link',
+  ): Promise<{ claimed: string } | 'changed' | false> {
     const deadline = Date.now() + PENDING_LINK_WAIT_MS;
     let waited = false;
     for (;;) {
@@ -904,8 +927,7 @@ export class CustomerService {
         continue;
       }
       await this.refuseClaimBeyondIdentifierBound(customer.id, record.hash, source);
-      await this.completeLink(customer, identifier, record.hash, actor, channel, true);
-      return 'linked';
+      return { claimed: record.hash };
     }
   }
 
@@ -1602,8 +1624,6 @@ function textsSentIn(params: unknown): string[] {
   return texts;
 }
 
-function tooManyIdentifiers(source: 'registration' | 'link', linkedBefore = 0): BadUserInputError {
-  const linked =
-    linkedBefore === 0 ? '' : `; this call linked ${linkedBefore} new ${linkedBefore === 1 ? 'identifier, which is' : 'identifiers, which are'} held now, before it was reached`;
-  return new BadUserInputError(`A customer holds at most ${MAX_IDENTIFIERS_PER_CUSTOMER} identifiers${linked}`, { field: source === 'link' ? 'identifier' : 'identifiers' });
+function tooManyIdentifiers(source: 'registration' | 'link'): BadUserInputError {
+  return new BadUserInputError(`A customer holds at most ${MAX_IDENTIFIERS_PER_CUSTOMER} identifiers`, { field: source === 'link' ? 'identifier' : 'identifiers' });
 }
