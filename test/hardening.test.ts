@@ -8,6 +8,7 @@ import { personOf } from '../src/auth/same-person.js';
 import type { RequestContext } from '../src/context.js';
 import { applyRateLimits } from '../src/hardening/rate-limited-fields.js';
 import { RateLimiter } from '../src/hardening/rate-limiter.js';
+import { loadTypeDefs } from '../src/schema-loader.js';
 import { anEmail, aPhone, REGISTER } from './testkit/builders.js';
 import { startTestApp, type TestApp } from './testkit/test-app.js';
 
@@ -381,6 +382,29 @@ describe('what lists under an entity are counted at', () => {
       const allowed = await app.graphql<{ _entities: unknown[] }>(token, PAGES, { r: unknownIds(500), f });
       expect(allowed.body.errors?.[0]?.extensions?.['limit']).toBeUndefined();
     }
+  });
+
+  // Each field weighed 1 whatever name it answered under: 300 aliases of 150 characters over 700 representations made
+  // a 35 MB answer from a 95 KB request, and 30 aliases of 500 characters over 1,300 a 20 MB one (a probe).
+  it('weighs a field by the length of the alias it answers under', async () => {
+    const token = await app.token(['customer:read']);
+    const query = (aliases: number, length: number, field: string) =>
+      `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { ${Array.from({ length: aliases }, (_, i) => `${'a'.repeat(length)}${i}: ${field}`).join(' ')} } } }`;
+    for (const [aliases, length, field, representations] of [
+      [300, 150, '__typename', 700],
+      [30, 500, 'status', 1_300],
+    ] as const) {
+      const refused = await app.graphql(token, query(aliases, length, field), { r: unknownIds(representations) });
+      expect(refused.body.data).toBeNull();
+      expect(refused.body.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', limit: 'entityWeight' });
+      // The same selection under short names passes.
+      const allowed = await app.graphql(token, query(aliases, 1, field), { r: unknownIds(representations) });
+      expect(allowed.body.errors?.[0]?.extensions?.['limit']).toBeUndefined();
+    }
+    // Every name the schema has weighs 1: ordinary selections weigh what they did.
+    const names = loadTypeDefs().definitions.flatMap((d) => ('fields' in d && d.fields ? d.fields.map((f) => f.name.value) : []));
+    expect(names.length).toBeGreaterThan(100);
+    expect(Math.max(...names.map((name) => name.length))).toBeLessThan(24);
   });
 
   it('counts Customer.identifiers at the most a customer may hold', async () => {
