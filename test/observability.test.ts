@@ -197,6 +197,46 @@ describe('logs', () => {
     expect(text).toContain('CustomerCardQuery7');
   });
 
+  // Neither an x-request-id nor an operation name can hold a `+`, nor an operation name a `-`: a plus-tagged address
+  // written with another separator for its `+`, and a CRM id with its separators written as `_` or `.`, were logged
+  // and kept in audit events (a probe).
+  it('finds a stored plus-tagged address and a CRM id written with other separators in a request id or operation name', async () => {
+    const service = await app.token(SERVICE_SCOPES, 'svc-separators');
+    const tag = randomBytes(3).toString('hex').replace(/\d/g, 'q');
+    const TAG = tag.toUpperCase();
+    const registered = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {
+      input: { identifiers: [{ kind: 'EMAIL', value: `Zq.Leak${tag}+news@Example.ORG` }, { kind: 'CRM_ID', value: `CRM-${TAG}-7731` }] },
+    });
+    expect(registered.body.errors).toBeUndefined();
+    const id = registered.body.data!.registerCustomer.id;
+    const agent = await app.token(['customer:read'], 'agent-separators');
+    const named = [
+      [`Zq.Leak${tag}.news.Example.ORG`, 'Plain'],
+      [`zq-leak${tag}-news-example-org`, `zq_leak${tag}_news_example_org`],
+      [`CRM.${TAG}.7731`, `CRM_${TAG}_7731`],
+      [`crm_${tag}_7731`, 'Other'],
+    ];
+    for (const [requestId, operation] of named) {
+      const res = await fetch(app.url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${agent}`, 'content-type': 'application/json', 'x-request-id': requestId! },
+        body: JSON.stringify({ query: `query ${operation} { customer(id: "${id}") { id } }`, operationName: operation }),
+      });
+      expect(res.status).toBe(200);
+    }
+    // A request id that only looks like them is kept.
+    const kept = await app.graphql(agent, 'query Kept { __typename }', undefined, { 'x-request-id': `CRM_${TAG}_7732` });
+    expect(kept.status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(app.logs.text()).toContain(`CRM_${TAG}_7732`);
+    const text = app.logs.text().toLowerCase();
+    expect(text).not.toContain(`leak${tag}`);
+    expect(text).not.toContain(`${tag}_7731`);
+    expect(text).not.toContain(`${tag}.7731`);
+    const events = await app.app.mongo.db.collection('audit_events').find({ chain: id }).toArray();
+    for (const event of events) expect(String(event['requestId']).toLowerCase()).not.toContain(tag);
+  });
+
   it('tells every cache to store no answer: GraphQL over GET and POST, health, metrics', async () => {
     const agent = await app.token(['customer:read'], 'agent-cache');
     const get = await fetch(`${app.baseUrl}/graphql?query=${encodeURIComponent('{ __typename }')}`, {

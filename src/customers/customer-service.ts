@@ -1126,6 +1126,7 @@ function registeredEvent(
  */
 function crmIdCandidates(folded: string): Set<string> {
   const candidates = new Set<string>();
+  let variants = 0;
   const add = (form: string) => {
     if (form.length < MIN_SCREENED_CRM_ID_LENGTH || form.length > 128) return;
     candidates.add(form).add(form.toUpperCase()).add(form.toLowerCase());
@@ -1139,6 +1140,18 @@ function crmIdCandidates(folded: string): Set<string> {
       for (let end = start; end < pieces.length && end - start < MAX_PIECES * 2; end += 2) {
         run += (end > start ? (pieces[end - 1] ?? '') : '') + (pieces[end] ?? '');
         add(run);
+        // With its separators written as another one throughout: an operation name can only write `_`, so
+        // `CRM_LEAKCHK_7731` for CRM-LEAKCHK-7731 was logged (a probe). Bounded (runs of up to four pieces, upper and
+        // lower case, SEPARATOR_VARIANTS forms in all): with every run and case a hostile request id of 64 characters
+        // doubled the screen's CPU. Ids that mix separators are not tried so.
+        if (end > start && end - start < SEPARATOR_VARIANT_PIECES * 2) {
+          for (const separator of CRM_ID_SEPARATORS) {
+            const variant = run.replace(/[._:-]/g, separator);
+            if (variant === run || variants >= SEPARATOR_VARIANTS || variant.length < MIN_SCREENED_CRM_ID_LENGTH) continue;
+            variants += 1;
+            candidates.add(variant.toUpperCase()).add(variant.toLowerCase());
+          }
+        }
       }
     }
   }
@@ -1160,13 +1173,29 @@ function emailCandidates(folded: string): Set<string> {
   // Each form normalised once: repeated pieces give the same form many times over (`at-at-at-...`, 64 characters as an
   // x-request-id, normalised 1,440 forms in 19 ms for 30 distinct ones; a regression probe).
   const tried = new Set<string>();
-  const add = (address: string) => {
+  let plusForms = 0;
+  const add = (address: string, tagLength?: number) => {
     if (tried.has(address)) return;
     tried.add(address);
+    let normalised: string;
     try {
-      candidates.add(normaliseIdentifier('EMAIL', address));
+      normalised = normaliseIdentifier('EMAIL', address);
     } catch {
       // Not an address: nothing to look for.
+      return;
+    }
+    candidates.add(normalised);
+    // A plus tag with its `+` written as another separator, as an x-request-id or an operation name (neither may hold
+    // a `+`) must write it: `zq.leakcheck.tag.example.org` for zq.leakcheck+tag@example.org was logged and kept in
+    // audit events (a probe). The tag is the local part's last piece; the form is derived from the normalised address
+    // rather than normalised again.
+    // Bounded like the CRM id's forms (PLUS_TAG_FORMS): every one doubled the screen's CPU for a hostile request id.
+    if (tagLength === undefined || plusForms >= PLUS_TAG_FORMS) return;
+    plusForms += 1;
+    const at = normalised.lastIndexOf('@');
+    const separator = at - tagLength - 1;
+    if (separator > 0 && /^[._%'#-]$/.test(normalised[separator] ?? '') && !normalised.slice(0, at).includes('+')) {
+      candidates.add(`${normalised.slice(0, separator)}+${normalised.slice(separator + 1)}`);
     }
   };
   for (const word of folded.match(/[\p{L}\p{N}._%+'#-]+/gu) ?? []) {
@@ -1190,7 +1219,7 @@ function emailCandidates(folded: string): Set<string> {
  * emailCandidates for one word split into pieces (text, separator, text, ...); with `atSeparator`, only forms whose
  * local part ends just before the separator at that index (the `@` of an `at` that stood there).
  */
-function emailFormsOfWord(pieces: readonly string[], add: (address: string) => void, atSeparator?: number): void {
+function emailFormsOfWord(pieces: readonly string[], add: (address: string, tagLength?: number) => void, atSeparator?: number): void {
   // With `atSeparator`, only the starts whose local part can end there (at most MAX_PIECES pieces before it).
   const [first, past] = atSeparator === undefined ? [0, pieces.length] : [Math.max(0, atSeparator - 1 - (MAX_PIECES - 1) * 2), atSeparator];
   for (let start = first; start < past; start += 2) {
@@ -1201,7 +1230,8 @@ function emailFormsOfWord(pieces: readonly string[], add: (address: string) => v
       let domain = '';
       for (let last = end + 2; last < pieces.length && last - end <= MAX_PIECES * 2; last += 2) {
         domain += (last > end + 2 ? (pieces[last - 1] ?? '') : '') + (pieces[last] ?? '');
-        if (last > end + 2 && TOP_LEVEL_LABEL.test(pieces[last] ?? '')) add(`${local}@${domain}`);
+        // Read with a plus tag too when the local part has more than one piece (see emailCandidates).
+        if (last > end + 2 && TOP_LEVEL_LABEL.test(pieces[last] ?? '')) add(`${local}@${domain}`, end > start ? (pieces[end] ?? '').length : undefined);
       }
     }
   }
@@ -1571,6 +1601,10 @@ function namesAnyCrmId(text: string, crmIds: readonly string[]): boolean {
 }
 
 const MAX_PIECES = 6;
+const CRM_ID_SEPARATORS = ['-', '_', '.', ':'];
+const SEPARATOR_VARIANT_PIECES = 4;
+const SEPARATOR_VARIANTS = 48;
+const PLUS_TAG_FORMS = 64;
 const MIN_SCREENED_CRM_ID_LENGTH = 4;
 
 function asError(error: unknown): Error {
