@@ -184,6 +184,54 @@ describe('registration and resolution', () => {
     expect(await register([{ kind: 'EMAIL', value: email }, { kind: 'CRM_ID', value: crmId }])).toBe(owner);
   });
 
+  // Claims wait pending while the call claims the rest, up to 20 s behind another call's pending link: a refused
+  // registration's claims resolved to its customer and were listed in Customer.identifiers meanwhile (a regression
+  // probe).
+  it("neither resolves nor lists an identifier while a registration's claim of it is pending", async () => {
+    const [email, pendingEmail, phone] = [anEmail('pending-claim'), anEmail('pending-claim-new'), aPhone()];
+    rawIdentifiers.push(pendingEmail, phone);
+    const owner = await register([{ kind: 'EMAIL', value: email }]);
+    const other = await register([{ kind: 'EMAIL', value: anEmail('pending-claim-other') }]);
+    const repository = (app.app.services.customers as unknown as { repository: Record<string, unknown> }).repository;
+    const original = repository['claimIdentifier'] as (...args: unknown[]) => Promise<unknown>;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let paused!: () => void;
+    const pausing = new Promise<void>((resolve) => (paused = resolve));
+    let claims = 0;
+    repository['claimIdentifier'] = async function (this: unknown, ...args: unknown[]) {
+      const claimed = await original.apply(this, args);
+      // The first claim (the new email) stays pending while a link gives the phone to another customer.
+      if (++claims === 1) {
+        repository['claimIdentifier'] = original;
+        const linked = await app.graphql(service, `mutation($c: ID!, $v: String!) { linkIdentifier(customerId: $c, identifier: { kind: PHONE, value: $v }) { id } }`, { c: other, v: phone });
+        expect(linked.body.errors).toBeUndefined();
+        paused();
+        await released;
+      }
+      return claimed;
+    };
+    const reader = await app.token(['customer:read', 'identity:resolve'], 'agent-pending');
+    let registration: Promise<{ body: { errors?: Array<{ extensions?: Record<string, unknown> }> } }> | undefined;
+    try {
+      registration = app.graphql(service, REGISTER, {
+        input: { identifiers: [{ kind: 'EMAIL', value: email }, { kind: 'EMAIL', value: pendingEmail }, { kind: 'PHONE', value: phone }] },
+      });
+      await pausing;
+      expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId: owner, pendingSince: { $exists: true } })).toBe(1);
+      const resolved = await app.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(reader, RESOLVE, { kind: 'EMAIL', value: pendingEmail });
+      expect(resolved.body.data!.resolveCustomer.customer).toBeNull();
+      const listed = await app.graphql<{ customer: { identifiers: Array<{ kind: string }> } }>(reader, `query($id: ID!) { customer(id: $id) { identifiers { kind } } }`, { id: owner });
+      expect(listed.body.data!.customer.identifiers).toEqual([{ kind: 'EMAIL' }]);
+    } finally {
+      release();
+      repository['claimIdentifier'] = original;
+    }
+    expect((await registration!).body.errors?.[0]?.extensions?.['code']).toBe('CONFLICT');
+    const after = await app.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(reader, RESOLVE, { kind: 'EMAIL', value: pendingEmail });
+    expect(after.body.data!.resolveCustomer.customer).toBeNull();
+  });
+
   it("records a link refused because the identifier is another customer's in that customer's chain", async () => {
     const [email, crmId] = [anEmail(), aCrmId()];
     const owner = await register([{ kind: 'EMAIL', value: email }]);

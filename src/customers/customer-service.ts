@@ -17,7 +17,7 @@ import { callerRequestId, noteHeldIdentifiers, withdrawRequestId } from '../obse
 import { COUNTRY_CODES } from './country-codes.js';
 import type { CustomerRepository } from './customer-repository.js';
 import type { CustomerRecord, EncryptedAttributes, IdentifierRecord, PiiField } from './customer-types.js';
-import { ciphertextsOf, hashesOf, listedIdentifiers, MAX_IDENTIFIERS_PER_CUSTOMER } from './customer-types.js';
+import { ciphertextsOf, hashesOf, listedIdentifiers, MAX_DISPLAY_NAME_LENGTH, MAX_IDENTIFIERS_PER_CUSTOMER, MAX_INTERACTION_ID_LENGTH } from './customer-types.js';
 
 export interface Actor {
   caller: Caller;
@@ -84,8 +84,6 @@ function isSettling(customer: CustomerRecord): boolean {
   return customer.registrationPending === true && customer.status === 'ACTIVE' && Date.now() - customer.createdAt.getTime() < REGISTRATION_SETTLING_MS;
 }
 
-const MAX_DISPLAY_NAME_LENGTH = 200;
-const MAX_INTERACTION_ID_LENGTH = 128;
 /** How long a link waits for another call's link of the same identifier to settle (longer than the lock wait). */
 const PENDING_LINK_WAIT_MS = 20_000;
 const PENDING_LINK_POLL_MS = 50;
@@ -113,8 +111,13 @@ export class CustomerService {
     this.repository.onIdentifierFiling(listener);
   }
 
-  identifiersOf(ids: readonly string[]): Promise<IdentifierRecord[][]> {
-    return this.repository.findIdentifiersByCustomerIds(ids);
+  /**
+   * The identifiers each customer holds, as the API lists and exports them: settled links only. A claim still pending
+   * is no link yet: a registration claims all its identifiers before it links any, and one refused after a wait
+   * (up to 20 s behind another call's pending link) had its claims listed meanwhile (a regression probe).
+   */
+  async identifiersOf(ids: readonly string[]): Promise<IdentifierRecord[][]> {
+    return (await this.repository.findIdentifiersByCustomerIds(ids)).map((records) => records.filter((record) => !record.pendingSince));
   }
 
   async register(input: RegisterInput, actor: Actor): Promise<CustomerRecord> {
@@ -358,7 +361,9 @@ export class CustomerService {
       throw new BadUserInputError('interactionId must not contain the identifier being resolved', { field: 'interactionId' });
     }
     const records = await this.repository.findIdentifiersByHashes(hashed.hashes);
-    const found = records[0] ?? null;
+    // A claim still pending is no link yet (see identifiersOf): a refused registration's claims resolved to its
+    // customer while it waited, for up to 20 s (a regression probe). Nobody, until the link is settled.
+    const found = records.find((record) => !record.pendingSince) ?? null;
     const customer = found ? ((await this.repository.findByIds([found.customerId]))[0] ?? null) : null;
     // A customer a registration is still settling may yet be undone: no match until it settles (a probe got such
     // a customer's id back, and its event named a customer that then did not exist).

@@ -60,6 +60,11 @@ export function hashesOf(identifier: IdentifierRecord): string[] {
  */
 export const MAX_IDENTIFIERS_PER_CUSTOMER = 50;
 
+/** The longest display name a registration takes. */
+export const MAX_DISPLAY_NAME_LENGTH = 200;
+/** The longest interaction id a lookup takes (kept in its IDENTITY_RESOLUTION event). */
+export const MAX_INTERACTION_ID_LENGTH = 128;
+
 /**
  * A customer's identifiers as `Customer.identifiers` lists them: one per identifier. Records of one identifier
  * under several key versions (re-keying keeps the old ones until their version is retired) name each other in
