@@ -407,6 +407,27 @@ describe('what lists under an entity are counted at', () => {
     expect(Math.max(...names.map((name) => name.length))).toBeLessThan(24);
   });
 
+  // A unit of weight was a short value: 29 aliases of a 500-character `summary` over 1,500 representations of one
+  // customer weighed 222,000 and made a 109 MB answer from a 96 KB request; 29 aliases of `context`, withheld from a
+  // customer:read token, made 43,500 errors in 9 s (a regression probe).
+  it('weighs long text by its length, and a field the caller may not read as the error it gets', async () => {
+    const query = (selection: string) => `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { ${selection} } } }`;
+    const aliased = (count: number, field: string) => Array.from({ length: count }, (_, i) => `s${i}: ${field}`).join(' ');
+    const reader = await app.token(['customer:read', 'context:read']);
+    const summaries = await app.graphql(reader, query(`context { lastInteractions { ${aliased(29, 'summary')} } }`), { r: unknownIds(1_500) });
+    expect(summaries.body.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', limit: 'entityWeight' });
+    // A console page of a hundred customers with their interactions passes.
+    const page = await app.graphql(reader, query('displayName email context { lastInteractions { id occurredAt summary outcome } }'), { r: unknownIds(100) });
+    expect(page.body.errors?.[0]?.extensions?.['limit']).toBeUndefined();
+
+    const maskedOnly = await app.token(['customer:read']);
+    const withheld = await app.graphql(maskedOnly, query(aliased(29, 'context { __typename }')), { r: unknownIds(1_500) });
+    expect(withheld.body.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', limit: 'entityWeight' });
+    // The same selection by a caller who may read it weighs what it selects.
+    const allowed = await app.graphql(reader, query(aliased(29, 'context { __typename }')), { r: unknownIds(1_500) });
+    expect(allowed.body.errors?.[0]?.extensions?.['limit']).toBeUndefined();
+  });
+
   it('counts Customer.identifiers at the most a customer may hold', async () => {
     const aliases = Array.from({ length: 5 }, (_, i) => `i${i}: identifiers { hash }`).join(' ');
     const query = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { ${aliases} } } }`;

@@ -8,7 +8,7 @@ import { classifyCaller, type Caller } from './caller.js';
 export const ACCEPTED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 const MAX_TOKEN_LENGTH = 8192;
-const MAX_SUBJECT_LENGTH = 256;
+export const MAX_SUBJECT_LENGTH = 256;
 /** Verified tokens remembered at most; the oldest entry goes first. */
 const VERIFIED_CACHE_ENTRIES = 10_000;
 

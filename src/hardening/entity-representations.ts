@@ -18,7 +18,13 @@ import {
 } from 'graphql';
 import { CONSENT_HISTORY_SHOWN, CONSENT_SCOPES } from '../consent/consent-types.js';
 import { AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX } from '../audit/audit-trail-service.js';
-import { MAX_IDENTIFIERS_PER_CUSTOMER, PII_FIELDS } from '../customers/customer-types.js';
+import { MAX_DISPLAY_NAME_LENGTH, MAX_IDENTIFIERS_PER_CUSTOMER, MAX_INTERACTION_ID_LENGTH, PII_FIELDS } from '../customers/customer-types.js';
+import { MAX_SUBJECT_LENGTH } from '../auth/token-verifier.js';
+import { MAX_EMAIL_LENGTH } from '../identity/normalise-identifier.js';
+import { MAX_JUSTIFICATION } from '../privacy-requests/grant-types.js';
+import { SUPPORT_LIMITS } from '../support-records/support-record-validation.js';
+import { lookupRule } from '../policy/policy-table.js';
+import { requiredScopesOf } from '../policy/router-directives.js';
 import { OperationLimitError } from './operation-limits.js';
 import { BadUserInputError } from '../errors.js';
 
@@ -123,7 +129,8 @@ export function guardEntityBudget(schema: GraphQLSchema, { contextItems = 50 }: 
     const key = typeof context === 'object' && context !== null ? context : info.operation;
     let refusal = counted.get(key);
     if (refusal === undefined) {
-      const { representations, weight } = entityDemand(info, bounds, info.operation.selectionSet, new Set());
+      const scopes = (context as { caller?: { scopes?: ReadonlySet<string> } } | null)?.caller?.scopes ?? null;
+      const { representations, weight } = entityDemand({ info, bounds, scopes }, info.operation.selectionSet, new Set());
       refusal =
         representations > MAX_ENTITY_REPRESENTATIONS_PER_REQUEST
           ? new OperationLimitError('entityRepresentations', MAX_ENTITY_REPRESENTATIONS_PER_REQUEST, null)
@@ -142,12 +149,8 @@ export function guardEntityBudget(schema: GraphQLSchema, { contextItems = 50 }: 
  * Representations of every root `_entities` selection, and their weight, through fragments (a fragment once per spread
  * path; selections GraphQL would merge or skip count too: at least what runs).
  */
-function entityDemand(
-  info: GraphQLResolveInfo,
-  bounds: Readonly<Record<string, number>>,
-  selectionSet: SelectionSetNode,
-  visiting: Set<string>,
-): { representations: number; weight: number } {
+function entityDemand(weighing: Weighing, selectionSet: SelectionSetNode, visiting: Set<string>): { representations: number; weight: number } {
+  const { info } = weighing;
   const demand = { representations: 0, weight: 0 };
   const add = (more: { representations: number; weight: number }) => {
     demand.representations += more.representations;
@@ -161,53 +164,67 @@ function entityDemand(
       // A list, or one item that GraphQL reads as a list of one.
       const count = argument?.kind === Kind.LIST ? argument.values.length : Array.isArray(value) ? value.length : argument === undefined || argument.kind === Kind.NULL || (argument.kind === Kind.VARIABLE && value == null) ? 0 : 1;
       const entity = info.schema.getType('_Entity');
-      add({ representations: count, weight: count * (1 + (selection.selectionSet && entity ? selectionWeight(info, bounds, entity, selection.selectionSet, new Set()) : 0)) });
+      add({ representations: count, weight: count * (1 + (selection.selectionSet && entity ? selectionWeight(weighing, entity, selection.selectionSet, new Set()) : 0)) });
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-      add(entityDemand(info, bounds, selection.selectionSet, visiting));
+      add(entityDemand(weighing, selection.selectionSet, visiting));
     } else {
       const name = selection.name.value;
       const fragment = info.fragments[name];
       // A fragment cycle is a validation error; never followed twice on one path.
       if (!fragment || visiting.has(name)) continue;
       visiting.add(name);
-      add(entityDemand(info, bounds, fragment.selectionSet, visiting));
+      add(entityDemand(weighing, fragment.selectionSet, visiting));
       visiting.delete(name);
     }
   }
   return demand;
 }
 
-/** What one item of `type` selects: 1 a field, plus, for a list field, its bound times what each of its items selects. */
-function selectionWeight(
-  info: GraphQLResolveInfo,
-  bounds: Readonly<Record<string, number>>,
-  type: GraphQLNamedType,
-  selectionSet: SelectionSetNode,
-  visiting: Set<string>,
-): number {
+/** What a request's selections are weighed with: the operation, the list bounds, and the caller's scopes (null: unknown). */
+interface Weighing {
+  info: GraphQLResolveInfo;
+  bounds: Readonly<Record<string, number>>;
+  scopes: ReadonlySet<string> | null;
+}
+
+/**
+ * What one item of `type` selects: a field its name's weight and its value's, or an error's when the caller's scopes
+ * withhold it; plus, for a list field, its bound times what each of its items selects.
+ */
+function selectionWeight(weighing: Weighing, type: GraphQLNamedType, selectionSet: SelectionSetNode, visiting: Set<string>): number {
+  const { info, scopes } = weighing;
   let weight = 0;
   for (const selection of selectionSet.selections) {
     if (selection.kind === Kind.FIELD) {
       weight += nameWeight(selection);
+      // Withheld for want of a scope: an error of its own (about 250 bytes and the work to build it) instead of the
+      // value, whatever it selects. 29 aliases of `context` over 1,500 representations, with customer:read only,
+      // weighed 88,500 and made 43,500 errors in 9 s (a regression probe).
+      if (scopes !== null && isWithheldByScope(type.name, selection.name.value, scopes)) {
+        weight += WITHHELD_WEIGHT;
+        continue;
+      }
+      weight += valueWeight(type.name, selection.name.value);
       const fields = isObjectType(type) || isInterfaceType(type) ? type.getFields() : {};
       const definition = fields[selection.name.value];
       if (!definition) continue;
+      const bounds = weighing.bounds;
       const bound = isListType(getNullableType(definition.type)) ? (bounds[`${type.name}.${selection.name.value}`] ?? OTHER_LIST_BOUND) : 1;
       // A page of the audit trail holds `first` edges, written in the query or passed as a variable (counted at 20,
       // pages of 200 made 1,550 representations of one customer an 87 MB answer under the weight limit; a probe).
-      const inner = type.name === 'Customer' && selection.name.value === 'auditTrail' ? { ...bounds, 'AuditEventConnection.edges': auditPageSize(definition, selection, info) } : bounds;
-      const each = selection.selectionSet ? selectionWeight(info, inner, getNamedType(definition.type), selection.selectionSet, visiting) : 0;
+      const inner = type.name === 'Customer' && selection.name.value === 'auditTrail' ? { ...weighing, bounds: { ...bounds, 'AuditEventConnection.edges': auditPageSize(definition, selection, info) } } : weighing;
+      const each = selection.selectionSet ? selectionWeight(inner, getNamedType(definition.type), selection.selectionSet, visiting) : 0;
       weight += bound * each + (bound > 1 && !selection.selectionSet ? bound : 0);
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
       const condition = selection.typeCondition ? info.schema.getType(selection.typeCondition.name.value) : type;
-      if (condition) weight += selectionWeight(info, bounds, condition, selection.selectionSet, visiting);
+      if (condition) weight += selectionWeight(weighing, condition, selection.selectionSet, visiting);
     } else {
       const name = selection.name.value;
       const fragment = info.fragments[name];
       const condition = fragment ? info.schema.getType(fragment.typeCondition.name.value) : undefined;
       if (!fragment || !condition || visiting.has(name)) continue;
       visiting.add(name);
-      weight += selectionWeight(info, bounds, condition, fragment.selectionSet, visiting);
+      weight += selectionWeight(weighing, condition, fragment.selectionSet, visiting);
       visiting.delete(name);
     }
   }
@@ -223,6 +240,38 @@ function nameWeight(selection: FieldNode): number {
   return 1 + Math.floor((selection.alias?.value ?? selection.name.value).length / RESPONSE_NAME_STEP);
 }
 const RESPONSE_NAME_STEP = 24;
+
+/**
+ * The longest text of the String fields that can hold 100 characters or more: each weighs 1 more per
+ * RESPONSE_NAME_STEP characters of it. 29 aliases of `summary` (500 characters) over 1,500 representations of one
+ * customer weighed 222,000, as short values do, and made a 109 MB answer from a 96 KB request (a regression probe).
+ */
+const LONG_TEXT: Readonly<Record<string, number>> = {
+  'Customer.displayName': MAX_DISPLAY_NAME_LENGTH,
+  'Customer.email': MAX_EMAIL_LENGTH,
+  'ContextSnapshot.deviceFingerprint': SUPPORT_LIMITS.fingerprintMaxLength,
+  'TicketSummary.subject': SUPPORT_LIMITS.subjectLength,
+  'TransactionSummary.description': SUPPORT_LIMITS.descriptionLength,
+  'InteractionSummary.summary': SUPPORT_LIMITS.summaryLength,
+  // A clear read under grants with different reasons joins them (one per field).
+  'AuditEvent.justification': MAX_JUSTIFICATION * PII_FIELDS.length,
+  'AuditEvent.interactionId': MAX_INTERACTION_ID_LENGTH,
+  'AuditActor.id': MAX_SUBJECT_LENGTH,
+};
+
+function valueWeight(typeName: string, fieldName: string): number {
+  return Math.floor((LONG_TEXT[`${typeName}.${fieldName}`] ?? 0) / RESPONSE_NAME_STEP);
+}
+
+/** An error entry: message, path, code and reason, about 250 bytes. */
+const WITHHELD_WEIGHT = 10;
+
+/** Whether the field policy withholds the field from every caller without these scopes (MISSING_SCOPE). */
+function isWithheldByScope(typeName: string, fieldName: string, scopes: ReadonlySet<string>): boolean {
+  const rule = lookupRule(typeName, fieldName);
+  const groups = rule ? requiredScopesOf(rule) : null;
+  return groups !== null && !groups.some((group) => group.every((scope) => scopes.has(scope)));
+}
 
 /** The `first` of an `auditTrail` selection as it will run (default, literal or variable), within the page bounds. */
 function auditPageSize(definition: GraphQLField<unknown, unknown>, selection: FieldNode, info: GraphQLResolveInfo): number {

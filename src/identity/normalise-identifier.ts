@@ -29,7 +29,7 @@ const FIELD = 'identifier.value';
 
 // RFC 5321 limits: 64 octets for the local part, 254 for a usable address
 // (the 256-octet path minus the angle brackets).
-const MAX_EMAIL_LENGTH = 254;
+export const MAX_EMAIL_LENGTH = 254;
 const MAX_LOCAL_PART_LENGTH = 64;
 const MAX_DOMAIN_LABEL_LENGTH = 63;
 
