@@ -215,6 +215,9 @@ describe('logs', () => {
       [`zq-leak${tag}-news-example-org`, `zq_leak${tag}_news_example_org`],
       [`CRM.${TAG}.7731`, `CRM_${TAG}_7731`],
       [`crm_${tag}_7731`, 'Other'],
+      // Leading words used up a cap on such forms in all (a regression probe).
+      [`a.b.c.d.e.f.zq.leak${tag}.news.example.org`, `a_b_c_d_e_f_g_h_crm_${tag}_7731`],
+      [`x.y.z.w.v.u.t.s.r.q.p.o.n.crm.${tag}.7731`, 'Padded'],
     ];
     for (const [requestId, operation] of named) {
       const res = await fetch(app.url, {

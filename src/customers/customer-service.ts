@@ -1131,7 +1131,6 @@ function registeredEvent(
  */
 function crmIdCandidates(folded: string): Set<string> {
   const candidates = new Set<string>();
-  let variants = 0;
   const add = (form: string) => {
     if (form.length < MIN_SCREENED_CRM_ID_LENGTH || form.length > 128) return;
     candidates.add(form).add(form.toUpperCase()).add(form.toLowerCase());
@@ -1146,14 +1145,13 @@ function crmIdCandidates(folded: string): Set<string> {
         run += (end > start ? (pieces[end - 1] ?? '') : '') + (pieces[end] ?? '');
         add(run);
         // With its separators written as another one throughout: an operation name can only write `_`, so
-        // `CRM_LEAKCHK_7731` for CRM-LEAKCHK-7731 was logged (a probe). Bounded (runs of up to four pieces, upper and
-        // lower case, SEPARATOR_VARIANTS forms in all): with every run and case a hostile request id of 64 characters
-        // doubled the screen's CPU. Ids that mix separators are not tried so.
+        // `CRM_LEAKCHK_7731` for CRM-LEAKCHK-7731 was logged (a probe). Runs of up to four pieces from every start, in
+        // upper and lower case (a cap on these forms in all let a few leading words use it up: a regression probe).
+        // Ids that mix separators are not tried so.
         if (end > start && end - start < SEPARATOR_VARIANT_PIECES * 2) {
           for (const separator of CRM_ID_SEPARATORS) {
             const variant = run.replace(/[._:-]/g, separator);
-            if (variant === run || variants >= SEPARATOR_VARIANTS || variant.length < MIN_SCREENED_CRM_ID_LENGTH) continue;
-            variants += 1;
+            if (variant === run || variant.length < MIN_SCREENED_CRM_ID_LENGTH) continue;
             candidates.add(variant.toUpperCase()).add(variant.toLowerCase());
           }
         }
@@ -1178,7 +1176,6 @@ function emailCandidates(folded: string): Set<string> {
   // Each form normalised once: repeated pieces give the same form many times over (`at-at-at-...`, 64 characters as an
   // x-request-id, normalised 1,440 forms in 19 ms for 30 distinct ones; a regression probe).
   const tried = new Set<string>();
-  let plusForms = 0;
   const add = (address: string, tagLength?: number) => {
     if (tried.has(address)) return;
     tried.add(address);
@@ -1194,9 +1191,7 @@ function emailCandidates(folded: string): Set<string> {
     // a `+`) must write it: `zq.leakcheck.tag.example.org` for zq.leakcheck+tag@example.org was logged and kept in
     // audit events (a probe). The tag is the local part's last piece; the form is derived from the normalised address
     // rather than normalised again.
-    // Bounded like the CRM id's forms (PLUS_TAG_FORMS): every one doubled the screen's CPU for a hostile request id.
-    if (tagLength === undefined || plusForms >= PLUS_TAG_FORMS) return;
-    plusForms += 1;
+    if (tagLength === undefined) return;
     const at = normalised.lastIndexOf('@');
     const separator = at - tagLength - 1;
     if (separator > 0 && /^[._%'#-]$/.test(normalised[separator] ?? '') && !normalised.slice(0, at).includes('+')) {
@@ -1229,6 +1224,9 @@ function emailFormsOfWord(pieces: readonly string[], add: (address: string, tagL
   const [first, past] = atSeparator === undefined ? [0, pieces.length] : [Math.max(0, atSeparator - 1 - (MAX_PIECES - 1) * 2), atSeparator];
   for (let start = first; start < past; start += 2) {
     let local = '';
+    // Read with a plus tag too, PLUS_TAG_FORMS forms from each start at most: every form doubled the screen's CPU for
+    // a hostile request id, and a cap on them in all let a few leading words use it up (a regression probe).
+    let plusForms = 0;
     for (let end = start; end < pieces.length && end - start < MAX_PIECES * 2; end += 2) {
       local += (end > start ? (pieces[end - 1] ?? '') : '') + (pieces[end] ?? '');
       if (local === '' || (atSeparator !== undefined && end + 1 !== atSeparator)) continue;
@@ -1236,7 +1234,11 @@ function emailFormsOfWord(pieces: readonly string[], add: (address: string, tagL
       for (let last = end + 2; last < pieces.length && last - end <= MAX_PIECES * 2; last += 2) {
         domain += (last > end + 2 ? (pieces[last - 1] ?? '') : '') + (pieces[last] ?? '');
         // Read with a plus tag too when the local part has more than one piece (see emailCandidates).
-        if (last > end + 2 && TOP_LEVEL_LABEL.test(pieces[last] ?? '')) add(`${local}@${domain}`, end > start ? (pieces[end] ?? '').length : undefined);
+        if (last > end + 2 && TOP_LEVEL_LABEL.test(pieces[last] ?? '')) {
+          const tagged = end > start && plusForms < PLUS_TAG_FORMS;
+          if (tagged) plusForms += 1;
+          add(`${local}@${domain}`, tagged ? (pieces[end] ?? '').length : undefined);
+        }
       }
     }
   }
@@ -1608,8 +1610,7 @@ function namesAnyCrmId(text: string, crmIds: readonly string[]): boolean {
 const MAX_PIECES = 6;
 const CRM_ID_SEPARATORS = ['-', '_', '.', ':'];
 const SEPARATOR_VARIANT_PIECES = 4;
-const SEPARATOR_VARIANTS = 48;
-const PLUS_TAG_FORMS = 64;
+const PLUS_TAG_FORMS = 8;
 const MIN_SCREENED_CRM_ID_LENGTH = 4;
 
 function asError(error: unknown): Error {
