@@ -63,7 +63,10 @@ export function findLatestRecords(versions: readonly SupportRecordVersion[]): {
 export function buildSnapshot(customerId: string, versions: readonly SupportRecordVersion[], options: SnapshotOptions, now: Date = new Date()): ContextSnapshot {
   const latest = findLatestRecords(versions);
   const n = options.recentItems;
-  const takeNewest = <T>(items: T[], at: (item: T) => Date): T[] => items.sort((a, b) => at(b).getTime() - at(a).getTime()).slice(0, n);
+  // Newest first; among records of the same time, the one received last first (the lists are in "last received"
+  // order, and the sort is stable): a CRM that sends dates only had the record it pushed last cut off behind five of
+  // the same day, and `channel` showed the oldest interaction of that day (a probe).
+  const takeNewest = <T>(items: T[], at: (item: T) => Date): T[] => [...items].reverse().sort((a, b) => at(b).getTime() - at(a).getTime()).slice(0, n);
   const lastInteractions = takeNewest(latest.interactions, (x) => x.occurredAt);
   return {
     customerId,
