@@ -141,6 +141,26 @@ describe('building the snapshot', () => {
     expect(withFraud.body.data!.customer.context.deviceFingerprint).toBe('dfp_9f2c41aa7b3e');
   });
 
+  // A CRM that sends dates only: the record pushed last was cut off behind five of the same day, and `channel` showed
+  // the oldest interaction of that day (a probe).
+  it('shows, among records of the same time, the ones received last first', async () => {
+    const id = await register();
+    await consent(id, ['support_context']);
+    const day = daysAgo(1);
+    const first = await push({
+      customerId: id,
+      tickets: Array.from({ length: 5 }, (_, i) => ({ id: `T-OLD-${i}`, status: 'open', openedAt: day })),
+      interactions: Array.from({ length: 5 }, (_, i) => ({ id: `I-OLD-${i}`, channel: 'EMAIL', occurredAt: day })),
+    });
+    expect(first.body.errors).toBeUndefined();
+    const second = await push({ customerId: id, tickets: [{ id: 'T-NEW', status: 'open', openedAt: day }], interactions: [{ id: 'I-NEW', channel: 'VOICE', occurredAt: day }] });
+    expect(second.body.errors).toBeUndefined();
+    const snapshot = (await readContext(id)).body.data!.customer.context!;
+    expect(snapshot.openTickets!.map((t) => t.id)).toEqual(['T-NEW', 'T-OLD-4', 'T-OLD-3', 'T-OLD-2', 'T-OLD-1']);
+    expect(snapshot.lastInteractions!.map((x) => x.id)).toEqual(['I-NEW', 'I-OLD-4', 'I-OLD-3', 'I-OLD-2', 'I-OLD-1']);
+    expect(snapshot.channel).toBe('VOICE');
+  });
+
   it('caches the snapshot in Redis with the configured TTL', async () => {
     const id = await register();
     await consent(id, ['support_context']);
@@ -331,6 +351,8 @@ describe('validating support activity', () => {
     ['a phone number standing apart inside a device fingerprint', { deviceFingerprint: 'dev_447700900555_ios' }, '447700900555'],
     ['a currency that is not ISO 4217', { transactions: [{ ...tx, currency: 'XYZ' }] }, 'XYZ'],
     ['a currency of the wrong length', { transactions: [{ ...tx, currency: 'EURO' }] }, 'EURO'],
+    // Upper-cased to INR before the check (a probe).
+    ['a currency with a letter outside ASCII', { transactions: [{ ...tx, currency: '\u0131nr' }] }, 'nr'],
     ['an amount beyond the bound', { transactions: [{ ...tx, amountMinor: 2_000_000_000 }] }, '2000000000'],
     ['an email address as device fingerprint', { deviceFingerprint: 'ada@example.org' }, 'ada@example.org'],
     ['a bare number as device fingerprint', { deviceFingerprint: '447700900123' }, '447700900123'],

@@ -98,8 +98,9 @@ function validateTransaction(t: TransactionInput, path: string, now: Date): Tran
       field: `${path}.amountMinor`,
     });
   }
+  // ASCII letters before upper-casing: `ınr` (a dotless ı) upper-cased to INR and was taken (a probe).
   const currency = t.currency.trim().toUpperCase();
-  if (!/^[A-Z]{3}$/.test(currency) || !ISO_CURRENCIES.has(currency)) {
+  if (!/^[A-Za-z]{3}$/.test(t.currency.trim()) || !ISO_CURRENCIES.has(currency)) {
     throw new BadUserInputError(`${path}.currency must be an ISO 4217 currency code such as EUR`, { field: `${path}.currency` });
   }
   return {
