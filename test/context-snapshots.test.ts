@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildSnapshot } from '../src/context-snapshots/snapshot-builder.js';
 import { SnapshotCache } from '../src/context-snapshots/snapshot-cache.js';
+import { ServiceUnavailableError } from '../src/errors.js';
 import { COLLECTIONS } from '../src/storage/mongo.js';
 import { aCrmId, anEmail, aPhone, REGISTER, SERVICE_SCOPES } from './testkit/builders.js';
 import { findsOn, startTestApp, type GraphQLResponse, type TestApp } from './testkit/test-app.js';
@@ -690,6 +691,27 @@ describe('consent gating', () => {
     } finally {
       snapshots.invalidate = invalidate;
     }
+  });
+
+  // The call failed after the records were stored (MongoDB gone before the prune) without dropping the cached
+  // context, which then hid the push for its TTL (a probe read the code).
+  it('drops the cached context when a push fails after its records were stored', async () => {
+    const id = await register();
+    await consent(id, ['support_context']);
+    await push({ customerId: id, tickets: [{ id: 'T-BEFORE', status: 'open', openedAt: daysAgo(2) }] });
+    expect((await readContext(id)).body.data!.customer.context!.openTickets!.map((t) => t.id)).toEqual(['T-BEFORE']);
+    expect(await redis.exists(snapshotKey(id))).toBe(1);
+    const repository = (app.app.services.supportRecords as unknown as { repository: { pruneCustomer: (...args: unknown[]) => Promise<unknown> } }).repository;
+    const prune = repository.pruneCustomer;
+    repository.pruneCustomer = () => Promise.reject(new ServiceUnavailableError('mongodb', 'The mongodb store is unavailable'));
+    try {
+      const failed = await push({ customerId: id, tickets: [{ id: 'T-STORED', status: 'open', openedAt: daysAgo(1) }] });
+      expect(failed.body.errors?.[0]?.extensions?.['code']).toBe('SERVICE_UNAVAILABLE');
+    } finally {
+      repository.pruneCustomer = prune;
+    }
+    expect(await redis.exists(snapshotKey(id))).toBe(0);
+    expect((await readContext(id)).body.data!.customer.context!.openTickets!.map((t) => t.id)).toEqual(['T-STORED', 'T-BEFORE']);
   });
 
   it('keeps no history in Redis past the end of the consent it was built under', async () => {

@@ -33,9 +33,16 @@ export class SupportRecordService {
     await this.customers.loadActive(input.customerId);
     await this.refuseOwnIdentifiers([input]);
     await this.repository.insertActivities([activity]);
-    await this.customers.confirmStillActive(input.customerId, () => this.repository.purgeCustomer(input.customerId));
-    // Bounded history: a snapshot rebuild reads every record the customer has (a probe's 60,000 took 6 s and 800 MB).
-    await this.repository.pruneCustomer(input.customerId, kindsIn(activity), this.keptPerKind);
+    try {
+      await this.customers.confirmStillActive(input.customerId, () => this.repository.purgeCustomer(input.customerId));
+      // Bounded history: a snapshot rebuild reads every record the customer has (a probe's 60,000 took 6 s and 800 MB).
+      await this.repository.pruneCustomer(input.customerId, kindsIn(activity), this.keptPerKind);
+    } catch (error) {
+      // Stored, and the call fails (MongoDB went away after the insert): the cached context must not hide the push for
+      // its TTL, as it did when this failed before the invalidation below (a probe read the code).
+      await guardRedis(() => this.snapshots.invalidate(input.customerId), this.reportStoreError).catch(() => undefined);
+      throw error;
+    }
     await guardRedis(() => this.snapshots.invalidate(input.customerId), this.reportStoreError).catch((error: unknown) => {
       if (!(error instanceof ServiceUnavailableError)) throw error;
       // Stored but not yet visible: say so. Pushing the same records again is harmless (the latest version of each id wins).
