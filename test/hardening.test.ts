@@ -350,12 +350,13 @@ describe('what one request asks of _entities', () => {
   const HISTORY = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { consentHistory { id customerId version scopes grantedAt expiresAt source supersedes } } } }`;
   const unknownIds = (count: number) => Array.from({ length: count }, (_, i) => ({ __typename: 'Customer', id: `cus_${String(i).padStart(26, '0')}` }));
 
-  it('weighs each representation by its selection: every receipt of 190 customers is answered, of 200 refused', async () => {
-    // Each weighs 1,302: the entity, consentHistory, and 100 receipts (its bound) of 8 fields, scopes counted for 5.
+  it('weighs each representation by its selection: every receipt of 160 customers is answered, of 200 refused', async () => {
+    // Each weighs 1,502: the entity, consentHistory, and 100 receipts (its bound) of 8 fields, scopes counted for 5,
+    // and a source of up to 64 characters for 3.
     const token = await app.token(['customer:read', 'consent:read']);
-    const allowed = await app.graphql<{ _entities: unknown[] }>(token, HISTORY, { r: unknownIds(190) });
+    const allowed = await app.graphql<{ _entities: unknown[] }>(token, HISTORY, { r: unknownIds(160) });
     expect(allowed.body.errors).toBeUndefined();
-    expect(allowed.body.data!._entities).toHaveLength(190);
+    expect(allowed.body.data!._entities).toHaveLength(160);
     app.resetCommands();
     // The same id 1,550 times with three aliases of consentHistory made a 169 MB answer (a regression probe).
     const refused = await app.graphql(token, HISTORY, { r: unknownIds(200) });
@@ -369,8 +370,8 @@ describe('what lists under an entity are counted at', () => {
   const unknownIds = (count: number) => Array.from({ length: count }, (_, i) => ({ __typename: 'Customer', id: `cus_${String(i).padStart(26, '0')}` }));
 
   it("counts a page of the audit trail at its first, written in the query or passed as a variable", async () => {
-    // Each weighs 3 + 7 x first: pages of 200 of one customer's trail, 1,550 times, made an 87 MB answer under the
-    // weight limit when edges were counted at 20 (a probe).
+    // Each weighs 3 + 11 x first (the two hashes 64 characters each): pages of 200 of one customer's trail, 1,550
+    // times, made an 87 MB answer under the weight limit when edges were counted at 20 (a probe).
     const PAGES = `query($r: [_Any!]!, $f: Int) { _entities(representations: $r) { ... on Customer { auditTrail(first: $f) { edges { node { id type occurredAt sequence prevHash hash } } } } } }`;
     const token = await app.token(['audit:read']);
     const refused = await app.graphql(token, PAGES, { r: unknownIds(200), f: 200 });
@@ -379,7 +380,7 @@ describe('what lists under an entity are counted at', () => {
     expect(written.body.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', limit: 'entityWeight' });
     // The default page (50) and small pages pass.
     for (const f of [null, 20]) {
-      const allowed = await app.graphql<{ _entities: unknown[] }>(token, PAGES, { r: unknownIds(500), f });
+      const allowed = await app.graphql<{ _entities: unknown[] }>(token, PAGES, { r: unknownIds(400), f });
       expect(allowed.body.errors?.[0]?.extensions?.['limit']).toBeUndefined();
     }
   });
@@ -426,6 +427,20 @@ describe('what lists under an entity are counted at', () => {
     // The same selection by a caller who may read it weighs what it selects.
     const allowed = await app.graphql(reader, query(aliased(29, 'context { __typename }')), { r: unknownIds(1_500) });
     expect(allowed.body.errors?.[0]?.extensions?.['limit']).toBeUndefined();
+
+    // Then (a second regression round): an audit event's details, 148 MB from 3.5 KB; a 64-character consent source,
+    // 23 MB; and a phone a pii:read token may only read with a grant, 48,050 ELEVATION_REQUIRED errors in 5.9 s.
+    for (const [scopes, selection, representations] of [
+      [['audit:read'], `auditTrail(first: 200) { edges { node { ${aliased(29, 'details')} } } }`, 38],
+      [['customer:read', 'consent:read'], `consentHistory { ${aliased(25, 'source')} }`, 99],
+      [['pii:read'], aliased(30, 'phone'), 1_500],
+    ] as const) {
+      const refused = await app.graphql(await app.token([...scopes]), query(selection), { r: unknownIds(representations) });
+      expect(refused.body.errors?.[0]?.extensions, selection).toMatchObject({ code: 'QUERY_TOO_COMPLEX', limit: 'entityWeight' });
+    }
+    // A phone that customer:read reads masked weighs a short value.
+    const masked = await app.graphql(maskedOnly, query(aliased(30, 'phone')), { r: unknownIds(1_500) });
+    expect(masked.body.errors?.[0]?.extensions?.['limit']).toBeUndefined();
   });
 
   it('counts Customer.identifiers at the most a customer may hold', async () => {

@@ -5,7 +5,7 @@ import { containsIdentifier } from '../identity/free-text-guard.js';
 import { newPrefixedId } from '../identity/customer-id.js';
 import { isDuplicateKeyError } from '../storage/mongo.js';
 import type { ConsentRepository } from './consent-repository.js';
-import { CONSENT_SCOPES, type ConsentReceipt, type ConsentScope, type ConsentStateRecord } from './consent-types.js';
+import { CONSENT_SCOPES, MAX_SOURCE_LENGTH, type ConsentReceipt, type ConsentScope, type ConsentStateRecord } from './consent-types.js';
 
 export interface RecordConsentInput {
   customerId: string;
@@ -15,7 +15,6 @@ export interface RecordConsentInput {
 }
 
 const MAX_ATTEMPTS = 50;
-const MAX_SOURCE_LENGTH = 64;
 
 /** Fired after a receipt is written, with the scopes it withdrew. Context snapshots listen to purge. */
 export type ConsentChangeListener = (customerId: string, withdrawn: ConsentScope[]) => Promise<void>;

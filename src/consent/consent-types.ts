@@ -29,3 +29,6 @@ export interface ConsentStateRecord {
 
 /** Receipts `Customer.consentHistory` shows at most: the newest ones (the data-subject export lists every one). */
 export const CONSENT_HISTORY_SHOWN = 100;
+
+/** The longest `source` a receipt takes. */
+export const MAX_SOURCE_LENGTH = 64;

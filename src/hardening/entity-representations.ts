@@ -16,7 +16,7 @@ import {
   type GraphQLSchema,
   type SelectionSetNode,
 } from 'graphql';
-import { CONSENT_HISTORY_SHOWN, CONSENT_SCOPES } from '../consent/consent-types.js';
+import { CONSENT_HISTORY_SHOWN, CONSENT_SCOPES, MAX_SOURCE_LENGTH } from '../consent/consent-types.js';
 import { AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX } from '../audit/audit-trail-service.js';
 import { MAX_DISPLAY_NAME_LENGTH, MAX_IDENTIFIERS_PER_CUSTOMER, MAX_INTERACTION_ID_LENGTH, PII_FIELDS } from '../customers/customer-types.js';
 import { MAX_SUBJECT_LENGTH } from '../auth/token-verifier.js';
@@ -88,7 +88,7 @@ export const MAX_ENTITY_REPRESENTATIONS_PER_REQUEST = 2_000;
  * 1, and 1 more per 24 characters of an alias; a list field its bound times what each item selects). The same id 1,550 times with three aliases of
  * `consentHistory` made a 169 MB answer and blocked the process for 8.5 s; ten aliases, 26 s (a regression probe).
  * A console page of 500 customers with their masked attributes, consent and context weighs about 20,000; the whole
- * consent history of 190 customers (100 receipts each at most) about 250,000.
+ * consent history of 166 customers (100 receipts each at most) about 250,000.
  */
 export const MAX_ENTITY_WEIGHT_PER_REQUEST = 250_000;
 
@@ -242,20 +242,34 @@ function nameWeight(selection: FieldNode): number {
 const RESPONSE_NAME_STEP = 24;
 
 /**
- * The longest text of the String fields that can hold 100 characters or more: each weighs 1 more per
+ * The longest text of the String fields that can hold 48 characters or more: each weighs 1 more per
  * RESPONSE_NAME_STEP characters of it. 29 aliases of `summary` (500 characters) over 1,500 representations of one
- * customer weighed 222,000, as short values do, and made a 109 MB answer from a 96 KB request (a regression probe).
+ * customer weighed 222,000, as short values do, and made a 109 MB answer from a 96 KB request; then aliases of an
+ * audit event's `details` 148 MB from 3.5 KB, and of a 64-character consent `source` 23 MB (regression probes).
  */
 const LONG_TEXT: Readonly<Record<string, number>> = {
   'Customer.displayName': MAX_DISPLAY_NAME_LENGTH,
   'Customer.email': MAX_EMAIL_LENGTH,
+  'Consent.source': MAX_SOURCE_LENGTH,
   'ContextSnapshot.deviceFingerprint': SUPPORT_LIMITS.fingerprintMaxLength,
+  'TicketSummary.id': SUPPORT_LIMITS.recordIdLength,
   'TicketSummary.subject': SUPPORT_LIMITS.subjectLength,
+  'SubscriptionSummary.id': SUPPORT_LIMITS.recordIdLength,
+  'SubscriptionSummary.plan': SUPPORT_LIMITS.planLength,
+  'TransactionSummary.id': SUPPORT_LIMITS.recordIdLength,
   'TransactionSummary.description': SUPPORT_LIMITS.descriptionLength,
+  'InteractionSummary.id': SUPPORT_LIMITS.recordIdLength,
   'InteractionSummary.summary': SUPPORT_LIMITS.summaryLength,
+  'InteractionSummary.outcome': SUPPORT_LIMITS.outcomeLength,
   // A clear read under grants with different reasons joins them (one per field).
   'AuditEvent.justification': MAX_JUSTIFICATION * PII_FIELDS.length,
   'AuditEvent.interactionId': MAX_INTERACTION_ID_LENGTH,
+  'AuditEvent.requestId': 64,
+  'AuditEvent.hash': 64,
+  'AuditEvent.prevHash': 64,
+  // JSON of the event's details: a grant's requester and approver (subjects of up to 256 characters), its ids and
+  // times, about 620 characters at most; a consent change's scopes, a clear read's grant ids and fields.
+  'AuditEvent.details': 2 * MAX_SUBJECT_LENGTH + 256,
   'AuditActor.id': MAX_SUBJECT_LENGTH,
 };
 
@@ -266,9 +280,15 @@ function valueWeight(typeName: string, fieldName: string): number {
 /** An error entry: message, path, code and reason, about 250 bytes. */
 const WITHHELD_WEIGHT = 10;
 
-/** Whether the field policy withholds the field from every caller without these scopes (MISSING_SCOPE). */
+/**
+ * Whether the field policy withholds the field from a caller with these scopes (MISSING_SCOPE), or, for a personal
+ * attribute the caller may not read masked, answers an error unless a grant shows it in clear (ELEVATION_REQUIRED, or a
+ * clear value of about as many bytes): 30 aliases of `phone` over 1,550 representations, by a `pii:read` token,
+ * weighed 1 each and made 48,050 such errors in 5.9 s (a regression probe).
+ */
 function isWithheldByScope(typeName: string, fieldName: string, scopes: ReadonlySet<string>): boolean {
   const rule = lookupRule(typeName, fieldName);
+  if (rule?.kind === 'pii' && !rule.scopes.some((scope) => scopes.has(scope))) return true;
   const groups = rule ? requiredScopesOf(rule) : null;
   return groups !== null && !groups.some((group) => group.every((scope) => scopes.has(scope)));
 }
