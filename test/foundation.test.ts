@@ -232,6 +232,43 @@ describe('registration and resolution', () => {
     expect(after.body.data!.resolveCustomer.customer).toBeNull();
   });
 
+  // findOwner read a pending claim as a link: a registration of the identifier answered with the claiming customer and,
+  // once the claim was taken back, linked it to that customer itself (a second regression round).
+  it("registers an identifier anew once another call's pending claim of it is taken back, and counts a stale claim as its customer's", async () => {
+    const owner = await register([{ kind: 'EMAIL', value: anEmail('claim-owner') }]);
+    const customers = app.app.services.customers as unknown as {
+      hashIdentifiers(input: Array<{ kind: string; value: string }>): unknown[];
+      toRecord(identifier: unknown, customerId: string): { hash: string };
+      repository: { claimIdentifier(record: unknown): Promise<unknown> };
+    };
+    const identifiers = app.app.mongo.db.collection('identifiers');
+    const claim = async (value: string, pendingSince: Date) => {
+      rawIdentifiers.push(value);
+      const [hashed] = customers.hashIdentifiers([{ kind: 'EMAIL', value }]);
+      const record = { ...customers.toRecord(hashed, owner), pendingSince };
+      await customers.repository.claimIdentifier(record);
+      return record.hash;
+    };
+    const fresh = anEmail('claim-fresh');
+    const hash = await claim(fresh, new Date());
+    const registration = app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: fresh }] } });
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await identifiers.deleteOne({ _id: hash as never, pendingSince: { $exists: true } });
+    const registered = await registration;
+    expect(registered.body.errors).toBeUndefined();
+    expect(registered.body.data!.registerCustomer.id).not.toBe(owner);
+    expect(await app.app.mongo.db.collection('audit_events').countDocuments({ chain: owner, type: { $in: ['IDENTITY_RESOLUTION', 'IDENTIFIER_LINKED'] } })).toBe(0);
+
+    // A claim left by a call that died is the customer's, whoever asks.
+    const stale = anEmail('claim-stale');
+    await claim(stale, new Date(Date.now() - 120_000));
+    const resolved = await app.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(agent, RESOLVE, { kind: 'EMAIL', value: stale });
+    expect(resolved.body.data!.resolveCustomer.customer?.id).toBe(owner);
+    const reader = await app.token(['customer:read', 'identity:resolve'], 'agent-stale');
+    const listed = await app.graphql<{ customer: { identifiers: Array<{ kind: string }> } }>(reader, `query($id: ID!) { customer(id: $id) { identifiers { kind } } }`, { id: owner });
+    expect(listed.body.data!.customer.identifiers).toHaveLength(2);
+  });
+
   it("records a link refused because the identifier is another customer's in that customer's chain", async () => {
     const [email, crmId] = [anEmail(), aCrmId()];
     const owner = await register([{ kind: 'EMAIL', value: email }]);

@@ -69,7 +69,7 @@ const LOCK_STALE_MS = 10_000;
 /** How long an update waits for another one of the same customer before it gives up (SERVICE_UNAVAILABLE). */
 const LOCK_WAIT_MS = 15_000;
 
-export type ClaimResult = { claimed: true } | { claimed: false; ownerId: string };
+export type ClaimResult = { claimed: true } | { claimed: false; ownerId: string; pendingSince: Date | null };
 
 /**
  * MongoDB access for customers, their identifier hashes and their wrapped data keys.
@@ -193,7 +193,7 @@ export class CustomerRepository {
       if (!isDuplicateKeyError(error)) throw error;
       const owner = await this.identifiers.findOne({ _id: identifier.hash });
       if (!owner) return this.claimIdentifier(identifier);
-      return { claimed: false, ownerId: owner.customerId };
+      return { claimed: false, ownerId: owner.customerId, pendingSince: owner.pendingSince ?? null };
     }
   }
 

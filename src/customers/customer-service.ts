@@ -84,6 +84,11 @@ function isSettling(customer: CustomerRecord): boolean {
   return customer.registrationPending === true && customer.status === 'ACTIVE' && Date.now() - customer.createdAt.getTime() < REGISTRATION_SETTLING_MS;
 }
 
+/** A claim made less than STALE_PENDING_LINK_MS ago: its call may still complete it or take it back. */
+function isFreshClaim(pendingSince: Date | null): boolean {
+  return pendingSince !== null && Date.now() - pendingSince.getTime() < STALE_PENDING_LINK_MS;
+}
+
 /** How long a link waits for another call's link of the same identifier to settle (longer than the lock wait). */
 const PENDING_LINK_WAIT_MS = 20_000;
 const PENDING_LINK_POLL_MS = 50;
@@ -112,12 +117,14 @@ export class CustomerService {
   }
 
   /**
-   * The identifiers each customer holds, as the API lists and exports them: settled links only. A claim still pending
-   * is no link yet: a registration claims all its identifiers before it links any, and one refused after a wait
-   * (up to 20 s behind another call's pending link) had its claims listed meanwhile (a regression probe).
+   * The identifiers each customer holds, as the API lists and exports them: not a claim still pending, which is no
+   * link yet: a registration claims all its identifiers before it links any, and one refused after a wait (up to 20 s
+   * behind another call's pending link) had its claims listed meanwhile (a regression probe). A stale claim (its call
+   * died) is the customer's, as registrations, links and erasure count it (a second regression round found it hidden
+   * here while a link of it to anyone else was refused): the next registration of it completes it.
    */
   async identifiersOf(ids: readonly string[]): Promise<IdentifierRecord[][]> {
-    return (await this.repository.findIdentifiersByCustomerIds(ids)).map((records) => records.filter((record) => !record.pendingSince));
+    return (await this.repository.findIdentifiersByCustomerIds(ids)).map((records) => records.filter((record) => !isFreshClaim(record.pendingSince ?? null)));
   }
 
   async register(input: RegisterInput, actor: Actor): Promise<CustomerRecord> {
@@ -234,6 +241,8 @@ export class CustomerService {
     const claim = await this.repository.claimIdentifier(this.toRecord(primary, customerId, customer.createdAt));
     if (!claim.claimed) {
       await this.repository.deleteUnclaimedCustomer(customerId);
+      // Claimed by a call still linking it, which may yet take it back: run again once it has settled (findOwner).
+      if (isFreshClaim(claim.pendingSince)) return null;
       const [owner] = await this.repository.findByIds([claim.ownerId]);
       if (!owner) {
         // Left by a registration that failed half-way (see findOwner): taken back, and this one runs again.
@@ -362,8 +371,8 @@ export class CustomerService {
     }
     const records = await this.repository.findIdentifiersByHashes(hashed.hashes);
     // A claim still pending is no link yet (see identifiersOf): a refused registration's claims resolved to its
-    // customer while it waited, for up to 20 s (a regression probe). Nobody, until the link is settled.
-    const found = records.find((record) => !record.pendingSince) ?? null;
+    // customer while it waited, for up to 20 s (a regression probe). Nobody, until the link is settled or stale.
+    const found = records.find((record) => !isFreshClaim(record.pendingSince ?? null)) ?? null;
     const customer = found ? ((await this.repository.findByIds([found.customerId]))[0] ?? null) : null;
     // A customer a registration is still settling may yet be undone: no match until it settles (a probe got such
     // a customer's id back, and its event named a customer that then did not exist).
@@ -715,6 +724,11 @@ export class CustomerService {
     channel: Channel | null,
   ): Promise<{ customer: CustomerRecord; matched: HashedIdentifier } | 'settling' | typeof ERASING | typeof STALLED_ERASURE | null> {
     const found = await Promise.all(identifiers.map(async (i) => (await this.repository.findIdentifiersByHashes(i.hashes))[0] ?? null));
+    // A claim still pending is no link yet (see identifiersOf): the call that made it may yet be refused and take it
+    // back. A registration answered with its customer, and linked the identifier to it once it was taken back (a
+    // regression probe). Wait for it to settle, as for a customer still being registered. A stale one (its call died)
+    // is the customer's: the next registration completes it.
+    if (found.some((record) => isFreshClaim(record?.pendingSince ?? null))) return 'settling';
     const ownerIds = [...new Set(found.filter((f): f is IdentifierRecord => f !== null).map((f) => f.customerId))];
     const owners = new Map((await this.repository.findByIds(ownerIds)).flatMap((c) => (c ? [[c.id, c] as const] : [])));
     // A customer is stored before any identifier is claimed for it, and taken back after them: an identifier whose
