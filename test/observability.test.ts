@@ -218,6 +218,8 @@ describe('logs', () => {
       // Leading words used up a cap on such forms in all (a regression probe).
       [`a.b.c.d.e.f.zq.leak${tag}.news.example.org`, `a_b_c_d_e_f_g_h_crm_${tag}_7731`],
       [`x.y.z.w.v.u.t.s.r.q.p.o.n.crm.${tag}.7731`, 'Padded'],
+      // And trailing words used up a budget from each start (a second regression round).
+      [`zq.leak${tag}.news.example.org.lookup.retry`, `zq_leak${tag}_news_example_org_lookup_retry`],
     ];
     for (const [requestId, operation] of named) {
       const res = await fetch(app.url, {

@@ -1238,10 +1238,11 @@ function emailFormsOfWord(pieces: readonly string[], add: (address: string, tagL
   const [first, past] = atSeparator === undefined ? [0, pieces.length] : [Math.max(0, atSeparator - 1 - (MAX_PIECES - 1) * 2), atSeparator];
   for (let start = first; start < past; start += 2) {
     let local = '';
-    // Read with a plus tag too, PLUS_TAG_FORMS forms from each start at most: every form doubled the screen's CPU for
-    // a hostile request id, and a cap on them in all let a few leading words use it up (a regression probe).
-    let plusForms = 0;
     for (let end = start; end < pieces.length && end - start < MAX_PIECES * 2; end += 2) {
+      // Read with a plus tag too, for the first PLUS_TAG_FORMS domains of each local part: every form doubled the
+      // screen's CPU for a hostile request id, and a cap on them in all, then from each start, let a few leading or
+      // trailing words use it up (regression probes).
+      let plusForms = 0;
       local += (end > start ? (pieces[end - 1] ?? '') : '') + (pieces[end] ?? '');
       if (local === '' || (atSeparator !== undefined && end + 1 !== atSeparator)) continue;
       let domain = '';
@@ -1624,7 +1625,7 @@ function namesAnyCrmId(text: string, crmIds: readonly string[]): boolean {
 const MAX_PIECES = 6;
 const CRM_ID_SEPARATORS = ['-', '_', '.', ':'];
 const SEPARATOR_VARIANT_PIECES = 4;
-const PLUS_TAG_FORMS = 8;
+const PLUS_TAG_FORMS = 2;
 const MIN_SCREENED_CRM_ID_LENGTH = 4;
 
 function asError(error: unknown): Error {
