@@ -150,7 +150,12 @@ describe('registration and resolution', () => {
   // another customer meanwhile, it kept its second linked and audited, which no order of the two calls one after the
   // other gives (a probe, 6 rounds of 6).
   it('links nothing when a racing link gives one of its identifiers to another customer before the registration claims it', async () => {
-    const [email, crmId, phone] = [anEmail('whole-conflict'), aCrmId(), aPhone()];
+    const [email, phone] = [anEmail('whole-conflict'), aPhone()];
+    // Identifiers are claimed in the order of their hashes: a CRM id claimed before the phone.
+    const hashOf = (kind: string, value: string) =>
+      (app.app.services.customers as unknown as { hashIdentifiers(input: Array<{ kind: string; value: string }>): Array<{ hashes: string[] }> }).hashIdentifiers([{ kind, value }])[0]!.hashes[0]!;
+    let crmId = aCrmId();
+    while (hashOf('CRM_ID', crmId) > hashOf('PHONE', phone)) crmId = aCrmId();
     rawIdentifiers.push(crmId, phone);
     const owner = await register([{ kind: 'EMAIL', value: email }]);
     const other = await register([{ kind: 'EMAIL', value: anEmail('whole-conflict-other') }]);
@@ -188,7 +193,12 @@ describe('registration and resolution', () => {
   // registration's claims resolved to its customer and were listed in Customer.identifiers meanwhile (a regression
   // probe).
   it("neither resolves nor lists an identifier while a registration's claim of it is pending", async () => {
-    const [email, pendingEmail, phone] = [anEmail('pending-claim'), anEmail('pending-claim-new'), aPhone()];
+    const [email, phone] = [anEmail('pending-claim'), aPhone()];
+    // Identifiers are claimed in the order of their hashes: the new email claimed before the phone.
+    const hashOf = (kind: string, value: string) =>
+      (app.app.services.customers as unknown as { hashIdentifiers(input: Array<{ kind: string; value: string }>): Array<{ hashes: string[] }> }).hashIdentifiers([{ kind, value }])[0]!.hashes[0]!;
+    let pendingEmail = anEmail('pending-claim-new');
+    while (hashOf('EMAIL', pendingEmail) > hashOf('PHONE', phone)) pendingEmail = anEmail('pending-claim-new');
     rawIdentifiers.push(pendingEmail, phone);
     const owner = await register([{ kind: 'EMAIL', value: email }]);
     const other = await register([{ kind: 'EMAIL', value: anEmail('pending-claim-other') }]);
@@ -316,6 +326,26 @@ describe('concurrency on FerretDB and MongoDB alike', () => {
     const customers = await app.app.mongo.db.collection('customers').countDocuments();
     expect(await app.app.mongo.db.collection('customers').countDocuments({ dataKey: { $exists: false } })).toBe(0);
     expect(await app.app.mongo.db.collection('customer_keys').countDocuments()).toBe(customers);
+  });
+
+  // Each held one new identifier pending and waited 20 s for the other's, and both failed (a regression probe).
+  it('gives racing registrations of a known customer that list its new identifiers in opposite orders that customer, at once', async () => {
+    for (let round = 0; round < 3; round++) {
+      const [a, b, x] = [anEmail('order-a'), anEmail('order-b'), anEmail('order-x')];
+      rawIdentifiers.push(a, b, x);
+      const id = await register([{ kind: 'EMAIL', value: a }]);
+      const started = Date.now();
+      const results = await Promise.all(
+        [[a, b, x], [a, x, b]].map((emails) =>
+          app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: emails.map((value) => ({ kind: 'EMAIL', value })) } }),
+        ),
+      );
+      for (const r of results) expect(r.body.errors).toBeUndefined();
+      expect(results.map((r) => r.body.data!.registerCustomer.id)).toEqual([id, id]);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(await app.app.mongo.db.collection('identifiers').countDocuments({ customerId: id, pendingSince: { $exists: false } })).toBe(3);
+      expect(await app.app.mongo.db.collection('audit_events').countDocuments({ chain: id, type: 'IDENTIFIER_LINKED' })).toBe(2);
+    }
   });
 
   it('gives racing registrations that share a new phone one customer with every identifier, as if they had come one by one', async () => {

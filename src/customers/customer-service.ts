@@ -84,6 +84,11 @@ function isSettling(customer: CustomerRecord): boolean {
   return customer.registrationPending === true && customer.status === 'ACTIVE' && Date.now() - customer.createdAt.getTime() < REGISTRATION_SETTLING_MS;
 }
 
+/** Identifiers in the order every call claims them (by current hash), so that no two calls wait on each other. */
+function inClaimOrder(identifiers: readonly HashedIdentifier[]): HashedIdentifier[] {
+  return [...identifiers].sort((a, b) => ((a.hashes[0] as string) < (b.hashes[0] as string) ? -1 : 1));
+}
+
 /** A claim made less than STALE_PENDING_LINK_MS ago: its call may still complete it or take it back. */
 function isFreshClaim(pendingSince: Date | null): boolean {
   return pendingSince !== null && Date.now() - pendingSince.getTime() < STALE_PENDING_LINK_MS;
@@ -155,7 +160,7 @@ export class CustomerService {
     // Claimed in one order whatever order the caller listed them in: racing registrations of one person that listed
     // them differently each claimed its own first identifier, then lost the next one to the other, undid, and ran
     // again into the other's undoing (CONFLICT, NOT_FOUND and "erased" answers for one person; a probe).
-    const claimOrder = [...identifiers].sort((a, b) => ((a.hashes[0] as string) < (b.hashes[0] as string) ? -1 : 1));
+    const claimOrder = inClaimOrder(identifiers);
     const deadline = Date.now() + REGISTRATION_RACE_WAIT_MS;
     for (let attempt = 1; ; attempt++) {
       let registered: Awaited<ReturnType<CustomerService['registerOnce']>>;
@@ -822,7 +827,10 @@ export class CustomerService {
     let changed = false;
     const claims: Array<{ identifier: HashedIdentifier; hash: string }> = [];
     try {
-      for (const identifier of identifiers) {
+      // In one order for every call, as a registration claims a new customer's: two registrations of one customer
+      // that listed two new identifiers in opposite orders each held one pending and waited 20 s for the other, and
+      // both failed (a regression probe).
+      for (const identifier of inClaimOrder(identifiers)) {
         const outcome = await this.claimOne(customer, identifier, actor, channel, source);
         if (outcome === false) continue;
         changed = true;
@@ -832,6 +840,8 @@ export class CustomerService {
       await this.takeBackClaims(claims, customer.id);
       throw error;
     }
+    // Completed in the caller's order: the first email or phone listed becomes the contact attribute a customer lacks.
+    claims.sort((a, b) => identifiers.indexOf(a.identifier) - identifiers.indexOf(b.identifier));
     for (const [i, claim] of claims.entries()) {
       try {
         await this.completeLink(customer, claim.identifier, claim.hash, actor, channel, true);
