@@ -10,7 +10,7 @@ import { createServices, type Services } from './services.js';
 import { verifyKeysAgainstStore } from './identity/key-checks.js';
 import { PiiEnvelope } from './identity/pii-envelope.js';
 import { logStoreTransitions } from './observability/store-transitions.js';
-import { connectMongo, ensureIndexes, IndexNotUniqueError, isDuplicateKeyError, type MongoHandle, type MongoWatchdogOptions } from './storage/mongo.js';
+import { COLLECTIONS, connectMongo, ensureIndexes, IndexNotUniqueError, isDuplicateKeyError, type MongoHandle, type MongoWatchdogOptions } from './storage/mongo.js';
 import { connectRedis } from './storage/redis.js';
 import { ConfigError, describeCause, StartupError } from './errors.js';
 import type { Redis } from 'ioredis';
@@ -117,6 +117,23 @@ export async function createApp(options: AppOptions): Promise<App> {
   // left in the main database is no concern of start-up (a regression probe was refused over one).
   const auditVariable = auditMongo ? 'AUDIT_MONGODB_URL' : auditDb !== mongo.db ? 'AUDIT_MONGODB_DB' : 'MONGODB_URL';
   await buildingIndexes(auditVariable, () => new AuditRepository(auditDb).ensureIndexes(), closeStores);
+  // A trail of its own that holds no event while the database holds customers: their chains would start afresh there,
+  // empty and "valid", and fork from the ones left behind (a probe moved AUDIT_MONGODB_DB and every trail read empty).
+  // Refused in production; elsewhere (the benchmark gives each server a trail of its own) a warning.
+  if (auditDb !== mongo.db) {
+    const [customer, event] = await Promise.all([
+      mongo.db.collection(COLLECTIONS.customers).findOne({}, { projection: { _id: 1 } }),
+      auditDb.collection(COLLECTIONS.auditEvents).findOne({}, { projection: { _id: 1 } }),
+    ]);
+    if (customer && !event) {
+      const problem = `${auditVariable}: the audit store holds no events while the database holds customers, whose trails would start afresh there; copy audit_events into it first, or point it at the store that holds them`;
+      if (config.env === 'production') {
+        await closeStores();
+        throw new ConfigError(problem);
+      }
+      warnOnceStarted(() => logger.warn({ variable: auditVariable }, problem));
+    }
+  }
 
   const services = createServices({
     config,

@@ -5,7 +5,7 @@
  * reach. Real processes (`node --import tsx src/main.ts`, what `npm start`
  * runs) against the test stores and a redis-server of the test's own.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -173,6 +173,14 @@ describe('production start-up with a bad setting', () => {
     ['a REDIS_URL whose path is not a database number', async () => ({ REDIS_URL: `redis://:${SECRET}@127.0.0.1:6379/notadb` }), 78, /^veil: configuration error: REDIS_URL: /m],
     ['a JWKS file that does not exist', async () => ({ AUTH_JWKS_FILE: path.join(dir, `${SECRET}.json`) }), 78, /^veil: configuration error: AUTH_JWKS_FILE: cannot read the file \(Error: ENOENT\)$/m],
     ['a JWKS file that is not JSON', async () => ({ AUTH_JWKS_FILE: await jwksFile('bad.json', `not json ${SECRET}`) }), 78, /^veil: configuration error: AUTH_JWKS_FILE: the file is not valid JSON$/m],
+    // A FIFO held the start, and its stop, until something wrote to it; /dev/zero grew to 700 MB (a probe).
+    ['a JWKS "file" that is a FIFO', async () => {
+      const fifo = path.join(dir, `jwks-${randomBytes(3).toString('hex')}.fifo`);
+      execFileSync('mkfifo', [fifo]);
+      return { AUTH_JWKS_FILE: fifo };
+    }, 78, /^veil: configuration error: AUTH_JWKS_FILE: is not a regular file$/m],
+    ['a JWKS "file" that is a device', async () => ({ AUTH_JWKS_FILE: '/dev/zero' }), 78, /^veil: configuration error: AUTH_JWKS_FILE: is not a regular file$/m],
+    ['a JWKS file of several megabytes', async () => ({ AUTH_JWKS_FILE: await jwksFile('huge.json', `{"keys":[],"pad":"${'x'.repeat(2_000_000)}"}`) }), 78, /^veil: configuration error: AUTH_JWKS_FILE: the file is larger than 1048576 bytes, which no key set needs$/m],
     ['a JWKS with no keys', async () => ({ AUTH_JWKS_FILE: await jwksFile('empty.json', '{"keys":[]}') }), 78, /AUTH_JWKS_FILE: the key set has no keys$/m],
     ['a JWKS holding a private key', async () => ({ AUTH_JWKS_FILE: await jwksFile('private.json', JSON.stringify({ keys: [{ ...publicKey(), d: SECRET }] })) }), 78, /AUTH_JWKS_FILE: key 0 holds private or secret key material/m],
     ['a JWKS holding a symmetric key', async () => ({ AUTH_JWKS_FILE: await jwksFile('oct.json', JSON.stringify({ keys: [publicKey(), { kty: 'oct', alg: 'HS256' }] })) }), 78, /AUTH_JWKS_FILE: key 1 is not an asymmetric key/m],
@@ -328,6 +336,28 @@ describe('development start-up with a bad setting', () => {
     // It was reported after 300 demo customers had been seeded (a probe).
     expect(output).not.toMatch(/seed/i);
   });
+});
+
+// Moving AUDIT_MONGODB_DB hid every trail: verifyAuditTrail answered valid with 0 events, and new events started chains
+// of their own at sequence 1 (a probe).
+describe('production start-up with an audit store that holds none of the trails', () => {
+  it('stops with one line naming AUDIT_MONGODB_DB when the database holds customers and the store no event', async () => {
+    const env = baseEnv();
+    // A database with a customer, as every registration leaves one, and its event where the trail lives now.
+    const client = await MongoClient.connect(env['MONGODB_URL'] as string);
+    try {
+      await client.db(env['MONGODB_DB']).collection<{ _id: string }>('customers').insertOne({ _id: 'cus_x' } as { _id: string });
+      await client.db(env['MONGODB_DB']).collection<{ _id: string }>('audit_events').insertOne({ _id: 'aud_x' } as { _id: string });
+    } finally {
+      await client.close();
+    }
+    expect((await start(env)).code).toBe('serving');
+    const moved = await start({ ...env, AUDIT_MONGODB_DB: `${env['MONGODB_DB']}_audit` });
+    expect(moved.code, moved.output).toBe(78);
+    expect(moved.output.trim()).toBe(
+      'veil: configuration error: AUDIT_MONGODB_DB: the audit store holds no events while the database holds customers, whose trails would start afresh there; copy audit_events into it first, or point it at the store that holds them',
+    );
+  }, 120_000);
 });
 
 describe('production start-up with a well-formed key that is not the data\'s own', () => {
