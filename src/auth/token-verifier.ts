@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type CryptoKey, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { ConfigError, describeCause, UnauthenticatedError } from '../errors.js';
 import { classifyCaller, type Caller } from './caller.js';
@@ -8,6 +8,7 @@ import { classifyCaller, type Caller } from './caller.js';
 export const ACCEPTED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 const MAX_TOKEN_LENGTH = 8192;
+const MAX_KEY_SET_FILE_BYTES = 1_048_576;
 export const MAX_SUBJECT_LENGTH = 256;
 /** Verified tokens remembered at most; the oldest entry goes first. */
 const VERIFIED_CACHE_ENTRIES = 10_000;
@@ -289,8 +290,14 @@ function fitsAlgorithm(key: KeyObject, alg: string): boolean {
 async function readKeySetFile(file: string): Promise<unknown> {
   let text: string;
   try {
+    // A regular file of a key set's size: a FIFO held start-up (and then the stop: the blocked read holds a thread
+    // process.exit waits for) until something wrote to it, and /dev/zero grew to 700 MB before failing (a probe).
+    const found = await stat(file);
+    if (!found.isFile()) throw new ConfigError('AUTH_JWKS_FILE: is not a regular file');
+    if (found.size > MAX_KEY_SET_FILE_BYTES) throw new ConfigError(`AUTH_JWKS_FILE: the file is larger than ${MAX_KEY_SET_FILE_BYTES} bytes, which no key set needs`);
     text = await readFile(file, 'utf8');
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     throw new ConfigError(`AUTH_JWKS_FILE: cannot read the file (${describeCause(error)})`);
   }
   try {
