@@ -85,8 +85,10 @@ export const MAX_ENTITY_REPRESENTATIONS_PER_REQUEST = 2_000;
 
 /**
  * What one request's `_entities` may ask for in all: each representation times the weight of its selection (a field
- * 1, and 1 more per 24 characters of an alias; a list field its bound times what each item selects). The same id 1,550 times with three aliases of
- * `consentHistory` made a 169 MB answer and blocked the process for 8.5 s; ten aliases, 26 s (a regression probe).
+ * 1, and 1 more per 24 characters of its alias and of the longest text it can hold, or an error's worth when it will
+ * be refused; a list field its bound times what each item selects: see selectionWeight). The same id 1,550 times with
+ * three aliases of `consentHistory` made a 169 MB answer and blocked the process for 8.5 s; ten aliases, 26 s (a
+ * regression probe).
  * A console page of 500 customers with their masked attributes, consent and context weighs about 20,000; the whole
  * consent history of 166 customers (100 receipts each at most) about 250,000.
  */
