@@ -21,6 +21,12 @@ const RESOLVE = `query Resolve($kind: IdentifierKind!, $value: String!) {
   }
 }`;
 
+/** An identifier's current hash: calls claim new identifiers in the order of these. */
+function hashOf(kind: string, value: string): string {
+  const customers = app.app.services.customers as unknown as { hashIdentifiers(input: Array<{ kind: string; value: string }>): Array<{ hashes: string[] }> };
+  return customers.hashIdentifiers([{ kind, value }])[0]!.hashes[0]!;
+}
+
 async function register(identifiers: Array<{ kind: string; value: string }>, extra: Record<string, unknown> = {}): Promise<string> {
   for (const i of identifiers) rawIdentifiers.push(i.value);
   const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers, ...extra } });
@@ -152,8 +158,6 @@ describe('registration and resolution', () => {
   it('links nothing when a racing link gives one of its identifiers to another customer before the registration claims it', async () => {
     const [email, phone] = [anEmail('whole-conflict'), aPhone()];
     // Identifiers are claimed in the order of their hashes: a CRM id claimed before the phone.
-    const hashOf = (kind: string, value: string) =>
-      (app.app.services.customers as unknown as { hashIdentifiers(input: Array<{ kind: string; value: string }>): Array<{ hashes: string[] }> }).hashIdentifiers([{ kind, value }])[0]!.hashes[0]!;
     let crmId = aCrmId();
     while (hashOf('CRM_ID', crmId) > hashOf('PHONE', phone)) crmId = aCrmId();
     rawIdentifiers.push(crmId, phone);
@@ -195,8 +199,6 @@ describe('registration and resolution', () => {
   it("neither resolves nor lists an identifier while a registration's claim of it is pending", async () => {
     const [email, phone] = [anEmail('pending-claim'), aPhone()];
     // Identifiers are claimed in the order of their hashes: the new email claimed before the phone.
-    const hashOf = (kind: string, value: string) =>
-      (app.app.services.customers as unknown as { hashIdentifiers(input: Array<{ kind: string; value: string }>): Array<{ hashes: string[] }> }).hashIdentifiers([{ kind, value }])[0]!.hashes[0]!;
     let pendingEmail = anEmail('pending-claim-new');
     while (hashOf('EMAIL', pendingEmail) > hashOf('PHONE', phone)) pendingEmail = anEmail('pending-claim-new');
     rawIdentifiers.push(pendingEmail, phone);
