@@ -193,6 +193,56 @@ describe('registration and resolution', () => {
     expect(await register([{ kind: 'EMAIL', value: email }, { kind: 'CRM_ID', value: crmId }])).toBe(owner);
   });
 
+  // A registration slowed past REGISTRATION_SETTLING_MS (2 s; 40 racing registrations on two replicas took up to 12 s)
+  // was taken for one that died half-way: others completed its customer, or named it in their events, and it then
+  // lost its next identifier and undid the customer under them: events in chains of customers that did not exist,
+  // one a CUSTOMER_REGISTERED of 0 identifiers (a regression probe).
+  it('completes a registration slowed past 2 s before a lookup names its customer, and the registration then leaves it standing', async () => {
+    const phone = aPhone();
+    // The email is claimed first, the phone second.
+    let email = anEmail('slow-registration');
+    while (hashOf('EMAIL', email) > hashOf('PHONE', phone)) email = anEmail('slow-registration');
+    rawIdentifiers.push(email, phone);
+    const started = new Date();
+    const repository = (app.app.services.customers as unknown as { repository: Record<string, unknown> }).repository;
+    const original = repository['claimIdentifier'] as (...args: unknown[]) => Promise<unknown>;
+    let claims = 0;
+    let looked: { customer: { id: string } | null } | undefined;
+    let phoneOwner = '';
+    repository['claimIdentifier'] = async function (this: unknown, ...args: unknown[]) {
+      if (++claims === 2) {
+        repository['claimIdentifier'] = original;
+        // The phone goes to another customer meanwhile, and the registration is held past 2 s before it claims it.
+        phoneOwner = await register([{ kind: 'PHONE', value: phone }]);
+        await new Promise((resolve) => setTimeout(resolve, 2_100));
+        looked = (await app.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(agent, RESOLVE, { kind: 'EMAIL', value: email })).body.data!.resolveCustomer;
+      }
+      return original.apply(this, args);
+    };
+    let res;
+    try {
+      res = await app.graphql(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }, { kind: 'PHONE', value: phone }] } });
+    } finally {
+      repository['claimIdentifier'] = original;
+    }
+    // The lookup found the email's customer, completed it, and was answered with it: it stands, holding the email.
+    // The registration then lost the phone: as if it came after a registration of the email alone, CONFLICT.
+    const emailOwner = looked?.customer?.id;
+    expect(emailOwner).toMatch(/^cus_/);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    const customers = app.app.mongo.db.collection('customers');
+    expect(await customers.findOne({ _id: emailOwner as never })).not.toBeNull();
+    expect(await customers.countDocuments({ _id: emailOwner as never, registrationPending: { $exists: true } })).toBe(0);
+    expect((await app.app.mongo.db.collection('identifiers').find({ customerId: emailOwner }).toArray()).map((i) => i['kind'])).toEqual(['EMAIL']);
+    const registered = await app.app.mongo.db.collection('audit_events').find({ chain: emailOwner, type: 'CUSTOMER_REGISTERED' }).toArray();
+    expect(registered).toHaveLength(1);
+    expect(registered[0]!['details']).toMatchObject({ identifierCount: 1, completed: true });
+    // No event since names a customer that does not exist.
+    const named = await app.app.mongo.db.collection('audit_events').distinct('customerId', { customerId: { $ne: null }, occurredAt: { $gte: started } });
+    expect(named).toEqual(expect.arrayContaining([emailOwner, phoneOwner]));
+    expect(await customers.countDocuments({ _id: { $in: named } })).toBe(named.length);
+  });
+
   // Claims wait pending while the call claims the rest, up to 20 s behind another call's pending link: a refused
   // registration's claims resolved to its customer and were listed in Customer.identifiers meanwhile (a regression
   // probe).
@@ -482,6 +532,36 @@ describe('how many identifiers one customer holds', () => {
     expect(await identifiers.countDocuments({ customerId: id })).toBe(46 + linked);
     expect(46 + linked).toBeLessThanOrEqual(50);
   });
+
+  // Each counted the others' pending claims as linked and took its own back: six registrations adding two to a
+  // customer of 48 were all refused, and a CRM reads BAD_USER_INPUT as final (a regression probe).
+  it('lets in one of racing registrations that would each fill the customer, and refuses the rest', async () => {
+    const crmId = aCrmId();
+    const id = await register([{ kind: 'CRM_ID', value: crmId }]);
+    const identifiers = app.app.mongo.db.collection('identifiers');
+    await identifiers.insertMany(
+      Array.from({ length: 47 }, () => ({ _id: `v1:${randomBytes(32).toString('base64url')}` as never, customerId: id, kind: 'CRM_ID', keyVersion: 'v1', linkedAt: new Date() })),
+    );
+    const second = await startTestApp({ shareStoresWith: app });
+    try {
+      const token2 = await second.token(SERVICE_SCOPES, 'svc-crm-2');
+      const results = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => {
+          const emails = [anEmail('fill-race'), anEmail('fill-race')];
+          rawIdentifiers.push(...emails);
+          const input = { identifiers: [{ kind: 'CRM_ID', value: crmId }, ...emails.map((value) => ({ kind: 'EMAIL', value }))] };
+          return (i % 2 === 0 ? app : second).graphql<{ registerCustomer: { id: string } }>(i % 2 === 0 ? service : token2, REGISTER, { input });
+        }),
+      );
+      const answered = results.filter((res) => res.body.errors === undefined);
+      expect(answered.map((res) => res.body.data!.registerCustomer.id)).toEqual([id]);
+      for (const res of results.filter((r) => r.body.errors !== undefined)) expect(res.body.errors?.[0]?.message).toBe('A customer holds at most 50 identifiers');
+      expect(await identifiers.countDocuments({ customerId: id })).toBe(50);
+      expect(await identifiers.countDocuments({ customerId: id, pendingSince: { $exists: true } })).toBe(0);
+    } finally {
+      await second.stop();
+    }
+  }, 60_000);
 });
 
 describe('racing links of one identifier', () => {

@@ -89,11 +89,19 @@ function inClaimOrder(identifiers: readonly HashedIdentifier[]): HashedIdentifie
   return [...identifiers].sort((a, b) => ((a.hashes[0] as string) < (b.hashes[0] as string) ? -1 : 1));
 }
 
+/** Whether claim `a` was made before claim `b`: by time, then hash (one order for every call). */
+function claimedBefore(a: IdentifierRecord, b: IdentifierRecord): boolean {
+  const [at, bt] = [a.pendingSince?.getTime() ?? 0, b.pendingSince?.getTime() ?? 0];
+  return at < bt || (at === bt && a.hash < b.hash);
+}
+
 /** A claim made less than STALE_PENDING_LINK_MS ago: its call may still complete it or take it back. */
 function isFreshClaim(pendingSince: Date | null): boolean {
   return pendingSince !== null && Date.now() - pendingSince.getTime() < STALE_PENDING_LINK_MS;
 }
 
+/** How long calls that would together take a customer past its identifier bound keep trying before one is refused. */
+const BOUND_CONTENTION_WAIT_MS = 5_000;
 /** How long a link waits for another call's link of the same identifier to settle (longer than the lock wait). */
 const PENDING_LINK_WAIT_MS = 20_000;
 const PENDING_LINK_POLL_MS = 50;
@@ -211,7 +219,7 @@ export class CustomerService {
     // customer that does not exist; a probe). Wait for it to settle or to be undone.
     if (existing === 'settling') return null;
     if (existing) {
-      if (existing.customer.registrationPending && !(await this.completeRegistration(existing.customer, identifiers, actor, input.channel ?? null))) return null;
+      if (!(await this.registeredBeforeNaming(existing.customer, identifiers, actor, input.channel ?? null))) return null;
       await this.refuseShownIdentifiers(existing.customer, identifiers, 'registration');
       await this.auditIdentifierMatch(existing.customer, existing.matched, actor, input.channel ?? null, { source: 'registration' });
       return this.linkMissing(existing.customer, identifiers, actor, input.channel ?? null, 'registration');
@@ -256,6 +264,7 @@ export class CustomerService {
       }
       if (isSettling(owner)) return null;
       const winner = await this.loadActive(claim.ownerId);
+      if (!(await this.registeredBeforeNaming(winner, [primary], actor, input.channel ?? null))) return null;
       await this.refuseShownIdentifiers(winner, others, 'registration');
       await this.auditIdentifierMatch(winner, primary, actor, input.channel ?? null, { source: 'registration' });
       return this.linkMissing(winner, others, actor, input.channel ?? null, 'registration');
@@ -274,8 +283,17 @@ export class CustomerService {
       // Two registrations shared a new identifier (two emails, one phone) and the other one got it: undo this
       // customer, which nobody was told about, rather than answer with an identifier missing. Run again, this
       // registration then does what it would have done had it come second: link its identifiers to that customer.
-      for (const identifier of claimed) await this.repository.deleteIdentifier(identifier.hashes[0] as string, customerId);
-      await this.repository.deleteUnclaimedCustomer(customerId);
+      // Under the customer's lock, as completeRegistration: a call that found this customer pending for longer than
+      // REGISTRATION_SETTLING_MS (this one slowed down under load) may have completed it, written its events and
+      // answered with it; it stays then, and the next attempt answers as a registration of these identifiers finds
+      // them now. Undone without the lock, it left events naming a customer that did not exist, one a
+      // CUSTOMER_REGISTERED of 0 identifiers (a regression probe, 40 racing registrations on two replicas).
+      await this.repository.withCustomerLock(customerId, async () => {
+        const [current] = await this.repository.findByIds([customerId], { ciphertexts: false });
+        if (current && !current.registrationPending) return;
+        for (const identifier of claimed) await this.repository.deleteIdentifier(identifier.hashes[0] as string, customerId);
+        await this.repository.deleteUnclaimedCustomer(customerId);
+      });
       return null;
     }
 
@@ -326,6 +344,17 @@ export class CustomerService {
       });
     }
     return removed;
+  }
+
+  /**
+   * A customer an event is about to name, or a call to answer with: one still `registrationPending` past
+   * REGISTRATION_SETTLING_MS (a registration that died half-way, or one slowed down under load) is completed first,
+   * under its lock, so that its registration can no longer undo it under that event. False when it was undone: the
+   * caller looks again. (Named while pending, a customer then undone left IDENTITY_RESOLUTION events, some refusing a
+   * call with CONFLICT for it, in chains of customers that did not exist; a regression probe.)
+   */
+  private async registeredBeforeNaming(customer: CustomerRecord, identifiers: readonly HashedIdentifier[], actor: Actor, channel: Channel | null): Promise<boolean> {
+    return !customer.registrationPending || this.completeRegistration(customer, identifiers, actor, channel);
   }
 
   /**
@@ -381,7 +410,8 @@ export class CustomerService {
     const customer = found ? ((await this.repository.findByIds([found.customerId]))[0] ?? null) : null;
     // A customer a registration is still settling may yet be undone: no match until it settles (a probe got such
     // a customer's id back, and its event named a customer that then did not exist).
-    const isMatch = customer !== null && customer.status === 'ACTIVE' && !isSettling(customer);
+    const isMatch =
+      customer !== null && customer.status === 'ACTIVE' && !isSettling(customer) && (await this.registeredBeforeNaming(customer, [hashed], actor, input.channel ?? null));
     // Nor the customer's other identifiers (their phone number in an interaction id of a lookup by email).
     if (isMatch && interactionId !== null) await this.refuseOwnIdentifiers([{ customerId: customer.id, texts: [['interactionId', interactionId]] }]);
     const resolved = (match: { customer: CustomerRecord; keyVersion: string } | null) =>
@@ -800,8 +830,11 @@ export class CustomerService {
     source: 'registration' | 'link',
   ): Promise<void> {
     for (const { owner, matched } of owners) {
-      // An erased owner's chain takes no such event; its identifiers are on their way out.
-      if (owner && owner.status === 'ACTIVE') await this.auditIdentifierMatch(owner, matched, actor, channel, { source, refused: true });
+      // An erased owner's chain takes no such event; its identifiers are on their way out. Nor does one whose
+      // registration was undone meanwhile.
+      if (owner && owner.status === 'ACTIVE' && (await this.registeredBeforeNaming(owner, [matched], actor, channel))) {
+        await this.auditIdentifierMatch(owner, matched, actor, channel, { source, refused: true });
+      }
     }
   }
 
@@ -825,20 +858,33 @@ export class CustomerService {
   ): Promise<CustomerRecord> {
     await this.refuseBeyondIdentifierBound(customer.id, identifiers, source);
     let changed = false;
-    const claims: Array<{ identifier: HashedIdentifier; hash: string }> = [];
-    try {
-      // In one order for every call, as a registration claims a new customer's: two registrations of one customer
-      // that listed two new identifiers in opposite orders each held one pending and waited 20 s for the other, and
-      // both failed (a regression probe).
-      for (const identifier of inClaimOrder(identifiers)) {
-        const outcome = await this.claimOne(customer, identifier, actor, channel, source);
-        if (outcome === false) continue;
-        changed = true;
-        if (outcome !== 'changed') claims.push({ identifier, hash: outcome.claimed });
+    let claims: Array<{ identifier: HashedIdentifier; hash: string }> = [];
+    const deadline = Date.now() + BOUND_CONTENTION_WAIT_MS;
+    for (;;) {
+      claims = [];
+      try {
+        // In one order for every call, as a registration claims a new customer's: two registrations of one customer
+        // that listed two new identifiers in opposite orders each held one pending and waited 20 s for the other, and
+        // both failed (a regression probe).
+        for (const identifier of inClaimOrder(identifiers)) {
+          const outcome = await this.claimOne(customer, identifier, actor, channel, source);
+          if (outcome === false) continue;
+          changed = true;
+          if (outcome !== 'changed') claims.push({ identifier, hash: outcome.claimed });
+        }
+      } catch (error) {
+        await this.takeBackClaims(claims, customer.id);
+        throw error;
       }
-    } catch (error) {
+      let verdict = claims.length === 0 ? 'fits' : await this.boundVerdict(customer.id, claims);
+      while (verdict === 'wait' && Date.now() <= deadline) {
+        await sleep(PENDING_LINK_POLL_MS);
+        verdict = await this.boundVerdict(customer.id, claims);
+      }
+      if (verdict === 'fits') break;
       await this.takeBackClaims(claims, customer.id);
-      throw error;
+      if (verdict !== 'back-off' || Date.now() > deadline) throw tooManyIdentifiers(source);
+      await this.othersClaimsSettled(customer.id, deadline);
     }
     // Completed in the caller's order: the first email or phone listed becomes the contact attribute a customer lacks.
     claims.sort((a, b) => identifiers.indexOf(a.identifier) - identifiers.indexOf(b.identifier));
@@ -955,7 +1001,6 @@ export class CustomerService {
         // Another call of this customer claimed it a moment ago, or another customer did: either is looked at above.
         continue;
       }
-      await this.refuseClaimBeyondIdentifierBound(customer.id, record.hash, source);
       return { claimed: record.hash };
     }
   }
@@ -963,24 +1008,42 @@ export class CustomerService {
   /**
    * Refuses, before anything is linked, identifiers that would give the customer more than
    * MAX_IDENTIFIERS_PER_CUSTOMER (one query). What it bounds is the size of `Customer.identifiers`, which `_entities`
-   * counts at this bound; racing links that pass it together are held to it by refuseClaimBeyondIdentifierBound.
+   * counts at this bound; racing calls that pass it together are held to it by boundVerdict.
    */
   private async refuseBeyondIdentifierBound(customerId: string, identifiers: readonly HashedIdentifier[], source: 'registration' | 'link'): Promise<void> {
     const held = await this.listedIdentifiersOf(customerId);
     const heldHashes = new Set(held.flatMap(hashesOf));
     const adding = identifiers.filter((identifier) => !identifier.hashes.some((hash) => heldHashes.has(hash))).length;
-    if (adding > 0 && held.length + adding > MAX_IDENTIFIERS_PER_CUSTOMER) throw tooManyIdentifiers(source);
+    // Other calls' claims still pending may yet be taken back: boundVerdict weighs them once this call's are in.
+    const linked = held.filter((record) => !isFreshClaim(record.pendingSince ?? null)).length;
+    if (adding > 0 && linked + adding > MAX_IDENTIFIERS_PER_CUSTOMER) throw tooManyIdentifiers(source);
   }
 
   /**
-   * Counts again after a new identifier is claimed, and takes the claim back when the customer holds more than the
-   * bound: each claim is counted after it landed, so the last of any racing claims sees them all, and the claims that
-   * stay number no more than the bound allows (racing links went 17 past it before this; a regression probe).
+   * Whether this call's claims, all in, keep the customer within the bound. Counted after every claim landed, so
+   * of racing calls the last to count sees them all (racing links went 17 past the bound before; a regression
+   * probe). When only other calls' claims, still pending and so maybe taken back, take it past: 'wait' for the call
+   * holding the earliest claim (by time, then hash), which keeps its claims and counts again, and 'back-off' for the
+   * others, which take theirs back and claim again once the others' have settled. Counting pending claims as linked,
+   * each racer saw the others' and took its own back: six registrations adding two identifiers to a customer of 48
+   * were all refused (a regression probe).
    */
-  private async refuseClaimBeyondIdentifierBound(customerId: string, hash: string, source: 'registration' | 'link'): Promise<void> {
-    if ((await this.listedIdentifiersOf(customerId)).length <= MAX_IDENTIFIERS_PER_CUSTOMER) return;
-    await this.repository.deleteIdentifier(hash, customerId);
-    throw tooManyIdentifiers(source);
+  private async boundVerdict(customerId: string, claims: ReadonlyArray<{ hash: string }>): Promise<'fits' | 'over' | 'wait' | 'back-off'> {
+    const listed = await this.listedIdentifiersOf(customerId);
+    if (listed.length <= MAX_IDENTIFIERS_PER_CUSTOMER) return 'fits';
+    const own = new Set(claims.map((claim) => claim.hash));
+    const othersPending = listed.filter((record) => !own.has(record.hash) && isFreshClaim(record.pendingSince ?? null));
+    if (listed.length - othersPending.length > MAX_IDENTIFIERS_PER_CUSTOMER) return 'over';
+    const first = (records: IdentifierRecord[]) => records.reduce<IdentifierRecord | null>((a, b) => (a === null || claimedBefore(b, a) ? b : a), null);
+    const [ours, theirs] = [first(listed.filter((record) => own.has(record.hash))), first(othersPending)];
+    return ours !== null && theirs !== null && claimedBefore(ours, theirs) ? 'wait' : 'back-off';
+  }
+
+  /** Until no other call holds a claim on the customer still pending (they settled or were taken back), or the deadline. */
+  private async othersClaimsSettled(customerId: string, deadline: number): Promise<void> {
+    while (Date.now() <= deadline && (await this.listedIdentifiersOf(customerId)).some((record) => isFreshClaim(record.pendingSince ?? null))) {
+      await sleep(PENDING_LINK_POLL_MS);
+    }
   }
 
   private async listedIdentifiersOf(customerId: string): Promise<IdentifierRecord[]> {
