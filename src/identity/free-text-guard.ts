@@ -181,9 +181,17 @@ export function hasControlCharacters(text: string): boolean {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/i;
 
-/** A UUID (any version) or a W3C traceparent: an id a gateway or tracer generates, not a customer's. */
+/** Seven digits in a row, dashes between them aside: as many as the shortest phone number has. */
+const SEVEN_DIGITS = /\d(?:-?\d){6}/;
+
+/**
+ * A UUID (any version) or a W3C traceparent holding no seven digits in a row (dashes aside): an id a gateway or tracer
+ * generates, not a customer's. One that holds them may spell a phone number (`00000000-0000-4000-8000-447700900861`,
+ * `44770090-0861-4000-…`: taken unscreened, both were logged and kept in audit events after an erasure; a probe), so
+ * it goes to the stored-identifier screen like any other id (about a third of random UUIDs do).
+ */
 export function isTraceId(value: string): boolean {
-  return UUID.test(value) || TRACEPARENT.test(value);
+  return (UUID.test(value) || TRACEPARENT.test(value)) && !SEVEN_DIGITS.test(value);
 }
 // A UUID inside a longer id (`call-<uuid>`, `urn:uuid:<uuid>`, `<uuid>:1`): its all-digit groups are not a number.
 const UUID_INSIDE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
