@@ -435,6 +435,46 @@ describe('validating support activity', () => {
     expect((await push({ customerId: id, tickets: [ticket(`About ${crmId.slice(0, -1)} and ${lettersOnly()}`)] })).body.errors).toBeUndefined();
   });
 
+  // The forms read from text kept the id's own separators: `ACME XQZ…`, `ACME/XQZ…`, `ACME - XQZ…` and `ACMEXQZ…` were
+  // kept in a consent's source, a grant's justification and an erasure's reason, after the erasure too (a probe).
+  it("refuses the customer's own CRM id written with any separator between its pieces, or none, in every text kept about them", async () => {
+    const letters = () => Array.from({ length: 8 }, () => String.fromCharCode(65 + Math.floor(Math.random() * 26))).join('');
+    const crmId = `ACME-X${letters()}`;
+    rawIdentifiers.push(crmId);
+    const res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {
+      input: { identifiers: [{ kind: 'EMAIL', value: anEmail('crm-skeleton') }, { kind: 'CRM_ID', value: crmId }] },
+    });
+    const id = res.body.data!.registerCustomer.id;
+    const spellings = [' ', '', '/', ' - ', ' / '].map((separator) => crmId.replace('-', separator));
+    const dpo = await app.token(['dsar:process'], 'dpo-skeleton');
+    const erase = (reason: string) => app.graphql(dpo, `mutation($c: ID!, $r: String!) { eraseCustomer(customerId: $c, requestId: "DSR-SK-1", reason: $r) { customerId } }`, { c: id, r: reason });
+    for (const spelt of spellings) {
+      const refusals: Array<[Promise<GraphQLResponse>, string]> = [
+        [push({ customerId: id, tickets: [{ id: 'T-SK', status: 'open', subject: `ref ${spelt}`, openedAt: daysAgo(1) }] }) as Promise<GraphQLResponse>, 'tickets[0].subject'],
+        [app.graphql(service, RECORD_CONSENT, { input: { customerId: id, scopes: ['support_context'], source: `ref ${spelt}` } }), 'source'],
+        [erase(`ref ${spelt}`), 'reason'],
+      ];
+      for (const [pending, field] of refusals) {
+        const refused = await pending;
+        expect(refused.body.errors?.[0]?.extensions, `${field}: ${spelt}`).toMatchObject({ code: 'BAD_USER_INPUT', field });
+      }
+    }
+    // The same letters not as whole words, or only some of them, pass.
+    const kept = await push({ customerId: id, tickets: [{ id: 'T-SK', status: 'open', subject: `ref ${crmId.replace('-', '')}Z and ACME ${crmId.slice(5, -1)}`, openedAt: daysAgo(1) }] });
+    expect(kept.body.errors).toBeUndefined();
+
+    // A CRM id filed before its skeleton was gets one the next time it is resolved.
+    const identifiers = app.app.mongo.db.collection('identifiers');
+    await identifiers.updateMany({ customerId: id, kind: 'CRM_ID' }, { $unset: { skeletonHash: '', skeletonLength: '' } });
+    expect((await push({ customerId: id, tickets: [{ id: 'T-SK', status: 'open', subject: `ref ${spellings[0]}`, openedAt: daysAgo(1) }] })).body.errors).toBeUndefined();
+    const agent = await app.token(['customer:read'], 'agent-skeleton');
+    const resolved = await app.graphql(agent, `query($v: String!) { resolveCustomer(input: { identifier: { kind: CRM_ID, value: $v } }) { customer { id } } }`, { v: crmId });
+    expect(resolved.body.errors).toBeUndefined();
+    expect(await identifiers.countDocuments({ customerId: id, kind: 'CRM_ID', skeletonHash: { $exists: true } })).toBe(1);
+    const again = await push({ customerId: id, tickets: [{ id: 'T-SK', status: 'open', subject: `ref ${spellings[1]}`, openedAt: daysAgo(1) }] });
+    expect(again.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'tickets[0].subject' });
+  });
+
   it("refuses record ids and statuses that carry the customer's own phone number, which their shape alone lets through", async () => {
     const phone = aPhone();
     rawIdentifiers.push(phone);

@@ -50,6 +50,9 @@ interface IdentifierDoc {
   priorHashes?: string[];
   /** A link under way (see IdentifierRecord); absent on every record written before this release. */
   pendingSince?: Date;
+  /** A CRM id's skeleton hash and length (see IdentifierRecord); absent on records filed before 2026-12-02 (7605b97). */
+  skeletonHash?: string;
+  skeletonLength?: number;
 }
 /** Where data keys were kept before 2026-11-30: still read for customers stored then, and deleted on erasure. */
 interface CustomerKeyDoc extends WrappedKeyDoc {
@@ -185,6 +188,7 @@ export class CustomerRepository {
         linkedAt: identifier.linkedAt,
         ...(identifier.priorHashes.length > 0 ? { priorHashes: identifier.priorHashes } : {}),
         ...(identifier.pendingSince ? { pendingSince: identifier.pendingSince } : {}),
+        ...(identifier.skeleton ? { skeletonHash: identifier.skeleton.hash, skeletonLength: identifier.skeleton.length } : {}),
       });
       // And after it: a screen that ran between the call above and the insert found nothing and kept that (a probe).
       for (const listener of this.filingListeners) listener();
@@ -206,6 +210,11 @@ export class CustomerRepository {
   /** Whether any identifier is filed under one of these hashes (one `find`; a `$in`, which FerretDB answers by scanning). */
   async hasAnyIdentifier(hashes: readonly string[]): Promise<boolean> {
     return (await this.identifiers.findOne({ _id: { $in: [...new Set(hashes)] } }, { projection: { _id: 1 } })) !== null;
+  }
+
+  /** Files a CRM id's skeleton on a record filed without one. Racing calls write the same value: a lost update loses nothing. */
+  async fileSkeleton(hash: string, customerId: string, skeleton: { hash: string; length: number }): Promise<void> {
+    await this.identifiers.updateOne({ _id: hash, customerId }, { $set: { skeletonHash: skeleton.hash, skeletonLength: skeleton.length } });
   }
 
   /** Adds hashes to a record's priorHashes. Racing calls add the same hashes, so a lost update loses nothing. */
@@ -534,5 +543,6 @@ function parseIdentifierDoc(doc: IdentifierDoc): IdentifierRecord {
     linkedAt: doc.linkedAt,
     priorHashes: Array.isArray(doc.priorHashes) ? doc.priorHashes.filter((h): h is string => typeof h === 'string') : [],
     pendingSince: doc.pendingSince instanceof Date ? doc.pendingSince : null,
+    skeleton: typeof doc.skeletonHash === 'string' && typeof doc.skeletonLength === 'number' ? { hash: doc.skeletonHash, length: doc.skeletonLength } : null,
   };
 }

@@ -7,7 +7,7 @@ import type { Channel } from '../context-snapshots/snapshot-types.js';
 import { BadUserInputError, ConflictError, CustomerErasedError, NotFoundError, ServiceUnavailableError } from '../errors.js';
 import { MAX_PARAMETER_DEPTH } from '../hardening/well-formed-text.js';
 import { isCustomerId, newCustomerId } from '../identity/customer-id.js';
-import type { HmacKeyring } from '../identity/hmac-keyring.js';
+import { HmacKeyring } from '../identity/hmac-keyring.js';
 import { containsIdentifier, foldForMatching, hasControlCharacters, isSafeReference, maskDatesTimesAmounts } from '../identity/free-text-guard.js';
 import { asciiDigits, GEOGRAPHIC_CALLING_CODES, normaliseIdentifier, phoneDigitsOf, type IdentifierKind } from '../identity/normalise-identifier.js';
 import type { EncryptedValue, PiiEnvelope, WrappedDataKey } from '../identity/pii-envelope.js';
@@ -463,7 +463,12 @@ export class CustomerService {
     const known = new Map(
       customerIds.map((id, i) => [
         id,
-        { crm: hashesOfKind(identifiers[i] ?? [], 'CRM_ID'), phone: hashesOfKind(identifiers[i] ?? [], 'PHONE'), email: hashesOfKind(identifiers[i] ?? [], 'EMAIL') },
+        {
+          crm: hashesOfKind(identifiers[i] ?? [], 'CRM_ID'),
+          crmSkeletons: (identifiers[i] ?? []).flatMap((record) => (record.kind === 'CRM_ID' && record.skeleton ? [record.skeleton] : [])),
+          phone: hashesOfKind(identifiers[i] ?? [], 'PHONE'),
+          email: hashesOfKind(identifiers[i] ?? [], 'EMAIL'),
+        },
       ]),
     );
     // The customer's shown email, decrypted: its letters and digits (`skeletonOf`), and its local part's, looked for as
@@ -513,6 +518,7 @@ export class CustomerService {
         let folded: string | undefined;
         const fold = () => (folded ??= foldForMatching(text));
         if (names('CRM_ID', own.crm, () => crmIdCandidates(fold()))) return { path, kind: 'CRM_ID' };
+        if (this.spellsCrmSkeleton(text, own.crmSkeletons)) return { path, kind: 'CRM_ID' };
         if (names('PHONE', own.phone, () => phoneCandidates(fold()))) return { path, kind: 'PHONE' };
         const shownPhone = shownPhones.get(item.customerId);
         if (shownPhone !== undefined && holdsPhoneDigits(fold(), shownPhone)) return { path, kind: 'PHONE' };
@@ -522,6 +528,39 @@ export class CustomerService {
       }
     }
     return null;
+  }
+
+  /**
+   * Whether some words of the text in a row, read without what separates them, spell one of these CRM id skeletons
+   * (spellsInWholeWords, compared by keyed hash): `ACME X1234`, `ACME/X1234`, `ACME - X1234` and `acmex1234` for
+   * ACME-X1234. The forms crmIdCandidates reads keep the id's own separators: a probe kept all four in a consent's
+   * source, a grant's justification and an erasure's reason, after the erasure too. Only runs as long as a skeleton
+   * are hashed, under that skeleton's key version.
+   */
+  private spellsCrmSkeleton(text: string, skeletons: ReadonlyArray<{ hash: string; length: number }>): boolean {
+    if (skeletons.length === 0) return false;
+    const wanted = new Set(skeletons.map((skeleton) => skeleton.hash));
+    const versionsOf = new Map<number, Set<string>>();
+    for (const { hash, length } of skeletons) versionsOf.set(length, (versionsOf.get(length) ?? new Set()).add(HmacKeyring.versionOf(hash)));
+    const longest = Math.max(...versionsOf.keys());
+    const words = skeletonWordsOf(text);
+    for (let start = 0; start < words.length; start++) {
+      let run = '';
+      for (let end = start; end < words.length && run.length < longest; end++) {
+        run += words[end];
+        for (const version of versionsOf.get(run.length) ?? []) {
+          if (this.keyring.hasVersion(version) && wanted.has(this.keyring.skeletonHash(run, version))) return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  /** A CRM id's skeleton as the screen looks for it (spellsCrmSkeleton), or null for another kind or one too short. */
+  private skeletonFor(identifier: HashedIdentifier): { hash: string; length: number } | null {
+    if (identifier.kind !== 'CRM_ID') return null;
+    const skeleton = skeletonOf(identifier.normalised);
+    return skeleton.length < MIN_SCREENED_CRM_ID_LENGTH ? null : { hash: this.keyring.skeletonHash(skeleton), length: skeleton.length };
   }
 
   /**
@@ -719,6 +758,7 @@ export class CustomerService {
       customerId,
       linkedAt,
       priorHashes: identifier.hashes.slice(1),
+      skeleton: this.skeletonFor(identifier),
     };
   }
 
@@ -736,8 +776,11 @@ export class CustomerService {
     const current = this.keyring.currentVersion;
     const mine = found.filter((record) => record.customerId === customerId);
     const others = mine.filter((record) => record.keyVersion !== current);
-    if (others.length === 0) return;
     const filed = mine.find((record) => record.keyVersion === current);
+    // A CRM id filed before its skeleton was (2026-12-02) gets it the next time it is seen in clear.
+    const skeleton = this.skeletonFor(identifier);
+    if (filed && skeleton && !filed.skeleton && !filed.pendingSince) await this.repository.fileSkeleton(filed.hash, customerId, skeleton);
+    if (others.length === 0) return;
     const priorHashes = [...new Set([...identifier.hashes.slice(1), ...others.flatMap(hashesOf)])].filter((hash) => hash !== identifier.hashes[0]);
     if (filed) {
       await this.repository.addPriorHashes(filed.hash, customerId, priorHashes.filter((hash) => !filed.priorHashes.includes(hash)));

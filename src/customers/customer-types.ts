@@ -46,6 +46,12 @@ export interface IdentifierRecord {
    * of registrations and re-keying, which are whole when written.
    */
   pendingSince?: Date | null;
+  /**
+   * A CRM id's skeleton, keyed like the hash (HmacKeyring.skeletonHash, under the record's key version), and its
+   * length: what the own-identifier screen looks for in free text. Absent on other kinds, on CRM ids too short to
+   * screen, and on CRM ids filed before 2026-12-02 until they are next registered, linked or resolved.
+   */
+  skeleton?: { hash: string; length: number } | null;
 }
 
 /** Every hash an identifier record stands for: its own and its prior ones. */

@@ -174,6 +174,17 @@ export class HmacKeyring {
   }
 
   /**
+   * `<version>:<base64url HMAC-SHA-256>` of a CRM id's skeleton (its letters and digits, lower-cased): what the
+   * customer's own-identifier screen looks for in free text, whatever separates the id's pieces there (`ACME X1234`,
+   * `ACME/X1234`, `acmex1234` for ACME-X1234). Its own MAC input, so it never equals an identifier's hash.
+   */
+  skeletonHash(skeleton: string, version: string = this.#current): string {
+    const key = this.#keys.get(version);
+    if (key === undefined) throw new ConfigError(`${ENV_NAME} has no key version "${version}"`);
+    return `${version}:${createHmac('sha256', key).update(`${DOMAIN_TAG}\0crm-skeleton\0${skeleton}`, 'utf8').digest('base64url')}`;
+  }
+
+  /**
    * Hashes under every configured version, current first: the lookup set for
    * an identifier that may have been stored before the last key rotation.
    */
