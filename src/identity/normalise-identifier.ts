@@ -189,7 +189,9 @@ function normalisePhone(trimmed: string, defaultCountry: CountryCode | undefined
   if (trimmed.includes(';')) throw invalid();
   // `(+44) 20 7946 0958`, the country code in brackets, is a common written form that libphonenumber does not read
   // (a probe): the brackets around a leading `+code` are dropped. Brackets elsewhere were read already.
-  const ascii = asciiDigits(trimmed.replaceAll('\uFF0B', '+'));
+  // Any space is a space: `+33 1 23 45 67 89` typeset with narrow no-break or thin spaces (U+202F, U+2009), as French
+  // and other locales format numbers, was refused where U+00A0 and U+3000 were read (a probe).
+  const ascii = asciiDigits(trimmed.replaceAll('\uFF0B', '+').replace(/\p{Zs}/gu, ' '));
   const bracketedCode = LEADING_BRACKETED_COUNTRY_CODE.exec(ascii)?.[1];
   const parsed = parsePhoneNumberFromString(bracketedCode === undefined ? ascii : ascii.replace(LEADING_BRACKETED_COUNTRY_CODE, '+$1 '), { defaultCountry: country, extract: false });
   if (parsed === undefined) throw invalid();
@@ -201,7 +203,14 @@ function normalisePhone(trimmed: string, defaultCountry: CountryCode | undefined
   // every extension of a switchboard into one customer, so refuse it.
   if (parsed.ext !== undefined) throw invalid();
 
-  if (!isAcceptablePhoneNumber(parsed)) throw invalid();
+  if (!isAcceptablePhoneNumber(parsed)) {
+    // Mexico dropped the `1` that marked mobile numbers in 2019, but WhatsApp's ids for them still carry it
+    // (`+52 1 55 1234 5678`): refused, a WhatsApp integration could not resolve such a customer registered as
+    // `+52 55 1234 5678` (a probe). The old form, no longer a valid number, is read as the number it stood for.
+    const mexicanMobile = parsed.countryCallingCode === '52' && /^1\d{10}$/.test(parsed.nationalNumber) ? parsePhoneNumberFromString(`+52${parsed.nationalNumber.slice(1)}`) : undefined;
+    if (mexicanMobile === undefined || !isAcceptablePhoneNumber(mexicanMobile)) throw invalid();
+    return mexicanMobile.number;
+  }
   return parsed.number;
 }
 

@@ -101,6 +101,21 @@ describe('normaliseIdentifier: phone', () => {
     expect(normaliseIdentifier('PHONE', '+44 7700 900123')).toBe('+447700900123');
   });
 
+  // A probe: typeset with a narrow no-break space (French), a thin space or another space, the number was refused.
+  it('reads every kind of space between groups as a space', () => {
+    for (const space of [' ', '\u00A0', '\u202F', '\u2009', '\u2002', '\u2007', '\u200A', '\u205F', '\u3000', '\u1680']) {
+      expect(normaliseIdentifier('PHONE', `+33${space}1${space}23${space}45${space}67${space}89`), JSON.stringify(space)).toBe('+33123456789');
+    }
+  });
+
+  // WhatsApp's ids for Mexican mobiles still carry the `1` Mexico dropped in 2019 (a probe: refused, so a WhatsApp
+  // integration could not resolve the customer).
+  it('reads a Mexican mobile number with its old 1 as the number it stood for', () => {
+    expect(normaliseIdentifier('PHONE', '+5215512345678')).toBe('+525512345678');
+    expect(normaliseIdentifier('PHONE', '+52 1 33 1234 5678')).toBe(normaliseIdentifier('PHONE', '+52 33 1234 5678'));
+    expect(() => normaliseIdentifier('PHONE', '+52155123456789')).toThrow('not a valid phone number');
+  });
+
   it('reads fullwidth digits and a fullwidth plus sign as an IME types them: the same number', () => {
     expect(normaliseIdentifier('PHONE', '\uFF0B447700900123')).toBe('+447700900123');
     expect(normaliseIdentifier('PHONE', '\uFF0B\uFF14\uFF14 \uFF17\uFF17\uFF10\uFF10 \uFF19\uFF10\uFF10\uFF11\uFF12\uFF13')).toBe('+447700900123');
