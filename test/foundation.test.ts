@@ -243,6 +243,65 @@ describe('registration and resolution', () => {
     expect(await customers.countDocuments({ _id: { $in: named } })).toBe(named.length);
   });
 
+  // Its later claims were filed whole after another call had completed its customer: linked with no event, past the
+  // identifier bound, and left on the customer when an erasure ran in between (a regression probe).
+  it.each(['filled meanwhile', 'erased meanwhile'])('links nothing without its event when a slow registration finds its customer completed and %s', async (what) => {
+    const email = anEmail('slow-then-completed');
+    const crmIds = [aCrmId(), aCrmId(), aCrmId()];
+    rawIdentifiers.push(email, ...crmIds);
+    const listed = [{ kind: 'EMAIL', value: email }, ...crmIds.map((value) => ({ kind: 'CRM_ID', value }))];
+    const primary = [...listed].sort((a, b) => (hashOf(a.kind, a.value) < hashOf(b.kind, b.value) ? -1 : 1))[0]!;
+    const identifiers = app.app.mongo.db.collection('identifiers');
+    const repository = (app.app.services.customers as unknown as { repository: Record<string, unknown> }).repository;
+    const original = repository['claimIdentifier'] as (...args: unknown[]) => Promise<unknown>;
+    let claims = 0;
+    let completed = '';
+    repository['claimIdentifier'] = async function (this: unknown, ...args: unknown[]) {
+      if (++claims === 2) {
+        repository['claimIdentifier'] = original;
+        await new Promise((resolve) => setTimeout(resolve, 2_100));
+        // A lookup completes the customer, holding its first identifier; then it fills up to 49, or is erased.
+        const looked = await app.graphql<{ resolveCustomer: { customer: { id: string } | null } }>(agent, RESOLVE, { kind: primary.kind, value: primary.value });
+        completed = looked.body.data!.resolveCustomer.customer!.id;
+        if (what === 'filled meanwhile') {
+          await identifiers.insertMany(
+            Array.from({ length: 48 }, () => ({ _id: `v1:${randomBytes(32).toString('base64url')}` as never, customerId: completed, kind: 'CRM_ID', keyVersion: 'v1', linkedAt: new Date() })),
+          );
+        } else {
+          const dpo = await app.token(['dsar:process'], 'dpo-slow');
+          const erased = await app.graphql(dpo, `mutation($c: ID!) { eraseCustomer(customerId: $c, requestId: "DSR-SLOW-1", reason: "Asked by letter") { customerId } }`, { c: completed });
+          expect(erased.body.errors).toBeUndefined();
+        }
+      }
+      return original.apply(this, args);
+    };
+    let res;
+    try {
+      res = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: listed } });
+    } finally {
+      repository['claimIdentifier'] = original;
+    }
+    expect(completed).toMatch(/^cus_/);
+    const events = app.app.mongo.db.collection('audit_events');
+    const registered = await events.find({ chain: completed, type: 'CUSTOMER_REGISTERED' }).toArray();
+    expect(registered).toHaveLength(1);
+    expect(registered[0]!['details']).toMatchObject({ identifierCount: 1, completed: true });
+    expect(await events.countDocuments({ chain: completed, type: 'IDENTIFIER_LINKED' })).toBe(0);
+    expect(await identifiers.countDocuments({ pendingSince: { $exists: true } })).toBe(0);
+    if (what === 'filled meanwhile') {
+      // As if it came after: a registration of a customer of 49 bringing three more is refused whole.
+      expect(res.body.errors?.[0]?.message).toBe('A customer holds at most 50 identifiers');
+      expect(await identifiers.countDocuments({ customerId: completed })).toBe(49);
+    } else {
+      // As if it came after the erasure: a new customer with all four.
+      expect(res.body.errors).toBeUndefined();
+      const id = res.body.data!.registerCustomer.id;
+      expect(id).not.toBe(completed);
+      expect(await identifiers.countDocuments({ customerId: completed })).toBe(0);
+      expect(await identifiers.countDocuments({ customerId: id })).toBe(4);
+    }
+  });
+
   // Claims wait pending while the call claims the rest, up to 20 s behind another call's pending link: a refused
   // registration's claims resolved to its customer and were listed in Customer.identifiers meanwhile (a regression
   // probe).
@@ -374,9 +433,10 @@ describe('concurrency on FerretDB and MongoDB alike', () => {
     const [id] = [...ids];
     expect(await app.app.mongo.db.collection('customers').countDocuments({ _id: id as never })).toBe(1);
     // Losers clean up after themselves: no orphan customer or data key is left behind. Every customer carries its
-    // key, and (for the release before, in a rolling upgrade or a rollback) a copy in customer_keys.
-    const customers = await app.app.mongo.db.collection('customers').countDocuments();
-    expect(await app.app.mongo.db.collection('customers').countDocuments({ dataKey: { $exists: false } })).toBe(0);
+    // key, and (for the release before, in a rolling upgrade or a rollback) a copy in customer_keys; an erased one
+    // (another test's) neither.
+    const customers = await app.app.mongo.db.collection('customers').countDocuments({ status: 'ACTIVE' });
+    expect(await app.app.mongo.db.collection('customers').countDocuments({ status: 'ACTIVE', dataKey: { $exists: false } })).toBe(0);
     expect(await app.app.mongo.db.collection('customer_keys').countDocuments()).toBe(customers);
   });
 
@@ -417,7 +477,7 @@ describe('concurrency on FerretDB and MongoDB alike', () => {
       const identifiers = await app.app.mongo.db.collection('identifiers').find({ customerId: id }).toArray();
       expect(identifiers.map((i) => i['kind']).sort()).toEqual(['EMAIL', 'EMAIL', 'EMAIL', 'PHONE']);
       // The undone customers left nothing: no customer, data key or identifier without its owner.
-      const customers = await app.app.mongo.db.collection('customers').countDocuments();
+      const customers = await app.app.mongo.db.collection('customers').countDocuments({ status: 'ACTIVE' });
       expect(await app.app.mongo.db.collection('customer_keys').countDocuments()).toBe(customers);
       const owners = await app.app.mongo.db.collection('identifiers').distinct('customerId');
       expect(await app.app.mongo.db.collection('customers').countDocuments({ _id: { $in: owners } })).toBe(owners.length);

@@ -250,7 +250,14 @@ describe('logs', () => {
     const registered = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'PHONE', value: phone }] } });
     const id = registered.body.data!.registerCustomer.id;
     const digits = phone.slice(1);
-    const named = [`00000000-0000-4000-8000-${digits}`, `${digits.slice(0, 8)}-${digits.slice(8)}-4000-8000-000000000000`, `00-${'0'.repeat(20)}${digits}-${'a'.repeat(16)}-01`];
+    const named = [
+      `00000000-0000-4000-8000-${digits}`,
+      `${digits.slice(0, 8)}-${digits.slice(8)}-4000-8000-000000000000`,
+      `00-${'0'.repeat(20)}${digits}-${'a'.repeat(16)}-01`,
+      // Inside the digit groups, starting and ending where no group does (a regression probe).
+      `11${digits.slice(0, 6)}-${digits.slice(6, 10)}-${digits.slice(10)}11-abcd-efabcdefabcd`,
+      `a1${digits.slice(0, 6)}-${digits.slice(6, 10)}-${digits.slice(10)}1a-bcde-fabcdefabcde`,
+    ];
     const agent = await app.token(['customer:read'], 'agent-uuid');
     for (const requestId of named) {
       const res = await app.graphql(agent, `query { customer(id: "${id}") { id } }`, undefined, { 'x-request-id': requestId });
@@ -264,6 +271,46 @@ describe('logs', () => {
     const text = app.logs.text();
     expect(text).not.toContain(digits);
     expect(text).toContain(uuid);
+  });
+
+  // Only plain forms were read: a stored address, phone number and CRM id in base64 or hex, as request ids and
+  // operation names, were logged, and the base64 of an address being registered was kept as its event's request id
+  // (a probe).
+  it('reads a request id or operation name that is, whole, base64 or hex of text as that text', async () => {
+    const service = await app.token(SERVICE_SCOPES, 'svc-encoded');
+    const tag = randomBytes(3).toString('hex');
+    const [email, phone, crmId] = [`qz.enc.${tag}@example.com`, aPhone(), `QZENC${tag.toUpperCase()}`];
+    const registered = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {
+      input: { identifiers: [{ kind: 'EMAIL', value: email }, { kind: 'PHONE', value: phone }, { kind: 'CRM_ID', value: crmId }] },
+    });
+    const id = registered.body.data!.registerCustomer.id;
+    const b64 = (text: string) => Buffer.from(text).toString('base64url');
+    const hex = (text: string) => Buffer.from(text).toString('hex');
+    const crmHex = hex(crmId).padEnd(32, '0');
+    const requestIds = [b64(email), b64(phone), b64(crmId), hex(phone), hex(crmId), `${crmHex.slice(0, 8)}-${crmHex.slice(8, 12)}-${crmHex.slice(12, 16)}-${crmHex.slice(16, 20)}-${crmHex.slice(20)}`];
+    const agent = await app.token(['customer:read'], 'agent-encoded');
+    for (const requestId of requestIds) {
+      expect((await app.graphql(agent, `query { customer(id: "${id}") { id } }`, undefined, { 'x-request-id': requestId })).status).toBe(200);
+    }
+    const operation = Buffer.from(crmId).toString('base64').replace(/=+$/, '');
+    const named = await fetch(app.url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${agent}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ query: `query ${operation} { customer(id: "${id}") { id } }`, operationName: operation }),
+    });
+    expect(named.status).toBe(200);
+    // The base64 of an address being registered, as that registration's request id.
+    const fresh = `qz.fresh.${tag}@example.com`;
+    const second = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: fresh }] } }, { 'x-request-id': b64(fresh) });
+    const event = await app.app.mongo.db.collection('audit_events').findOne({ chain: second.body.data!.registerCustomer.id, type: 'CUSTOMER_REGISTERED' });
+    expect(event!['requestId']).not.toBe(b64(fresh));
+    // Base64 that decodes to no identifier is kept.
+    const kept = b64(`trace ${tag} ok`);
+    expect((await app.graphql(agent, '{ __typename }', undefined, { 'x-request-id': kept })).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const text = app.logs.text();
+    for (const encoded of [...requestIds, operation, b64(fresh)]) expect(text).not.toContain(encoded);
+    expect(text).toContain(kept);
   });
 
   it('tells every cache to store no answer: GraphQL over GET and POST, health, metrics', async () => {
@@ -454,8 +501,12 @@ describe('metrics', () => {
       // The log line waits for the screen after the response: let it be written.
       await new Promise((resolve) => setTimeout(resolve, 100));
     };
-    // UUIDs, which are taken unscreened: the only `identifiers` finds are the name's screens.
-    const ids = [randomUUID(), randomUUID(), randomUUID(), randomUUID()] as const;
+    // UUIDs that are taken unscreened (no seven digits in a row): the only `identifiers` finds are the name's screens.
+    const traceId = (): string => {
+      const id = randomUUID();
+      return /\d(?:-?\d){6}/.test(id) ? traceId() : id;
+    };
+    const ids = [traceId(), traceId(), traceId(), traceId()] as const;
     await run(ids[0]);
     const service = await app.token(SERVICE_SCOPES, 'svc-op-name-later');
     expect((await app.graphql(service, REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: crmId }] } })).body.errors).toBeUndefined();

@@ -8,7 +8,7 @@ import { BadUserInputError, ConflictError, CustomerErasedError, NotFoundError, S
 import { MAX_PARAMETER_DEPTH } from '../hardening/well-formed-text.js';
 import { isCustomerId, newCustomerId } from '../identity/customer-id.js';
 import { HmacKeyring } from '../identity/hmac-keyring.js';
-import { containsIdentifier, foldForMatching, hasControlCharacters, isSafeReference, maskDatesTimesAmounts } from '../identity/free-text-guard.js';
+import { containsIdentifier, decodedTextsOf, foldForMatching, hasControlCharacters, isSafeReference, maskDatesTimesAmounts } from '../identity/free-text-guard.js';
 import { asciiDigits, GEOGRAPHIC_CALLING_CODES, normaliseIdentifier, phoneDigitsOf, type IdentifierKind } from '../identity/normalise-identifier.js';
 import type { EncryptedValue, PiiEnvelope, WrappedDataKey } from '../identity/pii-envelope.js';
 import { maskDisplayName, maskEmail, maskPhone, showsSomething } from '../policy/masks.js';
@@ -93,6 +93,16 @@ function inClaimOrder(identifiers: readonly HashedIdentifier[]): HashedIdentifie
 function claimedBefore(a: IdentifierRecord, b: IdentifierRecord): boolean {
   const [at, bt] = [a.pendingSince?.getTime() ?? 0, b.pendingSince?.getTime() ?? 0];
   return at < bt || (at === bt && a.hash < b.hash);
+}
+
+/**
+ * Whether an identifier record stands as its customer's: settled, or pending for a minute (its call died), or a new
+ * customer's registration claim while that registration is past settling (REGISTRATION_SETTLING_MS): whoever finds
+ * it completes the registration with it (completeRegistration), as after a registration that failed half-way.
+ */
+function claimStands(record: IdentifierRecord, owner: CustomerRecord | undefined): boolean {
+  if (!isFreshClaim(record.pendingSince ?? null)) return true;
+  return owner !== undefined && owner.registrationPending === true && owner.status === 'ACTIVE' && !isSettling(owner);
 }
 
 /** A claim made less than STALE_PENDING_LINK_MS ago: its call may still complete it or take it back. */
@@ -270,10 +280,16 @@ export class CustomerService {
       return this.linkMissing(winner, others, actor, input.channel ?? null, 'registration');
     }
     const claimed = [primary];
+    // The others are claimed pending (no link yet: not resolved, listed or counted; isFreshClaim) and settled with
+    // CUSTOMER_REGISTERED below. Filed whole at once, they stayed linked without an event when another call completed
+    // this registration meanwhile (it had slowed past REGISTRATION_SETTLING_MS): past the identifier bound, and on a
+    // customer erased in between (a regression probe).
+    const pendingClaims: Array<{ hash: string }> = [];
     for (const other of others) {
-      const otherClaim = await this.repository.claimIdentifier(this.toRecord(other, customerId, customer.createdAt));
+      const otherClaim = await this.repository.claimIdentifier({ ...this.toRecord(other, customerId, customer.createdAt), pendingSince: new Date() });
       if (otherClaim.claimed) {
         claimed.push(other);
+        pendingClaims.push({ hash: other.hashes[0] as string });
         continue;
       }
       // A racing registration of the same person found this customer by the identifiers claimed so far and linked
@@ -285,12 +301,13 @@ export class CustomerService {
       // registration then does what it would have done had it come second: link its identifiers to that customer.
       // Under the customer's lock, as completeRegistration: a call that found this customer pending for longer than
       // REGISTRATION_SETTLING_MS (this one slowed down under load) may have completed it, written its events and
-      // answered with it; it stays then, and the next attempt answers as a registration of these identifiers finds
-      // them now. Undone without the lock, it left events naming a customer that did not exist, one a
-      // CUSTOMER_REGISTERED of 0 identifiers (a regression probe, 40 racing registrations on two replicas).
+      // answered with it; it stays then, with what it held when completed, and the next attempt answers as a
+      // registration of these identifiers finds them now. Undone without the lock, it left events naming a customer
+      // that did not exist, one a CUSTOMER_REGISTERED of 0 identifiers (a regression probe, 40 racing registrations
+      // on two replicas).
       await this.repository.withCustomerLock(customerId, async () => {
         const [current] = await this.repository.findByIds([customerId], { ciphertexts: false });
-        if (current && !current.registrationPending) return;
+        if (current && !current.registrationPending) return this.takeBackClaims(pendingClaims, customerId);
         for (const identifier of claimed) await this.repository.deleteIdentifier(identifier.hashes[0] as string, customerId);
         await this.repository.deleteUnclaimedCustomer(customerId);
       });
@@ -299,13 +316,16 @@ export class CustomerService {
 
     // Under the customer's lock, as a repeat that completes a pending registration writes its event (below) and
     // settles it there: of the two, only the first writes CUSTOMER_REGISTERED.
+    let settled = false;
     await this.repository.withCustomerLock(customerId, async () => {
       try {
-        // A racing call that completed this registration (completeRegistration, under this lock) settled it: its
-        // event is written. Read by _id (FerretDB scans the audit events for any other filter: reading the trail
-        // here made seeding 300 customers take twice as long).
+        // A racing call that completed this registration (completeRegistration, under this lock) settled it, with
+        // what it held then: this call's pending claims are taken back below, and the next attempt links them as a
+        // registration of a known customer does (events, the bound). Or an erasure marked it meanwhile. Read by _id
+        // (FerretDB scans the audit events for any other filter: reading the trail here made seeding 300 customers
+        // take twice as long).
         const [current] = await this.repository.findByIds([customerId], { ciphertexts: false });
-        if (current && !current.registrationPending) return;
+        if (!current || current.status !== 'ACTIVE' || !current.registrationPending) return;
         await this.audit.append({ ...registeredEvent(customerId, actor, input.channel ?? null, identifiers[0] as HashedIdentifier, identifiers, wrapped), expectsNewChain: true });
       } catch (error) {
         // Not registered unless audited: undo the customer nobody was told about, so that repeating the request
@@ -315,10 +335,17 @@ export class CustomerService {
         await this.repository.deleteUnclaimedCustomer(customerId).catch(() => undefined);
         throw error;
       }
+      settled = true;
       // Under the lock too: FerretDB loses one of two concurrent updates of a document, and a link fills this one's
-      // attributes under the lock. Should this fail, the next registration of these identifiers settles it.
+      // attributes under the lock. Should these fail, the claims count as the customer's once stale (a minute), and
+      // the next registration of these identifiers settles the customer.
+      for (const { hash } of pendingClaims) await this.repository.settleIdentifier(hash, customerId).catch(() => undefined);
       await this.repository.settleRegistration(customerId).catch(() => undefined);
     });
+    if (!settled) {
+      await this.takeBackClaims(pendingClaims, customerId);
+      return null;
+    }
     const { registrationPending: _pending, ...registered } = customer;
     return registered;
   }
@@ -375,10 +402,15 @@ export class CustomerService {
           const at = identifiers.findIndex((i) => i.hashes.includes(record.hash));
           return at < 0 ? identifiers.length : at;
         };
+        // What it holds, its registration's pending claims included: settled below, they count. A registration
+        // still running (slowed past REGISTRATION_SETTLING_MS) takes back what it claims after this.
         const held = ((await this.repository.findIdentifiersByCustomerIds([customer.id]))[0] ?? []).sort((a, b) => listed(a) - listed(b));
         const primary = identifiers.find((i) => held.some((h) => i.hashes.includes(h.hash))) ?? (identifiers[0] as HashedIdentifier);
         const event = registeredEvent(customer.id, actor, channel, primary, held, customer.dataKey);
         await this.audit.append({ ...event, details: { ...event.details, completed: true } });
+        // Counted above: settled, so that no link completes them later with an IDENTIFIER_LINKED of its own, and its
+        // registration, if still running, does not take them back.
+        for (const record of held) if (record.pendingSince) await this.repository.settleIdentifier(record.hash, customer.id);
       }
       await this.repository.settleRegistration(customer.id);
       return true;
@@ -405,9 +437,11 @@ export class CustomerService {
     }
     const records = await this.repository.findIdentifiersByHashes(hashed.hashes);
     // A claim still pending is no link yet (see identifiersOf): a refused registration's claims resolved to its
-    // customer while it waited, for up to 20 s (a regression probe). Nobody, until the link is settled or stale.
-    const found = records.find((record) => !isFreshClaim(record.pendingSince ?? null)) ?? null;
-    const customer = found ? ((await this.repository.findByIds([found.customerId]))[0] ?? null) : null;
+    // customer while it waited, for up to 20 s (a regression probe). Nobody, until the link is settled or stale, or
+    // its registration past settling (claimStands; completed below).
+    const owners = new Map((await this.repository.findByIds([...new Set(records.map((record) => record.customerId))])).flatMap((c) => (c ? [[c.id, c] as const] : [])));
+    const found = records.find((record) => claimStands(record, owners.get(record.customerId))) ?? null;
+    const customer = found ? (owners.get(found.customerId) ?? null) : null;
     // A customer a registration is still settling may yet be undone: no match until it settles (a probe got such
     // a customer's id back, and its event named a customer that then did not exist).
     const isMatch =
@@ -621,7 +655,16 @@ export class CustomerService {
    * it is hashed (withdrawRequestIdNaming).
    */
   async namesAnIdentifier(requestId: string): Promise<boolean> {
-    const folded = foldForMatching(requestId);
+    // Read as it is and, when it is base64 or hex of text, as that text (decodedTextsOf), whose `@` is read as a
+    // separator is (an id itself cannot hold one; emailCandidates reads an address written with another character).
+    const decoded = decodedTextsOf(requestId).map((text) => text.replaceAll('@', '.'));
+    const hashes = [requestId, ...decoded].flatMap((text) => this.identifierHashesIn(text));
+    return hashes.length > 0 && (await this.repository.hasAnyIdentifier(hashes));
+  }
+
+  /** The hashes, under every key version, of every identifier form namesAnIdentifier reads in one text. */
+  private identifierHashesIn(text: string): string[] {
+    const folded = foldForMatching(text);
     // Words run together in camel case are words too, as the screen of a request's own identifiers reads them
     // (namesIdentifier): `MarySmithK9ExampleOrg` and `zqLeak7731ExampleCom` named stored addresses and were logged as
     // request ids and operation names (a probe). Split before each capital after a small letter or digit, and also between
@@ -632,14 +675,13 @@ export class CustomerService {
     // And with every separator a dot, where camel case mixes with them (`Mary_SmithK9_ExampleOrg`, a regression probe).
     const forms = camel === folded ? [folded] : [folded, ...[camel, digits, camel.replace(/[_-]/g, '.')].map((form) => form.toLowerCase())];
     const emails = new Set(forms.flatMap((form) => [...emailCandidates(form)]));
-    const hashes = [
+    return [
       ...[...crmIdCandidates(folded)].flatMap((form) => this.keyring.hashAll('CRM_ID', form)),
-      ...[...phoneCandidates(folded)].flatMap((form) => this.keyring.hashAll('PHONE', form)),
+      ...[...phoneCandidates(folded), ...phoneDigitsAnywhere(folded)].flatMap((form) => this.keyring.hashAll('PHONE', form)),
       // An address with its `@` written as another character (`jane_doe7xx.example.com`, a probe's request id and
       // operation name): an address shape is refused before this, this one is not.
       ...[...emails].flatMap((form) => this.keyring.hashAll('EMAIL', form)),
     ];
-    return hashes.length > 0 && (await this.repository.hasAnyIdentifier(hashes));
   }
 
   /**
@@ -802,13 +844,14 @@ export class CustomerService {
     channel: Channel | null,
   ): Promise<{ customer: CustomerRecord; matched: HashedIdentifier } | 'settling' | typeof ERASING | typeof STALLED_ERASURE | null> {
     const found = await Promise.all(identifiers.map(async (i) => (await this.repository.findIdentifiersByHashes(i.hashes))[0] ?? null));
+    const ownerIds = [...new Set(found.filter((f): f is IdentifierRecord => f !== null).map((f) => f.customerId))];
+    const owners = new Map((await this.repository.findByIds(ownerIds)).flatMap((c) => (c ? [[c.id, c] as const] : [])));
     // A claim still pending is no link yet (see identifiersOf): the call that made it may yet be refused and take it
     // back. A registration answered with its customer, and linked the identifier to it once it was taken back (a
     // regression probe). Wait for it to settle, as for a customer still being registered. A stale one (its call died)
-    // is the customer's: the next registration completes it.
-    if (found.some((record) => isFreshClaim(record?.pendingSince ?? null))) return 'settling';
-    const ownerIds = [...new Set(found.filter((f): f is IdentifierRecord => f !== null).map((f) => f.customerId))];
-    const owners = new Map((await this.repository.findByIds(ownerIds)).flatMap((c) => (c ? [[c.id, c] as const] : [])));
+    // is the customer's: the next registration completes it; as is one of a registration past settling (see
+    // claimStands). One whose customer does not exist is taken back below.
+    if (found.some((record) => record !== null && owners.has(record.customerId) && !claimStands(record, owners.get(record.customerId)))) return 'settling';
     // A customer is stored before any identifier is claimed for it, and taken back after them: an identifier whose
     // customer does not exist was left by a registration that failed half-way while the store was down (its clean-up
     // failing too). Nobody can reach it, and every repeat of that registration answered NOT_FOUND: it is taken back.
@@ -1420,6 +1463,23 @@ function phoneCandidates(folded: string): Set<string> {
 }
 
 /**
+ * Every 7 to 15 digits in a row within a run of digits and separators (separators dropped), wherever they start, as
+ * E.164: for ids short enough to read so (an `x-request-id`, an operation name; a 64-digit run gives 531 forms).
+ * phoneCandidates reads only digits that start or end where a piece does, so a stored number inside a UUID's digit
+ * groups (`11442079-4288-4511-…`) was logged and kept in audit events (a regression probe).
+ */
+function phoneDigitsAnywhere(folded: string): Set<string> {
+  const forms = new Set<string>();
+  for (const run of folded.match(/\d+(?:[\s.,_/():-]+\d+)*/g) ?? []) {
+    const digits = run.replace(/\D/g, '');
+    for (let start = 0; start + 7 <= digits.length; start++) {
+      for (let length = 7; length <= 15 && start + length <= digits.length; length++) forms.add(`+${digits.slice(start, start + length)}`);
+    }
+  }
+  return forms;
+}
+
+/**
  * Whether text (`folded` by `foldForMatching`) holds a phone number's digits, whatever stands between them (`callback
  * 442079 then 480230`), dates, times and amounts aside (maskDatesTimesAmounts): all of them, or its national number
  * when that has NATIONAL_DIGITS_ANYWHERE or more. A shorter national number (Denmark's 8 digits, Iceland's 7) is
@@ -1473,7 +1533,10 @@ function wordsOf(text: string): string[] {
 /** Whether the text names the identifier, read as the screens read text (findOwnIdentifierIn, namesAnIdentifier). */
 function namesIdentifier(text: string, identifier: ReadIdentifier): boolean {
   if (identifier.kind === 'CRM_ID') return namesAnyCrmId(text, [identifier.normalised]);
-  if (identifier.kind === 'PHONE') return phoneCandidates(foldForMatching(text)).has(identifier.normalised);
+  if (identifier.kind === 'PHONE') {
+    const folded = foldForMatching(text);
+    return phoneCandidates(folded).has(identifier.normalised) || phoneDigitsAnywhere(folded).has(identifier.normalised);
+  }
   // The address being resolved, registered or linked, as the customer's shown one is looked for (findOwnIdentifierIn):
   // slugified (`jane.doe7.example.org`), with `at` for its `@`, its local part alone when that holds a digit; it was
   // looked for only once stored, so an unmatched lookup kept it in its interaction id and request id (a probe).
@@ -1502,7 +1565,9 @@ function spellsEmail(text: string, shown: EmailSkeletons): boolean {
 
 /** Replaces the caller's x-request-id (see withdrawRequestId) when it names one of the identifiers the request holds. */
 function withdrawRequestIdNaming(identifiers: readonly ReadIdentifier[]): void {
-  const names = (text: string) => identifiers.some((identifier) => namesIdentifier(text, identifier));
+  // Read as it is and, when it is base64 or hex of text, as that text (decodedTextsOf): the base64 of the address
+  // being registered was kept as the request id of its CUSTOMER_REGISTERED (a probe).
+  const names = (text: string) => [text, ...decodedTextsOf(text)].some((form) => identifiers.some((identifier) => namesIdentifier(form, identifier)));
   noteHeldIdentifiers(names);
   const requestId = callerRequestId();
   if (requestId !== null && names(requestId)) withdrawRequestId();

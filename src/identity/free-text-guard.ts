@@ -181,6 +181,41 @@ export function hasControlCharacters(text: string): boolean {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/i;
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+const BASE64URL_TEXT = /^[A-Za-z0-9_-]{8,}$/;
+const HEX_TEXT = /^(?:[0-9A-Fa-f]{2}){4,}$/;
+
+/**
+ * What an id (an `x-request-id`, an operation name) reads as when it is, whole, base64 or hex of text: base64url,
+ * standard base64 without its padding, or hex with any `-`, `.`, `:` or `_` between (a UUID made of an address's hex),
+ * decoded to printable UTF-8 of 4 characters or more. A probe's request ids and operation names were an address, a
+ * phone number and a CRM id in base64 and hex, logged and kept in an audit event after the erasure. Only the whole id
+ * is decoded; an encoding inside a longer id, and other encodings, are not looked for.
+ */
+export function decodedTextsOf(id: string): string[] {
+  const texts: string[] = [];
+  const keep = (bytes: Buffer) => {
+    let text: string;
+    try {
+      // Zero bytes that pad it to a length (a UUID made of a shorter text's hex) are no part of the text.
+      let end = bytes.length;
+      while (end > 0 && bytes[end - 1] === 0) end -= 1;
+      text = STRICT_UTF8.decode(bytes.subarray(0, end));
+    } catch {
+      return;
+    }
+    if (text.length >= 4 && !/[\p{Cc}\p{Cf}\uFFFD]/u.test(text)) texts.push(text);
+  };
+  // Canonical only: Node decodes anything, so the bytes must encode back to the id.
+  if (BASE64URL_TEXT.test(id) && id.length % 4 !== 1) {
+    const bytes = Buffer.from(id, 'base64url');
+    if (bytes.toString('base64url') === id) keep(bytes);
+  }
+  const hex = id.replace(/[-.:_]/g, '');
+  if (HEX_TEXT.test(hex)) keep(Buffer.from(hex, 'hex'));
+  return texts;
+}
+
 /** Seven digits in a row, dashes between them aside: as many as the shortest phone number has. */
 const SEVEN_DIGITS = /\d(?:-?\d){6}/;
 
