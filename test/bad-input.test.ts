@@ -285,6 +285,11 @@ const CASES: Case[] = [
   // 30 aliases of an export over a 2,000-event chain: 16.7 MB in 20 s (a probe); verifications were limited already.
   limit('four data-subject exports in one operation', 'exports', () =>
     gql(`query($c: ID!) { ${Array.from({ length: 4 }, (_, i) => `d${i}: dataSubjectAccess(customerId: $c) { customerId }`).join(' ')} }`, { c: customerId })),
+  // 30 aliases of a push of 100 records of each kind: 31-49 s and 12,000 records from 45 KB (a probe).
+  limit('six support activity pushes in one operation', 'supportPushes', () =>
+    gql(`mutation($in: SupportActivityInput!) { ${Array.from({ length: 6 }, (_, i) => `p${i}: recordSupportActivity(input: $in)`).join(' ')} }`, {
+      in: { customerId, tickets: [{ id: 'T-LIMIT', status: 'open', subject: 'Printer broken', openedAt: '2026-11-30T10:00:00Z' }] },
+    })),
   limit('a page size that makes the query too costly', 'cost', () =>
     gql(`query($id: ID!) { customer(id: $id) { auditTrail(first: 1000000) { edges { node { id type } } } } }`, { id: customerId })),
 
