@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -473,6 +474,38 @@ describe('validating support activity', () => {
     expect(await identifiers.countDocuments({ customerId: id, kind: 'CRM_ID', skeletonHash: { $exists: true } })).toBe(1);
     const again = await push({ customerId: id, tickets: [{ id: 'T-SK', status: 'open', subject: `ref ${spellings[1]}`, openedAt: daysAgo(1) }] });
     expect(again.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'tickets[0].subject' });
+  });
+
+  // The skeleton screen refused times, dates and amounts for numeric CRM ids, and ordinary words beside short ones; and
+  // a push of single-letter words against 49 CRM ids of as many lengths took 4 s of CPU (a regression probe).
+  it('reads dates, times and amounts aside, skips CRM ids under six letters and digits, and bounds its hashing', async () => {
+    const register = async (crmId: string) =>
+      (await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail('skeleton-bounds') }, { kind: 'CRM_ID', value: crmId }] } }))
+        .body.data!.registerCustomer.id;
+    const summary = (id: string, text: string) => push({ customerId: id, interactions: [{ id: 'I-SB', channel: 'EMAIL', occurredAt: daysAgo(1), summary: text }] });
+    const dated = `2024${String(Math.floor(Math.random() * 12) + 1).padStart(2, '0')}17`;
+    rawIdentifiers.push(dated);
+    expect((await summary(await register(dated), `Follow-up promised for ${dated.slice(0, 4)}-${dated.slice(4, 6)}-${dated.slice(6)}`)).body.errors).toBeUndefined();
+    const short = `AB-${Math.floor(Math.random() * 90) + 10}`;
+    expect((await summary(await register(short), `Router model AB ${short.slice(3)} replaced`)).body.errors).toBeUndefined();
+
+    // 40 CRM ids of as many lengths (filed directly: 40 links would take the test's time), then texts of single letters.
+    const id = await register(`ACME-Q${Math.random().toString(36).slice(2, 8).toUpperCase()}`);
+    await app.app.mongo.db.collection('identifiers').insertMany(
+      Array.from({ length: 40 }, (_, i) => ({
+        _id: `v1:${randomBytes(32).toString('base64url')}` as never,
+        customerId: id,
+        kind: 'CRM_ID',
+        keyVersion: 'v1',
+        linkedAt: new Date(),
+        skeletonHash: `v1:${randomBytes(32).toString('base64url')}`,
+        skeletonLength: 6 + i,
+      })),
+    );
+    const letters = (seed: number) => Array.from({ length: 240 }, (_, i) => 'abcdefghijklmnopqrstuvwxyz'[(i * 7 + seed * 3 + Math.floor(i / 26) * seed) % 26]).join(' ');
+    const refused = await push({ customerId: id, interactions: Array.from({ length: 100 }, (_, k) => ({ id: `I-${k}`, channel: 'EMAIL', occurredAt: daysAgo(1), summary: letters(k) })) });
+    expect(refused.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input' });
+    expect(refused.body.errors?.[0]?.message).toBe("The request holds too many words to check against the customer's CRM ids; send fewer records at a time");
   });
 
   it("refuses record ids and statuses that carry the customer's own phone number, which their shape alone lets through", async () => {

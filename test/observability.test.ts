@@ -287,7 +287,8 @@ describe('logs', () => {
     const b64 = (text: string) => Buffer.from(text).toString('base64url');
     const hex = (text: string) => Buffer.from(text).toString('hex');
     const crmHex = hex(crmId).padEnd(32, '0');
-    const requestIds = [b64(email), b64(phone), b64(crmId), hex(phone), hex(crmId), `${crmHex.slice(0, 8)}-${crmHex.slice(8, 12)}-${crmHex.slice(12, 16)}-${crmHex.slice(16, 20)}-${crmHex.slice(20)}`];
+    // `echo address | base64` ends the text in a newline (a regression probe).
+    const requestIds = [b64(email), b64(`${email}\n`), b64(` ${crmId} `), b64(phone), b64(crmId), hex(phone), hex(crmId), `${crmHex.slice(0, 8)}-${crmHex.slice(8, 12)}-${crmHex.slice(12, 16)}-${crmHex.slice(16, 20)}-${crmHex.slice(20)}`];
     const agent = await app.token(['customer:read'], 'agent-encoded');
     for (const requestId of requestIds) {
       expect((await app.graphql(agent, `query { customer(id: "${id}") { id } }`, undefined, { 'x-request-id': requestId })).status).toBe(200);

@@ -544,6 +544,8 @@ export class CustomerService {
       for (const candidate of candidates) if (this.keyring.hashAll(kind, candidate).some((hash) => hashes.has(hash))) return true;
       return false;
     };
+    // The skeleton runs hashed so far in this screen, and what each hashed to (texts repeat, and so do their words).
+    const skeletonRuns = new Map<string, string>();
     for (const item of items) {
       const own = known.get(item.customerId);
       if (!own) continue;
@@ -552,7 +554,7 @@ export class CustomerService {
         let folded: string | undefined;
         const fold = () => (folded ??= foldForMatching(text));
         if (names('CRM_ID', own.crm, () => crmIdCandidates(fold()))) return { path, kind: 'CRM_ID' };
-        if (this.spellsCrmSkeleton(text, own.crmSkeletons)) return { path, kind: 'CRM_ID' };
+        if (this.spellsCrmSkeleton(text, own.crmSkeletons, skeletonRuns)) return { path, kind: 'CRM_ID' };
         if (names('PHONE', own.phone, () => phoneCandidates(fold()))) return { path, kind: 'PHONE' };
         const shownPhone = shownPhones.get(item.customerId);
         if (shownPhone !== undefined && holdsPhoneDigits(fold(), shownPhone)) return { path, kind: 'PHONE' };
@@ -569,21 +571,35 @@ export class CustomerService {
    * (spellsInWholeWords, compared by keyed hash): `ACME X1234`, `ACME/X1234`, `ACME - X1234` and `acmex1234` for
    * ACME-X1234. The forms crmIdCandidates reads keep the id's own separators: a probe kept all four in a consent's
    * source, a grant's justification and an erasure's reason, after the erasure too. Only runs as long as a skeleton
-   * are hashed, under that skeleton's key version.
+   * are hashed, under that skeleton's key version, each once per screen (`hashed`), at most MAX_SCREENED_SKELETON_FORMS
+   * (a regression probe's push of single-letter words, against 49 CRM ids of as many lengths, took 4 s of CPU). Dates,
+   * times and amounts are read as in the phone screen (maskDatesTimesAmounts): `10:30` is no CRM id 1030, nor
+   * `2024-11-30` 20241130 (the same probe).
    */
-  private spellsCrmSkeleton(text: string, skeletons: ReadonlyArray<{ hash: string; length: number }>): boolean {
-    if (skeletons.length === 0) return false;
-    const wanted = new Set(skeletons.map((skeleton) => skeleton.hash));
+  private spellsCrmSkeleton(text: string, skeletons: ReadonlyArray<{ hash: string; length: number }>, hashed: Map<string, string>): boolean {
+    const screened = skeletons.filter((skeleton) => skeleton.length >= MIN_SKELETON_LENGTH);
+    if (screened.length === 0) return false;
+    const wanted = new Set(screened.map((skeleton) => skeleton.hash));
     const versionsOf = new Map<number, Set<string>>();
-    for (const { hash, length } of skeletons) versionsOf.set(length, (versionsOf.get(length) ?? new Set()).add(HmacKeyring.versionOf(hash)));
+    for (const { hash, length } of screened) versionsOf.set(length, (versionsOf.get(length) ?? new Set()).add(HmacKeyring.versionOf(hash)));
     const longest = Math.max(...versionsOf.keys());
-    const words = skeletonWordsOf(text);
+    const words = skeletonWordsOf(maskDatesTimesAmounts(text));
     for (let start = 0; start < words.length; start++) {
       let run = '';
       for (let end = start; end < words.length && run.length < longest; end++) {
         run += words[end];
         for (const version of versionsOf.get(run.length) ?? []) {
-          if (this.keyring.hasVersion(version) && wanted.has(this.keyring.skeletonHash(run, version))) return true;
+          if (!this.keyring.hasVersion(version)) continue;
+          const key = `${version}:${run}`;
+          let hash = hashed.get(key);
+          if (hash === undefined) {
+            if (hashed.size >= MAX_SCREENED_SKELETON_FORMS) {
+              throw new BadUserInputError("The request holds too many words to check against the customer's CRM ids; send fewer records at a time", { field: 'input' });
+            }
+            hash = this.keyring.skeletonHash(run, version);
+            hashed.set(key, hash);
+          }
+          if (wanted.has(hash)) return true;
         }
       }
     }
@@ -594,7 +610,7 @@ export class CustomerService {
   private skeletonFor(identifier: HashedIdentifier): { hash: string; length: number } | null {
     if (identifier.kind !== 'CRM_ID') return null;
     const skeleton = skeletonOf(identifier.normalised);
-    return skeleton.length < MIN_SCREENED_CRM_ID_LENGTH ? null : { hash: this.keyring.skeletonHash(skeleton), length: skeleton.length };
+    return skeleton.length < MIN_SKELETON_LENGTH ? null : { hash: this.keyring.skeletonHash(skeleton), length: skeleton.length };
   }
 
   /**
@@ -1503,6 +1519,14 @@ const NATIONAL_DIGITS_ANYWHERE = 9;
 const MAX_SCREENED_PHONE_FORMS = 50_000;
 /** The same for email forms (emailCandidates). */
 const MAX_SCREENED_EMAIL_FORMS = 50_000;
+/** The same for CRM-id skeleton runs (spellsCrmSkeleton). */
+const MAX_SCREENED_SKELETON_FORMS = 50_000;
+/**
+ * The fewest letters and digits a CRM id's skeleton is looked for with, across words: shorter ones are ordinary
+ * text (`AB 12`, `98 76 items`, `45.00` for AB-12, 9876, 4500; a regression probe). Such ids are looked for in
+ * their own forms only (crmIdCandidates).
+ */
+const MIN_SKELETON_LENGTH = 6;
 
 /** A display name's words run together are looked for from this many letters (`annlee` could be a word). */
 const MIN_NAME_RUN_TOGETHER = 8;

@@ -200,7 +200,8 @@ export function decodedTextsOf(id: string): string[] {
       // Zero bytes that pad it to a length (a UUID made of a shorter text's hex) are no part of the text.
       let end = bytes.length;
       while (end > 0 && bytes[end - 1] === 0) end -= 1;
-      text = STRICT_UTF8.decode(bytes.subarray(0, end));
+      // Spaces and line ends around it too (`echo address | base64` ends in a newline; a regression probe).
+      text = STRICT_UTF8.decode(bytes.subarray(0, end)).trim();
     } catch {
       return;
     }
