@@ -66,7 +66,7 @@ export const MAX_SUPPORT_SESSIONS_PER_REQUEST = 1;
 export const MAX_EXPORTS_PER_REQUEST = 3;
 
 /**
- * Support pushes one operation may carry. A push of 100 records of each kind costs 0.2 s, and up to 0.8 s for a
+ * Support pushes one document may carry (every operation in it counts). A push of 100 records of each kind costs 0.2 s, and up to 0.8 s for a
  * customer at the records kept per kind (its prune); 30 aliases of one made a 45 KB request run 31-49 s with 3-4 s of
  * CPU and file 12,000 records (a probe). An integration pushes one customer's activity per call; a few in one
  * document are taken. Refused before anything runs.
