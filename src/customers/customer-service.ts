@@ -499,7 +499,7 @@ export class CustomerService {
         id,
         {
           crm: hashesOfKind(identifiers[i] ?? [], 'CRM_ID'),
-          crmSkeletons: (identifiers[i] ?? []).flatMap((record) => (record.kind === 'CRM_ID' && record.skeleton ? [record.skeleton] : [])),
+          crmSkeletons: skeletonIndexOf((identifiers[i] ?? []).flatMap((record) => (record.kind === 'CRM_ID' && record.skeleton ? [record.skeleton] : []))),
           phone: hashesOfKind(identifiers[i] ?? [], 'PHONE'),
           email: hashesOfKind(identifiers[i] ?? [], 'EMAIL'),
         },
@@ -576,13 +576,9 @@ export class CustomerService {
    * times and amounts are read as in the phone screen (maskDatesTimesAmounts): `10:30` is no CRM id 1030, nor
    * `2024-11-30` 20241130 (the same probe).
    */
-  private spellsCrmSkeleton(text: string, skeletons: ReadonlyArray<{ hash: string; length: number }>, hashed: Map<string, string>): boolean {
-    const screened = skeletons.filter((skeleton) => skeleton.length >= MIN_SKELETON_LENGTH);
-    if (screened.length === 0) return false;
-    const wanted = new Set(screened.map((skeleton) => skeleton.hash));
-    const versionsOf = new Map<number, Set<string>>();
-    for (const { hash, length } of screened) versionsOf.set(length, (versionsOf.get(length) ?? new Set()).add(HmacKeyring.versionOf(hash)));
-    const longest = Math.max(...versionsOf.keys());
+  private spellsCrmSkeleton(text: string, index: SkeletonIndex | null, hashed: Map<string, string>): boolean {
+    if (index === null) return false;
+    const { wanted, versionsOf, longest } = index;
     const words = skeletonWordsOf(maskDatesTimesAmounts(text));
     for (let start = 0; start < words.length; start++) {
       let run = '';
@@ -836,8 +832,8 @@ export class CustomerService {
     const others = mine.filter((record) => record.keyVersion !== current);
     const filed = mine.find((record) => record.keyVersion === current);
     // A CRM id filed before its skeleton was (2026-12-02) gets it the next time it is seen in clear.
-    const skeleton = this.skeletonFor(identifier);
-    if (filed && skeleton && !filed.skeleton && !filed.pendingSince) await this.repository.fileSkeleton(filed.hash, customerId, skeleton);
+    const skeleton = filed && !filed.skeleton && !filed.pendingSince ? this.skeletonFor(identifier) : null;
+    if (filed && skeleton) await this.repository.fileSkeleton(filed.hash, customerId, skeleton);
     if (others.length === 0) return;
     const priorHashes = [...new Set([...identifier.hashes.slice(1), ...others.flatMap(hashesOf)])].filter((hash) => hash !== identifier.hashes[0]);
     if (filed) {
@@ -1437,6 +1433,27 @@ function emailFormsOfWord(pieces: readonly string[], add: (address: string, tagL
 /** What can end a domain: letters (a top-level domain), checked before a form is normalised. */
 const TOP_LEVEL_LABEL = /^\p{L}{2,63}$/u;
 
+/** A customer's CRM-id skeletons as spellsCrmSkeleton looks for them: their hashes, and the key versions of each length. */
+interface SkeletonIndex {
+  wanted: ReadonlySet<string>;
+  versionsOf: ReadonlyMap<number, ReadonlySet<string>>;
+  longest: number;
+}
+
+/** Built once per customer of a screen; null when none is long enough to look for (MIN_SKELETON_LENGTH). */
+function skeletonIndexOf(skeletons: ReadonlyArray<{ hash: string; length: number }>): SkeletonIndex | null {
+  const screened = skeletons.filter((skeleton) => skeleton.length >= MIN_SKELETON_LENGTH);
+  if (screened.length === 0) return null;
+  const versionsOf = new Map<number, Set<string>>();
+  for (const { hash, length } of screened) versionsOf.set(length, (versionsOf.get(length) ?? new Set()).add(HmacKeyring.versionOf(hash)));
+  return { wanted: new Set(screened.map((skeleton) => skeleton.hash)), versionsOf, longest: Math.max(...versionsOf.keys()) };
+}
+
+/** Runs of digits with only the separators people type between them (space . , - _ / : ( )): where a number can be. */
+function digitRunsOf(text: string): string[] {
+  return text.match(/\d+(?:[\s.,_/():-]+\d+)*/g) ?? [];
+}
+
 /**
  * What in a text (`folded` by `foldForMatching`) could be a phone number in E.164, with a `+` before it (`00`
  * taken for one): in every run of digits and separators between them (space . , - _ / : ( ), any number of them),
@@ -1462,7 +1479,7 @@ function phoneCandidates(folded: string): Set<string> {
     addE164(form);
     if (form.startsWith('00') && form.length >= 9) addE164(form.slice(2));
   };
-  for (const run of folded.match(/\d+(?:[\s.,_/():-]+\d+)*/g) ?? []) {
+  for (const run of digitRunsOf(folded)) {
     const pieces = run.split(/\D+/);
     const digits = pieces.join('');
     let boundary = 0;
@@ -1486,7 +1503,7 @@ function phoneCandidates(folded: string): Set<string> {
  */
 function phoneDigitsAnywhere(folded: string): Set<string> {
   const forms = new Set<string>();
-  for (const run of folded.match(/\d+(?:[\s.,_/():-]+\d+)*/g) ?? []) {
+  for (const run of digitRunsOf(folded)) {
     const digits = run.replace(/\D/g, '');
     for (let start = 0; start + 7 <= digits.length; start++) {
       for (let length = 7; length <= 15 && start + length <= digits.length; length++) forms.add(`+${digits.slice(start, start + length)}`);
@@ -1508,7 +1525,7 @@ function holdsPhoneDigits(folded: string, phone: { international: string; nation
   if (joined.includes(phone.international)) return true;
   if (phone.national.length < 7) return false;
   if (phone.national.length >= NATIONAL_DIGITS_ANYWHERE) return joined.includes(phone.national);
-  return (text.match(/\d+(?:[\s.,_/():-]+\d+)*/g) ?? []).some((run) => run.replace(/\D/g, '').includes(phone.national));
+  return digitRunsOf(text).some((run) => run.replace(/\D/g, '').includes(phone.national));
 }
 const NATIONAL_DIGITS_ANYWHERE = 9;
 
@@ -1559,7 +1576,8 @@ function namesIdentifier(text: string, identifier: ReadIdentifier): boolean {
   if (identifier.kind === 'CRM_ID') return namesAnyCrmId(text, [identifier.normalised]);
   if (identifier.kind === 'PHONE') {
     const folded = foldForMatching(text);
-    return phoneCandidates(folded).has(identifier.normalised) || phoneDigitsAnywhere(folded).has(identifier.normalised);
+    // Its digits anywhere in a run too (phoneDigitsAnywhere): the number is in hand, so a look for it in each run.
+    return phoneCandidates(folded).has(identifier.normalised) || digitRunsOf(folded).some((run) => run.replace(/\D/g, '').includes(identifier.normalised.slice(1)));
   }
   // The address being resolved, registered or linked, as the customer's shown one is looked for (findOwnIdentifierIn):
   // slugified (`jane.doe7.example.org`), with `at` for its `@`, its local part alone when that holds a digit; it was
