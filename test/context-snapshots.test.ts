@@ -488,6 +488,26 @@ describe('validating support activity', () => {
     expect((await summary(await register(dated), `Follow-up promised for ${dated.slice(0, 4)}-${dated.slice(4, 6)}-${dated.slice(6)}`)).body.errors).toBeUndefined();
     const short = `AB-${Math.floor(Math.random() * 90) + 10}`;
     expect((await summary(await register(short), `Router model AB ${short.slice(3)} replaced`)).body.errors).toBeUndefined();
+    // Numbers standing apart spell no CRM id of six digits (a regression probe: `Room 100 234 people` for 100234);
+    // joined by another separator they do.
+    const sixDigits = String(Math.floor(Math.random() * 900_000) + 100_000);
+    rawIdentifiers.push(sixDigits);
+    const numeric = await register(sixDigits);
+    expect((await summary(numeric, `Room ${sixDigits.slice(0, 3)} ${sixDigits.slice(3)} people attended`)).body.errors).toBeUndefined();
+    expect((await summary(numeric, `ref ${sixDigits.slice(0, 3)}-${sixDigits.slice(3)}`)).body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+    // A CRM id holding a date or a time is read with them as written too (the same probe: `SR 2025-01-15-0042` for
+    // SR-2025-01-15-0042, `INC 14:30:22` for INC-143022, read with the date aside, passed).
+    const tag = () => Array.from({ length: 3 }, () => String.fromCharCode(65 + Math.floor(Math.random() * 26))).join('');
+    const withDate = `${tag()}-2025-01-15-0042`;
+    const withTime = `${tag()}-143022`;
+    rawIdentifiers.push(withDate, withTime);
+    const dateHolder = await register(withDate);
+    for (const spelt of [withDate.replace('-', ' '), withDate.replace('-', '/'), withDate.replace(/-/g, ' ')]) {
+      expect((await summary(dateHolder, `see ${spelt}`)).body.errors?.[0]?.extensions, spelt).toMatchObject({ code: 'BAD_USER_INPUT' });
+    }
+    const timeHolder = await register(withTime);
+    expect((await summary(timeHolder, `see ${withTime.slice(0, 3)} 14:30:22`)).body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+    expect((await summary(timeHolder, `Called back at 14:30:22 about ${withTime.slice(0, 2)}`)).body.errors).toBeUndefined();
 
     // 40 CRM ids of as many lengths (filed directly: 40 links would take the test's time), then texts of single letters.
     const id = await register(`ACME-Q${Math.random().toString(36).slice(2, 8).toUpperCase()}`);

@@ -572,18 +572,38 @@ export class CustomerService {
    * ACME-X1234. The forms crmIdCandidates reads keep the id's own separators: a probe kept all four in a consent's
    * source, a grant's justification and an erasure's reason, after the erasure too. Only runs as long as a skeleton
    * are hashed, under that skeleton's key version, each once per screen (`hashed`), at most MAX_SCREENED_SKELETON_FORMS
-   * (a regression probe's push of single-letter words, against 49 CRM ids of as many lengths, took 4 s of CPU). Dates,
-   * times and amounts are read as in the phone screen (maskDatesTimesAmounts): `10:30` is no CRM id 1030, nor
-   * `2024-11-30` 20241130 (the same probe).
+   * (a regression probe's push of single-letter words, against 49 CRM ids of as many lengths, took 4 s of CPU).
+   * Read twice: with dates, times and amounts aside, as in the phone screen (maskDatesTimesAmounts: `10:30` is no CRM
+   * id 1030, nor `2024-11-30` 20241130; the same probe), and as written for runs with a letter in them, which no date
+   * spells alone (`SR 2025-01-15-0042` for SR-2025-01-15-0042, `INC 14:30:22` for INC-1430-22: the date read aside,
+   * they passed; a regression probe). Numbers standing apart, words of digits joined by spaces only, spell no CRM id
+   * of digits only (`Room 100 234 people` for 100234; the same probe): seven digits or more so joined are refused by
+   * the phone-shape screen anyway.
    */
   private spellsCrmSkeleton(text: string, index: SkeletonIndex | null, hashed: Map<string, string>): boolean {
     if (index === null) return false;
-    const { wanted, versionsOf, longest } = index;
-    const words = skeletonWordsOf(maskDatesTimesAmounts(text));
+    const masked = maskDatesTimesAmounts(text);
+    if (this.spellsSkeletonIn(skeletonWordsWithJoints(masked), index, hashed, false)) return true;
+    return masked !== asciiDigits(text) && this.spellsSkeletonIn(skeletonWordsWithJoints(text), index, hashed, true);
+  }
+
+  private spellsSkeletonIn(
+    { words, spaced }: { words: readonly string[]; spaced: readonly boolean[] },
+    { wanted, versionsOf, longest }: SkeletonIndex,
+    hashed: Map<string, string>,
+    needsLetter: boolean,
+  ): boolean {
     for (let start = 0; start < words.length; start++) {
       let run = '';
+      let digitsOnly = true;
+      let spacedOnly = true;
       for (let end = start; end < words.length && run.length < longest; end++) {
-        run += words[end];
+        const word = words[end] as string;
+        run += word;
+        digitsOnly &&= /^\d+$/.test(word);
+        if (end > start) spacedOnly &&= spaced[end] === true;
+        if (end > start && digitsOnly && spacedOnly) continue;
+        if (needsLetter && digitsOnly) continue;
         for (const version of versionsOf.get(run.length) ?? []) {
           if (!this.keyring.hasVersion(version)) continue;
           const key = `${version}:${run}`;
@@ -1771,6 +1791,23 @@ function skeletonWordsOf(text: string, options: { keepCase?: boolean } = {}): st
   return foldForSkeleton(text, options)
     .split(/[^\p{L}\p{N}]+/u)
     .filter((word) => word.length > 0);
+}
+
+/**
+ * The words of a text as skeletonWordsOf reads them, and for each whether only white space stands before it (the
+ * first word's is false): how spellsCrmSkeleton tells `100 234` from `100-234`.
+ */
+function skeletonWordsWithJoints(text: string): { words: string[]; spaced: boolean[] } {
+  const folded = foldForSkeleton(text);
+  const words: string[] = [];
+  const spaced: boolean[] = [];
+  let previousEnd = -1;
+  for (const match of folded.matchAll(/[\p{L}\p{N}]+/gu)) {
+    words.push(match[0]);
+    spaced.push(previousEnd >= 0 && /^\s+$/u.test(folded.slice(previousEnd, match.index)));
+    previousEnd = match.index + match[0].length;
+  }
+  return { words, spaced };
 }
 
 /**

@@ -196,6 +196,10 @@ describe('correlation ids (x-request-id, interactionId, an erasure requestId)', 
     'chat_2024-11-30_143022',
     'DSR_2024_11_30',
     'export_2024_11_30_42',
+    // A compact time after a compact date, and a year namespaced by colons (refused until a regression probe).
+    'req-20250115-143022-0042',
+    'evt-20250115T143022-7',
+    'erasure:2025:0042:final',
   ])('takes %j', (id) => {
     expect(isSafeReference(id)).toBe(true);
   });
@@ -207,6 +211,9 @@ describe('correlation ids (x-request-id, interactionId, an erasure requestId)', 
     'wa:447700900555',
     'ivr-447700900736',
     '44-7700-900736',
+    // What follows a date or a year is read on its own.
+    'ref-20241130-1234567',
+    'erasure:2025:447700900123',
     'call_00447700900736',
     // Escaped: the digits would touch the letter of an escape.
     'tel%3A%2B447700900555',
