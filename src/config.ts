@@ -136,7 +136,7 @@ const EnvSchema = z.object({
   AUDIT_MONGODB_DB: optionalString.refine((v) => v === null || databaseName(v), DATABASE_NAME_RULE),
   REDIS_URL: urlWithScheme(['redis', 'rediss']).refine(
     (v) => v === null || isRedisDatabasePath(v),
-    'must be a URL whose path or db parameter, if any, is a database number (redis://host:6379/0)',
+    'must be a URL whose path or db parameter, if any, is a database number (redis://host:6379/0), not two different ones',
   ),
   // Empty means the default here too (these were refused empty, in zod's own words; a probe).
   REDIS_KEY_PREFIX: optionalString.transform((v) => v ?? 'veil:').refine((v) => /^[A-Za-z0-9:_-]{1,32}$/.test(v), 'must be 1-32 letters, digits, :, _ or -'),
@@ -182,13 +182,16 @@ const EnvSchema = z.object({
 
 /**
  * ioredis sends the URL's path, or its `db` parameter, as SELECT's argument: anything but a number fails at the first
- * connection (`?db=x` crashed the start with a ReplyError and a stack trace; a probe).
+ * connection (`?db=x` crashed the start with a ReplyError and a stack trace; a probe). Given both, it takes the path
+ * and ignores the parameter: two different numbers are refused (`/0?db=2` wrote to database 0; a probe).
  */
 function isRedisDatabasePath(url: string): boolean {
   try {
     const parsed = new URL(url);
     const db = parsed.searchParams.getAll('db');
-    return /^\/?(\d{1,5})?$/.test(parsed.pathname) && db.length <= 1 && db.every((value) => /^\d{1,5}$/.test(value));
+    const path = /^\/?(\d{1,5})?$/.exec(parsed.pathname);
+    if (path === null || db.length > 1 || !db.every((value) => /^\d{1,5}$/.test(value))) return false;
+    return path[1] === undefined || db.length === 0 || Number(path[1]) === Number(db[0]);
   } catch {
     return false;
   }
