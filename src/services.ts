@@ -117,7 +117,10 @@ export function createServices(deps: ServiceDeps): Services {
     auditTrail,
     dsar,
     erasure,
-    stopTimers: context.stopRepurges,
+    stopTimers: () => {
+      context.stopRepurges();
+      erasure.stopSweeps();
+    },
   };
 }
 

@@ -575,6 +575,11 @@ describe('eraseCustomer under concurrency and bad input', () => {
       { requestId: '   ', reason: 'Asked by letter' },
       { requestId: 'DSR-1', reason: '' },
     ];
+    // The customer's identifier hashes themselves, as an export shows them (a probe: kept in DATA_DELETION, one tied
+    // the erased trail to the next person to register with the email).
+    const [held] = await app.app.services.customers['repository'].findIdentifiersByCustomerIds([id]);
+    const hash = held![0]!.hash;
+    cases.push({ requestId: hash.slice(hash.indexOf(':') + 1), reason: 'Asked by letter' }, { requestId: 'DSR-1', reason: `Erase identifier ${hash}` });
     for (const variables of cases) {
       const res = await app.graphql(dpo, ERASE, { id, ...variables });
       expect(res.body.errors?.[0]?.extensions?.['code'], JSON.stringify(variables)).toBe('BAD_USER_INPUT');
@@ -747,10 +752,36 @@ describe('writes that race an erasure', () => {
       expect(res.body.data!.resolveCustomer).toMatchObject({ customer: null, matchedBy: null });
       const event = await app.app.mongo.db.collection('audit_events').findOne({ _id: res.body.data!.resolveCustomer.auditEventId as never });
       expect(event).toMatchObject({ type: 'IDENTITY_RESOLUTION', chain: '_anonymous', customerId: null, details: { matched: false } });
+      // One of the erased person's calls: it keeps no identifier hash, and no lookup key ties it to the next person to
+      // register with the email (a probe found such lookups in the next registrant's export).
+      expect(event?.['sealedIdentifierHash'] ?? null).toBeNull();
+      expect(await app.app.mongo.db.collection('anonymous_lookups').countDocuments({ _id: res.body.data!.resolveCustomer.auditEventId as never })).toBe(0);
     } finally {
       audit['append'] = original;
     }
     await expectSealedChain(id);
+  });
+
+  // A probe: lookups made while an erasure ran, after it had deleted the identifiers, were filed as anonymous lookups
+  // after its sweeps, and listed with their callers, channels and interaction ids in the export of the next person to
+  // register with the number.
+  it("forgets the lookups of the erased identifiers filed after the erasure's own sweeps, a moment later", async () => {
+    const email = anEmail('lookups-after');
+    const first = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }] } });
+    const id = first.body.data!.registerCustomer.id;
+    const receipt = await erase(id, 'DSR-LOOKUPS', 'Erased with lookups still coming in');
+    const lookup = await app.graphql<{ resolveCustomer: { customer: null; auditEventId: string } }>(resolver, RESOLVE, { v: email });
+    expect(lookup.body.data!.resolveCustomer.customer).toBeNull();
+    const lookups = app.app.mongo.db.collection('anonymous_lookups');
+    expect(await lookups.countDocuments({ _id: lookup.body.data!.resolveCustomer.auditEventId as never })).toBe(1);
+    // The first later sweep runs ERASURE_LOOKUP_SWEEPS_MS[0] (2 s) after the erasure ended.
+    const sweptBy = new Date(receipt.erasedAt).getTime() + 2_000;
+    await expect.poll(() => lookups.countDocuments({ _id: lookup.body.data!.resolveCustomer.auditEventId as never }), { timeout: Math.max(0, sweptBy - Date.now()) + 5_000, interval: 200 }).toBe(0);
+    const again = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'EMAIL', value: email }] } });
+    const next = again.body.data!.registerCustomer.id;
+    expect(next).not.toBe(id);
+    const held = await app.graphql<{ dataSubjectAccess: { anonymousLookups: unknown[] } }>(dpo, `query($id: ID!) { dataSubjectAccess(customerId: $id) { anonymousLookups { id } } }`, { id: next });
+    expect(held.body.data!.dataSubjectAccess.anonymousLookups).toEqual([]);
   });
 
   it('takes back an identifier re-filed under a new key version after the erasure swept, so the person can register again', async () => {

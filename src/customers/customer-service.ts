@@ -448,7 +448,11 @@ export class CustomerService {
       customer !== null && customer.status === 'ACTIVE' && !isSettling(customer) && (await this.registeredBeforeNaming(customer, [hashed], actor, input.channel ?? null));
     // Nor the customer's other identifiers (their phone number in an interaction id of a lookup by email).
     if (isMatch && interactionId !== null) await this.refuseOwnIdentifiers([{ customerId: customer.id, texts: [['interactionId', interactionId]] }]);
-    const resolved = (match: { customer: CustomerRecord; keyVersion: string } | null) =>
+    // A lookup of an identifier whose customer is erased, or being erased, is one of that person's calls: its event
+    // keeps no identifier hash, so that no lookup key ties it to whoever registers with the identifier next (a probe
+    // found such lookups, made while an erasure ran, listed in the next registrant's export).
+    const heldByErased = records.some((record) => owners.get(record.customerId)?.status === 'ERASED');
+    const resolved = (match: { customer: CustomerRecord; keyVersion: string } | null, ofErased = heldByErased) =>
       this.audit.append({
         type: 'IDENTITY_RESOLUTION',
         customerId: match?.customer.id ?? null,
@@ -456,7 +460,7 @@ export class CustomerService {
         channel: input.channel ?? null,
         interactionId,
         resolutionSource: 'identifier_hash',
-        identifierHash: hashed.hashes[0] ?? null,
+        identifierHash: match === null && ofErased ? null : (hashed.hashes[0] ?? null),
         requestId: actor.requestId,
         details: { matched: match !== null, matchedKeyVersion: match?.keyVersion ?? null },
         sealingKey: match?.customer.dataKey ?? null,
@@ -472,7 +476,7 @@ export class CustomerService {
       // was refused as "The customer has been erased", with no event written, telling the caller whose identifier
       // it had been (a probe).
       if (!isMatch || !(error instanceof CustomerErasedError)) throw error;
-      return { customer: null, matchedBy: null, auditEventId: (await resolved(null)).id };
+      return { customer: null, matchedBy: null, auditEventId: (await resolved(null, true)).id };
     }
     return {
       customer: isMatch ? customer : null,
@@ -489,10 +493,19 @@ export class CustomerService {
    * number's length as an international number, is hashed and looked for among them. One `find` on `identifiers`
    * for all the customers.
    */
-  private async findOwnIdentifierIn(items: ReadonlyArray<OwnIdentifierScreen>): Promise<{ path: string; kind: IdentifierKind | 'NAME' } | null> {
+  private async findOwnIdentifierIn(items: ReadonlyArray<OwnIdentifierScreen>): Promise<{ path: string; kind: IdentifierKind | 'NAME' | 'HASH' } | null> {
     if (items.every((item) => item.texts.length === 0)) return null;
     const customerIds = [...new Set(items.map((item) => item.customerId))];
     const identifiers = await this.repository.findIdentifiersByCustomerIds(customerIds);
+    // The customer's identifier hashes themselves (what a data-subject export shows): one pasted as an erasure's
+    // reference or reason was kept in DATA_DELETION for good and tied the erased trail to whoever registers with the
+    // identifier next (a probe). Looked for first, as the digest after the key version.
+    const digestsOf = new Map(customerIds.map((id, i) => [id, hashDigestsOf(identifiers[i] ?? [])]));
+    for (const item of items) {
+      const digests = digestsOf.get(item.customerId);
+      if (digests === undefined || digests.size === 0) continue;
+      for (const [path, text] of item.texts) if (holdsDigest(text, digests)) return { path, kind: 'HASH' };
+    }
     const hashesOfKind = (records: readonly IdentifierRecord[], kind: IdentifierKind) => new Set(records.filter((r) => r.kind === kind).flatMap(hashesOf));
     const known = new Map(
       customerIds.map((id, i) => [
@@ -1584,7 +1597,30 @@ export interface OwnIdentifierScreen {
   screensName?: boolean;
 }
 
-const OWN_IDENTIFIER_NAMES: Record<IdentifierKind | 'NAME', string> = { EMAIL: 'email address', PHONE: 'phone number', CRM_ID: 'CRM id', NAME: 'name' };
+const OWN_IDENTIFIER_NAMES: Record<IdentifierKind | 'NAME' | 'HASH', string> = {
+  EMAIL: 'email address',
+  PHONE: 'phone number',
+  CRM_ID: 'CRM id',
+  NAME: 'name',
+  HASH: 'identifier hash',
+};
+
+/** The digests (after `<keyVersion>:`) of every hash these records stand for: current, prior and CRM-id skeletons. */
+function hashDigestsOf(records: readonly IdentifierRecord[]): Set<string> {
+  const hashes = records.flatMap((record) => [...hashesOf(record), ...(record.skeleton ? [record.skeleton.hash] : [])]);
+  return new Set(hashes.map((hash) => hash.slice(hash.indexOf(':') + 1)).filter((digest) => digest.length >= HASH_DIGEST_LENGTH));
+}
+
+/** A keyed hash's digest: 32 bytes in base64url, unpadded. */
+const HASH_DIGEST_LENGTH = 43;
+
+/** Whether the text holds one of these digests, anywhere in a run of base64url characters (`v1:<digest>`, `ref-<digest>`). */
+function holdsDigest(text: string, digests: ReadonlySet<string>): boolean {
+  for (const [run] of text.matchAll(/[A-Za-z0-9_-]{43,}/g)) {
+    for (let start = 0; start + HASH_DIGEST_LENGTH <= run.length; start++) if (digests.has(run.slice(start, start + HASH_DIGEST_LENGTH))) return true;
+  }
+  return false;
+}
 
 /** The words of a name or a text as the name screen compares them: folded as the identifier screens fold, accents dropped, lower-case. */
 function wordsOf(text: string): string[] {

@@ -25,6 +25,9 @@ const MAX_SETTLE_ATTEMPTS = 5;
  */
 const UNFINISHED_ERASURE_MS = 60_000;
 
+/** When an erasure forgets the anonymous lookups of the customer's identifier hashes again, after it ended. */
+export const ERASURE_LOOKUP_SWEEPS_MS = [2_000, 30_000];
+
 /**
  * The right to be forgotten. Every step is idempotent and every call runs all
  * of them, so a request that failed half-way (a store was down) is finished
@@ -51,6 +54,8 @@ const UNFINISHED_ERASURE_MS = 60_000;
  * record that consent was given and that this erasure happened.
  */
 export class ErasureService {
+  private readonly sweeps = new Set<NodeJS.Timeout>();
+
   constructor(
     private readonly customers: CustomerRepository,
     private readonly claims: ErasureRepository,
@@ -125,8 +130,11 @@ export class ErasureService {
     const withheld: Record<string, string> = recorded.withheld.length > 0 ? { withheld: recorded.withheld.join(' ') } : {};
     const httpRequestId = () => recordableRequestId(actor.requestId);
     let lookupsForgotten: number, identifiersRemoved: number, fromParticipants: ErasedItem[], settled: Awaited<ReturnType<ErasureService['settleErased']>>;
+    // Every hash the customer held during this erasure: the sweeps after the identifiers are deleted forget the lookups
+    // of these too (see forgetAnonymousLookups).
+    const hashes = new Set<string>();
     try {
-      lookupsForgotten = await this.forgetAnonymousLookups(customerId);
+      lookupsForgotten = await this.forgetAnonymousLookups(customerId, hashes);
       identifiersRemoved = await this.customers.deleteIdentifiers(customerId);
       fromParticipants = await this.eraseParticipants(customerId);
       identifiersRemoved += await this.customers.deleteIdentifiers(customerId);
@@ -178,12 +186,13 @@ export class ErasureService {
     }
     // The chain is sealed now: a write that raced this erasure is refused by the audit log and rolls itself back.
     // One that was audited before the seal wrote its data before it too; sweep once more for that data.
-    const late = await this.sweepAfterSeal(customerId, now);
+    const late = await this.sweepAfterSeal(customerId, now, hashes);
+    this.forgetAgainLater(hashes);
     return { customerId, requestId: request, erasedAt: settled.erasedAt, alreadyErased, removed: addCounts(removed, late), auditEventId: event.id };
   }
 
-  private async sweepAfterSeal(customerId: string, now: Date): Promise<ErasedItem[]> {
-    const lookups = await this.forgetAnonymousLookups(customerId);
+  private async sweepAfterSeal(customerId: string, now: Date, hashes: Set<string>): Promise<ErasedItem[]> {
+    const lookups = await this.forgetAnonymousLookups(customerId, hashes);
     const identifiers = await this.customers.deleteIdentifiers(customerId);
     const fromParticipants = await this.eraseParticipants(customerId);
     const settled = await this.settleErased(customerId, now);
@@ -199,10 +208,36 @@ export class ErasureService {
   /**
    * Anonymous lookups of the customer's identifiers (before they registered) stop opening to those hashes: read
    * while the identifiers still exist, so a request that fails between the two steps does this again when repeated.
+   * The hashes read are kept in `hashes` for the sweeps after the identifiers are gone: a lookup that read no owner
+   * once they were deleted files its lookup after this first pass (a probe found such lookups, made while the
+   * erasure ran, kept, and listed in the export of the next person to register with the number).
    */
-  private async forgetAnonymousLookups(customerId: string): Promise<number> {
+  private async forgetAnonymousLookups(customerId: string, hashes: Set<string>): Promise<number> {
     const [identifiers] = await this.customers.findIdentifiersByCustomerIds([customerId]);
-    return this.anonymousLookups.forget((identifiers ?? []).flatMap(hashesOf));
+    for (const hash of (identifiers ?? []).flatMap(hashesOf)) hashes.add(hash);
+    return this.anonymousLookups.forget([...hashes]);
+  }
+
+  /**
+   * And again ERASURE_LOOKUP_SWEEPS_MS after the erasure, for lookups still in flight when it ended (and the
+   * person's own calls in those seconds): in this process only, and dropped by a stop (stopSweeps).
+   */
+  private forgetAgainLater(hashes: ReadonlySet<string>): void {
+    if (hashes.size === 0) return;
+    const forget = [...hashes];
+    for (const delay of ERASURE_LOOKUP_SWEEPS_MS) {
+      const timer = setTimeout(() => {
+        this.sweeps.delete(timer);
+        this.anonymousLookups.forget(forget).catch(() => undefined);
+      }, delay).unref();
+      this.sweeps.add(timer);
+    }
+  }
+
+  /** Drops the later lookup sweeps still pending (ERASURE_LOOKUP_SWEEPS_MS), for a stop. */
+  stopSweeps(): void {
+    for (const timer of this.sweeps) clearTimeout(timer);
+    this.sweeps.clear();
   }
 
   /** Every participant is tried even when one fails; the request fails if any did, and a retry finishes the job. */
