@@ -63,7 +63,7 @@ async function main(): Promise<number> {
   const relative = path.relative(ROOT, file);
   if (!isCheck) {
     await writeFile(file, rendered);
-    console.log(`policy:docs wrote ${relative} (${rendered.split('\n').length} lines) from src/policy/policy-table.ts`);
+    console.log(`policy:docs wrote ${relative} (${rendered.split('\n').length - (rendered.endsWith('\n') ? 1 : 0)} lines) from src/policy/policy-table.ts`);
     return 0;
   }
   const current = await readIfExists(file);

@@ -259,6 +259,8 @@ const CASES: Case[] = [
   limit('an alias bomb of resolveCustomer probes', 'aliases', () =>
     gql(`{ ${Array.from({ length: 40 }, (_, i) => `p${i}: resolveCustomer(input: { identifier: { kind: EMAIL, value: "probe${i}@example.com" } }) { customer { id } }`).join(' ')} }`)),
   limit('an alias bomb of customer reads', 'aliases', () => gql(`{ ${Array.from({ length: 200 }, (_, i) => `c${i}: customer(id: "${customerId}") { id }`).join(' ')} }`)),
+  // graphql-armor counts no alias of `__typename` by default: 1,500 of them were answered (a probe).
+  limit('an alias bomb of __typename', 'aliases', () => gql(`{ ${Array.from({ length: 31 }, (_, i) => `t${i}: __typename`).join(' ')} }`)),
   // A router sends one `_entities` per fetch. 30 aliases of it over one list of 1,500 representations resolved 45,000
   // entities from a 100 KB request, for any valid token (a probe: 20-107 MB answers, the process blocked for seconds).
   // (150 here: this file's body limit is 16 KB; 4,500 in all is over the request's 2,000.)

@@ -239,6 +239,9 @@ describe('persisted queries and production settings', () => {
   it('refuses introspection and hides field suggestions when introspection is off', async () => {
     const introspection = await app.graphql(await app.token(['customer:read']), '{ __schema { types { name } } }');
     expect(introspection.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    // Naming the variable that turns it on, not Apollo's "pass introspection: true to ApolloServer" (a probe).
+    expect(introspection.body.errors?.[0]?.message).toBe('Introspection is off on this server (INTROSPECTION, off in production); the schema is served by _service { sdl }');
+    expect(introspection.body.errors?.[0]?.extensions?.['validationErrorCode']).toBe('INTROSPECTION_DISABLED');
     const typo = await app.graphql(await app.token(['customer:read']), '{ custome(id: "x") { id } }');
     expect(typo.body.errors?.[0]?.message).not.toMatch(/Did you mean/);
     expect(typo.body.errors?.[0]?.message).toContain('Cannot query field');

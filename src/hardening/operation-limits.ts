@@ -236,7 +236,8 @@ export function createOperationLimits(config: OperationLimitsConfig): { validati
       knownOperationTypesRule,
       // Fragments add no nesting of their own: the gateway wraps every entity fetch in `... on Customer`.
       maxDepthRule({ n: config.maxDepth, flattenFragments: true, ...rejectWith('depth', config.maxDepth) }),
-      maxAliasesRule({ n: config.maxAliases, ...rejectWith('aliases', config.maxAliases) }),
+      // Every alias counts, `__typename`'s too (graphql-armor leaves those out by default: 1,500 were answered; a probe).
+      maxAliasesRule({ n: config.maxAliases, allowList: [], ...rejectWith('aliases', config.maxAliases) }),
       costLimitRule({ maxCost: config.maxCost, flattenFragments: true, ...rejectWith('cost', config.maxCost) }),
       perDocumentRule(OperationTypeNode.QUERY, 'verifyAuditTrail', 'auditVerifications', MAX_AUDIT_VERIFICATIONS_PER_REQUEST),
       perDocumentRule(OperationTypeNode.MUTATION, 'startSupportSession', 'supportSessions', MAX_SUPPORT_SESSIONS_PER_REQUEST),

@@ -70,6 +70,15 @@ export function createErrorFormatter(onUnexpected: (error: unknown) => void, hoo
         extensions: { code: OPERATION_LIMIT_CODE, limit: 'validation' },
       };
     }
+    // Apollo's own words tell the operator to change code ("pass introspection: true to ApolloServer"): the switch is a
+    // variable here (a probe followed the README and found the message pointing elsewhere).
+    if (code === 'GRAPHQL_VALIDATION_FAILED' && formatted.extensions?.['validationErrorCode'] === 'INTROSPECTION_DISABLED') {
+      return {
+        message: 'Introspection is off on this server (INTROSPECTION, off in production); the schema is served by _service { sdl }',
+        ...where,
+        extensions: { code: 'GRAPHQL_VALIDATION_FAILED', validationErrorCode: 'INTROSPECTION_DISABLED' },
+      };
+    }
     // graphql-js' parser recurses once per level of nesting: a literal nested some 1,600 levels deep, well under the
     // token limit, overflows the stack, and the caller was shown "Maximum call stack size exceeded" (a probe).
     if (code === 'GRAPHQL_PARSE_FAILED' && /maximum call stack size exceeded/i.test(formatted.message)) {
