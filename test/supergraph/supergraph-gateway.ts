@@ -41,14 +41,15 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-export async function startGateway(supergraphSdl: string): Promise<Gateway> {
+/** On loopback; `port` 0 (the tests') takes a free one. */
+export async function startGateway(supergraphSdl: string, port = 0): Promise<Gateway> {
   const gateway = new ApolloGateway({
     supergraphSdl,
     buildService: ({ url }) => new AuthorizationForwardingDataSource({ url }),
   });
   const server = new ApolloServer<GatewayContext>({ gateway, includeStacktraceInErrorResponses: false });
   const { url } = await startStandaloneServer(server, {
-    listen: { port: 0, host: '127.0.0.1' },
+    listen: { port, host: '127.0.0.1' },
     context: async ({ req }) => ({ authorization: typeof req.headers.authorization === 'string' ? req.headers.authorization : null }),
   });
   return {

@@ -4,10 +4,13 @@
  * what the subgraph answers directly, masks, withheld fields and error codes
  * included, also for customers first reached through the other subgraph.
  */
+import { spawn } from 'node:child_process';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aPhone, anEmail, REGISTER, SERVICE_SCOPES } from '../testkit/builders.js';
+import { runScript } from '../testkit/run-script.js';
 import { startTestApp, type GraphQLResponse, type TestApp } from '../testkit/test-app.js';
+import { repoRoot } from '../../scripts/production-runtime.js';
 import { composeSupergraph, startGateway, type Gateway } from './supergraph-gateway.js';
 import { startTicketsSubgraph, type TicketRecord, type TicketsSubgraph } from './tickets-subgraph.js';
 
@@ -110,6 +113,54 @@ describe('composition', () => {
     // @apollo/gateway 2.14 refuses it: requiresScopes is "for: SECURITY"; hence POLICY_ROUTER_DIRECTIVES=false above.
     await expect(startGateway(supergraphSdl)).rejects.toThrow(/requiresScopes.*unsupported/);
   });
+});
+
+// The README's supergraph queries were runnable only by reading these tests (a probe): `npm run supergraph` serves them.
+describe('npm run supergraph', () => {
+  it('serves this subgraph and the tickets one through @apollo/gateway, the tickets naming Jane Doe of the demo data', async () => {
+    const service = await app.token(SERVICE_SCOPES, 'svc-crm');
+    const registered = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, {
+      input: { identifiers: [{ kind: 'EMAIL', value: 'jane.doe@example.com' }], displayName: 'Jane Doe' },
+    });
+    const jane = registered.body.data!.registerCustomer.id;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/supergraph-demo.ts', '--token', agent, '--subgraph', app.url, '--port', '0'], {
+      cwd: repoRoot,
+      env: { PATH: process.env['PATH'] ?? '' },
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      await expect.poll(() => (child.exitCode === null ? output : `exited ${child.exitCode}: ${output}`), { timeout: 60_000, interval: 200 }).toMatch(/^(?!exited)[\s\S]*Stop with Ctrl-C/);
+      const url = /served by @apollo\/gateway at (\S+)/.exec(output)![1]!;
+      expect(output).toContain(`Jane Doe is ${jane}`);
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${agent}` },
+        body: JSON.stringify({ query: '{ openTickets { id customer { id displayName email } } }' }),
+      });
+      const body = (await response.json()) as { data: { openTickets: Array<{ id: string; customer: { id: string; displayName: string } | null }> } };
+      expect(body.data.openTickets).toEqual([
+        { id: 'T-1', customer: { id: jane, displayName: 'Jane D.', email: 'j***@example.com' } },
+        // A key the tickets subgraph holds comes from it; this subgraph knows no such customer (see the README).
+        { id: 'T-3', customer: { id: STALE_ID, displayName: null, email: null } },
+      ]);
+    } finally {
+      child.kill('SIGINT');
+    }
+    await new Promise((resolve) => child.once('exit', resolve));
+  }, 90_000);
+
+  it('says to turn the router directives off when the subgraph serves them', async () => {
+    const routerApp = await startTestApp({ shareStoresWith: app });
+    try {
+      const { code, output } = await runScript('scripts/supergraph-demo.ts', ['--token', agent, '--subgraph', routerApp.url, '--port', '0'], {});
+      expect(code).toBe(2);
+      expect(output).toContain('start it with POLICY_ROUTER_DIRECTIVES=false');
+    } finally {
+      await routerApp.stop();
+    }
+  }, 90_000);
 });
 
 describe('the same policy through the gateway', () => {
