@@ -190,7 +190,9 @@ function isRedisDatabasePath(url: string): boolean {
     const parsed = new URL(url);
     const db = parsed.searchParams.getAll('db');
     const path = /^\/?(\d{1,5})?$/.exec(parsed.pathname);
-    if (path === null || db.length > 1 || !db.every((value) => /^\d{1,5}$/.test(value))) return false;
+    // ioredis reads `db` as written only: `?DB=3` used database 0 without a word (a regression probe).
+    const misspelt = [...parsed.searchParams.keys()].some((key) => key !== 'db' && key.toLowerCase() === 'db');
+    if (path === null || misspelt || db.length > 1 || !db.every((value) => /^\d{1,5}$/.test(value))) return false;
     return path[1] === undefined || db.length === 0 || Number(path[1]) === Number(db[0]);
   } catch {
     return false;

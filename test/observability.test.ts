@@ -169,6 +169,26 @@ describe('logs', () => {
     for (const event of events) expect(completedIds).toContain(event['requestId']);
   });
 
+  // An identifier's hash, as an export shows it, was kept as the request id of a consent receipt, a lookup and an export,
+  // after the erasure too, and logged (a regression probe): it ties the erased trail to the next registrant.
+  it("replaces an x-request-id that holds a customer's identifier hash, in its events and its log lines", async () => {
+    const service = await app.token(SERVICE_SCOPES, 'svc-request-hash');
+    const registered = await app.graphql<{ registerCustomer: { id: string; identifiers: Array<{ hash: string }> } }>(
+      service, `mutation($input: RegisterCustomerInput!) { registerCustomer(input: $input) { id identifiers { hash } } }`, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail('request-hash') }] } },
+    );
+    const { id, identifiers } = registered.body.data!.registerCustomer;
+    const digest = identifiers[0]!.hash.slice(identifiers[0]!.hash.indexOf(':') + 1);
+    const consent = await app.graphql(service, `mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "crm" }) { id } }`, { c: id }, { 'x-request-id': `req-${digest}`.slice(0, 64) });
+    expect(consent.body.errors).toBeUndefined();
+    const hex = Buffer.from(digest, 'base64url').toString('hex');
+    const read = await app.graphql(await app.token(['customer:read'], 'agent-request-hash'), `query($id: ID!) { customer(id: $id) { id } }`, { id }, { 'x-request-id': hex });
+    expect(read.body.errors).toBeUndefined();
+    const events = await app.app.mongo.db.collection('audit_events').find({ chain: id, type: 'CONSENT_RECORDED' }).toArray();
+    expect(events.map((e) => e['requestId'])).toEqual([expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-/)]);
+    expect(app.logs.text()).not.toContain(digest);
+    expect(app.logs.text()).not.toContain(hex);
+  });
+
   // The stored-identifier screen read words only between separators: a stored address written in camel case passed as
   // a later request's id and operation name, and was logged (a probe).
   it('reads words run together in camel case when it screens a request id or operation name for stored addresses', async () => {

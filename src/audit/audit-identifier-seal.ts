@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { Binary, type Collection } from 'mongodb';
+import { Binary, type Collection, type Filter } from 'mongodb';
 import type { PiiEnvelope, WrappedDataKey } from '../identity/pii-envelope.js';
 import { chunk, BATCHED_FIND, IN_CHUNK_SIZE } from '../storage/mongo.js';
 import { ANONYMOUS_CHAIN } from './audit-chain.js';
@@ -26,7 +26,8 @@ export interface IdentifierHashSeal {
 
 /** Customer events and anonymous ones (customerId null) alike: what the audit log and its readers use. */
 export interface AuditIdentifierSeals {
-  seal(customerId: string | null, eventId: string, identifierHash: string, known?: WrappedDataKey | null): Promise<string | null>;
+  /** `priorHashes`: an anonymous event's identifier under the other key versions, filed with its lookup key. */
+  seal(customerId: string | null, eventId: string, identifierHash: string, known?: WrappedDataKey | null, priorHashes?: readonly string[]): Promise<string | null>;
   openAll(items: ReadonlyArray<{ customerId: string | null; eventId: string; sealed: string }>): Promise<Array<string | null>>;
 }
 
@@ -94,6 +95,8 @@ interface AnonymousLookupDoc {
   /** The event's id. */
   _id: string;
   identifierHash: string;
+  /** The same identifier's hashes under the other key versions the lookup's replica knew (absent before 2026-12-02). */
+  priorHashes?: string[];
   key: Binary;
   createdAt: Date;
 }
@@ -110,10 +113,16 @@ interface AnonymousLookupDoc {
 export class AnonymousLookupSeal {
   constructor(private readonly lookups: Collection<AnonymousLookupDoc>) {}
 
-  async seal(eventId: string, identifierHash: string): Promise<string> {
+  async seal(eventId: string, identifierHash: string, priorHashes: readonly string[] = []): Promise<string> {
     const key = randomBytes(32);
     try {
-      await this.lookups.insertOne({ _id: eventId, identifierHash, key: new Binary(key), createdAt: new Date() });
+      await this.lookups.insertOne({
+        _id: eventId,
+        identifierHash,
+        ...(priorHashes.length > 0 ? { priorHashes: [...priorHashes] } : {}),
+        key: new Binary(key),
+        createdAt: new Date(),
+      });
       return sealWith(key, buildAad(ANONYMOUS_CHAIN, eventId), identifierHash);
     } finally {
       key.fill(0);
@@ -136,15 +145,21 @@ export class AnonymousLookupSeal {
   /** The events of the anonymous lookups of these identifier hashes (data-subject access). */
   async eventIdsFor(identifierHashes: readonly string[]): Promise<string[]> {
     if (identifierHashes.length === 0) return [];
-    const docs = await this.lookups.find({ identifierHash: { $in: [...identifierHashes] } }, { ...BATCHED_FIND, projection: { _id: 1 } }).toArray();
+    const docs = await this.lookups.find(byAnyHash(identifierHashes), { ...BATCHED_FIND, projection: { _id: 1 } }).toArray();
     return docs.map((doc) => doc._id);
   }
 
   /** Erasure: the anonymous lookups of these identifier hashes can no longer be opened. Returns how many were. */
   async forget(identifierHashes: readonly string[]): Promise<number> {
     if (identifierHashes.length === 0) return 0;
-    return (await this.lookups.deleteMany({ identifierHash: { $in: [...identifierHashes] } })).deletedCount;
+    return (await this.lookups.deleteMany(byAnyHash(identifierHashes))).deletedCount;
   }
+}
+
+/** Lookups filed under any of these hashes, as their current one or under another key version. */
+function byAnyHash(identifierHashes: readonly string[]): Filter<AnonymousLookupDoc> {
+  const hashes = [...new Set(identifierHashes)];
+  return { $or: [{ identifierHash: { $in: hashes } }, { priorHashes: { $in: hashes } }] };
 }
 
 /** Customer events under the customer's key, anonymous ones under their own. */
@@ -154,8 +169,8 @@ export class IdentifierSeals implements AuditIdentifierSeals {
     private readonly anonymous: AnonymousLookupSeal,
   ) {}
 
-  seal(customerId: string | null, eventId: string, identifierHash: string, known: WrappedDataKey | null = null): Promise<string | null> {
-    return customerId === null ? this.anonymous.seal(eventId, identifierHash) : this.customers.seal(customerId, eventId, identifierHash, known);
+  seal(customerId: string | null, eventId: string, identifierHash: string, known: WrappedDataKey | null = null, priorHashes: readonly string[] = []): Promise<string | null> {
+    return customerId === null ? this.anonymous.seal(eventId, identifierHash, priorHashes) : this.customers.seal(customerId, eventId, identifierHash, known);
   }
 
   async openAll(items: ReadonlyArray<{ customerId: string | null; eventId: string; sealed: string }>): Promise<Array<string | null>> {

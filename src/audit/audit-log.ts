@@ -185,7 +185,7 @@ export class AuditLog {
     if (hash === null) return { identifierHash: null, sealedIdentifierHash: null };
     if (input.customerId === null && !this.seal) return { identifierHash: hash, sealedIdentifierHash: null };
     if (!this.seal) throw new Error('this audit log has no identifier seal: it cannot record an identifier hash on a customer event');
-    return { identifierHash: null, sealedIdentifierHash: await this.seal.seal(input.customerId, eventId, hash, input.sealingKey ?? null) };
+    return { identifierHash: null, sealedIdentifierHash: await this.seal.seal(input.customerId, eventId, hash, input.sealingKey ?? null, input.identifierPriorHashes ?? []) };
   }
 
   private rememberHead(chain: string, head: ChainHead): void {

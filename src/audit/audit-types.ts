@@ -31,6 +31,13 @@ export interface AuditEventInput {
   interactionId?: string | null;
   resolutionSource?: string | null;
   identifierHash?: string | null;
+  /**
+   * Not stored in the event: on an anonymous one, the identifier's hashes under the other configured key versions,
+   * filed with its lookup key, so that erasure and data-subject access find the lookup by any of them (mid-rotation,
+   * a lookup on a replica whose current version is new filed only that hash, which an identifier filed under the old
+   * one never names: an erasure left such lookups, listed in the next registrant's export; a regression probe).
+   */
+  identifierPriorHashes?: readonly string[];
   fields?: PiiField[] | null;
   justification?: string | null;
   requestId?: string | null;

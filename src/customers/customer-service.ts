@@ -461,6 +461,7 @@ export class CustomerService {
         interactionId,
         resolutionSource: 'identifier_hash',
         identifierHash: match === null && ofErased ? null : (hashed.hashes[0] ?? null),
+        identifierPriorHashes: hashed.hashes.slice(1),
         requestId: actor.requestId,
         details: { matched: match !== null, matchedKeyVersion: match?.keyVersion ?? null },
         sealingKey: match?.customer.dataKey ?? null,
@@ -726,6 +727,9 @@ export class CustomerService {
       // An address with its `@` written as another character (`jane_doe7xx.example.com`, a probe's request id and
       // operation name): an address shape is refused before this, this one is not.
       ...[...emails].flatMap((form) => this.keyring.hashAll('EMAIL', form)),
+      // An identifier's hash itself, as a data-subject export shows it (a regression probe's `req-<digest>` was kept as
+      // the request id of a consent receipt, a lookup and an export, after the erasure too): under every key version.
+      ...[...new Set(digestsIn(text))].flatMap((digest) => this.keyring.versions.map((version) => `${version}:${digest}`)),
     ];
   }
 
@@ -1614,12 +1618,35 @@ function hashDigestsOf(records: readonly IdentifierRecord[]): Set<string> {
 /** A keyed hash's digest: 32 bytes in base64url, unpadded. */
 const HASH_DIGEST_LENGTH = 43;
 
-/** Whether the text holds one of these digests, anywhere in a run of base64url characters (`v1:<digest>`, `ref-<digest>`). */
+/** Whether the text holds one of these digests, in any form digestsIn reads. */
 function holdsDigest(text: string, digests: ReadonlySet<string>): boolean {
-  for (const [run] of text.matchAll(/[A-Za-z0-9_-]{43,}/g)) {
-    for (let start = 0; start + HASH_DIGEST_LENGTH <= run.length; start++) if (digests.has(run.slice(start, start + HASH_DIGEST_LENGTH))) return true;
-  }
+  for (const digest of digestsIn(text)) if (digests.has(digest)) return true;
   return false;
+}
+
+/**
+ * Every 32-byte digest a text could hold, as base64url: every 43 characters in a row of a run of base64url or
+ * base64 characters (`v1:<digest>`, `ref-<digest>-x`, the standard alphabet), also with white space taken out (the
+ * digest in chunks); every 64 hex digits in a row; and a whole run that is base64 of `<version>:<digest>` (the
+ * encodings a regression probe kept: base64 and base64url of the hash, the digest's bytes in hex, the digest in
+ * chunks of 11). An encoding inside a longer encoded text is not read. Lazily: a screen stops at the first match.
+ */
+function* digestsIn(text: string): Generator<string> {
+  if (text.length < HASH_DIGEST_LENGTH) return;
+  const compact = text.replace(/\s+/g, '');
+  for (const form of compact === text ? [text] : [text, compact]) {
+    for (const [run] of form.matchAll(/[A-Za-z0-9_+/-]{43,}/g)) {
+      const url = run.replace(/\+/g, '-').replace(/\//g, '_');
+      for (let start = 0; start + HASH_DIGEST_LENGTH <= url.length; start++) yield url.slice(start, start + HASH_DIGEST_LENGTH);
+      if (run.length >= 60) {
+        const decoded = Buffer.from(url, 'base64url').toString('latin1');
+        for (const [, digest] of decoded.matchAll(/[A-Za-z0-9]{1,16}:([A-Za-z0-9_-]{43})/g)) yield digest as string;
+      }
+    }
+    for (const [run] of form.matchAll(/[0-9A-Fa-f]{64,}/g)) {
+      for (let start = 0; start + 64 <= run.length; start++) yield Buffer.from(run.slice(start, start + 64), 'hex').toString('base64url');
+    }
+  }
 }
 
 /** The words of a name or a text as the name screen compares them: folded as the identifier screens fold, accents dropped, lower-case. */

@@ -246,10 +246,11 @@ const LONG_HEX = /(?<![0-9A-Za-z])(?=[0-9A-Fa-f]*[A-Fa-f])[0-9A-Fa-f]{20,}(?![0-
 // A year that begins a whole date (`DSR-2024-11-30-0042`) is left to the date's own mask: taken alone, it left
 // `11-30-0042` to read as a number (a regression probe). Not one joined by `_`, which the date mask does not read
 // (`DSR_2024_11_30` was refused by the version that left those too; the next regression probe).
-// A compact date takes a compact time after it (`req-20250115-143022-0042`, `20250115T143022`), and a year a `:`
-// after it (`erasure:2025:0042:final`): both were refused as phone numbers (a regression probe).
+// A compact date takes a compact time after a separator (`req-20250115-143022-0042`, `20250115T143022`), and a year a
+// `:` after it (`erasure:2025:0042:final`): both were refused as phone numbers (a regression probe). Not a time run
+// into the date: `DSR-201101012359` is a phone number too (+20 11 0101 2359; the next regression probe).
 const REFERENCE_DATE =
-  /(?<=[A-Za-z][-_/.:]?)(?:19|20)\d\d(?:(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?:[-_T]?(?:[01]\d|2[0-3])[0-5]\d(?:[0-5]\d)?)?(?!\d)|(?=[-_/.:]\d)(?!([-/.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?!\d)))/g;
+  /(?<=[A-Za-z][-_/.:]?)(?:19|20)\d\d(?:(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?:[-_T](?:[01]\d|2[0-3])[0-5]\d(?:[0-5]\d)?)?(?!\d)|(?=[-_/.:]\d)(?!([-/.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?!\d)))/g;
 const CHANNEL_PREFIX = /(whatsapp|wa|tel|phone|sms|mms|mobile|mob|cell|msisdn|viber|signal|telegram|imessage)(?=\+?\d)/gi;
 /**
  * A phone number as a URI names it, `scheme:number`: `tel:447700900123`, `smsto:447700900123`, `whatsapp:44-7700-900125`

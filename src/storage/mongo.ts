@@ -145,6 +145,7 @@ export async function ensureIndexes(db: Db): Promise<void> {
     .createIndex({ customerId: 1, version: 1 }, { name: 'customer_version_unique', unique: true });
   await db.collection(COLLECTIONS.supportRecords).createIndex({ customerId: 1, kind: 1 }, { name: 'by_customer_kind' });
   await db.collection(COLLECTIONS.anonymousLookups).createIndex({ identifierHash: 1 }, { name: 'by_identifier_hash' });
+  await db.collection(COLLECTIONS.anonymousLookups).createIndex({ priorHashes: 1 }, { name: 'by_prior_hash' });
   await requireUniqueIndex(db, COLLECTIONS.consents, 'customer_version_unique');
   // The audit trail's indexes: AuditRepository.ensureIndexes, in whichever database holds the trail.
 }

@@ -59,7 +59,7 @@ describe('REDIS_URL', () => {
   });
 
   // `?db=` reached SELECT unchecked: a ReplyError and a stack trace, or "no database NaN" (a probe). `garbage` got two lines.
-  it.each(['redis://127.0.0.1:6379/notadb', 'redis://:pw@127.0.0.1:6379/0/x', 'redis://[::1', 'redis://:pw@127.0.0.1:6379/?db=', 'redis://:pw@127.0.0.1:6379/?db=abc', 'redis://:pw@127.0.0.1:6379?db=-1', 'redis://:pw@h:1/?db=1&db=2', 'redis://:pw@127.0.0.1:6379/0?db=2', 'garbage'])('refuses %s in one line without repeating it', (url) => {
+  it.each(['redis://127.0.0.1:6379/notadb', 'redis://:pw@127.0.0.1:6379/0/x', 'redis://[::1', 'redis://:pw@127.0.0.1:6379/?db=', 'redis://:pw@127.0.0.1:6379/?db=abc', 'redis://:pw@127.0.0.1:6379?db=-1', 'redis://:pw@h:1/?db=1&db=2', 'redis://:pw@127.0.0.1:6379/0?db=2', 'redis://:pw@127.0.0.1:6379?DB=3', 'garbage'])('refuses %s in one line without repeating it', (url) => {
     const problems = problemsOf({ REDIS_URL: url });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(/^REDIS_URL: /);

@@ -214,6 +214,7 @@ describe('correlation ids (x-request-id, interactionId, an erasure requestId)', 
     // What follows a date or a year is read on its own.
     'ref-20241130-1234567',
     'erasure:2025:447700900123',
+    'DSR-201101012359',
     'call_00447700900736',
     // Escaped: the digits would touch the letter of an escape.
     'tel%3A%2B447700900555',
