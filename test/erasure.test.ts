@@ -587,6 +587,9 @@ describe('eraseCustomer under concurrency and bad input', () => {
       { requestId: 'DSR-1', reason: `ref ${Buffer.from(hash).toString('base64')}` },
       { requestId: Buffer.from(digest, 'base64url').toString('hex'), reason: 'Asked by letter' },
       { requestId: 'DSR-1', reason: `id ${digest.match(/.{1,11}/g)!.join(' ')}` },
+      // Split by a character of its own alphabet, or a dot (the next regression probe).
+      { requestId: 'DSR-1', reason: `ref ${digest.slice(0, 22)}-${digest.slice(22)}` },
+      { requestId: `DSR-${digest.slice(0, 21)}.${digest.slice(21)}`, reason: 'Asked by letter' },
     );
     for (const variables of cases) {
       const res = await app.graphql(dpo, ERASE, { id, ...variables });

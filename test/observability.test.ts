@@ -181,8 +181,14 @@ describe('logs', () => {
     const consent = await app.graphql(service, `mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "crm" }) { id } }`, { c: id }, { 'x-request-id': `req-${digest}`.slice(0, 64) });
     expect(consent.body.errors).toBeUndefined();
     const hex = Buffer.from(digest, 'base64url').toString('hex');
-    const read = await app.graphql(await app.token(['customer:read'], 'agent-request-hash'), `query($id: ID!) { customer(id: $id) { id } }`, { id }, { 'x-request-id': hex });
-    expect(read.body.errors).toBeUndefined();
+    const reader = await app.token(['customer:read'], 'agent-request-hash');
+    // In hex, and split by a dot, an underscore, a dash or in chunks (the next regression probe: the split forms were kept).
+    const forms = [hex, `${digest.slice(0, 21)}.${digest.slice(21)}`, `r_${digest.slice(0, 20)}_${digest.slice(20)}`, `${digest.slice(0, 20)}-${digest.slice(20)}`, digest.match(/.{1,11}/g)!.join('.')];
+    for (const form of forms) {
+      const read = await app.graphql(reader, `query($id: ID!) { customer(id: $id) { id } }`, { id }, { 'x-request-id': form });
+      expect(read.body.errors).toBeUndefined();
+      expect(app.logs.text(), form).not.toContain(form);
+    }
     const events = await app.app.mongo.db.collection('audit_events').find({ chain: id, type: 'CONSENT_RECORDED' }).toArray();
     expect(events.map((e) => e['requestId'])).toEqual([expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-/)]);
     expect(app.logs.text()).not.toContain(digest);

@@ -504,7 +504,7 @@ export class CustomerService {
     const digestsOf = new Map(customerIds.map((id, i) => [id, hashDigestsOf(identifiers[i] ?? [])]));
     for (const item of items) {
       const digests = digestsOf.get(item.customerId);
-      if (digests === undefined || digests.size === 0) continue;
+      if (digests === undefined || digests.length === 0) continue;
       for (const [path, text] of item.texts) if (holdsDigest(text, digests)) return { path, kind: 'HASH' };
     }
     const hashesOfKind = (records: readonly IdentifierRecord[], kind: IdentifierKind) => new Set(records.filter((r) => r.kind === kind).flatMap(hashesOf));
@@ -729,7 +729,7 @@ export class CustomerService {
       ...[...emails].flatMap((form) => this.keyring.hashAll('EMAIL', form)),
       // An identifier's hash itself, as a data-subject export shows it (a regression probe's `req-<digest>` was kept as
       // the request id of a consent receipt, a lookup and an export, after the erasure too): under every key version.
-      ...[...new Set(digestsIn(text))].flatMap((digest) => this.keyring.versions.map((version) => `${version}:${digest}`)),
+      ...[...digestsIn(text)].flatMap((digest) => this.keyring.versions.map((version) => `${version}:${digest}`)),
     ];
   }
 
@@ -1609,44 +1609,90 @@ const OWN_IDENTIFIER_NAMES: Record<IdentifierKind | 'NAME' | 'HASH', string> = {
   HASH: 'identifier hash',
 };
 
+/** A customer's hash digest as holdsDigest compares it: itself, its letters and digits, and its bytes in hex. */
+interface DigestForms {
+  digest: string;
+  alphanumeric: string;
+  hex: string;
+}
+
 /** The digests (after `<keyVersion>:`) of every hash these records stand for: current, prior and CRM-id skeletons. */
-function hashDigestsOf(records: readonly IdentifierRecord[]): Set<string> {
+function hashDigestsOf(records: readonly IdentifierRecord[]): DigestForms[] {
   const hashes = records.flatMap((record) => [...hashesOf(record), ...(record.skeleton ? [record.skeleton.hash] : [])]);
-  return new Set(hashes.map((hash) => hash.slice(hash.indexOf(':') + 1)).filter((digest) => digest.length >= HASH_DIGEST_LENGTH));
+  const digests = new Set(hashes.map((hash) => hash.slice(hash.indexOf(':') + 1)).filter((digest) => digest.length >= HASH_DIGEST_LENGTH));
+  return [...digests].map((digest) => ({ digest, alphanumeric: digest.replace(/[^A-Za-z0-9]/g, ''), hex: Buffer.from(digest, 'base64url').toString('hex') }));
 }
 
 /** A keyed hash's digest: 32 bytes in base64url, unpadded. */
 const HASH_DIGEST_LENGTH = 43;
 
-/** Whether the text holds one of these digests, in any form digestsIn reads. */
-function holdsDigest(text: string, digests: ReadonlySet<string>): boolean {
-  for (const digest of digestsIn(text)) if (digests.has(digest)) return true;
-  return false;
+/**
+ * Whether the text holds one of these digests: its letters and digits in a row, whatever stands between them (`v1:<d>`,
+ * `ref-<d>-x`, the standard alphabet, in chunks split by spaces, dots, dashes or underscores: a regression probe's
+ * `<d1>-<d2>` and `<d1>.<d2>` passed a check of 43 characters in a row), its bytes in hex the same way (any case,
+ * `ab:cd:…`), or a token that is base64 of `<version>:<digest>`. 256 bits: nothing else spells one.
+ */
+function holdsDigest(text: string, digests: readonly DigestForms[]): boolean {
+  if (text.length < HASH_DIGEST_LENGTH) return false;
+  const alphanumeric = text.replace(/[^A-Za-z0-9]/g, '');
+  const lower = alphanumeric.toLowerCase();
+  if (digests.some((forms) => alphanumeric.includes(forms.alphanumeric) || lower.includes(forms.hex))) return true;
+  const encoded = new Set(encodedHashDigestsIn(text));
+  return digests.some((forms) => encoded.has(forms.digest));
 }
 
+/** Digests in tokens that are, whole, base64 or base64url of `<version>:<digest>`. */
+function* encodedHashDigestsIn(text: string): Generator<string> {
+  for (const [run] of text.matchAll(/[A-Za-z0-9_+/-]{60,}/g)) {
+    const decoded = Buffer.from(run.replace(/\+/g, '-').replace(/\//g, '_'), 'base64url').toString('latin1');
+    for (const [, digest] of decoded.matchAll(/[A-Za-z0-9]{1,16}:([A-Za-z0-9_-]{43})/g)) yield digest as string;
+  }
+}
+
+/** How many forms digestsIn gives one text at most (an id of 64 characters gives a few hundred). */
+const MAX_DIGEST_FORMS = 5_000;
+
 /**
- * Every 32-byte digest a text could hold, as base64url: every 43 characters in a row of a run of base64url or
- * base64 characters (`v1:<digest>`, `ref-<digest>-x`, the standard alphabet), also with white space taken out (the
- * digest in chunks); every 64 hex digits in a row; and a whole run that is base64 of `<version>:<digest>` (the
- * encodings a regression probe kept: base64 and base64url of the hash, the digest's bytes in hex, the digest in
- * chunks of 11). An encoding inside a longer encoded text is not read. Lazily: a screen stops at the first match.
+ * Every 32-byte digest a short text (a request id, an operation name) could hold, as base64url, for a store-wide
+ * lookup (the digest is not in hand, as it is in holdsDigest): what holdsDigest finds, as far as it can be undone.
+ * Characters no base64url digest has (`.`, `:`, white space) are taken out and the standard alphabet read as base64url;
+ * then every 43 characters in a row, and every 43 to 47 with as many of their `-` and `_` taken out (a digest split by
+ * them); every 64 hex digits in a row, separators taken out; and tokens that are base64 of a hash.
  */
-function* digestsIn(text: string): Generator<string> {
-  if (text.length < HASH_DIGEST_LENGTH) return;
-  const compact = text.replace(/\s+/g, '');
-  for (const form of compact === text ? [text] : [text, compact]) {
-    for (const [run] of form.matchAll(/[A-Za-z0-9_+/-]{43,}/g)) {
-      const url = run.replace(/\+/g, '-').replace(/\//g, '_');
-      for (let start = 0; start + HASH_DIGEST_LENGTH <= url.length; start++) yield url.slice(start, start + HASH_DIGEST_LENGTH);
-      if (run.length >= 60) {
-        const decoded = Buffer.from(url, 'base64url').toString('latin1');
-        for (const [, digest] of decoded.matchAll(/[A-Za-z0-9]{1,16}:([A-Za-z0-9_-]{43})/g)) yield digest as string;
+function digestsIn(text: string): Set<string> {
+  const found = new Set<string>();
+  if (text.length < HASH_DIGEST_LENGTH) return found;
+  const url = text.replace(/\+/g, '-').replace(/\//g, '_').replace(/[^A-Za-z0-9_-]/g, '');
+  for (const [run] of url.matchAll(/[A-Za-z0-9_-]{43,}/g)) {
+    for (let length = HASH_DIGEST_LENGTH; length <= HASH_DIGEST_LENGTH + 4; length++) {
+      for (let start = 0; start + length <= run.length && found.size < MAX_DIGEST_FORMS; start++) {
+        const window = run.slice(start, start + length);
+        for (const digest of withoutSeparators(window, length - HASH_DIGEST_LENGTH)) found.add(digest);
       }
     }
-    for (const [run] of form.matchAll(/[0-9A-Fa-f]{64,}/g)) {
-      for (let start = 0; start + 64 <= run.length; start++) yield Buffer.from(run.slice(start, start + 64), 'hex').toString('base64url');
-    }
   }
+  const hex = text.replace(/[^0-9A-Fa-f]/g, '');
+  for (let start = 0; start + 64 <= hex.length && found.size < MAX_DIGEST_FORMS; start++) found.add(Buffer.from(hex.slice(start, start + 64), 'hex').toString('base64url'));
+  for (const digest of encodedHashDigestsIn(text)) found.add(digest);
+  return found;
+}
+
+/** `window` with `count` of its `-` and `_` taken out, every way (none when it has fewer). */
+function withoutSeparators(window: string, count: number): string[] {
+  if (count === 0) return [window];
+  const positions = [...window].flatMap((char, i) => (char === '-' || char === '_' ? [i] : []));
+  // A digest holds one or two of them; a window of many is no split digest, and would give thousands of forms.
+  if (positions.length > count + 4) return [];
+  const forms: string[] = [];
+  const pick = (from: number, chosen: number[]) => {
+    if (chosen.length === count) {
+      forms.push([...window].filter((_char, i) => !chosen.includes(i)).join(''));
+      return;
+    }
+    for (let i = from; i < positions.length; i++) pick(i + 1, [...chosen, positions[i] as number]);
+  };
+  pick(0, []);
+  return forms;
 }
 
 /** The words of a name or a text as the name screen compares them: folded as the identifier screens fold, accents dropped, lower-case. */

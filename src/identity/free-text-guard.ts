@@ -248,9 +248,11 @@ const LONG_HEX = /(?<![0-9A-Za-z])(?=[0-9A-Fa-f]*[A-Fa-f])[0-9A-Fa-f]{20,}(?![0-
 // (`DSR_2024_11_30` was refused by the version that left those too; the next regression probe).
 // A compact date takes a compact time after a separator (`req-20250115-143022-0042`, `20250115T143022`), and a year a
 // `:` after it (`erasure:2025:0042:final`): both were refused as phone numbers (a regression probe). Not a time run
-// into the date: `DSR-201101012359` is a phone number too (+20 11 0101 2359; the next regression probe).
+// into the date: `DSR-201101012359` is a phone number too (+20 11 0101 2359; the next regression probe); and with its
+// seconds only, so that `x-20241130_1430_447700` leaves 10 digits to read. (`DSR-20110101-2359`, a date and four more
+// digits, passes as `RTBF-20241130-0042` must; such numbers are the known price of reading dates aside.)
 const REFERENCE_DATE =
-  /(?<=[A-Za-z][-_/.:]?)(?:19|20)\d\d(?:(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?:[-_T](?:[01]\d|2[0-3])[0-5]\d(?:[0-5]\d)?)?(?!\d)|(?=[-_/.:]\d)(?!([-/.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?!\d)))/g;
+  /(?<=[A-Za-z][-_/.:]?)(?:19|20)\d\d(?:(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?:[-_T](?:[01]\d|2[0-3])[0-5]\d[0-5]\d)?(?!\d)|(?=[-_/.:]\d)(?!([-/.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?!\d)))/g;
 const CHANNEL_PREFIX = /(whatsapp|wa|tel|phone|sms|mms|mobile|mob|cell|msisdn|viber|signal|telegram|imessage)(?=\+?\d)/gi;
 /**
  * A phone number as a URI names it, `scheme:number`: `tel:447700900123`, `smsto:447700900123`, `whatsapp:44-7700-900125`

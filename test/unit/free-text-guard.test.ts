@@ -215,6 +215,8 @@ describe('correlation ids (x-request-id, interactionId, an erasure requestId)', 
     'ref-20241130-1234567',
     'erasure:2025:447700900123',
     'DSR-201101012359',
+    // A time of hours and minutes is no part of the date: the number goes on after it.
+    'x-20241130_1430_447700',
     'call_00447700900736',
     // Escaped: the digits would touch the letter of an escape.
     'tel%3A%2B447700900555',
