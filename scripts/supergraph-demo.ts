@@ -1,5 +1,5 @@
 /**
- * `npm run supergraph -- --token <JWT>`: the README's supergraph queries, on this machine. Composes the running
+ * `VEIL_TOKEN=<JWT> npm run supergraph`: the README's supergraph queries, on this machine. Composes the running
  * subgraph (its `_service { sdl }`, read with the token) with the small CRM "tickets" subgraph the tests use, and
  * serves the supergraph through @apollo/gateway, forwarding each caller's Authorization header. Loopback only; stops
  * with Ctrl-C. The tickets name Jane Doe of the demo data (`jane.doe@example.com`, looked up with the token).
@@ -9,7 +9,8 @@ import { parse } from 'graphql';
 import { composeSupergraph, startGateway } from '../test/supergraph/supergraph-gateway.js';
 import { startTicketsSubgraph, type TicketRecord } from '../test/supergraph/tickets-subgraph.js';
 
-const USAGE = `Usage: npm run supergraph -- --token <JWT> [--subgraph http://localhost:4001/graphql] [--port 4000]
+const USAGE = `Usage: VEIL_TOKEN=<JWT> npm run supergraph [-- --subgraph http://localhost:4001/graphql] [--port 4000]
+       npm run supergraph -- --token <JWT> [...]   (npm echoes the command, token included)
 
 Start the subgraph first with POLICY_ROUTER_DIRECTIVES=false (POLICY_ROUTER_DIRECTIVES=false npm start):
 @apollo/gateway refuses the @requiresScopes the subgraph serves by default. Any demo token npm start prints will do.`;
