@@ -49,7 +49,8 @@ export const ERASURE_LOOKUP_SWEEPS_MS = [2_000, 30_000];
  *  5. sweep identifiers once more (a link that passed the ACTIVE check just
  *     before step 2 may land after step 3) and re-check step 2;
  *  6. append DATA_DELETION: for every request, the repeated ones included;
- *  7. sweep once more, for a write audited just before the seal.
+ *  7. sweep once more, for a write audited just before the seal; and the anonymous lookups of every hash the
+ *     customer held, again ERASURE_LOOKUP_SWEEPS_MS later (lookups still in flight).
  * Consent receipts and audit events stay: they are pseudonymous and are the
  * record that consent was given and that this erasure happened.
  */
