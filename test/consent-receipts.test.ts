@@ -240,6 +240,26 @@ describe('consent batching', () => {
     expect(allowed.body.data!._entities.map((c) => c?.version)).toEqual([2, 1]);
   });
 
+  it('withholds a receipt id that no receipt has from customer:read as it withholds an earlier receipt, so ids cannot be probed', async () => {
+    const id = await register();
+    const first = await record(id, ['marketing_email']);
+    await record(id, []);
+    const ENTITIES = `query($r: [_Any!]!) { _entities(representations: $r) { __typename } }`;
+    const r = [{ __typename: 'Consent', id: 'con_00000000000000000000000000' }, { __typename: 'Consent', id: first.id }];
+    for (const scopes of [['customer:read'], ['consent:write']]) {
+      const res = await app.graphql<{ _entities: Array<unknown> }>(await app.token(scopes, `prober-${scopes[0]}`), ENTITIES, { r });
+      expect(res.body.data!._entities).toEqual([null, null]);
+      const errors = (res.body.errors ?? []).map((e) => ({ path: e.path, ...e.extensions, message: e.message }));
+      expect(errors).toHaveLength(2);
+      expect(errors[0]).toEqual({ ...errors[1], path: ['_entities', 0] });
+      expect(errors[1]).toMatchObject({ path: ['_entities', 1], code: 'FORBIDDEN', reason: 'MISSING_SCOPE' });
+    }
+    // consent:read reads receipts by id: for it an unknown id is just not there.
+    const historian = await app.graphql<{ _entities: Array<unknown> }>(await app.token(['consent:read'], 'historian-unknown'), ENTITIES, { r });
+    expect(historian.body.errors).toBeUndefined();
+    expect(historian.body.data!._entities).toEqual([null, { __typename: 'Consent' }]);
+  });
+
   it('reaches receipts and audit events by id only with the scopes that list them on a customer, not with every scope that reads their fields', async () => {
     const id = await register();
     const first = await record(id, ['marketing_email']);

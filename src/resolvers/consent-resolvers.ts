@@ -18,12 +18,13 @@ export const consentResolvers: Resolvers = {
       if (!isPrefixedId('con', ref.id)) return null;
       const receipt = await ctx.loaders.consentById.load(ref.id);
       // `_entities` has refused callers outside ENTITY_REACH; of the rest, those who read consentHistory get any receipt.
-      if (!receipt || CONSENT_HISTORY_READ.some((scope) => hasScope(ctx.caller, scope))) return receipt;
-      const [customer, state] = await Promise.all([
-        ctx.loaders.customerById.load(receipt.customerId),
-        ctx.loaders.consentStateByCustomer.load(receipt.customerId),
-      ]);
-      if (customer?.status === 'ACTIVE' && state.receipt?.id === receipt.id) return receipt;
+      if (CONSENT_HISTORY_READ.some((scope) => hasScope(ctx.caller, scope))) return receipt;
+      // Any other id is withheld alike, whether a receipt has it or not: a null for an unknown id beside FORBIDDEN for
+      // an earlier receipt told a customer:read caller which ids were receipts, superseded ones (a probe).
+      const [customer, state] = receipt
+        ? await Promise.all([ctx.loaders.customerById.load(receipt.customerId), ctx.loaders.consentStateByCustomer.load(receipt.customerId)])
+        : [null, null];
+      if (receipt && customer?.status === 'ACTIVE' && state?.receipt?.id === receipt.id) return receipt;
       throw new ForbiddenError(
         'MISSING_SCOPE',
         `Only the receipt Customer.consent shows is readable without ${CONSENT_HISTORY_READ.join(' or ')}; others need it, as Customer.consentHistory does`,
