@@ -601,6 +601,36 @@ describe('eraseCustomer under concurrency and bad input', () => {
     expect(await app.app.mongo.db.collection('customers').countDocuments({ _id: id as never, dataKey: { $exists: true } })).toBe(1);
   });
 
+  // A regression probe kept each of these: the digest without its `-` and `_` (shorter than a digest, so passed over
+  // whole, and kept as the erasure's requestId), in fullwidth or mathematical letters, and in one case.
+  it("refuses an identifier's digest without its separators, folded to another case, or in fullwidth letters", async () => {
+    let id = '';
+    let digest = '';
+    // Three digests in four hold a `-` or `_`: register until one does.
+    for (let i = 0; i < 20 && !/[-_]/.test(digest.slice(1, -1)); i++) {
+      id = await registerOne();
+      const [held] = await app.app.services.customers['repository'].findIdentifiersByCustomerIds([id]);
+      const hash = held!.find((record) => /[-_]/.test(record.hash.slice(record.hash.indexOf(':') + 2, -1)))?.hash ?? held![0]!.hash;
+      digest = hash.slice(hash.indexOf(':') + 1);
+    }
+    expect(digest.slice(1, -1)).toMatch(/[-_]/);
+    const bare = digest.replace(/[-_]/g, '');
+    const fullwidth = [...digest].map((c) => (/[A-Za-z0-9]/.test(c) ? String.fromCodePoint(c.codePointAt(0)! + 0xfee0) : c)).join('');
+    const cases = [
+      { requestId: bare, reason: 'Asked by letter' },
+      { requestId: 'DSR-1', reason: bare },
+      { requestId: 'DSR-1', reason: `Erase ${fullwidth}` },
+      { requestId: 'DSR-1', reason: `ref ${digest.toLowerCase()}` },
+      { requestId: digest.toUpperCase().replace(/[^A-Z0-9]/g, ''), reason: 'Asked by letter' },
+    ];
+    for (const variables of cases) {
+      const res = await app.graphql(dpo, ERASE, { id, ...variables });
+      expect(res.body.errors?.[0]?.extensions?.['code'], JSON.stringify(variables)).toBe('BAD_USER_INPUT');
+      expect(res.body.errors?.[0]?.message).toContain('identifier hash');
+    }
+    expect(await app.app.mongo.db.collection('customers').findOne({ _id: id as never })).toMatchObject({ status: 'ACTIVE' });
+  });
+
   it('takes a UUID as request id (its 12-digit group is no phone number)', async () => {
     const id = await registerOne();
     const receipt = await erase(id, '123e4567-e89b-12d3-a456-426614174000', 'Asked through the privacy portal');

@@ -1609,7 +1609,7 @@ const OWN_IDENTIFIER_NAMES: Record<IdentifierKind | 'NAME' | 'HASH', string> = {
   HASH: 'identifier hash',
 };
 
-/** A customer's hash digest as holdsDigest compares it: itself, its letters and digits, and its bytes in hex. */
+/** A customer's hash digest as holdsDigest compares it: itself, its letters and digits (in lower case), and its bytes in hex. */
 interface DigestForms {
   digest: string;
   alphanumeric: string;
@@ -1620,24 +1620,28 @@ interface DigestForms {
 function hashDigestsOf(records: readonly IdentifierRecord[]): DigestForms[] {
   const hashes = records.flatMap((record) => [...hashesOf(record), ...(record.skeleton ? [record.skeleton.hash] : [])]);
   const digests = new Set(hashes.map((hash) => hash.slice(hash.indexOf(':') + 1)).filter((digest) => digest.length >= HASH_DIGEST_LENGTH));
-  return [...digests].map((digest) => ({ digest, alphanumeric: digest.replace(/[^A-Za-z0-9]/g, ''), hex: Buffer.from(digest, 'base64url').toString('hex') }));
+  return [...digests].map((digest) => ({ digest, alphanumeric: digest.replace(/[^A-Za-z0-9]/g, '').toLowerCase(), hex: Buffer.from(digest, 'base64url').toString('hex') }));
 }
 
 /** A keyed hash's digest: 32 bytes in base64url, unpadded. */
 const HASH_DIGEST_LENGTH = 43;
 
 /**
- * Whether the text holds one of these digests: its letters and digits in a row, whatever stands between them (`v1:<d>`,
- * `ref-<d>-x`, the standard alphabet, in chunks split by spaces, dots, dashes or underscores: a regression probe's
- * `<d1>-<d2>` and `<d1>.<d2>` passed a check of 43 characters in a row), its bytes in hex the same way (any case,
- * `ab:cd:…`), or a token that is base64 of `<version>:<digest>`. 256 bits: nothing else spells one.
+ * Whether the text holds one of these digests: its letters and digits in a row, in any case, whatever stands between
+ * them (`v1:<d>`, `ref-<d>-x`, the standard alphabet, in chunks split by spaces, dots, dashes or underscores: a
+ * regression probe's `<d1>-<d2>` and `<d1>.<d2>` passed a check of 43 characters in a row), its bytes in hex the same
+ * way (any case, `ab:cd:…`), or a token that is base64 of `<version>:<digest>`; read as the identifier screens read text
+ * (NFKC: fullwidth and mathematical letters are letters). 256 bits: nothing else spells one, in one case or the other.
+ * The digest with its `-` and `_` taken out, alone, is shorter than a digest: a text that short was passed over, and a
+ * probe's erasure kept one as its `requestId`.
  */
 function holdsDigest(text: string, digests: readonly DigestForms[]): boolean {
-  if (text.length < HASH_DIGEST_LENGTH) return false;
-  const alphanumeric = text.replace(/[^A-Za-z0-9]/g, '');
-  const lower = alphanumeric.toLowerCase();
-  if (digests.some((forms) => alphanumeric.includes(forms.alphanumeric) || lower.includes(forms.hex))) return true;
-  const encoded = new Set(encodedHashDigestsIn(text));
+  if (digests.length === 0) return false;
+  const folded = foldForMatching(text);
+  const lower = folded.replace(/[^A-Za-z0-9]/g, '').toLowerCase();
+  if (lower.length < Math.min(...digests.map((forms) => forms.alphanumeric.length))) return false;
+  if (digests.some((forms) => lower.includes(forms.alphanumeric) || lower.includes(forms.hex))) return true;
+  const encoded = new Set([...encodedHashDigestsIn(text), ...(folded === text ? [] : encodedHashDigestsIn(folded))]);
   return digests.some((forms) => encoded.has(forms.digest));
 }
 
