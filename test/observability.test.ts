@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/observability/logger.js';
+import { generateDevKeys } from '../src/dev/dev-keys.js';
 import { parse, type OperationDefinitionNode } from 'graphql';
 import { operationLabel } from '../src/observability/observability-plugin.js';
 import { NameScreen } from '../src/observability/name-screen.js';
@@ -193,6 +194,69 @@ describe('logs', () => {
     expect(events.map((e) => e['requestId'])).toEqual([expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-/)]);
     expect(app.logs.text()).not.toContain(digest);
     expect(app.logs.text()).not.toContain(hex);
+  });
+
+  // A regression probe: request ids with the digest's `-` and `_` swapped, taken out or written as `.`, and an operation
+  // name with them taken out, were logged and kept in CONSENT_RECORDED; so was a digest under a prior key version.
+  it("replaces a request id and drops an operation name that hold a digest with its separators swapped or taken out, or under a prior key version", async () => {
+    const service = await app.token(SERVICE_SCOPES, 'svc-digest-forms');
+    const register = async (a: TestApp) => {
+      const res = await a.graphql<{ registerCustomer: { id: string; identifiers: Array<{ hash: string }> } }>(
+        await a.token(SERVICE_SCOPES, 'svc-digest-forms'), `mutation($input: RegisterCustomerInput!) { registerCustomer(input: $input) { id identifiers { hash } } }`, { input: { identifiers: [{ kind: 'EMAIL', value: anEmail('digest-forms') }] } },
+      );
+      expect(res.body.errors).toBeUndefined();
+      const { hash } = res.body.data!.registerCustomer.identifiers[0]!;
+      return { id: res.body.data!.registerCustomer.id, digest: hash.slice(hash.indexOf(':') + 1) };
+    };
+    let customer = await register(app);
+    // Three digests in four hold a `-` or `_` inside.
+    for (let i = 0; i < 20 && !/[-_]/.test(customer.digest.slice(1, -1)); i++) customer = await register(app);
+    const { id, digest } = customer;
+    expect(digest.slice(1, -1)).toMatch(/[-_]/);
+    const swapped = digest.replace(/[-_]/g, (c) => (c === '-' ? '_' : '-'));
+    const forms = [swapped, digest.replace(/[-_]/g, ''), digest.replace(/[-_]/g, '.'), `req${digest.replace(/[-_]/g, '')}`];
+    for (const form of forms) {
+      const consent = await app.graphql(service, `mutation($c: ID!) { recordConsent(input: { customerId: $c, scopes: ["analytics"], source: "crm" }) { id } }`, { c: id }, { 'x-request-id': form });
+      expect(consent.body.errors, form).toBeUndefined();
+    }
+    const events = await app.app.mongo.db.collection('audit_events').find({ chain: id, type: 'CONSENT_RECORDED' }).toArray();
+    expect(events.map((e) => e['requestId'])).toEqual(forms.map(() => expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-/)));
+    const agent = await app.token(['customer:read'], 'agent-digest-forms');
+    const names = [`Q_${digest.replace(/[-_]/g, '')}`, `Q_${digest.replace(/-/g, '_')}`];
+    for (const name of names) {
+      const res = await app.graphql(agent, `query ${name} { __typename }`, undefined);
+      expect(res.status).toBe(200);
+    }
+    // Under a prior key version: a customer registered by a replica whose current version is new is filed under it,
+    // with the old version's hash in priorHashes.
+    const v9 = (await generateDevKeys()).identityHmacKeys.replace(/^v1:/, 'v9:');
+    const rotated = await startTestApp({ shareStoresWith: app, env: { IDENTITY_HMAC_KEYS: `${v9},${app.keys.identityHmacKeys}` } });
+    let prior = '';
+    try {
+      const filed = await register(rotated);
+      const record = await app.app.mongo.db.collection('identifiers').findOne({ customerId: filed.id });
+      // In hex: as it is, it reads as random base64, which is replaced whatever it names (mayHoldBareDigest).
+      prior = Buffer.from((record!['priorHashes'] as string[]).find((hash) => hash.startsWith('v1:'))!.slice(3), 'base64url').toString('hex');
+      for (const replica of [app, rotated]) {
+        const read = await replica.graphql(await replica.token(['customer:read'], 'agent-prior'), `query($id: ID!) { customer(id: $id) { id } }`, { id: filed.id }, { 'x-request-id': prior });
+        expect(read.body.errors).toBeUndefined();
+      }
+      expect(rotated.logs.text()).not.toContain(prior);
+    } finally {
+      await rotated.stop();
+    }
+    // A CRM id's skeleton hash, in hex.
+    const crm = await app.graphql<{ registerCustomer: { id: string } }>(service, REGISTER, { input: { identifiers: [{ kind: 'CRM_ID', value: aCrmId() }] } });
+    const skeleton = await app.app.mongo.db.collection('identifiers').findOne({ customerId: crm.body.data!.registerCustomer.id });
+    const skeletonHex = Buffer.from(String(skeleton!['skeletonHash']).replace(/^[^:]*:/, ''), 'base64url').toString('hex');
+    await app.graphql(agent, `query($id: ID!) { customer(id: $id) { id } }`, { id: crm.body.data!.registerCustomer.id }, { 'x-request-id': skeletonHex });
+    // What is no digest is kept: a UUID, SHA-256 hex of anything else, a long operation name in camel case.
+    const kept = ['123e4567-e89b-12d3-a456-426614174000', randomBytes(32).toString('hex'), 'GetCustomerConsentHistoryAndContextSnapshotForAgentConsoleV2'];
+    for (const form of kept) await app.graphql(agent, `query GetCustomerConsentHistoryAndContextSnapshotForAgentConsoleV2 { __typename }`, undefined, { 'x-request-id': form });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const text = app.logs.text();
+    for (const form of [...forms, ...names, prior, skeletonHex]) expect(text, form).not.toContain(form);
+    for (const form of kept) expect(text, form).toContain(form);
   });
 
   // The stored-identifier screen read words only between separators: a stored address written in camel case passed as

@@ -209,7 +209,11 @@ export class CustomerRepository {
 
   /** Whether any identifier is filed under one of these hashes (one `find`; a `$in`, which FerretDB answers by scanning). */
   async hasAnyIdentifier(hashes: readonly string[]): Promise<boolean> {
-    return (await this.identifiers.findOne({ _id: { $in: [...new Set(hashes)] } }, { projection: { _id: 1 } })) !== null;
+    // Under a prior key version too (a record filed under the current one keeps the others in priorHashes), and a CRM
+    // id's skeleton hash: an export shows both, and regression probes' digests of each were logged as request ids.
+    const unique = [...new Set(hashes)];
+    const filter = { $or: [{ _id: { $in: unique } }, { priorHashes: { $in: unique } }, { skeletonHash: { $in: unique } }] };
+    return (await this.identifiers.findOne(filter, { projection: { _id: 1 } })) !== null;
   }
 
   /** Files a CRM id's skeleton on a record filed without one. Racing calls write the same value: a lost update loses nothing. */

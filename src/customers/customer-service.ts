@@ -704,6 +704,7 @@ export class CustomerService {
     // Read as it is and, when it is base64 or hex of text, as that text (decodedTextsOf), whose `@` is read as a
     // separator is (an id itself cannot hold one; emailCandidates reads an address written with another character).
     const decoded = decodedTextsOf(requestId).map((text) => text.replaceAll('@', '.'));
+    if ([requestId, ...decoded].some(mayHoldBareDigest)) return true;
     const hashes = [requestId, ...decoded].flatMap((text) => this.identifierHashesIn(text));
     return hashes.length > 0 && (await this.repository.hasAnyIdentifier(hashes));
   }
@@ -1680,6 +1681,33 @@ function digestsIn(text: string): Set<string> {
   for (const digest of encodedHashDigestsIn(text)) found.add(digest);
   return found;
 }
+
+/**
+ * Whether a short text (a request id, an operation name) holds what may be a hash digest written without its `-` and
+ * `_`, or with `.` for them: 40 letters and digits in a row, separators aside, that read as random base64 (their kind,
+ * small, capital or digit, changes at least 16 times, where random base64 changes about 24 times and words in camel
+ * case about 10), and are not all hex digits (hex is looked up exactly: digestsIn). Such a digest cannot be looked up
+ * (three in four digests hold one of those characters, and where it stood is not known), so the text is taken as naming
+ * someone: a random base64 token used as a request id is replaced too. A regression probe's request ids and operation
+ * names of this form were logged and kept in audit events.
+ */
+export function mayHoldBareDigest(text: string): boolean {
+  const runs = foldForMatching(text).replace(/[._-]/g, '').match(/[A-Za-z0-9]{40,}/g) ?? [];
+  return runs.some((run) => {
+    const kinds = [...run].map((c) => (c >= 'a' && c <= 'z' ? 0 : c >= 'A' && c <= 'Z' ? 1 : 2));
+    for (let start = 0; start + BARE_DIGEST_WINDOW <= run.length; start++) {
+      const window = run.slice(start, start + BARE_DIGEST_WINDOW);
+      if (/^[0-9A-Fa-f]+$/.test(window)) continue;
+      let changes = 0;
+      for (let i = start + 1; i < start + BARE_DIGEST_WINDOW; i++) if (kinds[i] !== kinds[i - 1]) changes += 1;
+      if (changes >= BARE_DIGEST_MIN_CHANGES) return true;
+    }
+    return false;
+  });
+}
+/** The shortest a digest is with its `-` and `_` taken out, in practice (43 characters less three). */
+const BARE_DIGEST_WINDOW = 40;
+const BARE_DIGEST_MIN_CHANGES = 16;
 
 /** `window` with `count` of its `-` and `_` taken out, every way (none when it has fewer). */
 function withoutSeparators(window: string, count: number): string[] {

@@ -140,6 +140,10 @@ export class IndexNotUniqueError extends Error {
 /** Indexes the code relies on; the unique ones are what makes racing writes safe. */
 export async function ensureIndexes(db: Db): Promise<void> {
   await db.collection(COLLECTIONS.identifiers).createIndex({ customerId: 1 }, { name: 'by_customer' });
+  // The request-id and operation-name screen looks hashes up under prior key versions and as CRM-id skeletons too
+  // (hasAnyIdentifier).
+  await db.collection(COLLECTIONS.identifiers).createIndex({ priorHashes: 1 }, { name: 'by_prior_hash' });
+  await db.collection(COLLECTIONS.identifiers).createIndex({ skeletonHash: 1 }, { name: 'by_skeleton_hash', sparse: true });
   await db
     .collection(COLLECTIONS.consents)
     .createIndex({ customerId: 1, version: 1 }, { name: 'customer_version_unique', unique: true });
