@@ -134,7 +134,10 @@ async function assertPortFree(port: number, host: string): Promise<void> {
 }
 
 function cannotListen(code: string, port: number, host: string): string {
-  return `veil: cannot start: ${code === 'EADDRINUSE' ? `PORT: ${port} is in use on ${host}` : `HOST: cannot listen on ${host}:${port}`} (${code})`;
+  // EACCES: a port below 1024 for a process without the privilege (the image runs as `node`); a probe saw it blamed on HOST.
+  const problem =
+    code === 'EADDRINUSE' ? `PORT: ${port} is in use on ${host}` : code === 'EACCES' ? `PORT: ${port} needs privileges this process does not have (use a port of 1024 or more)` : `HOST: cannot listen on ${host}:${port}`;
+  return `veil: cannot start: ${problem} (${code})`;
 }
 
 main().catch((error: unknown) => {

@@ -7,7 +7,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,9 +46,9 @@ function baseEnv(): Record<string, string> {
 }
 
 /** Starts the server; resolves with its exit code and output, or 'serving' (and stops it) once it serves. */
-function start(env: Record<string, string>): Promise<{ code: number | 'serving'; output: string }> {
+function start(env: Record<string, string>, as: { uid: number; gid: number } | null = null): Promise<{ code: number | 'serving'; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'], ...(as ?? {}) });
     let output = '';
     let served = false;
     const timer = setTimeout(() => {
@@ -204,6 +204,24 @@ describe('production start-up with a bad setting', () => {
     ['a HOST that does not resolve', async () => ({ HOST: 'not-a-host.invalid' }), 1, /^veil: cannot start: HOST: cannot listen on not-a-host\.invalid:0 \((ENOTFOUND|EAI_AGAIN)\)$/m],
     ['a REDIS_URL whose password Redis refuses', async () => ({ REDIS_URL: guardedRedis!.url }), 78, /^veil: configuration error: REDIS_URL: Redis refused the credentials/m],
   ];
+
+  // A port below 1024 without the privilege (the image runs as `node`) was blamed on HOST (a probe). As root, the start
+  // runs as nobody (uid 65534), with a key set it can read; skipped where unprivileged processes may take port 80.
+  const unprivilegedFrom = Number(execFileSync('cat', ['/proc/sys/net/ipv4/ip_unprivileged_port_start']).toString().trim());
+  it.skipIf(!(unprivilegedFrom > 80))('a PORT below 1024 without the privilege: one line naming PORT, exit 1', async () => {
+    const readable = await mkdtemp(path.join(os.tmpdir(), 'veil-port-'));
+    try {
+      const jwks = path.join(readable, 'jwks.json');
+      await writeFile(jwks, JSON.stringify(devJwks(keys)), { mode: 0o644 });
+      await chmod(readable, 0o755);
+      const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : null;
+      const { code: exit, output } = await start({ ...baseEnv(), PORT: '80', AUTH_JWKS_FILE: jwks }, asNobody);
+      expect(exit, output).toBe(1);
+      expect(output.trim()).toBe('veil: cannot start: PORT: 80 needs privileges this process does not have (use a port of 1024 or more) (EACCES)');
+    } finally {
+      await rm(readable, { recursive: true, force: true });
+    }
+  });
 
   it.each(cases)('%s: one line naming the variable, nothing secret, and the right exit code', async (_name, override, code, line) => {
     const { code: exit, output } = await start({ ...baseEnv(), ...(await override()) });
