@@ -11,7 +11,7 @@ import { verifyKeysAgainstStore } from './identity/key-checks.js';
 import { PiiEnvelope } from './identity/pii-envelope.js';
 import { logStoreTransitions } from './observability/store-transitions.js';
 import { COLLECTIONS, connectMongo, ensureIndexes, IndexNotUniqueError, isDuplicateKeyError, type MongoHandle, type MongoWatchdogOptions } from './storage/mongo.js';
-import { connectRedis } from './storage/redis.js';
+import { checkRedisWrites, connectRedis, redisReplyCode } from './storage/redis.js';
 import { ConfigError, describeCause, StartupError } from './errors.js';
 import type { Redis } from 'ioredis';
 import type { MongoClientOptions } from 'mongodb';
@@ -92,6 +92,22 @@ export async function createApp(options: AppOptions): Promise<App> {
     // ioredis reports a failed SELECT as an event and goes on in database 0: another tenant's keys (a probe).
     await closeStores();
     throw new ConfigError(`REDIS_URL: Redis has no database ${redisDatabaseOf(redis)} (its databases setting is lower)`);
+  } else {
+    // A user whose ACL leaves out the prefix's keys or scripting, or a read-only replica, answered PING and started;
+    // then readiness was up and requests failed (a probe). Out of memory may pass: a warning, and readiness down.
+    const writeProblem = await checkRedisWrites(redis).then(() => null, (error: unknown) => error);
+    const code = writeProblem === null ? null : redisReplyCode(writeProblem);
+    if (code === 'NOPERM') {
+      await closeStores();
+      throw new ConfigError(`REDIS_URL: the Redis user may not write keys under REDIS_KEY_PREFIX or run scripts (NOPERM): its ACL needs the prefix's keys and the scripting commands`);
+    }
+    if (code === 'READONLY') {
+      await closeStores();
+      throw new ConfigError('REDIS_URL: is a read-only replica (READONLY): give the primary');
+    }
+    if (writeProblem !== null) {
+      warnOnceStarted(() => logger.warn({ variable: 'REDIS_URL', cause: code ?? describeCause(writeProblem) }, 'Redis does not take writes yet: serving, with /health/ready reporting it down until it does'));
+    }
   }
   mongo.client.on('serverHeartbeatFailed', () => metrics.storeErrors.inc({ store: 'mongodb', kind: 'heartbeat' }));
   if (config.mongodbCommandMonitoring) {

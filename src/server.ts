@@ -7,6 +7,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import type { DocumentNode, GraphQLSchema } from 'graphql';
 import type { Logger } from 'pino';
+import { checkRedisWrites, redisReplyCode } from './storage/redis.js';
 import type { TokenVerifier } from './auth/token-verifier.js';
 import type { RequestContext } from './context.js';
 import { createErrorFormatter } from './http/graphql-errors.js';
@@ -143,6 +144,7 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
   });
   await apollo.start();
 
+  const redisWrites = watchRedisWrites(logger);
   const handler = createRequestHandler({
     apollo,
     verifier: deps.verifier,
@@ -157,7 +159,7 @@ export async function createSubgraph(deps: SubgraphDeps): Promise<Subgraph> {
       loaders: createLoaders(services, caller, requestId),
       log,
     }),
-    checkReadiness: () => checkReadiness(services),
+    checkReadiness: () => checkReadiness(services, redisWrites),
     namesAnIdentifier: (requestId) => services.customers.namesAnIdentifier(requestId),
     screenIdentifiersSent: (params) => services.customers.screenIdentifiersSent(params),
     operationNames,
@@ -242,7 +244,26 @@ const REQUEST_TIMEOUT_MS = 30_000;
 /** How long each readiness check waits for its store. */
 const READINESS_CHECK_MS = 800;
 
-async function checkReadiness(services: Services): Promise<{ ready: boolean; checks: Record<string, 'ok' | 'down'> }> {
+/**
+ * Logs the write check of readiness turning down with a refusal (a read-only replica, out of memory, an ACL) and up
+ * again, once per change: a Redis that answers PING but refuses writes logged nothing (a probe). Unreachable is the
+ * store watch's to log (logStoreTransitions).
+ */
+function watchRedisWrites(logger: Logger): (outcome: PromiseSettledResult<unknown>) => void {
+  let refusedWith: string | null = null;
+  return (outcome) => {
+    const code = outcome.status === 'rejected' ? redisReplyCode(outcome.reason) : null;
+    if (code !== null && refusedWith === null) {
+      refusedWith = code;
+      logger.warn({ store: 'redis', variable: 'REDIS_URL', cause: code }, 'Redis refuses writes: readiness reports it down, and what writes to it answers SERVICE_UNAVAILABLE');
+    } else if (outcome.status === 'fulfilled' && refusedWith !== null) {
+      refusedWith = null;
+      logger.warn({ store: 'redis', variable: 'REDIS_URL' }, 'Redis takes writes again');
+    }
+  };
+}
+
+async function checkReadiness(services: Services, onRedisWrite: (outcome: PromiseSettledResult<unknown>) => void): Promise<{ ready: boolean; checks: Record<string, 'ok' | 'down'> }> {
   // Answered within Kubernetes' default probe timeout (1 s): with MongoDB down it took 1.5 s, and the kubelet saw a
   // timed-out probe instead of the 503 and its checks (a probe).
   const withTimeout = async <T>(p: Promise<T>) => {
@@ -255,7 +276,8 @@ async function checkReadiness(services: Services): Promise<{ ready: boolean; che
   };
   const probes: Record<string, () => Promise<unknown>> = {
     mongodb: () => services.db.command({ ping: 1 }),
-    redis: () => services.redis.ping(),
+    // A write, not a PING: a Redis that answers but refuses writes cannot serve (checkRedisWrites).
+    redis: () => checkRedisWrites(services.redis),
   };
   // A separate audit store (AUDIT_MONGODB_URL) is reported, but does not decide readiness: every instance shares it,
   // and taking them all out of rotation would stop the masked reads that never touch it. Without it, clear reads
@@ -265,6 +287,7 @@ async function checkReadiness(services: Services): Promise<{ ready: boolean; che
   const results = await Promise.allSettled(names.map((name) => withTimeout((probes[name] as () => Promise<unknown>)())));
   const checks: Record<string, 'ok' | 'down'> = {};
   names.forEach((name, i) => (checks[name] = results[i]?.status === 'fulfilled' ? 'ok' : 'down'));
+  onRedisWrite(results[names.indexOf('redis')] as PromiseSettledResult<unknown>);
   return { ready: checks['mongodb'] === 'ok' && checks['redis'] === 'ok', checks };
 }
 

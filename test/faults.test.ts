@@ -398,3 +398,38 @@ describe('outages of real servers while requests run', () => {
     expect(unhandled).toEqual([]);
   }, 150_000);
 });
+
+// A Redis that answers PING but refuses writes (out of memory, an ACL changed under a live connection) kept readiness
+// up and logged nothing, and an ACL refusal answered INTERNAL_SERVER_ERROR (a probe).
+describe('a Redis that answers but refuses writes', () => {
+  it('reports not ready, warns once each way, answers SERVICE_UNAVAILABLE, and recovers', async () => {
+    const admin = new Redis(services.redisUrl);
+    try {
+      expect(await readiness()).toEqual({ status: 200, checks: { mongodb: 'ok', redis: 'ok' } });
+      for (const [refuse, restore, cause] of [
+        [['CONFIG', 'SET', 'maxmemory-policy', 'noeviction', 'maxmemory', '1'], ['CONFIG', 'SET', 'maxmemory', '0'], 'OOM'],
+        [['ACL', 'SETUSER', 'default', 'resetkeys', '~other:*'], ['ACL', 'SETUSER', 'default', 'allkeys'], 'NOPERM'],
+      ] as const) {
+        const before = app.logs.lines.length;
+        await admin.call(...(refuse as unknown as [string, ...string[]]));
+        const down = await waitFor('readiness to report redis down', readiness, (r) => r.status === 503);
+        expect(down.checks).toEqual({ mongodb: 'ok', redis: 'down' });
+        const refused = await resolve();
+        expect(refused.body.errors?.[0]?.extensions, cause).toEqual({ code: 'SERVICE_UNAVAILABLE', service: 'redis' });
+        await readiness();
+        await admin.call(...(restore as unknown as [string, ...string[]]));
+        await waitFor('readiness to recover', readiness, (r) => r.status === 200);
+        expect(isOk(await resolve())).toBe(true);
+        const warnings = app.logs.lines.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['store'] === 'redis' && l['level'] === 40);
+        expect(warnings.map((l) => [l['msg'], l['cause'] ?? null])).toEqual([
+          ['Redis refuses writes: readiness reports it down, and what writes to it answers SERVICE_UNAVAILABLE', cause],
+          ['Redis takes writes again', null],
+        ]);
+      }
+    } finally {
+      await admin.call('CONFIG', 'SET', 'maxmemory', '0').catch(() => undefined);
+      await admin.call('ACL', 'SETUSER', 'default', 'allkeys').catch(() => undefined);
+      admin.disconnect();
+    }
+  });
+});

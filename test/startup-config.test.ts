@@ -11,6 +11,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { runScript } from './testkit/run-script.js';
@@ -25,7 +26,8 @@ const SECRET = 'SEKRIT-do-not-print';
 let dir: string;
 let keys: DevKeys;
 let goodJwks: string;
-let guardedRedis: { url: string; stop: () => void } | null = null;
+let guardedRedis: { url: string; port: number; stop: () => void } | null = null;
+let replicaRedis: { url: string; stop: () => void } | null = null;
 
 
 function baseEnv(): Record<string, string> {
@@ -83,7 +85,23 @@ beforeAll(async () => {
   server.on('error', (error) => {
     spawnError = error;
   });
-  guardedRedis = { url: `redis://:${SECRET}@127.0.0.1:${port}`, stop: () => server.kill('SIGTERM') };
+  guardedRedis = { url: `redis://:${SECRET}@127.0.0.1:${port}`, port, stop: () => server.kill('SIGTERM') };
+  await untilListening(port);
+  if (spawnError) throw spawnError;
+  // Users whose ACL leaves out the default prefix's keys, or scripting (a probe's replica started and failed every write).
+  const admin = new Redis({ port, host: '127.0.0.1', password: 'right-password', lazyConnect: true });
+  await admin.connect();
+  await admin.call('ACL', 'SETUSER', 'narrow', 'on', `>${SECRET}`, '~other:*', '+@all');
+  await admin.call('ACL', 'SETUSER', 'noscript', 'on', `>${SECRET}`, '~*', '+@all', '-@scripting');
+  admin.disconnect();
+  // A read-only replica (of a primary that is not there: it serves reads, and refuses writes).
+  const replicaPort = await findFreePort();
+  const replica = spawn(await ensureRedisServer(), ['--port', String(replicaPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--replicaof', '127.0.0.1', '1'], { stdio: 'ignore' });
+  replicaRedis = { url: `redis://127.0.0.1:${replicaPort}`, stop: () => replica.kill('SIGTERM') };
+  await untilListening(replicaPort);
+}, 60_000);
+
+async function untilListening(port: number): Promise<void> {
   for (let i = 0; i < 50; i++) {
     const up = await new Promise<boolean>((resolve) => {
       const socket = net.connect({ host: '127.0.0.1', port }, () => {
@@ -92,11 +110,10 @@ beforeAll(async () => {
       });
       socket.once('error', () => resolve(false));
     });
-    if (up) break;
+    if (up) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  if (spawnError) throw spawnError;
-}, 60_000);
+}
 
 /** A port something else listens on (opened on first use). */
 let busyServer: net.Server | null = null;
@@ -124,6 +141,7 @@ function withPath(url: string, pathname: string): string {
 afterAll(async () => {
   busyServer?.close();
   guardedRedis?.stop();
+  replicaRedis?.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -203,6 +221,9 @@ describe('production start-up with a bad setting', () => {
     ['a PORT another process listens on', async () => ({ PORT: String(await busyPort()) }), 1, /^veil: cannot start: PORT: \d+ is in use on 127\.0\.0\.1 \(EADDRINUSE\)$/m],
     ['a HOST that does not resolve', async () => ({ HOST: 'not-a-host.invalid' }), 1, /^veil: cannot start: HOST: cannot listen on not-a-host\.invalid:0 \((ENOTFOUND|EAI_AGAIN)\)$/m],
     ['a REDIS_URL whose password Redis refuses', async () => ({ REDIS_URL: guardedRedis!.url }), 78, /^veil: configuration error: REDIS_URL: Redis refused the credentials/m],
+    ["a REDIS_URL user whose ACL leaves out the prefix's keys", async () => ({ REDIS_URL: `redis://narrow:${SECRET}@127.0.0.1:${guardedRedis!.port}` }), 78, /^veil: configuration error: REDIS_URL: the Redis user may not write keys under REDIS_KEY_PREFIX or run scripts \(NOPERM\)/m],
+    ['a REDIS_URL user without scripting', async () => ({ REDIS_URL: `redis://noscript:${SECRET}@127.0.0.1:${guardedRedis!.port}` }), 78, /^veil: configuration error: REDIS_URL: the Redis user may not write keys under REDIS_KEY_PREFIX or run scripts \(NOPERM\)/m],
+    ['a REDIS_URL of a read-only replica', async () => ({ REDIS_URL: replicaRedis!.url }), 78, /^veil: configuration error: REDIS_URL: is a read-only replica \(READONLY\): give the primary$/m],
   ];
 
   // A port below 1024 without the privilege (the image runs as `node`) was blamed on HOST (a probe). As root, the start

@@ -12,8 +12,10 @@ const REDIS_CONNECTION_MESSAGES = new Set([
 const REDIS_ERROR_NAMES = new Set(['MaxRetriesPerRequestError']);
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTCONN']);
 // Error replies of a Redis that is up but cannot serve now: out of memory, a read-only replica, too few replicas to
-// write, loading its data, busy with a script, a failed save, a cluster that is down or resharding.
-const REDIS_UNAVAILABLE_REPLIES = /^(?:OOM|READONLY|NOREPLICAS|LOADING|BUSY|MASTERDOWN|MISCONF|CLUSTERDOWN|TRYAGAIN)\b/;
+// write, loading its data, busy with a script, a failed save, a cluster that is down or resharding; and one that will
+// not serve this user (an ACL without the prefix's keys or scripting, credentials changed under a live connection),
+// which answered INTERNAL_SERVER_ERROR until a probe.
+const REDIS_UNAVAILABLE_REPLIES = /^(?:OOM|READONLY|NOREPLICAS|LOADING|BUSY|MASTERDOWN|MISCONF|CLUSTERDOWN|TRYAGAIN|NOPERM|NOAUTH|WRONGPASS)\b/;
 
 // Server replies that mean "not now" rather than "no": a mongod shutting down answers the operations it was running with
 // InterruptedAtShutdown or ShutdownInProgress, a replica set member that stepped down with NotWritablePrimary, and so

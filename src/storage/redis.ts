@@ -26,6 +26,24 @@ export function connectRedis(url: string, keyPrefix: string): Redis {
  */
 export const BACKGROUND_PING = 'veil background: redis check';
 
+/**
+ * A write under the key prefix, in a script, as requests make them: what a PING cannot tell. A read-only replica, a
+ * Redis out of memory, or a user whose ACL leaves out the prefix's keys or scripting answered PING, so readiness stayed
+ * up while every request that wrote failed (a probe). Readiness runs it; start-up refuses an ACL or a replica.
+ */
+export async function checkRedisWrites(redis: Redis): Promise<void> {
+  await redis.eval(WRITE_CHECK, 1, 'health:write-check');
+}
+const WRITE_CHECK = `redis.call('SET', KEYS[1], '1', 'PX', 10000) return 1`;
+
+/** The refusal word of a Redis error reply (`NOPERM`, `READONLY`, `OOM`), never its message. */
+export function redisReplyCode(error: unknown): string | null {
+  const message = error instanceof Error ? error.message : '';
+  // A refusal inside a script comes back wrapped: `ERR Error running script ... : READONLY ...` (Redis 7: the word first).
+  const match = /(?:^|: )-?(NOPERM|READONLY|OOM|NOSCRIPT|NOAUTH|WRONGPASS|MISCONF|BUSY|LOADING)\b/.exec(message);
+  return match ? (match[1] as string) : null;
+}
+
 /** Redis has no prefix for SCAN/KEYS patterns; callers outside ioredis' prefixing use this. */
 export function prefixedPattern(keyPrefix: string, pattern: string): string {
   return `${keyPrefix}${pattern}`;
