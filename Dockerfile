@@ -29,8 +29,14 @@ COPY scripts ./scripts
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
 EXPOSE 4001
+# Liveness, not readiness: a platform that replaces unhealthy containers (Swarm, ECS) would restart every replica
+# through a Redis outage, which the process rides out by itself (/health/ready is for the load balancer). It asks the
+# address HOST names (127.0.0.1 when HOST is a wildcard): `HOST=::1` or a pod IP failed it for good (a probe).
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 --start-period=120s \
-  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||4001)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+  CMD node -e "const h=process.env.HOST||'';const a=!h||h==='0.0.0.0'||h==='::'?'127.0.0.1':h.includes(':')?'['+h+']':h;fetch('http://'+a+':'+(process.env.PORT||4001)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# `docker stop` waits 10 s before SIGKILL; the server's grace is SHUTDOWN_GRACE_SECONDS (25 s): give it 30
+# (`docker stop -t 30`, compose's stop_grace_period).
+STOPSIGNAL SIGTERM
 # V8 heap settings (measured in README, Performance): a 16 MB semi-space and a
 # 1.5x heap growing factor keep RSS under 300 MB at 500-entity batches.
 # bench/ and test/production-build.test.ts read the flags from this line.

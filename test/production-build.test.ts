@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { readProductionCommand, repoRoot, runTsc } from '../scripts/production-runtime.js';
@@ -107,6 +107,21 @@ describe('the production build (dist/, the Dockerfile CMD)', () => {
     expect(read.body.errors).toBeUndefined();
     expect(read.body.data?.['customer']).toMatchObject({ id, displayName: 'Build C.' });
     expect(read.body.data?.['customer'].email).not.toContain('Build.Check');
+  });
+
+  // The Dockerfile's HEALTHCHECK, run as Docker runs it: it asked 127.0.0.1 whatever HOST said (a probe).
+  it("passes the Dockerfile's HEALTHCHECK for HOST as given or a wildcard, and fails it for a port nothing serves", async () => {
+    const dockerfile = await readFile(path.join(repoRoot, 'Dockerfile'), 'utf8');
+    const script = /HEALTHCHECK[^\n]*\\\n\s*CMD node -e "([^"]+)"/.exec(dockerfile)?.[1];
+    expect(script).toBeDefined();
+    const port = new URL(baseUrl).port;
+    const check = (env: Record<string, string>) =>
+      new Promise<number | null>((resolve) => spawn(process.execPath, ['-e', script!], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: 'ignore' }).once('exit', resolve));
+    expect(await check({ PORT: port, HOST: '127.0.0.1' })).toBe(0);
+    expect(await check({ PORT: port, HOST: '0.0.0.0' })).toBe(0);
+    expect(await check({ PORT: port })).toBe(0);
+    expect(await check({ PORT: port, HOST: '::1' })).toBe(1);
+    expect(await check({ PORT: '1', HOST: '127.0.0.1' })).toBe(1);
   });
 
   it('stops on SIGTERM with exit code 0', async () => {
