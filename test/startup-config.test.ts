@@ -5,7 +5,7 @@
  * reach. Real processes (`node --import tsx src/main.ts`, what `npm start`
  * runs) against the test stores and a redis-server of the test's own.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -66,6 +66,11 @@ function start(env: Record<string, string>, as: { uid: number; gid: number } | n
     };
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
+    // A node that cannot be run (as another user, say) fails at once rather than after the 60 s timer.
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
     child.once('exit', (code) => {
       clearTimeout(timer);
       resolve({ code: served ? 'serving' : (code ?? -1), output });
@@ -93,6 +98,7 @@ beforeAll(async () => {
   await admin.connect();
   await admin.call('ACL', 'SETUSER', 'narrow', 'on', `>${SECRET}`, '~other:*', '+@all');
   await admin.call('ACL', 'SETUSER', 'noscript', 'on', `>${SECRET}`, '~*', '+@all', '-@scripting');
+  await admin.call('ACL', 'SETUSER', 'noset', 'on', `>${SECRET}`, '~*', '+@all', '-set');
   admin.disconnect();
   // A read-only replica (of a primary that is not there: it serves reads, and refuses writes).
   const replicaPort = await findFreePort();
@@ -223,19 +229,22 @@ describe('production start-up with a bad setting', () => {
     ['a REDIS_URL whose password Redis refuses', async () => ({ REDIS_URL: guardedRedis!.url }), 78, /^veil: configuration error: REDIS_URL: Redis refused the credentials/m],
     ["a REDIS_URL user whose ACL leaves out the prefix's keys", async () => ({ REDIS_URL: `redis://narrow:${SECRET}@127.0.0.1:${guardedRedis!.port}` }), 78, /^veil: configuration error: REDIS_URL: the Redis user may not write keys under REDIS_KEY_PREFIX or run scripts \(NOPERM\)/m],
     ['a REDIS_URL user without scripting', async () => ({ REDIS_URL: `redis://noscript:${SECRET}@127.0.0.1:${guardedRedis!.port}` }), 78, /^veil: configuration error: REDIS_URL: the Redis user may not write keys under REDIS_KEY_PREFIX or run scripts \(NOPERM\)/m],
+    ['a REDIS_URL user who may not SET (refused inside a script as a plain ERR)', async () => ({ REDIS_URL: `redis://noset:${SECRET}@127.0.0.1:${guardedRedis!.port}` }), 78, /^veil: configuration error: REDIS_URL: the Redis user may not write keys under REDIS_KEY_PREFIX or run scripts \(NOPERM\)/m],
     ['a REDIS_URL of a read-only replica', async () => ({ REDIS_URL: replicaRedis!.url }), 78, /^veil: configuration error: REDIS_URL: is a read-only replica \(READONLY\): give the primary$/m],
   ];
 
   // A port below 1024 without the privilege (the image runs as `node`) was blamed on HOST (a probe). As root, the start
   // runs as nobody (uid 65534), with a key set it can read; skipped where unprivileged processes may take port 80.
   const unprivilegedFrom = Number(execFileSync('cat', ['/proc/sys/net/ipv4/ip_unprivileged_port_start']).toString().trim());
-  it.skipIf(!(unprivilegedFrom > 80))('a PORT below 1024 without the privilege: one line naming PORT, exit 1', async () => {
+  // Only where nobody can run this node on this checkout: .ci/run's Node 24 sits in a temp dir of root's own (mode 0700).
+  const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : null;
+  const nobodyCanRun = asNobody === null || spawnSync(process.execPath, ['-e', '0'], { cwd: repoRoot, ...asNobody, stdio: 'ignore' }).status === 0;
+  it.skipIf(!(unprivilegedFrom > 80) || !nobodyCanRun)('a PORT below 1024 without the privilege: one line naming PORT, exit 1', async () => {
     const readable = await mkdtemp(path.join(os.tmpdir(), 'veil-port-'));
     try {
       const jwks = path.join(readable, 'jwks.json');
       await writeFile(jwks, JSON.stringify(devJwks(keys)), { mode: 0o644 });
       await chmod(readable, 0o755);
-      const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : null;
       const { code: exit, output } = await start({ ...baseEnv(), PORT: '80', AUTH_JWKS_FILE: jwks }, asNobody);
       expect(exit, output).toBe(1);
       expect(output.trim()).toBe('veil: cannot start: PORT: 80 needs privileges this process does not have (use a port of 1024 or more) (EACCES)');

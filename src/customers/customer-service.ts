@@ -1684,30 +1684,42 @@ function digestsIn(text: string): Set<string> {
 
 /**
  * Whether a short text (a request id, an operation name) holds what may be a hash digest written without its `-` and
- * `_`, or with `.` for them: 40 letters and digits in a row, separators aside, that read as random base64 (their kind,
- * small, capital or digit, changes at least 16 times, where random base64 changes about 24 times and words in camel
- * case about 10), and are not all hex digits (hex is looked up exactly: digestsIn). Such a digest cannot be looked up
- * (three in four digests hold one of those characters, and where it stood is not known), so the text is taken as naming
- * someone: a random base64 token used as a request id is replaced too. A regression probe's request ids and operation
- * names of this form were logged and kept in audit events.
+ * `_`, or with `.` for them, or in one case: 36 letters and digits in a row, separators aside, that read as random
+ * base64 and are not all hex digits (hex is looked up exactly: digestsIn). Random base64 changes kind (small, capital,
+ * digit) about 22 times in 36 characters, words in camel case about 9: 14 or more is taken as random. In one case, where
+ * only letters and digits alternate (about 9.5 times in random text), 2 digits and 4 changes or more. Such a digest cannot
+ * be looked up (three in four digests hold one of those characters, where it stood is not known, and hashes are of the
+ * case as it is), so the text is taken as naming someone: a random token used as a request id is replaced too.
+ * Regression probes' request ids and operation names of these forms were logged and kept in audit events; a window of
+ * 40 missed the one digest in twenty that holds four separators or more.
  */
 export function mayHoldBareDigest(text: string): boolean {
-  const runs = foldForMatching(text).replace(/[._-]/g, '').match(/[A-Za-z0-9]{40,}/g) ?? [];
+  const runs = foldForMatching(text).replace(/[._-]/g, '').match(/[A-Za-z0-9]{36,}/g) ?? [];
   return runs.some((run) => {
     const kinds = [...run].map((c) => (c >= 'a' && c <= 'z' ? 0 : c >= 'A' && c <= 'Z' ? 1 : 2));
     for (let start = 0; start + BARE_DIGEST_WINDOW <= run.length; start++) {
       const window = run.slice(start, start + BARE_DIGEST_WINDOW);
       if (/^[0-9A-Fa-f]+$/.test(window)) continue;
+      const oneCase = !/[a-z]/.test(window) || !/[A-Z]/.test(window);
       let changes = 0;
-      for (let i = start + 1; i < start + BARE_DIGEST_WINDOW; i++) if (kinds[i] !== kinds[i - 1]) changes += 1;
-      if (changes >= BARE_DIGEST_MIN_CHANGES) return true;
+      let unworded = 0;
+      let digits = kinds[start] === 2 ? 1 : 0;
+      for (let i = start + 1; i < start + BARE_DIGEST_WINDOW; i++) {
+        const [before, after] = [kinds[i - 1], kinds[i]];
+        if (after === 2) digits += 1;
+        if (after !== before) changes += 1;
+        // Pairs words in camel case seldom make: two capitals, or a digit beside anything.
+        if (!(after === 0 || (before === 0 && after === 1))) unworded += 1;
+      }
+      if (oneCase ? digits >= 2 && changes >= 4 : changes >= BARE_DIGEST_MIN_CHANGES && unworded >= BARE_DIGEST_MIN_UNWORDED) return true;
     }
     return false;
   });
 }
-/** The shortest a digest is with its `-` and `_` taken out, in practice (43 characters less three). */
-const BARE_DIGEST_WINDOW = 40;
-const BARE_DIGEST_MIN_CHANGES = 16;
+/** The shortest a digest is with its `-` and `_` taken out, but for about one in ten thousand (43 characters less seven). */
+const BARE_DIGEST_WINDOW = 36;
+const BARE_DIGEST_MIN_CHANGES = 14;
+const BARE_DIGEST_MIN_UNWORDED = 7;
 
 /** `window` with `count` of its `-` and `_` taken out, every way (none when it has fewer). */
 function withoutSeparators(window: string, count: number): string[] {

@@ -41,7 +41,9 @@ export function redisReplyCode(error: unknown): string | null {
   const message = error instanceof Error ? error.message : '';
   // A refusal inside a script comes back wrapped: `ERR Error running script ... : READONLY ...` (Redis 7: the word first).
   const match = /(?:^|: )-?(NOPERM|READONLY|OOM|NOSCRIPT|NOAUTH|WRONGPASS|MISCONF|BUSY|LOADING)\b/.exec(message);
-  return match ? (match[1] as string) : null;
+  if (match) return match[1] as string;
+  // A command the ACL denies inside a script is a plain ERR (Redis 7.0), which a regression probe's `-set` user got.
+  return /user executing the script can't run this command/.test(message) ? 'NOPERM' : null;
 }
 
 /** Redis has no prefix for SCAN/KEYS patterns; callers outside ioredis' prefixing use this. */
