@@ -502,10 +502,17 @@ export class CustomerService {
     // reference or reason was kept in DATA_DELETION for good and tied the erased trail to whoever registers with the
     // identifier next (a probe). Looked for first, as the digest after the key version.
     const digestsOf = new Map(customerIds.map((id, i) => [id, hashDigestsOf(identifiers[i] ?? [])]));
+    // Each text folded once, for the digest screen and the identifier screens below (a push holds up to 500 texts).
+    const folds = new Map<string, string>();
+    const foldOf = (text: string): string => {
+      let folded = folds.get(text);
+      if (folded === undefined) folds.set(text, (folded = foldForMatching(text)));
+      return folded;
+    };
     for (const item of items) {
       const digests = digestsOf.get(item.customerId);
       if (digests === undefined || digests.length === 0) continue;
-      for (const [path, text] of item.texts) if (holdsDigest(text, digests)) return { path, kind: 'HASH' };
+      for (const [path, text] of item.texts) if (holdsDigest(text, foldOf(text), digests)) return { path, kind: 'HASH' };
     }
     const hashesOfKind = (records: readonly IdentifierRecord[], kind: IdentifierKind) => new Set(records.filter((r) => r.kind === kind).flatMap(hashesOf));
     const known = new Map(
@@ -564,9 +571,8 @@ export class CustomerService {
       const own = known.get(item.customerId);
       if (!own) continue;
       for (const [path, text] of item.texts) {
-        // Folded once for both kinds, and only when the customer has one to compare with.
-        let folded: string | undefined;
-        const fold = () => (folded ??= foldForMatching(text));
+        // Folded once for every kind (and the digest screen above), and only when the customer has one to compare with.
+        const fold = () => foldOf(text);
         if (names('CRM_ID', own.crm, () => crmIdCandidates(fold()))) return { path, kind: 'CRM_ID' };
         if (this.spellsCrmSkeleton(text, own.crmSkeletons, skeletonRuns)) return { path, kind: 'CRM_ID' };
         if (names('PHONE', own.phone, () => phoneCandidates(fold()))) return { path, kind: 'PHONE' };
@@ -1632,13 +1638,12 @@ const HASH_DIGEST_LENGTH = 43;
  * them (`v1:<d>`, `ref-<d>-x`, the standard alphabet, in chunks split by spaces, dots, dashes or underscores: a
  * regression probe's `<d1>-<d2>` and `<d1>.<d2>` passed a check of 43 characters in a row), its bytes in hex the same
  * way (any case, `ab:cd:…`), or a token that is base64 of `<version>:<digest>`; read as the identifier screens read text
- * (NFKC: fullwidth and mathematical letters are letters). 256 bits: nothing else spells one, in one case or the other.
+ * (`folded`: foldForMatching's, NFKC: fullwidth and mathematical letters are letters). 256 bits: nothing else spells one, in one case or the other.
  * The digest with its `-` and `_` taken out, alone, is shorter than a digest: a text that short was passed over, and a
  * probe's erasure kept one as its `requestId`.
  */
-function holdsDigest(text: string, digests: readonly DigestForms[]): boolean {
+function holdsDigest(text: string, folded: string, digests: readonly DigestForms[]): boolean {
   if (digests.length === 0) return false;
-  const folded = foldForMatching(text);
   const lower = folded.replace(/[^A-Za-z0-9]/g, '').toLowerCase();
   if (lower.length < Math.min(...digests.map((forms) => forms.alphanumeric.length))) return false;
   if (digests.some((forms) => lower.includes(forms.alphanumeric) || lower.includes(forms.hex))) return true;
